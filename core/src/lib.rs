@@ -1,0 +1,148 @@
+//! # hark: PostgreSQL's LISTEN/NOTIFY as an embedded, cross-process library
+//!
+//! Any processes on one machine open the same *queue directory* and LISTEN, NOTIFY and
+//! BEGIN/COMMIT/ROLLBACK with PostgreSQL's semantics (channels, payloads, delivery only at commit,
+//! one global commit order, duplicates folded within a transaction), with no server.
+//!
+//! ```
+//! # let dir = std::env::temp_dir().join(format!("hark-doc-lib-{}", std::process::id()));
+//! let mut listener = hark::connect(Some(&dir))?;
+//! listener.execute("LISTEN events")?;
+//!
+//! let mut app = hark::connect(Some(&dir))?;          // usually another process
+//! app.execute("BEGIN")?;
+//! app.execute("NOTIFY events, 'order 42 paid'")?;
+//! app.execute("COMMIT")?;
+//!
+//! if listener.wait(Some(std::time::Duration::from_secs(1)))? {
+//!     let n = listener.notifies()?.unwrap();
+//!     println!("Asynchronous notification \"{}\" with payload \"{}\" received from server process with PID {}.",
+//!              n.channel, n.payload, n.pid);
+//! }
+//! # drop((listener, app)); std::fs::remove_dir_all(&dir).unwrap();
+//! # Ok::<(), hark::Error>(())
+//! ```
+//!
+//! ## Design
+//!
+//! This is PostgreSQL's `async.c` with its server-side props (postmaster, commit log, signals,
+//! crash restart) replaced by things every process can do for itself. The rules the code keeps are
+//! PostgreSQL's R1–R31 and hark's invariants I1–I10 (see the README).
+//!
+//! ### Files of a queue directory
+//!
+//! * `control`: a memory-mapped file of `#[repr(C)]` structures (`layout.rs`): a header written
+//!   once at creation (magic, format version, boot id, sizes, a random queue id), then the moving
+//!   parts: the writer lock and the tail lock (process-shared *robust* pthread mutexes), `head`
+//!   (one past the last committed byte), `tail` (the minimum listener position, as last computed),
+//!   `stop` (the oldest segment not yet deleted), 4096 listener slots, 256 channel-bucket bitmaps
+//!   (bit *i* of bucket *b*: slot *i* may listen on a channel hashing to *b*), and per-segment
+//!   summaries (bit *b*: a notification on bucket *b* was written into that segment).
+//! * `000000000000000`, `000000000000001`, …: segment files of fixed size (16 MiB by default),
+//!   named like `pg_notify/`'s, each allocated for real (`posix_fallocate`) before it is mapped,
+//!   so that a full file system is an error at commit, never a SIGBUS.
+//! * `slots`: an empty file whose byte *i* is locked (`F_OFD_SETLK`) by the owner of listener slot
+//!   *i* for as long as it lives. The kernel drops the lock when the process dies, whatever happens
+//!   to its PID afterwards: a free lock on an active slot proves its owner is dead.
+//! * `lock`: `flock`ed while a process opens, creates or wipes the queue.
+//!
+//! Positions are 64-bit byte offsets from the queue's creation; they never wrap. Position *p* is
+//! in segment *p / segment_size*. Entries (`layout.rs`) are a 24-byte header (length, kind,
+//! channel length, sender PID, payload length, commit sequence number) followed by the channel and
+//! payload bytes, 8-byte aligned, never crossing a segment: when the next entry does not fit, a
+//! filler entry covers the rest of the segment (PostgreSQL does the same per page).
+//!
+//! ### The life of a notification
+//!
+//! 1. `NOTIFY` (or `pg_notify`, or [`Connection::notify`]) checks channel and payload
+//!    (`session/mod.rs`) and records them in the session's transaction (`session/txn.rs`), folding
+//!    a duplicate of a pending (channel, payload), keeping the first. Savepoints mark positions in
+//!    that list; `ROLLBACK TO` truncates it. LISTEN/UNLISTEN are recorded the same way.
+//! 2. At commit (`session/commit.rs`), listen changes are staged first: a session that starts
+//!    listening claims a slot (`queue/registry.rs`), publishes its channel buckets, then reads the
+//!    head as its start position; a listening session adding channels publishes their buckets.
+//!    Both happen before the append, so the transaction's own notifications reach it (R11) and no
+//!    wake-up for a later commit can be missed.
+//! 3. The append (`queue/append.rs`), under the writer lock: lay the entries out from the head and
+//!    check the size limit against the tail (recomputing a stale tail once) before writing
+//!    anything; then write the entries past the head, creating segment files as needed, record
+//!    their buckets in the segment summaries, and finally store the new head. That single store is
+//!    the commit: before it nothing of the transaction is visible, after it all of it is (I1).
+//!    Holding the lock from first byte to head store makes queue order commit order (R17).
+//! 4. After the lock is released, listen changes are applied (a session left with no channel
+//!    gives its slot back), and every slot in the buckets of the notified channels is woken
+//!    (`wake_buckets`), except the sender itself: if its `wake_pending` flag was clear, the
+//!    notifier sets it and sends one datagram to the listener's socket; if it was set, nothing
+//!    happens, so a busy listener costs a notifier one load (I7).
+//! 5. A listener's descriptor (`sys/wake.rs`, an abstract-namespace Unix datagram socket) becomes
+//!    readable. [`Connection::consume_input`] drains it, clears `wake_pending`, then — only outside
+//!    a transaction block (R13) — marks its position busy, walks the entries from its position to
+//!    the head (`queue/read.rs`, every length checked), copies those on channels it listens on
+//!    *now* (R15) into its inbox, and stores the new position. [`Connection::notifies`] hands them
+//!    out in order and refills the inbox from the queue when it runs dry.
+//! 6. When a commit moves the head into a new segment, the notifier tries to advance the tail
+//!    (`queue/tail.rs`): under the tail lock it reads the head, then each active slot's position.
+//!    A slot more than a segment behind whose owner is dead is reaped; one whose channels were not
+//!    notified in the segments behind it is moved to the start of the head's segment (PostgreSQL
+//!    19's "direct advancement", per segment); one that is interested is woken so it catches up.
+//!    The minimum becomes the tail, and segment files wholly behind it are deleted (I5).
+//!
+//! ### Locks and memory ordering
+//!
+//! Lock order: writer lock, then tail lock (the writer takes the tail lock only to recompute a
+//! stale tail when the queue looks full). Registration and reaping take the tail lock alone. All
+//! shared atomics use `SeqCst`; the orderings that matter are:
+//! * entries are written before the head store, and readers load the head before reading entries;
+//! * a notifier stores the head, then reads bucket bits and swaps `wake_pending`; a listener
+//!   drains its socket, clears `wake_pending`, then loads the head. In the total order either the
+//!   listener's load sees the new head, or the notifier's swap sees the flag clear and sends;
+//! * a registering listener publishes its buckets before loading its start position;
+//! * a listener marks its position `POS_BUSY` (compare-and-swap) while reading; the tail advancer
+//!   moves only positions that are not busy, also by compare-and-swap.
+//!
+//! ### Crash model
+//!
+//! A process may be killed at any instruction (I3). Holding the writer lock: the robust mutex
+//! hands the next locker `EOWNERDEAD`; the dead writer's bytes lie past the head and are
+//! overwritten, since nothing is published until the head store. Holding the tail lock: the same;
+//! deletions are idempotent and `stop` is stored after them. While listening: its slot stays
+//! active until a tail advance finds its byte lock free and reaps it, so the queue drains. While
+//! registering: the slot's byte lock is taken before the slot is touched, and whoever holds the
+//! lock of a non-free slot whose owner is gone cleans it first. After a reboot (the stored boot id
+//! differs) the first open wipes the queue (I6), like PostgreSQL's start-up.
+//!
+//! ### What is not guaranteed
+//!
+//! Nothing is durable: there is no fsync, and a reboot empties the queue (R31). A session that
+//! closes or dies loses what it had not read (R22). A process stopped (SIGSTOP) while holding the
+//! writer lock stalls notifiers until it continues. A forked child must not use its parent's
+//! sessions (they refuse), and keeps the parent's slot locks until it exits or execs. Wake-ups
+//! travel in the network namespace of the processes: listeners and notifiers of one queue must
+//! share it. Other processes of the same user can write the queue's files; hark checks every
+//! value it reads from them, but cannot stop a process that deliberately corrupts them.
+
+mod error;
+mod layout;
+mod options;
+mod queue;
+mod session;
+mod sql;
+mod sys;
+
+pub use error::{Error, ErrorKind, Notice, Result, Severity};
+pub use options::{default_dir, Options, DEFAULT_MAX_PAYLOAD, DEFAULT_MAX_QUEUE_SIZE, MAX_MAX_PAYLOAD};
+pub use queue::{ListenerStat, Queue, QueueStats};
+pub use session::{Connection, NoticeHandler, Notification, TransactionStatus};
+pub use sql::{split_statements, QueryResult};
+
+/// Longest channel name, in bytes (PostgreSQL's NAMEDATALEN − 1).
+pub const MAX_CHANNEL_LEN: usize = layout::MAX_CHANNEL_LEN;
+
+/// Opens a session on the queue in `dir`, or in [`default_dir`] when `None`, creating the queue
+/// if it does not exist.
+pub fn connect(dir: Option<&std::path::Path>) -> Result<Connection> {
+    match dir {
+        Some(d) => Connection::open(d),
+        None => Connection::open_default(),
+    }
+}

@@ -1,0 +1,123 @@
+//! Queue options fixed at creation, and the default queue directory.
+
+use crate::error::{Error, Result};
+use crate::layout::{ENTRY_HEADER, MAX_CHANNEL_LEN, PAGE_SIZE};
+use std::path::PathBuf;
+
+/// PostgreSQL's payload limit: strictly under 8000 bytes.
+pub const DEFAULT_MAX_PAYLOAD: usize = 7999;
+/// The largest payload a queue may be created for (1 MiB), the size PostgreSQL users ask for.
+pub const MAX_MAX_PAYLOAD: usize = 1 << 20;
+/// PostgreSQL's default `max_notify_queue_pages` × 8 KiB.
+pub const DEFAULT_MAX_QUEUE_SIZE: u64 = 8 << 30;
+/// PostgreSQL's minimum: 64 pages.
+pub const MIN_MAX_QUEUE_SIZE: u64 = 64 * PAGE_SIZE;
+/// The largest queue hark accepts (1 TiB): positions are 64-bit, this only bounds the control file.
+pub const MAX_MAX_QUEUE_SIZE: u64 = 1 << 40;
+const MIN_SEGMENT_SIZE: u64 = 64 << 10;
+const MAX_SEGMENT_SIZE: u64 = 1 << 30;
+const DEFAULT_SEGMENT_SIZE: u64 = 16 << 20;
+
+/// Options for opening (and, the first time, creating) a queue directory.
+///
+/// Sizes are fixed when the queue is created. Reopening an existing queue with an explicit value
+/// that differs from the stored one is an error rather than a silent surprise; leave a field `None`
+/// to accept whatever the queue was created with.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Maximum bytes between the slowest listener and the head (default 8 GiB, minimum 512 KiB).
+    pub max_queue_size: Option<u64>,
+    /// Maximum payload length in bytes (default 7999, as PostgreSQL; at most 1 MiB).
+    pub max_payload: Option<usize>,
+    /// Size of each segment file (a power of two; by default chosen from the two sizes above).
+    pub segment_size: Option<u64>,
+    /// Let other users of the directory's group share the queue: directory 0770, files 0660.
+    /// Without it the directory must be private to its owner (0700, files 0600).
+    pub group_shared: bool,
+}
+
+/// The sizes a queue is created with, after defaults and validation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Geometry {
+    pub max_queue_size: u64,
+    pub max_payload: usize,
+    pub segment_size: u64,
+}
+
+impl Options {
+    /// Options with every size left to its default.
+    pub fn new() -> Options {
+        Options::default()
+    }
+    /// Sets [`Options::max_queue_size`].
+    pub fn max_queue_size(mut self, bytes: u64) -> Options {
+        self.max_queue_size = Some(bytes);
+        self
+    }
+    /// Sets [`Options::max_payload`].
+    pub fn max_payload(mut self, bytes: usize) -> Options {
+        self.max_payload = Some(bytes);
+        self
+    }
+    /// Sets [`Options::segment_size`].
+    pub fn segment_size(mut self, bytes: u64) -> Options {
+        self.segment_size = Some(bytes);
+        self
+    }
+    /// Sets [`Options::group_shared`].
+    pub fn group_shared(mut self, yes: bool) -> Options {
+        self.group_shared = yes;
+        self
+    }
+
+    pub(crate) fn geometry(&self) -> Result<Geometry> {
+        let max_queue_size = self.max_queue_size.unwrap_or(DEFAULT_MAX_QUEUE_SIZE);
+        if !(MIN_MAX_QUEUE_SIZE..=MAX_MAX_QUEUE_SIZE).contains(&max_queue_size) {
+            return Err(Error::invalid(format!(
+                "max_queue_size must be between {MIN_MAX_QUEUE_SIZE} and {MAX_MAX_QUEUE_SIZE} bytes"
+            )));
+        }
+        let max_payload = self.max_payload.unwrap_or(DEFAULT_MAX_PAYLOAD);
+        if !(1..=MAX_MAX_PAYLOAD).contains(&max_payload) {
+            return Err(Error::invalid(format!(
+                "max_payload must be between 1 and {MAX_MAX_PAYLOAD} bytes"
+            )));
+        }
+        // A segment holds at least two of the largest entries, and the number of segments a full
+        // queue spans stays small enough for the control file's per-segment summaries.
+        let largest_entry = (ENTRY_HEADER + MAX_CHANNEL_LEN + max_payload) as u64;
+        let floor = (2 * largest_entry).next_power_of_two().max(MIN_SEGMENT_SIZE);
+        let segment_size = match self.segment_size {
+            Some(s) => {
+                if !s.is_power_of_two() || s < floor || s > MAX_SEGMENT_SIZE {
+                    return Err(Error::invalid(format!(
+                        "segment_size must be a power of two between {floor} and {MAX_SEGMENT_SIZE} bytes"
+                    )));
+                }
+                s
+            }
+            None => DEFAULT_SEGMENT_SIZE
+                .min((max_queue_size / 8).next_power_of_two())
+                .max(floor)
+                .max((max_queue_size / 65536).next_power_of_two()),
+        };
+        if max_queue_size / segment_size > 65536 {
+            return Err(Error::invalid("segment_size is too small for max_queue_size"));
+        }
+        Ok(Geometry { max_queue_size, max_payload, segment_size })
+    }
+}
+
+/// The directory used when none is given: `$HARK_DIR`, else `$XDG_RUNTIME_DIR/hark`, else
+/// `hark-<uid>` under the temporary directory.
+pub fn default_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("HARK_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d);
+    }
+    if let Some(d) = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d).join("hark");
+    }
+    // SAFETY: geteuid cannot fail.
+    let uid = unsafe { libc::geteuid() };
+    std::env::temp_dir().join(format!("hark-{uid}"))
+}

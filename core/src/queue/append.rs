@@ -1,0 +1,163 @@
+//! The commit path: append a transaction's entries under the writer lock and publish them by
+//! moving the head once.
+
+use super::{Queue, Segments};
+use crate::error::{Error, ErrorKind, Notice, Result, Severity};
+use crate::layout::*;
+use crate::sys::proc;
+use std::sync::atomic::Ordering;
+
+/// One notification to append.
+pub(crate) struct Item<'a> {
+    pub channel: &'a str,
+    pub payload: &'a str,
+}
+
+pub(crate) struct AppendOutcome {
+    /// Where this transaction's entries start and end.
+    pub start: u64,
+    pub end: u64,
+    /// The head moved into a new segment: time to try advancing the tail.
+    pub crossed_segment: bool,
+    /// PostgreSQL's half-full warning, when due.
+    pub warning: Option<Notice>,
+}
+
+/// Rate limit of the half-full warning, for the whole queue (PostgreSQL: 5 s).
+const WARNING_INTERVAL_NS: u64 = 5_000_000_000;
+
+impl Queue {
+    /// Appends `items` (already checked, deduplicated, non-empty) as one transaction from `pid`.
+    /// Either every entry becomes visible at once or none does (I1): entries are written past the
+    /// head and the head is moved last, under the writer lock.
+    pub(crate) fn append(&self, segs: &mut Segments, pid: i32, items: &[Item<'_>]) -> Result<AppendOutcome> {
+        let s = self.shared();
+        let seg_size = self.geo.segment_size;
+        let guard = self.write_lock.lock()?;
+        // A holder that died mid-append left bytes past the head and nothing else: the head is
+        // the truth, so recovery is to carry on (guard.recovered needs no action).
+        let _ = guard.recovered;
+        let head = s.head.load(Ordering::SeqCst);
+        if head % ENTRY_ALIGN as u64 != 0 {
+            return Err(Error::corrupted("control file of the queue is corrupted (misaligned head)"));
+        }
+
+        // Lay the entries out first, to check the size limit before writing anything.
+        let mut end = head;
+        for it in items {
+            end = place(end, entry_size(it.channel.len(), it.payload.len()) as u64, seg_size).1;
+        }
+        let mut tail = s.tail.load(Ordering::SeqCst).min(head);
+        if Self::page_of(end) - Self::page_of(tail) >= self.max_pages() {
+            // The stored tail may be stale: recompute it, then decide.
+            self.advance_tail(true)?;
+            tail = s.tail.load(Ordering::SeqCst).min(head);
+            if Self::page_of(end) - Self::page_of(tail) >= self.max_pages() {
+                return Err(Error::new(ErrorKind::QueueFull, "54000", "too many notifications in the NOTIFY queue")
+                    .with_detail(format!(
+                        "The queue holds {} of at most {} bytes; this transaction needs {} more.",
+                        head - tail,
+                        self.geo.max_queue_size,
+                        end - head
+                    )));
+            }
+        }
+        let warning = self.fill_warning(head, tail);
+
+        let txn = s.next_txn.load(Ordering::SeqCst);
+        s.next_txn.store(txn + 1, Ordering::SeqCst);
+        let mut pos = head;
+        for it in items {
+            let size = entry_size(it.channel.len(), it.payload.len()) as u64;
+            let (at, next) = place(pos, size, seg_size);
+            let seg = self.seg_of(at);
+            if at != pos && seg_size - pos % seg_size >= ENTRY_HEADER as u64 {
+                // Cover the rest of the old segment with a filler so readers can walk it.
+                let map = segs.get(self, self.seg_of(pos), true)?;
+                let filler = (seg_size - pos % seg_size) as usize;
+                write_header(map.as_ptr(), (pos % seg_size) as usize, filler, KIND_FILLER, 0, 0, 0, txn);
+            }
+            if at % seg_size == 0 {
+                // First entry in a fresh segment: reset its summary before recording into it.
+                for w in 0..SUMMARY_WORDS {
+                    self.summary_word(seg, w).store(0, Ordering::SeqCst);
+                }
+            }
+            let map = segs.get(self, seg, true)?;
+            let off = (at % seg_size) as usize;
+            write_header(
+                map.as_ptr(),
+                off,
+                size as usize,
+                KIND_NOTIFICATION,
+                it.channel.len() as u8,
+                pid,
+                it.payload.len() as u32,
+                txn,
+            );
+            // SAFETY: place() keeps [off, off + size) inside the segment, which is mapped with
+            // segment_size bytes; nobody reads past the head, so these bytes are ours alone.
+            unsafe {
+                let body = map.as_ptr().add(off + ENTRY_HEADER);
+                std::ptr::copy_nonoverlapping(it.channel.as_ptr(), body, it.channel.len());
+                std::ptr::copy_nonoverlapping(it.payload.as_ptr(), body.add(it.channel.len()), it.payload.len());
+            }
+            let b = bucket_of(it.channel.as_bytes());
+            let word = self.summary_word(seg, b / 64);
+            let bit = 1u64 << (b % 64);
+            if word.load(Ordering::Relaxed) & bit == 0 {
+                word.fetch_or(bit, Ordering::SeqCst);
+            }
+            pos = next;
+        }
+        debug_assert_eq!(pos, end);
+        // Publish: one store makes the whole transaction visible.
+        s.head.store(end, Ordering::SeqCst);
+        drop(guard);
+        Ok(AppendOutcome { start: head, end, crossed_segment: self.seg_of(head) != self.seg_of(end), warning })
+    }
+
+    /// PostgreSQL's `NOTIFY queue is N% full` warning, at most once per interval for the queue.
+    fn fill_warning(&self, head: u64, tail: u64) -> Option<Notice> {
+        let usage = (Self::page_of(head) - Self::page_of(tail)) as f64 / self.max_pages() as f64;
+        if usage < 0.5 {
+            return None;
+        }
+        let s = self.shared();
+        let now = proc::monotonic_ns();
+        let last = s.last_warning.load(Ordering::SeqCst);
+        if last != 0 && now.saturating_sub(last) < WARNING_INTERVAL_NS {
+            return None;
+        }
+        if s.last_warning.compare_exchange(last, now, Ordering::SeqCst, Ordering::SeqCst).is_err() {
+            return None;
+        }
+        let mut n = Notice::new(Severity::Warning, "01000", format!("NOTIFY queue is {:.0}% full", usage * 100.0));
+        if let Some(pid) = self.slowest_listener_pid() {
+            n.detail = Some(format!("The server process with PID {pid} is among those with the oldest transactions."));
+            n.hint = Some("The NOTIFY queue cannot be emptied until that process ends its current transaction.".into());
+        }
+        Some(n)
+    }
+}
+
+/// Where an entry of `size` bytes goes if the free space starts at `pos`: the same segment when it
+/// fits, else the start of the next one. Returns (entry start, position after it).
+fn place(pos: u64, size: u64, seg_size: u64) -> (u64, u64) {
+    let room = seg_size - pos % seg_size;
+    let at = if room < size { pos + room } else { pos };
+    (at, at + size)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_header(base: *mut u8, off: usize, len: usize, kind: u8, chan_len: u8, pid: i32, payload_len: u32, txn: u64) {
+    let mut h = [0u8; ENTRY_HEADER];
+    h[0..4].copy_from_slice(&(len as u32).to_ne_bytes());
+    h[4] = kind;
+    h[5] = chan_len;
+    h[8..12].copy_from_slice(&pid.to_ne_bytes());
+    h[12..16].copy_from_slice(&payload_len.to_ne_bytes());
+    h[16..24].copy_from_slice(&txn.to_ne_bytes());
+    // SAFETY: callers pass an offset with at least ENTRY_HEADER bytes left in the mapping.
+    unsafe { std::ptr::copy_nonoverlapping(h.as_ptr(), base.add(off), ENTRY_HEADER) };
+}

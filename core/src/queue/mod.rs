@@ -1,0 +1,315 @@
+//! The queue directory: its control file, opened (or created, or wiped after a reboot) and checked.
+
+mod append;
+mod read;
+mod registry;
+mod segments;
+mod stats;
+mod tail;
+
+pub(crate) use append::Item;
+pub(crate) use segments::Segments;
+pub use stats::{ListenerStat, QueueStats};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::layout::*;
+use crate::options::{Geometry, Options};
+use crate::sys::fs::{self, Dir, FileLock};
+use crate::sys::mmap::Mmap;
+use crate::sys::mutex::RobustMutex;
+use crate::sys::proc;
+use crate::sys::wake::WakeSender;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// An open queue directory. Cheap to share between the sessions of one process (`Arc<Queue>`).
+pub struct Queue {
+    pub(crate) dir: Dir,
+    path: PathBuf,
+    control: Mmap,
+    pub(crate) geo: Geometry,
+    pub(crate) queue_id: u64,
+    layout: ControlLayout,
+    write_lock: RobustMutex,
+    tail_lock: RobustMutex,
+    /// Our own description of `slots`, used only to test other sessions' slot locks.
+    checker: OwnedFd,
+    pub(crate) sender: WakeSender,
+}
+
+pub(crate) const CONTROL: &str = "control";
+const CONTROL_NEW: &str = "control.new";
+const LOCK: &str = "lock";
+pub(crate) const SLOTS: &str = "slots";
+
+/// Segment files are named by segment number in 15 upper-case hex digits, as `pg_notify/`.
+pub(crate) fn segment_name(seg: u64) -> String {
+    format!("{seg:015X}")
+}
+
+fn is_segment_name(name: &str) -> bool {
+    name.len() == 15 && name.bytes().all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b))
+}
+
+impl Queue {
+    /// Opens the queue directory at `dir`, creating it and its files if missing. After a reboot
+    /// (the stored boot id differs) the old queue is wiped first, as PostgreSQL empties
+    /// `pg_notify/` at start.
+    pub fn open(dir: impl AsRef<Path>, options: &Options) -> Result<Arc<Queue>> {
+        let path = dir.as_ref().to_path_buf();
+        let requested = options.geometry()?;
+        let dir = Dir::open(&path, options.group_shared)?;
+        let lock_fd = dir.open_file(LOCK, true)?.expect("created");
+        let _open_lock =
+            FileLock::exclusive(lock_fd).map_err(|e| Error::io("lock the queue directory", e))?;
+
+        let control = match dir.open_file(CONTROL, false)? {
+            Some(fd) => match read_header(&fd)? {
+                h if h.boot_id != proc::boot_id() => {
+                    drop(fd);
+                    create(&dir, requested, options.group_shared)?
+                }
+                _ => fd,
+            },
+            None => create(&dir, requested, options.group_shared)?,
+        };
+        let header = read_header(&control)?;
+        let geo = check_header(&header, &control)?;
+        check_requested(options, geo)?;
+        let layout = ControlLayout::new(header.summary_count as usize);
+        let map = Mmap::map(control.as_raw_fd(), layout.size)
+            .map_err(|e| Error::io("map the control file", e))?;
+        let checker = dir.open_file(SLOTS, true)?.expect("created");
+        let sender = WakeSender::new().map_err(|e| Error::io("create a wake-up socket", e))?;
+        // SAFETY: the mutexes sit at fixed, 64-byte aligned offsets inside the mapping, which
+        // lives as long as the Queue; they were initialised by `create`.
+        let (write_lock, tail_lock) = unsafe {
+            let shared = map.as_ptr().add(layout.shared) as *mut Shared;
+            (
+                RobustMutex::from_ptr((*shared).write_lock.0.as_mut_ptr() as *mut _),
+                RobustMutex::from_ptr((*shared).tail_lock.0.as_mut_ptr() as *mut _),
+            )
+        };
+        let q = Queue {
+            dir,
+            path,
+            control: map,
+            geo,
+            queue_id: header.queue_id,
+            layout,
+            write_lock,
+            tail_lock,
+            checker,
+            sender,
+        };
+        q.check_positions()?;
+        Ok(Arc::new(q))
+    }
+
+    /// The directory this queue lives in.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+    /// Maximum queue size in bytes.
+    pub fn max_queue_size(&self) -> u64 {
+        self.geo.max_queue_size
+    }
+    /// Maximum payload length in bytes.
+    pub fn max_payload(&self) -> usize {
+        self.geo.max_payload
+    }
+    /// Segment file size in bytes.
+    pub fn segment_size(&self) -> u64 {
+        self.geo.segment_size
+    }
+
+    pub(crate) fn shared(&self) -> &Shared {
+        // SAFETY: layout.shared is inside the mapping (checked size), 64-byte aligned, and Shared
+        // holds only atomics and the mutex cells, which are only touched through pthread calls.
+        unsafe { &*(self.control.as_ptr().add(self.layout.shared) as *const Shared) }
+    }
+
+    pub(crate) fn slot(&self, i: usize) -> &Slot {
+        assert!(i < SLOT_COUNT);
+        // SAFETY: i < SLOT_COUNT, so the slot lies inside the mapping; Slot is all atomics.
+        unsafe { &*(self.control.as_ptr().add(self.layout.slots) as *const Slot).add(i) }
+    }
+
+    /// Word `w` of bucket `b`'s bitmap of listener slots.
+    pub(crate) fn bucket_word(&self, b: usize, w: usize) -> &AtomicU64 {
+        assert!(b < BUCKET_COUNT && w < BUCKET_WORDS);
+        // SAFETY: in bounds by the assertion and the layout; 8-byte aligned atomics.
+        unsafe { &*(self.control.as_ptr().add(self.layout.buckets) as *const AtomicU64).add(b * BUCKET_WORDS + w) }
+    }
+
+    /// Word `w` of the summary of buckets notified in segment `seg`.
+    pub(crate) fn summary_word(&self, seg: u64, w: usize) -> &AtomicU64 {
+        assert!(w < SUMMARY_WORDS);
+        let i = (seg % self.layout.summary_count as u64) as usize;
+        // SAFETY: i < summary_count and w < SUMMARY_WORDS keep it inside the mapping.
+        unsafe {
+            &*(self.control.as_ptr().add(self.layout.summaries) as *const AtomicU64).add(i * SUMMARY_WORDS + w)
+        }
+    }
+
+    pub(crate) fn seg_of(&self, pos: u64) -> u64 {
+        pos / self.geo.segment_size
+    }
+
+    /// PostgreSQL's page of a position: usage and the size limit count whole 8 KiB pages.
+    pub(crate) fn page_of(pos: u64) -> u64 {
+        pos / PAGE_SIZE
+    }
+
+    pub(crate) fn max_pages(&self) -> u64 {
+        self.geo.max_queue_size / PAGE_SIZE
+    }
+
+    /// `pg_notification_queue_usage()`: advances the tail first, then counts whole pages.
+    pub fn usage(&self) -> Result<f64> {
+        self.advance_tail(true)?;
+        let s = self.shared();
+        let head = s.head.load(Ordering::SeqCst);
+        let tail = s.tail.load(Ordering::SeqCst).min(head);
+        Ok((Self::page_of(head) - Self::page_of(tail)) as f64 / self.max_pages() as f64)
+    }
+
+    /// A sanity check of the moving positions, so that a corrupted control file is reported at
+    /// open rather than found by a reader later.
+    fn check_positions(&self) -> Result<()> {
+        let s = self.shared();
+        let head = s.head.load(Ordering::SeqCst);
+        let tail = s.tail.load(Ordering::SeqCst);
+        let stop = s.stop.load(Ordering::SeqCst);
+        if head % ENTRY_ALIGN as u64 != 0 || tail > head || stop > self.seg_of(tail) || head > (1u64 << 62) {
+            return Err(Error::corrupted(format!(
+                "control file of queue \"{}\" is corrupted (head {head}, tail {tail}, first segment {stop})",
+                self.path.display()
+            )));
+        }
+        if s.slot_hwm.load(Ordering::SeqCst) as usize > SLOT_COUNT {
+            return Err(Error::corrupted(format!(
+                "control file of queue \"{}\" is corrupted (listener count)",
+                self.path.display()
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn read_header(fd: &OwnedFd) -> Result<Header> {
+    let st = fs::fstat(fd.as_raw_fd()).map_err(|e| Error::io("stat the control file", e))?;
+    if (st.st_size as usize) < std::mem::size_of::<Header>() {
+        return Err(Error::corrupted("control file of the queue is truncated"));
+    }
+    // SAFETY: Header is plain old data; any bit pattern is a valid value, and pread fills it.
+    let mut h: Header = unsafe { std::mem::zeroed() };
+    let n = unsafe {
+        libc::pread(fd.as_raw_fd(), &mut h as *mut Header as *mut libc::c_void, std::mem::size_of::<Header>(), 0)
+    };
+    if n != std::mem::size_of::<Header>() as isize {
+        return Err(Error::corrupted("control file of the queue is truncated"));
+    }
+    if h.magic != MAGIC {
+        return Err(Error::corrupted("control file is not a hark queue (bad magic number)"));
+    }
+    if h.version != FORMAT_VERSION {
+        return Err(Error::new(
+            ErrorKind::Incompatible,
+            "0A000",
+            format!(
+                "queue format version {} is not supported by this version of hark (it reads version {FORMAT_VERSION})",
+                h.version
+            ),
+        ));
+    }
+    Ok(h)
+}
+
+fn check_header(h: &Header, fd: &OwnedFd) -> Result<Geometry> {
+    let geo = Options {
+        max_queue_size: Some(h.max_queue_size),
+        max_payload: usize::try_from(h.max_payload).ok(),
+        segment_size: Some(h.segment_size),
+        group_shared: false,
+    }
+    .geometry()
+    .map_err(|e| Error::corrupted(format!("control file of the queue is corrupted: {}", e.message())))?;
+    let expect_summaries = summary_count(&geo);
+    let layout = ControlLayout::new(h.summary_count as usize);
+    let st = fs::fstat(fd.as_raw_fd()).map_err(|e| Error::io("stat the control file", e))?;
+    if h.slot_count as usize != SLOT_COUNT
+        || h.bucket_count as usize != BUCKET_COUNT
+        || h.summary_count as usize != expect_summaries
+        || h.file_size != layout.size as u64
+        || (st.st_size as u64) < h.file_size
+    {
+        return Err(Error::corrupted("control file of the queue is corrupted (sizes do not match)"));
+    }
+    Ok(geo)
+}
+
+fn check_requested(options: &Options, geo: Geometry) -> Result<()> {
+    let clash = |what: &str, stored: u64, asked: u64| {
+        Error::invalid(format!(
+            "queue was created with {what} {stored}; it cannot be reopened with {asked}"
+        ))
+        .with_hint("Sizes are fixed when a queue is created; leave the option unset to use the stored value.")
+    };
+    if let Some(v) = options.max_queue_size.filter(|&v| v != geo.max_queue_size) {
+        return Err(clash("max_queue_size", geo.max_queue_size, v));
+    }
+    if let Some(v) = options.max_payload.filter(|&v| v != geo.max_payload) {
+        return Err(clash("max_payload", geo.max_payload as u64, v as u64));
+    }
+    if let Some(v) = options.segment_size.filter(|&v| v != geo.segment_size) {
+        return Err(clash("segment_size", geo.segment_size, v));
+    }
+    Ok(())
+}
+
+fn summary_count(geo: &Geometry) -> usize {
+    (geo.max_queue_size / geo.segment_size) as usize + 4
+}
+
+/// Writes a fresh control file beside the old one and renames it into place, after removing the
+/// segment files of any earlier queue. Runs under the directory's open lock.
+fn create(dir: &Dir, geo: Geometry, group_shared: bool) -> Result<OwnedFd> {
+    for name in dir.list()? {
+        if is_segment_name(&name) {
+            dir.unlink(&name)?;
+        }
+    }
+    dir.unlink(CONTROL_NEW)?;
+    let fd = dir.create_new(CONTROL_NEW)?;
+    let layout = ControlLayout::new(summary_count(&geo));
+    fs::set_len(fd.as_raw_fd(), layout.size as u64).map_err(|e| Error::io("size the control file", e))?;
+    fs::allocate(fd.as_raw_fd(), layout.size as u64).map_err(|e| Error::io("allocate the control file", e))?;
+    let map = Mmap::map(fd.as_raw_fd(), layout.size).map_err(|e| Error::io("map the control file", e))?;
+    // SAFETY: the mapping is fresh, zero-filled, private to this process until the rename below,
+    // and large enough for the header and Shared at their offsets.
+    unsafe {
+        let h = &mut *(map.as_ptr() as *mut Header);
+        h.version = FORMAT_VERSION;
+        h.flags = if group_shared { FLAG_GROUP_SHARED } else { 0 };
+        h.boot_id = proc::boot_id();
+        h.queue_id = proc::random_u64();
+        h.segment_size = geo.segment_size;
+        h.max_queue_size = geo.max_queue_size;
+        h.max_payload = geo.max_payload as u64;
+        h.slot_count = SLOT_COUNT as u32;
+        h.bucket_count = BUCKET_COUNT as u32;
+        h.summary_count = layout.summary_count as u32;
+        h.file_size = layout.size as u64;
+        let shared = map.as_ptr().add(layout.shared) as *mut Shared;
+        RobustMutex::init((*shared).write_lock.0.as_mut_ptr() as *mut _)?;
+        RobustMutex::init((*shared).tail_lock.0.as_mut_ptr() as *mut _)?;
+        // The magic goes last: a file without it is never mistaken for a queue.
+        std::ptr::write_volatile(&mut h.magic, MAGIC);
+    }
+    drop(map);
+    dir.rename(CONTROL_NEW, CONTROL)?;
+    Ok(fd)
+}

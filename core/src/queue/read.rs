@@ -1,0 +1,98 @@
+//! The read path: walk committed entries between a position and the head, checking every length
+//! read from the shared file before using it (I9).
+
+use super::{Queue, Segments};
+use crate::error::{Error, Result};
+use crate::layout::*;
+
+/// What a scan produced.
+pub(crate) struct Scanned {
+    /// Where the next scan starts.
+    pub pos: u64,
+    /// Whether the scan stopped before `head` because the consumer asked it to.
+    pub stopped_early: bool,
+}
+
+impl Queue {
+    /// Walks entries in `[from, head)`. For each notification, `wants(channel)` decides whether to
+    /// copy it out; `take(channel, payload, pid)` receives the copies and returns `false` to stop
+    /// after this entry.
+    pub(crate) fn scan(
+        &self,
+        segs: &mut Segments,
+        from: u64,
+        head: u64,
+        mut wants: impl FnMut(&[u8]) -> bool,
+        mut take: impl FnMut(&[u8], Vec<u8>, i32) -> bool,
+    ) -> Result<Scanned> {
+        let seg_size = self.geo.segment_size;
+        let mut pos = from;
+        let mut chan = [0u8; MAX_CHANNEL_LEN];
+        while pos < head {
+            let off = (pos % seg_size) as usize;
+            let room = seg_size as usize - off;
+            if room < ENTRY_HEADER {
+                pos += room as u64;
+                continue;
+            }
+            let map = segs.get(self, self.seg_of(pos), false)?;
+            let mut h = [0u8; ENTRY_HEADER];
+            // SAFETY: off + ENTRY_HEADER <= segment_size, the mapping's length.
+            unsafe { std::ptr::copy_nonoverlapping(map.as_ptr().add(off), h.as_mut_ptr(), ENTRY_HEADER) };
+            let len = u32::from_ne_bytes(h[0..4].try_into().unwrap()) as usize;
+            let kind = h[4];
+            let chan_len = h[5] as usize;
+            let pid = i32::from_ne_bytes(h[8..12].try_into().unwrap());
+            let payload_len = u32::from_ne_bytes(h[12..16].try_into().unwrap()) as usize;
+            let bad = len < ENTRY_HEADER
+                || len % ENTRY_ALIGN != 0
+                || len > room
+                || pos + len as u64 > head
+                || match kind {
+                    KIND_FILLER => len != room,
+                    KIND_NOTIFICATION => {
+                        chan_len == 0
+                            || chan_len > MAX_CHANNEL_LEN
+                            || payload_len > self.geo.max_payload
+                            || ENTRY_HEADER + chan_len + payload_len > len
+                    }
+                    _ => true,
+                };
+            if bad {
+                return Err(self.bad_entry(pos));
+            }
+            let next = pos + len as u64;
+            if kind == KIND_NOTIFICATION {
+                // SAFETY: ENTRY_HEADER + chan_len <= len <= room, inside the mapping.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(map.as_ptr().add(off + ENTRY_HEADER), chan.as_mut_ptr(), chan_len)
+                };
+                let channel = &chan[..chan_len];
+                if wants(channel) {
+                    let mut payload = vec![0u8; payload_len];
+                    // SAFETY: the payload lies within the entry, checked above.
+                    unsafe {
+                        std::ptr::copy_nonoverlapping(
+                            map.as_ptr().add(off + ENTRY_HEADER + chan_len),
+                            payload.as_mut_ptr(),
+                            payload_len,
+                        )
+                    };
+                    if !take(channel, payload, pid) {
+                        return Ok(Scanned { pos: next, stopped_early: next < head });
+                    }
+                }
+            }
+            pos = next;
+        }
+        Ok(Scanned { pos, stopped_early: false })
+    }
+
+    fn bad_entry(&self, pos: u64) -> Error {
+        Error::corrupted(format!("invalid entry in the NOTIFY queue at position {pos}")).with_detail(format!(
+            "Could not access async queue at page {}, offset {}.",
+            pos / PAGE_SIZE,
+            pos % PAGE_SIZE
+        ))
+    }
+}

@@ -1,0 +1,146 @@
+//! The listener registry: slots in the control file, each owned by one session through a byte
+//! lock on `slots`; the channel-bucket bitmaps that say which slots may care about a channel; and
+//! the wake-ups sent to them.
+
+use super::Queue;
+use crate::error::{Error, ErrorKind, Result};
+use crate::layout::*;
+use crate::sys::fs::{ofd_is_held, ofd_try_lock, ofd_unlock};
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::Ordering;
+
+impl Queue {
+    /// Claims a listener slot for a session. `lock_fd` is the session's own description of the
+    /// `slots` file; the byte lock taken through it marks the slot as owned for the session's
+    /// lifetime. The channel buckets are published before the start position is read, so that a
+    /// notifier either wakes this session or committed before its start (no lost wake-up).
+    /// Returns the slot and the start position (the head).
+    pub(crate) fn register(&self, lock_fd: RawFd, sock_id: u64, pid: i32, buckets: &[usize]) -> Result<(usize, u64)> {
+        let _g = self.tail_lock.lock()?;
+        let s = self.shared();
+        for want_free in [true, false] {
+            for i in 0..SLOT_COUNT {
+                let slot = self.slot(i);
+                let state = slot.state.load(Ordering::SeqCst);
+                if (state == SLOT_FREE) != want_free {
+                    continue;
+                }
+                if !ofd_try_lock(lock_fd, i as u64).map_err(|e| Error::io("lock a listener slot", e))? {
+                    continue; // owned by a live session (or a forked child of a dead one)
+                }
+                if state != SLOT_FREE {
+                    self.clear_slot(i); // left behind by a session that died
+                }
+                slot.pid.store(pid, Ordering::SeqCst);
+                slot.sock_id.store(sock_id, Ordering::SeqCst);
+                slot.wake_pending.store(0, Ordering::SeqCst);
+                slot.channels.store(0, Ordering::SeqCst);
+                slot.generation.fetch_add(1, Ordering::SeqCst);
+                self.add_buckets(i, buckets);
+                let pos = s.head.load(Ordering::SeqCst);
+                slot.pos.store(pos, Ordering::SeqCst);
+                slot.state.store(SLOT_ACTIVE, Ordering::SeqCst);
+                s.slot_hwm.fetch_max(i as u32 + 1, Ordering::SeqCst);
+                return Ok((i, pos));
+            }
+        }
+        Err(Error::new(
+            ErrorKind::TooManyListeners,
+            "53300",
+            format!("too many listeners on the queue (at most {SLOT_COUNT} sessions may listen at once)"),
+        ))
+    }
+
+    /// Gives a slot back (the session's last UNLISTEN committed, or it closed).
+    pub(crate) fn unregister(&self, i: usize, lock_fd: RawFd) {
+        let g = self.tail_lock.lock();
+        self.clear_slot(i);
+        ofd_unlock(lock_fd, i as u64);
+        drop(g);
+    }
+
+    fn clear_slot(&self, i: usize) {
+        let slot = self.slot(i);
+        slot.state.store(SLOT_FREE, Ordering::SeqCst);
+        let mask = !(1u64 << (i % 64));
+        for b in 0..BUCKET_COUNT {
+            let w = self.bucket_word(b, i / 64);
+            if w.load(Ordering::Relaxed) & !mask != 0 {
+                w.fetch_and(mask, Ordering::SeqCst);
+            }
+        }
+        slot.pos.store(0, Ordering::SeqCst);
+        slot.channels.store(0, Ordering::SeqCst);
+        slot.pid.store(0, Ordering::SeqCst);
+    }
+
+    pub(crate) fn add_buckets(&self, i: usize, buckets: &[usize]) {
+        for &b in buckets {
+            self.bucket_word(b, i / 64).fetch_or(1u64 << (i % 64), Ordering::SeqCst);
+        }
+    }
+
+    pub(crate) fn remove_buckets(&self, i: usize, buckets: &[usize]) {
+        for &b in buckets {
+            self.bucket_word(b, i / 64).fetch_and(!(1u64 << (i % 64)), Ordering::SeqCst);
+        }
+    }
+
+    /// Whether slot `i` listens on a channel of bucket `b` (conservatively).
+    pub(crate) fn slot_in_bucket(&self, i: usize, b: usize) -> bool {
+        self.bucket_word(b, i / 64).load(Ordering::SeqCst) & (1u64 << (i % 64)) != 0
+    }
+
+    /// Wakes every listener that may care about a channel in `buckets`, except `me` (I7). A
+    /// listener with a wake-up already pending costs one load and no system call.
+    pub(crate) fn wake_buckets(&self, buckets: &[usize], me: Option<usize>) {
+        let words = (self.shared().slot_hwm.load(Ordering::SeqCst) as usize).min(SLOT_COUNT).div_ceil(64);
+        for &b in buckets {
+            for w in 0..words {
+                let mut bits = self.bucket_word(b, w).load(Ordering::SeqCst);
+                while bits != 0 {
+                    let i = w * 64 + bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    if Some(i) != me {
+                        self.wake(i);
+                    }
+                }
+            }
+        }
+    }
+
+    pub(crate) fn wake(&self, i: usize) {
+        let slot = self.slot(i);
+        if slot.wake_pending.load(Ordering::SeqCst) != 0 || slot.wake_pending.swap(1, Ordering::SeqCst) != 0 {
+            return;
+        }
+        let _ = self.sender.send(self.queue_id, slot.sock_id.load(Ordering::SeqCst));
+    }
+
+    /// Whether the session owning slot `i` is alive: its byte lock is held by someone.
+    pub(crate) fn slot_alive(&self, i: usize) -> bool {
+        ofd_is_held(self.checker.as_raw_fd(), i as u64).unwrap_or(true)
+    }
+
+    /// Frees the slot of a session that died (called under the tail lock).
+    pub(crate) fn reap(&self, i: usize) -> bool {
+        match ofd_try_lock(self.checker.as_raw_fd(), i as u64) {
+            Ok(true) => {
+                self.clear_slot(i);
+                ofd_unlock(self.checker.as_raw_fd(), i as u64);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// PID of a registered listener whose position is furthest behind.
+    pub(crate) fn slowest_listener_pid(&self) -> Option<i32> {
+        let hwm = (self.shared().slot_hwm.load(Ordering::SeqCst) as usize).min(SLOT_COUNT);
+        (0..hwm)
+            .map(|i| self.slot(i))
+            .filter(|s| s.state.load(Ordering::SeqCst) == SLOT_ACTIVE)
+            .min_by_key(|s| s.pos.load(Ordering::SeqCst) & !POS_BUSY)
+            .map(|s| s.pid.load(Ordering::SeqCst))
+    }
+}

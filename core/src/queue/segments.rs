@@ -1,0 +1,70 @@
+//! Segment files and a session's small cache of their mappings.
+
+use super::{segment_name, Queue};
+use crate::error::{Error, Result};
+use crate::sys::fs;
+use crate::sys::mmap::Mmap;
+use std::os::fd::AsRawFd;
+
+/// How many mappings a session keeps: the segment it reads or writes, and its neighbour.
+const CACHED: usize = 2;
+
+/// A session's mapped segments, most recently used last.
+#[derive(Default)]
+pub(crate) struct Segments {
+    maps: Vec<(u64, Mmap)>,
+}
+
+impl Segments {
+    /// The mapping of segment `seg`. A writer (`create`) makes the file, allocated for real, if it
+    /// is missing; a reader expects it to exist, since it lies between its position and the head.
+    pub(crate) fn get(&mut self, q: &Queue, seg: u64, create: bool) -> Result<&Mmap> {
+        if let Some(i) = self.maps.iter().position(|(s, _)| *s == seg) {
+            if i + 1 != self.maps.len() {
+                let m = self.maps.remove(i);
+                self.maps.push(m);
+            }
+            return Ok(&self.maps.last().expect("just found").1);
+        }
+        let map = map_segment(q, seg, create)?;
+        if self.maps.len() == CACHED {
+            self.maps.remove(0);
+        }
+        self.maps.push((seg, map));
+        Ok(&self.maps.last().expect("just pushed").1)
+    }
+
+    /// Drops every mapping (after a fork, or when the session closes).
+    pub(crate) fn clear(&mut self) {
+        self.maps.clear();
+    }
+}
+
+fn map_segment(q: &Queue, seg: u64, create: bool) -> Result<Mmap> {
+    let name = segment_name(seg);
+    let size = q.geo.segment_size;
+    let fd = match q.dir.open_file(&name, create)? {
+        Some(fd) => fd,
+        None => {
+            return Err(Error::corrupted(format!("segment file \"{name}\" of the NOTIFY queue is missing"))
+                .with_detail(format!("Could not access async queue at page {}, offset 0.", seg * size / crate::layout::PAGE_SIZE)))
+        }
+    };
+    if create {
+        // Only a segment at or past the head is ever created, so nothing refers to its bytes yet.
+        if let Err(e) = fs::allocate(fd.as_raw_fd(), size) {
+            drop(fd);
+            let _ = q.dir.unlink(&name);
+            return Err(Error::io(format_args!("allocate segment file \"{name}\""), e));
+        }
+    } else {
+        let st = fs::fstat(fd.as_raw_fd()).map_err(|e| Error::io(format_args!("stat \"{name}\""), e))?;
+        if (st.st_size as u64) < size {
+            return Err(Error::corrupted(format!(
+                "segment file \"{name}\" of the NOTIFY queue is truncated ({} of {size} bytes)",
+                st.st_size
+            )));
+        }
+    }
+    Mmap::map(fd.as_raw_fd(), size as usize).map_err(|e| Error::io(format_args!("map segment file \"{name}\""), e))
+}

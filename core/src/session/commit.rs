@@ -1,0 +1,100 @@
+//! The commit of one transaction (PostgreSQL's PreCommit_Notify, AtCommit_Notify and
+//! SignalBackends, in that order).
+
+use super::txn::Txn;
+use super::Connection;
+use crate::error::Result;
+use crate::layout::bucket_of;
+use crate::queue::Item;
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+
+impl Connection {
+    pub(crate) fn commit_txn(&mut self, txn: Txn) -> Result<()> {
+        if txn.is_empty() {
+            return Ok(());
+        }
+        let q = self.queue.clone();
+        let new_channels = txn.final_channels(&self.channels);
+        let new_buckets = buckets(&new_channels);
+        let old_buckets = buckets(&self.channels);
+
+        // 1. Stage the listen changes before appending (R11): a new listener starts at the head
+        //    as it is now, so it sees this transaction's own notifications and every later one;
+        //    channels being added already count as interest (no missed wake-up in between).
+        let mut registered_now = false;
+        let added: Vec<usize> = new_buckets.difference(&old_buckets).copied().collect();
+        if !new_channels.is_empty() {
+            match self.slot {
+                None => {
+                    let all: Vec<usize> = new_buckets.iter().copied().collect();
+                    let (slot, _start) = q.register(self.lock_raw(), self.sock_id(), self.backend_pid(), &all)?;
+                    self.slot = Some(slot);
+                    registered_now = true;
+                }
+                Some(slot) => q.add_buckets(slot, &added),
+            }
+        }
+
+        // 2. Append the notifications; a failure (queue full, disk full) undoes the staging.
+        let mut outcome = None;
+        if !txn.notifies.is_empty() {
+            let items: Vec<Item<'_>> =
+                txn.notifies.iter().map(|(c, p)| Item { channel: c, payload: p }).collect();
+            let pid = self.backend_pid();
+            match q.append(&mut self.segs, pid, &items) {
+                Ok(o) => outcome = Some(o),
+                Err(e) => {
+                    if let Some(slot) = self.slot {
+                        if registered_now {
+                            q.unregister(slot, self.lock_raw());
+                            self.slot = None;
+                        } else {
+                            q.remove_buckets(slot, &added);
+                        }
+                    }
+                    return Err(e);
+                }
+            }
+        }
+
+        // 3. Committed: apply the listen changes.
+        if let Some(slot) = self.slot {
+            if new_channels.is_empty() {
+                q.unregister(slot, self.lock_raw());
+                self.slot = None;
+            } else {
+                let dropped: Vec<usize> = old_buckets.difference(&new_buckets).copied().collect();
+                q.remove_buckets(slot, &dropped);
+                q.slot(slot).channels.store(new_channels.len() as u32, Ordering::SeqCst);
+            }
+        }
+        self.channel_set = new_channels.iter().map(|c| c.as_bytes().to_vec()).collect();
+        self.channels = new_channels;
+
+        // 4. Wake the listeners that may care; then let the tail move if a segment was filled.
+        if let Some(o) = outcome {
+            let touched: Vec<usize> = buckets_of_notifies(&txn.notifies);
+            q.wake_buckets(&touched, self.slot);
+            debug_assert!(o.end > o.start);
+            if o.crossed_segment {
+                q.advance_tail(false)?;
+            }
+            if let Some(w) = o.warning {
+                self.notice(w);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn buckets(channels: &[String]) -> HashSet<usize> {
+    channels.iter().map(|c| bucket_of(c.as_bytes())).collect()
+}
+
+fn buckets_of_notifies(notifies: &[(String, String)]) -> Vec<usize> {
+    let mut v: Vec<usize> = notifies.iter().map(|(c, _)| bucket_of(c.as_bytes())).collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}

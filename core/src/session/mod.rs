@@ -1,0 +1,587 @@
+//! A session: one connection's listen set, transaction state and inbox (PostgreSQL's backend).
+
+mod commit;
+mod txn;
+
+pub(crate) use txn::ListenAction;
+
+use crate::error::{Error, ErrorKind, Notice, Result, Severity};
+use crate::layout::MAX_CHANNEL_LEN;
+use crate::options::Options;
+use crate::queue::{Queue, Segments};
+use crate::sys::proc;
+use crate::sys::wake::{poll_readable, WakeSocket};
+use std::collections::{HashSet, VecDeque};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use txn::Txn;
+
+/// A notification as a listener receives it: PostgreSQL's three fields (R6).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Notification {
+    /// The channel name (libpq's `relname`).
+    pub channel: String,
+    /// The payload, `""` when none was given (libpq's `extra`).
+    pub payload: String,
+    /// PID of the process whose session sent it (libpq's `be_pid`).
+    pub pid: i32,
+}
+
+/// Where a session stands with respect to transactions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransactionStatus {
+    /// Not in a transaction block (libpq's `PQTRANS_IDLE`).
+    Idle,
+    /// Inside `BEGIN` … (libpq's `PQTRANS_INTRANS`).
+    InBlock,
+    /// Inside a block after an error; only ROLLBACK (or COMMIT, which rolls back) ends it
+    /// (libpq's `PQTRANS_INERROR`).
+    Failed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Block {
+    Idle,
+    /// Several statements of one `execute` call outside a block (PostgreSQL's implicit block).
+    Implicit,
+    Explicit,
+    Failed,
+}
+
+/// Notice handler type: called synchronously with each notice.
+pub type NoticeHandler = Box<dyn FnMut(&Notice) + Send>;
+
+/// At most this many notifications are copied out of the queue per read, so that a listener far
+/// behind never holds its whole backlog in memory.
+const READ_BATCH: usize = 4096;
+
+/// One session on a queue: PostgreSQL's connection with its backend.
+///
+/// ```
+/// # let dir = std::env::temp_dir().join(format!("hark-doc-conn-{}", std::process::id()));
+/// let mut listener = hark::Connection::open(&dir)?;
+/// let mut notifier = hark::Connection::open(&dir)?;
+/// listener.listen("events")?;
+/// notifier.begin()?;
+/// notifier.notify("events", "first")?;
+/// notifier.notify("events", "first")?; // folded: same channel and payload in one transaction
+/// notifier.notify("events", "second")?;
+/// assert!(listener.notifies()?.is_none()); // nothing before the commit
+/// notifier.commit()?;
+/// let n = listener.notifies()?.unwrap();
+/// assert_eq!((n.channel.as_str(), n.payload.as_str()), ("events", "first"));
+/// assert_eq!(listener.notifies()?.unwrap().payload, "second");
+/// assert!(listener.notifies()?.is_none());
+/// # drop((listener, notifier)); std::fs::remove_dir_all(&dir).unwrap();
+/// # Ok::<(), hark::Error>(())
+/// ```
+pub struct Connection {
+    pub(crate) queue: Arc<Queue>,
+    pid: i32,
+    fork_gen: u64,
+    closed: bool,
+    sock: WakeSocket,
+    sock_id: u64,
+    /// This session's own description of `slots`; its byte lock owns `slot`.
+    lock_fd: OwnedFd,
+    pub(crate) slot: Option<usize>,
+    /// Committed channels, in LISTEN order, and the same as a set of bytes for matching.
+    pub(crate) channels: Vec<String>,
+    pub(crate) channel_set: HashSet<Vec<u8>>,
+    pub(crate) block: Block,
+    pub(crate) txn: Txn,
+    /// Whether the session ever committed a LISTEN (R25's quirk needs it; kept for `DISCARD`).
+    pub(crate) segs: Segments,
+    inbox: VecDeque<Notification>,
+    notice_handler: Option<NoticeHandler>,
+}
+
+impl Connection {
+    /// Opens a session on the queue in `dir` (created if missing) with default options.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Connection> {
+        Connection::with_options(dir, &Options::default())
+    }
+
+    /// Opens a session on the queue in `dir` with `options`.
+    pub fn with_options(dir: impl AsRef<Path>, options: &Options) -> Result<Connection> {
+        Connection::on(Queue::open(dir, options)?)
+    }
+
+    /// Opens a session on the default queue directory ([`crate::default_dir`]).
+    pub fn open_default() -> Result<Connection> {
+        Connection::open(crate::options::default_dir())
+    }
+
+    /// Opens another session on an already open queue.
+    pub fn on(queue: Arc<Queue>) -> Result<Connection> {
+        let lock_fd = queue.dir.open_file(crate::queue::SLOTS, true)?.expect("created");
+        let sock_id = proc::random_u64();
+        let sock = WakeSocket::bind(queue.queue_id, sock_id)
+            .map_err(|e| Error::io("create the session's wake-up socket", e))?;
+        Ok(Connection {
+            queue,
+            pid: proc::pid(),
+            fork_gen: proc::fork_generation(),
+            closed: false,
+            sock,
+            sock_id,
+            lock_fd,
+            slot: None,
+            channels: Vec::new(),
+            channel_set: HashSet::new(),
+            block: Block::Idle,
+            txn: Txn::default(),
+            segs: Segments::default(),
+            inbox: VecDeque::new(),
+            notice_handler: None,
+        })
+    }
+
+    /// The queue this session is on.
+    pub fn queue(&self) -> &Arc<Queue> {
+        &self.queue
+    }
+
+    /// The PID other sessions see as the sender of this session's notifications
+    /// (`pg_backend_pid()`, `PQbackendPID`).
+    pub fn backend_pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// The descriptor that becomes readable when notifications may be waiting (`PQsocket`, I8).
+    /// Poll it, then call [`Connection::consume_input`] and drain [`Connection::notifies`].
+    pub fn as_raw_fd(&self) -> RawFd {
+        self.sock.raw()
+    }
+
+    /// Channels this session listens on after its last committed change (`pg_listening_channels`),
+    /// in LISTEN order.
+    pub fn listening_channels(&self) -> Vec<String> {
+        self.channels.clone()
+    }
+
+    /// `pg_notification_queue_usage()`: the fraction of the maximum size in use, in whole pages.
+    pub fn queue_usage(&self) -> Result<f64> {
+        self.check_usable()?;
+        self.queue.usage()
+    }
+
+    /// The session's transaction state.
+    pub fn transaction_status(&self) -> TransactionStatus {
+        match self.block {
+            Block::Idle | Block::Implicit => TransactionStatus::Idle,
+            Block::Explicit => TransactionStatus::InBlock,
+            Block::Failed => TransactionStatus::Failed,
+        }
+    }
+
+    /// Installs the function that receives notices (like `PQsetNoticeProcessor`). `None` restores
+    /// the default, which writes them to standard error as libpq does.
+    pub fn set_notice_handler(&mut self, handler: Option<NoticeHandler>) {
+        self.notice_handler = handler;
+    }
+
+    pub(crate) fn notice(&mut self, n: Notice) {
+        match &mut self.notice_handler {
+            Some(h) => h(&n),
+            None => eprintln!("{n}"),
+        }
+    }
+
+    pub(crate) fn check_usable(&self) -> Result<()> {
+        if self.closed {
+            return Err(Error::closed());
+        }
+        if self.fork_gen != proc::fork_generation() {
+            return Err(Error::new(
+                ErrorKind::Closed,
+                "08003",
+                "connection was opened by the parent process; open a new connection after fork()",
+            ));
+        }
+        Ok(())
+    }
+
+    // ----- the statements, each run as PostgreSQL runs one statement ---------------------------
+
+    /// `LISTEN channel`, with the channel taken verbatim (no case folding). Takes effect at commit.
+    pub fn listen(&mut self, channel: &str) -> Result<()> {
+        check_channel(channel)?;
+        self.statement(|c| {
+            c.txn.actions.push(ListenAction::Listen(channel.to_owned()));
+            Ok(())
+        })
+    }
+
+    /// `UNLISTEN channel`. Takes effect at commit; unknown channels are ignored (R10).
+    pub fn unlisten(&mut self, channel: &str) -> Result<()> {
+        check_channel(channel)?;
+        self.statement(|c| {
+            c.txn.actions.push(ListenAction::Unlisten(channel.to_owned()));
+            Ok(())
+        })
+    }
+
+    /// `UNLISTEN *`.
+    pub fn unlisten_all(&mut self) -> Result<()> {
+        self.statement(|c| {
+            c.txn.actions.push(ListenAction::UnlistenAll);
+            Ok(())
+        })
+    }
+
+    /// `SELECT pg_notify(channel, payload)`: queued now, visible to listeners at commit.
+    pub fn notify(&mut self, channel: &str, payload: &str) -> Result<()> {
+        self.check_notify(channel, payload)?;
+        self.statement(|c| {
+            c.txn.notify(channel, payload);
+            Ok(())
+        })
+    }
+
+    /// PostgreSQL's checks on `pg_notify`'s arguments, in its order (R2, R3).
+    pub(crate) fn check_notify(&self, channel: &str, payload: &str) -> Result<()> {
+        check_text(channel)?;
+        check_text(payload)?;
+        if channel.is_empty() {
+            return Err(Error::invalid("channel name cannot be empty"));
+        }
+        if channel.len() > MAX_CHANNEL_LEN {
+            return Err(Error::invalid("channel name too long"));
+        }
+        if payload.len() > self.queue.max_payload() {
+            return Err(Error::invalid("payload string too long"));
+        }
+        Ok(())
+    }
+
+    /// `BEGIN`. Inside a block it only warns, as PostgreSQL does.
+    pub fn begin(&mut self) -> Result<()> {
+        self.check_usable()?;
+        match self.block {
+            Block::Idle | Block::Implicit => self.block = Block::Explicit,
+            Block::Explicit => self.notice(Notice::new(
+                Severity::Warning,
+                "25001",
+                "there is already a transaction in progress",
+            )),
+            Block::Failed => return Err(Error::aborted_block()),
+        }
+        Ok(())
+    }
+
+    /// `COMMIT`. Outside a block it only warns. In a failed block it rolls back and returns a
+    /// `TransactionState` error, so that a caller of this method cannot mistake it for a commit
+    /// (through `execute`, `COMMIT` reports the `ROLLBACK` tag instead, as PostgreSQL does).
+    pub fn commit(&mut self) -> Result<()> {
+        self.check_usable()?;
+        match self.block {
+            Block::Idle => {
+                self.notice(Notice::new(Severity::Warning, "25P01", "there is no transaction in progress"));
+                Ok(())
+            }
+            Block::Failed => {
+                self.abort_txn();
+                Err(Error::new(
+                    ErrorKind::TransactionState,
+                    "25P02",
+                    "current transaction was aborted by an earlier error; COMMIT rolled it back",
+                ))
+            }
+            Block::Implicit | Block::Explicit => self.end_txn(),
+        }
+    }
+
+    /// `ROLLBACK`. Outside a block it only warns.
+    pub fn rollback(&mut self) -> Result<()> {
+        self.check_usable()?;
+        if self.block == Block::Idle {
+            self.notice(Notice::new(Severity::Warning, "25P01", "there is no transaction in progress"));
+            return Ok(());
+        }
+        self.abort_txn();
+        self.deliver()
+    }
+
+    /// `SAVEPOINT name` (only inside a block).
+    pub fn savepoint(&mut self, name: &str) -> Result<()> {
+        self.in_block("SAVEPOINT")?;
+        self.txn.savepoint(name);
+        Ok(())
+    }
+
+    /// `RELEASE SAVEPOINT name`: its notifications and listen actions pass to the enclosing level.
+    pub fn release(&mut self, name: &str) -> Result<()> {
+        self.in_block("RELEASE SAVEPOINT")?;
+        self.txn.release(name).inspect_err(|_| self.block = Block::Failed)
+    }
+
+    /// `ROLLBACK TO SAVEPOINT name`: drops what was done since; also leaves a failed state.
+    pub fn rollback_to(&mut self, name: &str) -> Result<()> {
+        self.check_usable()?;
+        match self.block {
+            Block::Explicit | Block::Failed => {}
+            _ => return Err(not_in_block("ROLLBACK TO SAVEPOINT")),
+        }
+        match self.txn.rollback_to(name) {
+            Ok(()) => {
+                self.block = Block::Explicit;
+                Ok(())
+            }
+            Err(e) => {
+                self.block = Block::Failed;
+                Err(e)
+            }
+        }
+    }
+
+    fn in_block(&mut self, what: &str) -> Result<()> {
+        self.check_usable()?;
+        match self.block {
+            Block::Explicit => Ok(()),
+            Block::Failed => Err(Error::aborted_block()),
+            Block::Idle | Block::Implicit => Err(not_in_block(what)),
+        }
+    }
+
+    /// Runs one non-transaction-control statement: in a block it joins the transaction (an error
+    /// fails the block); outside one it is its own transaction (autocommit).
+    pub(crate) fn statement<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        self.check_usable()?;
+        match self.block {
+            Block::Failed => Err(Error::aborted_block()),
+            Block::Explicit | Block::Implicit => f(self).inspect_err(|_| self.fail()),
+            Block::Idle => {
+                self.block = Block::Implicit;
+                let v = f(self).inspect_err(|_| self.fail())?;
+                self.end_txn()?;
+                Ok(v)
+            }
+        }
+    }
+
+    /// An error inside a transaction: an explicit block becomes failed, an implicit one ends.
+    pub(crate) fn fail(&mut self) {
+        match self.block {
+            Block::Explicit => self.block = Block::Failed,
+            Block::Implicit => self.abort_txn(),
+            _ => {}
+        }
+    }
+
+    /// Ends the transaction without effect (ROLLBACK, or an error outside a block).
+    pub(crate) fn abort_txn(&mut self) {
+        self.txn = Txn::default();
+        self.block = Block::Idle;
+    }
+
+    /// Commits and, back outside any transaction, delivers what is waiting (R13).
+    pub(crate) fn end_txn(&mut self) -> Result<()> {
+        let txn = std::mem::take(&mut self.txn);
+        self.block = Block::Idle;
+        self.commit_txn(txn)?;
+        self.deliver()
+    }
+
+    // ----- receiving ---------------------------------------------------------------------------
+
+    /// Reads what the session's descriptor announced (`PQconsumeInput`): clears its readability
+    /// and, outside a transaction block, copies waiting notifications into the session's inbox.
+    pub fn consume_input(&mut self) -> Result<()> {
+        self.check_usable()?;
+        // Drain first, then clear the flag, then read the head: a notifier that saw the flag set
+        // committed before our read; one that saw it clear sends a new datagram.
+        self.sock.drain();
+        if let Some(i) = self.slot {
+            self.queue.slot(i).wake_pending.store(0, std::sync::atomic::Ordering::SeqCst);
+        }
+        self.deliver()
+    }
+
+    /// The next notification, or `None` (`PQnotifies`). Never blocks. Outside a transaction
+    /// block, an empty inbox is refilled from the queue first.
+    pub fn notifies(&mut self) -> Result<Option<Notification>> {
+        self.check_usable()?;
+        if self.inbox.is_empty() {
+            self.deliver()?;
+        }
+        Ok(self.inbox.pop_front())
+    }
+
+    /// Waits until a notification is available or `timeout` passes (`None`: forever). Returns
+    /// whether one is available; take it with [`Connection::notifies`].
+    pub fn wait(&mut self, timeout: Option<Duration>) -> Result<bool> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        loop {
+            if !self.inbox.is_empty() {
+                return Ok(true);
+            }
+            self.consume_input()?;
+            if !self.inbox.is_empty() {
+                return Ok(true);
+            }
+            let ms = match deadline {
+                None => -1,
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Ok(false);
+                    }
+                    left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32
+                }
+            };
+            match poll_readable(self.sock.raw(), ms) {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Error::io("wait for notifications", e)),
+            }
+        }
+    }
+
+    /// Notifications already copied into the inbox.
+    pub fn pending(&self) -> usize {
+        self.inbox.len()
+    }
+
+    /// Copies committed notifications on our channels from the queue into the inbox, when the
+    /// session is registered and outside a transaction block.
+    pub(crate) fn deliver(&mut self) -> Result<()> {
+        let Some(i) = self.slot else { return Ok(()) };
+        if self.block != Block::Idle {
+            return Ok(());
+        }
+        use crate::layout::POS_BUSY;
+        use std::sync::atomic::Ordering::SeqCst;
+        let q = &self.queue;
+        let slot = q.slot(i);
+        // Mark the position busy so that the tail advancer does not move it under us.
+        let pos = loop {
+            let raw = slot.pos.load(SeqCst);
+            let p = raw & !POS_BUSY;
+            if slot.pos.compare_exchange(raw, p | POS_BUSY, SeqCst, SeqCst).is_ok() {
+                break p;
+            }
+        };
+        let head = q.shared().head.load(SeqCst);
+        if pos >= head {
+            slot.pos.store(pos, SeqCst);
+            return Ok(());
+        }
+        let set = &self.channel_set;
+        let inbox = &mut self.inbox;
+        let mut bad_text = None;
+        let mut taken = 0;
+        let scanned = q.scan(
+            &mut self.segs,
+            pos,
+            head,
+            |ch| set.contains(ch),
+            |ch, payload, pid| {
+                match (std::str::from_utf8(ch), String::from_utf8(payload)) {
+                    (Ok(c), Ok(p)) => inbox.push_back(Notification { channel: c.to_owned(), payload: p, pid }),
+                    _ => bad_text = Some(()),
+                }
+                taken += 1;
+                taken < READ_BATCH
+            },
+        );
+        match scanned {
+            Ok(s) => {
+                slot.pos.store(s.pos, SeqCst);
+                if s.stopped_early {
+                    // Keep the descriptor readable while a backlog remains.
+                    q.wake(i);
+                }
+                if bad_text.is_some() {
+                    return Err(Error::corrupted("a notification in the queue is not valid UTF-8"));
+                }
+                Ok(())
+            }
+            Err(e) => {
+                slot.pos.store(pos, SeqCst);
+                Err(e)
+            }
+        }
+    }
+
+    // ----- closing -----------------------------------------------------------------------------
+
+    /// Ends the session: its transaction is discarded, its listener slot freed and unread
+    /// notifications dropped (R22). Later calls fail with a `Closed` error.
+    pub fn close(&mut self) {
+        if self.closed {
+            return;
+        }
+        self.closed = true;
+        if self.fork_gen != proc::fork_generation() {
+            return; // the parent's session: leave its slot alone
+        }
+        self.txn = Txn::default();
+        self.block = Block::Idle;
+        if let Some(i) = self.slot.take() {
+            self.queue.unregister(i, self.lock_fd.as_raw_fd());
+        }
+        self.inbox.clear();
+        self.segs.clear();
+    }
+
+    /// Whether [`Connection::close`] was called.
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    pub(crate) fn sock_id(&self) -> u64 {
+        self.sock_id
+    }
+
+    pub(crate) fn lock_raw(&self) -> RawFd {
+        self.lock_fd.as_raw_fd()
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("dir", &self.queue.path())
+            .field("pid", &self.pid)
+            .field("channels", &self.channels)
+            .field("status", &self.transaction_status())
+            .finish()
+    }
+}
+
+fn not_in_block(what: &str) -> Error {
+    Error::new(ErrorKind::TransactionState, "25P01", format!("{what} can only be used in transaction blocks"))
+}
+
+/// Strings in the queue are C strings in UTF-8, as PostgreSQL's text: no NUL byte (R3).
+fn check_text(s: &str) -> Result<()> {
+    if s.as_bytes().contains(&0) {
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            "22021",
+            "invalid byte sequence for encoding \"UTF8\": 0x00",
+        ));
+    }
+    Ok(())
+}
+
+/// A channel given to the direct API: verbatim, 1–63 bytes.
+fn check_channel(channel: &str) -> Result<()> {
+    check_text(channel)?;
+    if channel.is_empty() {
+        return Err(Error::invalid("channel name cannot be empty"));
+    }
+    if channel.len() > MAX_CHANNEL_LEN {
+        return Err(Error::invalid("channel name too long"));
+    }
+    Ok(())
+}

@@ -1,0 +1,330 @@
+//! The SQL dialect, so that code and muscle memory from PostgreSQL carry over: `LISTEN`,
+//! `UNLISTEN`, `NOTIFY`, transaction control with savepoints, `DISCARD ALL`, and `SELECT` of
+//! constants and of `pg_notify`, `pg_listening_channels`, `pg_notification_queue_usage`,
+//! `pg_backend_pid`. Several statements in one call run as one implicit transaction, as in
+//! PostgreSQL's simple query protocol.
+
+mod lexer;
+mod parser;
+mod split;
+mod value;
+
+pub use split::split_statements;
+
+use crate::error::{Error, ErrorKind, Notice, Result, Severity};
+use crate::session::{Block, Connection, ListenAction};
+use lexer::{lex, Tok};
+use parser::{parse, Expr, SelectItem, Stmt};
+use value::Value;
+
+/// The result of one statement, as libpq's `PGresult` would show it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct QueryResult {
+    /// The command tag (`LISTEN`, `NOTIFY`, `BEGIN`, `SELECT 1`, …); empty for an empty query.
+    pub tag: String,
+    /// Column names of a `SELECT`.
+    pub columns: Vec<String>,
+    /// Rows of a `SELECT`, as text; `None` is SQL NULL.
+    pub rows: Vec<Vec<Option<String>>>,
+}
+
+impl QueryResult {
+    fn command(tag: &str) -> QueryResult {
+        QueryResult { tag: tag.to_owned(), ..QueryResult::default() }
+    }
+    /// Whether the statement text held no statement at all.
+    pub fn is_empty_query(&self) -> bool {
+        self.tag.is_empty()
+    }
+}
+
+impl Connection {
+    /// Executes SQL text and returns the result of its last statement (like `PQexec`).
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("hark-doc-exec-{}", std::process::id()));
+    /// let mut c = hark::Connection::open(&dir)?;
+    /// c.execute("LISTEN Virtual")?;                       // unquoted: folded to "virtual"
+    /// c.execute("NOTIFY virtual, 'This is the payload'")?;
+    /// let n = c.notifies()?.unwrap();
+    /// assert_eq!((n.channel.as_str(), n.payload.as_str()), ("virtual", "This is the payload"));
+    /// assert_eq!(n.pid, c.backend_pid());                  // self-notifies arrive too
+    /// let r = c.execute("SELECT pg_notify('fo' || 'o', 'pay' || 'load'), pg_listening_channels()")?;
+    /// assert_eq!(r.columns, ["pg_notify", "pg_listening_channels"]);
+    /// assert_eq!(r.rows, [[Some(String::new()), Some("virtual".to_string())]]);
+    /// # drop(c); std::fs::remove_dir_all(&dir).unwrap();
+    /// # Ok::<(), hark::Error>(())
+    /// ```
+    pub fn execute(&mut self, sql: &str) -> Result<QueryResult> {
+        self.check_usable()?;
+        let r = self.execute_inner(sql);
+        if r.is_err() {
+            self.fail();
+        }
+        r
+    }
+
+    fn execute_inner(&mut self, sql: &str) -> Result<QueryResult> {
+        // Like PostgreSQL, the whole string is parsed before any of it runs.
+        let lexer::Lexed { tokens, notices } = lex(sql)?;
+        for n in notices {
+            self.notice(n);
+        }
+        let end_of_input = sql.chars().count() + 1;
+        let mut stmts = Vec::new();
+        let mut from = 0;
+        while from <= tokens.len() {
+            let semi = tokens[from..].iter().position(|t| t.tok == Tok::Op(";".into())).map(|k| from + k);
+            let to = semi.unwrap_or(tokens.len());
+            // `at end of input` for a statement cut short by `;` points at the `;`.
+            let end = semi.map_or(end_of_input, |k| tokens[k].pos);
+            match parse(&tokens[from..to], end)? {
+                Stmt::Empty => {}
+                s => stmts.push(s),
+            }
+            from = to + 1;
+        }
+        let multi = stmts.len() > 1;
+        let mut last = QueryResult::default();
+        for s in stmts {
+            if multi && self.block == Block::Idle {
+                self.block = Block::Implicit;
+            }
+            last = self.run(s)?;
+        }
+        if self.block == Block::Implicit {
+            self.end_txn()?;
+        }
+        Ok(last)
+    }
+
+    fn run(&mut self, s: Stmt) -> Result<QueryResult> {
+        match s {
+            Stmt::Empty => Ok(QueryResult::default()),
+            Stmt::Listen(ch) => {
+                self.statement(|c| {
+                    c.txn.actions.push(ListenAction::Listen(ch));
+                    Ok(())
+                })?;
+                Ok(QueryResult::command("LISTEN"))
+            }
+            Stmt::Unlisten(ch) => {
+                self.statement(|c| {
+                    c.txn.actions.push(match ch {
+                        Some(ch) => ListenAction::Unlisten(ch),
+                        None => ListenAction::UnlistenAll,
+                    });
+                    Ok(())
+                })?;
+                Ok(QueryResult::command("UNLISTEN"))
+            }
+            Stmt::Notify { channel, payload } => {
+                let payload = payload.unwrap_or_default();
+                self.statement(|c| {
+                    c.check_notify(&channel, &payload)?;
+                    c.txn.notify(&channel, &payload);
+                    Ok(())
+                })?;
+                Ok(QueryResult::command("NOTIFY"))
+            }
+            Stmt::Begin { start } => {
+                self.begin()?;
+                Ok(QueryResult::command(if start { "START TRANSACTION" } else { "BEGIN" }))
+            }
+            Stmt::Commit { chain, .. } => self.end_block(true, chain),
+            Stmt::Rollback { chain } => self.end_block(false, chain),
+            Stmt::Savepoint(n) => {
+                self.savepoint(&n)?;
+                Ok(QueryResult::command("SAVEPOINT"))
+            }
+            Stmt::Release(n) => {
+                self.release(&n)?;
+                Ok(QueryResult::command("RELEASE"))
+            }
+            Stmt::RollbackTo(n) => {
+                self.rollback_to(&n)?;
+                Ok(QueryResult::command("ROLLBACK"))
+            }
+            Stmt::DiscardAll => {
+                if self.block != Block::Idle {
+                    return Err(Error::new(
+                        ErrorKind::TransactionState,
+                        "25001",
+                        "DISCARD ALL cannot run inside a transaction block",
+                    ));
+                }
+                self.unlisten_all()?;
+                Ok(QueryResult::command("DISCARD ALL"))
+            }
+            Stmt::Select(items) => self.statement(|c| c.select(&items)),
+        }
+    }
+
+    /// COMMIT / ROLLBACK [AND CHAIN] in every transaction state, with PostgreSQL's tags.
+    fn end_block(&mut self, commit: bool, chain: bool) -> Result<QueryResult> {
+        let word = if commit { "COMMIT" } else { "ROLLBACK" };
+        match self.block {
+            Block::Idle | Block::Implicit => {
+                if chain {
+                    return Err(Error::new(
+                        ErrorKind::TransactionState,
+                        "25P01",
+                        format!("{word} AND CHAIN can only be used in transaction blocks"),
+                    ));
+                }
+                self.notice(Notice::new(Severity::Warning, "25P01", "there is no transaction in progress"));
+                if self.block == Block::Implicit {
+                    if commit {
+                        self.end_txn()?;
+                    } else {
+                        self.abort_txn();
+                    }
+                }
+                Ok(QueryResult::command(word))
+            }
+            Block::Explicit if commit => {
+                let r = self.end_txn();
+                if chain && r.is_ok() {
+                    self.block = Block::Explicit;
+                }
+                r.map(|_| QueryResult::command("COMMIT"))
+            }
+            Block::Explicit | Block::Failed => {
+                self.abort_txn();
+                if chain {
+                    self.block = Block::Explicit;
+                } else {
+                    self.deliver()?;
+                }
+                Ok(QueryResult::command("ROLLBACK"))
+            }
+        }
+    }
+
+    fn select(&mut self, items: &[SelectItem]) -> Result<QueryResult> {
+        let mut columns = Vec::new();
+        let mut scalars: Vec<Option<Value>> = Vec::new();
+        let mut set: Option<Vec<Value>> = None;
+        for it in items {
+            columns.push(it.alias.clone().unwrap_or_else(|| value::column_name(&it.expr).0));
+            match self.eval(&it.expr)? {
+                Evaluated::One(v) => scalars.push(Some(v)),
+                Evaluated::Set(vs) => {
+                    scalars.push(None);
+                    set.get_or_insert(vs);
+                }
+            }
+        }
+        let n = set.as_ref().map_or(1, |s| s.len());
+        let rows: Vec<Vec<Option<String>>> = (0..n)
+            .map(|r| {
+                scalars
+                    .iter()
+                    .map(|v| match v {
+                        Some(v) => v.output(),
+                        None => set.as_ref().and_then(|s| s[r].output()),
+                    })
+                    .collect()
+            })
+            .collect();
+        Ok(QueryResult { tag: format!("SELECT {}", rows.len()), columns, rows })
+    }
+
+    fn eval(&mut self, e: &Expr) -> Result<Evaluated> {
+        if let Some(v) = value::literal(e)? {
+            return Ok(Evaluated::One(v));
+        }
+        Ok(Evaluated::One(match e {
+            Expr::Concat(a, b, pos) => {
+                let a = self.eval_one(a)?;
+                let b = self.eval_one(b)?;
+                value::concat(a, b, *pos)?
+            }
+            Expr::Cast(inner, ty, pos) => {
+                let v = self.eval_one(inner)?;
+                value::cast(v, ty, *pos)?
+            }
+            Expr::Call { name, args, pos } => {
+                let mut vals = Vec::with_capacity(args.len());
+                for a in args {
+                    vals.push(self.eval_one(a)?);
+                }
+                return self.call(name, vals, *pos);
+            }
+            _ => unreachable!("literals handled above"),
+        }))
+    }
+
+    fn eval_one(&mut self, e: &Expr) -> Result<Value> {
+        match self.eval(e)? {
+            Evaluated::One(v) => Ok(v),
+            Evaluated::Set(_) => {
+                Err(Error::new(ErrorKind::Syntax, "0A000", "set-returning functions are not allowed here"))
+            }
+        }
+    }
+
+    fn call(&mut self, name: &str, args: Vec<Value>, pos: usize) -> Result<Evaluated> {
+        let types: Vec<&str> = args.iter().map(|a| a.type_name()).collect();
+        let ok = match (name, args.len()) {
+            ("pg_notify", 2) => args.iter().all(Value::is_textual),
+            ("pg_listening_channels" | "pg_notification_queue_usage" | "pg_backend_pid", 0) => true,
+            _ => false,
+        };
+        if !ok {
+            return Err(Error::new(
+                ErrorKind::Syntax,
+                "42883",
+                format!("function {name}({}) does not exist", types.join(", ")),
+            )
+            .with_hint("No function matches the given name and argument types. You might need to add explicit type casts.")
+            .at(pos));
+        }
+        Ok(match name {
+            "pg_notify" => {
+                // Not STRICT: a NULL channel is "cannot be empty", a NULL payload is empty (R2, R3).
+                let channel = args[0].output().unwrap_or_default();
+                let payload = args[1].output().unwrap_or_default();
+                self.check_notify(&channel, &payload)?;
+                self.txn.notify(&channel, &payload);
+                Evaluated::One(Value::Void)
+            }
+            "pg_listening_channels" => {
+                Evaluated::Set(self.listening_channels().into_iter().map(Value::Text).collect())
+            }
+            "pg_notification_queue_usage" => Evaluated::One(Value::Float(self.queue_usage()?)),
+            _ => Evaluated::One(Value::Int(self.backend_pid() as i64)),
+        })
+    }
+}
+
+enum Evaluated {
+    One(Value),
+    Set(Vec<Value>),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::value::{float8_out, numeric_out};
+
+    #[test]
+    fn float8_matches_postgres() {
+        assert_eq!(float8_out(0.0), "0");
+        assert_eq!(float8_out(0.5), "0.5");
+        assert_eq!(float8_out(1.9073486328125e-06), "1.9073486328125e-06");
+        assert_eq!(float8_out(0.0001), "0.0001");
+        assert_eq!(float8_out(1e15), "1e+15");
+        assert_eq!(float8_out(123456789012345.0), "123456789012345");
+        assert_eq!(float8_out(0.1 + 0.2), "0.30000000000000004");
+    }
+
+    #[test]
+    fn numeric_literals_keep_scale() {
+        assert_eq!(numeric_out("1.50"), "1.50");
+        assert_eq!(numeric_out(".5"), "0.5");
+        assert_eq!(numeric_out("1e3"), "1000");
+        assert_eq!(numeric_out("1.5e2"), "150");
+        assert_eq!(numeric_out("1.25e-1"), "0.125");
+        assert_eq!(numeric_out("-0.0"), "0.0");
+    }
+}

@@ -1,0 +1,320 @@
+//! Files of the queue directory, opened relative to a directory descriptor and checked (I10).
+
+use crate::error::{Error, Result};
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::Path;
+
+/// The queue directory, held open so that every file is reached through it (no path races).
+pub struct Dir {
+    fd: OwnedFd,
+    pub group_shared: bool,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+fn cstr(name: &str) -> CString {
+    CString::new(name).expect("hark's own file names have no NUL")
+}
+
+fn errno() -> io::Error {
+    io::Error::last_os_error()
+}
+
+impl Dir {
+    /// Opens `path`, creating it (0700, or 0770 when group-shared) if missing, and refuses a
+    /// directory that another user owns or that others can write (I10).
+    pub fn open(path: &Path, group_shared: bool) -> Result<Dir> {
+        let shown = path.display();
+        let c = CString::new(path.as_os_str().as_encoded_bytes())
+            .map_err(|_| Error::invalid("queue directory path contains a NUL byte"))?;
+        let mode = if group_shared { 0o770 } else { 0o700 };
+        // SAFETY: c is a valid C string.
+        let made = unsafe { libc::mkdir(c.as_ptr(), mode) } == 0;
+        if !made {
+            let e = errno();
+            if e.raw_os_error() != Some(libc::EEXIST) {
+                return Err(Error::io(format_args!("create queue directory \"{shown}\""), e));
+            }
+        }
+        // SAFETY: c is a valid C string; the result is checked.
+        let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) };
+        if fd < 0 {
+            return Err(Error::io(format_args!("open queue directory \"{shown}\""), errno()));
+        }
+        // SAFETY: fd was just opened and is owned here.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        if made {
+            // mkdir's mode is filtered by the umask; set it exactly.
+            // SAFETY: valid fd.
+            unsafe { libc::fchmod(fd.as_raw_fd(), mode) };
+        }
+        let st = fstat(fd.as_raw_fd()).map_err(|e| Error::io(format_args!("stat \"{shown}\""), e))?;
+        // SAFETY: geteuid cannot fail.
+        let uid = unsafe { libc::geteuid() };
+        if st.st_uid != uid && !(group_shared && in_group(st.st_gid)) {
+            return Err(Error::unsafe_path(format!(
+                "queue directory \"{shown}\" is owned by another user (uid {})",
+                st.st_uid
+            )));
+        }
+        let perm = st.st_mode & 0o777;
+        if perm & 0o002 != 0 {
+            return Err(Error::unsafe_path(format!(
+                "queue directory \"{shown}\" is writable by every user (mode {perm:04o})"
+            )));
+        }
+        if !group_shared && perm & 0o070 != 0 {
+            return Err(Error::unsafe_path(format!(
+                "queue directory \"{shown}\" is accessible to its group (mode {perm:04o}); open it with group sharing or chmod 700"
+            ))
+            .with_hint("Pass the group_shared option to share a queue between users of one group."));
+        }
+        Ok(Dir { fd, group_shared, uid: st.st_uid, gid: st.st_gid })
+    }
+
+    pub fn raw(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    fn file_mode(&self) -> libc::mode_t {
+        if self.group_shared {
+            0o660
+        } else {
+            0o600
+        }
+    }
+
+    /// Opens (or with `create`, creates) a regular file in the directory, never following a
+    /// symlink, and checks its owner and mode. Returns `Ok(None)` when it does not exist.
+    pub fn open_file(&self, name: &str, create: bool) -> Result<Option<OwnedFd>> {
+        let c = cstr(name);
+        let mut flags = libc::O_RDWR | libc::O_CLOEXEC | libc::O_NOFOLLOW;
+        if create {
+            flags |= libc::O_CREAT;
+        }
+        // SAFETY: valid dirfd and C string; result checked.
+        let fd = unsafe { libc::openat(self.raw(), c.as_ptr(), flags, self.file_mode() as libc::c_uint) };
+        if fd < 0 {
+            let e = errno();
+            return match e.raw_os_error() {
+                Some(libc::ENOENT) if !create => Ok(None),
+                Some(libc::ELOOP) => Err(Error::unsafe_path(format!(
+                    "\"{name}\" in the queue directory is a symbolic link"
+                ))),
+                _ => Err(Error::io(format_args!("open \"{name}\""), e)),
+            };
+        }
+        // SAFETY: fd was just opened and is owned here.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let st = fstat(fd.as_raw_fd()).map_err(|e| Error::io(format_args!("stat \"{name}\""), e))?;
+        if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+            return Err(Error::unsafe_path(format!("\"{name}\" in the queue directory is not a regular file")));
+        }
+        let foreign = if self.group_shared { st.st_gid != self.gid && st.st_uid != self.uid } else { st.st_uid != self.uid };
+        if foreign {
+            return Err(Error::unsafe_path(format!(
+                "\"{name}\" in the queue directory is owned by another user (uid {})",
+                st.st_uid
+            )));
+        }
+        if st.st_mode & 0o777 != self.file_mode() {
+            // Ours (just created under a umask, or from an older run): make the mode exact.
+            // SAFETY: valid fd.
+            unsafe { libc::fchmod(fd.as_raw_fd(), self.file_mode()) };
+        }
+        Ok(Some(fd))
+    }
+
+    /// Creates a fresh file that must not exist yet.
+    pub fn create_new(&self, name: &str) -> Result<OwnedFd> {
+        let c = cstr(name);
+        let flags = libc::O_RDWR | libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_CREAT | libc::O_EXCL;
+        // SAFETY: valid dirfd and C string; result checked.
+        let fd = unsafe { libc::openat(self.raw(), c.as_ptr(), flags, self.file_mode() as libc::c_uint) };
+        if fd < 0 {
+            return Err(Error::io(format_args!("create \"{name}\""), errno()));
+        }
+        // SAFETY: fd was just opened and is owned here.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        // SAFETY: valid fd.
+        unsafe { libc::fchmod(fd.as_raw_fd(), self.file_mode()) };
+        Ok(fd)
+    }
+
+    pub fn rename(&self, from: &str, to: &str) -> Result<()> {
+        let (a, b) = (cstr(from), cstr(to));
+        // SAFETY: valid dirfd and C strings.
+        if unsafe { libc::renameat(self.raw(), a.as_ptr(), self.raw(), b.as_ptr()) } != 0 {
+            return Err(Error::io(format_args!("rename \"{from}\" to \"{to}\""), errno()));
+        }
+        Ok(())
+    }
+
+    /// Removes a file; a missing file is not an error.
+    pub fn unlink(&self, name: &str) -> Result<()> {
+        let c = cstr(name);
+        // SAFETY: valid dirfd and C string.
+        if unsafe { libc::unlinkat(self.raw(), c.as_ptr(), 0) } != 0 {
+            let e = errno();
+            if e.raw_os_error() != Some(libc::ENOENT) {
+                return Err(Error::io(format_args!("remove \"{name}\""), e));
+            }
+        }
+        Ok(())
+    }
+
+    /// Names of the entries in the directory.
+    pub fn list(&self) -> Result<Vec<String>> {
+        // SAFETY: dup of a valid fd; fdopendir takes ownership of the duplicate.
+        let dup = unsafe { libc::fcntl(self.raw(), libc::F_DUPFD_CLOEXEC, 0) };
+        if dup < 0 {
+            return Err(Error::io("read the queue directory", errno()));
+        }
+        // SAFETY: dup is a valid directory fd owned by the DIR stream from here on.
+        let dirp = unsafe { libc::fdopendir(dup) };
+        if dirp.is_null() {
+            // SAFETY: dup is still ours when fdopendir fails.
+            unsafe { libc::close(dup) };
+            return Err(Error::io("read the queue directory", errno()));
+        }
+        // SAFETY: rewind so that a reused descriptor position does not hide entries.
+        unsafe { libc::rewinddir(dirp) };
+        let mut names = Vec::new();
+        loop {
+            // SAFETY: dirp is a valid open stream.
+            let ent = unsafe { libc::readdir(dirp) };
+            if ent.is_null() {
+                break;
+            }
+            // SAFETY: d_name is NUL-terminated within the dirent.
+            let name = unsafe { std::ffi::CStr::from_ptr((*ent).d_name.as_ptr()) };
+            if let Ok(s) = name.to_str() {
+                if s != "." && s != ".." {
+                    names.push(s.to_owned());
+                }
+            }
+        }
+        // SAFETY: closes the stream and its descriptor.
+        unsafe { libc::closedir(dirp) };
+        Ok(names)
+    }
+}
+
+fn in_group(gid: u32) -> bool {
+    // SAFETY: getegid cannot fail; getgroups with a correctly sized buffer.
+    unsafe {
+        if libc::getegid() == gid {
+            return true;
+        }
+        let n = libc::getgroups(0, std::ptr::null_mut());
+        if n <= 0 {
+            return false;
+        }
+        let mut groups = vec![0 as libc::gid_t; n as usize];
+        let n = libc::getgroups(n, groups.as_mut_ptr());
+        n > 0 && groups[..n as usize].contains(&gid)
+    }
+}
+
+pub fn fstat(fd: RawFd) -> io::Result<libc::stat> {
+    // SAFETY: st is plain data filled by fstat.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        if libc::fstat(fd, &mut st) != 0 {
+            return Err(errno());
+        }
+        Ok(st)
+    }
+}
+
+/// Allocates `len` bytes for real, so that later stores into a mapping cannot raise SIGBUS on a
+/// full file system (I4).
+pub fn allocate(fd: RawFd, len: u64) -> io::Result<()> {
+    // SAFETY: valid fd; posix_fallocate returns the error number instead of setting errno.
+    let r = unsafe { libc::posix_fallocate(fd, 0, len as libc::off_t) };
+    if r != 0 {
+        return Err(io::Error::from_raw_os_error(r));
+    }
+    Ok(())
+}
+
+/// Sets the file's length (growing it sparse; used only for the control file before `allocate`).
+pub fn set_len(fd: RawFd, len: u64) -> io::Result<()> {
+    // SAFETY: valid fd.
+    if unsafe { libc::ftruncate(fd, len as libc::off_t) } != 0 {
+        return Err(errno());
+    }
+    Ok(())
+}
+
+/// An advisory whole-file lock (`flock`) held until dropped; used to serialise opening, creating
+/// and wiping a queue. The kernel drops it if the process dies.
+pub struct FileLock(OwnedFd);
+
+impl FileLock {
+    pub fn exclusive(fd: OwnedFd) -> io::Result<FileLock> {
+        loop {
+            // SAFETY: valid fd.
+            if unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX) } == 0 {
+                return Ok(FileLock(fd));
+            }
+            let e = errno();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+    }
+}
+
+impl Drop for FileLock {
+    fn drop(&mut self) {
+        // SAFETY: valid fd.
+        unsafe { libc::flock(self.0.as_raw_fd(), libc::LOCK_UN) };
+    }
+}
+
+/// Byte-range open-file-description locks (`F_OFD_SETLK`): one byte per listener slot, held by the
+/// slot's owner for its lifetime. The kernel releases it when the owner dies, whatever its PID
+/// becomes later, so a free lock proves the owner is gone (PID reuse cannot fool it).
+pub fn ofd_try_lock(fd: RawFd, byte: u64) -> io::Result<bool> {
+    ofd(fd, libc::F_OFD_SETLK, libc::F_WRLCK as i16, byte)
+}
+
+pub fn ofd_unlock(fd: RawFd, byte: u64) {
+    let _ = ofd(fd, libc::F_OFD_SETLK, libc::F_UNLCK as i16, byte);
+}
+
+/// Whether some other open file description holds the lock on `byte`.
+pub fn ofd_is_held(fd: RawFd, byte: u64) -> io::Result<bool> {
+    // SAFETY: fl is plain data, filled by fcntl.
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = libc::F_WRLCK as i16;
+    fl.l_whence = libc::SEEK_SET as i16;
+    fl.l_start = byte as libc::off_t;
+    fl.l_len = 1;
+    // SAFETY: valid fd and flock struct.
+    if unsafe { libc::fcntl(fd, libc::F_OFD_GETLK, &mut fl) } != 0 {
+        return Err(errno());
+    }
+    Ok(fl.l_type != libc::F_UNLCK as i16)
+}
+
+fn ofd(fd: RawFd, cmd: libc::c_int, ty: i16, byte: u64) -> io::Result<bool> {
+    // SAFETY: fl is plain data.
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = ty;
+    fl.l_whence = libc::SEEK_SET as i16;
+    fl.l_start = byte as libc::off_t;
+    fl.l_len = 1;
+    // SAFETY: valid fd and flock struct.
+    if unsafe { libc::fcntl(fd, cmd, &fl) } == 0 {
+        return Ok(true);
+    }
+    let e = errno();
+    match e.raw_os_error() {
+        Some(libc::EAGAIN) | Some(libc::EACCES) => Ok(false),
+        _ => Err(e),
+    }
+}

@@ -1,0 +1,49 @@
+//! Shared memory mappings of queue files.
+
+use std::io;
+use std::os::fd::RawFd;
+use std::ptr::NonNull;
+
+/// A `MAP_SHARED`, read-write mapping of a whole file, unmapped on drop.
+pub struct Mmap {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: the mapping is plain shared memory; all concurrent access to it goes through atomics or
+// through bytes that the queue protocol hands to exactly one writer at a time.
+unsafe impl Send for Mmap {}
+unsafe impl Sync for Mmap {}
+
+impl Mmap {
+    /// Maps `len` bytes of `fd` from offset 0. The caller has checked that the file is at least
+    /// `len` bytes long and allocated (otherwise touching the tail would raise SIGBUS).
+    pub fn map(fd: RawFd, len: usize) -> io::Result<Mmap> {
+        // SAFETY: a fresh mapping chosen by the kernel; the result is checked.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Mmap { ptr: NonNull::new(p as *mut u8).expect("mmap never returns NULL on success"), len })
+    }
+
+    pub fn as_ptr(&self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+}
+
+impl Drop for Mmap {
+    fn drop(&mut self) {
+        // SAFETY: ptr/len came from a successful mmap and are unmapped once.
+        unsafe { libc::munmap(self.ptr.as_ptr() as *mut libc::c_void, self.len) };
+    }
+}

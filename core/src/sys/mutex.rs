@@ -1,0 +1,89 @@
+//! A process-shared, robust `pthread_mutex_t` living in the control file.
+//!
+//! When the holder dies at any instruction, the kernel marks the mutex and the next locker gets
+//! `EOWNERDEAD`: it takes the lock, marks it consistent, and learns that the dead holder may have
+//! left work half done. The queue protocol makes every half-done step harmless (a writer publishes
+//! by moving `head` last), so recovery is only "carry on" (I3).
+
+use crate::error::{Error, Result};
+
+pub struct RobustMutex(*mut libc::pthread_mutex_t);
+
+// SAFETY: a process-shared pthread mutex is meant to be used from any thread of any process.
+unsafe impl Send for RobustMutex {}
+unsafe impl Sync for RobustMutex {}
+
+/// Held lock; `recovered` says the previous holder died while holding it.
+pub struct Guard<'a> {
+    mutex: &'a RobustMutex,
+    pub recovered: bool,
+}
+
+impl RobustMutex {
+    /// Wraps a mutex that `init` has initialised in mapped memory that outlives this value.
+    ///
+    /// # Safety
+    /// `ptr` must point into a live mapping, aligned for `pthread_mutex_t`, initialised by `init`.
+    pub unsafe fn from_ptr(ptr: *mut libc::pthread_mutex_t) -> RobustMutex {
+        RobustMutex(ptr)
+    }
+
+    /// Initialises a mutex in a fresh, not yet shared, mapping.
+    ///
+    /// # Safety
+    /// `ptr` must be valid for writes and not in use by any other thread or process.
+    pub unsafe fn init(ptr: *mut libc::pthread_mutex_t) -> Result<()> {
+        let mut attr: libc::pthread_mutexattr_t = std::mem::zeroed();
+        let mut r = libc::pthread_mutexattr_init(&mut attr);
+        if r == 0 {
+            r = libc::pthread_mutexattr_setpshared(&mut attr, libc::PTHREAD_PROCESS_SHARED);
+        }
+        if r == 0 {
+            r = libc::pthread_mutexattr_setrobust(&mut attr, libc::PTHREAD_MUTEX_ROBUST);
+        }
+        if r == 0 {
+            r = libc::pthread_mutex_init(ptr, &attr);
+        }
+        libc::pthread_mutexattr_destroy(&mut attr);
+        if r != 0 {
+            return Err(Error::io("initialise the queue lock", std::io::Error::from_raw_os_error(r)));
+        }
+        Ok(())
+    }
+
+    pub fn lock(&self) -> Result<Guard<'_>> {
+        // SAFETY: self.0 is an initialised process-shared mutex (see from_ptr).
+        let r = unsafe { libc::pthread_mutex_lock(self.0) };
+        self.finish(r)
+    }
+
+    /// Takes the lock only if it is free now.
+    pub fn try_lock(&self) -> Result<Option<Guard<'_>>> {
+        // SAFETY: as in lock.
+        let r = unsafe { libc::pthread_mutex_trylock(self.0) };
+        if r == libc::EBUSY {
+            return Ok(None);
+        }
+        self.finish(r).map(Some)
+    }
+
+    fn finish(&self, r: libc::c_int) -> Result<Guard<'_>> {
+        match r {
+            0 => Ok(Guard { mutex: self, recovered: false }),
+            libc::EOWNERDEAD => {
+                // SAFETY: we hold the mutex; marking it consistent is the documented recovery.
+                unsafe { libc::pthread_mutex_consistent(self.0) };
+                Ok(Guard { mutex: self, recovered: true })
+            }
+            libc::ENOTRECOVERABLE => Err(Error::corrupted("queue lock is not recoverable")),
+            e => Err(Error::io("take the queue lock", std::io::Error::from_raw_os_error(e))),
+        }
+    }
+}
+
+impl Drop for Guard<'_> {
+    fn drop(&mut self) {
+        // SAFETY: this guard holds the lock.
+        unsafe { libc::pthread_mutex_unlock(self.mutex.0) };
+    }
+}
