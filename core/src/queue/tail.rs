@@ -34,21 +34,18 @@ impl Queue {
             }
             let raw = slot.pos.load(Ordering::SeqCst);
             let mut pos = (raw & !POS_BUSY).min(head);
-            if self.seg_of(pos) < head_seg {
-                if !self.slot_alive(i) {
-                    if self.reap(i) {
-                        continue;
+            if pos < head && !self.slot_alive(i) && self.reap(i) {
+                continue; // its owner died: it no longer holds the queue back
+            }
+            if self.seg_of(pos) < head_seg && raw & POS_BUSY == 0 {
+                if !self.interested(i, self.seg_of(pos), head_seg) {
+                    let to = head_seg * seg_size;
+                    if slot.pos.compare_exchange(raw, to, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
+                        pos = to;
                     }
-                } else if raw & POS_BUSY == 0 {
-                    if !self.interested(i, self.seg_of(pos), head_seg) {
-                        let to = head_seg * seg_size;
-                        if slot.pos.compare_exchange(raw, to, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
-                            pos = to;
-                        }
-                    } else {
-                        // Far behind and interested: make sure it is awake to catch up.
-                        self.wake(i);
-                    }
+                } else {
+                    // Far behind and interested: make sure it is awake to catch up.
+                    self.wake(i);
                 }
             }
             tail = tail.min(pos);

@@ -65,11 +65,11 @@ impl Dir {
                 "queue directory \"{shown}\" is writable by every user (mode {perm:04o})"
             )));
         }
-        if !group_shared && perm & 0o070 != 0 {
+        if !group_shared && perm & 0o020 != 0 {
             return Err(Error::unsafe_path(format!(
-                "queue directory \"{shown}\" is accessible to its group (mode {perm:04o}); open it with group sharing or chmod 700"
+                "queue directory \"{shown}\" is writable by its group (mode {perm:04o})"
             ))
-            .with_hint("Pass the group_shared option to share a queue between users of one group."));
+            .with_hint("Open it with the group_shared option to share a queue between users of one group, or chmod g-w."));
         }
         Ok(Dir { fd, group_shared, uid: st.st_uid, gid: st.st_gid })
     }
