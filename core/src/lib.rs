@@ -82,7 +82,7 @@
 //!    out in order and refills the inbox from the queue when it runs dry.
 //! 6. When a commit moves the head into a new segment, the notifier tries to advance the tail
 //!    (`queue/tail.rs`): under the tail lock it reads the head, then each active slot's position.
-//!    A slot behind the head whose owner is dead is reaped. A slot more than a segment behind
+//!    A slot whose owner is dead is reaped. A slot more than a segment behind
 //!    whose channels were not notified in the segments behind it is moved to the start of the
 //!    head's segment (PostgreSQL 19's "direct advancement", per segment); one that is interested
 //!    is woken so it catches up.

@@ -37,6 +37,10 @@ pub struct Queue {
     /// Our own description of `slots`, used only to test other sessions' slot locks.
     checker: OwnedFd,
     pub(crate) sender: WakeSender,
+    /// Test fault hook: `HARK_FAULT_PARK_IN_APPEND=<file>` makes an append create `<file>` and
+    /// sleep forever after writing its entries and before publishing them, holding the writer
+    /// lock, so that crash tests can kill a process at exactly that point.
+    fault_park: Option<PathBuf>,
 }
 
 pub(crate) const CONTROL: &str = "control";
@@ -103,6 +107,7 @@ impl Queue {
             tail_lock,
             checker,
             sender,
+            fault_park: std::env::var_os("HARK_FAULT_PARK_IN_APPEND").map(PathBuf::from),
         };
         q.check_positions()?;
         Ok(Arc::new(q))

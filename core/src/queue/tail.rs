@@ -34,7 +34,7 @@ impl Queue {
             }
             let raw = slot.pos.load(Ordering::SeqCst);
             let mut pos = (raw & !POS_BUSY).min(head);
-            if pos < head && !self.slot_alive(i) && self.reap(i) {
+            if !self.slot_alive(i) && self.reap(i) {
                 continue; // its owner died: it no longer holds the queue back
             }
             if self.seg_of(pos) < head_seg && raw & POS_BUSY == 0 {
