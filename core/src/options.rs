@@ -102,7 +102,10 @@ impl Options {
                 .max((max_queue_size / 65536).next_power_of_two()),
         };
         if max_queue_size / segment_size > 65536 {
-            return Err(Error::invalid("segment_size is too small for max_queue_size"));
+            return Err(Error::invalid(format!(
+                "segment_size must be at least max_queue_size / 65536 ({} bytes for this queue)",
+                (max_queue_size / 65536).next_power_of_two()
+            )));
         }
         Ok(Geometry { max_queue_size, max_payload, segment_size })
     }

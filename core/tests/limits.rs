@@ -1,0 +1,97 @@
+//! The queue's size limit (I4) and PostgreSQL's half-full warning (R27, R28), and the disk
+//! following the backlog (I5).
+
+mod common;
+
+use common::{drain, TempDir};
+use hark::{Connection, ErrorKind, Notice, Options};
+use std::sync::{Arc, Mutex};
+
+fn small() -> Options {
+    Options::new().max_queue_size(512 << 10).segment_size(64 << 10)
+}
+
+#[test]
+fn a_full_queue_fails_the_commit_whole_and_recovers_when_listeners_catch_up() {
+    let t = TempDir::new("full");
+    let q = t.queue();
+    let mut slow = Connection::with_options(&q, &small()).unwrap();
+    slow.listen("c").unwrap();
+    let mut n = Connection::open(&q).unwrap();
+    let warnings = Arc::new(Mutex::new(Vec::<Notice>::new()));
+    let w = warnings.clone();
+    n.set_notice_handler(Some(Box::new(move |x: &Notice| w.lock().unwrap().push(x.clone()))));
+
+    let payload = "p".repeat(1000);
+    let mut committed = 0;
+    let err = loop {
+        match n.notify("c", &format!("{committed}:{payload}")) {
+            Ok(()) => committed += 1,
+            Err(e) => break e,
+        }
+        assert!(committed < 10_000, "the queue never filled");
+    };
+    assert_eq!((err.kind(), err.sqlstate(), err.message()), (ErrorKind::QueueFull, "54000", "too many notifications in the NOTIFY queue"));
+    assert!(committed > 400, "only {committed} fitted in 512 KiB");
+    // A multi-notification transaction fails whole.
+    n.execute("BEGIN").unwrap();
+    for i in 0..10 {
+        n.notify("c", &format!("fail-{i}:{payload}")).unwrap();
+    }
+    assert_eq!(n.commit().unwrap_err().kind(), ErrorKind::QueueFull);
+    assert_eq!(n.transaction_status(), hark::TransactionStatus::Idle);
+
+    // The half-full warning named the slowest listener, once (it is rate limited).
+    let ws = warnings.lock().unwrap().clone();
+    assert_eq!(ws.len(), 1, "{ws:?}");
+    assert!(ws[0].message.starts_with("NOTIFY queue is ") && ws[0].message.ends_with("% full"), "{}", ws[0].message);
+    assert_eq!(ws[0].detail.as_deref(), Some(format!("The server process with PID {} is among those with the oldest transactions.", slow.backend_pid()).as_str()));
+    assert_eq!(ws[0].hint.as_deref(), Some("The NOTIFY queue cannot be emptied until that process ends its current transaction."));
+
+    // The listener catches up: it got every committed notification and nothing of the failures.
+    let got = drain(&mut slow);
+    assert_eq!(got.len(), committed);
+    assert!(got.iter().enumerate().all(|(i, (_, p))| p.starts_with(&format!("{i}:"))));
+    // Now commits succeed again, and the disk shrinks back.
+    n.notify("c", "again").unwrap();
+    assert_eq!(drain(&mut slow).len(), 1);
+    let st = n.queue().stats().unwrap();
+    assert!(st.segment_files.len() <= 2, "{:?}", st.segment_files);
+}
+
+#[test]
+fn an_idle_listener_on_a_quiet_channel_does_not_pin_the_queue() {
+    let t = TempDir::new("idle");
+    let q = t.queue();
+    let idle = {
+        let mut c = Connection::with_options(&q, &small()).unwrap();
+        c.listen("quiet").unwrap();
+        c
+    };
+    let mut n = Connection::open(&q).unwrap();
+    // Many times the queue's size passes by; the idle listener never reads.
+    for i in 0..5000 {
+        n.notify("busy", &format!("{i}:{}", "x".repeat(500))).unwrap();
+    }
+    let st = n.queue().stats().unwrap();
+    assert_eq!(st.listeners.len(), 1);
+    assert!(st.segment_files.len() <= 2, "{:?}", st.segment_files);
+    assert!(st.listeners[0].lag < (64 << 10), "idle listener lags {} bytes", st.listeners[0].lag);
+    drop(idle);
+}
+
+#[test]
+fn bad_options_are_refused_clearly() {
+    let t = TempDir::new("opts");
+    let q = t.queue();
+    for (o, msg) in [
+        (Options::new().max_queue_size(1000), "max_queue_size must be between"),
+        (Options::new().max_payload(0), "max_payload must be between"),
+        (Options::new().max_payload((1 << 20) + 1), "max_payload must be between"),
+        (Options::new().segment_size(100_000), "segment_size must be a power of two"),
+    ] {
+        let e = Connection::with_options(&q, &o).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+        assert!(e.message().starts_with(msg), "{}", e.message());
+    }
+}
