@@ -1,0 +1,153 @@
+//! The pollable descriptor (I8), wake-ups only for listeners that care (I7), and fork safety.
+
+mod common;
+
+use common::{agent_role, say, TempDir};
+use hark::{Connection, ErrorKind};
+use std::os::fd::RawFd;
+use std::time::{Duration, Instant};
+
+fn readable(fd: RawFd, ms: i32) -> bool {
+    let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+    // SAFETY: one valid pollfd.
+    unsafe { libc::poll(&mut p, 1, ms) == 1 }
+}
+
+#[test]
+fn agent() {
+    let Some((role, a)) = agent_role() else { return };
+    match role.as_str() {
+        // notify-on-line DIR CHANNEL: for each line on stdin, one notification (payload = line).
+        "notify-on-line" => {
+            let mut c = Connection::open(&a[0]).unwrap();
+            say("READY");
+            let mut line = String::new();
+            while std::io::stdin().read_line(&mut line).unwrap() > 0 {
+                c.notify(&a[1], line.trim()).unwrap();
+                say("SENT");
+                line.clear();
+            }
+        }
+        other => panic!("unknown role {other}"),
+    }
+}
+
+#[test]
+fn the_descriptor_becomes_readable_on_commit_and_clears_on_consume() {
+    let t = TempDir::new("fd");
+    let q = t.queue();
+    let mut l = Connection::open(&q).unwrap();
+    let mut n = Connection::open(&q).unwrap();
+    l.listen("c").unwrap();
+    let fd = l.as_raw_fd();
+    assert!(!readable(fd, 0));
+    n.begin().unwrap();
+    n.notify("c", "x").unwrap();
+    assert!(!readable(fd, 20), "readable before commit");
+    n.commit().unwrap();
+    assert!(readable(fd, 1000), "not readable after commit");
+    l.consume_input().unwrap();
+    assert!(!readable(fd, 0), "still readable after consume_input");
+    assert_eq!(l.notifies().unwrap().unwrap().payload, "x");
+    assert!(l.notifies().unwrap().is_none());
+    // The descriptor stays the same for the session's life (asyncio and libuv register it once).
+    l.unlisten_all().unwrap();
+    l.listen("c").unwrap();
+    assert_eq!(l.as_raw_fd(), fd);
+}
+
+#[test]
+fn only_interested_listeners_are_woken_and_a_pending_wakeup_costs_nothing() {
+    let t = TempDir::new("wakeonly");
+    let q = t.queue();
+    let mut a = Connection::open(&q).unwrap();
+    let mut b = Connection::open(&q).unwrap();
+    let mut n = Connection::open(&q).unwrap();
+    a.listen("alpha").unwrap();
+    b.listen("beta").unwrap();
+    n.notify("alpha", "1").unwrap();
+    assert!(readable(a.as_raw_fd(), 1000));
+    assert!(!readable(b.as_raw_fd(), 20), "uninterested listener woken");
+    // Further commits while a wake-up is pending send no more datagrams: one read drains it.
+    for i in 0..100 {
+        n.notify("alpha", &i.to_string()).unwrap();
+    }
+    let mut buf = [0u8; 16];
+    // SAFETY: reading datagrams from our own socket into a local buffer.
+    let got = unsafe { libc::recv(a.as_raw_fd(), buf.as_mut_ptr().cast(), 16, libc::MSG_DONTWAIT) };
+    assert_eq!(got, 1);
+    let again = unsafe { libc::recv(a.as_raw_fd(), buf.as_mut_ptr().cast(), 16, libc::MSG_DONTWAIT) };
+    assert_eq!(again, -1, "a second datagram was sent while a wake-up was pending");
+    // A sender never wakes itself by datagram; its self-notifies are read after its commit.
+    a.notify("alpha", "self").unwrap();
+    assert_eq!(a.pending(), 102);
+}
+
+#[test]
+fn a_blocked_wait_returns_promptly_after_a_commit_in_another_process() {
+    let t = TempDir::new("latency");
+    let q = t.queue();
+    let mut l = Connection::open(&q).unwrap();
+    l.listen("c").unwrap();
+    let mut n = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["agent", "--exact", "--nocapture", "--test-threads=1", "-q"])
+        .env("HARK_AGENT", "notify-on-line")
+        .env("HARK_AGENT_ARGS", format!("{}\u{1f}c", q.display()))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    let mut stdin = n.stdin.take().unwrap();
+    for i in 0..20 {
+        writeln!(stdin, "{i}").unwrap();
+        stdin.flush().unwrap();
+        // Correctness, not speed: the wait returns with the notification (timing is benchmarked).
+        assert!(l.wait(Some(Duration::from_secs(10))).unwrap(), "wake-up lost");
+        assert_eq!(l.notifies().unwrap().unwrap().payload, i.to_string());
+    }
+    drop(stdin);
+    assert!(n.wait().unwrap().success());
+}
+
+#[test]
+fn wait_times_out_without_notifications() {
+    let t = TempDir::new("timeout");
+    let mut l = Connection::open(t.queue()).unwrap();
+    l.listen("c").unwrap();
+    let s = Instant::now();
+    assert!(!l.wait(Some(Duration::from_millis(50))).unwrap());
+    assert!(s.elapsed() >= Duration::from_millis(50));
+}
+
+#[test]
+fn a_forked_child_cannot_use_its_parents_session() {
+    let t = TempDir::new("fork");
+    let q = t.queue();
+    let mut l = Connection::open(&q).unwrap();
+    l.listen("c").unwrap();
+    // SAFETY: the child only calls into hark and then _exit()s, without returning into the
+    // test harness.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        let code = match l.notifies() {
+            Err(e) if e.kind() == ErrorKind::Closed => {
+                // A new session in the child works.
+                match Connection::open(&q).and_then(|mut c| c.notify("c", "from child")) {
+                    Ok(()) => 0,
+                    Err(_) => 2,
+                }
+            }
+            _ => 1,
+        };
+        drop(l); // must leave the parent's slot alone
+        unsafe { libc::_exit(code) };
+    }
+    let mut status = 0;
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "child status {status}");
+    assert!(l.wait(Some(Duration::from_secs(5))).unwrap());
+    let n = l.notifies().unwrap().unwrap();
+    assert_eq!((n.payload.as_str(), n.pid), ("from child", pid));
+    assert_eq!(l.queue().stats().unwrap().listeners.len(), 1, "the child's drop unregistered the parent");
+}
