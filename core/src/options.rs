@@ -112,7 +112,8 @@ impl Options {
 }
 
 /// The directory used when none is given: `$HARK_DIR`, else `$XDG_RUNTIME_DIR/hark`, else
-/// `hark-<uid>` under the temporary directory.
+/// `/dev/shm/hark-<uid>` (memory, so that the kernel never writes queue pages back to a disk),
+/// else `hark-<uid>` under the temporary directory.
 pub fn default_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("HARK_DIR").filter(|d| !d.is_empty()) {
         return PathBuf::from(d);
@@ -122,5 +123,7 @@ pub fn default_dir() -> PathBuf {
     }
     // SAFETY: geteuid cannot fail.
     let uid = unsafe { libc::geteuid() };
-    std::env::temp_dir().join(format!("hark-{uid}"))
+    let shm = std::path::Path::new("/dev/shm");
+    let base = if shm.is_dir() { shm.to_path_buf() } else { std::env::temp_dir() };
+    base.join(format!("hark-{uid}"))
 }

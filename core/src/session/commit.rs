@@ -5,7 +5,7 @@ use super::txn::Txn;
 use super::Connection;
 use crate::error::Result;
 use crate::layout::bucket_of;
-use crate::queue::Item;
+use crate::queue::{AppendOutcome, Item};
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 
@@ -13,6 +13,9 @@ impl Connection {
     pub(crate) fn commit_txn(&mut self, txn: Txn) -> Result<()> {
         if txn.is_empty() {
             return Ok(());
+        }
+        if txn.actions.is_empty() {
+            return self.publish(&txn.notifies);
         }
         let q = self.queue.clone();
         let new_channels = txn.final_channels(&self.channels);
@@ -74,15 +77,36 @@ impl Connection {
 
         // 4. Wake the listeners that may care; then let the tail move if a segment was filled.
         if let Some(o) = outcome {
-            let touched: Vec<usize> = buckets_of_notifies(&txn.notifies);
-            q.wake_buckets(&touched, self.slot);
-            debug_assert!(o.end > o.start);
-            if o.crossed_segment {
-                q.advance_tail(false)?;
+            self.after_append(o, &txn.notifies)?;
+        }
+        Ok(())
+    }
+
+    /// The commit of a transaction that only notified (the common case): append, then wake.
+    fn publish(&mut self, notifies: &[(String, String)]) -> Result<()> {
+        let pid = self.backend_pid();
+        let o = match notifies {
+            [(c, p)] => self.queue.append(&mut self.segs, pid, &[Item { channel: c, payload: p }])?,
+            _ => {
+                let items: Vec<Item<'_>> = notifies.iter().map(|(c, p)| Item { channel: c, payload: p }).collect();
+                self.queue.append(&mut self.segs, pid, &items)?
             }
-            if let Some(w) = o.warning {
-                self.notice(w);
-            }
+        };
+        self.after_append(o, notifies)
+    }
+
+    fn after_append(&mut self, o: AppendOutcome, notifies: &[(String, String)]) -> Result<()> {
+        let q = &self.queue;
+        match notifies {
+            [(c, _)] => q.wake_buckets(&[bucket_of(c.as_bytes())], self.slot),
+            _ => q.wake_buckets(&buckets_of_notifies(notifies), self.slot),
+        }
+        debug_assert!(o.end > o.start);
+        if o.crossed_segment {
+            q.advance_tail(false)?;
+        }
+        if let Some(w) = o.warning {
+            self.notice(w);
         }
         Ok(())
     }

@@ -14,6 +14,7 @@ use crate::sys::wake::{poll_readable, WakeSocket};
 use std::collections::{HashSet, VecDeque};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::Path;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use txn::Txn;
@@ -56,6 +57,10 @@ pub type NoticeHandler = Box<dyn FnMut(&Notice) + Send>;
 /// At most this many notifications are copied out of the queue per read, so that a listener far
 /// behind never holds its whole backlog in memory.
 const READ_BATCH: usize = 4096;
+
+/// How long `wait` watches the head before sleeping: about one cross-CPU wake-up on this class of
+/// machine, so a steady stream of commits keeps the listener awake and the notifiers syscall-free.
+const SPIN: Duration = Duration::from_micros(50);
 
 /// One session on a queue: PostgreSQL's connection with its backend.
 ///
@@ -395,7 +400,7 @@ impl Connection {
         // committed before our read; one that saw it clear sends a new datagram.
         self.sock.drain();
         if let Some(i) = self.slot {
-            self.queue.slot(i).wake_pending.store(0, std::sync::atomic::Ordering::SeqCst);
+            self.queue.slot(i).wake_pending.store(0, Ordering::SeqCst);
         }
         self.deliver()
     }
@@ -406,12 +411,24 @@ impl Connection {
         self.check_usable()?;
         if self.inbox.is_empty() {
             self.deliver()?;
+            if self.inbox.is_empty() {
+                // Running dry: from here the caller may sleep on the descriptor, so notifiers must
+                // send datagrams again. Clear the flag, then look once more (no lost wake-up).
+                if let Some(i) = self.slot {
+                    self.queue.slot(i).wake_pending.store(0, Ordering::SeqCst);
+                    self.deliver()?;
+                }
+            }
         }
         Ok(self.inbox.pop_front())
     }
 
     /// Waits until a notification is available or `timeout` passes (`None`: forever). Returns
     /// whether one is available; take it with [`Connection::notifies`].
+    ///
+    /// Before blocking, a listener whose queue just ran dry watches the head for a few
+    /// microseconds with its wake-up flag set, so that notifiers committing meanwhile need no
+    /// system call; then it clears the flag, looks once more, and sleeps on its descriptor.
     pub fn wait(&mut self, timeout: Option<Duration>) -> Result<bool> {
         let deadline = timeout.map(|t| Instant::now() + t);
         loop {
@@ -421,6 +438,12 @@ impl Connection {
             self.consume_input()?;
             if !self.inbox.is_empty() {
                 return Ok(true);
+            }
+            if self.spin_for_commits() {
+                self.deliver()?;
+                if !self.inbox.is_empty() {
+                    return Ok(true);
+                }
             }
             let ms = match deadline {
                 None => -1,
@@ -438,6 +461,30 @@ impl Connection {
                 Err(e) => return Err(Error::io("wait for notifications", e)),
             }
         }
+    }
+
+    /// Watches the head briefly with the wake-up flag set. Returns whether it moved (the flag is
+    /// then left set: the caller reads, and `notifies` clears it when the inbox runs dry);
+    /// otherwise clears the flag, so that the caller may block on its descriptor.
+    fn spin_for_commits(&mut self) -> bool {
+        let (Some(i), Block::Idle) = (self.slot, self.block) else { return false };
+        let q = &self.queue;
+        let flag = &q.slot(i).wake_pending;
+        let pos = q.slot(i).pos.load(Ordering::SeqCst) & !crate::layout::POS_BUSY;
+        let head = &q.shared().head;
+        if flag.swap(1, Ordering::SeqCst) == 0 {
+            let start = Instant::now();
+            while start.elapsed() < SPIN {
+                for _ in 0..64 {
+                    if head.load(Ordering::SeqCst) != pos {
+                        return true;
+                    }
+                    std::hint::spin_loop();
+                }
+            }
+        }
+        flag.store(0, Ordering::SeqCst);
+        head.load(Ordering::SeqCst) != pos
     }
 
     /// Notifications already copied into the inbox.
