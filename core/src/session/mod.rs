@@ -1,6 +1,7 @@
 //! A session: one connection's listen set, transaction state and inbox (PostgreSQL's backend).
 
 mod commit;
+mod fxhash;
 mod txn;
 
 pub(crate) use txn::ListenAction;
@@ -54,9 +55,10 @@ pub(crate) enum Block {
 /// Notice handler type: called synchronously with each notice.
 pub type NoticeHandler = Box<dyn FnMut(&Notice) + Send>;
 
-/// At most this many notifications are copied out of the queue per read, so that a listener far
-/// behind never holds its whole backlog in memory.
+/// At most this many notifications, or about this many payload bytes, are copied out of the queue
+/// per read, so that a listener far behind never holds its backlog in memory.
 const READ_BATCH: usize = 4096;
+const READ_BATCH_BYTES: usize = 1 << 20;
 
 /// How long `wait` watches the head before sleeping: about one cross-CPU wake-up on this class of
 /// machine, so a steady stream of commits keeps the listener awake and the notifiers syscall-free.
@@ -94,7 +96,7 @@ pub struct Connection {
     pub(crate) slot: Option<usize>,
     /// Committed channels, in LISTEN order, and the same as a set of bytes for matching.
     pub(crate) channels: Vec<String>,
-    pub(crate) channel_set: HashSet<Vec<u8>>,
+    pub(crate) channel_set: HashSet<Vec<u8>, fxhash::FxBuild>,
     pub(crate) block: Block,
     pub(crate) txn: Txn,
     /// Whether the session ever committed a LISTEN (R25's quirk needs it; kept for `DISCARD`).
@@ -135,7 +137,7 @@ impl Connection {
             lock_fd,
             slot: None,
             channels: Vec::new(),
-            channel_set: HashSet::new(),
+            channel_set: HashSet::default(),
             block: Block::Idle,
             txn: Txn::default(),
             segs: Segments::default(),
@@ -520,18 +522,20 @@ impl Connection {
         let inbox = &mut self.inbox;
         let mut bad_text = None;
         let mut taken = 0;
+        let mut bytes = 0;
         let scanned = q.scan(
             &mut self.segs,
             pos,
             head,
             |ch| set.contains(ch),
             |ch, payload, pid| {
+                bytes += payload.len();
                 match (std::str::from_utf8(ch), String::from_utf8(payload)) {
                     (Ok(c), Ok(p)) => inbox.push_back(Notification { channel: c.to_owned(), payload: p, pid }),
                     _ => bad_text = Some(()),
                 }
                 taken += 1;
-                taken < READ_BATCH
+                taken < READ_BATCH && bytes < READ_BATCH_BYTES
             },
         );
         match scanned {

@@ -1,8 +1,10 @@
 //! A transaction's pending work: notifications (deduplicated, in first-occurrence order) and
 //! listen actions, with savepoints (R7–R9, R16).
 
+use super::fxhash::{Fx, FxBuild};
 use crate::error::{Error, ErrorKind, Result};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::hash::Hasher;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum ListenAction {
@@ -23,7 +25,8 @@ const DEDUP_HASH_FROM: usize = 16;
 #[derive(Default)]
 pub(crate) struct Txn {
     pub notifies: Vec<(String, String)>,
-    dedup: Option<HashSet<(String, String)>>,
+    /// From 16 pending notifications on: hash of (channel, payload) → index of its first one.
+    dedup: Option<HashMap<u64, u32, FxBuild>>,
     pub actions: Vec<ListenAction>,
     savepoints: Vec<Savepoint>,
 }
@@ -37,18 +40,23 @@ impl Txn {
     /// entries of enclosing savepoints count: releasing a savepoint would drop the duplicate
     /// anyway, keeping the earlier position, and rolling back drops both.
     pub fn notify(&mut self, channel: &str, payload: &str) {
+        let equal = |(c, p): &(String, String)| c == channel && p == payload;
         let dup = match &self.dedup {
-            Some(set) => set.contains(&(channel.to_owned(), payload.to_owned())),
-            None => self.notifies.iter().any(|(c, p)| c == channel && p == payload),
+            Some(map) => match map.get(&key(channel, payload)) {
+                None => false,
+                Some(&i) => equal(&self.notifies[i as usize]) || self.notifies.iter().any(equal),
+            },
+            None => self.notifies.iter().any(equal),
         };
         if dup {
             return;
         }
         self.notifies.push((channel.to_owned(), payload.to_owned()));
-        if let Some(set) = &mut self.dedup {
-            set.insert((channel.to_owned(), payload.to_owned()));
+        let i = self.notifies.len() - 1;
+        if let Some(map) = &mut self.dedup {
+            map.entry(key(channel, payload)).or_insert(i as u32);
         } else if self.notifies.len() >= DEDUP_HASH_FROM {
-            self.dedup = Some(self.notifies.iter().cloned().collect());
+            self.dedup = Some(index(&self.notifies));
         }
     }
 
@@ -81,7 +89,7 @@ impl Txn {
         self.notifies.truncate(sp.notifies);
         self.actions.truncate(sp.actions);
         self.savepoints.truncate(i + 1);
-        self.dedup = (self.notifies.len() >= DEDUP_HASH_FROM).then(|| self.notifies.iter().cloned().collect());
+        self.dedup = (self.notifies.len() >= DEDUP_HASH_FROM).then(|| index(&self.notifies));
         Ok(())
     }
 
@@ -106,4 +114,20 @@ impl Txn {
         order.retain(|c| on.remove(c));
         order
     }
+}
+
+fn key(channel: &str, payload: &str) -> u64 {
+    let mut h = Fx::default();
+    h.write(channel.as_bytes());
+    h.write_u8(0);
+    h.write(payload.as_bytes());
+    h.finish()
+}
+
+fn index(notifies: &[(String, String)]) -> HashMap<u64, u32, FxBuild> {
+    let mut map = HashMap::with_capacity_and_hasher(notifies.len() * 2, FxBuild);
+    for (i, (c, p)) in notifies.iter().enumerate() {
+        map.entry(key(c, p)).or_insert(i as u32);
+    }
+    map
 }
