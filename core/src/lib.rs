@@ -80,8 +80,9 @@
 //!    the head (`queue/read.rs`, every length checked), copies those on channels it listens on
 //!    *now* (R15) into its inbox, and stores the new position. [`Connection::notifies`] hands them
 //!    out in order and refills the inbox from the queue when it runs dry.
-//! 6. When a commit moves the head into a new segment, the notifier tries to advance the tail
-//!    (`queue/tail.rs`): under the tail lock it reads the head, then each active slot's position.
+//! 6. When a commit moves the head into a new segment, or a listener's reading moves it into
+//!    another one, that session tries to advance the tail (`queue/tail.rs`; skipped if another
+//!    session is at it): under the tail lock it reads the head, then each active slot's position.
 //!    A slot whose owner is dead is reaped. A slot more than a segment behind
 //!    whose channels were not notified in the segments behind it is moved to the start of the
 //!    head's segment (PostgreSQL 19's "direct advancement", per segment); one that is interested

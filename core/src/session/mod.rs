@@ -545,6 +545,10 @@ impl Connection {
                     // Keep the descriptor readable while a backlog remains.
                     q.wake(i);
                 }
+                if q.seg_of(s.pos) != q.seg_of(pos) {
+                    // Catching up may have released whole segments: let the disk follow (I5).
+                    q.advance_tail(false)?;
+                }
                 if bad_text.is_some() {
                     return Err(Error::corrupted("a notification in the queue is not valid UTF-8"));
                 }

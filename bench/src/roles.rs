@@ -1,0 +1,144 @@
+//! The processes of a scenario. Each is this program again, started with `--role NAME ARGS…`; it
+//! talks to the coordinator through its standard input (commands) and output (one line each).
+
+use crate::measure::{now_ns, percentiles, spin_until};
+use hark::{Connection, Options};
+use std::fmt::Write as _;
+use std::io::Write;
+use std::time::Duration;
+
+type Res = Result<(), Box<dyn std::error::Error>>;
+
+fn say(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+fn wait_for_line() -> String {
+    let mut s = String::new();
+    let _ = std::io::stdin().read_line(&mut s);
+    s.trim().to_owned()
+}
+
+fn open(dir: &str, max_payload: usize) -> hark::Result<Connection> {
+    Connection::with_options(dir, &Options::new().max_payload(max_payload))
+}
+
+pub fn run(role: &str, a: &[String]) -> Res {
+    match role {
+        "listener" => listener(a),
+        "notifier" => notifier(a),
+        "idle" => idle(a),
+        _ => Err(format!("unknown role {role}").into()),
+    }
+}
+
+/// listener DIR MAX_PAYLOAD CHANNEL NOTIFIERS COUNT MODE
+///
+/// Receives COUNT notifications. Payloads start with "<notifier>:<20-digit sequence or send
+/// time>"; in `throughput` mode each notifier's sequence must arrive complete and in order, and
+/// the line "END <ns>" gives the time of the last receive; in `latency` mode it prints
+/// "LAT p50 p90 p99 max" in microseconds; in `backlog` mode it waits for "GO" on standard input
+/// before reading anything, then prints "END <ns>".
+fn listener(a: &[String]) -> Res {
+    let (dir, max_payload, channel) = (&a[0], a[1].parse()?, &a[2]);
+    let (notifiers, count, mode): (usize, u64, &str) = (a[3].parse()?, a[4].parse()?, &a[5]);
+    let mut c = open(dir, max_payload)?;
+    c.listen(channel)?;
+    say("READY");
+    if mode == "backlog" {
+        wait_for_line();
+    }
+    let mut next = vec![0u64; notifiers];
+    let mut lat = Vec::with_capacity(if mode == "latency" { count as usize } else { 0 });
+    let mut got = 0u64;
+    while got < count {
+        if !c.wait(Some(Duration::from_secs(60)))? {
+            return Err(format!("timed out after {got} of {count} notifications").into());
+        }
+        while let Some(n) = c.notifies()? {
+            let (who, rest) = n.payload.split_once(':').ok_or("bad payload")?;
+            let who: usize = who.parse()?;
+            let v: u64 = rest[..20].parse()?;
+            if mode == "latency" {
+                lat.push((now_ns().saturating_sub(v)) as f64 / 1000.0);
+            } else {
+                if v != next[who] {
+                    return Err(format!("notifier {who}: expected {}, got {v}: lost or reordered", next[who]).into());
+                }
+                next[who] += 1;
+            }
+            got += 1;
+        }
+    }
+    if mode == "latency" {
+        let p = percentiles(lat);
+        say(&format!("LAT {} {} {} {}", p[0], p[1], p[2], p[3]));
+    } else {
+        say(&format!("END {}", now_ns()));
+    }
+    wait_for_line(); // stay measurable until the coordinator lets go
+    Ok(())
+}
+
+/// notifier DIR MAX_PAYLOAD CHANNEL INDEX COUNT PER_TXN PAYLOAD_BYTES MODE
+///
+/// Waits for "GO", prints "START <ns>", sends COUNT notifications PER_TXN per transaction (in
+/// `latency` mode one per transaction, stamped with the send time, 150 µs apart), then "DONE".
+fn notifier(a: &[String]) -> Res {
+    let (dir, max_payload, channel) = (&a[0], a[1].parse()?, &a[2]);
+    let (idx, count, per_txn, size): (usize, u64, u64, usize) = (a[3].parse()?, a[4].parse()?, a[5].parse()?, a[6].parse()?);
+    let latency = a[7] == "latency";
+    let mut c = open(dir, max_payload)?;
+    let head = format!("{idx}:");
+    let fill = "x".repeat(size.saturating_sub(head.len() + 20));
+    let mut payload = String::with_capacity(size);
+    say("READY");
+    wait_for_line();
+    say(&format!("START {}", now_ns()));
+    let mut i = 0;
+    while i < count {
+        if latency {
+            payload.clear();
+            let t = now_ns();
+            let _ = write!(payload, "{head}{t:020}{fill}");
+            c.notify(channel, &payload)?;
+            spin_until(t + 150_000);
+            i += 1;
+            continue;
+        }
+        let n = per_txn.min(count - i);
+        if n > 1 {
+            c.begin()?;
+        }
+        for _ in 0..n {
+            payload.clear();
+            let _ = write!(payload, "{head}{i:020}{fill}");
+            c.notify(channel, &payload)?;
+            i += 1;
+        }
+        if n > 1 {
+            c.commit()?;
+        }
+    }
+    say("DONE");
+    wait_for_line(); // stay measurable until the coordinator lets go
+    Ok(())
+}
+
+/// idle DIR K: K sessions, each listening on a channel nobody notifies, until standard input
+/// closes.
+fn idle(a: &[String]) -> Res {
+    let k: usize = a[1].parse()?;
+    let q = hark::Queue::open(&a[0], &Options::new())?;
+    let mut conns = Vec::with_capacity(k);
+    for i in 0..k {
+        let mut c = Connection::on(q.clone())?;
+        c.listen(&format!("idle-{i}"))?;
+        conns.push(c);
+    }
+    say("READY");
+    wait_for_line();
+    Ok(())
+}

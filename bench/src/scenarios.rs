@@ -1,0 +1,344 @@
+//! The scenarios: each starts real processes on a fresh queue directory and measures them.
+
+use crate::floor;
+use crate::measure::{dir_usage, machine, now_ns, rss_bytes};
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader, Lines, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+pub const ALL: [&str; 8] = ["per-commit", "batched", "latency", "fanout", "notifiers", "payload", "backlog", "floor"];
+
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+#[derive(Default)]
+pub struct Config {
+    pub prefix: Vec<String>,
+    pub quick: bool,
+    pub base: Option<PathBuf>,
+    /// Another implementation of the scenario roles (`PROGRAM --role NAME TARGET ARGS…`), and
+    /// the target it is given instead of a queue directory; `{fresh}` in it becomes a fresh path.
+    pub driver: Option<(String, String)>,
+}
+
+impl Config {
+    fn n(&self, full: u64, quick: u64) -> u64 {
+        if self.quick {
+            quick
+        } else {
+            full
+        }
+    }
+
+    /// A fresh queue directory (hark), or the driver's target.
+    fn fresh_target(&self, tag: &str) -> PathBuf {
+        match &self.driver {
+            Some((_, t)) => PathBuf::from(t.replace("{fresh}", &self.fresh_dir(tag).display().to_string())),
+            None => self.fresh_dir(tag),
+        }
+    }
+
+    /// Creates the hark queue a scenario runs on (drivers make their own targets).
+    fn create(&self, dir: &Path, max_payload: usize) -> Res<()> {
+        if self.driver.is_none() {
+            hark::Queue::open(dir, &hark::Options::new().max_payload(max_payload))?;
+        }
+        Ok(())
+    }
+
+    fn fresh_dir(&self, tag: &str) -> PathBuf {
+        let base = self.base.clone().unwrap_or_else(|| {
+            let shm = Path::new("/dev/shm");
+            if shm.is_dir() {
+                shm.into()
+            } else {
+                std::env::temp_dir()
+            }
+        });
+        let d = base.join(format!("hark-bench-{}-{tag}-{}", std::process::id(), now_ns()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+}
+
+/// A scenario process.
+struct Proc {
+    child: Child,
+    out: Lines<BufReader<ChildStdout>>,
+    stdin: Option<ChildStdin>,
+}
+
+impl Proc {
+    fn start(cfg: &Config, role: &str, args: &[String]) -> Res<Proc> {
+        let mut cmd = match &cfg.driver {
+            Some((program, _)) => Command::new(program),
+            None => {
+                let mut c = Command::new(std::env::current_exe()?);
+                c.args(&cfg.prefix);
+                c
+            }
+        };
+        let mut child = cmd
+            .args(["--role", role])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()?;
+        let out = BufReader::new(child.stdout.take().expect("piped")).lines();
+        let stdin = child.stdin.take();
+        Ok(Proc { child, out, stdin })
+    }
+
+    /// The next line, which must start with `word`; returns the rest.
+    fn expect(&mut self, word: &str) -> Res<String> {
+        match self.out.next() {
+            Some(Ok(l)) if l.starts_with(word) => Ok(l[word.len()..].trim().to_owned()),
+            Some(Ok(l)) => Err(format!("expected {word}, the process said {l:?}").into()),
+            _ => {
+                let st = self.child.wait()?;
+                Err(format!("a {word} was expected but the process ended ({st})").into())
+            }
+        }
+    }
+
+    fn send(&mut self, line: &str) -> Res<()> {
+        let s = self.stdin.as_mut().ok_or("stdin closed")?;
+        writeln!(s, "{line}")?;
+        s.flush()?;
+        Ok(())
+    }
+
+    fn finish(mut self) -> Res<()> {
+        drop(self.stdin.take());
+        let st = self.child.wait()?;
+        if !st.success() {
+            return Err(format!("a scenario process failed ({st})").into());
+        }
+        Ok(())
+    }
+}
+
+fn s(v: &[&dyn ToString]) -> Vec<String> {
+    v.iter().map(|x| x.to_string()).collect()
+}
+
+/// One throughput run on a fresh queue: `notifiers` processes each sending `each` notifications,
+/// `per_txn` per transaction, of `size` bytes, into one listener. Notifications per second, first
+/// send to last receive; the listener checks that none was lost and each notifier's order held.
+fn throughput(cfg: &Config, tag: &str, notifiers: usize, each: u64, per_txn: u64, size: usize, max_payload: usize) -> Res<f64> {
+    let dir = cfg.fresh_target(tag);
+    cfg.create(&dir, max_payload)?;
+    let r = throughput_on(cfg, &dir, notifiers, each, per_txn, size, max_payload);
+    let _ = std::fs::remove_dir_all(&dir);
+    r
+}
+
+fn throughput_on(cfg: &Config, dir: &Path, notifiers: usize, each: u64, per_txn: u64, size: usize, max_payload: usize) -> Res<f64> {
+    let d = dir.display().to_string();
+    let total = each * notifiers as u64;
+    let mut l = Proc::start(cfg, "listener", &s(&[&d, &max_payload, &"bench", &notifiers, &total, &"throughput"]))?;
+    l.expect("READY")?;
+    let mut ns = Vec::new();
+    for i in 0..notifiers {
+        let mut p = Proc::start(cfg, "notifier", &s(&[&d, &max_payload, &"bench", &i, &each, &per_txn, &size, &"throughput"]))?;
+        p.expect("READY")?;
+        ns.push(p);
+    }
+    for p in &mut ns {
+        p.send("GO")?;
+    }
+    let mut start = u64::MAX;
+    for p in &mut ns {
+        start = start.min(p.expect("START")?.parse()?);
+    }
+    let end: u64 = l.expect("END")?.parse()?;
+    for p in ns {
+        p.expect_done()?;
+    }
+    l.finish()?;
+    Ok(total as f64 / ((end - start) as f64 / 1e9))
+}
+
+impl Proc {
+    fn expect_done(mut self) -> Res<()> {
+        self.expect("DONE")?;
+        self.finish()
+    }
+}
+
+fn latency(cfg: &Config) -> Res<[f64; 4]> {
+    let dir = cfg.fresh_target("latency");
+    let d = dir.display().to_string();
+    let count = cfg.n(20_000, 500);
+    let mut l = Proc::start(cfg, "listener", &s(&[&d, &7999, &"bench", &1, &count, &"latency"]))?;
+    l.expect("READY")?;
+    let mut n = Proc::start(cfg, "notifier", &s(&[&d, &7999, &"bench", &0, &count, &1, &64, &"latency"]))?;
+    n.expect("READY")?;
+    n.send("GO")?;
+    n.expect("START")?;
+    let v: Vec<f64> = l.expect("LAT")?.split(' ').map(|x| x.parse()).collect::<Result<_, _>>()?;
+    n.expect_done()?;
+    l.finish()?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok([v[0], v[1], v[2], v[3]])
+}
+
+/// Samples a process's resident set size every 20 ms until stopped; returns the maximum.
+fn sample_rss(pid: u32) -> (Arc<AtomicBool>, std::thread::JoinHandle<u64>) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let s2 = stop.clone();
+    let h = std::thread::spawn(move || {
+        let mut max = 0;
+        while !s2.load(Ordering::SeqCst) {
+            max = max.max(rss_bytes(pid).unwrap_or(0));
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        max
+    });
+    (stop, h)
+}
+
+struct Backlog {
+    bytes: u64,
+    rows: Vec<(String, u64, u64, u64, usize)>, // phase, notifier RSS, listener RSS, dir bytes, segments
+}
+
+fn backlog(cfg: &Config) -> Res<Backlog> {
+    let dir = cfg.fresh_dir("backlog");
+    let d = dir.display().to_string();
+    let target: u64 = cfg.n(4 << 30, 64 << 20);
+    let size = 7999usize;
+    let count = target / (size as u64 + 32);
+    hark::Queue::open(&dir, &hark::Options::new())?;
+    let mut l = Proc::start(cfg, "listener", &s(&[&d, &7999, &"bench", &1, &count, &"backlog"]))?;
+    l.expect("READY")?;
+    let mut n = Proc::start(cfg, "notifier", &s(&[&d, &7999, &"bench", &0, &count, &1, &size, &"throughput"]))?;
+    n.expect("READY")?;
+    let (lp, np) = (l.child.id(), n.child.id());
+    let mut rows = Vec::new();
+    let snap = |phase: &str, rows: &mut Vec<_>, nr: u64, lr: u64| {
+        let (b, segs) = dir_usage(&dir);
+        rows.push((phase.to_owned(), nr, lr, b, segs));
+    };
+    snap("before", &mut rows, rss_bytes(np).unwrap_or(0), rss_bytes(lp).unwrap_or(0));
+    let (stop_n, h_n) = sample_rss(np);
+    let (stop_l, h_l) = sample_rss(lp);
+    n.send("GO")?;
+    n.expect("START")?;
+    n.expect("DONE")?;
+    let behind = hark::Queue::open(&dir, &hark::Options::new())?.stats()?.listeners.first().map_or(0, |x| x.lag);
+    snap("behind", &mut rows, rss_bytes(np).unwrap_or(0), rss_bytes(lp).unwrap_or(0));
+    l.send("GO")?;
+    l.expect("END")?;
+    stop_n.store(true, Ordering::SeqCst);
+    stop_l.store(true, Ordering::SeqCst);
+    let (max_n, max_l) = (h_n.join().unwrap_or(0), h_l.join().unwrap_or(0));
+    // The listener's catch-up moved the tail as it crossed segments; no other commit is needed.
+    snap("caught up", &mut rows, rss_bytes(np).unwrap_or(0), rss_bytes(lp).unwrap_or(0));
+    rows.push(("max".into(), max_n, max_l, 0, 0));
+    n.finish()?;
+    l.finish()?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(Backlog { bytes: behind, rows })
+}
+
+/// Runs the named scenarios; prints tables as it goes when `tables`; returns the JSON report.
+pub fn run_all(cfg: &Config, names: &[String], tables: bool) -> Res<String> {
+    let mut j = String::from("{");
+    let _ = write!(j, "\"machine\":{:?}", machine());
+    let out = |s: String| {
+        if tables {
+            println!("{s}");
+        }
+    };
+    out(format!("hark bench on {}\n", machine()));
+    let per = cfg.n(1_000_000, 20_000);
+    for name in names {
+        match name.as_str() {
+            "per-commit" => {
+                let r = throughput(cfg, "per-commit", 1, per, 1, 64, 7999)?;
+                out(format!("| per-commit | 1 notifier → 1 listener, 64-byte payloads, 1 per transaction | {r:.0} notifications/s |"));
+                let _ = write!(j, ",\"per-commit\":{{\"notifications_per_s\":{r:.0}}}");
+            }
+            "batched" => {
+                let r = throughput(cfg, "batched", 1, cfg.n(5_000_000, 50_000), 1000, 64, 7999)?;
+                out(format!("| batched | 1,000 notifications per transaction | {r:.0} notifications/s |"));
+                let _ = write!(j, ",\"batched\":{{\"notifications_per_s\":{r:.0}}}");
+            }
+            "latency" => {
+                let p = latency(cfg)?;
+                out(format!("| latency | commit → receive, listener blocked on its fd | p50 {:.1} µs, p90 {:.1} µs, p99 {:.1} µs, max {:.1} µs |", p[0], p[1], p[2], p[3]));
+                let _ = write!(j, ",\"latency\":{{\"p50_us\":{:.2},\"p90_us\":{:.2},\"p99_us\":{:.2},\"max_us\":{:.2}}}", p[0], p[1], p[2], p[3]);
+            }
+            "fanout" => {
+                let _ = write!(j, ",\"fanout\":{{");
+                for (i, k) in [0usize, 10, 100, 1000].into_iter().enumerate() {
+                    let r = fanout(cfg, k, per)?;
+                    out(format!("| fanout | per-commit with {k} idle listeners on other channels | {r:.0} notifications/s |"));
+                    let _ = write!(j, "{}\"k{k}\":{{\"notifications_per_s\":{r:.0}}}", if i > 0 { "," } else { "" });
+                }
+                j.push('}');
+            }
+            "notifiers" => {
+                let _ = write!(j, ",\"notifiers\":{{");
+                for (i, n) in [1usize, 2, 4].into_iter().enumerate() {
+                    let r = throughput(cfg, "notifiers", n, per / n as u64, 1, 64, 7999)?;
+                    out(format!("| notifiers | {n} notifier processes → 1 listener | {r:.0} notifications/s |"));
+                    let _ = write!(j, "{}\"n{n}\":{{\"notifications_per_s\":{r:.0}}}", if i > 0 { "," } else { "" });
+                }
+                j.push('}');
+            }
+            "payload" => {
+                let a = throughput(cfg, "payload-7999", 1, cfg.n(200_000, 2_000), 1, 7999, 7999)?;
+                out(format!("| payload | 7,999-byte payloads | {a:.0} notifications/s ({:.0} MB/s) |", a * 7999.0 / 1e6));
+                let _ = write!(j, ",\"payload\":{{\"b7999\":{{\"notifications_per_s\":{a:.0}}}");
+                if cfg.driver.is_none() {
+                    // PostgreSQL's limit is 7,999 bytes; hark's is set per queue, up to 1 MiB.
+                    let b = throughput(cfg, "payload-1m", 1, cfg.n(2_000, 50), 1, 1 << 20, 1 << 20)?;
+                    out(format!("| payload | 1 MiB payloads (queue created with max_payload = 1 MiB) | {b:.0} notifications/s ({:.0} MB/s) |", b * 1048576.0 / 1e6));
+                    let _ = write!(j, ",\"b1048576\":{{\"notifications_per_s\":{b:.0}}}");
+                }
+                j.push('}');
+            }
+            "backlog" => {
+                let b = backlog(cfg)?;
+                out(format!("| backlog | listener {} MiB behind, then catching up | phase: notifier RSS / listener RSS / directory |", b.bytes >> 20));
+                let _ = write!(j, ",\"backlog\":{{\"behind_bytes\":{}", b.bytes);
+                for (phase, nr, lr, db, segs) in &b.rows {
+                    if phase == "max" {
+                        out(format!("|  | max during the run | {} MiB / {} MiB |", nr >> 20, lr >> 20));
+                    } else {
+                        out(format!("|  | {phase} | {} MiB / {} MiB / {} MiB in {segs} segment files |", nr >> 20, lr >> 20, db >> 20));
+                    }
+                    let key = phase.replace(' ', "_");
+                    let _ = write!(j, ",\"{key}\":{{\"notifier_rss\":{nr},\"listener_rss\":{lr},\"dir_bytes\":{db},\"segments\":{segs}}}");
+                }
+                j.push('}');
+            }
+            "floor" => {
+                let p = floor::pipe_wakeup(cfg.n(20_000, 500) as usize)?;
+                let m = floor::memcpy_gbps(256 << 20, if cfg.quick { 1 } else { 8 });
+                out(format!("| floor | pipe wake-up between two processes | p50 {:.1} µs, p90 {:.1} µs, p99 {:.1} µs, max {:.1} µs |", p[0], p[1], p[2], p[3]));
+                out(format!("| floor | memcpy bandwidth | {m:.1} GB/s |"));
+                let _ = write!(j, ",\"floor\":{{\"pipe\":{{\"p50_us\":{:.2},\"p90_us\":{:.2},\"p99_us\":{:.2},\"max_us\":{:.2}}},\"memcpy_gbps\":{m:.2}}}", p[0], p[1], p[2], p[3]);
+            }
+            other => return Err(format!("unknown scenario {other}").into()),
+        }
+    }
+    j.push('}');
+    Ok(j)
+}
+
+/// `per-commit` with `k` idle listener sessions (held by one extra process) on other channels.
+fn fanout(cfg: &Config, k: usize, per: u64) -> Res<f64> {
+    let dir = cfg.fresh_target(&format!("fanout{k}"));
+    cfg.create(&dir, 7999)?;
+    let mut idle = Proc::start(cfg, "idle", &s(&[&dir.display(), &k]))?;
+    idle.expect("READY")?;
+    let r = throughput_on(cfg, &dir, 1, per, 1, 64, 7999);
+    idle.finish()?;
+    let _ = std::fs::remove_dir_all(&dir);
+    r
+}
