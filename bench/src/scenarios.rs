@@ -73,7 +73,13 @@ struct Proc {
 impl Proc {
     fn start(cfg: &Config, role: &str, args: &[String]) -> Res<Proc> {
         let mut cmd = match &cfg.driver {
-            Some((program, _)) => Command::new(program),
+            Some((program, _)) => {
+                // "python3 peer.py": a program and its leading arguments.
+                let mut words = program.split_whitespace();
+                let mut c = Command::new(words.next().ok_or("empty driver")?);
+                c.args(words);
+                c
+            }
             None => {
                 let mut c = Command::new(std::env::current_exe()?);
                 c.args(&cfg.prefix);

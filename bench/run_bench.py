@@ -1,0 +1,238 @@
+#!/usr/bin/env python3
+"""`make bench`: every scenario for hark and, in the same run, for its peers; medians of several
+runs; one Markdown table with hark's ratio to each peer, written to bench/RESULTS.md.
+
+Peers: PostgreSQL 15 (a throwaway cluster, fsync off, Unix socket), honker (LISTEN/NOTIFY on
+SQLite), this machine's floor (pipe wake-up, memcpy), and hark's own Python and Node bindings as
+listeners. A peer that cannot be run is reported as missing, with the reason.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def run_json(cmd, env=None):
+    """Runs a hark-bench command and returns the JSON object on its last line."""
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if p.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({p.returncode}): {p.stderr.strip()[-400:]}")
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def get(d, path):
+    for k in path.split("."):
+        if not isinstance(d, dict) or k not in d:
+            return None
+        d = d[k]
+    return d
+
+
+def medians(runs):
+    """The per-metric median of several JSON reports (same shape)."""
+    out = {}
+
+    def walk(prefix, node):
+        for k, v in node.items():
+            key = f"{prefix}{k}"
+            if isinstance(v, dict):
+                walk(key + ".", v)
+            elif isinstance(v, (int, float)):
+                vals = [get(r, key) for r in runs]
+                vals = [x for x in vals if x is not None]
+                out[key] = statistics.median(vals)
+
+    walk("", runs[0])
+    return out
+
+
+# (label, metric key, unit, higher is better)
+ROWS = [
+    ("per-commit", "per-commit.notifications_per_s", "notifications/s", True),
+    ("batched (1,000 per transaction)", "batched.notifications_per_s", "notifications/s", True),
+    ("latency p50", "latency.p50_us", "µs", False),
+    ("latency p90", "latency.p90_us", "µs", False),
+    ("latency p99", "latency.p99_us", "µs", False),
+    ("latency max", "latency.max_us", "µs", False),
+    ("fanout, 0 idle listeners", "fanout.k0.notifications_per_s", "notifications/s", True),
+    ("fanout, 10 idle listeners", "fanout.k10.notifications_per_s", "notifications/s", True),
+    ("fanout, 100 idle listeners", "fanout.k100.notifications_per_s", "notifications/s", True),
+    ("fanout, 1,000 idle listeners", "fanout.k1000.notifications_per_s", "notifications/s", True),
+    ("1 notifier", "notifiers.n1.notifications_per_s", "notifications/s", True),
+    ("2 notifiers", "notifiers.n2.notifications_per_s", "notifications/s", True),
+    ("4 notifiers", "notifiers.n4.notifications_per_s", "notifications/s", True),
+    ("7,999-byte payloads", "payload.b7999.notifications_per_s", "notifications/s", True),
+    ("1 MiB payloads", "payload.b1048576.notifications_per_s", "notifications/s", True),
+]
+
+
+def fmt(v, unit):
+    if v is None:
+        return "—"
+    if unit == "µs":
+        return f"{v:,.1f} µs"
+    return f"{v:,.0f}/s"
+
+
+def ratio(h, p, higher):
+    if h is None or p is None or h == 0 or p == 0:
+        return "—"
+    r = h / p if higher else p / h
+    return f"{r:,.1f}×"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--hark-bench", required=True)
+    ap.add_argument("--pg-peer")
+    ap.add_argument("--honker-python")
+    ap.add_argument("--python-peer", help="python interpreter with the hark package")
+    ap.add_argument("--node-peer", help="node script playing the roles with require('hark')")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--out", default=os.path.join(HERE, "RESULTS.md"))
+    a = ap.parse_args()
+    quick = ["--quick"] if a.quick else []
+    hb = [a.hark_bench]
+    missing = {}
+    results = {}
+
+    print(f"hark: {a.runs} runs of every scenario", flush=True)
+    results["hark"] = medians([run_json(hb + ["--json"] + quick) for _ in range(a.runs)])
+    machine = run_json(hb + ["--json", "--quick", "floor"])["machine"]
+
+    # PostgreSQL 15, a throwaway cluster for this run.
+    if a.pg_peer and os.path.exists(a.pg_peer):
+        d = tempfile.mkdtemp(prefix="hark-pg-")
+        os.chmod(d, 0o755)
+        try:
+            conninfo = subprocess.run([os.path.join(HERE, "pg_cluster.sh"), "start", d], check=True,
+                                      capture_output=True, text=True).stdout.strip()
+            print(f"PostgreSQL: {a.runs} runs", flush=True)
+            scen = ["per-commit", "batched", "latency", "fanout", "notifiers", "payload"]
+            pg = lambda: run_json(hb + ["--json", "--driver", a.pg_peer, conninfo] + quick + scen)
+            results["PostgreSQL 15"] = medians([pg() for _ in range(a.runs)])
+        except (RuntimeError, subprocess.CalledProcessError) as e:
+            missing["PostgreSQL 15"] = f"could not run: {e}"
+        finally:
+            subprocess.run([os.path.join(HERE, "pg_cluster.sh"), "stop", d], capture_output=True)
+            shutil.rmtree(d, ignore_errors=True)
+    else:
+        missing["PostgreSQL 15"] = "not installed (needs Debian's postgresql-15 and libpq-dev)"
+
+    def driver_runs(name, program, scen, target):
+        try:
+            print(f"{name}: {a.runs} runs", flush=True)
+            one = lambda: run_json(hb + ["--json", "--driver", program, target] + quick + scen)
+            results[name] = medians([one() for _ in range(a.runs)])
+        except RuntimeError as e:
+            missing[name] = f"could not run: {e}"
+
+    if a.honker_python:
+        driver_runs("honker", f"{a.honker_python} {os.path.join(HERE, 'peers', 'honker_peer.py')}",
+                    ["per-commit", "latency"], "{fresh}.db")
+    else:
+        missing["honker"] = "not installed (pip install honker failed)"
+    if a.python_peer:
+        driver_runs("hark (Python listener)", f"{a.python_peer} {os.path.join(HERE, 'peers', 'hark_python_peer.py')}",
+                    ["per-commit", "latency"], "{fresh}")
+    else:
+        missing["hark (Python listener)"] = "the Python binding was not built"
+    if a.node_peer:
+        driver_runs("hark (Node listener)", f"node {a.node_peer}", ["per-commit", "latency"], "{fresh}")
+    else:
+        missing["hark (Node listener)"] = "the Node binding was not built"
+
+    h = results["hark"]
+    peers = [p for p in results if p != "hark"]
+    lines = []
+    lines.append("# hark benchmark results\n")
+    lines.append(f"Measured {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC on {machine}, "
+                 f"by `make bench` (medians of {a.runs} runs{', quick counts' if a.quick else ''}; "
+                 "every peer measured in the same run by the same coordinator, `hark bench --driver`).\n")
+    lines.append("| scenario | hark | " + " | ".join(peers) + " | " + " | ".join(f"hark vs {p}" for p in peers) + " |")
+    lines.append("|---|---|" + "---|" * (2 * len(peers)))
+    for label, key, unit, higher in ROWS:
+        hv = h.get(key)
+        cells = [fmt(results[p].get(key), unit) for p in peers]
+        rs = [ratio(hv, results[p].get(key), higher) for p in peers]
+        lines.append(f"| {label} | {fmt(hv, unit)} | " + " | ".join(cells) + " | " + " | ".join(rs) + " |")
+    lines.append("")
+    lines.append("Ratios: throughput is hark ÷ peer; latency is peer ÷ hark (how many times faster hark is).\n")
+    lines.append("## The machine's floor\n")
+    lines.append(f"- pipe wake-up between two processes: p50 {h.get('floor.pipe.p50_us', 0):.1f} µs, p90 {h.get('floor.pipe.p90_us', 0):.1f} µs, "
+                 f"p99 {h.get('floor.pipe.p99_us', 0):.1f} µs, max {h.get('floor.pipe.max_us', 0):.1f} µs")
+    lines.append(f"- memcpy bandwidth: {h.get('floor.memcpy_gbps', 0):.1f} GB/s")
+    lines.append(f"- hark latency ÷ pipe floor: p50 {h['latency.p50_us'] / h['floor.pipe.p50_us']:.2f}×, "
+                 f"p99 {h['latency.p99_us'] / h['floor.pipe.p99_us']:.2f}×\n")
+    lines.append("## Backlog (a listener falls behind, then catches up)\n")
+    lines.append(f"Backlog: {h.get('backlog.behind_bytes', 0) / 2**30:.2f} GiB.\n")
+    lines.append("| phase | notifier RSS | listener RSS | directory | segment files |")
+    lines.append("|---|---|---|---|---|")
+    for phase in ["before", "behind", "caught_up", "max"]:
+        nr, lr = h.get(f"backlog.{phase}.notifier_rss", 0), h.get(f"backlog.{phase}.listener_rss", 0)
+        db, sg = h.get(f"backlog.{phase}.dir_bytes", 0), h.get(f"backlog.{phase}.segments", 0)
+        lines.append(f"| {phase.replace('_', ' ')} | {nr / 2**20:.0f} MiB | {lr / 2**20:.0f} MiB | "
+                     + (f"{db / 2**20:.0f} MiB | {sg:.0f} |" if phase != "max" else "— | — |"))
+    lines.append("")
+    lines.append("## Goals (issue 7)\n")
+    lines.append("| goal | measured | met |")
+    lines.append("|---|---|---|")
+    pg, hk = results.get("PostgreSQL 15", {}), results.get("honker", {})
+    py, nd = results.get("hark (Python listener)", {}), results.get("hark (Node listener)", {})
+
+    def goal(text, value, ok):
+        lines.append(f"| {text} | {value} | {'yes' if ok else ('no' if ok is False else 'not measured')} |")
+
+    def cmp(x, y, f):
+        return None if x is None or y is None else f(x, y)
+
+    pc, b = h.get("per-commit.notifications_per_s"), h.get("batched.notifications_per_s")
+    goal("per-commit ≥ 1,000,000/s", fmt(pc, "/s"), cmp(pc, 1e6, lambda x, y: x >= y))
+    goal("per-commit ≥ 40× PostgreSQL", ratio(pc, pg.get("per-commit.notifications_per_s"), True),
+         cmp(pc, pg.get("per-commit.notifications_per_s"), lambda x, y: x >= 40 * y))
+    goal("batched ≥ 5,000,000/s", fmt(b, "/s"), cmp(b, 5e6, lambda x, y: x >= y))
+    goal("batched ≥ 15× PostgreSQL", ratio(b, pg.get("batched.notifications_per_s"), True),
+         cmp(b, pg.get("batched.notifications_per_s"), lambda x, y: x >= 15 * y))
+    p50, p99 = h.get("latency.p50_us"), h.get("latency.p99_us")
+    goal("latency p50 ≤ 1.5× pipe floor p50", f"{p50 / h['floor.pipe.p50_us']:.2f}×", p50 <= 1.5 * h["floor.pipe.p50_us"])
+    goal("latency p99 ≤ 3× pipe floor p99", f"{p99 / h['floor.pipe.p99_us']:.2f}×", p99 <= 3 * h["floor.pipe.p99_us"])
+    goal("latency p50 ≥ 5× better than PostgreSQL", ratio(p50, pg.get("latency.p50_us"), False),
+         cmp(p50, pg.get("latency.p50_us"), lambda x, y: y >= 5 * x))
+    goal("latency p50 ≥ 50× better than honker", ratio(p50, hk.get("latency.p50_us"), False),
+         cmp(p50, hk.get("latency.p50_us"), lambda x, y: y >= 50 * x))
+    k0, k1000 = h.get("fanout.k0.notifications_per_s"), h.get("fanout.k1000.notifications_per_s")
+    goal("fanout: 1,000 idle listeners ≥ 90% of none", f"{100 * k1000 / k0:.0f}%", k1000 >= 0.9 * k0)
+    n1, n4 = h.get("notifiers.n1.notifications_per_s"), h.get("notifiers.n4.notifications_per_s")
+    goal("4 notifiers ≥ 90% of 1", f"{100 * n4 / n1:.0f}%", n4 >= 0.9 * n1)
+    v = py.get("per-commit.notifications_per_s")
+    goal("Python listener ≥ 500,000/s per-commit", fmt(v, "/s"), cmp(v, 5e5, lambda x, y: x >= y))
+    v = nd.get("per-commit.notifications_per_s")
+    goal("Node listener ≥ 300,000/s per-commit", fmt(v, "/s"), cmp(v, 3e5, lambda x, y: x >= y))
+    rss = max(h.get(f"backlog.max.{w}_rss", 0) for w in ["notifier", "listener"])
+    goal("backlog: every process's RSS < 64 MiB", f"{rss / 2**20:.0f} MiB", rss < 64 * 2**20)
+    sg = h.get("backlog.caught_up.segments")
+    goal("backlog: ≤ 2 segment files after catch-up", f"{sg:.0f}", sg is not None and sg <= 2)
+    lines.append("")
+    if missing:
+        lines.append("## Peers not measured\n")
+        for p, why in missing.items():
+            lines.append(f"- {p}: {why}")
+        lines.append("")
+    text = "\n".join(lines)
+    print(text)
+    with open(a.out, "w") as f:
+        f.write(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
