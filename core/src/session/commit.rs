@@ -4,7 +4,7 @@
 use super::txn::Txn;
 use super::Connection;
 use crate::error::Result;
-use crate::layout::bucket_of;
+use crate::layout::{bucket_of, BUCKET_COUNT};
 use crate::queue::{AppendOutcome, Item};
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
@@ -15,7 +15,7 @@ impl Connection {
             return Ok(());
         }
         if txn.actions.is_empty() {
-            return self.publish(&txn.notifies);
+            return self.publish(&txn);
         }
         let q = self.queue.clone();
         let new_channels = txn.final_channels(&self.channels);
@@ -41,9 +41,8 @@ impl Connection {
 
         // 2. Append the notifications; a failure (queue full, disk full) undoes the staging.
         let mut outcome = None;
-        if !txn.notifies.is_empty() {
-            let items: Vec<Item<'_>> =
-                txn.notifies.iter().map(|(c, p)| Item { channel: c, payload: p }).collect();
+        if txn.has_notifies() {
+            let items: Vec<Item<'_>> = txn.notifies().map(|(c, p)| Item { channel: c, payload: p }).collect();
             let pid = self.backend_pid();
             match q.append(&mut self.segs, pid, &items) {
                 Ok(o) => outcome = Some(o),
@@ -77,29 +76,38 @@ impl Connection {
 
         // 4. Wake the listeners that may care; then let the tail move if a segment was filled.
         if let Some(o) = outcome {
-            self.after_append(o, &txn.notifies)?;
+            self.after_append(o, &txn)?;
         }
         Ok(())
     }
 
     /// The commit of a transaction that only notified (the common case): append, then wake.
-    fn publish(&mut self, notifies: &[(String, String)]) -> Result<()> {
+    fn publish(&mut self, txn: &Txn) -> Result<()> {
         let pid = self.backend_pid();
-        let o = match notifies {
-            [(c, p)] => self.queue.append(&mut self.segs, pid, &[Item { channel: c, payload: p }])?,
-            _ => {
-                let items: Vec<Item<'_>> = notifies.iter().map(|(c, p)| Item { channel: c, payload: p }).collect();
-                self.queue.append(&mut self.segs, pid, &items)?
-            }
+        let mut it = txn.notifies();
+        let o = if it.len() == 1 {
+            let (c, p) = it.next().expect("one");
+            self.queue.append(&mut self.segs, pid, &[Item { channel: c, payload: p }])?
+        } else {
+            let items: Vec<Item<'_>> = it.map(|(c, p)| Item { channel: c, payload: p }).collect();
+            self.queue.append(&mut self.segs, pid, &items)?
         };
-        self.after_append(o, notifies)
+        self.after_append(o, txn)
     }
 
-    fn after_append(&mut self, o: AppendOutcome, notifies: &[(String, String)]) -> Result<()> {
+    fn after_append(&mut self, o: AppendOutcome, txn: &Txn) -> Result<()> {
         let q = &self.queue;
-        match notifies {
-            [(c, _)] => q.wake_buckets(&[bucket_of(c.as_bytes())], self.slot),
-            _ => q.wake_buckets(&buckets_of_notifies(notifies), self.slot),
+        let mut it = txn.notifies();
+        if it.len() == 1 {
+            q.wake_buckets(&[bucket_of(it.next().expect("one").0.as_bytes())], self.slot);
+        } else {
+            let mut seen = [0u64; BUCKET_COUNT / 64];
+            for (c, _) in it {
+                let b = bucket_of(c.as_bytes());
+                seen[b / 64] |= 1 << (b % 64);
+            }
+            let touched: Vec<usize> = (0..BUCKET_COUNT).filter(|b| seen[b / 64] & (1 << (b % 64)) != 0).collect();
+            q.wake_buckets(&touched, self.slot);
         }
         debug_assert!(o.end > o.start);
         if o.crossed_segment {
@@ -114,11 +122,4 @@ impl Connection {
 
 fn buckets(channels: &[String]) -> HashSet<usize> {
     channels.iter().map(|c| bucket_of(c.as_bytes())).collect()
-}
-
-fn buckets_of_notifies(notifies: &[(String, String)]) -> Vec<usize> {
-    let mut v: Vec<usize> = notifies.iter().map(|(c, _)| bucket_of(c.as_bytes())).collect();
-    v.sort_unstable();
-    v.dedup();
-    v
 }

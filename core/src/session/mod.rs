@@ -103,6 +103,8 @@ pub struct Connection {
     pub(crate) segs: Segments,
     inbox: VecDeque<Notification>,
     notice_handler: Option<NoticeHandler>,
+    /// Whether `wait` spins before sleeping (see `spin_for_commits`).
+    spin: bool,
 }
 
 impl Connection {
@@ -143,6 +145,7 @@ impl Connection {
             segs: Segments::default(),
             inbox: VecDeque::new(),
             notice_handler: None,
+            spin: true,
         })
     }
 
@@ -447,6 +450,7 @@ impl Connection {
                     return Ok(true);
                 }
             }
+            let slept = Instant::now();
             let ms = match deadline {
                 None => -1,
                 Some(d) => {
@@ -462,19 +466,25 @@ impl Connection {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(Error::io("wait for notifications", e)),
             }
+            // Had we spun, would it have caught this commit? Then spin next time.
+            self.spin = slept.elapsed() < SPIN;
         }
     }
 
     /// Watches the head briefly with the wake-up flag set. Returns whether it moved (the flag is
     /// then left set: the caller reads, and `notifies` clears it when the inbox runs dry);
     /// otherwise clears the flag, so that the caller may block on its descriptor.
+    ///
+    /// The spin adapts: it stops once a spin catches nothing (sparse traffic, where it would only
+    /// burn CPU and, on a busy machine, cost the listener its scheduling credit), and resumes when
+    /// a blocking wait ends sooner than a spin would have.
     fn spin_for_commits(&mut self) -> bool {
         let (Some(i), Block::Idle) = (self.slot, self.block) else { return false };
         let q = &self.queue;
         let flag = &q.slot(i).wake_pending;
         let pos = q.slot(i).pos.load(Ordering::SeqCst) & !crate::layout::POS_BUSY;
         let head = &q.shared().head;
-        if flag.swap(1, Ordering::SeqCst) == 0 {
+        if self.spin && flag.swap(1, Ordering::SeqCst) == 0 {
             let start = Instant::now();
             while start.elapsed() < SPIN {
                 for _ in 0..64 {
@@ -484,6 +494,7 @@ impl Connection {
                     std::hint::spin_loop();
                 }
             }
+            self.spin = false;
         }
         flag.store(0, Ordering::SeqCst);
         head.load(Ordering::SeqCst) != pos

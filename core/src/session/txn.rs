@@ -22,9 +22,19 @@ struct Savepoint {
 /// PostgreSQL scans the pending list until it is this long, then builds a hash table.
 const DEDUP_HASH_FROM: usize = 16;
 
+/// A pending notification: its channel and payload lie back to back in `Txn::text` from `at`.
+#[derive(Clone, Copy)]
+struct Pending {
+    at: usize,
+    channel_len: usize,
+    payload_len: usize,
+}
+
 #[derive(Default)]
 pub(crate) struct Txn {
-    pub notifies: Vec<(String, String)>,
+    /// Channels and payloads of pending notifications, in one buffer (no allocation per entry).
+    text: String,
+    notifies: Vec<Pending>,
     /// From 16 pending notifications on: hash of (channel, payload) → index of its first one.
     dedup: Option<HashMap<u64, u32, FxBuild>>,
     pub actions: Vec<ListenAction>,
@@ -36,11 +46,26 @@ impl Txn {
         self.notifies.is_empty() && self.actions.is_empty()
     }
 
+    pub fn has_notifies(&self) -> bool {
+        !self.notifies.is_empty()
+    }
+
+    /// Pending notifications, in order: (channel, payload).
+    pub fn notifies(&self) -> impl ExactSizeIterator<Item = (&str, &str)> + Clone {
+        self.notifies.iter().map(|p| self.get(p))
+    }
+
+    fn get(&self, p: &Pending) -> (&str, &str) {
+        let c = &self.text[p.at..p.at + p.channel_len];
+        let q = &self.text[p.at + p.channel_len..p.at + p.channel_len + p.payload_len];
+        (c, q)
+    }
+
     /// Adds a notification unless an equal one is pending in this transaction (R16). Pending
     /// entries of enclosing savepoints count: releasing a savepoint would drop the duplicate
     /// anyway, keeping the earlier position, and rolling back drops both.
     pub fn notify(&mut self, channel: &str, payload: &str) {
-        let equal = |(c, p): &(String, String)| c == channel && p == payload;
+        let equal = |p: &Pending| self.get(p) == (channel, payload);
         let dup = match &self.dedup {
             Some(map) => match map.get(&key(channel, payload)) {
                 None => false,
@@ -51,12 +76,15 @@ impl Txn {
         if dup {
             return;
         }
-        self.notifies.push((channel.to_owned(), payload.to_owned()));
+        let at = self.text.len();
+        self.text.push_str(channel);
+        self.text.push_str(payload);
+        self.notifies.push(Pending { at, channel_len: channel.len(), payload_len: payload.len() });
         let i = self.notifies.len() - 1;
         if let Some(map) = &mut self.dedup {
             map.entry(key(channel, payload)).or_insert(i as u32);
         } else if self.notifies.len() >= DEDUP_HASH_FROM {
-            self.dedup = Some(index(&self.notifies));
+            self.dedup = Some(index(self.notifies()));
         }
     }
 
@@ -86,10 +114,13 @@ impl Txn {
     pub fn rollback_to(&mut self, name: &str) -> Result<()> {
         let i = self.find(name)?;
         let sp = &self.savepoints[i];
+        if let Some(first_undone) = self.notifies.get(sp.notifies) {
+            self.text.truncate(first_undone.at);
+        }
         self.notifies.truncate(sp.notifies);
         self.actions.truncate(sp.actions);
         self.savepoints.truncate(i + 1);
-        self.dedup = (self.notifies.len() >= DEDUP_HASH_FROM).then(|| index(&self.notifies));
+        self.dedup = (self.notifies.len() >= DEDUP_HASH_FROM).then(|| index(self.notifies()));
         Ok(())
     }
 
@@ -124,9 +155,9 @@ fn key(channel: &str, payload: &str) -> u64 {
     h.finish()
 }
 
-fn index(notifies: &[(String, String)]) -> HashMap<u64, u32, FxBuild> {
+fn index<'a>(notifies: impl ExactSizeIterator<Item = (&'a str, &'a str)>) -> HashMap<u64, u32, FxBuild> {
     let mut map = HashMap::with_capacity_and_hasher(notifies.len() * 2, FxBuild);
-    for (i, (c, p)) in notifies.iter().enumerate() {
+    for (i, (c, p)) in notifies.enumerate() {
         map.entry(key(c, p)).or_insert(i as u32);
     }
     map
