@@ -113,6 +113,18 @@
 //! lock of a non-free slot whose owner is gone cleans it first. After a reboot (the stored boot id
 //! differs) the first open wipes the queue (I6), like PostgreSQL's start-up.
 //!
+//! ### Room to grow
+//!
+//! The format leaves room for what users of LISTEN/NOTIFY ask for next, without a new queue
+//! format. A *durable named subscription* is a listener slot whose owner is a name rather than a
+//! live session: its position is already a plain 64-bit offset in a log that never wraps, so a
+//! restarted process can resume from it, and each entry carries its commit sequence number for
+//! exactly-once bookkeeping; it needs only a slot flag that exempts it from reaping (the header
+//! has reserved words for it). A *bridge to a real PostgreSQL* is a listener that forwards
+//! entries with `pg_notify` and a notifier that appends what it hears. A *SQLite extension* calls
+//! the same `Connection` from a commit hook. The entry header's kind byte and reserved field, and
+//! the control file's version number, let such additions be recognised by older readers.
+//!
 //! ### What is not guaranteed
 //!
 //! Nothing is durable: there is no fsync, and a reboot empties the queue (R31). A session that
