@@ -326,7 +326,7 @@ pub unsafe extern "C" fn hark_set_notice_processor(
 ) -> hark_notice_processor {
     ffi_boundary!(None, {
         // SAFETY: NULL or a live connection, not used by another thread now (contract).
-        let Some(c) = (unsafe { conn.as_mut() }) else { return None };
+        let c = unsafe { conn.as_mut() }?;
         let previous = c.notice.0;
         if proc.is_some() {
             c.notice = (proc, arg);
@@ -334,4 +334,19 @@ pub unsafe extern "C" fn hark_set_notice_processor(
         }
         previous
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn may_move_between_threads<T: Send>() {}
+
+    #[test]
+    fn a_session_may_be_handed_to_another_thread() {
+        // hark_conn's documentation promises this of the session it wraps; the notice argument
+        // is the caller's to vouch for (see `Processor`).
+        may_move_between_threads::<Connection>();
+        may_move_between_threads::<Processor>();
+    }
 }

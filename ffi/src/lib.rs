@@ -38,10 +38,12 @@ mod receive;
 mod result;
 mod statements;
 
-pub use conn::{hark_conn, hark_notice_processor, hark_options, hark_transaction_status_type};
-pub use query::hark_query;
-pub use receive::hark_notification;
-pub use result::hark_result;
+// Everything is also reachable from Rust (the rlib), which is how ffi/tests drives the ABI.
+pub use conn::*;
+pub use query::*;
+pub use receive::*;
+pub use result::*;
+pub use statements::*;
 
 #[cfg(test)]
 mod tests {

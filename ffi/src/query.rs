@@ -154,3 +154,13 @@ pub unsafe extern "C" fn hark_query_getvalue(res: *const hark_query, row: c_int,
 pub unsafe extern "C" fn hark_query_getisnull(res: *const hark_query, row: c_int, column: c_int) -> c_int {
     with_query!(res, 0, |q| matches!(q.cell(row, column), Some(None)) as c_int)
 }
+
+#[cfg(test)]
+mod tests {
+    fn shareable<T: Send + Sync>() {}
+
+    #[test]
+    fn a_query_result_may_be_read_from_several_threads() {
+        shareable::<super::hark_query>();
+    }
+}
