@@ -8,7 +8,8 @@
 #  3. runs listeners and notifiers as separate processes against each other: C with C, C with the
 #     Rust peer both ways, and two listeners at once; each listener's output must be exactly the
 #     committed notifications, in order, from the notifier's PID (never the rolled-back one);
-#  4. installs into a temporary prefix with `make install` and builds an example with pkg-config.
+#  4. installs into a temporary prefix with `make install` and builds examples against it with
+#     pkg-config, shared and static.
 # Ends with "ffi-c: N passed, M failed" and exits non-zero if anything failed.
 #
 # Environment: ROOT (the repository), HARK_LIBS_PRIVATE (what a static link needs besides
@@ -168,6 +169,19 @@ if [ ${#pc_flags[@]} -gt 0 ] &&
     LD_LIBRARY_PATH=$prefix/lib exchange installed-copy 10 2 "$scratch/pc/notifier" "$scratch/pc/listener"
 else
     not_ok "building against the installed copy with pkg-config"
+fi
+# The static link the README documents: libhark.a plus hark.pc's Libs.private.
+if command -v pkg-config >/dev/null; then
+    read -ra pc_static <<<"$(PKG_CONFIG_PATH=$prefix/lib/pkgconfig pkg-config --static --libs-only-l hark | sed 's/-lhark //')"
+else
+    read -ra pc_static <<<"$(sed -n 's/^Libs.private: //p' "$prefix/lib/pkgconfig/hark.pc")"
+fi
+if "$cc" "${strict[@]}" -I"$prefix/include" "$root/examples/c/chat.c" "$prefix/lib/libhark.a" "${pc_static[@]}" \
+    -o "$scratch/pc/chat-static" && "$scratch/pc/chat-static" "$scratch/pc/chat-queue" >/dev/null &&
+    ! readelf -d "$scratch/pc/chat-static" | grep libhark >/dev/null; then
+    ok "the installed libhark.a links statically with hark.pc's Libs.private"
+else
+    not_ok "static link against the installed libhark.a"
 fi
 
 echo "ffi-c: $passed passed, $failed failed"
