@@ -229,7 +229,8 @@ void hark_finish(struct hark_conn *conn);
 
 /**
  * `HARK_OK` if the connection opened and is usable, otherwise the `hark_result` of the failed
- * open (HARK_ERR_NULL_PARAMETER for a NULL `conn`), like `PQstatus`.
+ * open, or HARK_ERR_CLOSED in a child process that inherited the connection through fork()
+ * (HARK_ERR_NULL_PARAMETER for a NULL `conn`), like `PQstatus`.
  */
 enum hark_result hark_status(const struct hark_conn *conn);
 

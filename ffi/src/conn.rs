@@ -19,6 +19,7 @@ pub struct hark_conn {
     session: Option<Connection>,
     /// `HARK_OK`, or why hark_connect failed.
     status: hark_result,
+    open_failure: Option<Failure>,
     /// The failure of the most recent call that failed (cleared when a call starts).
     last: Option<Failure>,
     last_text: CString,
@@ -108,6 +109,7 @@ impl hark_conn {
         let mut conn = hark_conn {
             session: None,
             status: hark_result::HARK_OK,
+            open_failure: None,
             last: None,
             last_text: CString::default(),
             notice: (Some(hark_default_notice_processor), std::ptr::null_mut()),
@@ -120,6 +122,7 @@ impl hark_conn {
             Err(e) => {
                 let f = Failure::from(e);
                 conn.status = f.code;
+                conn.open_failure = Some(f.clone());
                 conn.record(f);
             }
         }
@@ -150,7 +153,7 @@ impl hark_conn {
             None => Err(Failure::new(
                 hark_result::HARK_ERR_CLOSED,
                 "08003",
-                "no connection: hark_connect failed on this connection",
+                format!("no connection: {}", self.open_failure.as_ref().map_or("", |f| f.message.as_str())),
             )),
         };
         if let Err(f) = &r {
@@ -223,14 +226,20 @@ pub unsafe extern "C" fn hark_finish(conn: *mut hark_conn) {
 }
 
 /// `HARK_OK` if the connection opened and is usable, otherwise the `hark_result` of the failed
-/// open (HARK_ERR_NULL_PARAMETER for a NULL `conn`), like `PQstatus`.
+/// open, or HARK_ERR_CLOSED in a child process that inherited the connection through fork()
+/// (HARK_ERR_NULL_PARAMETER for a NULL `conn`), like `PQstatus`.
 #[no_mangle]
 pub unsafe extern "C" fn hark_status(conn: *const hark_conn) -> hark_result {
     ffi_boundary!(hark_result::HARK_ERR_PANIC, {
         // SAFETY: NULL or a live connection (contract).
         match unsafe { conn.as_ref() } {
             None => hark_result::HARK_ERR_NULL_PARAMETER,
-            Some(c) => c.status,
+            Some(c) => match &c.session {
+                // A session belongs to the process that opened it (its backend PID).
+                // SAFETY: getpid cannot fail.
+                Some(s) if s.backend_pid() != unsafe { libc::getpid() } => hark_result::HARK_ERR_CLOSED,
+                _ => c.status,
+            },
         }
     })
 }

@@ -169,8 +169,12 @@ static void test_failed_connect(void) {
     CHECK(hark_socket(c) == -1);
     CHECK(hark_backend_pid(c) == 0);
     CHECK(hark_transaction_status(c) == HARK_TRANS_UNKNOWN);
+    char opened[512];
+    snprintf(opened, sizeof opened, "%s", hark_error_message(c));
     CHECK_RES(hark_listen(c, "x"), HARK_ERR_CLOSED);
     CHECK_STR(hark_error_sqlstate(c), "08003");
+    CHECK(strncmp(hark_error_message(c), "no connection: ", 15) == 0);
+    CHECK(strstr(hark_error_message(c), opened) != NULL); /* the open's own reason is kept */
     CHECK(hark_consume_input(c) == 0);
     CHECK(hark_notifies(c) == NULL);
     CHECK(hark_wait(c, 0) == -1);
@@ -475,7 +479,8 @@ static void test_fork(hark_conn *c) {
     fflush(NULL);
     pid_t child = fork();
     if (child == 0) {
-        int ok = hark_listen(c, "child") == HARK_ERR_CLOSED && hark_consume_input(c) == 0;
+        int ok = hark_status(c) == HARK_ERR_CLOSED && hark_listen(c, "child") == HARK_ERR_CLOSED &&
+                 hark_consume_input(c) == 0 && strstr(hark_error_message(c), "fork") != NULL;
         hark_finish(c);
         _exit(ok ? 0 : 1);
     }
