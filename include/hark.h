@@ -247,7 +247,7 @@ const char *hark_error_message(const struct hark_conn *conn);
 /**
  * PostgreSQL's five-character SQLSTATE of the most recent failed call (`"54000"` for a full
  * queue, `"22023"` for a bad argument, …), or `""` if it succeeded or `conn` is NULL. Same
- * lifetime as hark_error_message's string (static, in fact); do not free it.
+ * lifetime as hark_error_message's string; do not free it.
  */
 const char *hark_error_sqlstate(const struct hark_conn *conn);
 

@@ -1,6 +1,6 @@
 //! `hark_conn`: opening and finishing a session, its status and last error, and its notices.
 
-use crate::failure::{c_string, Failure};
+use crate::failure::{c_string, empty, Failure};
 use crate::result::hark_result;
 use hark::{Connection, Options, TransactionStatus};
 use std::ffi::{CStr, CString, OsStr};
@@ -20,9 +20,10 @@ pub struct hark_conn {
     /// `HARK_OK`, or why hark_connect failed.
     status: hark_result,
     open_failure: Option<Failure>,
-    /// The failure of the most recent call that failed (cleared when a call starts).
-    last: Option<Failure>,
+    /// Message and SQLSTATE of the most recent call if it failed, else empty (cleared when a
+    /// call starts).
     last_text: CString,
+    last_sqlstate: CString,
     notice: (hark_notice_processor, *mut c_void),
 }
 
@@ -110,8 +111,8 @@ impl hark_conn {
             session: None,
             status: hark_result::HARK_OK,
             open_failure: None,
-            last: None,
             last_text: CString::default(),
+            last_sqlstate: CString::default(),
             notice: (Some(hark_default_notice_processor), std::ptr::null_mut()),
         };
         match opened {
@@ -122,8 +123,8 @@ impl hark_conn {
             Err(e) => {
                 let f = Failure::from(e);
                 conn.status = f.code;
-                conn.open_failure = Some(f.clone());
-                conn.record(f);
+                conn.record(&f);
+                conn.open_failure = Some(f);
             }
         }
         conn
@@ -139,15 +140,15 @@ impl hark_conn {
         }
     }
 
-    fn record(&mut self, f: Failure) {
+    fn record(&mut self, f: &Failure) {
         self.last_text = c_string(&f.message);
-        self.last = Some(f);
+        self.last_sqlstate = c_string(f.sqlstate);
     }
 
     /// Runs `op` on the open session: clears the last error first, records the new one on failure.
     pub(crate) fn run<T>(&mut self, op: impl FnOnce(&mut Connection) -> Result<T, Failure>) -> Result<T, Failure> {
-        self.last = None;
         self.last_text = CString::default();
+        self.last_sqlstate = CString::default();
         let r = match &mut self.session {
             Some(s) => op(s),
             None => Err(Failure::new(
@@ -157,7 +158,7 @@ impl hark_conn {
             )),
         };
         if let Err(f) = &r {
-            self.record(f.clone());
+            self.record(f);
         }
         r
     }
@@ -263,24 +264,13 @@ pub unsafe extern "C" fn hark_error_message(conn: *const hark_conn) -> *const c_
 
 /// PostgreSQL's five-character SQLSTATE of the most recent failed call (`"54000"` for a full
 /// queue, `"22023"` for a bad argument, …), or `""` if it succeeded or `conn` is NULL. Same
-/// lifetime as hark_error_message's string (static, in fact); do not free it.
+/// lifetime as hark_error_message's string; do not free it.
 #[no_mangle]
 pub unsafe extern "C" fn hark_error_sqlstate(conn: *const hark_conn) -> *const c_char {
-    ffi_boundary!(b"\0".as_ptr().cast(), {
+    ffi_boundary!(empty(), {
         // SAFETY: NULL or a live connection (contract).
-        let state = unsafe { conn.as_ref() }.and_then(|c| c.last.as_ref()).map_or("", |f| f.sqlstate);
-        static_cstr(state)
+        unsafe { conn.as_ref() }.map_or(empty(), |c| c.last_sqlstate.as_ptr())
     })
-}
-
-/// SQLSTATEs are `&'static str` without NUL; keep a NUL-terminated copy of each one ever seen.
-pub(crate) fn static_cstr(s: &'static str) -> *const c_char {
-    use std::collections::HashMap;
-    use std::sync::{Mutex, OnceLock};
-    static TABLE: OnceLock<Mutex<HashMap<&'static str, &'static CStr>>> = OnceLock::new();
-    let mut t = TABLE.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
-    // A handful of distinct SQLSTATEs exist, so leaking one small string per state is bounded.
-    t.entry(s).or_insert_with(|| Box::leak(c_string(s).into_boxed_c_str())).as_ptr()
 }
 
 /// The descriptor to wait on with select/poll/epoll for readability, like `PQsocket`: it becomes

@@ -58,6 +58,11 @@ pub(crate) unsafe fn text_arg<'a>(p: *const c_char, what: &str) -> Result<&'a st
     })
 }
 
+/// A static empty C string, for the "nothing to report" answers.
+pub(crate) fn empty() -> *const c_char {
+    b"\0".as_ptr().cast()
+}
+
 /// Text for C: interior NUL bytes (never produced by hark's own messages) become spaces rather
 /// than truncating the string or failing.
 pub(crate) fn c_string(s: &str) -> CString {

@@ -1,7 +1,7 @@
 //! hark_exec and its result, `hark_query` (libpq's `PQexec` and `PGresult`).
 
-use crate::conn::{hark_conn, static_cstr};
-use crate::failure::{c_string, text_arg, Failure};
+use crate::conn::hark_conn;
+use crate::failure::{c_string, empty, text_arg, Failure};
 use crate::result::hark_result;
 use std::ffi::CString;
 use std::os::raw::{c_char, c_int};
@@ -12,7 +12,7 @@ use std::os::raw::{c_char, c_int};
 /// hark_exec returns, so it may be read from several threads at once.
 pub struct hark_query {
     status: hark_result,
-    sqlstate: &'static str,
+    sqlstate: CString,
     message: CString,
     command: CString,
     columns: Vec<CString>,
@@ -23,7 +23,7 @@ impl hark_query {
     fn failed(f: &Failure) -> hark_query {
         hark_query {
             status: f.code,
-            sqlstate: f.sqlstate,
+            sqlstate: c_string(f.sqlstate),
             message: c_string(&f.message),
             command: CString::default(),
             columns: Vec::new(),
@@ -34,7 +34,7 @@ impl hark_query {
     fn succeeded(r: hark::QueryResult) -> hark_query {
         hark_query {
             status: hark_result::HARK_OK,
-            sqlstate: "00000",
+            sqlstate: c_string("00000"),
             message: CString::default(),
             command: c_string(&r.tag),
             columns: r.columns.iter().map(|c| c_string(c)).collect(),
@@ -101,20 +101,20 @@ pub unsafe extern "C" fn hark_query_status(res: *const hark_query) -> hark_resul
 /// PostgreSQL's SQLSTATE: `"00000"` on success, e.g. `"42601"` for a syntax error; `""` for NULL.
 #[no_mangle]
 pub unsafe extern "C" fn hark_query_sqlstate(res: *const hark_query) -> *const c_char {
-    with_query!(res, static_cstr(""), |q| static_cstr(q.sqlstate))
+    with_query!(res, empty(), |q| q.sqlstate.as_ptr())
 }
 
 /// The error message (with DETAIL/HINT lines), or `""` on success or for NULL.
 #[no_mangle]
 pub unsafe extern "C" fn hark_query_error_message(res: *const hark_query) -> *const c_char {
-    with_query!(res, static_cstr(""), |q| q.message.as_ptr())
+    with_query!(res, empty(), |q| q.message.as_ptr())
 }
 
 /// The command tag of the last statement (`"LISTEN"`, `"NOTIFY"`, `"COMMIT"`, `"SELECT 1"`, …),
 /// like `PQcmdStatus`; `""` for an empty query, a failure or NULL.
 #[no_mangle]
 pub unsafe extern "C" fn hark_query_command(res: *const hark_query) -> *const c_char {
-    with_query!(res, static_cstr(""), |q| q.command.as_ptr())
+    with_query!(res, empty(), |q| q.command.as_ptr())
 }
 
 /// Number of rows of a `SELECT` (0 for other statements, failures and NULL), like `PQntuples`.
@@ -143,7 +143,7 @@ pub unsafe extern "C" fn hark_query_fname(res: *const hark_query, column: c_int)
 pub unsafe extern "C" fn hark_query_getvalue(res: *const hark_query, row: c_int, column: c_int) -> *const c_char {
     with_query!(res, std::ptr::null(), |q| match q.cell(row, column) {
         None => std::ptr::null(),
-        Some(None) => static_cstr(""),
+        Some(None) => empty(),
         Some(Some(v)) => v.as_ptr(),
     })
 }
