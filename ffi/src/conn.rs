@@ -1,0 +1,351 @@
+//! `hark_conn`: opening and finishing a session, its status and last error, and its notices.
+
+use crate::failure::{c_string, empty, Failure};
+use crate::result::hark_result;
+use hark::{Connection, Options, TransactionStatus};
+use std::ffi::{CStr, CString, OsStr};
+use std::os::raw::{c_char, c_int, c_void};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+/// A session on a queue directory: libpq's `PGconn`, with its "backend" inside the calling process.
+///
+/// Ownership: created by hark_connect or hark_connect_options, owned by the caller, released with
+/// hark_finish (exactly once). Threads: a connection may be handed to another thread, but must not
+/// be used by two threads at the same time; separate connections are independent, so a process
+/// may open one per thread. After fork(), the child must not use its parent's connections (calls
+/// fail with HARK_ERR_CLOSED); it may still hark_finish them.
+pub struct hark_conn {
+    session: Option<Connection>,
+    /// `HARK_OK`, or why hark_connect failed.
+    status: hark_result,
+    open_failure: Option<Failure>,
+    /// Message and SQLSTATE of the most recent call if it failed, else empty (cleared when a
+    /// call starts).
+    last_text: CString,
+    last_sqlstate: CString,
+    notice: (hark_notice_processor, *mut c_void),
+}
+
+/// Options for hark_connect_options. Zero in a field means "the default, or whatever the existing
+/// queue was created with"; sizes are fixed when a queue is created, and reopening a queue with a
+/// different explicit size fails with HARK_ERR_INVALID_ARGUMENT. Initialise with
+/// `hark_options o = {0};` and set the fields you need. The struct is only read during the call.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct hark_options {
+    /// Maximum bytes between the slowest listener and the head (default 8 GiB, minimum 512 KiB).
+    pub max_queue_size: u64,
+    /// Maximum payload length in bytes (default 7999, as PostgreSQL; at most 1 MiB).
+    pub max_payload: u64,
+    /// Size of each segment file, a power of two (0: chosen from the two sizes above).
+    pub segment_size: u64,
+    /// Share the queue with the directory's group: directory 0770 and files 0660 instead of
+    /// 0700 and 0600.
+    pub group_shared: bool,
+}
+
+/// A notice processor, like libpq's `PQnoticeProcessor`: called synchronously, on the thread
+/// making the hark call, with the `arg` given to hark_set_notice_processor and a message such as
+/// `"WARNING:  there is already a transaction in progress\n"` (severity, two spaces, message,
+/// DETAIL/HINT lines, a final newline). `message` is valid only during the call. The processor
+/// must not call hark functions on the same connection.
+pub type hark_notice_processor = Option<unsafe extern "C" fn(arg: *mut c_void, message: *const c_char)>;
+
+/// A session's transaction state, numbered as libpq's `PGTransactionStatusType`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum hark_transaction_status_type {
+    /// Not in a transaction block.
+    HARK_TRANS_IDLE = 0,
+    /// Inside BEGIN … .
+    HARK_TRANS_INTRANS = 2,
+    /// Inside a block after an error; only ROLLBACK ends it.
+    HARK_TRANS_INERROR = 3,
+    /// The connection is NULL or not open.
+    HARK_TRANS_UNKNOWN = 4,
+}
+
+/// The notice processor a connection starts with: writes the message to standard error, as libpq's
+/// default does. May be passed to hark_set_notice_processor to restore the default.
+#[no_mangle]
+pub unsafe extern "C" fn hark_default_notice_processor(arg: *mut c_void, message: *const c_char) {
+    ffi_boundary!((), {
+        let _ = arg; // the default needs no context
+        if !message.is_null() {
+            use std::io::Write;
+            // SAFETY: a non-NULL message is a NUL-terminated string by this function's contract.
+            let bytes = unsafe { CStr::from_ptr(message) }.to_bytes();
+            let _ = std::io::stderr().write_all(bytes);
+        }
+    })
+}
+
+/// The processor and its argument, moved into the core's notice handler.
+struct Processor(unsafe extern "C" fn(*mut c_void, *const c_char), *mut c_void);
+
+// SAFETY: the handler runs only inside calls on its connection, which the caller may make from any
+// thread but never from two at once (hark_conn's contract); the caller vouches that `arg` may be
+// used from whichever thread makes those calls, as with any libpq callback argument.
+unsafe impl Send for Processor {}
+
+impl Processor {
+    fn call(&self, message: &CStr) {
+        // SAFETY: the caller's processor, called with its own argument and a string that lives
+        // for the call, as hark_notice_processor promises.
+        unsafe { (self.0)(self.1, message.as_ptr()) }
+    }
+}
+
+impl hark_conn {
+    fn open(dir: *const c_char, options: &Options) -> hark_conn {
+        let opened = if dir.is_null() {
+            Connection::with_options(hark::default_dir(), options)
+        } else {
+            // SAFETY: a non-NULL dir is a NUL-terminated string (hark_connect's contract). Paths
+            // are bytes on Unix: no UTF-8 required.
+            let bytes = unsafe { CStr::from_ptr(dir) }.to_bytes();
+            Connection::with_options(Path::new(OsStr::from_bytes(bytes)), options)
+        };
+        let mut conn = hark_conn {
+            session: None,
+            status: hark_result::HARK_OK,
+            open_failure: None,
+            last_text: CString::default(),
+            last_sqlstate: CString::default(),
+            notice: (Some(hark_default_notice_processor), std::ptr::null_mut()),
+        };
+        match opened {
+            Ok(session) => {
+                conn.session = Some(session);
+                conn.install_notice_processor();
+            }
+            Err(e) => {
+                let f = Failure::from(e);
+                conn.status = f.code;
+                conn.record(&f);
+                conn.open_failure = Some(f);
+            }
+        }
+        conn
+    }
+
+    fn install_notice_processor(&mut self) {
+        let (Some(f), arg) = self.notice else { return };
+        if let Some(s) = &mut self.session {
+            let p = Processor(f, arg);
+            s.set_notice_handler(Some(Box::new(move |n| {
+                p.call(&c_string(&format!("{n}\n")));
+            })));
+        }
+    }
+
+    fn record(&mut self, f: &Failure) {
+        self.last_text = c_string(&f.message);
+        self.last_sqlstate = c_string(f.sqlstate);
+    }
+
+    /// Runs `op` on the open session: clears the last error first, records the new one on failure.
+    pub(crate) fn run<T>(&mut self, op: impl FnOnce(&mut Connection) -> Result<T, Failure>) -> Result<T, Failure> {
+        self.last_text = CString::default();
+        self.last_sqlstate = CString::default();
+        let r = match &mut self.session {
+            Some(s) => op(s),
+            None => Err(Failure::new(
+                hark_result::HARK_ERR_CLOSED,
+                "08003",
+                format!("no connection: {}", self.open_failure.as_ref().map_or("", |f| f.message.as_str())),
+            )),
+        };
+        if let Err(f) = &r {
+            self.record(f);
+        }
+        r
+    }
+
+    /// Like [`hark_conn::run`] for calls that return a `hark_result`.
+    pub(crate) fn result(&mut self, op: impl FnOnce(&mut Connection) -> Result<(), Failure>) -> hark_result {
+        match self.run(op) {
+            Ok(()) => hark_result::HARK_OK,
+            Err(f) => f.code,
+        }
+    }
+
+    pub(crate) fn session(&self) -> Option<&Connection> {
+        self.session.as_ref()
+    }
+}
+
+fn boxed(conn: hark_conn) -> *mut hark_conn {
+    Box::into_raw(Box::new(conn))
+}
+
+/// Opens a session on the queue directory `dir` (created if missing), or on the default directory
+/// when `dir` is NULL (`$HARK_DIR`, else `$XDG_RUNTIME_DIR/hark`, else `/tmp/hark-<uid>`), like
+/// `PQconnectdb`: a connection object comes back even when opening fails; check hark_status and
+/// read hark_error_message, then release it with hark_finish either way. Returns NULL only if
+/// hark itself failed (out of memory, an internal bug). `dir` is only read during the call.
+#[no_mangle]
+pub unsafe extern "C" fn hark_connect(dir: *const c_char) -> *mut hark_conn {
+    ffi_boundary!(std::ptr::null_mut(), { boxed(hark_conn::open(dir, &Options::default())) })
+}
+
+/// hark_connect with options (NULL `options`: the defaults). A bad option value gives a
+/// connection whose status is HARK_ERR_INVALID_ARGUMENT.
+#[no_mangle]
+pub unsafe extern "C" fn hark_connect_options(dir: *const c_char, options: *const hark_options) -> *mut hark_conn {
+    ffi_boundary!(std::ptr::null_mut(), {
+        // SAFETY: NULL or a valid hark_options, by this function's contract.
+        let o = unsafe { options.as_ref() }.copied().unwrap_or_default();
+        let mut opts = Options::new().group_shared(o.group_shared);
+        if o.max_queue_size != 0 {
+            opts = opts.max_queue_size(o.max_queue_size);
+        }
+        if o.max_payload != 0 {
+            // Larger than usize only on 32-bit targets; saturate into the core's range check.
+            opts = opts.max_payload(usize::try_from(o.max_payload).unwrap_or(usize::MAX));
+        }
+        if o.segment_size != 0 {
+            opts = opts.segment_size(o.segment_size);
+        }
+        boxed(hark_conn::open(dir, &opts))
+    })
+}
+
+/// Closes the session and frees the connection, like `PQfinish`: an open transaction is discarded
+/// (as if rolled back), the listener registration released and unread notifications dropped.
+/// NULL does nothing. `conn` must not be used afterwards; notifications and query results taken
+/// from it stay valid until freed.
+#[no_mangle]
+pub unsafe extern "C" fn hark_finish(conn: *mut hark_conn) {
+    ffi_boundary!((), {
+        if !conn.is_null() {
+            // SAFETY: a non-NULL conn came from hark_connect* and is finished once (contract).
+            drop(unsafe { Box::from_raw(conn) });
+        }
+    })
+}
+
+/// `HARK_OK` if the connection opened and is usable, otherwise the `hark_result` of the failed
+/// open, or HARK_ERR_CLOSED in a child process that inherited the connection through fork()
+/// (HARK_ERR_NULL_PARAMETER for a NULL `conn`), like `PQstatus`.
+#[no_mangle]
+pub unsafe extern "C" fn hark_status(conn: *const hark_conn) -> hark_result {
+    ffi_boundary!(hark_result::HARK_ERR_PANIC, {
+        // SAFETY: NULL or a live connection (contract).
+        match unsafe { conn.as_ref() } {
+            None => hark_result::HARK_ERR_NULL_PARAMETER,
+            Some(c) => match &c.session {
+                // A session belongs to the process that opened it (its backend PID).
+                // SAFETY: getpid cannot fail.
+                Some(s) if s.backend_pid() != unsafe { libc::getpid() } => hark_result::HARK_ERR_CLOSED,
+                _ => c.status,
+            },
+        }
+    })
+}
+
+/// The message of the most recent failed call on this connection (including a failed open), or
+/// `""` if the most recent call succeeded, like `PQerrorMessage`: the message, then PostgreSQL's
+/// `DETAIL:` and `HINT:` lines if any, with no trailing newline. For a NULL `conn`, a static
+/// message. The string belongs to the connection: valid until the next call that takes `conn`
+/// (other than hark_status, hark_error_message, hark_error_sqlstate, hark_socket,
+/// hark_backend_pid and hark_transaction_status) or hark_finish. Do not free it.
+#[no_mangle]
+pub unsafe extern "C" fn hark_error_message(conn: *const hark_conn) -> *const c_char {
+    ffi_boundary!(b"internal error in hark_error_message\0".as_ptr().cast(), {
+        // SAFETY: NULL or a live connection (contract).
+        match unsafe { conn.as_ref() } {
+            None => b"connection pointer is NULL\0".as_ptr().cast(),
+            Some(c) => c.last_text.as_ptr(),
+        }
+    })
+}
+
+/// PostgreSQL's five-character SQLSTATE of the most recent failed call (`"54000"` for a full
+/// queue, `"22023"` for a bad argument, …), or `""` if it succeeded or `conn` is NULL. Same
+/// lifetime as hark_error_message's string; do not free it.
+#[no_mangle]
+pub unsafe extern "C" fn hark_error_sqlstate(conn: *const hark_conn) -> *const c_char {
+    ffi_boundary!(empty(), {
+        // SAFETY: NULL or a live connection (contract).
+        unsafe { conn.as_ref() }.map_or(empty(), |c| c.last_sqlstate.as_ptr())
+    })
+}
+
+/// The descriptor to wait on with select/poll/epoll for readability, like `PQsocket`: it becomes
+/// readable when notifications may be waiting; then call hark_consume_input and drain
+/// hark_notifies. -1 if `conn` is NULL or not open. The descriptor belongs to the connection:
+/// never close or read it, and stop using it after hark_finish.
+#[no_mangle]
+pub unsafe extern "C" fn hark_socket(conn: *const hark_conn) -> c_int {
+    ffi_boundary!(-1, {
+        // SAFETY: NULL or a live connection (contract).
+        match unsafe { conn.as_ref() }.and_then(hark_conn::session) {
+            None => -1,
+            Some(s) => s.as_raw_fd(),
+        }
+    })
+}
+
+/// The PID other sessions see as the sender of this session's notifications (the `be_pid` of its
+/// notifications, `pg_backend_pid()`), like `PQbackendPID`; 0 if `conn` is NULL or not open.
+#[no_mangle]
+pub unsafe extern "C" fn hark_backend_pid(conn: *const hark_conn) -> c_int {
+    ffi_boundary!(0, {
+        // SAFETY: NULL or a live connection (contract).
+        unsafe { conn.as_ref() }.and_then(hark_conn::session).map_or(0, |s| s.backend_pid())
+    })
+}
+
+/// The session's transaction state, like `PQtransactionStatus`.
+#[no_mangle]
+pub unsafe extern "C" fn hark_transaction_status(conn: *const hark_conn) -> hark_transaction_status_type {
+    ffi_boundary!(hark_transaction_status_type::HARK_TRANS_UNKNOWN, {
+        // SAFETY: NULL or a live connection (contract).
+        match unsafe { conn.as_ref() }.and_then(hark_conn::session).map(|s| s.transaction_status()) {
+            None => hark_transaction_status_type::HARK_TRANS_UNKNOWN,
+            Some(TransactionStatus::Idle) => hark_transaction_status_type::HARK_TRANS_IDLE,
+            Some(TransactionStatus::InBlock) => hark_transaction_status_type::HARK_TRANS_INTRANS,
+            Some(TransactionStatus::Failed) => hark_transaction_status_type::HARK_TRANS_INERROR,
+        }
+    })
+}
+
+/// Sets the function that receives this connection's notices (identifier truncation, the
+/// half-full queue warning, `there is no transaction in progress`) and returns the previous one,
+/// like `PQsetNoticeProcessor`. A NULL `proc` changes nothing and returns the current processor.
+/// Returns NULL if `conn` is NULL. `arg` is passed back to `proc` untouched and must stay valid
+/// while `proc` is installed.
+#[no_mangle]
+pub unsafe extern "C" fn hark_set_notice_processor(
+    conn: *mut hark_conn,
+    proc: hark_notice_processor,
+    arg: *mut c_void,
+) -> hark_notice_processor {
+    ffi_boundary!(None, {
+        // SAFETY: NULL or a live connection, not used by another thread now (contract).
+        let c = unsafe { conn.as_mut() }?;
+        let previous = c.notice.0;
+        if proc.is_some() {
+            c.notice = (proc, arg);
+            c.install_notice_processor();
+        }
+        previous
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn may_move_between_threads<T: Send>() {}
+
+    #[test]
+    fn a_session_may_be_handed_to_another_thread() {
+        // hark_conn's documentation promises this of the session it wraps; the notice argument
+        // is the caller's to vouch for (see `Processor`).
+        may_move_between_threads::<Connection>();
+        may_move_between_threads::<Processor>();
+    }
+}
