@@ -66,7 +66,8 @@ function run (t, command, args, { deadlineMs = 60000, env, cwd } = {}) {
 /** Runs a Node script in a child process (the package is reachable as require('hark')). */
 function runNode (t, script, args = [], opts = {}) {
   const env = { ...process.env, NODE_PATH: nodePath(), ...(opts.env || {}) }
-  return run(t, process.execPath, ['-e', script, '--', ...args], { ...opts, env })
+  // '[eval]' stands where a script's path would, so that process.argv[2] is the first argument.
+  return run(t, process.execPath, ['-e', script, '--', '[eval]', ...args], { ...opts, env })
 }
 
 // A directory holding a `hark` link to this package, so that child scripts can require('hark').
