@@ -93,3 +93,29 @@ test('a client that was never connected, or failed to connect, does not hold the
   assert.strictEqual(lines.length, 1)
   assert.match(lines[0], /^CONNECT FAILED HARK_ERR_/)
 })
+
+test('a listener does not busy-poll: before and after a wake-up, its process uses next to no CPU', async (t) => {
+  const dir = queueDir(t)
+  const script = listenerScript(`
+    const before = process.cpuUsage()
+    setTimeout(async () => {
+      const used = process.cpuUsage(before)
+      console.log('CPU ' + (used.user + used.system))
+      await c.end()
+    }, 1500)`)
+  const p = runNode(t, script, [dir], { deadlineMs: 20000 })
+  await p.waitLine((l) => l === 'READY')
+  await sleep(200)
+  const { Client } = require('..')
+  const n = new Client({ dir })
+  await n.connect()
+  n.notify('events', 'wake up once')
+  await n.end()
+  const { code, stderr } = await p.exited
+  assert.strictEqual(code, 0, stderr)
+  assert.ok(p.lines.includes('GOT wake up once'))
+  const micros = Number(p.lines.find((l) => l.startsWith('CPU ')).slice(4))
+  // A waiter or event loop spinning on the descriptor would use about 1,500,000 µs here.
+  assert.ok(micros < 300000, `used ${micros} µs of CPU in 1.5 s of waiting`)
+  t.diagnostic(`CPU used by a listener process in 1.5 s with one wake-up: ${micros} µs`)
+})
