@@ -183,3 +183,35 @@ test('a listener that joined late hears only what committed after its LISTEN', a
   notifier.notify('late', 'after')
   assert.deepStrictEqual((await got).map((m) => m.payload), ['after'])
 })
+
+test('round trips between two Node processes (latency, for the record)', async (t) => {
+  const dir = queueDir(t)
+  const echo = runNode(t, `
+    const { Client } = require('hark')
+    const c = new Client({ dir: process.argv[2] })
+    c.connect().then(() => {
+      c.listen('ping')
+      c.on('notification', (m) => { if (m.payload === 'stop') c.end(); else c.notify('pong', m.payload) })
+      console.log('READY')
+    })`, [dir])
+  await echo.waitLine((l) => l === 'READY')
+  const c = await connected(t, dir)
+  c.listen('pong')
+  const rounds = 500
+  const rtts = []
+  let waiting = null
+  c.on('notification', (m) => waiting(m))
+  for (let i = 0; i < rounds; i++) {
+    const start = performance.now()
+    const reply = new Promise((resolve) => { waiting = resolve })
+    c.notify('ping', String(i))
+    const m = await reply
+    rtts.push(performance.now() - start)
+    assert.strictEqual(m.payload, String(i))
+  }
+  c.notify('ping', 'stop')
+  assert.strictEqual((await echo.exited).code, 0)
+  rtts.sort((a, b) => a - b)
+  const q = (f) => (rtts[Math.floor(f * (rtts.length - 1))] * 1000).toFixed(0)
+  t.diagnostic(`Node <-> Node process round trip (notify, wake, emit, notify back): p50 ${q(0.5)} µs, p99 ${q(0.99)} µs over ${rounds}`)
+})
