@@ -1,5 +1,5 @@
 'use strict'
-// examples/node runs as a test: the listener prints the seed's banner and each event's JSON as
+// examples/node runs as a test: the listener prints "start listening channel 'events'" and each event's JSON as
 // the notifier sends them, and both exit 0.
 
 const test = require('node:test')
