@@ -90,9 +90,9 @@ class Client extends EventEmitter {
         'Client has already been connected. You cannot reuse a client.')
     }
     this._state = 'connecting'
-    this._connecting = native.open(this.dir ?? undefined, this._options)
     let session
     try {
+      this._connecting = native.open(this.dir ?? undefined, this._options) // throws on bad options
       session = await this._connecting
     } catch (err) {
       this._state = 'ended'
