@@ -239,35 +239,38 @@ class Client extends EventEmitter {
   }
 
   // Called by the waiter when the descriptor is readable, and by _settle when notifications are
-  // already waiting. Emits at most one batch; a longer backlog keeps the descriptor readable (the
-  // core re-signals it), so the rest follows on the next turns.
+  // already waiting. Every call takes from the session once, which drains the descriptor and
+  // re-arms the waiter; it emits at most one batch (plus what a throwing listener left over). A
+  // longer backlog keeps the descriptor readable (the core re-signals it), so the rest follows on
+  // the next turns.
   _drain () {
     this._drainScheduled = false
+    this._emitInbox()
     const s = this._session
     if (s === null) return
-    if (this._inboxHead >= this._inbox.length) {
-      try {
-        this._inbox = s.take(BATCH)
-      } catch (err) {
-        this._inbox = []
-        this._inboxHead = 0
-        this.emit('error', err)
-        return
-      }
+    try {
+      this._inbox = s.take(BATCH)
       this._inboxHead = 0
+    } catch (err) {
+      this.emit('error', err)
+      return
     }
+    this._emitInbox()
+    this._settle()
+  }
+
+  _emitInbox () {
     while (this._inboxHead < this._inbox.length && this._session !== null) {
       const msg = this._inbox[this._inboxHead++]
       try {
         this.emit('notification', msg)
       } catch (err) {
-        // A listener threw: the error surfaces as from any event handler, and the rest of the
-        // batch is still delivered, in order, on the next turn.
+        // A listener threw: the error surfaces as from any event handler, and the rest is still
+        // delivered, in order, on the next turn.
         this._scheduleDrain()
         throw err
       }
     }
-    this._settle()
   }
 
   _scheduleDrain () {

@@ -232,13 +232,18 @@ test('a listener that throws does not lose the rest of the batch', async (t) => 
         if (m.payload === 'b') throw new Error('listener failure')
       })
       await c.query("BEGIN; NOTIFY events, 'a'; NOTIFY events, 'b'; NOTIFY events, 'c'; COMMIT")
+      // Later notifications from another session still wake the listener.
+      const other = new Client({ dir: process.argv[2] })
+      await other.connect()
+      setTimeout(() => other.notify('events', 'd'), 100)
       setTimeout(async () => {
         console.log(JSON.stringify({ got, uncaught }))
         await c.end()
-      }, 200)
+        await other.end()
+      }, 300)
     })`
   const p = runNode(t, script, [queueDir(t)], { deadlineMs: 20000 })
   const { code, stderr } = await p.exited
   assert.strictEqual(code, 0, stderr)
-  assert.deepStrictEqual(JSON.parse(p.lines[0]), { got: ['a', 'b', 'c'], uncaught: ['listener failure'] })
+  assert.deepStrictEqual(JSON.parse(p.lines[0]), { got: ['a', 'b', 'c', 'd'], uncaught: ['listener failure'] })
 })
