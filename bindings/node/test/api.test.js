@@ -5,7 +5,7 @@
 const test = require('node:test')
 const assert = require('node:assert')
 const { Client, defaultDir } = require('..')
-const { queueDir, collect, sleep, rejectsWithCode, runNode } = require('./helpers.js')
+const { queueDir, collect, waitFor, sleep, rejectsWithCode, runNode } = require('./helpers.js')
 
 async function connected (t, dir, config = {}) {
   const c = new Client({ dir, ...config })
@@ -106,8 +106,8 @@ test('BEGIN … COMMIT delivers at commit; ROLLBACK delivers nothing', async (t)
   notifier.notify('events', 'also rolled back')
   await notifier.query('ROLLBACK')
   notifier.notify('events', 'three')
-  await collect(listener, 1).catch(() => {})
-  await sleep(50)
+  await waitFor(() => got.length >= 3, 'three notifications')
+  await sleep(50) // and nothing more
   assert.deepStrictEqual(got, ['one', 'two', 'three'])
 })
 
@@ -123,7 +123,7 @@ test('a listener inside a transaction block gets its notifications after the blo
   await sleep(100)
   assert.deepStrictEqual(got, [], 'PostgreSQL delivers between transactions only')
   await listener.query('COMMIT')
-  await sleep(100)
+  await waitFor(() => got.length >= 1, 'the notification after COMMIT')
   assert.deepStrictEqual(got, ['while busy'])
 })
 
@@ -160,7 +160,7 @@ test('transaction() commits, rolls back on a throw, and nests with savepoints', 
   assert.match(err.message, /rolled back/)
 
   c.notify('events', 'after')
-  await sleep(150)
+  await waitFor(() => got.includes('after'), 'the last notification')
   assert.deepStrictEqual(got, ['committed', 'inner kept', 'after'])
   assert.strictEqual((await c.query('SELECT 1')).command, 'SELECT', 'the client is usable again')
 })
@@ -214,7 +214,8 @@ test('end() drops what the client had not yet emitted, and emits nothing after',
   let seen = 0
   listener.on('notification', () => { if (++seen === 1) listener.end() })
   await notifier.query("BEGIN; NOTIFY events, '1'; NOTIFY events, '2'; NOTIFY events, '3'; COMMIT")
-  await sleep(150)
+  await waitFor(() => seen >= 1, 'the first notification')
+  await sleep(100)
   assert.strictEqual(seen, 1)
 })
 

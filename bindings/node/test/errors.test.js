@@ -7,7 +7,7 @@ const assert = require('node:assert')
 const fs = require('node:fs')
 const path = require('node:path')
 const { Client } = require('..')
-const { queueDir, collect, sleep, rejectsWithCode } = require('./helpers.js')
+const { queueDir, collect, waitFor, sleep, rejectsWithCode } = require('./helpers.js')
 
 async function connected (t, dir, config = {}) {
   const c = new Client({ dir, ...config })
@@ -96,7 +96,8 @@ test('HARK_ERR_QUEUE_FULL: the failing transaction leaves nothing, others go on'
     for (let i = 0; i < 5; i++) notifier.notify('events', `txn-${i}:${payload}`)
   }), 'HARK_ERR_QUEUE_FULL')
 
-  await sleep(200)
+  await waitFor(() => received.length >= sent, 'every committed notification')
+  await sleep(50) // and nothing of the failed transactions
   assert.strictEqual(received.length, sent)
   assert.ok(received.every((p, i) => p === `${i}:${payload}`), 'every committed notification, nothing of the failed ones')
 

@@ -101,6 +101,15 @@ function collect (client, count, ms = 30000) {
   })
 }
 
+/** Resolves once `condition()` is true (checked every 5 ms), or rejects after `ms`. */
+async function waitFor (condition, what, ms = 20000) {
+  const deadline = performance.now() + ms
+  while (!condition()) {
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+}
+
 /** Resolves after `ms` milliseconds. */
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -114,4 +123,4 @@ async function rejectsWithCode (assert, fn, code, message) {
   return error
 }
 
-module.exports = { PACKAGE, REPO, queueDir, peerPath, run, runNode, nodePath, collect, sleep, rejectsWithCode }
+module.exports = { PACKAGE, REPO, queueDir, peerPath, run, runNode, nodePath, collect, waitFor, sleep, rejectsWithCode }

@@ -4,7 +4,7 @@
 const test = require('node:test')
 const assert = require('node:assert')
 const { Client } = require('..')
-const { queueDir, sleep } = require('./helpers.js')
+const { queueDir, collect, sleep } = require('./helpers.js')
 
 async function pair (t) {
   const dir = queueDir(t)
@@ -68,8 +68,10 @@ test('a signal aborted while nothing arrives ends the loop; an aborted signal yi
 test('end() ends the iteration after what was already received', async (t) => {
   const { listener, notifier } = await pair(t)
   const it = listener.notifications()
+  // Registered after the iterator, so once it has both, the iterator has them too (unconsumed).
+  const both = collect(listener, 2)
   await notifier.query("BEGIN; NOTIFY events, 'x'; NOTIFY events, 'y'; COMMIT")
-  await sleep(50) // received into the iterator, not yet consumed
+  await both
   await listener.end()
   const got = []
   for await (const msg of it) got.push(msg.payload)
