@@ -104,12 +104,18 @@ class Client extends EventEmitter {
       session.close()
       throw clientError('HARK_ERR_CLOSED', '08003', 'client was ended while connecting')
     }
+    try {
+      session.watch(() => this._drain())
+      if (!this._keepAlive) session.setKeepAlive(false)
+    } catch (err) { // the waiter thread could not start
+      session.close()
+      this._state = 'ended'
+      throw err
+    }
     this._session = session
     this._state = 'connected'
     this.dir = session.dir
     this.processID = session.backendPid
-    session.watch(() => this._drain())
-    if (!this._keepAlive) session.setKeepAlive(false)
   }
 
   // Runs fn(session) synchronously; whatever happens, looks for notifications and notices the
