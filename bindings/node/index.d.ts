@@ -60,7 +60,12 @@ export declare class Connection {
   notify(channel: string, payload?: string | undefined | null): void
   /**
    * Reads what the descriptor announced and returns up to `max` notifications, in order.
-   * Re-arms the waiter once the descriptor has been drained.
+   *
+   * When fewer than `max` came back, the backlog is drained and the waiter is re-armed. When
+   * `max` came back, it is not: the caller takes again on a later turn of the event loop.
+   * Re-arming at once would let the waiter queue the next call while this batch is being
+   * emitted, and Node dispatches queued threadsafe calls back to back (up to 1,000 at a time),
+   * so a long backlog would hold the event loop until it is gone.
    */
   take(max: number): Array<Notification>
   /**

@@ -245,10 +245,10 @@ class Client extends EventEmitter {
   }
 
   // Called by the waiter when the descriptor is readable, and by _settle when notifications are
-  // already waiting. Every call takes from the session once, which drains the descriptor and
-  // re-arms the waiter; it emits at most one batch (plus what a throwing listener left over). A
-  // longer backlog keeps the descriptor readable (the core re-signals it), so the rest follows on
-  // the next turns.
+  // already waiting. Every call takes one batch from the session (plus emits what a throwing
+  // listener left over). A batch that came back full means more may wait: the waiter stays
+  // disarmed and the next batch is taken on the next turn (setImmediate), after timers and I/O
+  // had theirs. A batch that came back short re-armed the waiter.
   _drain () {
     this._drainScheduled = false
     this._emitInbox()
@@ -261,7 +261,9 @@ class Client extends EventEmitter {
       this.emit('error', err)
       return
     }
+    const full = this._inbox.length === BATCH
     this._emitInbox()
+    if (full) this._scheduleDrain()
     this._settle()
   }
 

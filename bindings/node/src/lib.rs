@@ -184,18 +184,27 @@ impl Connection {
     }
 
     /// Reads what the descriptor announced and returns up to `max` notifications, in order.
-    /// Re-arms the waiter once the descriptor has been drained.
+    ///
+    /// When fewer than `max` came back, the backlog is drained and the waiter is re-armed. When
+    /// `max` came back, it is not: the caller takes again on a later turn of the event loop.
+    /// Re-arming at once would let the waiter queue the next call while this batch is being
+    /// emitted, and Node dispatches queued threadsafe calls back to back (up to 1,000 at a time),
+    /// so a long backlog would hold the event loop until it is gone.
     #[napi]
     pub fn take(&mut self, env: Env, max: u32) -> Result<Vec<Notification>> {
         self.with(&env, |c| c.consume_input())?;
-        if let Some(w) = &self.waiter {
-            w.arm();
-        }
         let mut out = Vec::new();
         while out.len() < max as usize {
             match self.with(&env, |c| c.notifies())? {
                 Some(n) => out.push(Notification { channel: n.channel, payload: n.payload, process_id: n.pid }),
                 None => break,
+            }
+        }
+        // The descriptor was drained by consume_input above: a wake-up since then left it
+        // readable again, so arming after the reads loses nothing.
+        if out.len() < max as usize {
+            if let Some(w) = &self.waiter {
+                w.arm();
             }
         }
         Ok(out)

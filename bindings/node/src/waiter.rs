@@ -12,6 +12,9 @@
 //! 3. The JS callback drains the session (`consume_input`, which empties the descriptor) and then
 //!    re-arms the thread ([`Waiter::arm`]). A wake-up that arrives after the drain makes the
 //!    descriptor readable again, so nothing is missed; one that arrived before it was consumed by it.
+//!    While a backlog lasts (a batch came back full), the JS side keeps taking on later turns of
+//!    the event loop and re-arms only when it runs short, so the thread cannot queue calls that
+//!    Node would dispatch back to back.
 //!
 //! Stopping writes the eventfd and joins the thread, which at that point is either in `poll()` or
 //! waiting to be armed; both return at once. The threadsafe function is released after the join,

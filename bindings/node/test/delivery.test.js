@@ -71,7 +71,9 @@ test(`a burst of ${BURST} notifications in one process: exactly once, in order, 
   const { messages, ticksBetween, firstToLastMs } = await received
   const ms = performance.now() - start
   assertSequence(messages, 'n', BURST, notifier.processID)
-  assert.ok(ticksBetween > 0, 'timers ran while the burst was being delivered')
+  // About one tick per batch of 1,024 when every batch gives the loop a turn; a delivery that
+  // held the loop (threadsafe calls dispatched back to back) lets through only one or two.
+  assert.ok(ticksBetween >= 10, `timers ran ${ticksBetween} times while the burst was being delivered`)
   t.diagnostic(`Node -> Node in one process: sent in ${sentMs.toFixed(0)} ms, all received after ${ms.toFixed(0)} ms ` +
     `(${Math.round(BURST / (ms / 1000))}/s; first to last ${firstToLastMs.toFixed(0)} ms, ${ticksBetween} timer ticks in between)`)
 })
@@ -88,8 +90,8 @@ test(`a burst of ${BURST} from the Rust peer in another process reaches a Node l
   const peerPid = Number((await peer.waitLine((l) => l.startsWith('SENT '))).split(' ')[2])
   assert.strictEqual((await peer.exited).code, 0)
   assertSequence(messages, 'rust', BURST, peerPid)
-  assert.ok(ticksBetween > 0, 'timers ran while the burst was being delivered')
-  t.diagnostic(`Rust peer (100 per commit) -> Node listener: ${BURST} in ${ms.toFixed(0)} ms, ${Math.round(BURST / (ms / 1000))} notifications/s`)
+  assert.ok(ticksBetween >= 10, `timers ran ${ticksBetween} times while the burst was being delivered`)
+  t.diagnostic(`Rust peer (100 per commit) -> Node listener: ${BURST} in ${ms.toFixed(0)} ms, ${Math.round(BURST / (ms / 1000))} notifications/s, ${ticksBetween} timer ticks first to last`)
 })
 
 test('one notification per transaction from the Rust peer, timed', async (t) => {
