@@ -119,3 +119,43 @@ test('a listener does not busy-poll: before and after a wake-up, its process use
   assert.ok(micros < 300000, `used ${micros} µs of CPU in 1.5 s of waiting`)
   t.diagnostic(`CPU used by a listener process in 1.5 s with one wake-up: ${micros} µs`)
 })
+
+test('in a worker thread: the worker exits after end(), and terminating one with an open client is clean', async (t) => {
+  const script = `
+    const { Worker } = require('node:worker_threads')
+    const { Client } = require('hark')
+    const dir = process.argv[2]
+    const body = \`
+      const { parentPort, workerData } = require('node:worker_threads')
+      const { Client } = require('hark')
+      const c = new Client({ dir: workerData.dir })
+      c.connect().then(() => {
+        c.listen('events')
+        c.on('notification', (m) => {
+          parentPort.postMessage('GOT ' + m.payload)
+          if (workerData.end) c.end()
+        })
+        parentPort.postMessage('READY')
+      })\`
+    function start (end) {
+      const w = new Worker(body, { eval: true, workerData: { dir, end } })
+      return new Promise((resolve) => w.on('message', async (m) => {
+        console.log(m)
+        if (m === 'READY') {
+          const n = new Client({ dir })
+          await n.connect()
+          n.notify('events', end ? 'then end' : 'then terminate')
+          await n.end()
+        } else if (!end) {
+          await w.terminate()
+        }
+      }).on('exit', (code) => { console.log('EXIT ' + code); resolve() }))
+    }
+    start(true).then(() => start(false))`
+  const p = runNode(t, script, [queueDir(t)], { deadlineMs: 20000 })
+  const { code, signal, stderr } = await p.exited
+  assert.strictEqual(signal, null, stderr)
+  assert.strictEqual(code, 0, stderr)
+  // terminate() ends a worker with exit code 1.
+  assert.deepStrictEqual(p.lines, ['READY', 'GOT then end', 'EXIT 0', 'READY', 'GOT then terminate', 'EXIT 1'])
+})
