@@ -1,0 +1,129 @@
+// Types of require('hark'): node-postgres' Client for LISTEN/NOTIFY through a queue directory.
+
+import { EventEmitter } from 'node:events'
+
+/** A notification, with node-postgres' fields. */
+export interface Notification {
+  channel: string
+  payload: string
+  /** PID of the process whose session sent it (PostgreSQL's backend PID). */
+  processId: number
+}
+
+/** A WARNING or NOTICE that is not an error (libpq's notice). */
+export interface Notice {
+  severity: 'NOTICE' | 'WARNING' | string
+  sqlstate: string
+  message: string
+  detail?: string
+  hint?: string
+}
+
+/** Error codes: the names of the C constants, the same in every language. */
+export type HarkErrorCode =
+  | 'HARK_ERR_INVALID_ARGUMENT'
+  | 'HARK_ERR_SYNTAX'
+  | 'HARK_ERR_TRANSACTION_STATE'
+  | 'HARK_ERR_QUEUE_FULL'
+  | 'HARK_ERR_TOO_MANY_LISTENERS'
+  | 'HARK_ERR_DISK_FULL'
+  | 'HARK_ERR_CORRUPTED'
+  | 'HARK_ERR_INCOMPATIBLE'
+  | 'HARK_ERR_PERMISSION_DENIED'
+  | 'HARK_ERR_IO'
+  | 'HARK_ERR_CLOSED'
+
+/** Every error hark throws or rejects with. */
+export interface HarkError extends Error {
+  code: HarkErrorCode
+  /** PostgreSQL's SQLSTATE, e.g. '54000' for a full queue. */
+  sqlstate: string
+  detail?: string
+  hint?: string
+  /** For errors in SQL text: the 1-based character position. */
+  position?: number
+}
+
+export interface ClientConfig {
+  /** The queue directory; default $HARK_DIR, else $XDG_RUNTIME_DIR/hark, else hark-<uid> in the temporary directory. */
+  dir?: string
+  /** Fixed when the queue is created (bytes): default 8 GiB, minimum 512 KiB. */
+  maxQueueSize?: number
+  /** Fixed when the queue is created (bytes): default 7999, at most 1 MiB. */
+  maxPayload?: number
+  /** Fixed when the queue is created (bytes, a power of two). */
+  segmentSize?: number
+  /** Share the queue with the directory's group (0770/0660 instead of 0700/0600). */
+  groupShared?: boolean
+}
+
+/** node-postgres' query result, for the last statement of the text. Values are text. */
+export interface QueryResult {
+  command: string | null
+  rowCount: number | null
+  rows: Array<Record<string, string | null>>
+  fields: Array<{ name: string }>
+}
+
+export interface QueryConfig {
+  text: string
+  values?: unknown[]
+}
+
+export interface NotificationsOptions {
+  /** Ends the iteration at once when aborted. */
+  signal?: AbortSignal
+}
+
+export declare class Client extends EventEmitter {
+  constructor(config?: ClientConfig | string)
+  /** The queue directory (after connect(): the one opened). */
+  dir: string | null
+  /** This session's backend PID (after connect()). */
+  processID: number | null
+
+  connect(): Promise<void>
+  connect(callback: (err: HarkError | null) => void): void
+  /** Runs SQL in hark's dialect; $1, $2, … take `values` as node-postgres parameters do. */
+  query(text: string | QueryConfig, values?: unknown[]): Promise<QueryResult>
+  query(text: string | QueryConfig, callback: (err: HarkError | null, result?: QueryResult) => void): void
+  query(text: string | QueryConfig, values: unknown[], callback: (err: HarkError | null, result?: QueryResult) => void): void
+  /** LISTEN, the channel name taken verbatim. */
+  listen(channel: string): void
+  /** UNLISTEN channel, or every channel when omitted. */
+  unlisten(channel?: string): void
+  /** pg_notify(channel, payload): visible to listeners when the transaction commits. */
+  notify(channel: string, payload?: string): void
+  /** BEGIN … COMMIT around `fn` (a savepoint when nested); rolls back and rethrows on a throw. */
+  transaction<T>(fn: (client: this) => Promise<T> | T): Promise<T>
+  /** pg_listening_channels() */
+  listeningChannels(): string[]
+  /** pg_notification_queue_usage() */
+  queueUsage(): number
+  /** Notifications from now on; ends on abort (at once) or end() (after what was received). */
+  notifications(options?: NotificationsOptions): AsyncIterableIterator<Notification>
+  /** Lets the process exit while this client only waits for notifications. */
+  unref(): this
+  /** Keeps the process alive while the client is open (the default). */
+  ref(): this
+  end(): Promise<void>
+  end(callback: (err: HarkError | null) => void): void
+  escapeLiteral(value: string): string
+  escapeIdentifier(value: string): string
+
+  on(event: 'notification', listener: (msg: Notification) => void): this
+  on(event: 'notice', listener: (notice: Notice) => void): this
+  on(event: 'error', listener: (err: HarkError) => void): this
+  on(event: 'end', listener: () => void): this
+  on(event: string | symbol, listener: (...args: any[]) => void): this
+  once(event: 'notification', listener: (msg: Notification) => void): this
+  once(event: 'notice', listener: (notice: Notice) => void): this
+  once(event: 'error', listener: (err: HarkError) => void): this
+  once(event: 'end', listener: () => void): this
+  once(event: string | symbol, listener: (...args: any[]) => void): this
+}
+
+/** The queue directory used when none is given. */
+export declare function defaultDir(): string
+export declare function escapeLiteral(value: string): string
+export declare function escapeIdentifier(value: string): string

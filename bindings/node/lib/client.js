@@ -1,0 +1,396 @@
+'use strict'
+// require('hark'): node-postgres' Client, for LISTEN/NOTIFY through a queue directory.
+//
+// A Client owns one native session (index.js, generated from src/lib.rs). Statements run on the
+// JS thread and take microseconds; `query` still returns a Promise, as node-postgres' does.
+// Notifications arrive as node-postgres delivers them, as 'notification' events:
+//
+//   waiter thread (native) -- descriptor readable --> threadsafe call --> _drain()
+//   _drain(): take up to BATCH from the session, emit them in order, one turn of the event loop
+//   per batch, so a burst never blocks the loop for long.
+//
+// Notifications can also be ready without the descriptor saying so: after a COMMIT or ROLLBACK
+// (PostgreSQL delivers between transactions only) and for a session's own NOTIFY. `_settle()`
+// runs after every statement and schedules a drain for them.
+
+const { EventEmitter } = require('node:events')
+const native = require('../index.js')
+const { interpolate, escapeLiteral, escapeIdentifier } = require('./params.js')
+
+// Notifications emitted per turn of the event loop.
+const BATCH = 1024
+
+function clientError (code, sqlstate, message) {
+  const err = new Error(message)
+  err.code = code
+  err.sqlstate = sqlstate
+  return err
+}
+
+function notConnected () {
+  return clientError('HARK_ERR_CLOSED', '08003', 'client is not connected; call client.connect() first')
+}
+
+// node-postgres' Result: command, rowCount, rows as objects keyed by column name, fields.
+function toResult (r) {
+  const m = /^([A-Za-z]+)(?: (\d+))?(?: (\d+))?/.exec(r.tag)
+  const fields = r.fields.map((name) => ({ name }))
+  const rows = r.rows.map((values) => {
+    const row = {}
+    r.fields.forEach((name, i) => { row[name] = values[i] ?? null })
+    return row
+  })
+  return {
+    command: m ? m[1] : null,
+    rowCount: m && (m[3] || m[2]) ? Number(m[3] || m[2]) : null,
+    rows,
+    fields
+  }
+}
+
+function withCallback (promise, callback) {
+  if (typeof callback !== 'function') return promise
+  promise.then((v) => callback(null, v), (err) => callback(err))
+  return undefined
+}
+
+class Client extends EventEmitter {
+  /**
+   * @param {string | {dir?: string, maxQueueSize?: number, maxPayload?: number,
+   *   segmentSize?: number, groupShared?: boolean}} [config]
+   */
+  constructor (config = {}) {
+    super()
+    if (typeof config === 'string') config = { dir: config }
+    this.dir = config.dir ?? null
+    this.processID = null
+    this._options = {
+      maxQueueSize: config.maxQueueSize,
+      maxPayload: config.maxPayload,
+      segmentSize: config.segmentSize,
+      groupShared: config.groupShared
+    }
+    this._session = null
+    this._state = 'new' // connecting, connected, ended
+    this._connecting = null
+    this._keepAlive = true
+    this._inbox = [] // taken from the session, not yet emitted
+    this._inboxHead = 0
+    this._drainScheduled = false
+    this._transactionDepth = 0
+  }
+
+  connect (callback) {
+    return withCallback(this._connect(), callback)
+  }
+
+  async _connect () {
+    if (this._state !== 'new') {
+      throw clientError('HARK_ERR_INVALID_ARGUMENT', '08000',
+        'Client has already been connected. You cannot reuse a client.')
+    }
+    this._state = 'connecting'
+    let session
+    try {
+      this._connecting = native.open(this.dir ?? undefined, this._options) // throws on bad options
+      session = await this._connecting
+    } catch (err) {
+      this._state = 'ended'
+      throw err
+    } finally {
+      this._connecting = null
+    }
+    if (this._state === 'ended') { // end() was called while opening
+      session.close()
+      throw clientError('HARK_ERR_CLOSED', '08003', 'client was ended while connecting')
+    }
+    try {
+      session.watch(() => this._drain())
+      if (!this._keepAlive) session.setKeepAlive(false)
+    } catch (err) { // the waiter thread could not start
+      session.close()
+      this._state = 'ended'
+      throw err
+    }
+    this._session = session
+    this._state = 'connected'
+    this.dir = session.dir
+    this.processID = session.backendPid
+  }
+
+  // Runs fn(session) synchronously; whatever happens, looks for notifications and notices the
+  // statement made ready.
+  _run (fn) {
+    const s = this._session
+    if (s === null) throw this._state === 'ended' ? clientError('HARK_ERR_CLOSED', '08003', 'connection is closed') : notConnected()
+    try {
+      return fn(s)
+    } finally {
+      this._settle()
+    }
+  }
+
+  /**
+   * Runs SQL in hark's dialect; resolves with node-postgres' result shape for its last statement.
+   * `values` fill $1, $2, … as node-postgres' parameters do.
+   */
+  query (text, values, callback) {
+    if (typeof values === 'function') { callback = values; values = undefined }
+    if (text !== null && typeof text === 'object') {
+      values = values ?? text.values
+      text = text.text
+    }
+    let promise
+    try {
+      const sql = Array.isArray(values) && values.length > 0 ? interpolate(String(text), values) : String(text)
+      promise = Promise.resolve(toResult(this._run((s) => s.query(sql))))
+    } catch (err) {
+      promise = Promise.reject(err)
+    }
+    return withCallback(promise, callback)
+  }
+
+  /** LISTEN on `channel`, taken verbatim (no case folding), as pg_notify takes it. */
+  listen (channel) {
+    this._run((s) => s.listen(channel))
+  }
+
+  /** UNLISTEN `channel`, or every channel when omitted. */
+  unlisten (channel) {
+    this._run((s) => s.unlisten(channel ?? null))
+  }
+
+  /** pg_notify(channel, payload): visible to listeners when the transaction commits. */
+  notify (channel, payload = '') {
+    this._run((s) => s.notify(channel, String(payload)))
+  }
+
+  /**
+   * Runs `fn(client)` inside BEGIN … COMMIT (a savepoint when nested). Rolls back and rethrows
+   * when `fn` throws; refuses to report success when a statement inside failed.
+   */
+  async transaction (fn) {
+    const depth = this._transactionDepth
+    const savepoint = `hark_transaction_${depth}`
+    await this.query(depth === 0 ? 'BEGIN' : `SAVEPOINT ${savepoint}`)
+    this._transactionDepth = depth + 1
+    let value
+    try {
+      value = await fn(this)
+    } catch (err) {
+      this._transactionDepth = depth
+      if (this._session !== null) {
+        await this.query(depth === 0 ? 'ROLLBACK' : `ROLLBACK TO SAVEPOINT ${savepoint}`)
+      }
+      throw err
+    }
+    this._transactionDepth = depth
+    if (this._run((s) => s.transactionStatus()) === 'failed') {
+      await this.query(depth === 0 ? 'ROLLBACK' : `ROLLBACK TO SAVEPOINT ${savepoint}`)
+      throw clientError('HARK_ERR_TRANSACTION_STATE', '25P02',
+        'current transaction was aborted by an earlier error; it was rolled back')
+    }
+    await this.query(depth === 0 ? 'COMMIT' : `RELEASE SAVEPOINT ${savepoint}`)
+    return value
+  }
+
+  /** Channels this session listens on (pg_listening_channels()). */
+  listeningChannels () {
+    return this._run((s) => s.listeningChannels())
+  }
+
+  /** pg_notification_queue_usage(): the fraction of the queue's maximum size in use. */
+  queueUsage () {
+    return this._run((s) => s.queueUsage())
+  }
+
+  /**
+   * An async iterator over notifications received from now on. It ends when `signal` aborts
+   * (at once) or when the client ends (after yielding what was already received), and throws
+   * the client's 'error'.
+   */
+  notifications ({ signal } = {}) {
+    return new NotificationIterator(this, signal)
+  }
+
+  /** Lets the process exit while this client only waits for notifications. */
+  unref () {
+    this._keepAlive = false
+    if (this._session !== null) this._session.setKeepAlive(false)
+    return this
+  }
+
+  /** Undoes unref(): an open client keeps the process alive (the default). */
+  ref () {
+    this._keepAlive = true
+    if (this._session !== null) this._session.setKeepAlive(true)
+    return this
+  }
+
+  end (callback) {
+    return withCallback(this._end(), callback)
+  }
+
+  async _end () {
+    if (this._state === 'ended') return
+    const connecting = this._connecting
+    this._state = 'ended'
+    if (connecting !== null) await connecting.catch(() => {})
+    const s = this._session
+    this._session = null
+    this._inbox = []
+    this._inboxHead = 0
+    if (s !== null) s.close()
+    this.emit('end')
+  }
+
+  // Called by the waiter when the descriptor is readable, and by _settle when notifications are
+  // already waiting. Every call takes one batch from the session (plus emits what a throwing
+  // listener left over). A batch that came back full means more may wait: the waiter stays
+  // disarmed and the next batch is taken on the next turn (setImmediate), after timers and I/O
+  // had theirs. A batch that came back short re-armed the waiter.
+  _drain () {
+    this._drainScheduled = false
+    this._emitInbox()
+    const s = this._session
+    if (s === null) return
+    try {
+      this._inbox = s.take(BATCH)
+      this._inboxHead = 0
+    } catch (err) {
+      this.emit('error', err)
+      return
+    }
+    const full = this._inbox.length === BATCH
+    this._emitInbox()
+    if (full) this._scheduleDrain()
+    this._settle()
+  }
+
+  _emitInbox () {
+    while (this._inboxHead < this._inbox.length && this._session !== null) {
+      const msg = this._inbox[this._inboxHead++]
+      try {
+        this.emit('notification', msg)
+      } catch (err) {
+        // A listener threw: the error surfaces as from any event handler, and the rest is still
+        // delivered, in order, on the next turn.
+        this._scheduleDrain()
+        throw err
+      }
+    }
+  }
+
+  _scheduleDrain () {
+    if (this._drainScheduled) return
+    this._drainScheduled = true
+    setImmediate(() => this._drain())
+  }
+
+  _settle () {
+    const s = this._session
+    if (s === null) return
+    const status = s.status()
+    if (status & native.PENDING_NOTICES) {
+      for (const notice of s.takeNotices()) this._notice(notice)
+    }
+    if ((status & native.PENDING_NOTIFICATIONS) || this._inboxHead < this._inbox.length) {
+      this._scheduleDrain()
+    }
+  }
+
+  // Notices go to 'notice' listeners, or to standard error as libpq's default processor does.
+  _notice (notice) {
+    if (this.listenerCount('notice') > 0) {
+      this.emit('notice', notice)
+      return
+    }
+    let text = `${notice.severity}:  ${notice.message}\n`
+    if (notice.detail) text += `DETAIL:  ${notice.detail}\n`
+    if (notice.hint) text += `HINT:  ${notice.hint}\n`
+    process.stderr.write(text)
+  }
+}
+
+Client.prototype.escapeLiteral = escapeLiteral
+Client.prototype.escapeIdentifier = escapeIdentifier
+
+class NotificationIterator {
+  constructor (client, signal) {
+    this._client = client
+    this._signal = signal
+    this._buffer = []
+    this._head = 0
+    this._waiters = []
+    this._error = null
+    this._done = false
+    this._onNotification = (msg) => {
+      const w = this._waiters.shift()
+      if (w) w.resolve({ value: msg, done: false })
+      else this._buffer.push(msg)
+    }
+    this._onEnd = () => this._finish(true)
+    this._onError = (err) => { this._error = err; this._finish(false) }
+    this._onAbort = () => this._finish(false)
+    if ((signal && signal.aborted) || client._state === 'ended') {
+      this._done = true
+      return
+    }
+    client.on('notification', this._onNotification)
+    client.on('end', this._onEnd)
+    client.on('error', this._onError)
+    if (signal) signal.addEventListener('abort', this._onAbort, { once: true })
+  }
+
+  _finish (keepReceived) {
+    if (this._done) return
+    this._done = true
+    this._client.off('notification', this._onNotification)
+    this._client.off('end', this._onEnd)
+    this._client.off('error', this._onError)
+    if (this._signal) this._signal.removeEventListener('abort', this._onAbort)
+    if (!keepReceived) { this._buffer = []; this._head = 0 }
+    // Waiters exist only while the buffer is empty. The first one gets the error, if any; a
+    // later next() then finds the iterator done.
+    for (const w of this._waiters.splice(0)) {
+      if (this._error) {
+        w.reject(this._error)
+        this._error = null
+      } else {
+        w.resolve({ value: undefined, done: true })
+      }
+    }
+  }
+
+  next () {
+    if (this._head < this._buffer.length) {
+      const value = this._buffer[this._head++]
+      if (this._head >= 1024 && this._head * 2 >= this._buffer.length) {
+        this._buffer = this._buffer.slice(this._head)
+        this._head = 0
+      }
+      return Promise.resolve({ value, done: false })
+    }
+    if (this._done) {
+      if (this._error) {
+        const err = this._error
+        this._error = null
+        return Promise.reject(err)
+      }
+      return Promise.resolve({ value: undefined, done: true })
+    }
+    return new Promise((resolve, reject) => this._waiters.push({ resolve, reject }))
+  }
+
+  return () {
+    this._finish(false)
+    this._error = null
+    return Promise.resolve({ value: undefined, done: true })
+  }
+
+  [Symbol.asyncIterator] () {
+    return this
+  }
+}
+
+module.exports = { Client, defaultDir: native.defaultDir, escapeLiteral, escapeIdentifier }

@@ -1,0 +1,250 @@
+'use strict'
+// The Client API as node-postgres users know it: connect, query, listen/unlisten/notify,
+// 'notification' messages, transactions, notices, end.
+
+const test = require('node:test')
+const assert = require('node:assert')
+const { Client, defaultDir } = require('..')
+const { queueDir, collect, waitFor, sleep, rejectsWithCode, runNode } = require('./helpers.js')
+
+async function connected (t, dir, config = {}) {
+  const c = new Client({ dir, ...config })
+  await c.connect()
+  t.after(() => c.end())
+  return c
+}
+
+test('a notification has node-postgres\' fields and arrives from another client', async (t) => {
+  const dir = queueDir(t)
+  const listener = await connected(t, dir)
+  const notifier = await connected(t, dir)
+  assert.strictEqual(typeof listener.processID, 'number')
+  assert.strictEqual(listener.processID, process.pid) // the backend PID is the sending process
+  const result = await listener.query('LISTEN events')
+  assert.strictEqual(result.command, 'LISTEN')
+  const got = collect(listener, 1)
+  await notifier.query("NOTIFY events, 'order 42 paid'")
+  const [msg] = await got
+  assert.deepStrictEqual(msg, { channel: 'events', payload: 'order 42 paid', processId: notifier.processID })
+})
+
+test('listen, notify and unlisten as methods take channel names verbatim', async (t) => {
+  const dir = queueDir(t)
+  const c = await connected(t, dir)
+  c.listen('Mixed Case')
+  c.listen('other')
+  assert.deepStrictEqual(c.listeningChannels(), ['Mixed Case', 'other'])
+  const got = collect(c, 2)
+  c.notify('Mixed Case', 'one')
+  c.notify('other') // no payload: empty string, as PostgreSQL
+  assert.deepStrictEqual((await got).map((m) => [m.channel, m.payload]), [['Mixed Case', 'one'], ['other', '']])
+  c.unlisten('other')
+  assert.deepStrictEqual(c.listeningChannels(), ['Mixed Case'])
+  c.unlisten()
+  assert.deepStrictEqual(c.listeningChannels(), [])
+  let late = 0
+  c.on('notification', () => late++)
+  c.notify('Mixed Case', 'after unlisten')
+  await sleep(100)
+  assert.strictEqual(late, 0)
+})
+
+test('query resolves with the rows of SELECT functions, as text', async (t) => {
+  const c = await connected(t, queueDir(t))
+  await c.query('LISTEN a; LISTEN b')
+  const r = await c.query("SELECT pg_listening_channels(), pg_backend_pid() AS pid, 'x' || 'y' AS xy, NULL AS n")
+  assert.strictEqual(r.command, 'SELECT')
+  assert.strictEqual(r.rowCount, 2)
+  assert.deepStrictEqual(r.fields.map((f) => f.name), ['pg_listening_channels', 'pid', 'xy', 'n'])
+  assert.deepStrictEqual(r.rows, [
+    { pg_listening_channels: 'a', pid: String(process.pid), xy: 'xy', n: null },
+    { pg_listening_channels: 'b', pid: String(process.pid), xy: 'xy', n: null }
+  ])
+  const usage = await c.query('SELECT pg_notification_queue_usage()')
+  assert.strictEqual(Number(usage.rows[0].pg_notification_queue_usage), c.queueUsage())
+})
+
+test('query takes $n parameters as node-postgres code passes them', async (t) => {
+  const c = await connected(t, queueDir(t))
+  c.listen('it\'s')
+  const got = collect(c, 2)
+  const payload = JSON.stringify({ quote: "it's", backslash: '\\n', dollar: '$1 $$' })
+  await c.query('SELECT pg_notify($1, $2) -- $3 is not a parameter here', ["it's", payload])
+  await c.query({ text: "SELECT pg_notify($1, 'x$2' || $2) /* $9 */", values: ["it's", 7] })
+  assert.deepStrictEqual((await got).map((m) => m.payload), [payload, 'x$27'])
+  await rejectsWithCode(assert, () => c.query('SELECT pg_notify($1, $2)', ['a']), 'HARK_ERR_INVALID_ARGUMENT', 'there is no parameter $2')
+  assert.strictEqual(c.escapeLiteral("o'k"), "'o''k'")
+  assert.strictEqual(c.escapeIdentifier('a"b'), '"a""b"')
+})
+
+test('query and connect also take node-postgres callbacks', async (t) => {
+  const c = new Client({ dir: queueDir(t) })
+  await new Promise((resolve, reject) => c.connect((err) => (err ? reject(err) : resolve())))
+  t.after(() => c.end())
+  const r = await new Promise((resolve, reject) => c.query('SELECT 1 AS one', (err, res) => (err ? reject(err) : resolve(res))))
+  assert.deepStrictEqual(r.rows, [{ one: '1' }])
+  const err = await new Promise((resolve) => c.query('SELEC 1', (e) => resolve(e)))
+  assert.strictEqual(err.code, 'HARK_ERR_SYNTAX')
+})
+
+test('BEGIN … COMMIT delivers at commit; ROLLBACK delivers nothing', async (t) => {
+  const dir = queueDir(t)
+  const listener = await connected(t, dir)
+  const notifier = await connected(t, dir)
+  listener.listen('events')
+  const got = []
+  listener.on('notification', (m) => got.push(m.payload))
+  await notifier.query('BEGIN')
+  notifier.notify('events', 'one')
+  notifier.notify('events', 'one') // folded: same channel and payload in one transaction
+  await notifier.query("NOTIFY events, 'two'")
+  await sleep(100)
+  assert.deepStrictEqual(got, [], 'nothing is visible before COMMIT')
+  await notifier.query('COMMIT')
+  await notifier.query("BEGIN; NOTIFY events, 'rolled back'; ROLLBACK")
+  await notifier.query('BEGIN')
+  notifier.notify('events', 'also rolled back')
+  await notifier.query('ROLLBACK')
+  notifier.notify('events', 'three')
+  await waitFor(() => got.length >= 3, 'three notifications')
+  await sleep(50) // and nothing more
+  assert.deepStrictEqual(got, ['one', 'two', 'three'])
+})
+
+test('a listener inside a transaction block gets its notifications after the block ends', async (t) => {
+  const dir = queueDir(t)
+  const listener = await connected(t, dir)
+  const notifier = await connected(t, dir)
+  listener.listen('events')
+  const got = []
+  listener.on('notification', (m) => got.push(m.payload))
+  await listener.query('BEGIN')
+  notifier.notify('events', 'while busy')
+  await sleep(100)
+  assert.deepStrictEqual(got, [], 'PostgreSQL delivers between transactions only')
+  await listener.query('COMMIT')
+  await waitFor(() => got.length >= 1, 'the notification after COMMIT')
+  assert.deepStrictEqual(got, ['while busy'])
+})
+
+test('transaction() commits, rolls back on a throw, and nests with savepoints', async (t) => {
+  const dir = queueDir(t)
+  const listener = await connected(t, dir)
+  const c = await connected(t, dir)
+  listener.listen('events')
+  const got = []
+  listener.on('notification', (m) => got.push(m.payload))
+
+  const value = await c.transaction(async (client) => {
+    assert.strictEqual(client, c)
+    c.notify('events', 'committed')
+    await c.transaction(async () => { c.notify('events', 'inner kept') })
+    await assert.rejects(c.transaction(async () => {
+      c.notify('events', 'inner dropped')
+      throw new Error('inner failure')
+    }), /inner failure/)
+    return 42
+  })
+  assert.strictEqual(value, 42)
+
+  await assert.rejects(c.transaction(async () => {
+    c.notify('events', 'dropped')
+    throw new Error('boom')
+  }), /boom/)
+
+  // A statement that failed inside, even if caught, must not be reported as committed.
+  const err = await rejectsWithCode(assert, () => c.transaction(async () => {
+    c.notify('events', 'dropped too')
+    await c.query('SELEC 1').catch(() => {})
+  }), 'HARK_ERR_TRANSACTION_STATE')
+  assert.match(err.message, /rolled back/)
+
+  c.notify('events', 'after')
+  await waitFor(() => got.includes('after'), 'the last notification')
+  assert.deepStrictEqual(got, ['committed', 'inner kept', 'after'])
+  assert.strictEqual((await c.query('SELECT 1')).command, 'SELECT', 'the client is usable again')
+})
+
+test('notices go to the notice event', async (t) => {
+  const c = await connected(t, queueDir(t))
+  const notices = []
+  c.on('notice', (n) => notices.push(n))
+  await c.query('COMMIT')
+  await c.query(`LISTEN ${'x'.repeat(70)}`)
+  assert.strictEqual(notices.length, 2)
+  assert.deepStrictEqual([notices[0].severity, notices[0].sqlstate, notices[0].message],
+    ['WARNING', '25P01', 'there is no transaction in progress'])
+  assert.strictEqual(notices[1].severity, 'NOTICE')
+  assert.match(notices[1].message, /will be truncated to/)
+})
+
+test('the default directory comes from HARK_DIR', async (t) => {
+  const dir = queueDir(t)
+  const saved = process.env.HARK_DIR
+  process.env.HARK_DIR = dir
+  t.after(() => { if (saved === undefined) delete process.env.HARK_DIR; else process.env.HARK_DIR = saved })
+  assert.strictEqual(defaultDir(), dir)
+  const c = new Client()
+  await c.connect()
+  t.after(() => c.end())
+  assert.strictEqual(c.dir, dir)
+})
+
+test('connect, use and end follow node-postgres\' life cycle', async (t) => {
+  const dir = queueDir(t)
+  const c = new Client({ dir })
+  await rejectsWithCode(assert, () => c.query('SELECT 1'), 'HARK_ERR_CLOSED')
+  assert.throws(() => c.listen('x'), { code: 'HARK_ERR_CLOSED' })
+  await c.connect()
+  await rejectsWithCode(assert, () => c.connect(), 'HARK_ERR_INVALID_ARGUMENT')
+  let ended = 0
+  c.on('end', () => ended++)
+  await c.end()
+  await c.end()
+  assert.strictEqual(ended, 1)
+  await rejectsWithCode(assert, () => c.query('SELECT 1'), 'HARK_ERR_CLOSED', 'connection is closed')
+  assert.throws(() => c.notify('x', 'y'), { code: 'HARK_ERR_CLOSED' })
+})
+
+test('end() drops what the client had not yet emitted, and emits nothing after', async (t) => {
+  const dir = queueDir(t)
+  const listener = await connected(t, dir)
+  const notifier = await connected(t, dir)
+  listener.listen('events')
+  let seen = 0
+  listener.on('notification', () => { if (++seen === 1) listener.end() })
+  await notifier.query("BEGIN; NOTIFY events, '1'; NOTIFY events, '2'; NOTIFY events, '3'; COMMIT")
+  await waitFor(() => seen >= 1, 'the first notification')
+  await sleep(100)
+  assert.strictEqual(seen, 1)
+})
+
+test('a listener that throws does not lose the rest of the batch', async (t) => {
+  // In a child process: the error must surface as an uncaught exception, as from any handler.
+  const script = `
+    const { Client } = require('hark')
+    const c = new Client({ dir: process.argv[2] })
+    const got = [], uncaught = []
+    process.on('uncaughtException', (e) => uncaught.push(e.message))
+    c.connect().then(async () => {
+      c.listen('events')
+      c.on('notification', (m) => {
+        got.push(m.payload)
+        if (m.payload === 'b') throw new Error('listener failure')
+      })
+      await c.query("BEGIN; NOTIFY events, 'a'; NOTIFY events, 'b'; NOTIFY events, 'c'; COMMIT")
+      // Later notifications from another session still wake the listener.
+      const other = new Client({ dir: process.argv[2] })
+      await other.connect()
+      setTimeout(() => other.notify('events', 'd'), 100)
+      setTimeout(async () => {
+        console.log(JSON.stringify({ got, uncaught }))
+        await c.end()
+        await other.end()
+      }, 300)
+    })`
+  const p = runNode(t, script, [queueDir(t)], { deadlineMs: 20000 })
+  const { code, stderr } = await p.exited
+  assert.strictEqual(code, 0, stderr)
+  assert.deepStrictEqual(JSON.parse(p.lines[0]), { got: ['a', 'b', 'c', 'd'], uncaught: ['listener failure'] })
+})

@@ -1,0 +1,23 @@
+# The Node package (bindings/node, require('hark')): npm ci installs the napi CLI from the npm
+# registry, which builds the addon (release) and regenerates index.js/index.d.ts; those are
+# committed, so a difference means they are stale. The suite runs against the Rust peer too.
+TEST_TARGETS += test-node
+
+NODE_PKG := bindings/node
+NPM ?= npm
+
+.PHONY: test-node build-node
+build-node:
+	cd $(NODE_PKG) && $(NPM) ci --no-audit --no-fund
+	cd $(NODE_PKG) && npx napi build --platform --release
+	@if git rev-parse --is-inside-work-tree >/dev/null 2>&1 && \
+	    ! git diff --quiet -- $(NODE_PKG)/index.js $(NODE_PKG)/index.d.ts; then \
+	  git diff --stat -- $(NODE_PKG)/index.js $(NODE_PKG)/index.d.ts; \
+	  echo "$(NODE_PKG)/index.js or index.d.ts differ from what napi generates: commit the regenerated files"; \
+	  exit 1; \
+	fi
+	cd examples/node && $(NPM) ci --no-audit --no-fund
+
+test-node: build-node
+	$(CARGO) build -p hark --release --example peer
+	cd $(NODE_PKG) && node --test test/*.test.js
