@@ -1,0 +1,72 @@
+"""Ctrl-C ends a blocking wait with KeyboardInterrupt."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+from conftest import python_child, read_line
+
+WAITER = r"""
+import sys, hark
+conn = hark.connect(sys.argv[1])
+conn.listen("never")
+print("WAITING", flush=True)
+try:
+    for n in conn.notifies():
+        print("unexpected", n, flush=True)
+except KeyboardInterrupt:
+    print("INTERRUPTED", flush=True)
+    # The connection is still usable after the interrupted wait.
+    conn.notify("never", "after")
+    print(next(conn.notifies(timeout=5)).payload, flush=True)
+    sys.exit(0)
+sys.exit(3)
+"""
+
+
+def test_sigint_interrupts_a_wait_without_timeout(qdir: Path) -> None:
+    child = python_child(WAITER, str(qdir))
+    try:
+        assert read_line(child) == "WAITING"
+        time.sleep(0.3)  # let it block in the wait
+        t0 = time.monotonic()
+        child.send_signal(signal.SIGINT)
+        assert read_line(child, timeout=5) == "INTERRUPTED"
+        assert time.monotonic() - t0 < 1.0  # within a few 50 ms slices
+        assert read_line(child) == "after"
+        assert child.wait(10) == 0
+    finally:
+        child.kill()
+        child.wait()
+
+
+THREADED_WAITER = r"""
+import sys, threading, hark
+conn = hark.connect(sys.argv[1])
+conn.listen("never")
+# Another thread is blocked in a wait too; the signal must still reach the main thread's wait.
+t = threading.Thread(target=lambda: list(conn.notifies(timeout=3)), daemon=True)
+t.start()
+print("WAITING", flush=True)
+try:
+    list(conn.notifies(timeout=60))
+except KeyboardInterrupt:
+    print("INTERRUPTED", flush=True)
+    sys.exit(0)
+sys.exit(3)
+"""
+
+
+def test_sigint_reaches_the_main_thread_while_others_wait(qdir: Path) -> None:
+    child = python_child(THREADED_WAITER, str(qdir))
+    try:
+        assert read_line(child) == "WAITING"
+        time.sleep(0.3)
+        child.send_signal(signal.SIGINT)
+        assert read_line(child, timeout=5) == "INTERRUPTED"
+        assert child.wait(10) == 0
+    finally:
+        child.kill()
+        child.wait()
