@@ -11,8 +11,10 @@ PY_SRC := $(shell find bindings/python/src bindings/python/python -type f) bindi
 
 .PHONY: test-python python-wheel
 
+# Where the interpreter's venv module cannot install pip (Debian without python3-venv),
+# virtualenv from PyPI, which brings its own pip, makes the same environment.
 $(VENV)/.tools: mk/python.mk
-	$(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV) && $(PYTHON) -m pip install --quiet --user virtualenv && $(PYTHON) -m virtualenv -q $(VENV); }
 	$(VENV_PY) -m pip install --quiet --disable-pip-version-check $(PY_TOOLS)
 	touch $@
 
@@ -25,7 +27,8 @@ $(VENV)/.wheel: $(VENV)/.tools $(PY_SRC)
 
 python-wheel: $(VENV)/.wheel
 
-# The Rust peer is the other side of the cross-language tests.
+# The Rust peer is the other side of the cross-language tests. Any pytest exit status but 0
+# fails the target, including 5 (no test collected): a suite that ran nothing did not pass.
 test-python: $(VENV)/.wheel
 	$(CARGO) build -q -p hark --release --example peer
 	HARK_PEER=$(CURDIR)/target/release/examples/peer $(VENV_PY) -m pytest -q bindings/python/tests
