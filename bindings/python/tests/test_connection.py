@@ -193,3 +193,22 @@ def test_notices_go_to_handlers_or_the_log(conn: hark.Connection, caplog: pytest
 def test_repr_names_the_queue(conn: hark.Connection) -> None:
     assert repr(conn).startswith("<hark.Connection ")
     assert str(conn.pid) in repr(conn)
+
+
+def test_a_forked_child_cannot_use_its_parents_connection(conn: hark.Connection, other: hark.Connection) -> None:
+    conn.listen("ch")
+    pid = os.fork()
+    if pid == 0:  # the child: report through the exit status only
+        code = 1
+        try:
+            conn.notify("ch", "from the child")
+        except hark.ClosedError as e:
+            code = 0 if "fork" in str(e) else 2
+        except BaseException:
+            code = 3
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 0
+    # The parent's session is untouched.
+    other.notify("ch", "still listening")
+    assert [n.payload for n in conn.notifies(timeout=1, stop_after=1)] == ["still listening"]

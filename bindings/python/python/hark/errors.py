@@ -71,7 +71,8 @@ class Error(Exception):
 
 class InvalidArgumentError(Error, ValueError):
     """A bad argument: empty or too long channel, payload too long, a NUL character, a bad
-    option. Also a ``ValueError``."""
+    option (or one that differs from the size an existing queue was created with). Also a
+    ``ValueError``."""
 
     code = "HARK_ERR_INVALID_ARGUMENT"
 
@@ -99,7 +100,7 @@ class QueueFullError(Error):
 
 
 class TooManyListenersError(Error):
-    """Every listener slot of the queue is taken."""
+    """Every listener slot of the queue is taken (4096 sessions listening at once)."""
 
     code = "HARK_ERR_TOO_MANY_LISTENERS"
 
@@ -117,8 +118,7 @@ class CorruptedError(Error):
 
 
 class IncompatibleError(Error):
-    """The queue directory was written by an incompatible version of hark, or was created with
-    other sizes than the options given."""
+    """The queue directory was written by an incompatible version of hark."""
 
     code = "HARK_ERR_INCOMPATIBLE"
 
