@@ -31,10 +31,9 @@ def test_sigint_interrupts_a_wait_without_timeout(qdir: Path) -> None:
     try:
         assert read_line(child) == "WAITING"
         time.sleep(0.3)  # let it block in the wait
-        t0 = time.monotonic()
         child.send_signal(signal.SIGINT)
+        # Without the 50 ms slices the wait would never return; 5 s leaves room for a busy machine.
         assert read_line(child, timeout=5) == "INTERRUPTED"
-        assert time.monotonic() - t0 < 1.0  # within a few 50 ms slices
         assert read_line(child) == "after"
         assert child.wait(10) == 0
     finally:

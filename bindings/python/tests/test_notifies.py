@@ -44,28 +44,42 @@ def test_timeout_zero_takes_what_is_there_and_stops(listener: hark.Connection, o
     other.notify("ch", "a")
     other.notify("ch", "b")
     assert payloads(listener.notifies(timeout=0)) == ["a", "b"]
-    assert time.monotonic() - t0 < 0.5
+    assert time.monotonic() - t0 < 5  # no wait at all; only a gross hang fails this
 
 
 def test_timeout_is_the_total_running_time_not_an_idle_gap(listener: hark.Connection, qdir: Path) -> None:
-    # A steady stream, one every 50 ms for 2 s; a 0.5 s timeout must end the generator at about
-    # 0.5 s even though it never goes 0.5 s without a notification.
-    sender = send_later(qdir, [(0.05 * i, str(i)) for i in range(40)])
+    # A steady stream, one every 20 ms until the generator is over; a 0.5 s timeout must end it
+    # although it never goes 0.5 s without a notification.
+    stop = threading.Event()
+    sent: list[str] = []
+
+    def stream() -> None:
+        with hark.connect(qdir) as c:
+            deadline = time.monotonic() + 20
+            while not stop.is_set() and time.monotonic() < deadline:
+                c.notify("ch", str(len(sent)))
+                sent.append(str(len(sent)))
+                time.sleep(0.02)
+
+    sender = threading.Thread(target=stream)
+    sender.start()
     try:
         t0 = time.monotonic()
         got = payloads(listener.notifies(timeout=0.5))
         elapsed = time.monotonic() - t0
     finally:
+        stop.set()
         sender.join()
-    assert 0.5 <= elapsed < 1.5
-    assert 3 <= len(got) < 40
-    assert got == [str(i) for i in range(len(got))]
+    assert elapsed >= 0.5
+    assert elapsed < 10  # far below the 20 s the stream would have lasted
+    assert len(got) >= 3
+    assert got == sent[: len(got)]
 
 
 def test_timeout_without_notifications_waits_that_long(listener: hark.Connection) -> None:
     t0 = time.monotonic()
     assert list(listener.notifies(timeout=0.3)) == []
-    assert 0.3 <= time.monotonic() - t0 < 1.3
+    assert time.monotonic() - t0 >= 0.3
 
 
 def test_stop_after_stops_once_enough_were_yielded(listener: hark.Connection, qdir: Path) -> None:

@@ -40,12 +40,10 @@ def test_notify_from_one_thread_wakes_a_wait_in_another_on_the_same_connection(c
     t = threading.Thread(target=wait)
     t.start()
     time.sleep(0.2)
-    t0 = time.monotonic()
     conn.notify("ch", "from the main thread")
     t.join(10)
     assert not t.is_alive()
     assert [n.payload for n in got] == ["from the main thread"]
-    assert time.monotonic() - t0 < 2
 
 
 def test_many_threads_each_with_a_connection(qdir: Path) -> None:
