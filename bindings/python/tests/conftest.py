@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import queue
 import subprocess
 import sys
+import threading
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -57,14 +60,33 @@ def python_child(code: str, *args: str) -> subprocess.Popen[str]:
     )
 
 
-def read_line(proc: subprocess.Popen[str], timeout: float = 10.0) -> str:
-    """One line of a child's standard output, failing the test instead of hanging."""
-    import selectors
+_line_queues: weakref.WeakKeyDictionary[subprocess.Popen[str], queue.Queue[str | None]] = weakref.WeakKeyDictionary()
 
-    assert proc.stdout is not None
-    with selectors.DefaultSelector() as sel:
-        sel.register(proc.stdout, selectors.EVENT_READ)
-        if not sel.select(timeout):
-            proc.kill()
-            raise AssertionError(f"no output from child within {timeout}s; stderr: {proc.stderr.read() if proc.stderr else ''}")
-    return proc.stdout.readline().rstrip("\n")
+
+def read_line(proc: subprocess.Popen[str], timeout: float = 10.0) -> str:
+    """The next line of a child's standard output, failing the test instead of hanging.
+
+    A thread reads the pipe, so lines that arrive together are not hidden in a buffer that a
+    select() on the descriptor cannot see."""
+    lines = _line_queues.get(proc)
+    if lines is None:
+        lines = _line_queues[proc] = queue.Queue()
+        stdout = proc.stdout
+        assert stdout is not None
+
+        def pump(q: queue.Queue[str | None] = lines) -> None:
+            for line in stdout:
+                q.put(line)
+            q.put(None)
+
+        threading.Thread(target=pump, daemon=True).start()
+    try:
+        line = lines.get(timeout=timeout)
+    except queue.Empty:
+        proc.kill()
+        err = proc.stderr.read() if proc.stderr else ""
+        raise AssertionError(f"no output from the child within {timeout}s; its stderr: {err}") from None
+    if line is None:
+        err = proc.stderr.read() if proc.stderr else ""
+        raise AssertionError(f"the child closed its output (exit status {proc.wait()}); its stderr: {err}")
+    return line.rstrip("\n")

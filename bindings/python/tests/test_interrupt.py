@@ -8,7 +8,11 @@ from pathlib import Path
 
 from conftest import python_child, read_line
 
-WAITER = r"""
+# A shell starts background jobs with SIGINT ignored, and Python then leaves it ignored; install
+# Python's own Ctrl-C handler so the test means the same wherever the suite is started from.
+RESTORE_CTRL_C = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+
+WAITER = RESTORE_CTRL_C + r"""
 import sys, hark
 conn = hark.connect(sys.argv[1])
 conn.listen("never")
@@ -41,7 +45,7 @@ def test_sigint_interrupts_a_wait_without_timeout(qdir: Path) -> None:
         child.wait()
 
 
-THREADED_WAITER = r"""
+THREADED_WAITER = RESTORE_CTRL_C + r"""
 import sys, threading, hark
 conn = hark.connect(sys.argv[1])
 conn.listen("never")
