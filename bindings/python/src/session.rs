@@ -15,6 +15,9 @@ const WAIT_SLICE: Duration = Duration::from_millis(50);
 
 type NoticeSink = Arc<Mutex<Vec<Notice>>>;
 
+/// A notice as Python receives it: `(severity, sqlstate, message, detail, hint)`.
+type NoticeTuple = (&'static str, &'static str, String, Option<String>, Option<String>);
+
 /// One session on a queue directory (`hark::Connection`). Private: use `hark.Connection`.
 #[pyclass(module = "hark._hark", frozen)]
 pub(crate) struct Session {
@@ -162,7 +165,7 @@ impl Session {
     }
 
     /// Notices raised since the last call, as `(severity, sqlstate, message, detail, hint)`.
-    fn take_notices(&self) -> Vec<(&'static str, &'static str, String, Option<String>, Option<String>)> {
+    fn take_notices(&self) -> Vec<NoticeTuple> {
         let mut sink = self.notices.lock().unwrap_or_else(|p| p.into_inner());
         sink.drain(..).map(|n| (n.severity.as_str(), n.sqlstate, n.message, n.detail, n.hint)).collect()
     }
