@@ -1,5 +1,6 @@
 # The Python package (bindings/python): a wheel built with maturin into a local .venv, its
-# pytest suite, the examples (run by that suite) and `mypy --strict` on the examples.
+# pytest suite, the examples (run by that suite), `mypy --strict` on the examples and the
+# package, and stubtest to hold the native module's stub to what the module really has.
 TEST_TARGETS += test-python
 
 PYTHON ?= python3
@@ -32,4 +33,5 @@ python-wheel: $(VENV)/.wheel
 test-python: $(VENV)/.wheel
 	$(CARGO) build -q -p hark --release --example peer
 	HARK_PEER=$(CURDIR)/target/release/examples/peer $(VENV_PY) -m pytest -q bindings/python/tests
-	$(VENV)/bin/mypy --strict --python-version 3.10 examples/python
+	$(VENV)/bin/mypy --strict --python-version 3.10 examples/python bindings/python/python/hark
+	$(VENV_PY) -m mypy.stubtest hark._hark

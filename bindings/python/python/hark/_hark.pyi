@@ -1,6 +1,9 @@
 # Type stub of the native module (bindings/python/src). Private: use the `hark` package.
 from os import PathLike
 from pathlib import Path
+from typing import final
+
+__all__ = ["Session", "MAX_CHANNEL_LEN", "DEFAULT_MAX_PAYLOAD", "DEFAULT_MAX_QUEUE_SIZE", "__version__", "default_dir"]
 
 MAX_CHANNEL_LEN: int
 DEFAULT_MAX_PAYLOAD: int
@@ -9,6 +12,7 @@ __version__: str
 
 def default_dir() -> Path: ...
 
+@final
 class Session:
     """One session on a queue directory (the core library's Connection)."""
 
