@@ -73,3 +73,35 @@ def test_sigint_reaches_the_main_thread_while_others_wait(qdir: Path) -> None:
     finally:
         child.kill()
         child.wait()
+
+
+ASYNC_WAITER = RESTORE_CTRL_C + r"""
+import asyncio, sys, hark
+
+async def main() -> None:
+    async with await hark.connect_async(sys.argv[1]) as conn:
+        await conn.listen("never")
+        print("WAITING", flush=True)
+        async for n in conn.notifies():
+            print("unexpected", n, flush=True)
+
+try:
+    asyncio.run(main())
+except KeyboardInterrupt:
+    print("INTERRUPTED", flush=True)
+    sys.exit(0)
+sys.exit(3)
+"""
+
+
+def test_sigint_interrupts_an_asyncio_wait(qdir: Path) -> None:
+    child = python_child(ASYNC_WAITER, str(qdir))
+    try:
+        assert read_line(child) == "WAITING"
+        time.sleep(0.3)
+        child.send_signal(signal.SIGINT)
+        assert read_line(child, timeout=5) == "INTERRUPTED"
+        assert child.wait(10) == 0
+    finally:
+        child.kill()
+        child.wait()
