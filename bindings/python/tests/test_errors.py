@@ -82,6 +82,8 @@ def test_savepoint_outside_a_block(conn: hark.Connection) -> None:
 def test_queue_full(qdir: Path) -> None:
     with hark.connect(qdir, max_queue_size=512 * 1024) as listener, hark.connect(qdir) as app:
         listener.listen("ch")  # and never reads, so the queue fills up
+        notices: list[hark.Notice] = []
+        app.add_notice_handler(notices.append)
         with pytest.raises(hark.QueueFullError) as e:
             for i in range(200):
                 app.notify("ch", f"{i:04d}" + "x" * 7000)
@@ -93,6 +95,9 @@ def test_queue_full(qdir: Path) -> None:
         got = [n.payload[:4] for n in listener.notifies(timeout=0)]
         assert got == [f"{i:04d}" for i in range(len(got))]
         assert 40 < len(got) < 200
+        # On the way, from half full, notifiers were warned and told who holds the queue back.
+        half = [n for n in notices if "NOTIFY queue is" in n.message]
+        assert half and half[0].severity == "WARNING" and str(listener.pid) in (half[0].detail or "")
 
 
 def _control(qdir: Path) -> Path:
