@@ -31,18 +31,7 @@ sys.exit(3)
 
 
 def test_sigint_interrupts_a_wait_without_timeout(qdir: Path) -> None:
-    child = python_child(WAITER, str(qdir))
-    try:
-        assert read_line(child) == "WAITING"
-        time.sleep(0.3)  # let it block in the wait
-        child.send_signal(signal.SIGINT)
-        # Without the 50 ms slices the wait would never return; 5 s leaves room for a busy machine.
-        assert read_line(child, timeout=5) == "INTERRUPTED"
-        assert read_line(child) == "after"
-        assert child.wait(10) == 0
-    finally:
-        child.kill()
-        child.wait()
+    assert_ctrl_c_ends_the_wait(WAITER, qdir, then=["after"])
 
 
 THREADED_WAITER = RESTORE_CTRL_C + r"""
@@ -63,16 +52,7 @@ sys.exit(3)
 
 
 def test_sigint_reaches_the_main_thread_while_others_wait(qdir: Path) -> None:
-    child = python_child(THREADED_WAITER, str(qdir))
-    try:
-        assert read_line(child) == "WAITING"
-        time.sleep(0.3)
-        child.send_signal(signal.SIGINT)
-        assert read_line(child, timeout=5) == "INTERRUPTED"
-        assert child.wait(10) == 0
-    finally:
-        child.kill()
-        child.wait()
+    assert_ctrl_c_ends_the_wait(THREADED_WAITER, qdir)
 
 
 ASYNC_WAITER = RESTORE_CTRL_C + r"""
@@ -95,12 +75,20 @@ sys.exit(3)
 
 
 def test_sigint_interrupts_an_asyncio_wait(qdir: Path) -> None:
-    child = python_child(ASYNC_WAITER, str(qdir))
+    assert_ctrl_c_ends_the_wait(ASYNC_WAITER, qdir)
+
+
+def assert_ctrl_c_ends_the_wait(code: str, qdir: Path, then: list[str] | None = None) -> None:
+    """Run a child that prints WAITING before it blocks; SIGINT must make it print INTERRUPTED,
+    then the lines `then`, and exit 0."""
+    child = python_child(code, str(qdir))
     try:
         assert read_line(child) == "WAITING"
-        time.sleep(0.3)
+        time.sleep(0.3)  # let it block in the wait
         child.send_signal(signal.SIGINT)
+        # Without the 50 ms slices the wait would never return; 5 s leaves room for a busy machine.
         assert read_line(child, timeout=5) == "INTERRUPTED"
+        assert [read_line(child) for _ in then or []] == (then or [])
         assert child.wait(10) == 0
     finally:
         child.kill()

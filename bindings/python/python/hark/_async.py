@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 
 from ._base import BaseConnection, Notify, Result, StrPath, open_session
 from ._transaction import AsyncTransaction
-from .errors import TransactionStateError
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -59,12 +58,7 @@ class AsyncConnection(BaseConnection):
         if self.closed:
             return
         try:
-            if self._native.transaction_status != "idle":
-                if exc is None:
-                    self._native.commit()
-                else:
-                    self._native.rollback()
-            self._after()
+            self._end_open_block(exc)
         finally:
             await self.close()
 
@@ -77,31 +71,19 @@ class AsyncConnection(BaseConnection):
     async def execute(self, sql: str) -> Result:
         """Run SQL text and return the rows of its last statement (see
         `hark.Connection.execute`)."""
-        try:
-            return self._execute(sql)
-        finally:
-            self._after()
+        return self._run(lambda: self._execute(sql))
 
     async def listen(self, channel: str) -> None:
         """``LISTEN`` on `channel`, taken verbatim."""
-        try:
-            self._native.listen(channel)
-        finally:
-            self._after()
+        self._run(lambda: self._native.listen(channel))
 
     async def unlisten(self, channel: str | None = None) -> None:
         """``UNLISTEN channel``, or ``UNLISTEN *`` when `channel` is None."""
-        try:
-            self._unlisten(channel)
-        finally:
-            self._after()
+        self._run(lambda: self._unlisten(channel))
 
     async def notify(self, channel: str, payload: str = "") -> None:
         """``pg_notify(channel, payload)``, sent when the transaction commits."""
-        try:
-            self._native.notify(channel, payload)
-        finally:
-            self._after()
+        self._run(lambda: self._native.notify(channel, payload))
 
     def transaction(self, savepoint_name: str | None = None, force_rollback: bool = False) -> AsyncTransaction:
         """A block to use with ``async with``: a transaction, or a savepoint inside one."""
@@ -109,25 +91,11 @@ class AsyncConnection(BaseConnection):
 
     async def commit(self) -> None:
         """Commit a block opened with ``execute("BEGIN")``; see `hark.Connection.commit`."""
-        if self._num_transactions:
-            raise TransactionStateError("explicit commit() forbidden within a transaction() block", sqlstate="25000")
-        if self._native.transaction_status == "idle":
-            return
-        try:
-            self._native.commit()
-        finally:
-            self._after()
+        self._end_block(commit=True)
 
     async def rollback(self) -> None:
         """Roll back a block opened with ``execute("BEGIN")``; see `hark.Connection.rollback`."""
-        if self._num_transactions:
-            raise TransactionStateError("explicit rollback() forbidden within a transaction() block", sqlstate="25000")
-        if self._native.transaction_status == "idle":
-            return
-        try:
-            self._native.rollback()
-        finally:
-            self._after()
+        self._end_block(commit=False)
 
     async def notifies(self, *, timeout: float | None = None, stop_after: int | None = None) -> AsyncGenerator[Notify, None]:
         """Yield notifications as they arrive, with the meaning of `timeout` and `stop_after`
@@ -142,18 +110,10 @@ class AsyncConnection(BaseConnection):
                 if left is None or left > 0:
                     await self._readable(left)
                     ready = native.poll()
-            for _ in range(ready):
-                t = native.next_notify()
-                if t is None:  # another task took it
-                    break
-                n = Notify._make(t)
-                if self._notify_handlers:
-                    self._call_notify_handlers(n)
+            for n in self._take(ready):
                 yield n
                 received += 1
-            if stop_after is not None and received >= stop_after:
-                return
-            if deadline is not None and monotonic() >= deadline:
+            if self._notifies_over(received, stop_after, deadline):
                 return
 
     async def _readable(self, timeout: float | None) -> None:

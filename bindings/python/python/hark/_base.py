@@ -6,13 +6,16 @@ from __future__ import annotations
 import enum
 import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Callable, NamedTuple
+from time import monotonic
+from typing import Callable, NamedTuple, TypeVar
 
 from . import _hark
-from .errors import ClosedError
+from .errors import ClosedError, TransactionStateError
 
 logger = logging.getLogger("hark")
+T = TypeVar("T")
 
 
 class Notify(NamedTuple):
@@ -174,6 +177,13 @@ class BaseConnection:
 
     # ----- internals -------------------------------------------------------------------------------
 
+    def _run(self, op: Callable[[], T]) -> T:
+        """Run one operation on the session, then hand out what it produced."""
+        try:
+            return op()
+        finally:
+            self._after()
+
     def _after(self) -> None:
         """Hand out what an operation produced: notices, and notifications to handlers."""
         native = self._native
@@ -182,6 +192,35 @@ class BaseConnection:
         if self._notify_handlers and not native.closed:
             while (t := native.next_notify()) is not None:
                 self._call_notify_handlers(Notify._make(t))
+
+    def _end_block(self, commit: bool) -> None:
+        """commit() and rollback(): end a block begun with execute("BEGIN"), if one is open."""
+        if self._num_transactions:
+            action = "commit" if commit else "rollback"
+            raise TransactionStateError(
+                f"explicit {action}() forbidden within a transaction() block", sqlstate="25000"
+            )
+        if self._native.transaction_status != "idle":
+            self._run(self._native.commit if commit else self._native.rollback)
+
+    def _end_open_block(self, exc: BaseException | None) -> None:
+        """Leaving the connection's context: commit a block left open, or roll it back when an
+        exception is leaving."""
+        if self._native.transaction_status != "idle":
+            self._run(self._native.commit if exc is None else self._native.rollback)
+
+    def _take(self, ready: int) -> Iterator[Notify]:
+        """Up to `ready` notifications, taken one at a time, so that a consumer that stops
+        early leaves the rest with the connection."""
+        native = self._native
+        for _ in range(ready):
+            t = native.next_notify()
+            if t is None:  # another thread or task took it
+                return
+            n = Notify._make(t)
+            if self._notify_handlers:
+                self._call_notify_handlers(n)
+            yield n
 
     def _call_notify_handlers(self, n: Notify) -> None:
         for cb in list(self._notify_handlers):
@@ -212,6 +251,14 @@ class BaseConnection:
     def _execute(self, sql: str) -> Result:
         tag, columns, rows = self._native.execute(sql)
         return Result(tag, columns, rows)
+
+    @staticmethod
+    def _notifies_over(received: int, stop_after: int | None, deadline: float | None) -> bool:
+        """psycopg 3.2's end of notifies(), checked after each batch (so that timeout=0 still
+        looks once, and a batch is yielded whole)."""
+        if stop_after is not None and received >= stop_after:
+            return True
+        return deadline is not None and monotonic() >= deadline
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else self.transaction_status.value

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 
 from ._base import BaseConnection, Notify, Result, StrPath, TransactionStatus, open_session
 from ._transaction import Transaction
-from .errors import TransactionStateError
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -48,12 +47,7 @@ class Connection(BaseConnection):
         if self.closed:
             return
         try:
-            if self._native.transaction_status != "idle":
-                if exc is None:
-                    self._native.commit()
-                else:
-                    self._native.rollback()
-            self._after()
+            self._end_open_block(exc)
         finally:
             self.close()
 
@@ -68,33 +62,21 @@ class Connection(BaseConnection):
         """Run SQL text (hark's dialect: LISTEN, UNLISTEN, NOTIFY, BEGIN/COMMIT/ROLLBACK,
         savepoints, SELECT of pg_notify() and friends) and return the rows of its last
         statement. Several statements in one call run as one transaction."""
-        try:
-            return self._execute(sql)
-        finally:
-            self._after()
+        return self._run(lambda: self._execute(sql))
 
     def listen(self, channel: str) -> None:
         """``LISTEN`` on `channel`, taken verbatim (no case folding, unlike SQL identifiers).
         Takes effect when the transaction commits (at once outside a block)."""
-        try:
-            self._native.listen(channel)
-        finally:
-            self._after()
+        self._run(lambda: self._native.listen(channel))
 
     def unlisten(self, channel: str | None = None) -> None:
         """``UNLISTEN channel``, or ``UNLISTEN *`` when `channel` is None."""
-        try:
-            self._unlisten(channel)
-        finally:
-            self._after()
+        self._run(lambda: self._unlisten(channel))
 
     def notify(self, channel: str, payload: str = "") -> None:
         """``pg_notify(channel, payload)``: sent when the transaction commits (at once outside a
         block). Within one transaction a repeated (channel, payload) is sent once."""
-        try:
-            self._native.notify(channel, payload)
-        finally:
-            self._after()
+        self._run(lambda: self._native.notify(channel, payload))
 
     def transaction(self, savepoint_name: str | None = None, force_rollback: bool = False) -> Transaction:
         """A block to use with ``with``: a transaction, or a savepoint inside one."""
@@ -103,30 +85,12 @@ class Connection(BaseConnection):
     def commit(self) -> None:
         """Commit a transaction block opened with ``execute("BEGIN")``; nothing if none is
         open. Not allowed inside ``transaction()`` blocks, which commit on their own."""
-        if self._num_transactions:
-            raise TransactionStateError(
-                "explicit commit() forbidden within a transaction() block", sqlstate="25000"
-            )
-        if self._native.transaction_status == "idle":
-            return
-        try:
-            self._native.commit()
-        finally:
-            self._after()
+        self._end_block(commit=True)
 
     def rollback(self) -> None:
         """Roll back a transaction block opened with ``execute("BEGIN")``; nothing if none is
         open. Not allowed inside ``transaction()`` blocks (raise `hark.Rollback` there)."""
-        if self._num_transactions:
-            raise TransactionStateError(
-                "explicit rollback() forbidden within a transaction() block", sqlstate="25000"
-            )
-        if self._native.transaction_status == "idle":
-            return
-        try:
-            self._native.rollback()
-        finally:
-            self._after()
+        self._end_block(commit=False)
 
     # ----- receiving -----------------------------------------------------------------------------
 
@@ -148,20 +112,10 @@ class Connection(BaseConnection):
         received = 0
         while True:
             ready = native.wait(None if deadline is None else deadline - monotonic())
-            # Take them one at a time so that a consumer that stops early leaves the rest queued.
-            for _ in range(ready):
-                t = native.next_notify()
-                if t is None:  # another thread took it
-                    break
-                n = Notify._make(t)
-                if self._notify_handlers:
-                    self._call_notify_handlers(n)
+            for n in self._take(ready):
                 yield n
                 received += 1
-            if stop_after is not None and received >= stop_after:
-                return
-            # Checked after a wait, so that timeout=0 still looks once.
-            if deadline is not None and monotonic() >= deadline:
+            if self._notifies_over(received, stop_after, deadline):
                 return
 
 
