@@ -80,6 +80,12 @@ fn r2_pg_notify_takes_the_channel_verbatim_and_checks_in_order() {
     assert_eq!(err(b.notify(&"c".repeat(64), "")).message(), "channel name too long");
     assert_eq!(err(b.listen(&"c".repeat(64))).message(), "channel name too long");
     b.notify(&"c".repeat(63), "").unwrap();
+    // As with pg_notify, a bad argument inside a block aborts the block.
+    b.begin().unwrap();
+    b.notify("c", "kept?").unwrap();
+    err(b.notify("", "x"));
+    assert_eq!(b.transaction_status(), TransactionStatus::Failed);
+    b.rollback().unwrap();
 }
 
 #[test]

@@ -218,8 +218,9 @@ impl Connection {
 
     /// `LISTEN channel`, with the channel taken verbatim (no case folding). Takes effect at commit.
     pub fn listen(&mut self, channel: &str) -> Result<()> {
-        check_channel(channel)?;
+        // Checked inside the statement: an invalid argument fails an open block, as in PostgreSQL.
         self.statement(|c| {
+            check_channel(channel)?;
             c.txn.actions.push(ListenAction::Listen(channel.to_owned()));
             Ok(())
         })
@@ -227,8 +228,9 @@ impl Connection {
 
     /// `UNLISTEN channel`. Takes effect at commit; unknown channels are ignored (R10).
     pub fn unlisten(&mut self, channel: &str) -> Result<()> {
-        check_channel(channel)?;
+        // Checked inside the statement: an invalid argument fails an open block, as in PostgreSQL.
         self.statement(|c| {
+            check_channel(channel)?;
             c.txn.actions.push(ListenAction::Unlisten(channel.to_owned()));
             Ok(())
         })
@@ -244,8 +246,8 @@ impl Connection {
 
     /// `SELECT pg_notify(channel, payload)`: queued now, visible to listeners at commit.
     pub fn notify(&mut self, channel: &str, payload: &str) -> Result<()> {
-        self.check_notify(channel, payload)?;
         self.statement(|c| {
+            c.check_notify(channel, payload)?;
             c.txn.notify(channel, payload);
             Ok(())
         })

@@ -1,0 +1,171 @@
+"""`hark.AsyncConnection`: the connection for asyncio.
+
+Waiting is driven by the connection's descriptor through ``loop.add_reader``: no thread per
+wait and no polling. The other operations never wait on anything but a short lock held by
+another process's commit, so they run directly on the event loop; they are coroutines to keep
+psycopg's ``AsyncConnection`` shape.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator
+from time import monotonic
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from ._base import BaseConnection, Notify, Result, StrPath, open_session
+from ._transaction import AsyncTransaction
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+    from . import _hark
+
+
+class AsyncConnection(BaseConnection):
+    """A session on a queue directory for asyncio programs: the same operations as
+    `hark.Connection`, with ``async for n in conn.notifies()``."""
+
+    def __init__(self, session: _hark.Session) -> None:
+        super().__init__(session)
+        # The descriptor stays open until the session object is freed, even after close(), so
+        # this number stays valid for removing the reader.
+        self._fd = session.fileno()
+        # Futures of the coroutines waiting for the descriptor; one reader serves them all.
+        self._waiters: set[asyncio.Future[None]] = set()
+        self._reader_loop: asyncio.AbstractEventLoop | None = None
+
+    @classmethod
+    async def connect(
+        cls,
+        dir: StrPath | None = None,
+        *,
+        max_queue_size: int | None = None,
+        max_payload: int | None = None,
+        segment_size: int | None = None,
+        group_shared: bool = False,
+    ) -> Self:
+        """Open a connection; see `hark.connect`."""
+        return cls(open_session(dir, max_queue_size, max_payload, segment_size, group_shared))
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self.closed:
+            return
+        try:
+            self._end_open_block(exc)
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        """End the session (see `hark.Connection.close`). Coroutines waiting in
+        ``notifies()`` raise `ClosedError`."""
+        self._native.close()
+        self._wake_waiters()
+
+    async def execute(self, sql: str) -> Result:
+        """Run SQL text and return the rows of its last statement (see
+        `hark.Connection.execute`)."""
+        return self._run(lambda: self._execute(sql))
+
+    async def listen(self, channel: str) -> None:
+        """``LISTEN`` on `channel`, taken verbatim."""
+        self._run(lambda: self._native.listen(channel))
+
+    async def unlisten(self, channel: str | None = None) -> None:
+        """``UNLISTEN channel``, or ``UNLISTEN *`` when `channel` is None."""
+        self._run(lambda: self._unlisten(channel))
+
+    async def notify(self, channel: str, payload: str = "") -> None:
+        """``pg_notify(channel, payload)``, sent when the transaction commits."""
+        self._run(lambda: self._native.notify(channel, payload))
+
+    def transaction(self, savepoint_name: str | None = None, force_rollback: bool = False) -> AsyncTransaction:
+        """A block to use with ``async with``: a transaction, or a savepoint inside one."""
+        return AsyncTransaction(self, savepoint_name, force_rollback)
+
+    async def commit(self) -> None:
+        """Commit a block opened with ``execute("BEGIN")``; see `hark.Connection.commit`."""
+        self._end_block(commit=True)
+
+    async def rollback(self) -> None:
+        """Roll back a block opened with ``execute("BEGIN")``; see `hark.Connection.rollback`."""
+        self._end_block(commit=False)
+
+    async def notifies(self, *, timeout: float | None = None, stop_after: int | None = None) -> AsyncGenerator[Notify, None]:
+        """Yield notifications as they arrive, with the meaning of `timeout` and `stop_after`
+        of `hark.Connection.notifies` (psycopg 3.2's)."""
+        native = self._native
+        deadline = None if timeout is None else monotonic() + timeout
+        received = 0
+        while True:
+            ready = native.poll()
+            if not ready:
+                left = None if deadline is None else deadline - monotonic()
+                if left is None or left > 0:
+                    await self._readable(left)
+                    ready = native.poll()
+            for n in self._take(ready):
+                yield n
+                received += 1
+            if self._notifies_over(received, stop_after, deadline):
+                return
+
+    async def _readable(self, timeout: float | None) -> None:
+        """Return when the descriptor is readable, the connection closes, or `timeout` passes."""
+        loop = asyncio.get_running_loop()
+        self._native.fileno()  # raises ClosedError once closed
+        fut: asyncio.Future[None] = loop.create_future()
+        if self._reader_loop is None:
+            loop.add_reader(self._fd, self._wake_waiters)
+            self._reader_loop = loop
+        self._waiters.add(fut)
+        timer = None if timeout is None else loop.call_later(timeout, _resolve, fut)
+        try:
+            await fut
+        finally:
+            if timer is not None:
+                timer.cancel()
+            self._waiters.discard(fut)
+            if not self._waiters:
+                self._remove_reader()
+
+    def _wake_waiters(self) -> None:
+        for fut in list(self._waiters):
+            _resolve(fut)
+        # Readiness is level-triggered: stop watching until someone waits again, or the loop
+        # would call us back until the descriptor is drained.
+        self._remove_reader()
+
+    def _remove_reader(self) -> None:
+        loop, self._reader_loop = self._reader_loop, None
+        if loop is not None and not loop.is_closed():
+            loop.remove_reader(self._fd)
+
+
+def _resolve(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
+async def connect_async(
+    dir: StrPath | None = None,
+    *,
+    max_queue_size: int | None = None,
+    max_payload: int | None = None,
+    segment_size: int | None = None,
+    group_shared: bool = False,
+) -> AsyncConnection:
+    """Open an `AsyncConnection`; the arguments are those of `hark.connect`."""
+    return await AsyncConnection.connect(
+        dir,
+        max_queue_size=max_queue_size,
+        max_payload=max_payload,
+        segment_size=segment_size,
+        group_shared=group_shared,
+    )

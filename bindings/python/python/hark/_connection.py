@@ -1,0 +1,153 @@
+"""`hark.Connection`: the blocking connection."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from time import monotonic
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from ._base import BaseConnection, Notify, Result, StrPath, TransactionStatus, open_session
+from ._transaction import Transaction
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+
+class Connection(BaseConnection):
+    """A session on a queue directory: PostgreSQL's connection, without a server.
+
+    Every statement outside a transaction block commits on its own (psql's autocommit); use
+    ``with conn.transaction():`` or ``execute("BEGIN")`` for more. As a context manager it
+    commits a block left open on success, rolls it back on an exception, and closes.
+
+    A connection may be used from several threads; a thread blocked in ``notifies()`` does not
+    hold the GIL, nor stop other threads from notifying on the same connection.
+    """
+
+    @classmethod
+    def connect(
+        cls,
+        dir: StrPath | None = None,
+        *,
+        max_queue_size: int | None = None,
+        max_payload: int | None = None,
+        segment_size: int | None = None,
+        group_shared: bool = False,
+    ) -> Self:
+        """Open a connection; see `hark.connect`."""
+        return cls(open_session(dir, max_queue_size, max_payload, segment_size, group_shared))
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self.closed:
+            return
+        try:
+            self._end_open_block(exc)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """End the session: its listens end, unread notifications are dropped, and a transaction
+        left open is discarded. Closing twice is harmless."""
+        self._native.close()
+
+    # ----- statements ----------------------------------------------------------------------------
+
+    def execute(self, sql: str) -> Result:
+        """Run SQL text (hark's dialect: LISTEN, UNLISTEN, NOTIFY, BEGIN/COMMIT/ROLLBACK,
+        savepoints, SELECT of pg_notify() and friends) and return the rows of its last
+        statement. Several statements in one call run as one transaction."""
+        return self._run(lambda: self._execute(sql))
+
+    def listen(self, channel: str) -> None:
+        """``LISTEN`` on `channel`, taken verbatim (no case folding, unlike SQL identifiers).
+        Takes effect when the transaction commits (at once outside a block)."""
+        self._run(lambda: self._native.listen(channel))
+
+    def unlisten(self, channel: str | None = None) -> None:
+        """``UNLISTEN channel``, or ``UNLISTEN *`` when `channel` is None."""
+        self._run(lambda: self._unlisten(channel))
+
+    def notify(self, channel: str, payload: str = "") -> None:
+        """``pg_notify(channel, payload)``: sent when the transaction commits (at once outside a
+        block). Within one transaction a repeated (channel, payload) is sent once."""
+        self._run(lambda: self._native.notify(channel, payload))
+
+    def transaction(self, savepoint_name: str | None = None, force_rollback: bool = False) -> Transaction:
+        """A block to use with ``with``: a transaction, or a savepoint inside one."""
+        return Transaction(self, savepoint_name, force_rollback)
+
+    def commit(self) -> None:
+        """Commit a transaction block opened with ``execute("BEGIN")``; nothing if none is
+        open. Not allowed inside ``transaction()`` blocks, which commit on their own."""
+        self._end_block(commit=True)
+
+    def rollback(self) -> None:
+        """Roll back a transaction block opened with ``execute("BEGIN")``; nothing if none is
+        open. Not allowed inside ``transaction()`` blocks (raise `hark.Rollback` there)."""
+        self._end_block(commit=False)
+
+    # ----- receiving -----------------------------------------------------------------------------
+
+    def notifies(self, *, timeout: float | None = None, stop_after: int | None = None) -> Generator[Notify, None, None]:
+        """Yield notifications as they arrive, as psycopg 3.2 does.
+
+        :param timeout: the most time, in seconds, the generator runs, counted from its first
+            step; ``None`` waits forever, ``0`` takes what is already there and stops.
+        :param stop_after: stop once at least this many notifications were yielded. A batch
+            that arrived together is yielded whole, so a few more may come.
+
+        Notifications that arrive while no generator runs are kept for the next one (unless
+        notify handlers took them). Breaking out of the loop loses nothing: what was not yet
+        yielded stays with the connection. The wait releases the GIL, and Ctrl-C interrupts it
+        with ``KeyboardInterrupt``.
+        """
+        native = self._native
+        deadline = None if timeout is None else monotonic() + timeout
+        received = 0
+        while True:
+            ready = native.wait(None if deadline is None else deadline - monotonic())
+            for n in self._take(ready):
+                yield n
+                received += 1
+            if self._notifies_over(received, stop_after, deadline):
+                return
+
+
+def connect(
+    dir: StrPath | None = None,
+    *,
+    max_queue_size: int | None = None,
+    max_payload: int | None = None,
+    segment_size: int | None = None,
+    group_shared: bool = False,
+) -> Connection:
+    """Open a connection to the queue in `dir`, creating the queue if it does not exist.
+
+    Without `dir`: ``$HARK_DIR``, else ``$XDG_RUNTIME_DIR/hark``, else ``hark-<uid>`` in the
+    temporary directory. The sizes are fixed when the queue is created (reopening with a
+    different explicit value is an error; leave them out to accept the queue's):
+
+    :param max_queue_size: bytes the queue may hold before commits fail with `QueueFullError`
+        (default 8 GiB, as PostgreSQL).
+    :param max_payload: longest payload in bytes (default 7999, as PostgreSQL; up to 1 MiB).
+    :param segment_size: size of each segment file, a power of two (chosen from the above by
+        default).
+    :param group_shared: share the queue with the directory's group (0770/0660 instead of
+        0700/0600).
+    """
+    return Connection.connect(
+        dir,
+        max_queue_size=max_queue_size,
+        max_payload=max_payload,
+        segment_size=segment_size,
+        group_shared=group_shared,
+    )
+
+
+__all__ = ["Connection", "connect", "TransactionStatus"]

@@ -1,0 +1,34 @@
+//! `hark._hark`: the native half of the Python package.
+//!
+//! It is deliberately thin: one class, [`Session`], that wraps a [`hark::Connection`] and exposes
+//! the operations the pure-Python package (`hark/_connection.py`) builds its psycopg-shaped API
+//! on. Everything a user sees (`hark.Connection`, `hark.Notify`, transactions, the generators)
+//! lives in Python; everything that touches the queue lives in `core/`.
+//!
+//! Threads: a `Session` may be shared by several Python threads. The connection sits behind a
+//! mutex that is only ever held while the GIL is held, and the GIL is only released by
+//! [`Session::wait`], which does not hold the mutex while it sleeps, so the two locks can never
+//! be taken in opposite orders.
+
+mod errors;
+mod session;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _hark(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<session::Session>()?;
+    m.add("MAX_CHANNEL_LEN", hark::MAX_CHANNEL_LEN)?;
+    m.add("DEFAULT_MAX_PAYLOAD", hark::DEFAULT_MAX_PAYLOAD)?;
+    m.add("DEFAULT_MAX_QUEUE_SIZE", hark::DEFAULT_MAX_QUEUE_SIZE)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_function(wrap_pyfunction!(default_dir, m)?)?;
+    Ok(())
+}
+
+/// The directory `connect()` uses when none is given: `$HARK_DIR`, else
+/// `$XDG_RUNTIME_DIR/hark`, else `hark-<uid>` under the temporary directory.
+#[pyfunction]
+fn default_dir() -> std::path::PathBuf {
+    hark::default_dir()
+}

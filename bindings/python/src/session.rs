@@ -1,0 +1,239 @@
+//! [`Session`]: one hark connection, as the Python package drives it.
+
+use crate::errors::{to_py, IntoPy};
+use hark::{Connection, ErrorKind, Notice, Options, TransactionStatus};
+use pyo3::exceptions::{PyOSError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyList, PyTuple};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// A blocking wait sleeps at most this long with the GIL released before it takes the GIL back
+/// and runs Python's signal handlers, so that Ctrl-C interrupts it within this delay.
+const WAIT_SLICE: Duration = Duration::from_millis(50);
+
+type NoticeSink = Arc<Mutex<Vec<Notice>>>;
+
+/// A notice as Python receives it: `(severity, sqlstate, message, detail, hint)`.
+type NoticeTuple = (&'static str, &'static str, String, Option<String>, Option<String>);
+
+/// One session on a queue directory (`hark::Connection`). Private: use `hark.Connection`.
+#[pyclass(module = "hark._hark", frozen)]
+pub(crate) struct Session {
+    conn: Mutex<Connection>,
+    notices: NoticeSink,
+}
+
+impl Session {
+    /// The connection. Only called with the GIL held, and the guard is never kept across a
+    /// release of the GIL (see the crate documentation).
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic inside the core while the lock was held would be a bug; the connection's own
+        // state is still consistent enough to report errors, so do not poison every later call.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[pymethods]
+impl Session {
+    #[new]
+    #[pyo3(signature = (dir=None, *, max_queue_size=None, max_payload=None, segment_size=None, group_shared=false))]
+    fn new(
+        py: Python<'_>,
+        dir: Option<PathBuf>,
+        max_queue_size: Option<u64>,
+        max_payload: Option<usize>,
+        segment_size: Option<u64>,
+        group_shared: bool,
+    ) -> PyResult<Session> {
+        let options = Options { max_queue_size, max_payload, segment_size, group_shared };
+        let dir = dir.unwrap_or_else(hark::default_dir);
+        // Opening may create the queue (mkdir, fallocate of the first segment): no Python needed.
+        let mut conn = py.detach(|| Connection::with_options(&dir, &options)).py_err()?;
+        let notices: NoticeSink = Arc::default();
+        let sink = Arc::clone(&notices);
+        conn.set_notice_handler(Some(Box::new(move |n: &Notice| {
+            sink.lock().unwrap_or_else(|p| p.into_inner()).push(n.clone());
+        })));
+        Ok(Session { conn: Mutex::new(conn), notices })
+    }
+
+    /// Runs SQL text; returns `(tag, columns, rows)` of its last statement, rows as tuples of
+    /// `str | None`.
+    fn execute<'py>(&self, py: Python<'py>, sql: &str) -> PyResult<(String, Vec<String>, Bound<'py, PyList>)> {
+        let r = self.conn().execute(sql).py_err()?;
+        let rows = PyList::empty(py);
+        for row in r.rows {
+            rows.append(PyTuple::new(py, row)?)?;
+        }
+        Ok((r.tag, r.columns, rows))
+    }
+
+    fn listen(&self, channel: &str) -> PyResult<()> {
+        self.conn().listen(channel).py_err()
+    }
+
+    fn unlisten(&self, channel: &str) -> PyResult<()> {
+        self.conn().unlisten(channel).py_err()
+    }
+
+    fn unlisten_all(&self) -> PyResult<()> {
+        self.conn().unlisten_all().py_err()
+    }
+
+    fn notify(&self, channel: &str, payload: &str) -> PyResult<()> {
+        self.conn().notify(channel, payload).py_err()
+    }
+
+    fn begin(&self) -> PyResult<()> {
+        self.conn().begin().py_err()
+    }
+
+    fn commit(&self) -> PyResult<()> {
+        self.conn().commit().py_err()
+    }
+
+    fn rollback(&self) -> PyResult<()> {
+        self.conn().rollback().py_err()
+    }
+
+    fn savepoint(&self, name: &str) -> PyResult<()> {
+        self.conn().savepoint(name).py_err()
+    }
+
+    fn release(&self, name: &str) -> PyResult<()> {
+        self.conn().release(name).py_err()
+    }
+
+    fn rollback_to(&self, name: &str) -> PyResult<()> {
+        self.conn().rollback_to(name).py_err()
+    }
+
+    /// Reads what the descriptor announced, without blocking; returns how many notifications
+    /// are ready to be taken with `next_notify`.
+    fn poll(&self) -> PyResult<usize> {
+        let mut c = self.conn();
+        c.consume_input().py_err()?;
+        Ok(c.pending())
+    }
+
+    /// Waits until at least one notification is ready or `timeout` seconds pass (`None`:
+    /// forever); returns how many are ready (0 on timeout). The GIL is released while waiting,
+    /// and Python's signal handlers run every `WAIT_SLICE`, so a KeyboardInterrupt ends the wait.
+    #[pyo3(signature = (timeout=None))]
+    fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<usize> {
+        let deadline = match timeout {
+            None => None,
+            Some(t) if t.is_nan() => return Err(PyValueError::new_err("timeout must be a number, not NaN")),
+            // A deadline too far away to represent is no deadline.
+            Some(t) => Duration::try_from_secs_f64(t.max(0.0)).ok().and_then(|d| Instant::now().checked_add(d)),
+        };
+        loop {
+            let fd = {
+                let mut c = self.conn();
+                c.consume_input().py_err()?;
+                let ready = c.pending();
+                if ready > 0 {
+                    return Ok(ready);
+                }
+                c.as_raw_fd()
+            };
+            let slice = match deadline {
+                Some(d) => match d.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => left.min(WAIT_SLICE),
+                    _ => return Ok(0),
+                },
+                None => WAIT_SLICE,
+            };
+            // The descriptor stays open while `self` is alive (closing a session keeps it until
+            // the object is freed), and `self` outlives this call.
+            py.detach(|| poll_readable(fd, slice)).map_err(|e| PyOSError::new_err(format!("could not wait for notifications: {e}")))?;
+            py.check_signals()?;
+        }
+    }
+
+    /// Takes the next notification that is ready, as `(channel, payload, pid)`, or `None`.
+    fn next_notify(&self) -> PyResult<Option<(String, String, i32)>> {
+        Ok(self.conn().notifies().py_err()?.map(|n| (n.channel, n.payload, n.pid)))
+    }
+
+    /// Notifications ready to be taken without reading the queue.
+    #[getter]
+    fn pending(&self) -> usize {
+        self.conn().pending()
+    }
+
+    /// Notices raised since the last call, as `(severity, sqlstate, message, detail, hint)`.
+    fn take_notices(&self) -> Vec<NoticeTuple> {
+        let mut sink = self.notices.lock().unwrap_or_else(|p| p.into_inner());
+        sink.drain(..).map(|n| (n.severity.as_str(), n.sqlstate, n.message, n.detail, n.hint)).collect()
+    }
+
+    /// Whether there are notices waiting for `take_notices` (cheap).
+    #[getter]
+    fn has_notices(&self) -> bool {
+        !self.notices.lock().unwrap_or_else(|p| p.into_inner()).is_empty()
+    }
+
+    fn fileno(&self) -> PyResult<i32> {
+        let c = self.conn();
+        if c.is_closed() {
+            return Err(to_py(hark::Error::new(ErrorKind::Closed, "08003", "connection is closed")));
+        }
+        Ok(c.as_raw_fd())
+    }
+
+    #[getter]
+    fn pid(&self) -> i32 {
+        self.conn().backend_pid()
+    }
+
+    fn listening_channels(&self) -> Vec<String> {
+        self.conn().listening_channels()
+    }
+
+    fn queue_usage(&self) -> PyResult<f64> {
+        self.conn().queue_usage().py_err()
+    }
+
+    /// `"idle"`, `"intrans"` or `"inerror"` (libpq's transaction states).
+    #[getter]
+    fn transaction_status(&self) -> &'static str {
+        match self.conn().transaction_status() {
+            TransactionStatus::Idle => "idle",
+            TransactionStatus::InBlock => "intrans",
+            TransactionStatus::Failed => "inerror",
+        }
+    }
+
+    #[getter]
+    fn path(&self) -> PathBuf {
+        self.conn().queue().path().to_path_buf()
+    }
+
+    fn close(&self) {
+        self.conn().close();
+    }
+
+    #[getter]
+    fn closed(&self) -> bool {
+        self.conn().is_closed()
+    }
+}
+
+/// `poll(2)` for readability, for at most `timeout` (rounded up to a millisecond). An
+/// interrupted poll is not an error: the caller checks signals and loops.
+fn poll_readable(fd: i32, timeout: Duration) -> std::io::Result<()> {
+    let ms = timeout.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
+    let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+    // SAFETY: `pfd` is a valid pollfd for the duration of the call, and the count is 1.
+    let r = unsafe { libc::poll(&mut pfd, 1, ms) };
+    if r < 0 {
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+    Ok(())
+}

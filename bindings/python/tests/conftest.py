@@ -1,0 +1,92 @@
+"""Fixtures: a fresh queue directory per test, connections on it, and the Rust peer binary."""
+
+from __future__ import annotations
+
+import os
+import queue
+import subprocess
+import sys
+import threading
+import weakref
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import hark
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture
+def qdir(tmp_path: Path) -> Path:
+    """A queue directory of its own for each test (created by the first connect)."""
+    return tmp_path / "queue"
+
+
+@pytest.fixture
+def conn(qdir: Path) -> Iterator[hark.Connection]:
+    with hark.connect(qdir) as c:
+        yield c
+
+
+@pytest.fixture
+def other(qdir: Path) -> Iterator[hark.Connection]:
+    """A second connection on the same queue (another 'backend')."""
+    with hark.connect(qdir) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def peer() -> Path:
+    """The Rust peer (core/examples/peer.rs): $HARK_PEER, or built on demand."""
+    path = os.environ.get("HARK_PEER")
+    if path:
+        return Path(path)
+    subprocess.run(
+        ["cargo", "build", "-q", "-p", "hark", "--release", "--example", "peer"], cwd=REPO, check=True
+    )
+    return REPO / "target" / "release" / "examples" / "peer"
+
+
+def python_child(code: str, *args: str) -> subprocess.Popen[str]:
+    """A Python process running `code` with this interpreter (so it imports the same hark)."""
+    return subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+_line_queues: weakref.WeakKeyDictionary[subprocess.Popen[str], queue.Queue[str | None]] = weakref.WeakKeyDictionary()
+
+
+def read_line(proc: subprocess.Popen[str], timeout: float = 10.0) -> str:
+    """The next line of a child's standard output, failing the test instead of hanging.
+
+    A thread reads the pipe, so lines that arrive together are not hidden in a buffer that a
+    select() on the descriptor cannot see."""
+    lines = _line_queues.get(proc)
+    if lines is None:
+        lines = _line_queues[proc] = queue.Queue()
+        stdout = proc.stdout
+        assert stdout is not None
+
+        def pump(q: queue.Queue[str | None] = lines) -> None:
+            for line in stdout:
+                q.put(line)
+            q.put(None)
+
+        threading.Thread(target=pump, daemon=True).start()
+    try:
+        line = lines.get(timeout=timeout)
+    except queue.Empty:
+        proc.kill()
+        err = proc.stderr.read() if proc.stderr else ""
+        raise AssertionError(f"no output from the child within {timeout}s; its stderr: {err}") from None
+    if line is None:
+        err = proc.stderr.read() if proc.stderr else ""
+        raise AssertionError(f"the child closed its output (exit status {proc.wait()}); its stderr: {err}")
+    return line.rstrip("\n")

@@ -1,0 +1,37 @@
+# The Python package (bindings/python): a wheel built with maturin into a local .venv, its
+# pytest suite, the examples (run by that suite), `mypy --strict` on the examples and the
+# package, and stubtest to hold the native module's stub to what the module really has.
+TEST_TARGETS += test-python
+
+PYTHON ?= python3
+VENV := .venv
+VENV_PY := $(VENV)/bin/python
+# Pinned so that every machine builds and checks with the same tools.
+PY_TOOLS := maturin==1.16.0 pytest==8.4.2 mypy==1.19.1
+PY_SRC := $(shell find bindings/python/src bindings/python/python -type f) bindings/python/Cargo.toml bindings/python/pyproject.toml $(shell find core/src -type f) core/Cargo.toml
+
+.PHONY: test-python python-wheel
+
+# Where the interpreter's venv module cannot install pip (Debian without python3-venv),
+# virtualenv from PyPI, which brings its own pip, makes the same environment.
+$(VENV)/.tools: mk/python.mk
+	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV) && $(PYTHON) -m pip install --quiet --user virtualenv && $(PYTHON) -m virtualenv -q $(VENV); }
+	$(VENV_PY) -m pip install --quiet --disable-pip-version-check $(PY_TOOLS)
+	touch $@
+
+# Release wheel for this machine's CPython (abi3, so any CPython >= 3.10 takes it).
+$(VENV)/.wheel: $(VENV)/.tools $(PY_SRC)
+	rm -rf target/wheels/hark-*.whl
+	$(VENV)/bin/maturin build --release --quiet -m bindings/python/Cargo.toml -i $(VENV_PY) -o target/wheels
+	$(VENV_PY) -m pip install --quiet --disable-pip-version-check --no-index --no-deps --force-reinstall target/wheels/hark-*.whl
+	touch $@
+
+python-wheel: $(VENV)/.wheel
+
+# The Rust peer is the other side of the cross-language tests. Any pytest exit status but 0
+# fails the target, including 5 (no test collected): a suite that ran nothing did not pass.
+test-python: $(VENV)/.wheel
+	$(CARGO) build -q -p hark --release --example peer
+	HARK_PEER=$(CURDIR)/target/release/examples/peer $(VENV_PY) -m pytest -q bindings/python/tests
+	$(VENV)/bin/mypy --strict --python-version 3.10 examples/python bindings/python/python/hark
+	$(VENV_PY) -m mypy.stubtest hark._hark
