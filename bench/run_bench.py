@@ -128,10 +128,11 @@ def main():
     else:
         missing["PostgreSQL 15"] = "not installed (needs Debian's postgresql-15 and libpq-dev)"
 
-    def driver_runs(name, program, scen, target):
+    def driver_runs(name, program, scen, target, roles=None):
         try:
             print(f"{name}: {a.runs} runs", flush=True)
-            one = lambda: run_json(hb + ["--json", "--driver", program, target] + quick + scen)
+            extra = ["--driver-roles", roles] if roles else []
+            one = lambda: run_json(hb + ["--json", "--driver", program, target] + extra + quick + scen)
             results[name] = medians([one() for _ in range(a.runs)])
         except RuntimeError as e:
             missing[name] = f"could not run: {e}"
@@ -143,11 +144,11 @@ def main():
         missing["honker"] = "not installed (pip install honker failed)"
     if a.python_peer:
         driver_runs("hark (Python listener)", f"{a.python_peer} {os.path.join(HERE, 'peers', 'hark_python_peer.py')}",
-                    ["per-commit", "latency"], "{fresh}")
+                    ["per-commit", "latency"], "{fresh}", roles="listener")
     else:
         missing["hark (Python listener)"] = "the Python binding was not built"
     if a.node_peer:
-        driver_runs("hark (Node listener)", f"node {a.node_peer}", ["per-commit", "latency"], "{fresh}")
+        driver_runs("hark (Node listener)", f"node {a.node_peer}", ["per-commit", "latency"], "{fresh}", roles="listener")
     else:
         missing["hark (Node listener)"] = "the Node binding was not built"
 
@@ -166,7 +167,8 @@ def main():
         rs = [ratio(hv, results[p].get(key), higher) for p in peers]
         lines.append(f"| {label} | {fmt(hv, unit)} | " + " | ".join(cells) + " | " + " | ".join(rs) + " |")
     lines.append("")
-    lines.append("Ratios: throughput is hark ÷ peer; latency is peer ÷ hark (how many times faster hark is).\n")
+    lines.append("Ratios: throughput is hark ÷ peer; latency is peer ÷ hark (how many times faster hark is). "
+                 "The Python and Node columns are hark's bindings as the listener, with the Rust notifier.\n")
     lines.append("## The machine's floor\n")
     lines.append(f"- pipe wake-up between two processes: p50 {h.get('floor.pipe.p50_us', 0):.1f} µs, p90 {h.get('floor.pipe.p90_us', 0):.1f} µs, "
                  f"p99 {h.get('floor.pipe.p99_us', 0):.1f} µs, max {h.get('floor.pipe.max_us', 0):.1f} µs")

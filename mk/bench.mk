@@ -28,9 +28,10 @@ bench-peers:
 	@$(BENCH_VENV)/bin/python -c 'import honker' 2>/dev/null \
 	    || $(BENCH_VENV)/bin/pip install -q 'honker==0.2.4' || echo "bench: could not install honker"
 
-bench: bench-peers
+# The Python and Node rows use hark's own bindings as the listener (python-wheel, build-node).
+bench: bench-peers python-wheel build-node
 	$(CARGO) build --release -q -p hark-bench
 	python3 bench/run_bench.py --hark-bench $(HARK_BENCH) \
 	    $$( [ -x $(PG_PEER) ] && echo --pg-peer $(PG_PEER) ) \
 	    $$( $(BENCH_VENV)/bin/python -c 'import honker' 2>/dev/null && echo --honker-python $(BENCH_VENV)/bin/python ) \
-	    $(BENCH_PEERS_EXTRA)
+	    --python-peer $(VENV_PY) --node-peer bench/peers/hark_node_peer.js $(BENCH_ARGS)

@@ -50,6 +50,13 @@ pub fn main(prefix: &[&str], args: &[String]) -> i32 {
                     return 64;
                 }
             },
+            "--driver-roles" => match it.next() {
+                Some(r) => opts.driver_roles = r.split(',').map(str::to_owned).collect(),
+                None => {
+                    eprintln!("hark bench: --driver-roles needs a comma-separated list");
+                    return 64;
+                }
+            },
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return 0;
@@ -86,4 +93,7 @@ scenarios: per-commit batched latency fanout notifiers payload backlog floor (de
   --driver PROGRAM TARGET
            run the scenarios' processes with another implementation of the same roles
            (`PROGRAM --role NAME TARGET ARGS…`, see bench/peers/), e.g. PostgreSQL through libpq;
-           `{fresh}` in TARGET becomes a fresh path per run";
+           `{fresh}` in TARGET becomes a fresh path per run
+  --driver-roles ROLE,…
+           the roles the driver plays (default: all); hark's own processes play the others,
+           e.g. `listener` to measure a binding's listener against the Rust notifier";

@@ -21,6 +21,8 @@ pub struct Config {
     /// Another implementation of the scenario roles (`PROGRAM --role NAME TARGET ARGS…`), and
     /// the target it is given instead of a queue directory; `{fresh}` in it becomes a fresh path.
     pub driver: Option<(String, String)>,
+    /// The roles the driver plays (all when empty); hark's own processes play the others.
+    pub driver_roles: Vec<String>,
 }
 
 impl Config {
@@ -72,15 +74,16 @@ struct Proc {
 
 impl Proc {
     fn start(cfg: &Config, role: &str, args: &[String]) -> Res<Proc> {
+        let driven = cfg.driver_roles.is_empty() || cfg.driver_roles.iter().any(|r| r == role);
         let mut cmd = match &cfg.driver {
-            Some((program, _)) => {
+            Some((program, _)) if driven => {
                 // "python3 peer.py": a program and its leading arguments.
                 let mut words = program.split_whitespace();
                 let mut c = Command::new(words.next().ok_or("empty driver")?);
                 c.args(words);
                 c
             }
-            None => {
+            _ => {
                 let mut c = Command::new(std::env::current_exe()?);
                 c.args(&cfg.prefix);
                 c
