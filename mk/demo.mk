@@ -3,8 +3,5 @@
 DEMO_TARGET := demo-languages
 
 .PHONY: demo-languages
-demo-languages: ffi-libs python-wheel build-node
-	@mkdir -p target/c/examples
-	cc -std=c11 -Wall -Wextra -Werror -pedantic -Iinclude -o target/c/examples/notifier examples/c/notifier.c \
-	    -L$(FFI_LIBDIR) -Wl,-rpath,$(CURDIR)/$(FFI_LIBDIR) -lhark
+demo-languages: c-examples python-wheel build-node
 	python3 examples/demo.py
