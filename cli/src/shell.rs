@@ -97,8 +97,13 @@ impl Shell {
         ok
     }
 
-    /// psql's `PrintNotifications`: everything received so far, oldest first.
+    /// psql's `PrintNotifications`: everything received so far, oldest first. Inside a
+    /// transaction block nothing is printed: PostgreSQL sends notifications only between
+    /// transactions, and a session's inbox can hold some there only after `COMMIT AND CHAIN`.
     fn print_notifications(&mut self) {
+        if self.conn.transaction_status() != TransactionStatus::Idle {
+            return;
+        }
         let mut out = io::stdout().lock();
         let mut received = self.conn.consume_input().and_then(|_| self.conn.notifies());
         loop {
@@ -156,7 +161,7 @@ impl Shell {
             }
         }
         // psql sends an unterminated last statement at the end of a script.
-        let rest = buffer.trim();
+        let rest = skip_blank(&buffer).trim_end();
         if !rest.is_empty() {
             self.execute(rest);
         }
@@ -166,7 +171,7 @@ impl Shell {
     /// Adds one input line: runs a meta-command, or appends to the statement buffer and executes
     /// every statement completed by it.
     fn take_line(&mut self, buffer: &mut String, line: &str) -> Flow {
-        if buffer.trim().is_empty() && line.trim_start().starts_with('\\') {
+        if skip_blank(buffer).is_empty() && line.trim_start().starts_with('\\') {
             buffer.clear();
             return self.meta(line.trim_start());
         }
@@ -174,7 +179,7 @@ impl Shell {
         buffer.push('\n');
         let (statements, rest) = hark::split_statements(buffer);
         for s in statements {
-            self.execute(&format!("{s};"));
+            self.execute(&format!("{};", skip_blank(&s)));
         }
         *buffer = rest;
         Flow::Continue
@@ -244,7 +249,7 @@ impl Shell {
         println!("{banner}");
         let mut buffer = String::new();
         loop {
-            let prompt = self.prompt(!buffer.trim().is_empty());
+            let prompt = self.prompt(!skip_blank(&buffer).is_empty());
             match editor.readline(&prompt) {
                 Ok(line) => {
                     if !line.trim().is_empty() {
@@ -268,6 +273,16 @@ impl Shell {
         }
         0
     }
+}
+
+/// `s` without its leading blanks and `--` comments, which psql never puts into the text it
+/// sends (so that `LINE n:` counts from the statement's first word).
+fn skip_blank(s: &str) -> &str {
+    let mut s = s.trim_start();
+    while let Some(comment) = s.strip_prefix("--") {
+        s = comment.find('\n').map_or("", |i| &comment[i + 1..]).trim_start();
+    }
+    s
 }
 
 /// Splits a meta-command's arguments as psql does: words separated by blanks; inside single
