@@ -104,23 +104,30 @@ impl Shell {
         if self.conn.transaction_status() != TransactionStatus::Idle {
             return;
         }
-        let mut out = io::stdout().lock();
-        let mut received = self.conn.consume_input().and_then(|_| self.conn.notifies());
-        loop {
-            match received {
+        // Like libpq's PQnotifies, take only what has arrived by now: the session's notifies()
+        // would go on reading the queue, and a notification committed while these are printed
+        // belongs after the next statement.
+        let mut text = String::new();
+        let mut failure = self.conn.consume_input().err();
+        for _ in 0..self.conn.pending() {
+            match self.conn.notifies() {
                 Ok(Some(n)) => {
-                    let _ = writeln!(out, "{}", notification_line(&n));
+                    text.push_str(&notification_line(&n));
+                    text.push('\n');
                 }
                 Ok(None) => break,
                 Err(e) => {
-                    let _ = out.flush();
-                    eprint!("{}{}", self.prefix(), render_error(&e, None));
+                    failure = Some(e);
                     break;
                 }
             }
-            received = self.conn.notifies();
         }
+        let mut out = io::stdout().lock();
+        let _ = out.write_all(text.as_bytes());
         let _ = out.flush();
+        if let Some(e) = failure {
+            eprint!("{}{}", self.prefix(), render_error(&e, None));
+        }
     }
 
     /// `-c SQL`: the whole string as one query (several statements in it run as one implicit
