@@ -102,6 +102,12 @@ fn a_client_that_stops_reading_is_dropped_with_a_reason() {
     let srv = serve(dir.path(), &["firehose", "--client-queue", "16"]);
     let mut slow = ws_connect(srv.addr, "/ws", "").unwrap();
     ws_text(&mut slow); // hello; then this client reads nothing for a while
+    // An SSE client that stops reading after its hello, likewise.
+    let mut slow_sse = TcpStream::connect(srv.addr).unwrap();
+    write!(slow_sse, "GET /events HTTP/1.1\r\nHost: {}\r\n\r\n", srv.addr).unwrap();
+    let mut head = [0u8; 64];
+    let n = slow_sse.read(&mut head).unwrap();
+    assert!(head[..n].starts_with(b"HTTP/1.1 200 OK\r\n"));
 
     // 80 MB of notifications: far more than the socket buffers between the server and the slow
     // client hold, so the server has to either queue them without bound or drop the client.
@@ -146,6 +152,18 @@ fn a_client_that_stops_reading_is_dropped_with_a_reason() {
     let mut rest = Vec::new();
     let _ = slow.read_to_end(&mut rest);
     assert!(rest.is_empty(), "data after the close frame");
+
+    // The SSE client gets what the buffers held, then a close event with the reason.
+    slow_sse.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut stream = Vec::new();
+    slow_sse.read_to_end(&mut stream).expect("the SSE stream, up to its end");
+    let stream = String::from_utf8_lossy(&stream);
+    let events: Vec<&str> = stream.split("\n\n").filter(|e| !e.is_empty()).collect();
+    assert_eq!(
+        events.last().copied(),
+        Some("event: close\ndata: \"too slow: more than 16 notifications waiting; reconnect to resume\"")
+    );
+    assert!(events.len() < total, "the slow SSE client was sent everything");
 
     // The server goes on serving new clients once it has caught up with the firehose (a client
     // that joined while it was catching up may well have been dropped in its turn).
