@@ -50,6 +50,13 @@ struct Client {
     gone: Arc<AtomicBool>,
 }
 
+/// A client's side of its registration: its queue and the two flags it shares with the hub.
+struct Membership {
+    rx: Receiver<Arc<str>>,
+    overrun: Arc<AtomicBool>,
+    gone: Arc<AtomicBool>,
+}
+
 struct Hub {
     clients: Mutex<Vec<Client>>,
     /// Notifications received per channel, for the dashboard's counters on (re)connection.
@@ -78,7 +85,7 @@ impl Hub {
     }
 
     /// Registers a client; `None` when `max_clients` are already served.
-    fn join(&self) -> Option<(Receiver<Arc<str>>, Arc<AtomicBool>, Arc<AtomicBool>)> {
+    fn join(&self) -> Option<Membership> {
         let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
         clients.retain(|c| !c.gone.load(Ordering::SeqCst));
         if clients.len() >= self.cfg.max_clients {
@@ -88,7 +95,7 @@ impl Hub {
         let overrun = Arc::new(AtomicBool::new(false));
         let gone = Arc::new(AtomicBool::new(false));
         clients.push(Client { tx, overrun: Arc::clone(&overrun), gone: Arc::clone(&gone) });
-        Some((rx, overrun, gone))
+        Some(Membership { rx, overrun, gone })
     }
 
     fn too_slow_reason(&self) -> String {
@@ -207,7 +214,7 @@ fn serve_websocket(stream: TcpStream, req: &http::Request, hub: &Hub) -> io::Res
     let Some(key) = req.header("Sec-WebSocket-Key") else {
         return http::respond(&mut stream, "400 Bad Request", "text/plain; charset=utf-8", b"missing Sec-WebSocket-Key\n");
     };
-    let Some((rx, overrun, gone)) = hub.join() else {
+    let Some(Membership { rx, overrun, gone }) = hub.join() else {
         return http::respond(&mut stream, "503 Service Unavailable", "text/plain; charset=utf-8", b"too many clients\n");
     };
     let _leave = Leave(Arc::clone(&gone));
@@ -234,7 +241,7 @@ fn serve_websocket(stream: TcpStream, req: &http::Request, hub: &Hub) -> io::Res
                         let _ = send(&writer, ws::OP_PONG, &f.payload);
                     }
                     Ok(f) if f.opcode == ws::OP_CLOSE => {
-                        let _ = send(&writer, ws::OP_CLOSE, &f.payload.get(..2).unwrap_or(&[]).to_vec());
+                        let _ = send(&writer, ws::OP_CLOSE, f.payload.get(..2).unwrap_or(&[]));
                         break;
                     }
                     Ok(_) => {}
@@ -295,7 +302,7 @@ impl Drop for Leave {
 }
 
 fn serve_sse(mut stream: TcpStream, hub: &Hub) -> io::Result<()> {
-    let Some((rx, overrun, gone)) = hub.join() else {
+    let Some(Membership { rx, overrun, gone }) = hub.join() else {
         return http::respond(&mut stream, "503 Service Unavailable", "text/plain; charset=utf-8", b"too many clients\n");
     };
     let _leave = Leave(gone);
