@@ -69,7 +69,7 @@ fn prompts_follow_the_transaction_state() {
     let reader = File::from(master.try_clone().unwrap());
     let (tx, rx) = channel();
     std::thread::spawn(move || {
-        for b in reader.bytes() {
+        for b in std::io::BufReader::new(reader).bytes() {
             let Ok(b) = b else { break };
             if tx.send(b).is_err() {
                 break;

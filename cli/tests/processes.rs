@@ -235,3 +235,31 @@ fn stat_shows_listeners_and_lag() {
     let (_, json, _) = run(hark().args(["stat", &dir_arg(&dir), "--json"]), "");
     assert!(json.contains("\"lag\":0,"), "{json}");
 }
+
+/// The same row changes as `tcn/postgres.sql` makes under PostgreSQL's tcn trigger, sent with
+/// `hark notify --tcn`, must print what psql printed there (`tcn/postgres.out`).
+#[test]
+fn tcn_matches_postgresql() {
+    let dir = TempDir::new("tcn");
+    let mut l = piped(hark().args(["listen", &dir_arg(&dir), "--count", "9", "tcn", "changes"]));
+    wait_until("the listener to register", || listeners(dir.path()) == 1);
+    let changes: &[&[&str]] = &[
+        &["--tcn", "tcndata", "I", "a=1", "b=2012-12-22"],
+        &["--tcn", "tcndata", "I", "a=1", "b=2012-12-23"],
+        &["--tcn", "tcndata", "I", "a=2", "b=2012-12-23"],
+        // An UPDATE reports the old row's key.
+        &["--tcn", "tcndata", "U", "a=1", "b=2012-12-22"],
+        &["--tcn", "tcndata", "U", "a=1", "b=2012-12-23"],
+        &["--tcn", "tcndata", "D", "a=1", "b=2012-12-22"],
+        &["changes", "--tcn", "we\"ird", "I", "k=O'Brien"],
+        &["changes", "--tcn", "we\"ird", "U", "k=O'Brien"],
+        &["--tcn", "mytable", "I", "key=1"],
+    ];
+    for args in changes {
+        notify(&dir, args);
+    }
+    let (code, out, err) = l.0.wait_with_output_reaped();
+    assert_eq!((code, err.as_str()), (0, ""));
+    let want = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tcn/postgres.out")).unwrap();
+    assert_eq!(normalize_pids(&out), want);
+}
