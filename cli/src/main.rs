@@ -63,6 +63,7 @@ struct ShellArgs {
 }
 
 #[derive(Args)]
+#[command(override_usage = "hark listen [OPTIONS] [DIR] CHANNEL...")]
 struct ListenArgs {
     /// [DIR] CHANNEL…
     #[arg(required = true, value_name = "CHANNEL")]
@@ -82,6 +83,7 @@ struct ListenArgs {
 }
 
 #[derive(Args)]
+#[command(override_usage = "hark notify [OPTIONS] [DIR] CHANNEL [PAYLOAD]\n       hark notify [OPTIONS] [DIR] [CHANNEL] --tcn TABLE OP KEY=VALUE...")]
 struct NotifyArgs {
     /// [DIR] CHANNEL [PAYLOAD]; PAYLOAD `-` reads it from standard input (one final newline
     /// dropped). With --tcn, CHANNEL defaults to `tcn`.
@@ -106,6 +108,7 @@ struct StatArgs {
 }
 
 #[derive(Args)]
+#[command(override_usage = "hark serve [OPTIONS] [DIR] CHANNEL...")]
 struct ServeArgs {
     /// [DIR] CHANNEL…
     #[arg(required = true, value_name = "CHANNEL")]
