@@ -147,7 +147,15 @@ pub fn run(cfg: ServeConfig) -> Result<(), String> {
             .map_err(|e| e.to_string())?;
     }
     for stream in listener.incoming() {
-        let Ok(stream) = stream else { continue };
+        let stream = match stream {
+            Ok(s) => s,
+            Err(e) => {
+                // Out of descriptors, for example: wait for some to be freed rather than spin.
+                eprintln!("hark serve: accept: {e}");
+                thread::sleep(Duration::from_millis(100));
+                continue;
+            }
+        };
         let hub = Arc::clone(&hub);
         let _ = thread::Builder::new().name("hark-client".into()).spawn(move || {
             let _ = serve_connection(stream, &hub);
