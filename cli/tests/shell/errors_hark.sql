@@ -6,4 +6,3 @@ SELECT 1,
   2 +;
 SELECT 'abc'::int;
 DISCARD;
-SELECT 'unterminated
