@@ -1,0 +1,9 @@
+//! The `hark` command's parts, as a library so that its tests can use them too.
+
+pub mod format;
+pub mod json;
+pub mod serve;
+pub mod shell;
+pub mod stat;
+pub mod tcn;
+pub mod ws;

@@ -1,0 +1,349 @@
+//! `hark`: a psql-like shell, listen/notify/stat, and a live browser dashboard for hark queues.
+
+use clap::{Args, Parser, Subcommand};
+use hark::Connection;
+use hark_cli::format::{notification_line, render_error, TableStyle};
+use hark_cli::serve::{self, ServeConfig};
+use hark_cli::shell::{Shell, ShellOptions};
+use hark_cli::tcn::{tcn_payload, TcnOp};
+use hark_cli::{json, stat};
+use std::io::{self, IsTerminal, Read, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+/// PostgreSQL's LISTEN/NOTIFY on a queue directory shared by the processes of one machine.
+///
+/// The queue directory is DIR when given, else $HARK_DIR, else $XDG_RUNTIME_DIR/hark, else
+/// hark-<uid> in the temporary directory. For listen, notify and serve, whose other arguments are
+/// channels, a first argument is taken as DIR only when it contains a `/` (write `./q` for a
+/// relative one), or give it with --dir.
+#[derive(Parser)]
+#[command(name = "hark", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Read and execute statements as psql does (interactively when standard input is a terminal).
+    Shell(ShellArgs),
+    /// Print notifications on CHANNELs as they arrive.
+    Listen(ListenArgs),
+    /// Send one notification.
+    Notify(NotifyArgs),
+    /// Show the queue's size, positions, segment files and listeners.
+    Stat(StatArgs),
+    /// Forward notifications to browsers (WebSocket /ws, Server-Sent Events /events) with a live
+    /// dashboard at /.
+    Serve(ServeArgs),
+}
+
+#[derive(Args)]
+struct ShellArgs {
+    /// Queue directory.
+    dir: Option<PathBuf>,
+    /// Execute this SQL (several statements in it run as one implicit transaction) and exit.
+    #[arg(short = 'c', long = "command", value_name = "SQL", conflicts_with = "file")]
+    command: Option<String>,
+    /// Read statements from FILE (`-` for standard input) and exit.
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    file: Option<String>,
+    /// Quiet: no command tags.
+    #[arg(short = 'q', long)]
+    quiet: bool,
+    /// Print rows only (no header, no row-count footer).
+    #[arg(short = 't', long = "tuples-only")]
+    tuples_only: bool,
+    /// Unaligned output: fields separated by `|`.
+    #[arg(short = 'A', long = "no-align")]
+    no_align: bool,
+}
+
+#[derive(Args)]
+#[command(override_usage = "hark listen [OPTIONS] [DIR] CHANNEL...")]
+struct ListenArgs {
+    /// [DIR] CHANNEL…
+    #[arg(required = true, value_name = "CHANNEL")]
+    args: Vec<String>,
+    /// Queue directory.
+    #[arg(short = 'd', long)]
+    dir: Option<PathBuf>,
+    /// One JSON object per line: {"channel","payload","pid"}.
+    #[arg(long)]
+    json: bool,
+    /// Exit after N notifications.
+    #[arg(long, value_name = "N")]
+    count: Option<u64>,
+    /// Exit after S seconds (status 1 if --count was given and not reached).
+    #[arg(long, value_name = "S")]
+    timeout: Option<f64>,
+}
+
+#[derive(Args)]
+#[command(override_usage = "hark notify [OPTIONS] [DIR] CHANNEL [PAYLOAD]\n       hark notify [OPTIONS] [DIR] [CHANNEL] --tcn TABLE OP KEY=VALUE...")]
+struct NotifyArgs {
+    /// [DIR] CHANNEL [PAYLOAD]; PAYLOAD `-` reads it from standard input (one final newline
+    /// dropped). With --tcn, CHANNEL defaults to `tcn`.
+    #[arg(value_name = "CHANNEL")]
+    args: Vec<String>,
+    /// Queue directory.
+    #[arg(short = 'd', long)]
+    dir: Option<PathBuf>,
+    /// Build the payload as PostgreSQL's tcn extension does: TABLE, OP (I, U or D) and the key
+    /// columns' values as KEY=VALUE.
+    #[arg(long, num_args = 3.., value_names = ["TABLE", "OP", "KEY=VALUE"], allow_hyphen_values = true)]
+    tcn: Option<Vec<String>>,
+}
+
+#[derive(Args)]
+struct StatArgs {
+    /// Queue directory.
+    dir: Option<PathBuf>,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+#[command(override_usage = "hark serve [OPTIONS] [DIR] CHANNEL...")]
+struct ServeArgs {
+    /// [DIR] CHANNEL…
+    #[arg(required = true, value_name = "CHANNEL")]
+    args: Vec<String>,
+    /// Queue directory.
+    #[arg(short = 'd', long)]
+    dir: Option<PathBuf>,
+    /// Loopback address and port to serve on (port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:9292")]
+    addr: SocketAddr,
+    /// Notifications queued for one browser before it is dropped as too slow.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    client_queue: u32,
+    /// Browsers served at once.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    max_clients: u32,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let status = match cli.command {
+        Command::Shell(a) => shell(a),
+        Command::Listen(a) => listen(a),
+        Command::Notify(a) => notify(a),
+        Command::Stat(a) => stat_cmd(a),
+        Command::Serve(a) => serve_cmd(a),
+    };
+    ExitCode::from(status)
+}
+
+/// Separates an optional leading DIR (recognised by a `/`) from the channels.
+fn dir_and_rest(dir: Option<PathBuf>, mut args: Vec<String>) -> (PathBuf, Vec<String>) {
+    if let Some(d) = dir {
+        return (d, args);
+    }
+    if args.first().is_some_and(|a| a.contains('/')) {
+        let d = args.remove(0);
+        return (PathBuf::from(d), args);
+    }
+    (hark::default_dir(), args)
+}
+
+fn open(dir: &std::path::Path) -> Result<Connection, u8> {
+    Connection::open(dir).map_err(|e| {
+        eprint!("hark: could not open the queue in {}\n{}", dir.display(), render_error(&e, None));
+        1
+    })
+}
+
+fn fail(e: &hark::Error) -> u8 {
+    eprint!("{}", render_error(e, None));
+    1
+}
+
+fn shell(a: ShellArgs) -> u8 {
+    let dir = a.dir.unwrap_or_else(hark::default_dir);
+    let conn = match open(&dir) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let opts = ShellOptions { quiet: a.quiet, style: TableStyle { unaligned: a.no_align, tuples_only: a.tuples_only } };
+    let mut sh = Shell::new(conn, opts);
+    let code = if let Some(sql) = a.command {
+        sh.run_command(&sql)
+    } else if let Some(f) = a.file.as_deref().filter(|f| *f != "-") {
+        match std::fs::File::open(f) {
+            Ok(file) => sh.run_script(&mut io::BufReader::new(file), Some(f)),
+            Err(e) => {
+                eprintln!("hark: error: {f}: {e}");
+                1
+            }
+        }
+    } else if a.file.is_some() {
+        sh.run_script(&mut io::stdin().lock(), Some("<stdin>"))
+    } else if io::stdin().is_terminal() {
+        let banner = format!(
+            "hark ({}) on {}\nType \"\\?\" for help; end statements with \";\".\n",
+            env!("CARGO_PKG_VERSION"),
+            dir.display()
+        );
+        sh.run_interactive(&banner)
+    } else {
+        sh.run_script(&mut io::stdin().lock(), None)
+    };
+    code as u8
+}
+
+fn listen(a: ListenArgs) -> u8 {
+    let (dir, channels) = dir_and_rest(a.dir, a.args);
+    if channels.is_empty() {
+        eprintln!("hark listen: no channel given");
+        return 2;
+    }
+    let mut conn = match open(&dir) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    for ch in &channels {
+        if let Err(e) = conn.listen(ch) {
+            return fail(&e);
+        }
+    }
+    let deadline = a.timeout.map(|s| Instant::now() + Duration::from_secs_f64(s.max(0.0)));
+    let mut received = 0u64;
+    let mut out = io::stdout().lock();
+    loop {
+        if a.count.is_some_and(|c| received >= c) {
+            return 0;
+        }
+        let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        match conn.wait(timeout) {
+            Ok(true) => {}
+            Ok(false) => {
+                return match a.count {
+                    Some(c) if received < c => {
+                        eprintln!("hark listen: timed out after {received} of {c} notifications");
+                        1
+                    }
+                    _ => 0,
+                };
+            }
+            Err(e) => return fail(&e),
+        }
+        loop {
+            if a.count.is_some_and(|c| received >= c) {
+                break;
+            }
+            match conn.notifies() {
+                Ok(Some(n)) => {
+                    let line = if a.json { json::notification(&n) } else { notification_line(&n) };
+                    // A closed pipe (`| head -1`) ends listening quietly.
+                    if writeln!(out, "{line}").and_then(|_| out.flush()).is_err() {
+                        return 0;
+                    }
+                    received += 1;
+                }
+                Ok(None) => break,
+                Err(e) => return fail(&e),
+            }
+        }
+    }
+}
+
+fn notify(a: NotifyArgs) -> u8 {
+    let (dir, mut rest) = dir_and_rest(a.dir, a.args);
+    let (channel, payload) = if let Some(t) = a.tcn {
+        if rest.len() > 1 {
+            eprintln!("hark notify: with --tcn, give at most a channel (the payload is built from --tcn)");
+            return 2;
+        }
+        let Some(op) = TcnOp::parse(&t[1]) else {
+            eprintln!("hark notify: --tcn operation must be I, U or D (or INSERT, UPDATE, DELETE), not {:?}", t[1]);
+            return 2;
+        };
+        let mut key = Vec::new();
+        for kv in &t[2..] {
+            let Some((k, v)) = kv.split_once('=') else {
+                eprintln!("hark notify: --tcn key column must be written KEY=VALUE, not {kv:?}");
+                return 2;
+            };
+            key.push((k.to_owned(), v.to_owned()));
+        }
+        (rest.pop().unwrap_or_else(|| "tcn".to_owned()), tcn_payload(&t[0], op, &key))
+    } else {
+        match rest.len() {
+            1 => (rest.remove(0), String::new()),
+            2 => {
+                let payload = rest.pop().unwrap_or_default();
+                let payload = if payload == "-" {
+                    let mut s = String::new();
+                    if let Err(e) = io::stdin().read_to_string(&mut s) {
+                        eprintln!("hark notify: could not read the payload from standard input: {e}");
+                        return 1;
+                    }
+                    if s.ends_with('\n') {
+                        s.pop();
+                    }
+                    s
+                } else {
+                    payload
+                };
+                (rest.remove(0), payload)
+            }
+            0 => {
+                eprintln!("hark notify: no channel given");
+                return 2;
+            }
+            _ => {
+                eprintln!("hark notify: too many arguments (expected [DIR] CHANNEL [PAYLOAD])");
+                return 2;
+            }
+        }
+    };
+    let mut conn = match open(&dir) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    match conn.notify(&channel, &payload) {
+        Ok(()) => 0,
+        Err(e) => fail(&e),
+    }
+}
+
+fn stat_cmd(a: StatArgs) -> u8 {
+    let dir = a.dir.unwrap_or_else(hark::default_dir);
+    // Looking must not create a queue.
+    if !dir.join("control").exists() {
+        eprintln!("hark stat: no queue in {}", dir.display());
+        return 1;
+    }
+    let stats = hark::Queue::open(&dir, &hark::Options::default()).and_then(|q| q.stats());
+    match stats {
+        Ok(s) => {
+            let text = if a.json { stat::render_json(&dir, &s) } else { stat::render_text(&dir, &s) };
+            print!("{text}");
+            0
+        }
+        Err(e) => fail(&e),
+    }
+}
+
+fn serve_cmd(a: ServeArgs) -> u8 {
+    let (dir, channels) = dir_and_rest(a.dir, a.args);
+    let cfg = ServeConfig {
+        dir,
+        addr: a.addr,
+        channels,
+        client_queue: a.client_queue as usize,
+        max_clients: a.max_clients as usize,
+    };
+    match serve::run(cfg) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("hark serve: {e}");
+            1
+        }
+    }
+}

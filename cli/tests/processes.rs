@@ -1,0 +1,265 @@
+//! `hark listen`, `notify`, `stat` and `shell` as separate processes on one queue directory.
+
+mod common;
+
+use common::{hark, listeners, normalize_pids, piped, wait_until, Reaper, TempDir};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Command, Stdio};
+use std::sync::mpsc::{channel, Receiver};
+use std::time::Duration;
+
+fn dir_arg(dir: &TempDir) -> String {
+    dir.path().to_str().unwrap().to_owned()
+}
+
+/// Runs a command to completion; returns (status code, stdout, stderr).
+fn run(cmd: &mut Command, stdin: &str) -> (i32, String, String) {
+    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn notify(dir: &TempDir, args: &[&str]) {
+    let (code, out, err) = run(hark().arg("notify").arg(dir_arg(dir)).args(args), "");
+    assert_eq!((code, out.as_str(), err.as_str()), (0, "", ""), "hark notify {args:?}");
+}
+
+/// Lines of a child's standard output, read by a thread so that a test can wait with a deadline.
+fn lines(child: &mut Reaper) -> Receiver<String> {
+    let stdout = child.0.stdout.take().unwrap();
+    let (tx, rx) = channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+fn next_line(rx: &Receiver<String>, what: &str) -> String {
+    rx.recv_timeout(Duration::from_secs(10)).unwrap_or_else(|_| panic!("no line from {what}"))
+}
+
+#[test]
+fn listen_receives_what_notify_sends() {
+    let dir = TempDir::new("listen");
+    let mut l = piped(hark().args(["listen", &dir_arg(&dir), "--json", "--count", "5", "orders", "tcn", "Mixed"]));
+    wait_until("the listener to register", || listeners(dir.path()) == 1);
+    notify(&dir, &["orders", "{\"id\": 42}"]);
+    notify(&dir, &["orders"]);
+    notify(&dir, &["Mixed", "case is kept: these are names, not SQL identifiers"]);
+    notify(&dir, &["--tcn", "we\"ird", "I", "k=O'Brien"]);
+    notify(&dir, &["elsewhere", "not listened to"]);
+    let (code, out, err) = run(hark().args(["notify", &dir_arg(&dir), "orders", "-"]), "from stdin\n");
+    assert_eq!((code, out.as_str(), err.as_str()), (0, "", ""));
+    let status = l.0.wait().unwrap();
+    assert!(status.success(), "hark listen exited with {status}");
+    let mut out = String::new();
+    l.0.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    assert_eq!(
+        normalize_pids(&out.replace("\"pid\":", "PID ")),
+        concat!(
+            "{\"channel\":\"orders\",\"payload\":\"{\\\"id\\\": 42}\",PID N}\n",
+            "{\"channel\":\"orders\",\"payload\":\"\",PID N}\n",
+            "{\"channel\":\"Mixed\",\"payload\":\"case is kept: these are names, not SQL identifiers\",PID N}\n",
+            "{\"channel\":\"tcn\",\"payload\":\"\\\"we\\\"\\\"ird\\\",I,\\\"k\\\"='O''Brien'\",PID N}\n",
+            "{\"channel\":\"orders\",\"payload\":\"from stdin\",PID N}\n",
+        )
+    );
+}
+
+#[test]
+fn listen_prints_psql_lines_and_honours_timeout() {
+    let dir = TempDir::new("timeout");
+    let mut l = piped(hark().args(["listen", "--dir", &dir_arg(&dir), "--count", "3", "--timeout", "1.5", "tcn"]));
+    wait_until("the listener to register", || listeners(dir.path()) == 1);
+    // PostgreSQL's documented tcn payloads, built by --tcn.
+    notify(&dir, &["--tcn", "tcndata", "I", "a=1", "b=2012-12-22"]);
+    notify(&dir, &["tcn", "--tcn", "tcndata", "update", "a=1", "b=2012-12-23"]);
+    let out = l.0.wait_with_output_reaped();
+    assert_eq!(out.0, 1, "a --count not reached by --timeout fails");
+    assert_eq!(
+        normalize_pids(&out.1),
+        concat!(
+            "Asynchronous notification \"tcn\" with payload \"\"tcndata\",I,\"a\"='1',\"b\"='2012-12-22'\" received from server process with PID N.\n",
+            "Asynchronous notification \"tcn\" with payload \"\"tcndata\",U,\"a\"='1',\"b\"='2012-12-23'\" received from server process with PID N.\n",
+        )
+    );
+    assert_eq!(out.2, "hark listen: timed out after 2 of 3 notifications\n");
+
+    // Without --count, a timeout is the normal end.
+    let (code, out, err) = run(hark().args(["listen", &dir_arg(&dir), "--timeout", "0.2", "quiet"]), "");
+    assert_eq!((code, out.as_str(), err.as_str()), (0, "", ""));
+}
+
+trait WaitReaped {
+    fn wait_with_output_reaped(&mut self) -> (i32, String, String);
+}
+
+impl WaitReaped for std::process::Child {
+    fn wait_with_output_reaped(&mut self) -> (i32, String, String) {
+        let mut out = String::new();
+        let mut err = String::new();
+        self.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+        self.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+        let status = self.wait().unwrap();
+        (status.code().unwrap_or(-1), out, err)
+    }
+}
+
+#[test]
+fn notify_reports_errors_as_postgresql_does() {
+    let dir = TempDir::new("notify-errors");
+    let long = "x".repeat(8000);
+    let (code, _, err) = run(hark().args(["notify", &dir_arg(&dir), "c", &long]), "");
+    assert_eq!((code, err.as_str()), (1, "ERROR:  payload string too long\n"));
+    let (code, _, err) = run(hark().args(["notify", &dir_arg(&dir), &"c".repeat(64)]), "");
+    assert_eq!((code, err.as_str()), (1, "ERROR:  channel name too long\n"));
+    let (code, _, err) = run(hark().args(["notify", &dir_arg(&dir), "--tcn", "t", "X", "k=1"]), "");
+    assert_eq!(code, 2);
+    assert!(err.contains("must be I, U or D"), "{err}");
+    let (code, _, err) = run(hark().args(["notify", &dir_arg(&dir), "--tcn", "t", "I", "novalue"]), "");
+    assert_eq!(code, 2);
+    assert!(err.contains("KEY=VALUE"), "{err}");
+    let (code, _, _) = run(hark().args(["notify", &dir_arg(&dir), "a", "b", "c"]), "");
+    assert_eq!(code, 2);
+}
+
+/// Two shells driven through pipes, as in the seed article's chat: each answer must arrive
+/// before the next statement is sent, so every statement's output is flushed at once.
+#[test]
+fn shells_chat_through_pipes() {
+    let dir = TempDir::new("chat");
+    let mut a = piped(hark().args(["shell", &dir_arg(&dir)]));
+    let mut b = piped(hark().args(["shell", &dir_arg(&dir)]));
+    let (a_pid, b_pid) = (a.0.id(), b.0.id());
+    let (a_out, b_out) = (lines(&mut a), lines(&mut b));
+    let mut a_in = a.0.stdin.take().unwrap();
+    let mut b_in = b.0.stdin.take().unwrap();
+    let say = |input: &mut std::process::ChildStdin, out: &Receiver<String>, sql: &str, want: &[String]| {
+        writeln!(input, "{sql}").unwrap();
+        input.flush().unwrap();
+        for w in want {
+            assert_eq!(&next_line(out, sql), w, "after {sql}");
+        }
+    };
+    let line = |payload: &str, pid: u32| {
+        format!("Asynchronous notification \"cnpug\" with payload \"{payload}\" received from server process with PID {pid}.")
+    };
+    say(&mut a_in, &a_out, "listen cnpug;", &["LISTEN".into()]);
+    say(&mut b_in, &b_out, "listen cnpug;", &["LISTEN".into()]);
+    say(&mut a_in, &a_out, "notify cnpug, 'hello, every body.';", &["NOTIFY".into(), line("hello, every body.", a_pid)]);
+    say(&mut b_in, &b_out, "notify cnpug, 'hello';", &["NOTIFY".into(), line("hello, every body.", a_pid), line("hello", b_pid)]);
+    say(&mut a_in, &a_out, "listen cnpug;", &["LISTEN".into(), line("hello", b_pid)]);
+    // B's rolled-back notification never reaches A.
+    say(&mut b_in, &b_out, "begin; notify cnpug, 'never'; rollback;", &["BEGIN".into(), "NOTIFY".into(), "ROLLBACK".into()]);
+    say(&mut b_in, &b_out, "notify cnpug, 'hello1';", &["NOTIFY".into(), line("hello1", b_pid)]);
+    say(&mut a_in, &a_out, "select 1 as one;", &[" one ".into(), "-----".into(), "   1".into(), "(1 row)".into(), "".into(), line("hello1", b_pid)]);
+    say(&mut a_in, &a_out, "unlisten cnpug;", &["UNLISTEN".into()]);
+    drop((a_in, b_in));
+    assert!(a.0.wait().unwrap().success() && b.0.wait().unwrap().success());
+}
+
+#[test]
+fn command_and_file_options() {
+    let dir = TempDir::new("options");
+    let (code, out, err) = run(hark().args(["shell", &dir_arg(&dir), "-c", "LISTEN a; NOTIFY a, 'x'"]), "");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(normalize_pids(&out), "NOTIFY\nAsynchronous notification \"a\" with payload \"x\" received from server process with PID N.\n");
+    let (code, out, err) = run(hark().args(["shell", &dir_arg(&dir), "-q", "-t", "-A", "-c", "SELECT 'a' AS x, 2 AS y"]), "");
+    assert_eq!((code, out.as_str(), err.as_str()), (0, "a|2\n", ""));
+    let (code, out, err) = run(hark().args(["shell", &dir_arg(&dir), "-c", "NOTIFY a 'x'"]), "");
+    assert_eq!((code, out.as_str()), (1, ""));
+    assert_eq!(err, "ERROR:  syntax error at or near \"'x'\"\nLINE 1: NOTIFY a 'x'\n                 ^\n");
+    let (code, _, err) = run(hark().args(["shell", &dir_arg(&dir), "-f", "/nonexistent/x.sql"]), "");
+    assert_eq!(code, 1);
+    assert!(err.starts_with("hark: error: /nonexistent/x.sql: "), "{err}");
+    // `-f -` reads standard input but reports locations like a file.
+    let (code, out, err) = run(hark().args(["shell", &dir_arg(&dir), "-f", "-"]), "SELECT 1 AS a;\nNOTIFY a b;\n");
+    assert_eq!(code, 0);
+    assert_eq!(out, " a \n---\n 1\n(1 row)\n\n");
+    assert!(err.starts_with("hark:<stdin>:2: ERROR:  syntax error at or near \"b\"\n"), "{err}");
+}
+
+#[test]
+fn stat_shows_listeners_and_lag() {
+    let dir = TempDir::new("stat");
+    let (code, _, err) = run(hark().args(["stat", &dir_arg(&dir)]), "");
+    assert_eq!(code, 1);
+    assert!(err.contains("no queue in"), "{err}");
+    assert!(!dir.path().exists(), "stat must not create a queue");
+
+    // A shell that listens on two channels and then sits idle reads nothing: it lags.
+    let mut sh = piped(hark().args(["shell", &dir_arg(&dir)]));
+    let sh_out = lines(&mut sh);
+    let mut sh_in = sh.0.stdin.take().unwrap();
+    writeln!(sh_in, "LISTEN a; LISTEN b;").unwrap();
+    assert_eq!(next_line(&sh_out, "LISTEN a"), "LISTEN");
+    assert_eq!(next_line(&sh_out, "LISTEN b"), "LISTEN");
+    notify(&dir, &["a", "one"]);
+    notify(&dir, &["b", "two"]);
+
+    let (code, text, err) = run(hark().args(["stat", &dir_arg(&dir)]), "");
+    assert_eq!(code, 0, "{err}");
+    assert!(text.starts_with(&format!("queue        {}\n", dir_arg(&dir))), "{text}");
+    assert!(text.contains("listeners    1\n"), "{text}");
+    assert!(text.contains("segments     1 file of "), "{text}");
+    let row = text.lines().find(|l| l.split_whitespace().next() == Some(&sh.0.id().to_string())).expect("listener row");
+    let cols: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cols[2], "2", "channels: {row}");
+    assert!(cols[4].parse::<u64>().unwrap() > 0, "lag: {row}");
+    assert_eq!(cols[5], "alive");
+
+    let (code, json, _) = run(hark().args(["stat", &dir_arg(&dir), "--json"]), "");
+    assert_eq!(code, 0);
+    assert!(json.starts_with("{\"dir\":"), "{json}");
+    assert!(json.contains(&format!("\"listeners\":[{{\"pid\":{},", sh.0.id())), "{json}");
+    assert!(json.contains("\"channels\":2,"), "{json}");
+    assert!(!json.contains("\"lag\":0,"), "{json}");
+
+    // Once the shell has read them, it no longer lags.
+    writeln!(sh_in, "SELECT 1 AS x;").unwrap();
+    for _ in 0..5 {
+        next_line(&sh_out, "SELECT");
+    }
+    assert!(next_line(&sh_out, "notification").contains("\"one\""));
+    assert!(next_line(&sh_out, "notification").contains("\"two\""));
+    let (_, json, _) = run(hark().args(["stat", &dir_arg(&dir), "--json"]), "");
+    assert!(json.contains("\"lag\":0,"), "{json}");
+}
+
+/// The same row changes as `tcn/postgres.sql` makes under PostgreSQL's tcn trigger, sent with
+/// `hark notify --tcn`, must print what psql printed there (`tcn/postgres.out`).
+#[test]
+fn tcn_matches_postgresql() {
+    let dir = TempDir::new("tcn");
+    let mut l = piped(hark().args(["listen", &dir_arg(&dir), "--count", "9", "tcn", "changes"]));
+    wait_until("the listener to register", || listeners(dir.path()) == 1);
+    let changes: &[&[&str]] = &[
+        &["--tcn", "tcndata", "I", "a=1", "b=2012-12-22"],
+        &["--tcn", "tcndata", "I", "a=1", "b=2012-12-23"],
+        &["--tcn", "tcndata", "I", "a=2", "b=2012-12-23"],
+        // An UPDATE reports the old row's key.
+        &["--tcn", "tcndata", "U", "a=1", "b=2012-12-22"],
+        &["--tcn", "tcndata", "U", "a=1", "b=2012-12-23"],
+        &["--tcn", "tcndata", "D", "a=1", "b=2012-12-22"],
+        &["changes", "--tcn", "we\"ird", "I", "k=O'Brien"],
+        &["changes", "--tcn", "we\"ird", "U", "k=O'Brien"],
+        &["--tcn", "mytable", "I", "key=1"],
+    ];
+    for args in changes {
+        notify(&dir, args);
+    }
+    let (code, out, err) = l.0.wait_with_output_reaped();
+    assert_eq!((code, err.as_str()), (0, ""));
+    let want = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tcn/postgres.out")).unwrap();
+    assert_eq!(normalize_pids(&out), want);
+}

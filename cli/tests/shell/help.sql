@@ -1,0 +1,2 @@
+-- \? lists the meta-commands and the statements hark understands.
+\?
