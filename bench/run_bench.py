@@ -91,7 +91,7 @@ def ratio(h, p, higher):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--hark-bench", required=True)
+    ap.add_argument("--hark-bench", required=True, help='the coordinator, e.g. "target/release/hark bench"')
     ap.add_argument("--pg-peer")
     ap.add_argument("--honker-python")
     ap.add_argument("--python-peer", help="python interpreter with the hark package")
@@ -101,7 +101,7 @@ def main():
     ap.add_argument("--out", default=os.path.join(HERE, "RESULTS.md"))
     a = ap.parse_args()
     quick = ["--quick"] if a.quick else []
-    hb = [a.hark_bench]
+    hb = a.hark_bench.split()  # e.g. "target/release/hark bench"
     missing = {}
     results = {}
 

@@ -3,13 +3,13 @@
 TEST_TARGETS += test-bench
 
 BENCH_VENV := .venv-bench
-HARK_BENCH := target/release/hark-bench
+HARK_BENCH := target/release/hark bench
 PG_PEER := target/bench/pg_peer
 
 .PHONY: bench test-bench bench-peers
 
 test-bench:
-	$(CARGO) build --release -q -p hark-bench
+	$(CARGO) build --release -q -p hark-cli
 	$(HARK_BENCH) --quick
 
 # Peers: PostgreSQL 15 and libpq from Debian's packages, honker from PyPI. Whatever cannot be
@@ -30,8 +30,8 @@ bench-peers:
 
 # The Python and Node rows use hark's own bindings as the listener (python-wheel, build-node).
 bench: bench-peers python-wheel build-node
-	$(CARGO) build --release -q -p hark-bench
-	python3 bench/run_bench.py --hark-bench $(HARK_BENCH) \
+	$(CARGO) build --release -q -p hark-cli
+	python3 bench/run_bench.py --hark-bench "$(HARK_BENCH)" \
 	    $$( [ -x $(PG_PEER) ] && echo --pg-peer $(PG_PEER) ) \
 	    $$( $(BENCH_VENV)/bin/python -c 'import honker' 2>/dev/null && echo --honker-python $(BENCH_VENV)/bin/python ) \
 	    --python-peer $(VENV_PY) --node-peer bench/peers/hark_node_peer.js $(BENCH_ARGS)

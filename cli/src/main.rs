@@ -39,6 +39,14 @@ enum Command {
     /// Forward notifications to browsers (WebSocket /ws, Server-Sent Events /events) with a live
     /// dashboard at /.
     Serve(ServeArgs),
+    /// Measure hark with real processes: per-commit, batched, latency, fanout, notifiers,
+    /// payload, backlog, floor (`hark bench --help` for the options).
+    #[command(disable_help_flag = true)]
+    Bench {
+        /// Scenarios and options, passed to the benchmark coordinator.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 #[derive(Args)]
@@ -135,6 +143,7 @@ fn main() -> ExitCode {
         Command::Notify(a) => notify(a),
         Command::Stat(a) => stat_cmd(a),
         Command::Serve(a) => serve_cmd(a),
+        Command::Bench { args } => hark_bench::main(&["bench"], &args).clamp(0, 255) as u8,
     };
     ExitCode::from(status)
 }
