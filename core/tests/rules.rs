@@ -419,6 +419,8 @@ fn transaction_control_messages_match_postgres() {
         ("COMMIT AND CHAIN", "COMMIT AND CHAIN can only be used in transaction blocks", "25P01"),
         ("SELECT 1; SAVEPOINT s", "SAVEPOINT can only be used in transaction blocks", "25P01"),
         ("LISTEN", "syntax error at end of input", "42601"),
+        ("LISTEN;", "syntax error at or near \";\"", "42601"),
+        ("DISCARD;", "syntax error at or near \";\"", "42601"),
         ("FROB x", "syntax error at or near \"FROB\"", "42601"),
         ("SELECT 'abc", "unterminated quoted string at or near \"'abc\"", "42601"),
         ("SELECT nosuch()", "function nosuch() does not exist", "42883"),
@@ -442,6 +444,11 @@ fn transaction_control_messages_match_postgres() {
     assert_eq!(a.transaction_status(), TransactionStatus::InBlock);
     a.execute("ROLLBACK TO s; RELEASE SAVEPOINT s; COMMIT AND CHAIN").unwrap();
     assert_eq!(a.transaction_status(), TransactionStatus::InBlock);
+    // COMMIT AND CHAIN commits, but the session stays in a block: nothing is delivered yet.
+    a.execute("LISTEN chained; NOTIFY chained, 'in chain'; COMMIT AND CHAIN").unwrap();
+    assert!(drain(&mut a).is_empty());
+    a.execute("COMMIT").unwrap();
+    assert_eq!(drain(&mut a), pairs(&[("chained", "in chain")]));
     a.execute("ABORT").unwrap();
     assert_eq!(a.transaction_status(), TransactionStatus::Idle);
 }
@@ -465,5 +472,13 @@ fn select_of_constants_and_functions() {
     assert_eq!(one(&mut a, "/* comment */ SELECT 1 -- trailing").1, vec![Some("1".into())]);
     assert!(a.execute("  ;; -- nothing").unwrap().is_empty_query());
     let e = err(a.execute("SELECT 'x'::int"));
-    assert_eq!(e.message(), "invalid input syntax for type integer: \"x\"");
+    assert_eq!((e.message(), e.position()), ("invalid input syntax for type integer: \"x\"", Some(8)));
+    let r = a.execute("SELECT 1, 'a', 2.5, true, pg_notification_queue_usage(), pg_notify('c', 'x'), NULL").unwrap();
+    assert_eq!(r.types, ["int4", "text", "numeric", "bool", "float8", "void", "text"]);
+    // Every statement's result, as psql shows a line of several.
+    let (results, r) = a.execute_all("SELECT 1; SELECT 2, 3; LISTEN x");
+    r.unwrap();
+    assert_eq!(results.iter().map(|r| r.tag.as_str()).collect::<Vec<_>>(), ["SELECT 1", "SELECT 1", "LISTEN"]);
+    let (results, r) = a.execute_all("SELECT 1; SELECT nosuch(); SELECT 3");
+    assert_eq!((results.len(), r.unwrap_err().sqlstate()), (1, "42883"));
 }

@@ -14,7 +14,7 @@ pub use split::split_statements;
 use crate::error::{Error, ErrorKind, Notice, Result, Severity};
 use crate::session::{Block, Connection, ListenAction};
 use lexer::{lex, Tok};
-use parser::{parse, Expr, SelectItem, Stmt};
+use parser::{parse, End, Expr, SelectItem, Stmt};
 use value::Value;
 
 /// The result of one statement, as libpq's `PGresult` would show it.
@@ -24,6 +24,9 @@ pub struct QueryResult {
     pub tag: String,
     /// Column names of a `SELECT`.
     pub columns: Vec<String>,
+    /// PostgreSQL's type name of each column (`int4`, `text`, `float8`, `bool`, `void`, …), so
+    /// that a client can format or convert values as it would PostgreSQL's.
+    pub types: Vec<&'static str>,
     /// Rows of a `SELECT`, as text; `None` is SQL NULL.
     pub rows: Vec<Vec<Option<String>>>,
 }
@@ -56,15 +59,27 @@ impl Connection {
     /// # Ok::<(), hark::Error>(())
     /// ```
     pub fn execute(&mut self, sql: &str) -> Result<QueryResult> {
-        self.check_usable()?;
-        let r = self.execute_inner(sql);
+        let (mut results, r) = self.execute_all(sql);
+        r?;
+        Ok(results.pop().unwrap_or_default())
+    }
+
+    /// Executes SQL text and returns the result of every statement that ran, in order, with the
+    /// error that stopped the rest, if any (what psql shows for a line of several statements).
+    /// An empty text gives no result.
+    pub fn execute_all(&mut self, sql: &str) -> (Vec<QueryResult>, Result<()>) {
+        if let Err(e) = self.check_usable() {
+            return (Vec::new(), Err(e));
+        }
+        let mut results = Vec::new();
+        let r = self.execute_inner(sql, &mut results);
         if r.is_err() {
             self.fail();
         }
-        r
+        (results, r)
     }
 
-    fn execute_inner(&mut self, sql: &str) -> Result<QueryResult> {
+    fn execute_inner(&mut self, sql: &str, results: &mut Vec<QueryResult>) -> Result<()> {
         // Like PostgreSQL, the whole string is parsed before any of it runs.
         let lexer::Lexed { tokens, notices } = lex(sql)?;
         for n in notices {
@@ -76,8 +91,7 @@ impl Connection {
         while from <= tokens.len() {
             let semi = tokens[from..].iter().position(|t| t.tok == Tok::Op(";".into())).map(|k| from + k);
             let to = semi.unwrap_or(tokens.len());
-            // `at end of input` for a statement cut short by `;` points at the `;`.
-            let end = semi.map_or(end_of_input, |k| tokens[k].pos);
+            let end = semi.map_or(End::Input(end_of_input), |k| End::Semicolon(tokens[k].pos));
             match parse(&tokens[from..to], end)? {
                 Stmt::Empty => {}
                 s => stmts.push(s),
@@ -85,17 +99,16 @@ impl Connection {
             from = to + 1;
         }
         let multi = stmts.len() > 1;
-        let mut last = QueryResult::default();
         for s in stmts {
             if multi && self.block == Block::Idle {
                 self.block = Block::Implicit;
             }
-            last = self.run(s)?;
+            results.push(self.run(s)?);
         }
         if self.block == Block::Implicit {
             self.end_txn()?;
         }
-        Ok(last)
+        Ok(())
     }
 
     fn run(&mut self, s: Stmt) -> Result<QueryResult> {
@@ -183,11 +196,17 @@ impl Connection {
                 Ok(QueryResult::command(word))
             }
             Block::Explicit if commit => {
-                let r = self.end_txn();
-                if chain && r.is_ok() {
+                if chain {
+                    // The session stays in a transaction block: nothing is delivered (R13).
+                    let txn = std::mem::take(&mut self.txn);
+                    self.block = Block::Idle;
+                    let r = self.commit_txn(txn);
                     self.block = Block::Explicit;
+                    r?;
+                } else {
+                    self.end_txn()?;
                 }
-                r.map(|_| QueryResult::command("COMMIT"))
+                Ok(QueryResult::command("COMMIT"))
             }
             Block::Explicit | Block::Failed => {
                 self.abort_txn();
@@ -203,13 +222,18 @@ impl Connection {
 
     fn select(&mut self, items: &[SelectItem]) -> Result<QueryResult> {
         let mut columns = Vec::new();
+        let mut types = Vec::new();
         let mut scalars: Vec<Option<Value>> = Vec::new();
         let mut set: Option<Vec<Value>> = None;
         for it in items {
             columns.push(it.alias.clone().unwrap_or_else(|| value::column_name(&it.expr).0));
             match self.eval(&it.expr)? {
-                Evaluated::One(v) => scalars.push(Some(v)),
+                Evaluated::One(v) => {
+                    types.push(v.pg_type());
+                    scalars.push(Some(v));
+                }
                 Evaluated::Set(vs) => {
+                    types.push("text");
                     scalars.push(None);
                     set.get_or_insert(vs);
                 }
@@ -227,7 +251,7 @@ impl Connection {
                     .collect()
             })
             .collect();
-        Ok(QueryResult { tag: format!("SELECT {}", rows.len()), columns, rows })
+        Ok(QueryResult { tag: format!("SELECT {}", rows.len()), columns, types, rows })
     }
 
     fn eval(&mut self, e: &Expr) -> Result<Evaluated> {
@@ -240,9 +264,9 @@ impl Connection {
                 let b = self.eval_one(b)?;
                 value::concat(a, b, *pos)?
             }
-            Expr::Cast(inner, ty, pos) => {
+            Expr::Cast(inner, ty, pos, operand_pos) => {
                 let v = self.eval_one(inner)?;
-                value::cast(v, ty, *pos)?
+                value::cast(v, ty, *pos).map_err(|e| if e.position().is_none() { e.at(*operand_pos) } else { e })?
             }
             Expr::Call { name, args, pos } => {
                 let mut vals = Vec::with_capacity(args.len());

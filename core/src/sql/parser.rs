@@ -37,7 +37,8 @@ pub enum Expr {
     Bool(bool),
     Call { name: String, args: Vec<Expr>, pos: usize },
     Concat(Box<Expr>, Box<Expr>, usize),
-    Cast(Box<Expr>, String, usize),
+    /// `operand::type`, with the positions of the type name and of the operand.
+    Cast(Box<Expr>, String, usize, usize),
 }
 
 /// PostgreSQL's reserved and type/function-name keywords: not usable as a bare `ColId`.
@@ -57,13 +58,31 @@ const RESERVED: &[&str] = &[
 struct Parser<'a> {
     toks: &'a [Token],
     i: usize,
-    /// Position just past the end of the statement text, for `at end of input`.
-    end_pos: usize,
+    /// Where the statement ends: its `;` (PostgreSQL's parser sees it as a token), or the end
+    /// of the text, for `at end of input`.
+    end: End,
+}
+
+/// How a statement's tokens end.
+#[derive(Clone, Copy)]
+pub enum End {
+    /// At a `;` at this position.
+    Semicolon(usize),
+    /// At the end of the text; the position just past it.
+    Input(usize),
+}
+
+impl End {
+    fn pos(self) -> usize {
+        match self {
+            End::Semicolon(p) | End::Input(p) => p,
+        }
+    }
 }
 
 /// Parses one statement's tokens (without its terminating `;`).
-pub fn parse(toks: &[Token], end_pos: usize) -> Result<Stmt> {
-    let mut p = Parser { toks, i: 0, end_pos };
+pub fn parse(toks: &[Token], end: End) -> Result<Stmt> {
+    let mut p = Parser { toks, i: 0, end };
     if toks.is_empty() {
         return Ok(Stmt::Empty);
     }
@@ -82,7 +101,10 @@ impl Parser<'_> {
     fn unexpected(&self) -> Error {
         match self.toks.get(self.i) {
             Some(t) => Error::syntax(format!("syntax error at or near \"{}\"", t.text)).at(t.pos),
-            None => Error::syntax("syntax error at end of input").at(self.end_pos),
+            None => match self.end {
+                End::Semicolon(p) => Error::syntax("syntax error at or near \";\"").at(p),
+                End::Input(p) => Error::syntax("syntax error at end of input").at(p),
+            },
         }
     }
 
@@ -296,13 +318,14 @@ impl Parser<'_> {
     }
 
     fn cast_expr(&mut self) -> Result<Expr> {
+        let operand_pos = self.toks.get(self.i).map_or(self.end.pos(), |t| t.pos);
         let mut e = self.primary()?;
         while let Some(t) = self.toks.get(self.i) {
             if t.tok != Tok::Op("::".into()) {
                 break;
             }
             self.i += 1;
-            let pos = self.toks.get(self.i).map_or(self.end_pos, |t| t.pos);
+            let pos = self.toks.get(self.i).map_or(self.end.pos(), |t| t.pos);
             let mut ty = match self.peek() {
                 Some(Tok::Word(w)) => w.clone(),
                 Some(Tok::Quoted(q)) => q.clone(),
@@ -315,7 +338,7 @@ impl Parser<'_> {
             } else if ty == "character" && self.eat_word("varying") {
                 ty = "character varying".into();
             }
-            e = Expr::Cast(Box::new(e), ty, pos);
+            e = Expr::Cast(Box::new(e), ty, pos, operand_pos);
         }
         Ok(e)
     }

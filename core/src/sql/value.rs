@@ -33,6 +33,21 @@ impl Value {
         }
     }
 
+    /// PostgreSQL's name of the result column's type (`typname`): an untyped literal in a
+    /// `SELECT` list resolves to `text`, as in PostgreSQL.
+    pub fn pg_type(&self) -> &'static str {
+        match self {
+            Value::Null | Value::Unknown(_) | Value::Text(_) => "text",
+            Value::Int(v) if i32::try_from(*v).is_ok() => "int4",
+            Value::Int(_) => "int8",
+            Value::Numeric(_) => "numeric",
+            Value::Bool(_) => "bool",
+            Value::Float(_) => "float8",
+            Value::Json(_) => "json",
+            Value::Void => "void",
+        }
+    }
+
     /// Whether the value may be passed where `text` is expected without an explicit cast.
     pub fn is_textual(&self) -> bool {
         matches!(self, Value::Null | Value::Unknown(_) | Value::Text(_))
@@ -182,7 +197,7 @@ pub fn cast(v: Value, ty: &str, pos: usize) -> Result<Value> {
 pub fn column_name(e: &Expr) -> (String, u8) {
     match e {
         Expr::Call { name, .. } => (name.clone(), 2),
-        Expr::Cast(inner, ty, _) => {
+        Expr::Cast(inner, ty, ..) => {
             let (n, strength) = column_name(inner);
             if strength > 1 {
                 (n, strength)
