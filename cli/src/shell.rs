@@ -71,20 +71,21 @@ impl Shell {
         self.prefix.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// Executes `sql` as one query (what psql sends), prints its result or error and then the
-    /// notifications that arrived. Returns whether the query succeeded.
+    /// Executes `sql` as one query (what psql sends), prints each statement's result (psql 15
+    /// shows every result of a query of several statements), then its error if one stopped it,
+    /// then the notifications that arrived. Returns whether the query succeeded.
     pub fn execute(&mut self, sql: &str) -> bool {
-        let result = self.conn.execute(sql);
+        let (results, status) = self.conn.execute_all(sql);
         let mut out = io::stdout().lock();
-        let ok = match result {
-            Ok(r) => {
-                if r.tag.starts_with("SELECT") && !r.is_empty_query() {
-                    let _ = out.write_all(render_table(&r, self.opts.style).as_bytes());
-                } else if !r.is_empty_query() && !self.opts.quiet {
-                    let _ = writeln!(out, "{}", r.tag);
-                }
-                true
+        for r in results.iter().filter(|r| !r.is_empty_query()) {
+            if r.tag.starts_with("SELECT") {
+                let _ = out.write_all(render_table(r, self.opts.style).as_bytes());
+            } else if !self.opts.quiet {
+                let _ = writeln!(out, "{}", r.tag);
             }
+        }
+        let ok = match status {
+            Ok(()) => true,
             Err(e) => {
                 let _ = out.flush();
                 eprint!("{}{}", self.prefix(), render_error(&e, Some(sql)));
@@ -131,7 +132,7 @@ impl Shell {
     }
 
     /// `-c SQL`: the whole string as one query (several statements in it run as one implicit
-    /// transaction, and the last one's result is printed). Returns the exit status.
+    /// transaction, and each one's result is printed). Returns the exit status.
     pub fn run_command(&mut self, sql: &str) -> i32 {
         if self.execute(sql) {
             0

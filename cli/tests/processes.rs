@@ -173,7 +173,10 @@ fn command_and_file_options() {
     let dir = TempDir::new("options");
     let (code, out, err) = run(hark().args(["shell", &dir_arg(&dir), "-c", "LISTEN a; NOTIFY a, 'x'"]), "");
     assert_eq!(code, 0, "{err}");
-    assert_eq!(normalize_pids(&out), "NOTIFY\nAsynchronous notification \"a\" with payload \"x\" received from server process with PID N.\n");
+    // psql 15 shows the result of every statement of a -c query (checked against psql 15).
+    assert_eq!(normalize_pids(&out), "LISTEN\nNOTIFY\nAsynchronous notification \"a\" with payload \"x\" received from server process with PID N.\n");
+    let (code, out, err) = run(hark().args(["shell", &dir_arg(&dir), "-c", "SELECT 1 AS a; LISTEN x; SELECT 2 AS b"]), "");
+    assert_eq!((code, out.as_str(), err.as_str()), (0, " a \n---\n 1\n(1 row)\n\nLISTEN\n b \n---\n 2\n(1 row)\n\n", ""));
     let (code, out, err) = run(hark().args(["shell", &dir_arg(&dir), "-q", "-t", "-A", "-c", "SELECT 'a' AS x, 2 AS y"]), "");
     assert_eq!((code, out.as_str(), err.as_str()), (0, "a|2\n", ""));
     let (code, out, err) = run(hark().args(["shell", &dir_arg(&dir), "-c", "NOTIFY a 'x'"]), "");
