@@ -50,6 +50,13 @@ pub fn main(prefix: &[&str], args: &[String]) -> i32 {
                     return 64;
                 }
             },
+            "--scale" => match it.next().and_then(|f| f.parse::<f64>().ok()).filter(|f| *f > 0.0) {
+                Some(f) => opts.scale = f,
+                None => {
+                    eprintln!("hark bench: --scale needs a positive factor");
+                    return 64;
+                }
+            },
             "--driver-roles" => match it.next() {
                 Some(r) => opts.driver_roles = r.split(',').map(str::to_owned).collect(),
                 None => {
@@ -90,6 +97,8 @@ scenarios: per-commit batched latency fanout notifiers payload backlog floor (de
   --json   print the figures as one JSON object on the last line
   --quick  small counts (a smoke run, not a measurement)
   --dir    where to make the scenario queues (default: /dev/shm, else the temp directory)
+  --scale F
+           multiply the counts of notifications by F (for much slower peers)
   --driver PROGRAM TARGET
            run the scenarios' processes with another implementation of the same roles
            (`PROGRAM --role NAME TARGET ARGS…`, see bench/peers/), e.g. PostgreSQL through libpq;
