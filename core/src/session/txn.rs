@@ -66,12 +66,14 @@ impl Txn {
     /// anyway, keeping the earlier position, and rolling back drops both.
     pub fn notify(&mut self, channel: &str, payload: &str) {
         let equal = |p: &Pending| self.get(p) == (channel, payload);
-        let dup = match &self.dedup {
-            Some(map) => match map.get(&key(channel, payload)) {
+        let k = self.dedup.as_ref().map(|_| key(channel, payload));
+        let dup = match (&self.dedup, k) {
+            (Some(map), Some(k)) => match map.get(&k) {
                 None => false,
+                // Equal hashes: the same notification, or (rarely) a collision to scan past.
                 Some(&i) => equal(&self.notifies[i as usize]) || self.notifies.iter().any(equal),
             },
-            None => self.notifies.iter().any(equal),
+            _ => self.notifies.iter().any(equal),
         };
         if dup {
             return;
@@ -81,10 +83,12 @@ impl Txn {
         self.text.push_str(payload);
         self.notifies.push(Pending { at, channel_len: channel.len(), payload_len: payload.len() });
         let i = self.notifies.len() - 1;
-        if let Some(map) = &mut self.dedup {
-            map.entry(key(channel, payload)).or_insert(i as u32);
-        } else if self.notifies.len() >= DEDUP_HASH_FROM {
-            self.dedup = Some(index(self.notifies()));
+        match (&mut self.dedup, k) {
+            (Some(map), Some(k)) => {
+                map.entry(k).or_insert(i as u32);
+            }
+            _ if self.notifies.len() >= DEDUP_HASH_FROM => self.dedup = Some(index(self.notifies())),
+            _ => {}
         }
     }
 
@@ -156,7 +160,7 @@ fn key(channel: &str, payload: &str) -> u64 {
 }
 
 fn index<'a>(notifies: impl ExactSizeIterator<Item = (&'a str, &'a str)>) -> HashMap<u64, u32, FxBuild> {
-    let mut map = HashMap::with_capacity_and_hasher(notifies.len() * 2, FxBuild);
+    let mut map = HashMap::with_capacity_and_hasher((notifies.len() * 2).max(256), FxBuild);
     for (i, (c, p)) in notifies.enumerate() {
         map.entry(key(c, p)).or_insert(i as u32);
     }
