@@ -518,6 +518,7 @@ impl Connection {
         }
         let set = &self.channel_set;
         let inbox = &mut self.inbox;
+        let kept = inbox.len();
         let mut bad_text = None;
         let mut taken = 0;
         let scanned = q.scan(
@@ -547,6 +548,8 @@ impl Connection {
                 Ok(())
             }
             Err(e) => {
+                // The position stays before this batch, so what it copied would come again.
+                self.inbox.truncate(kept);
                 slot.pos.store(pos, SeqCst);
                 Err(e)
             }
