@@ -518,7 +518,6 @@ impl Connection {
         }
         let set = &self.channel_set;
         let inbox = &mut self.inbox;
-        let kept = inbox.len();
         let mut bad_text = None;
         let mut taken = 0;
         let scanned = q.scan(
@@ -535,25 +534,20 @@ impl Connection {
                 taken < READ_BATCH
             },
         );
-        match scanned {
-            Ok(s) => {
-                slot.pos.store(s.pos, SeqCst);
-                if s.stopped_early {
-                    // Keep the descriptor readable while a backlog remains.
-                    q.wake(i);
-                }
-                if bad_text.is_some() {
-                    return Err(Error::corrupted("a notification in the queue is not valid UTF-8"));
-                }
-                Ok(())
-            }
-            Err(e) => {
-                // The position stays before this batch, so what it copied would come again.
-                self.inbox.truncate(kept);
-                slot.pos.store(pos, SeqCst);
-                Err(e)
-            }
+        // Store the position reached even when the scan stopped at a bad entry: what it copied
+        // before that point is delivered once, and the next read stops at the same entry again.
+        slot.pos.store(scanned.pos, SeqCst);
+        if scanned.stopped_early {
+            // Keep the descriptor readable while a backlog remains.
+            q.wake(i);
         }
+        if let Some(e) = scanned.error {
+            return Err(e);
+        }
+        if bad_text.is_some() {
+            return Err(Error::corrupted("a notification in the queue is not valid UTF-8"));
+        }
+        Ok(())
     }
 
     // ----- closing -----------------------------------------------------------------------------
