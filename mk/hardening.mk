@@ -36,5 +36,5 @@ fuzz: $(CARGO_FUZZ)
 	cd fuzz && for t in $(FUZZ_TARGETS); do \
 	    mkdir -p work/$$t artifacts/$$t; \
 	    $(FUZZ_ENV) $(CARGO_FUZZ) fuzz run --release $$t work/$$t corpus/$$t -- \
-	        -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=artifacts/$$t/ -rss_limit_mb=2048 || exit 1; \
+	        -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=artifacts/$$t/ -rss_limit_mb=2048 -timeout=10 || exit 1; \
 	done
