@@ -95,19 +95,17 @@ fn template() -> &'static Template {
     T.get_or_init(|| {
         let dir = scratch().join("template");
         let _ = std::fs::remove_dir_all(&dir);
-        {
-            let mut l = Connection::with_options(&dir, &small()).expect("create the template queue");
-            l.listen("a").unwrap();
-            let mut n = Connection::on(l.queue().clone()).unwrap();
-            n.execute("BEGIN; NOTIFY a, 'one'; NOTIFY b, 'two'; NOTIFY a, ''; COMMIT").unwrap();
-            n.notify("a", &"x".repeat(300)).unwrap();
-            // l stays registered, so the file records a listener at position 0.
-            std::mem::forget(l);
-        }
+        let mut l = Connection::with_options(&dir, &small()).expect("create the template queue");
+        l.listen("a").unwrap();
+        let mut n = Connection::on(l.queue().clone()).unwrap();
+        n.execute("BEGIN; NOTIFY a, 'one'; NOTIFY b, 'two'; NOTIFY a, ''; COMMIT").unwrap();
+        n.notify("a", &"x".repeat(300)).unwrap();
+        // Read while l is registered, so the bytes record a listener at position 0.
         let t = Template {
             control: std::fs::read(dir.join("control")).unwrap(),
             segment: std::fs::read(dir.join("000000000000000")).unwrap(),
         };
+        drop((l, n));
         let _ = std::fs::remove_dir_all(&dir);
         t
     })
