@@ -440,6 +440,9 @@ fn arg(args: &[String], name: &str, default: u64) -> u64 {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("child") {
+        // Children die with the driver, so an interrupted soak leaves nothing running.
+        // SAFETY: prctl with integer arguments.
+        unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
         let (dir, run, uid, log) = (Path::new(&args[3]), Path::new(&args[4]), args[5].parse().unwrap(), Path::new(&args[6]));
         match args[2].as_str() {
             "notifier" => notifier(dir, run, uid, log),
@@ -568,6 +571,12 @@ fn main() {
         if failures.is_empty() { "OK" } else { "FAILED" }
     );
     if !failures.is_empty() {
+        // The global order, for a post-mortem with the logs: index, channel, key (uid.t.k), PID.
+        let mut dump = String::new();
+        for (i, x) in stream.iter().enumerate() {
+            let _ = writeln!(dump, "{i} {} {}.{}.{} {}", x.chan, x.key >> 40, (x.key >> 16) & 0xff_ffff, x.key & 0xffff, x.pid);
+        }
+        let _ = std::fs::write(run.join("auditor.txt"), dump);
         for f in failures.iter().take(30) {
             eprintln!("soak: {f}");
         }
