@@ -62,7 +62,10 @@ pub fn literal(e: &Expr) -> Result<Option<Value>> {
         Expr::Num(s) => {
             // PostgreSQL refuses exponents beyond ±1000 (NUMERIC_MAX_PRECISION); without the limit
             // printing `1e999999999999` would try to allocate that many digits.
-            let exp_ok = s.find(['e', 'E']).is_none_or(|i| s[i + 1..].parse::<i64>().is_ok_and(|x| x.abs() <= 1000));
+            let exp_ok = match s.find(['e', 'E']) {
+                Some(i) => s[i + 1..].parse::<i64>().is_ok_and(|x| x.abs() <= 1000),
+                None => true,
+            };
             if !exp_ok {
                 return Err(Error::new(
                     ErrorKind::InvalidArgument,
