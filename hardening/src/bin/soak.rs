@@ -92,7 +92,7 @@ fn key_uid(key: u64) -> u64 {
 fn payload(uid: u64, t: u64, k: u64, pad: usize) -> String {
     let letter = (b'a' + (key(uid, t, k) % 26) as u8) as char;
     let mut p = format!("{uid}.{t}.{k}~{pad}~");
-    p.extend(std::iter::repeat_n(letter, pad));
+    p.extend(std::iter::repeat(letter).take(pad));
     p
 }
 
@@ -663,9 +663,12 @@ fn check(r: &Run, a: &[Seen]) -> Report {
     rep
 }
 
+/// A notifier's transaction as logged: number, the (channel, key) pairs it expects to become
+/// visible, the keys a `ROLLBACK TO` dropped, and its outcome (`C`, `R`, `F`, or none if killed).
+type LoggedTxn = (u64, Vec<(u8, u64)>, Vec<u64>, Option<char>);
+
 fn check_notifier(rep: &mut Report, uid: u64, lines: &[String], a: &[Seen], index: &HashMap<u64, usize>, accounted: &mut HashSet<u64>) {
-    // Transaction t: (expected notifications, dropped keys, outcome).
-    let mut txns: Vec<(u64, Vec<(u8, u64)>, Vec<u64>, Option<char>)> = Vec::new();
+    let mut txns: Vec<LoggedTxn> = Vec::new();
     for l in lines {
         let mut w = l.split(' ');
         match w.next() {
