@@ -420,9 +420,16 @@ fn auditor(dir: PathBuf, ready: std::sync::mpsc::Sender<()>) -> Result<Vec<Seen>
     ready.send(()).unwrap();
     let mut seen = Vec::new();
     let end = key(0, 0, 0);
+    let mut last = Instant::now();
     loop {
+        // Commits never stop for long (a parked writer is killed within a second), so a long
+        // silence means notifications are lost or the queue is wedged: fail instead of hanging.
+        if last.elapsed() > Duration::from_secs(120) {
+            return Err(format!("auditor: no notification for 120 s after {} received", seen.len()));
+        }
         c.wait(Some(Duration::from_millis(200))).map_err(|e| e.to_string())?;
         while let Some(n) = c.notifies().map_err(|e| e.to_string())? {
+            last = Instant::now();
             let chan = channel_index(&n.channel).ok_or_else(|| format!("auditor: unknown channel {:?}", n.channel))?;
             let key = parse_payload(&n.payload).ok_or_else(|| format!("auditor: damaged payload {:?}", n.payload))?;
             seen.push(Seen { chan, key, pid: n.pid });
