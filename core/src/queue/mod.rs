@@ -188,7 +188,17 @@ impl Queue {
         let head = s.head.load(Ordering::SeqCst);
         let tail = s.tail.load(Ordering::SeqCst);
         let stop = s.stop.load(Ordering::SeqCst);
-        if head % ENTRY_ALIGN as u64 != 0 || tail > head || stop > self.seg_of(tail) || head > (1u64 << 62) {
+        // An append never takes the head more than the maximum size past the stored tail, nor
+        // does a tail advance leave more segments behind it than a full queue spans; positions
+        // beyond that would make the first tail advance walk (and unlink) billions of names.
+        let span = self.geo.max_queue_size + 2 * self.geo.segment_size;
+        if head % ENTRY_ALIGN as u64 != 0
+            || tail > head
+            || stop > self.seg_of(tail)
+            || head > (1u64 << 62)
+            || head - tail > span
+            || self.seg_of(tail) - stop > self.layout.summary_count as u64
+        {
             return Err(Error::corrupted(format!(
                 "control file of queue \"{}\" is corrupted (head {head}, tail {tail}, first segment {stop})",
                 self.path.display()

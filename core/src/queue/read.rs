@@ -2,7 +2,7 @@
 //! read from the shared file before using it (I9).
 
 use super::{Queue, Segments};
-use crate::error::{Error, Result};
+use crate::error::Error;
 use crate::layout::*;
 
 /// What a scan produced.
@@ -11,12 +11,15 @@ pub(crate) struct Scanned {
     pub pos: u64,
     /// Whether the scan stopped before `head` because the consumer asked it to.
     pub stopped_early: bool,
+    /// Why the scan stopped at `pos` before `head`: a bad entry or segment file. What it copied
+    /// out before that point is good, and `pos` is not past the bad entry.
+    pub error: Option<Error>,
 }
 
 impl Queue {
     /// Walks entries in `[from, head)`. For each notification, `wants(channel)` decides whether to
     /// copy it out; `take(channel, payload, pid)` receives the copies and returns `false` to stop
-    /// after this entry.
+    /// after this entry. A bad entry ends the scan with [`Scanned::error`] set.
     pub(crate) fn scan(
         &self,
         segs: &mut Segments,
@@ -24,7 +27,7 @@ impl Queue {
         head: u64,
         mut wants: impl FnMut(&[u8]) -> bool,
         mut take: impl FnMut(&[u8], Vec<u8>, i32) -> bool,
-    ) -> Result<Scanned> {
+    ) -> Scanned {
         let seg_size = self.geo.segment_size;
         let mut pos = from;
         let mut chan = [0u8; MAX_CHANNEL_LEN];
@@ -35,7 +38,10 @@ impl Queue {
                 pos += room as u64;
                 continue;
             }
-            let map = segs.get(self, self.seg_of(pos), false)?;
+            let map = match segs.get(self, self.seg_of(pos), false) {
+                Ok(map) => map,
+                Err(e) => return Scanned { pos, stopped_early: false, error: Some(e) },
+            };
             let mut h = [0u8; ENTRY_HEADER];
             // SAFETY: off + ENTRY_HEADER <= segment_size, the mapping's length.
             unsafe { std::ptr::copy_nonoverlapping(map.as_ptr().add(off), h.as_mut_ptr(), ENTRY_HEADER) };
@@ -59,7 +65,7 @@ impl Queue {
                     _ => true,
                 };
             if bad {
-                return Err(self.bad_entry(pos));
+                return Scanned { pos, stopped_early: false, error: Some(self.bad_entry(pos)) };
             }
             let next = pos + len as u64;
             if kind == KIND_NOTIFICATION {
@@ -79,13 +85,13 @@ impl Queue {
                         )
                     };
                     if !take(channel, payload, pid) {
-                        return Ok(Scanned { pos: next, stopped_early: next < head });
+                        return Scanned { pos: next, stopped_early: next < head, error: None };
                     }
                 }
             }
             pos = next;
         }
-        Ok(Scanned { pos, stopped_early: false })
+        Scanned { pos, stopped_early: false, error: None }
     }
 
     fn bad_entry(&self, pos: u64) -> Error {

@@ -551,27 +551,24 @@ impl Connection {
                 taken < READ_BATCH && bytes < READ_BATCH_BYTES
             },
         );
-        match scanned {
-            Ok(s) => {
-                slot.pos.store(s.pos, SeqCst);
-                if s.stopped_early {
-                    // Keep the descriptor readable while a backlog remains.
-                    q.wake(i);
-                }
-                if q.seg_of(s.pos) != q.seg_of(pos) {
-                    // Catching up may have released whole segments: let the disk follow (I5).
-                    q.advance_tail(false)?;
-                }
-                if bad_text.is_some() {
-                    return Err(Error::corrupted("a notification in the queue is not valid UTF-8"));
-                }
-                Ok(())
-            }
-            Err(e) => {
-                slot.pos.store(pos, SeqCst);
-                Err(e)
-            }
+        // Store the position reached even when the scan stopped at a bad entry: what it copied
+        // before that point is delivered once, and the next read stops at the same entry again.
+        slot.pos.store(scanned.pos, SeqCst);
+        if scanned.stopped_early {
+            // Keep the descriptor readable while a backlog remains.
+            q.wake(i);
         }
+        if q.seg_of(scanned.pos) != q.seg_of(pos) {
+            // Catching up may have released whole segments: let the disk follow (I5).
+            q.advance_tail(false)?;
+        }
+        if let Some(e) = scanned.error {
+            return Err(e);
+        }
+        if bad_text.is_some() {
+            return Err(Error::corrupted("a notification in the queue is not valid UTF-8"));
+        }
+        Ok(())
     }
 
     // ----- closing -----------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 //! truncate to 63 bytes with a NOTICE, `"quoted"` identifiers keep their case, and strings come as
 //! `'…'` (with `''`), `E'…'` (with backslash escapes) and `$tag$…$tag$`.
 
-use crate::error::{Error, Notice, Result, Severity};
+use crate::error::{Error, ErrorKind, Notice, Result, Severity};
 use crate::layout::MAX_CHANNEL_LEN;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -86,15 +86,16 @@ pub fn lex(sql: &str) -> Result<Lexed> {
             i += 1;
             let (s, next) = quoted(&chars, i, '\'', true).map_err(|_| unterminated_string(&text_from(start, n), start))?;
             i = next;
-            Tok::Str(s)
+            Tok::Str(utf8(s).map_err(|e| e.at(start + 1))?)
         } else if c == '\'' {
             let (s, next) = quoted(&chars, i, '\'', false).map_err(|_| unterminated_string(&text_from(start, n), start))?;
             i = next;
-            Tok::Str(s)
+            Tok::Str(utf8(s)?)
         } else if c == '"' {
             let (s, next) = quoted(&chars, i, '"', false).map_err(|_| {
                 Error::syntax(format!("unterminated quoted identifier at or near \"{}\"", text_from(start, n))).at(start + 1)
             })?;
+            let s = utf8(s)?;
             i = next;
             if s.is_empty() {
                 return Err(Error::syntax("zero-length delimited identifier at or near \"\"\"\"").at(start + 1));
@@ -179,63 +180,87 @@ fn unterminated_string(rest: &str, start: usize) -> Error {
     Error::syntax(format!("unterminated quoted string at or near \"{rest}\"")).at(start + 1)
 }
 
-/// Reads a quoted string starting at the opening quote; a doubled quote stands for one.
-fn quoted(chars: &[(usize, char)], open: usize, q: char, escapes: bool) -> std::result::Result<(String, usize), ()> {
-    let mut s = String::new();
+/// Reads a quoted string starting at the opening quote; a doubled quote stands for one. The result
+/// is bytes: `\\x` and octal escapes of an `E'…'` string make single bytes, as in PostgreSQL, so
+/// `E'\\xc3\\xa9'` is `é` and `E'\\xff'` is refused by [`utf8`].
+fn quoted(chars: &[(usize, char)], open: usize, q: char, escapes: bool) -> std::result::Result<(Vec<u8>, usize), ()> {
+    let mut s = Vec::new();
     let mut i = open + 1;
+    let mut buf = [0u8; 4];
     while i < chars.len() {
         let c = chars[i].1;
         if c == q {
             if chars.get(i + 1).map(|c| c.1) == Some(q) {
-                s.push(q);
+                s.extend_from_slice(q.encode_utf8(&mut buf).as_bytes());
                 i += 2;
                 continue;
             }
             return Ok((s, i + 1));
         }
         if escapes && c == '\\' && i + 1 < chars.len() {
-            let (ch, used) = escape(&chars[i + 1..]);
-            s.push_str(&ch);
+            let used = escape(&chars[i + 1..], &mut s);
             i += 1 + used;
             continue;
         }
-        s.push(c);
+        s.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
         i += 1;
     }
     Err(())
 }
 
-/// One backslash escape of an `E'…'` string (the character after the backslash onwards).
-fn escape(rest: &[(usize, char)]) -> (String, usize) {
+/// The text of a string literal, or PostgreSQL's error for bytes that are not UTF-8.
+fn utf8(bytes: Vec<u8>) -> Result<String> {
+    String::from_utf8(bytes).map_err(|e| {
+        let bad = &e.as_bytes()[e.utf8_error().valid_up_to()..];
+        let len = e.utf8_error().error_len().unwrap_or(bad.len());
+        let shown: Vec<String> = bad[..len].iter().map(|b| format!("0x{b:02x}")).collect();
+        Error::new(ErrorKind::InvalidArgument, "22021", format!("invalid byte sequence for encoding \"UTF8\": {}", shown.join(" ")))
+    })
+}
+
+/// One backslash escape of an `E'…'` string (the character after the backslash onwards): appends
+/// its bytes to `out` and returns how many characters it used.
+fn escape(rest: &[(usize, char)], out: &mut Vec<u8>) -> usize {
     let c = rest[0].1;
     let hex = |from: usize, max: usize| {
         let digits: String = rest[from..].iter().map(|c| c.1).take(max).take_while(|c| c.is_ascii_hexdigit()).collect();
         (u32::from_str_radix(&digits, 16).ok(), digits.len())
     };
+    let mut push = |ch: char| out.extend_from_slice(ch.encode_utf8(&mut [0u8; 4]).as_bytes());
     match c {
-        'b' => ("\u{8}".into(), 1),
-        'f' => ("\u{c}".into(), 1),
-        'n' => ("\n".into(), 1),
-        'r' => ("\r".into(), 1),
-        't' => ("\t".into(), 1),
+        'b' => push('\u{8}'),
+        'f' => push('\u{c}'),
+        'n' => push('\n'),
+        'r' => push('\r'),
+        't' => push('\t'),
         'x' => match hex(1, 2) {
-            (Some(v), n) if n > 0 => (char::from_u32(v).map(String::from).unwrap_or_default(), 1 + n),
-            _ => ("x".into(), 1),
+            (Some(v), n) if n > 0 => {
+                out.push(v as u8);
+                return 1 + n;
+            }
+            _ => push('x'),
         },
         'u' | 'U' => {
             let want = if c == 'u' { 4 } else { 8 };
             match hex(1, want) {
-                (Some(v), n) if n == want => (char::from_u32(v).map(String::from).unwrap_or_default(), 1 + n),
-                _ => (c.to_string(), 1),
+                (Some(v), n) if n == want => {
+                    if let Some(ch) = char::from_u32(v) {
+                        push(ch);
+                    }
+                    return 1 + n;
+                }
+                _ => push(c),
             }
         }
         '0'..='7' => {
             let digits: String = rest.iter().map(|c| c.1).take(3).take_while(|c| ('0'..='7').contains(c)).collect();
             let v = u32::from_str_radix(&digits, 8).unwrap_or(0);
-            (char::from_u32(v).map(String::from).unwrap_or_default(), digits.len())
+            out.push(v as u8); // PostgreSQL keeps the low eight bits
+            return digits.len();
         }
-        other => (other.to_string(), 1),
+        other => push(other),
     }
+    1
 }
 
 /// `$tag$` at `i`: returns the index after its closing `$`.

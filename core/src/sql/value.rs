@@ -74,7 +74,22 @@ pub fn literal(e: &Expr) -> Result<Option<Value>> {
             Ok(v) => Value::Int(v),
             Err(_) => Value::Numeric(numeric_out(s)),
         },
-        Expr::Num(s) => Value::Numeric(numeric_out(s)),
+        Expr::Num(s) => {
+            // PostgreSQL refuses exponents beyond ±1000 (NUMERIC_MAX_PRECISION); without the limit
+            // printing `1e999999999999` would try to allocate that many digits.
+            let exp_ok = match s.find(['e', 'E']) {
+                Some(i) => s[i + 1..].parse::<i64>().is_ok_and(|x| x.abs() <= 1000),
+                None => true,
+            };
+            if !exp_ok {
+                return Err(Error::new(
+                    ErrorKind::InvalidArgument,
+                    "22P02",
+                    format!("invalid input syntax for type numeric: \"{s}\""),
+                ));
+            }
+            Value::Numeric(numeric_out(s))
+        }
         Expr::Null => Value::Null,
         Expr::Bool(b) => Value::Bool(*b),
         _ => return Ok(None),

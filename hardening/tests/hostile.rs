@@ -1,0 +1,189 @@
+//! Hostile and stale files not covered by `core/tests/files.rs`: symlinks planted in place of the
+//! `slots` and `lock` files and of the next segment a commit will create, special files in place
+//! of the control file, stale files a crash leaves (`control.new`, segment files past the head,
+//! a segment created but never allocated), and positions that span more than a full queue. Each
+//! gives a clear error or a safe clean-up, never a crash, a hang or a write through the link.
+
+use hark::{Connection, ErrorKind, Options};
+use std::fs;
+use std::os::unix::fs::{symlink, FileExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+struct TempDir(PathBuf);
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let p = std::env::temp_dir().join(format!("hark-test-hostile-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&p);
+        fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+    fn queue(&self) -> PathBuf {
+        self.0.join("q")
+    }
+}
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+fn small() -> Options {
+    Options::new().max_queue_size(512 << 10).segment_size(64 << 10)
+}
+
+fn drain(c: &mut Connection) -> Vec<String> {
+    c.consume_input().unwrap();
+    std::iter::from_fn(|| c.notifies().unwrap()).map(|n| n.payload).collect()
+}
+
+/// Notifies 1000-byte payloads until the head is within 3000 bytes of its segment's end.
+fn fill_segment(c: &mut Connection) -> usize {
+    let seg = c.queue().segment_size();
+    let mut n = 0;
+    while seg - c.queue().stats().unwrap().head % seg >= 3000 {
+        c.notify("c", &format!("fill{n}:{}", "f".repeat(1000))).unwrap();
+        n += 1;
+    }
+    n
+}
+
+#[test]
+fn symlinks_in_place_of_the_slots_and_lock_files_are_refused() {
+    let t = TempDir::new("links");
+    let q = t.queue();
+    drop(Connection::with_options(&q, &small()).unwrap());
+    let victim = t.0.join("victim");
+    fs::write(&victim, b"precious").unwrap();
+    for name in ["slots", "lock"] {
+        fs::remove_file(q.join(name)).unwrap();
+        symlink(&victim, q.join(name)).unwrap();
+        let e = Connection::open(&q).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{name}: {e}");
+        assert_eq!(e.message(), format!("\"{name}\" in the queue directory is a symbolic link"));
+        fs::remove_file(q.join(name)).unwrap();
+    }
+    assert_eq!(fs::read(&victim).unwrap(), b"precious");
+    // With the links gone the queue opens again and recreates what it needs.
+    let mut c = Connection::open(&q).unwrap();
+    c.listen("c").unwrap();
+    c.notify("c", "back").unwrap();
+    assert_eq!(drain(&mut c), ["back"]);
+}
+
+#[test]
+fn a_symlink_planted_as_the_next_segment_fails_the_commit_and_is_never_written_through() {
+    let t = TempDir::new("nextseg");
+    let q = t.queue();
+    let mut l = Connection::with_options(&q, &small()).unwrap();
+    l.listen("c").unwrap();
+    let mut n = Connection::open(&q).unwrap();
+    let filled = fill_segment(&mut n);
+    let victim = t.0.join("victim");
+    fs::write(&victim, b"precious").unwrap();
+    symlink(&victim, q.join("000000000000001")).unwrap();
+    n.execute("BEGIN").unwrap();
+    for i in 0..5 {
+        n.notify("c", &format!("doomed{i}:{}", "d".repeat(1000))).unwrap();
+    }
+    let e = n.execute("COMMIT").unwrap_err();
+    assert_eq!((e.kind(), e.message()), (ErrorKind::PermissionDenied, "\"000000000000001\" in the queue directory is a symbolic link"));
+    assert_eq!(fs::read(&victim).unwrap(), b"precious", "the commit wrote through the link");
+    let got = drain(&mut l);
+    assert_eq!(got.len(), filled, "the failed commit became visible: {:?}", &got[filled.min(got.len())..]);
+    // Once the link is removed, the same commit goes through.
+    fs::remove_file(q.join("000000000000001")).unwrap();
+    n.execute("BEGIN; NOTIFY c, 'after'; NOTIFY c, 'and more'").unwrap();
+    n.notify("c", &format!("big:{}", "b".repeat(3000))).unwrap();
+    n.execute("COMMIT").unwrap();
+    let got: Vec<String> = drain(&mut l).into_iter().map(|p| p.split(':').next().unwrap().to_owned()).collect();
+    assert_eq!(got, ["after", "and more", "big"]);
+}
+
+#[test]
+fn special_files_in_place_of_the_control_file_are_errors_not_hangs() {
+    let t = TempDir::new("special");
+    let q = t.queue();
+    drop(Connection::open(&q).unwrap());
+    fs::remove_file(q.join("control")).unwrap();
+    let fifo = std::ffi::CString::new(q.join("control").into_os_string().into_encoded_bytes()).unwrap();
+    // SAFETY: a valid C string.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+    let started = Instant::now();
+    let e = Connection::open(&q).unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(2), "opening a FIFO control file blocked");
+    assert_eq!((e.kind(), e.message()), (ErrorKind::PermissionDenied, "\"control\" in the queue directory is not a regular file"));
+    fs::remove_file(q.join("control")).unwrap();
+    fs::create_dir(q.join("control")).unwrap();
+    let e = Connection::open(&q).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Io, "{e}");
+    assert!(e.message().starts_with("could not open \"control\""), "{}", e.message());
+}
+
+#[test]
+fn stale_files_of_a_crash_are_cleaned_or_overwritten_never_trusted() {
+    let t = TempDir::new("stale");
+    let q = t.queue();
+    let mut l = Connection::with_options(&q, &small()).unwrap();
+    l.listen("c").unwrap();
+    let mut n = Connection::open(&q).unwrap();
+    n.notify("c", "first").unwrap();
+    // A writer died after creating the next segment but before allocating it (empty file), and
+    // another left garbage in the one after: both lie past the head, so they are reused.
+    fs::write(q.join("000000000000001"), b"").unwrap();
+    fs::write(q.join("000000000000002"), vec![0xa5u8; 64 << 10]).unwrap();
+    let filled = fill_segment(&mut n);
+    for i in 0..140 {
+        n.notify("c", &format!("cross{i}:{}", "x".repeat(1000))).unwrap();
+    }
+    let got = drain(&mut l);
+    assert_eq!(got.len(), 1 + filled + 140);
+    assert!(got.iter().skip(1 + filled).enumerate().all(|(i, p)| p.starts_with(&format!("cross{i}:"))));
+    drop((l, n));
+
+    // A crash while creating a queue leaves `control.new`; the next creation replaces it.
+    let q2 = t.0.join("q2");
+    fs::create_dir(&q2).unwrap();
+    fs::set_permissions(&q2, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    fs::write(q2.join("control.new"), vec![0x5au8; 4096]).unwrap();
+    fs::write(q2.join("000000000000007"), vec![0x5au8; 100]).unwrap();
+    let mut c = Connection::open(&q2).unwrap();
+    c.listen("c").unwrap();
+    c.notify("c", "fresh").unwrap();
+    assert_eq!(drain(&mut c), ["fresh"]);
+    assert!(!q2.join("control.new").exists());
+    assert!(!q2.join("000000000000007").exists(), "a stale segment of no queue was kept");
+}
+
+fn write_word(path: &Path, offset: u64, v: u64) {
+    fs::OpenOptions::new().write(true).open(path).unwrap().write_all_at(&v.to_ne_bytes(), offset).unwrap();
+}
+
+#[test]
+fn positions_spanning_more_than_a_full_queue_are_refused_at_open() {
+    let t = TempDir::new("span");
+    let q = t.queue();
+    drop(Connection::with_options(&q, &small()).unwrap());
+    let control = q.join("control");
+    let good = fs::read(&control).unwrap();
+    // A head billions of segments past the tail: the first tail advance would unlink forever.
+    write_word(&control, hark_hardening::HEAD_OFFSET, 17_626_817_101_568);
+    let started = Instant::now();
+    let e = Connection::open(&q).unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(e.kind(), ErrorKind::Corrupted);
+    assert!(e.message().contains("is corrupted (head 17626817101568, tail 0, first segment 0)"), "{}", e.message());
+    // A tail far ahead of the oldest segment file, with the head beside it: refused as well.
+    fs::write(&control, &good).unwrap();
+    let far = 1u64 << 40;
+    write_word(&control, hark_hardening::HEAD_OFFSET, far);
+    write_word(&control, hark_hardening::TAIL_OFFSET, far);
+    assert_eq!(Connection::open(&q).unwrap_err().kind(), ErrorKind::Corrupted);
+    // The largest span a real queue can have is accepted.
+    fs::write(&control, &good).unwrap();
+    let max = (512 << 10) + (64 << 10);
+    write_word(&control, hark_hardening::HEAD_OFFSET, max);
+    write_word(&control, hark_hardening::TAIL_OFFSET, 0);
+    let c = Connection::open(&q);
+    assert!(c.is_ok(), "{:?}", c.err());
+}
