@@ -171,8 +171,11 @@ impl hark_conn {
         }
     }
 
+    /// The session if it is open in this process: `None` after a failed open, and in a child
+    /// that inherited the connection through fork() (as hark_status says HARK_ERR_CLOSED there).
     pub(crate) fn session(&self) -> Option<&Connection> {
-        self.session.as_ref()
+        // SAFETY: getpid cannot fail.
+        self.session.as_ref().filter(|s| s.backend_pid() == unsafe { libc::getpid() })
     }
 }
 

@@ -4,7 +4,7 @@
 #  1. compiles the C API test and the C examples with -std=c11 -Wall -Wextra -Werror -pedantic,
 #     three ways: against libhark.so, against libhark.a, and against libhark.so under
 #     AddressSanitizer + UBSan with leak detection;
-#  2. runs the API test and the chat scenario each way;
+#  2. runs the API test, the misuse test (misuse_test.c) and the chat scenario each way;
 #  3. runs listeners and notifiers as separate processes against each other: C with C, C with the
 #     Rust peer both ways, and two listeners at once; each listener's output must be exactly the
 #     committed notifications, in order, from the notifier's PID (never the rolled-back one);
@@ -24,7 +24,7 @@ bin=$root/target/c/bin
 peer=$root/target/release/examples/peer
 read -ra libs_private <<<"${HARK_LIBS_PRIVATE:?}"
 strict=(-std=c11 -Wall -Wextra -Werror -pedantic)
-cflags=("${strict[@]}" -I"$root/include")
+cflags=("${strict[@]}" -pthread -I"$root/include")
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=23
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 
@@ -38,7 +38,7 @@ ok() { passed=$((passed + 1)); echo "ok   $1"; }
 not_ok() { failed=$((failed + 1)); echo "FAIL $1"; }
 
 # ---- 1. build ----------------------------------------------------------------------------------
-sources=("$root/ffi/tests/c/api_test.c" "$root"/examples/c/*.c)
+sources=("$root/ffi/tests/c/api_test.c" "$root/ffi/tests/c/misuse_test.c" "$root"/examples/c/*.c)
 for src in "${sources[@]}"; do
     name=$(basename "$src" .c)
     "$cc" "${cflags[@]}" -O1 "$src" -L"$libdir" -lhark -Wl,-rpath,"$libdir" -o "$bin/$name"
@@ -77,6 +77,15 @@ for variant in "" -static -asan; do
         ok "api_test$variant: $(tail -n1 "$dir.out")"
     else
         not_ok "api_test$variant"
+        cat "$dir.out"
+    fi
+
+    dir=$scratch/misuse$variant
+    mkdir -p "$dir"
+    if "$bin/misuse_test$variant" "$dir" >"$dir.out" 2>&1 && grep -q ' 0 failed$' "$dir.out"; then
+        ok "misuse_test$variant: $(tail -n1 "$dir.out")"
+    else
+        not_ok "misuse_test$variant"
         cat "$dir.out"
     fi
 

@@ -200,7 +200,8 @@ class BaseConnection:
             raise TransactionStateError(
                 f"explicit {action}() forbidden within a transaction() block", sqlstate="25000"
             )
-        if self._native.transaction_status != "idle":
+        # On a closed connection the native call raises ClosedError rather than doing nothing.
+        if self._native.closed or self._native.transaction_status != "idle":
             self._run(self._native.commit if commit else self._native.rollback)
 
     def _end_open_block(self, exc: BaseException | None) -> None:
