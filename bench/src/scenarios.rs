@@ -38,7 +38,8 @@ impl Config {
         if self.quick {
             quick
         } else {
-            ((full as f64 * self.scale) as u64).max(quick)
+            // A scaled count never drops below a few hundred notifications.
+            ((full as f64 * self.scale) as u64).max(quick.min(500))
         }
     }
 

@@ -79,7 +79,12 @@
 //!    a transaction block (R13) — marks its position busy, walks the entries from its position to
 //!    the head (`queue/read.rs`, every length checked), copies those on channels it listens on
 //!    *now* (R15) into its inbox, and stores the new position. [`Connection::notifies`] hands them
-//!    out in order and refills the inbox from the queue when it runs dry.
+//!    out in order, refills the inbox from the queue when it runs dry, and when the queue is dry
+//!    too clears `wake_pending` and looks once more, so that a caller about to sleep on the
+//!    descriptor gets a datagram for the next commit. [`Connection::wait`] instead *raises*
+//!    `wake_pending` first (notifiers then make no system call), reads, watches the head for a
+//!    few microseconds when traffic is steady, and only then clears the flag, looks once more and
+//!    sleeps: a listener that keeps up costs its notifiers no syscall at all.
 //! 6. When a commit moves the head into a new segment, or a listener's reading moves it into
 //!    another one, that session tries to advance the tail (`queue/tail.rs`; skipped if another
 //!    session is at it): under the tail lock it reads the head, then each active slot's position.

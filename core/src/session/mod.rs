@@ -433,26 +433,18 @@ impl Connection {
     /// Waits until a notification is available or `timeout` passes (`None`: forever). Returns
     /// whether one is available; take it with [`Connection::notifies`].
     ///
-    /// Before blocking, a listener whose queue just ran dry watches the head for a few
-    /// microseconds with its wake-up flag set, so that notifiers committing meanwhile need no
-    /// system call; then it clears the flag, looks once more, and sleeps on its descriptor.
+    /// A listening session first raises its wake-up flag, so that notifiers committing meanwhile
+    /// need no system call, and reads the queue; if its queue just ran dry it watches the head for
+    /// a few microseconds; then it lowers the flag, looks once more, and sleeps on its descriptor.
     pub fn wait(&mut self, timeout: Option<Duration>) -> Result<bool> {
         let deadline = timeout.map(|t| Instant::now() + t);
         loop {
             if !self.inbox.is_empty() {
                 return Ok(true);
             }
-            self.consume_input()?;
-            if !self.inbox.is_empty() {
+            if self.look_before_sleeping()? {
                 return Ok(true);
             }
-            if self.spin_for_commits() {
-                self.deliver()?;
-                if !self.inbox.is_empty() {
-                    return Ok(true);
-                }
-            }
-            let slept = Instant::now();
             let ms = match deadline {
                 None => -1,
                 Some(d) => {
@@ -463,8 +455,9 @@ impl Connection {
                     left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32
                 }
             };
+            let slept = Instant::now();
             match poll_readable(self.sock.raw(), ms) {
-                Ok(_) => {}
+                Ok(_) => self.sock.drain(),
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(Error::io("wait for notifications", e)),
             }
@@ -473,33 +466,51 @@ impl Connection {
         }
     }
 
-    /// Watches the head briefly with the wake-up flag set. Returns whether it moved (the flag is
-    /// then left set: the caller reads, and `notifies` clears it when the inbox runs dry);
-    /// otherwise clears the flag, so that the caller may block on its descriptor.
+    /// Reads what is waiting, with the wake-up flag raised; watches the head briefly when that is
+    /// worth it; then lowers the flag and looks once more, so that a commit after that look sends
+    /// a datagram (no lost wake-up). Returns whether the inbox holds notifications; if not, the
+    /// caller may sleep on its descriptor.
     ///
-    /// The spin adapts: it stops once a spin catches nothing (sparse traffic, where it would only
-    /// burn CPU and, on a busy machine, cost the listener its scheduling credit), and resumes when
-    /// a blocking wait ends sooner than a spin would have.
-    fn spin_for_commits(&mut self) -> bool {
-        let (Some(i), Block::Idle) = (self.slot, self.block) else { return false };
-        let q = &self.queue;
+    /// The watch adapts: it stops once a watch catches nothing (sparse traffic, where spinning
+    /// would only burn CPU and, on a busy machine, cost the listener its scheduling credit), and
+    /// resumes when a sleep ends sooner than a watch would have.
+    fn look_before_sleeping(&mut self) -> Result<bool> {
+        self.check_usable()?;
+        let (Some(i), Block::Idle) = (self.slot, self.block) else {
+            self.consume_input()?;
+            return Ok(!self.inbox.is_empty());
+        };
+        let q = self.queue.clone();
         let flag = &q.slot(i).wake_pending;
-        let pos = q.slot(i).pos.load(Ordering::SeqCst) & !crate::layout::POS_BUSY;
         let head = &q.shared().head;
-        if self.spin && flag.swap(1, Ordering::SeqCst) == 0 {
+        flag.store(1, Ordering::SeqCst);
+        self.deliver()?;
+        if !self.inbox.is_empty() {
+            return Ok(true);
+        }
+        if self.spin {
             let start = Instant::now();
+            let mut seen = head.load(Ordering::SeqCst);
             while start.elapsed() < SPIN {
-                for _ in 0..64 {
-                    if head.load(Ordering::SeqCst) != pos {
-                        return true;
-                    }
+                // Look at the head's cache line only now and then: every look takes it from the
+                // notifier's core, which then waits to take it back at its next commit.
+                for _ in 0..256 {
                     std::hint::spin_loop();
+                }
+                let now = head.load(Ordering::SeqCst);
+                if now != seen {
+                    seen = now;
+                    self.deliver()?;
+                    if !self.inbox.is_empty() {
+                        return Ok(true);
+                    }
                 }
             }
             self.spin = false;
         }
         flag.store(0, Ordering::SeqCst);
-        head.load(Ordering::SeqCst) != pos
+        self.deliver()?;
+        Ok(!self.inbox.is_empty())
     }
 
     /// Notifications already copied into the inbox.
