@@ -103,8 +103,10 @@ pub struct Connection {
     pub(crate) segs: Segments,
     inbox: VecDeque<Notification>,
     notice_handler: Option<NoticeHandler>,
-    /// Whether `wait` spins before sleeping (see `spin_for_commits`).
+    /// Whether `wait` watches the head before sleeping (see `look_before_sleeping`).
     spin: bool,
+    /// The descriptor woke `wait`, and its datagram is not read yet.
+    undrained: bool,
 }
 
 impl Connection {
@@ -146,6 +148,7 @@ impl Connection {
             inbox: VecDeque::new(),
             notice_handler: None,
             spin: true,
+            undrained: false,
         })
     }
 
@@ -457,7 +460,9 @@ impl Connection {
             };
             let slept = Instant::now();
             match poll_readable(self.sock.raw(), ms) {
-                Ok(_) => self.sock.drain(),
+                // The datagram is read later, before the flag is lowered for the next sleep:
+                // straight after a wake-up the session reads the queue, not its socket.
+                Ok(_) => self.undrained = true,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(Error::io("wait for notifications", e)),
             }
@@ -507,6 +512,9 @@ impl Connection {
                 }
             }
             self.spin = false;
+        }
+        if std::mem::take(&mut self.undrained) {
+            self.sock.drain();
         }
         flag.store(0, Ordering::SeqCst);
         self.deliver()?;
