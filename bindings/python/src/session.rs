@@ -189,8 +189,10 @@ impl Session {
         self.conn().backend_pid()
     }
 
-    fn listening_channels(&self) -> Vec<String> {
-        self.conn().listening_channels()
+    fn listening_channels(&self) -> PyResult<Vec<String>> {
+        let conn = self.conn();
+        conn.ensure_usable().py_err()?;
+        Ok(conn.listening_channels())
     }
 
     fn queue_usage(&self) -> PyResult<f64> {

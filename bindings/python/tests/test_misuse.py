@@ -186,8 +186,6 @@ def test_nul_surrogates_and_bytes(tmp_path: Path) -> None:
     """)
 
 
-@pytest.mark.xfail(strict=True, reason="known gap: Connection.listening_channels() in a forked child "
-                   "returns the parent's channels instead of raising ClosedError (core getter has no fork check)")
 def test_fork_child_listening_channels_is_refused(tmp_path: Path) -> None:
     run_case(tmp_path, """
     parent = hark.connect(qdir)

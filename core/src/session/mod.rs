@@ -203,6 +203,13 @@ impl Connection {
         }
     }
 
+    /// `Ok` when the session can be used: not closed, and in the process that opened it (a
+    /// forked child gets a `Closed` error). Every fallible method checks this first; getters that
+    /// cannot fail (`listening_channels`, `backend_pid`) do not, so bindings check it for them.
+    pub fn ensure_usable(&self) -> Result<()> {
+        self.check_usable()
+    }
+
     pub(crate) fn check_usable(&self) -> Result<()> {
         if self.closed {
             return Err(Error::closed());
