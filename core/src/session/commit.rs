@@ -10,12 +10,12 @@ use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 
 impl Connection {
-    pub(crate) fn commit_txn(&mut self, txn: Txn) -> Result<()> {
+    pub(crate) fn commit_txn(&mut self, txn: &Txn) -> Result<()> {
         if txn.is_empty() {
             return Ok(());
         }
         if txn.actions.is_empty() {
-            return self.publish(&txn);
+            return self.publish(txn);
         }
         let q = self.queue.clone();
         let new_channels = txn.final_channels(&self.channels);
@@ -76,7 +76,7 @@ impl Connection {
 
         // 4. Wake the listeners that may care; then let the tail move if a segment was filled.
         if let Some(o) = outcome {
-            self.after_append(o, &txn)?;
+            self.after_append(o, txn)?;
         }
         Ok(())
     }

@@ -395,16 +395,24 @@ impl Connection {
 
     /// Ends the transaction without effect (ROLLBACK, or an error outside a block).
     pub(crate) fn abort_txn(&mut self) {
-        self.txn = Txn::default();
+        self.txn.clear();
         self.block = Block::Idle;
     }
 
     /// Commits and, back outside any transaction, delivers what is waiting (R13).
     pub(crate) fn end_txn(&mut self) -> Result<()> {
-        let txn = std::mem::take(&mut self.txn);
         self.block = Block::Idle;
-        self.commit_txn(txn)?;
+        self.commit_taken()?;
         self.deliver()
+    }
+
+    /// Commits the pending transaction, then keeps its (cleared) buffers for the next one.
+    pub(crate) fn commit_taken(&mut self) -> Result<()> {
+        let mut txn = std::mem::take(&mut self.txn);
+        let r = self.commit_txn(&txn);
+        txn.clear();
+        self.txn = txn;
+        r
     }
 
     // ----- receiving ---------------------------------------------------------------------------

@@ -42,6 +42,17 @@ pub(crate) struct Txn {
 }
 
 impl Txn {
+    /// Empties the transaction, keeping its allocations for the next one.
+    pub fn clear(&mut self) {
+        self.text.clear();
+        self.notifies.clear();
+        if let Some(map) = &mut self.dedup {
+            map.clear();
+        }
+        self.actions.clear();
+        self.savepoints.clear();
+    }
+
     pub fn is_empty(&self) -> bool {
         self.notifies.is_empty() && self.actions.is_empty()
     }
@@ -66,7 +77,8 @@ impl Txn {
     /// anyway, keeping the earlier position, and rolling back drops both.
     pub fn notify(&mut self, channel: &str, payload: &str) {
         let equal = |p: &Pending| self.get(p) == (channel, payload);
-        let k = self.dedup.as_ref().map(|_| key(channel, payload));
+        let hashing = self.notifies.len() >= DEDUP_HASH_FROM;
+        let k = (hashing && self.dedup.is_some()).then(|| key(channel, payload));
         let dup = match (&self.dedup, k) {
             (Some(map), Some(k)) => match map.get(&k) {
                 None => false,
@@ -87,7 +99,15 @@ impl Txn {
             (Some(map), Some(k)) => {
                 map.entry(k).or_insert(i as u32);
             }
-            _ if self.notifies.len() >= DEDUP_HASH_FROM => self.dedup = Some(index(self.notifies())),
+            _ if self.notifies.len() == DEDUP_HASH_FROM => {
+                // From here on, a hash index (a map kept from an earlier transaction is reused).
+                let mut map = self.dedup.take().unwrap_or_else(|| HashMap::with_capacity_and_hasher(256, FxBuild));
+                map.clear();
+                for (j, (c, p)) in self.notifies().enumerate() {
+                    map.entry(key(c, p)).or_insert(j as u32);
+                }
+                self.dedup = Some(map);
+            }
             _ => {}
         }
     }

@@ -198,9 +198,8 @@ impl Connection {
             Block::Explicit if commit => {
                 if chain {
                     // The session stays in a transaction block: nothing is delivered (R13).
-                    let txn = std::mem::take(&mut self.txn);
                     self.block = Block::Idle;
-                    let r = self.commit_txn(txn);
+                    let r = self.commit_taken();
                     self.block = Block::Explicit;
                     r?;
                 } else {
