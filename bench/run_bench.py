@@ -179,6 +179,11 @@ def main():
     lines.append("")
     lines.append("Ratios: throughput is hark ÷ peer; latency is peer ÷ hark (how many times faster hark is). "
                  "The Python and Node columns are hark's bindings as the listener, with the Rust notifier.\n")
+    shares = [h.get(f"notifiers.n{n}.listener_cpu_share") for n in (1, 2, 4)]
+    if all(x is not None for x in shares):
+        lines.append("With more notifier processes than this machine has CPUs, the listener gets less of one: "
+                     "it was on a CPU " + ", ".join(f"{100 * x:.0f}%" for x in shares)
+                     + " of its life with 1, 2 and 4 notifiers (its CPU time ÷ its wall time, medians).\n")
     lines.append("## The machine's floor\n")
     lines.append(f"- pipe wake-up between two processes: p50 {h.get('floor.pipe.p50_us', 0):.1f} µs, p90 {h.get('floor.pipe.p90_us', 0):.1f} µs, "
                  f"p99 {h.get('floor.pipe.p99_us', 0):.1f} µs, max {h.get('floor.pipe.max_us', 0):.1f} µs")

@@ -92,10 +92,20 @@ fn listener(a: &[String]) -> Res {
         let p = percentiles(lat);
         say(&format!("LAT {} {} {} {}", p[0], p[1], p[2], p[3]));
     } else {
-        say(&format!("END {}", now_ns()));
+        // The time of the last receive, and the CPU time this listener used.
+        say(&format!("END {} {}", now_ns(), cpu_ns()));
     }
     wait_for_line(); // stay measurable until the coordinator lets go
     Ok(())
+}
+
+/// User plus system CPU time of this process, in nanoseconds.
+fn cpu_ns() -> u64 {
+    // SAFETY: getrusage fills the struct it is given.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let t = |tv: libc::timeval| tv.tv_sec as u64 * 1_000_000_000 + tv.tv_usec as u64 * 1000;
+    t(ru.ru_utime) + t(ru.ru_stime)
 }
 
 /// notifier DIR MAX_PAYLOAD CHANNEL INDEX COUNT PER_TXN PAYLOAD_BYTES MODE

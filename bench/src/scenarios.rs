@@ -156,6 +156,7 @@ fn throughput(cfg: &Config, tag: &str, notifiers: usize, each: u64, per_txn: u64
 fn throughput_on(cfg: &Config, dir: &Path, notifiers: usize, each: u64, per_txn: u64, size: usize, max_payload: usize) -> Res<f64> {
     let d = dir.display().to_string();
     let total = each * notifiers as u64;
+    let l_started = now_ns();
     let mut l = Proc::start(cfg, "listener", &s(&[&d, &max_payload, &"bench", &notifiers, &total, &"throughput"]))?;
     l.expect("READY")?;
     let mut ns = Vec::new();
@@ -171,12 +172,26 @@ fn throughput_on(cfg: &Config, dir: &Path, notifiers: usize, each: u64, per_txn:
     for p in &mut ns {
         start = start.min(p.expect("START")?.parse()?);
     }
-    let end: u64 = l.expect("END")?.parse()?;
+    let end_line = l.expect("END")?;
+    let mut end_fields = end_line.split(' ');
+    let end: u64 = end_fields.next().unwrap_or("").parse()?;
+    let listener_cpu: Option<u64> = end_fields.next().and_then(|c| c.parse().ok());
     for p in ns {
         p.expect_done()?;
     }
     l.finish()?;
+    // How much of the run the listener was on a CPU (hark's own listener reports its CPU time).
+    let started = l_started;
+    *LAST_LISTENER_SHARE.lock().expect("not poisoned") =
+        listener_cpu.map(|c| c as f64 / end.saturating_sub(started).max(1) as f64);
     Ok(total as f64 / ((end - start) as f64 / 1e9))
+}
+
+/// The listener's share of CPU during the last throughput run, when its role reports it.
+static LAST_LISTENER_SHARE: std::sync::Mutex<Option<f64>> = std::sync::Mutex::new(None);
+
+fn last_listener_share() -> Option<f64> {
+    *LAST_LISTENER_SHARE.lock().expect("not poisoned")
 }
 
 impl Proc {
@@ -303,8 +318,11 @@ pub fn run_all(cfg: &Config, names: &[String], tables: bool) -> Res<String> {
                 let _ = write!(j, ",\"notifiers\":{{");
                 for (i, n) in [1usize, 2, 4].into_iter().enumerate() {
                     let r = throughput(cfg, "notifiers", n, per / n as u64, 1, 64, 7999)?;
-                    out(format!("| notifiers | {n} notifier processes → 1 listener | {r:.0} notifications/s |"));
-                    let _ = write!(j, "{}\"n{n}\":{{\"notifications_per_s\":{r:.0}}}", if i > 0 { "," } else { "" });
+                    let share = last_listener_share();
+                    let note = share.map_or(String::new(), |x| format!(" (listener on a CPU {:.0}% of its life)", 100.0 * x));
+                    out(format!("| notifiers | {n} notifier processes → 1 listener | {r:.0} notifications/s{note} |"));
+                    let share_json = share.map_or(String::new(), |x| format!(",\"listener_cpu_share\":{x:.3}"));
+                    let _ = write!(j, "{}\"n{n}\":{{\"notifications_per_s\":{r:.0}{share_json}}}", if i > 0 { "," } else { "" });
                 }
                 j.push('}');
             }
