@@ -42,9 +42,7 @@ impl Connection {
         // 2. Append the notifications; a failure (queue full, disk full) undoes the staging.
         let mut outcome = None;
         if txn.has_notifies() {
-            let items: Vec<Item<'_>> = txn.notifies().map(|(c, p)| Item { channel: c, payload: p }).collect();
-            let pid = self.backend_pid();
-            match q.append(&mut self.segs, pid, &items) {
+            match self.append(txn) {
                 Ok(o) => outcome = Some(o),
                 Err(e) => {
                     if let Some(slot) = self.slot {
@@ -83,16 +81,20 @@ impl Connection {
 
     /// The commit of a transaction that only notified (the common case): append, then wake.
     fn publish(&mut self, txn: &Txn) -> Result<()> {
+        let o = self.append(txn)?;
+        self.after_append(o, txn)
+    }
+
+    /// Appends the transaction's notifications to the queue (one at a time needs no list).
+    fn append(&mut self, txn: &Txn) -> Result<AppendOutcome> {
         let pid = self.backend_pid();
         let mut it = txn.notifies();
-        let o = if it.len() == 1 {
+        if it.len() == 1 {
             let (c, p) = it.next().expect("one");
-            self.queue.append(&mut self.segs, pid, &[Item { channel: c, payload: p }])?
-        } else {
-            let items: Vec<Item<'_>> = it.map(|(c, p)| Item { channel: c, payload: p }).collect();
-            self.queue.append(&mut self.segs, pid, &items)?
-        };
-        self.after_append(o, txn)
+            return self.queue.append(&mut self.segs, pid, &[Item { channel: c, payload: p }]);
+        }
+        let items: Vec<Item<'_>> = it.map(|(c, p)| Item { channel: c, payload: p }).collect();
+        self.queue.append(&mut self.segs, pid, &items)
     }
 
     fn after_append(&mut self, o: AppendOutcome, txn: &Txn) -> Result<()> {

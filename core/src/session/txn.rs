@@ -35,8 +35,10 @@ pub(crate) struct Txn {
     /// Channels and payloads of pending notifications, in one buffer (no allocation per entry).
     text: String,
     notifies: Vec<Pending>,
-    /// From 16 pending notifications on: hash of (channel, payload) → index of its first one.
-    dedup: Option<HashMap<u64, u32, FxBuild>>,
+    /// Hash of (channel, payload) → index of its first occurrence. It is kept up to date only
+    /// while 16 or more notifications are pending; below that a scan is used, and the map only
+    /// keeps its allocation for the next transaction.
+    dedup: HashMap<u64, u32, FxBuild>,
     pub actions: Vec<ListenAction>,
     savepoints: Vec<Savepoint>,
 }
@@ -46,9 +48,6 @@ impl Txn {
     pub fn clear(&mut self) {
         self.text.clear();
         self.notifies.clear();
-        if let Some(map) = &mut self.dedup {
-            map.clear();
-        }
         self.actions.clear();
         self.savepoints.clear();
     }
@@ -77,15 +76,14 @@ impl Txn {
     /// anyway, keeping the earlier position, and rolling back drops both.
     pub fn notify(&mut self, channel: &str, payload: &str) {
         let equal = |p: &Pending| self.get(p) == (channel, payload);
-        let hashing = self.notifies.len() >= DEDUP_HASH_FROM;
-        let k = (hashing && self.dedup.is_some()).then(|| key(channel, payload));
-        let dup = match (&self.dedup, k) {
-            (Some(map), Some(k)) => match map.get(&k) {
+        let k = self.hashing().then(|| key(channel, payload));
+        let dup = match k {
+            Some(k) => match self.dedup.get(&k) {
                 None => false,
                 // Equal hashes: the same notification, or (rarely) a collision to scan past.
                 Some(&i) => equal(&self.notifies[i as usize]) || self.notifies.iter().any(equal),
             },
-            _ => self.notifies.iter().any(equal),
+            None => self.notifies.iter().any(equal),
         };
         if dup {
             return;
@@ -94,22 +92,28 @@ impl Txn {
         self.text.push_str(channel);
         self.text.push_str(payload);
         self.notifies.push(Pending { at, channel_len: channel.len(), payload_len: payload.len() });
-        let i = self.notifies.len() - 1;
-        match (&mut self.dedup, k) {
-            (Some(map), Some(k)) => {
-                map.entry(k).or_insert(i as u32);
+        match k {
+            Some(k) => {
+                self.dedup.entry(k).or_insert((self.notifies.len() - 1) as u32);
             }
-            _ if self.notifies.len() == DEDUP_HASH_FROM => {
-                // From here on, a hash index (a map kept from an earlier transaction is reused).
-                let mut map = self.dedup.take().unwrap_or_else(|| HashMap::with_capacity_and_hasher(256, FxBuild));
-                map.clear();
-                for (j, (c, p)) in self.notifies().enumerate() {
-                    map.entry(key(c, p)).or_insert(j as u32);
-                }
-                self.dedup = Some(map);
-            }
-            _ => {}
+            None if self.hashing() => self.reindex(),
+            None => {}
         }
+    }
+
+    /// Whether the duplicate index is in use (PostgreSQL's switch from a list scan to a hash).
+    fn hashing(&self) -> bool {
+        self.notifies.len() >= DEDUP_HASH_FROM
+    }
+
+    /// Rebuilds the duplicate index from the pending notifications, reusing its allocation.
+    fn reindex(&mut self) {
+        let mut map = std::mem::take(&mut self.dedup);
+        map.clear();
+        for (i, (c, p)) in self.notifies().enumerate() {
+            map.entry(key(c, p)).or_insert(i as u32);
+        }
+        self.dedup = map;
     }
 
     pub fn savepoint(&mut self, name: &str) {
@@ -144,7 +148,9 @@ impl Txn {
         self.notifies.truncate(sp.notifies);
         self.actions.truncate(sp.actions);
         self.savepoints.truncate(i + 1);
-        self.dedup = (self.notifies.len() >= DEDUP_HASH_FROM).then(|| index(self.notifies()));
+        if self.hashing() {
+            self.reindex();
+        }
         Ok(())
     }
 
@@ -177,12 +183,4 @@ fn key(channel: &str, payload: &str) -> u64 {
     h.write_u8(0);
     h.write(payload.as_bytes());
     h.finish()
-}
-
-fn index<'a>(notifies: impl ExactSizeIterator<Item = (&'a str, &'a str)>) -> HashMap<u64, u32, FxBuild> {
-    let mut map = HashMap::with_capacity_and_hasher((notifies.len() * 2).max(256), FxBuild);
-    for (i, (c, p)) in notifies.enumerate() {
-        map.entry(key(c, p)).or_insert(i as u32);
-    }
-    map
 }
