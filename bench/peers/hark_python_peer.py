@@ -8,18 +8,11 @@ The protocol on standard input/output is the one bench/src/roles.rs documents.
 """
 
 import sys
-import time
 
 import hark
 
+from roles import lat_line, now_ns, say
 
-def now_ns() -> int:
-    return time.clock_gettime_ns(time.CLOCK_MONOTONIC)
-
-
-def say(line: str) -> None:
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
 
 
 def listener(a: list[str]) -> None:
@@ -44,9 +37,7 @@ def listener(a: list[str]) -> None:
     if got != count:
         raise SystemExit(f"hark_python_peer: received {got} of {count}")
     if mode == "latency":
-        lat.sort()
-        q = lambda p: lat[min(int(len(lat) * p), len(lat) - 1)]
-        say(f"LAT {q(0.5)} {q(0.9)} {q(0.99)} {lat[-1]}")
+        say(lat_line(lat))
     else:
         say(f"END {now_ns()}")
     sys.stdin.readline()

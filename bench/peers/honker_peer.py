@@ -9,24 +9,12 @@ The protocol on standard input/output is the one bench/src/roles.rs documents.
 
 import asyncio
 import sys
-import time
 
 import honker
 
-
-def now_ns() -> int:
-    return time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+from roles import lat_line, now_ns, say
 
 
-def say(line: str) -> None:
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
-
-
-def percentiles(us):
-    us.sort()
-    q = lambda p: us[min(int(len(us) * p), len(us) - 1)]
-    return q(0.5), q(0.9), q(0.99), us[-1]
 
 
 async def listener(a) -> None:
@@ -48,7 +36,7 @@ async def listener(a) -> None:
             nxt[int(who)] += 1
         got += 1
     if mode == "latency":
-        say("LAT %f %f %f %f" % percentiles(lat))
+        say(lat_line(lat))
     else:
         say(f"END {now_ns()}")
     sys.stdin.readline()
