@@ -9,8 +9,10 @@ use crate::error::{Error, Result};
 
 pub struct RobustMutex(*mut libc::pthread_mutex_t);
 
-/// Polls of a contended lock before blocking (with growing pauses: about 2 µs in all).
+/// Polls of a contended lock before blocking: four with growing pauses (about 1 µs in all), then
+/// eight that each yield the CPU first.
 const SPIN_ROUNDS: u32 = 12;
+const PAUSE_ROUNDS: u32 = 4;
 
 // SAFETY: a process-shared pthread mutex is meant to be used from any thread of any process.
 unsafe impl Send for RobustMutex {}
@@ -55,14 +57,22 @@ impl RobustMutex {
     }
 
     /// Takes the lock. Critical sections are short (an append is a few hundred nanoseconds), so
-    /// a contended locker first polls for a moment before sleeping in the kernel.
+    /// a contended locker first polls for a moment before sleeping in the kernel. When the holder
+    /// was preempted (more busy processes than CPUs), pausing cannot help: yielding lets it (or
+    /// a listener) run on this CPU. Measured with `hark bench notifiers` on 2 vCPUs: 4 notifiers
+    /// went from 72–75% to 84–87% of one notifier's throughput.
     pub fn lock(&self) -> Result<Guard<'_>> {
         for round in 0..SPIN_ROUNDS {
             if let Some(g) = self.try_lock()? {
                 return Ok(g);
             }
-            for _ in 0..(8 << round.min(4)) {
-                std::hint::spin_loop();
+            if round < PAUSE_ROUNDS {
+                for _ in 0..(8 << round) {
+                    std::hint::spin_loop();
+                }
+            } else {
+                // SAFETY: sched_yield has no preconditions.
+                unsafe { libc::sched_yield() };
             }
         }
         // SAFETY: self.0 is an initialised process-shared mutex (see from_ptr).
