@@ -73,7 +73,7 @@ fn listener(a: &[String]) -> Res {
         if !c.wait(Some(Duration::from_secs(60)))? {
             return Err(format!("timed out after {got} of {count} notifications").into());
         }
-        while let Some(n) = c.notifies()? {
+        while let Some(n) = c.notifies_ref()? {
             let (who, rest) = n.payload.split_once(':').ok_or("bad payload")?;
             let who: usize = who.parse()?;
             let v = parse_20_digits(rest).ok_or("bad payload")?;

@@ -78,13 +78,16 @@
 //!    readable. [`Connection::consume_input`] drains it, clears `wake_pending`, then — only outside
 //!    a transaction block (R13) — marks its position busy, walks the entries from its position to
 //!    the head (`queue/read.rs`, every length checked), copies those on channels it listens on
-//!    *now* (R15) into its inbox, and stores the new position. [`Connection::notifies`] hands them
-//!    out in order, refills the inbox from the queue when it runs dry, and when the queue is dry
-//!    too clears `wake_pending` and looks once more, so that a caller about to sleep on the
-//!    descriptor gets a datagram for the next commit. [`Connection::wait`] instead *raises*
+//!    *now* (R15) into its inbox (`session/inbox.rs`: one byte buffer, no allocation per
+//!    notification; the payload is checked as UTF-8 after the copy, never in shared memory), and
+//!    stores the new position. [`Connection::notifies`] (owned) and [`Connection::notifies_ref`]
+//!    (borrowed) hand them out in order, refill the inbox from the queue when it runs dry, and
+//!    when the queue is dry too clear `wake_pending` and look once more, so that a caller about
+//!    to sleep on the descriptor gets a datagram for the next commit. [`Connection::wait`] instead *raises*
 //!    `wake_pending` first (notifiers then make no system call), reads, watches the head for a
-//!    few microseconds when traffic is steady, and only then clears the flag, looks once more and
-//!    sleeps: a listener that keeps up costs its notifiers no syscall at all.
+//!    few microseconds when traffic is steady (yielding the CPU between looks), and only then
+//!    clears the flag, looks once more and sleeps: a listener that keeps up costs its notifiers no
+//!    syscall at all.
 //! 6. When a commit moves the head into a new segment, or a listener's reading moves it into
 //!    another one, that session tries to advance the tail (`queue/tail.rs`; skipped if another
 //!    session is at it): under the tail lock it reads the head, then each active slot's position.
@@ -151,7 +154,7 @@ mod sys;
 pub use error::{Error, ErrorKind, Notice, Result, Severity};
 pub use options::{default_dir, Options, DEFAULT_MAX_PAYLOAD, DEFAULT_MAX_QUEUE_SIZE, MAX_MAX_PAYLOAD};
 pub use queue::{ListenerStat, Queue, QueueStats};
-pub use session::{Connection, NoticeHandler, Notification, TransactionStatus};
+pub use session::{Connection, NoticeHandler, Notification, NotificationRef, TransactionStatus};
 pub use sql::{split_statements, QueryResult};
 
 /// Longest channel name, in bytes (PostgreSQL's NAMEDATALEN − 1).

@@ -7,11 +7,9 @@ use crate::layout::*;
 use crate::sys::proc;
 use std::sync::atomic::Ordering;
 
-/// One notification to append.
-pub(crate) struct Item<'a> {
-    pub channel: &'a str,
-    pub payload: &'a str,
-}
+/// One notification to append: (channel, payload), both checked. Consecutive items whose
+/// channel is the very same slice (same address and length) are known to share a bucket.
+type Item<'a> = (&'a [u8], &'a [u8]);
 
 pub(crate) struct AppendOutcome {
     /// Where this transaction's entries start and end.
@@ -30,7 +28,12 @@ impl Queue {
     /// Appends `items` (already checked, deduplicated, non-empty) as one transaction from `pid`.
     /// Either every entry becomes visible at once or none does (I1): entries are written past the
     /// head and the head is moved last, under the writer lock.
-    pub(crate) fn append(&self, segs: &mut Segments, pid: i32, items: &[Item<'_>]) -> Result<AppendOutcome> {
+    pub(crate) fn append<'a>(
+        &self,
+        segs: &mut Segments,
+        pid: i32,
+        items: impl Iterator<Item = Item<'a>> + Clone,
+    ) -> Result<AppendOutcome> {
         let s = self.shared();
         let seg_size = self.geo.segment_size;
         let guard = self.write_lock.lock()?;
@@ -44,8 +47,8 @@ impl Queue {
 
         // Lay the entries out first, to check the size limit before writing anything.
         let mut end = head;
-        for it in items {
-            end = place(end, entry_size(it.channel.len(), it.payload.len()) as u64, seg_size).1;
+        for (channel, payload) in items.clone() {
+            end = place(end, entry_size(channel.len(), payload.len()) as u64, seg_size).1;
         }
         let mut tail = s.tail.load(Ordering::SeqCst).min(head);
         if Self::page_of(end) - Self::page_of(tail) >= self.max_pages() {
@@ -67,15 +70,18 @@ impl Queue {
         let txn = s.next_txn.load(Ordering::SeqCst);
         s.next_txn.store(txn + 1, Ordering::SeqCst);
         let mut pos = head;
-        for it in items {
-            let size = entry_size(it.channel.len(), it.payload.len()) as u64;
+        // The mapping written into, and the last channel's bucket, carried from entry to entry.
+        let mut map: Option<(u64, *mut u8)> = None;
+        let mut last_bucket: Option<(*const u8, usize, usize)> = None;
+        for (channel, payload) in items {
+            let size = entry_size(channel.len(), payload.len()) as u64;
             let (at, next) = place(pos, size, seg_size);
             let seg = self.seg_of(at);
             if at != pos && seg_size - pos % seg_size >= ENTRY_HEADER as u64 {
                 // Cover the rest of the old segment with a filler so readers can walk it.
-                let map = segs.get(self, self.seg_of(pos), true)?;
+                let base = segs.get(self, self.seg_of(pos), true)?.as_ptr();
                 let filler = (seg_size - pos % seg_size) as usize;
-                write_header(map.as_ptr(), (pos % seg_size) as usize, filler, KIND_FILLER, 0, 0, 0, txn);
+                write_header(base, (pos % seg_size) as usize, filler, KIND_FILLER, 0, 0, 0, txn);
             }
             if at % seg_size == 0 {
                 // First entry in a fresh segment: reset its summary before recording into it.
@@ -83,26 +89,42 @@ impl Queue {
                     self.summary_word(seg, w).store(0, Ordering::SeqCst);
                 }
             }
-            let map = segs.get(self, seg, true)?;
+            let base = match map {
+                Some((s, base)) if s == seg => base,
+                _ => {
+                    let base = segs.get(self, seg, true)?.as_ptr();
+                    map = Some((seg, base));
+                    base
+                }
+            };
             let off = (at % seg_size) as usize;
             write_header(
-                map.as_ptr(),
+                base,
                 off,
                 size as usize,
                 KIND_NOTIFICATION,
-                it.channel.len() as u8,
+                channel.len() as u8,
                 pid,
-                it.payload.len() as u32,
+                payload.len() as u32,
                 txn,
             );
             // SAFETY: place() keeps [off, off + size) inside the segment, which is mapped with
-            // segment_size bytes; nobody reads past the head, so these bytes are ours alone.
+            // segment_size bytes (and stays mapped: `segs` keeps its two latest mappings, and only
+            // this segment and the previous one are touched here); nobody reads past the head, so
+            // these bytes are ours alone.
             unsafe {
-                let body = map.as_ptr().add(off + ENTRY_HEADER);
-                std::ptr::copy_nonoverlapping(it.channel.as_ptr(), body, it.channel.len());
-                std::ptr::copy_nonoverlapping(it.payload.as_ptr(), body.add(it.channel.len()), it.payload.len());
+                let body = base.add(off + ENTRY_HEADER);
+                std::ptr::copy_nonoverlapping(channel.as_ptr(), body, channel.len());
+                std::ptr::copy_nonoverlapping(payload.as_ptr(), body.add(channel.len()), payload.len());
             }
-            let b = bucket_of(it.channel.as_bytes());
+            let b = match last_bucket {
+                Some((p, n, b)) if p == channel.as_ptr() && n == channel.len() => b,
+                _ => {
+                    let b = bucket_of(channel);
+                    last_bucket = Some((channel.as_ptr(), channel.len(), b));
+                    b
+                }
+            };
             let word = self.summary_word(seg, b / 64);
             let bit = 1u64 << (b % 64);
             if word.load(Ordering::Relaxed) & bit == 0 {

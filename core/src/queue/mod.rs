@@ -7,7 +7,7 @@ mod segments;
 mod stats;
 mod tail;
 
-pub(crate) use append::{AppendOutcome, Item};
+pub(crate) use append::AppendOutcome;
 pub(crate) use segments::Segments;
 pub use stats::{ListenerStat, QueueStats};
 

@@ -5,6 +5,29 @@ use super::{Queue, Segments};
 use crate::error::Error;
 use crate::layout::*;
 
+/// The payload of an entry being scanned, still in the shared mapping.
+pub(crate) struct Payload {
+    src: *const u8,
+    len: usize,
+}
+
+impl Payload {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Appends a copy of the payload's bytes to `out`.
+    pub fn copy_into(&self, out: &mut Vec<u8>) {
+        out.reserve(self.len);
+        // SAFETY: scan checked that [src, src + len) lies inside a live mapping; `out` has room
+        // for len more bytes, which are initialised by the copy before the length covers them.
+        unsafe {
+            std::ptr::copy_nonoverlapping(self.src, out.as_mut_ptr().add(out.len()), self.len);
+            out.set_len(out.len() + self.len);
+        }
+    }
+}
+
 /// What a scan produced.
 pub(crate) struct Scanned {
     /// Where the next scan starts.
@@ -18,15 +41,15 @@ pub(crate) struct Scanned {
 
 impl Queue {
     /// Walks entries in `[from, head)`. For each notification, `wants(channel)` decides whether to
-    /// copy it out; `take(channel, payload, pid)` receives the copies and returns `false` to stop
-    /// after this entry. A bad entry ends the scan with [`Scanned::error`] set.
+    /// take it; `take(channel, payload, pid)` copies it out and returns `false` to stop after this
+    /// entry. A bad entry ends the scan with [`Scanned::error`] set.
     pub(crate) fn scan(
         &self,
         segs: &mut Segments,
         from: u64,
         head: u64,
         mut wants: impl FnMut(&[u8]) -> bool,
-        mut take: impl FnMut(&[u8], Vec<u8>, i32) -> bool,
+        mut take: impl FnMut(&[u8], Payload, i32) -> bool,
     ) -> Scanned {
         let seg_size = self.geo.segment_size;
         let mut pos = from;
@@ -75,15 +98,9 @@ impl Queue {
                 };
                 let channel = &chan[..chan_len];
                 if wants(channel) {
-                    let mut payload = vec![0u8; payload_len];
                     // SAFETY: the payload lies within the entry, checked above.
-                    unsafe {
-                        std::ptr::copy_nonoverlapping(
-                            map.as_ptr().add(off + ENTRY_HEADER + chan_len),
-                            payload.as_mut_ptr(),
-                            payload_len,
-                        )
-                    };
+                    let payload =
+                        Payload { src: unsafe { map.as_ptr().add(off + ENTRY_HEADER + chan_len) }, len: payload_len };
                     if !take(channel, payload, pid) {
                         return Scanned { pos: next, stopped_early: next < head, error: None };
                     }

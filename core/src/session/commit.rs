@@ -5,7 +5,7 @@ use super::txn::Txn;
 use super::Connection;
 use crate::error::Result;
 use crate::layout::{bucket_of, BUCKET_COUNT};
-use crate::queue::{AppendOutcome, Item};
+use crate::queue::AppendOutcome;
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 
@@ -85,27 +85,27 @@ impl Connection {
         self.after_append(o, txn)
     }
 
-    /// Appends the transaction's notifications to the queue (one at a time needs no list).
+    /// Appends the transaction's notifications to the queue.
     fn append(&mut self, txn: &Txn) -> Result<AppendOutcome> {
         let pid = self.backend_pid();
-        let mut it = txn.notifies();
-        if it.len() == 1 {
-            let (c, p) = it.next().expect("one");
-            return self.queue.append(&mut self.segs, pid, &[Item { channel: c, payload: p }]);
-        }
-        let items: Vec<Item<'_>> = it.map(|(c, p)| Item { channel: c, payload: p }).collect();
-        self.queue.append(&mut self.segs, pid, &items)
+        self.queue.append(&mut self.segs, pid, txn.notifies())
     }
 
     fn after_append(&mut self, o: AppendOutcome, txn: &Txn) -> Result<()> {
         let q = &self.queue;
         let mut it = txn.notifies();
         if it.len() == 1 {
-            q.wake_buckets(&[bucket_of(it.next().expect("one").0.as_bytes())], self.slot);
+            q.wake_buckets(&[bucket_of(it.next().expect("one").0)], self.slot);
         } else {
             let mut seen = [0u64; BUCKET_COUNT / 64];
+            let mut last: Option<*const u8> = None;
             for (c, _) in it {
-                let b = bucket_of(c.as_bytes());
+                // A run on one channel shares one slice: its bucket is already marked.
+                if last == Some(c.as_ptr()) {
+                    continue;
+                }
+                last = Some(c.as_ptr());
+                let b = bucket_of(c);
                 seen[b / 64] |= 1 << (b % 64);
             }
             let touched: Vec<usize> = (0..BUCKET_COUNT).filter(|b| seen[b / 64] & (1 << (b % 64)) != 0).collect();

@@ -2,7 +2,10 @@
 
 mod commit;
 mod fxhash;
+mod inbox;
 mod txn;
+
+pub use inbox::NotificationRef;
 
 pub(crate) use txn::ListenAction;
 
@@ -12,7 +15,7 @@ use crate::options::Options;
 use crate::queue::{Queue, Segments};
 use crate::sys::proc;
 use crate::sys::wake::{poll_readable, WakeSocket};
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -101,7 +104,7 @@ pub struct Connection {
     pub(crate) txn: Txn,
     /// Whether the session ever committed a LISTEN (R25's quirk needs it; kept for `DISCARD`).
     pub(crate) segs: Segments,
-    inbox: VecDeque<Notification>,
+    inbox: inbox::Inbox,
     notice_handler: Option<NoticeHandler>,
     /// Whether `wait` watches the head before sleeping (see `look_before_sleeping`).
     spin: bool,
@@ -145,7 +148,7 @@ impl Connection {
             block: Block::Idle,
             txn: Txn::default(),
             segs: Segments::default(),
-            inbox: VecDeque::new(),
+            inbox: inbox::Inbox::default(),
             notice_handler: None,
             spin: true,
             undrained: false,
@@ -284,11 +287,9 @@ impl Connection {
         self.check_usable()?;
         match self.block {
             Block::Idle | Block::Implicit => self.block = Block::Explicit,
-            Block::Explicit => self.notice(Notice::new(
-                Severity::Warning,
-                "25001",
-                "there is already a transaction in progress",
-            )),
+            Block::Explicit => {
+                self.notice(Notice::new(Severity::Warning, "25001", "there is already a transaction in progress"))
+            }
             Block::Failed => return Err(Error::aborted_block()),
         }
         Ok(())
@@ -433,6 +434,28 @@ impl Connection {
     /// The next notification, or `None` (`PQnotifies`). Never blocks. Outside a transaction
     /// block, an empty inbox is refilled from the queue first.
     pub fn notifies(&mut self) -> Result<Option<Notification>> {
+        Ok(self.notifies_ref()?.map(|n| n.to_owned()))
+    }
+
+    /// [`Connection::notifies`] without the copies: the next notification, lent until the next
+    /// call on this session. Receiving this way allocates nothing per notification.
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("hark-doc-ref-{}", std::process::id()));
+    /// # let mut listener = hark::Connection::open(&dir)?;
+    /// # let mut notifier = hark::Connection::open(&dir)?;
+    /// listener.listen("events")?;
+    /// notifier.notify("events", "a")?;
+    /// notifier.notify("events", "b")?;
+    /// let mut seen = String::new();
+    /// while let Some(n) = listener.notifies_ref()? {
+    ///     seen.push_str(n.payload);
+    /// }
+    /// assert_eq!(seen, "ab");
+    /// # drop((listener, notifier)); std::fs::remove_dir_all(&dir).unwrap();
+    /// # Ok::<(), hark::Error>(())
+    /// ```
+    pub fn notifies_ref(&mut self) -> Result<Option<NotificationRef<'_>>> {
         self.check_usable()?;
         if self.inbox.is_empty() {
             self.deliver()?;
@@ -445,7 +468,7 @@ impl Connection {
                 }
             }
         }
-        Ok(self.inbox.pop_front())
+        Ok(self.inbox.pop())
     }
 
     /// Waits until a notification is available or `timeout` passes (`None`: forever). Returns
@@ -513,10 +536,14 @@ impl Connection {
             let mut seen = head.load(Ordering::SeqCst);
             while start.elapsed() < SPIN {
                 // Look at the head's cache line only now and then: every look takes it from the
-                // notifier's core, which then waits to take it back at its next commit.
+                // notifier's core, which then waits to take it back at its next commit. Between
+                // looks, yield: on a machine with more busy processes than CPUs the notifiers
+                // need this CPU more than the watch does (free when nobody else is runnable).
                 for _ in 0..256 {
                     std::hint::spin_loop();
                 }
+                // SAFETY: sched_yield has no preconditions.
+                unsafe { libc::sched_yield() };
                 let now = head.load(Ordering::SeqCst);
                 if now != seen {
                     seen = now;
@@ -567,19 +594,31 @@ impl Connection {
         }
         let set = &self.channel_set;
         let inbox = &mut self.inbox;
+        inbox.compact();
         let mut bad_text = None;
         let mut taken = 0;
         let mut bytes = 0;
+        // Most traffic repeats a channel: remember the last one matched.
+        let mut last: ([u8; MAX_CHANNEL_LEN], usize) = ([0; MAX_CHANNEL_LEN], 0);
         let scanned = q.scan(
             &mut self.segs,
             pos,
             head,
-            |ch| set.contains(ch),
+            |ch| {
+                if ch.len() == last.1 && ch == &last.0[..last.1] {
+                    return true;
+                }
+                let hit = set.contains(ch);
+                if hit {
+                    last.0[..ch.len()].copy_from_slice(ch);
+                    last.1 = ch.len();
+                }
+                hit
+            },
             |ch, payload, pid| {
                 bytes += payload.len();
-                match (std::str::from_utf8(ch), String::from_utf8(payload)) {
-                    (Ok(c), Ok(p)) => inbox.push_back(Notification { channel: c.to_owned(), payload: p, pid }),
-                    _ => bad_text = Some(()),
+                if inbox.push(ch, pid, |out| payload.copy_into(out)).is_err() {
+                    bad_text = Some(());
                 }
                 taken += 1;
                 taken < READ_BATCH && bytes < READ_BATCH_BYTES

@@ -1,0 +1,155 @@
+//! A session's inbox: notifications copied out of the queue and not yet handed to the caller.
+//!
+//! Channels and payloads lie back to back in one byte buffer, so that copying a notification out
+//! of the queue costs one copy and no allocation; [`Inbox::pop`] lends them as `&str` until the
+//! next call. Only [`crate::Connection::notifies`] allocates, to build an owned [`Notification`].
+
+use super::Notification;
+
+/// A notification lent by [`crate::Connection::notifies_ref`]: the same three fields as
+/// [`Notification`], borrowed from the session until its next call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct NotificationRef<'a> {
+    /// The channel name (libpq's `relname`).
+    pub channel: &'a str,
+    /// The payload, `""` when none was given (libpq's `extra`).
+    pub payload: &'a str,
+    /// PID of the process whose session sent it (libpq's `be_pid`).
+    pub pid: i32,
+}
+
+impl NotificationRef<'_> {
+    /// An owned copy.
+    pub fn to_owned(&self) -> Notification {
+        Notification { channel: self.channel.to_owned(), payload: self.payload.to_owned(), pid: self.pid }
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Entry {
+    at: usize,
+    channel_len: usize,
+    payload_len: usize,
+    pid: i32,
+}
+
+#[derive(Default)]
+pub(crate) struct Inbox {
+    /// Channel and payload bytes of every entry; each range is valid UTF-8 (checked on the way in).
+    bytes: Vec<u8>,
+    entries: Vec<Entry>,
+    /// Entries before this one were handed out.
+    next: usize,
+}
+
+/// The bytes of an entry were not UTF-8: the queue holds something no session wrote.
+pub(crate) struct NotUtf8;
+
+impl Inbox {
+    pub fn len(&self) -> usize {
+        self.entries.len() - self.next
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.next == self.entries.len()
+    }
+
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.entries.clear();
+        self.next = 0;
+    }
+
+    /// Makes room before a refill: forgets what was handed out (the last lent entry's bytes are
+    /// no longer borrowed once the caller can call us again).
+    pub fn compact(&mut self) {
+        if self.next == 0 {
+            return;
+        }
+        if self.is_empty() {
+            self.clear();
+            return;
+        }
+        if self.next * 2 < self.entries.len() {
+            return; // cheap enough to keep: the buffer is mostly unread
+        }
+        let from = self.entries[self.next].at;
+        self.bytes.drain(..from);
+        self.entries.drain(..self.next);
+        for e in &mut self.entries {
+            e.at -= from;
+        }
+        self.next = 0;
+    }
+
+    /// Appends a notification. `channel` is one the session listens on (so it is UTF-8);
+    /// `copy_payload` appends the payload's bytes to the vector it is given. The payload is checked
+    /// after the copy, never in shared memory that another process could change meanwhile.
+    pub fn push(&mut self, channel: &[u8], pid: i32, copy_payload: impl FnOnce(&mut Vec<u8>)) -> Result<(), NotUtf8> {
+        let at = self.bytes.len();
+        self.bytes.extend_from_slice(channel);
+        let payload_at = self.bytes.len();
+        copy_payload(&mut self.bytes);
+        if std::str::from_utf8(&self.bytes[at..]).is_err() {
+            self.bytes.truncate(at);
+            return Err(NotUtf8);
+        }
+        let payload_len = self.bytes.len() - payload_at;
+        self.entries.push(Entry { at, channel_len: channel.len(), payload_len, pid });
+        Ok(())
+    }
+
+    /// Hands out the oldest notification.
+    pub fn pop(&mut self) -> Option<NotificationRef<'_>> {
+        let e = *self.entries.get(self.next)?;
+        self.next += 1;
+        let text = &self.bytes[e.at..e.at + e.channel_len + e.payload_len];
+        // SAFETY: push checked that these bytes are UTF-8, and channel_len is at a character
+        // boundary (the channel alone is UTF-8).
+        let text = unsafe { std::str::from_utf8_unchecked(text) };
+        let (channel, payload) = text.split_at(e.channel_len);
+        Some(NotificationRef { channel, payload, pid: e.pid })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn push(i: &mut Inbox, c: &str, p: &[u8]) -> bool {
+        i.push(c.as_bytes(), 7, |v| v.extend_from_slice(p)).is_ok()
+    }
+
+    #[test]
+    fn hands_out_in_order_and_compacts() {
+        let mut i = Inbox::default();
+        for k in 0..10 {
+            assert!(push(&mut i, "ch", format!("p{k}").as_bytes()));
+        }
+        for k in 0..6 {
+            let n = i.pop().unwrap();
+            assert_eq!((n.channel, n.payload.to_owned(), n.pid), ("ch", format!("p{k}"), 7));
+        }
+        i.compact();
+        assert_eq!(i.len(), 4);
+        assert!(push(&mut i, "other", b"last"));
+        let rest: Vec<_> = std::iter::from_fn(|| i.pop().map(|n| n.to_owned())).collect();
+        let got: Vec<_> = rest.iter().map(|n| (n.channel.as_str(), n.payload.as_str())).collect();
+        assert_eq!(got, [("ch", "p6"), ("ch", "p7"), ("ch", "p8"), ("ch", "p9"), ("other", "last")]);
+        assert!(i.is_empty());
+        i.compact();
+        assert!(i.bytes.is_empty() && i.entries.is_empty());
+    }
+
+    #[test]
+    fn refuses_bytes_that_are_not_utf8_and_keeps_the_rest() {
+        let mut i = Inbox::default();
+        assert!(push(&mut i, "ch", "ok é".as_bytes()));
+        assert!(!push(&mut i, "ch", b"bad \xff"));
+        assert!(push(&mut i, "ch", b""));
+        assert_eq!(i.len(), 2);
+        assert_eq!(i.pop().unwrap().payload, "ok é");
+        assert_eq!(i.pop().unwrap().payload, "");
+        assert!(i.pop().is_none());
+    }
+}
