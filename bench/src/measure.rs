@@ -32,7 +32,8 @@ pub fn rss_bytes(pid: u32) -> Option<u64> {
     Some(kb * 1024)
 }
 
-/// Bytes allocated to the files of a directory, and how many segment files it holds.
+/// Bytes allocated to the files of a directory, and how many segment files it holds (counting
+/// the spare one kept for reuse).
 pub fn dir_usage(dir: &Path) -> (u64, usize) {
     use std::os::unix::fs::MetadataExt;
     let mut bytes = 0;
@@ -44,7 +45,7 @@ pub fn dir_usage(dir: &Path) -> (u64, usize) {
             }
             let name = e.file_name();
             let n = name.to_string_lossy();
-            if n.len() == 15 && n.bytes().all(|b| b.is_ascii_hexdigit()) {
+            if (n.len() == 15 && n.bytes().all(|b| b.is_ascii_hexdigit())) || n == "spare" {
                 segments += 1;
             }
         }

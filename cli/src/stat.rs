@@ -14,11 +14,12 @@ pub fn render_text(dir: &Path, s: &QueueStats) -> String {
     out.push_str(&format!("tail         {}\n", s.tail));
     out.push_str(&format!("max payload  {} bytes\n", s.max_payload));
     out.push_str(&format!(
-        "segments     {} file{} of {} bytes: {}\n",
+        "segments     {} file{} of {} bytes: {}{}\n",
         s.segment_files.len(),
         if s.segment_files.len() == 1 { "" } else { "s" },
         s.segment_size,
-        if s.segment_files.is_empty() { "(none)".to_owned() } else { s.segment_files.join(" ") }
+        if s.segment_files.is_empty() { "(none)".to_owned() } else { s.segment_files.join(" ") },
+        if s.spare_file { ", and a spare for reuse" } else { "" }
     ));
     out.push_str(&format!("listeners    {}\n", s.listeners.len()));
     if !s.listeners.is_empty() {
@@ -52,7 +53,7 @@ pub fn render_json(dir: &Path, s: &QueueStats) -> String {
         .collect();
     let files: Vec<String> = s.segment_files.iter().map(|f| json::string(f)).collect();
     format!(
-        "{{\"dir\":{},\"head\":{},\"tail\":{},\"size\":{},\"max_queue_size\":{},\"usage\":{},\"max_payload\":{},\"segment_size\":{},\"segment_files\":[{}],\"listeners\":[{}]}}\n",
+        "{{\"dir\":{},\"head\":{},\"tail\":{},\"size\":{},\"max_queue_size\":{},\"usage\":{},\"max_payload\":{},\"segment_size\":{},\"segment_files\":[{}],\"spare_file\":{},\"listeners\":[{}]}}\n",
         json::string(&dir.display().to_string()),
         s.head,
         s.tail,
@@ -62,6 +63,7 @@ pub fn render_json(dir: &Path, s: &QueueStats) -> String {
         s.max_payload,
         s.segment_size,
         files.join(","),
+        s.spare_file,
         listeners.join(",")
     )
 }

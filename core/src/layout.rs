@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64};
 /// First bytes of the control file.
 pub const MAGIC: [u8; 8] = *b"HARKQ\0\0\x01";
 /// The queue format version this library reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// PostgreSQL's page: the unit of `pg_notification_queue_usage` and of the size limit.
 pub const PAGE_SIZE: u64 = 8192;
 /// Longest channel name in bytes (NAMEDATALEN - 1).
@@ -95,6 +95,31 @@ pub struct Slot {
     pub _pad: [u64; 3],
 }
 
+/// Channel hashes a listener's `ChannelList` holds; a listener with more channels is matched by
+/// its buckets alone.
+pub const SLOT_HASHES: usize = 15;
+/// Channel hashes a segment's `ChannelList` holds; a segment with more channels is matched by its
+/// bucket summary alone.
+pub const SEGMENT_HASHES: usize = 31;
+/// `ChannelList::count` when the channels did not fit.
+pub const HASHES_MANY: u32 = u32::MAX;
+
+/// The exact channels (as [`channel_hash`]es) of a listener or of a segment, so that deciding
+/// whether a listener behind the head cares about a segment does not depend on bucket collisions
+/// (an idle listener whose channel shares a bucket with a busy one must not pin the queue, I5).
+/// A listener's list is rewritten by its owner between two increments of `gen` (odd meanwhile, a
+/// seqlock); a segment's list only grows, under the writer lock, hash before count.
+#[repr(C, align(64))]
+pub struct ChannelList<const N: usize> {
+    pub gen: AtomicU32,
+    /// Hashes in use, or `HASHES_MANY`.
+    pub count: AtomicU32,
+    pub hashes: [AtomicU64; N],
+}
+
+const _: () = assert!(std::mem::size_of::<ChannelList<SLOT_HASHES>>() == 128);
+const _: () = assert!(std::mem::size_of::<ChannelList<SEGMENT_HASHES>>() == 256);
+
 /// Where each part lives in the control file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ControlLayout {
@@ -103,6 +128,10 @@ pub struct ControlLayout {
     pub buckets: usize,
     pub summaries: usize,
     pub summary_count: usize,
+    /// A `ChannelList<SLOT_HASHES>` per slot.
+    pub slot_channels: usize,
+    /// A `ChannelList<SEGMENT_HASHES>` per summary.
+    pub segment_channels: usize,
     pub size: usize,
 }
 
@@ -117,9 +146,11 @@ impl ControlLayout {
         let slots = shared + std::mem::size_of::<Shared>();
         let buckets = slots + SLOT_COUNT * std::mem::size_of::<Slot>();
         let summaries = buckets + BUCKET_COUNT * BUCKET_WORDS * 8;
-        let size = summaries + summary_count * SUMMARY_WORDS * 8;
+        let slot_channels = (summaries + summary_count * SUMMARY_WORDS * 8).next_multiple_of(64);
+        let segment_channels = slot_channels + SLOT_COUNT * std::mem::size_of::<ChannelList<SLOT_HASHES>>();
+        let size = segment_channels + summary_count * std::mem::size_of::<ChannelList<SEGMENT_HASHES>>();
         let size = size.next_multiple_of(4096);
-        ControlLayout { shared, slots, buckets, summaries, summary_count, size }
+        ControlLayout { shared, slots, buckets, summaries, summary_count, slot_channels, segment_channels, size }
     }
 }
 
@@ -140,12 +171,23 @@ pub fn entry_size(channel_len: usize, payload_len: usize) -> usize {
     (ENTRY_HEADER + channel_len + payload_len).next_multiple_of(ENTRY_ALIGN)
 }
 
-/// The channel's bucket: FNV-1a, folded. Stable across versions of this format.
-pub fn bucket_of(channel: &[u8]) -> usize {
-    let mut h: u32 = 0x811c_9dc5;
+/// A channel's 64-bit hash (FNV-1a), as stored in channel lists. Part of the format.
+pub fn channel_hash(channel: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for &b in channel {
-        h ^= b as u32;
-        h = h.wrapping_mul(0x0100_0193);
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
     }
+    h
+}
+
+/// The bucket of a channel with hash `h`. Part of the format.
+pub fn bucket_of_hash(h: u64) -> usize {
+    let h = h ^ (h >> 32);
     ((h ^ (h >> 16)) as usize) % BUCKET_COUNT
+}
+
+/// The channel's bucket.
+pub fn bucket_of(channel: &[u8]) -> usize {
+    bucket_of_hash(channel_hash(channel))
 }

@@ -36,11 +36,19 @@
 //!   parts: the writer lock and the tail lock (process-shared *robust* pthread mutexes), `head`
 //!   (one past the last committed byte), `tail` (the minimum listener position, as last computed),
 //!   `stop` (the oldest segment not yet deleted), 4096 listener slots, 256 channel-bucket bitmaps
-//!   (bit *i* of bucket *b*: slot *i* may listen on a channel hashing to *b*), and per-segment
-//!   summaries (bit *b*: a notification on bucket *b* was written into that segment).
+//!   (bit *i* of bucket *b*: slot *i* may listen on a channel hashing to *b*), per-segment
+//!   summaries (bit *b*: a notification on bucket *b* was written into that segment), and exact
+//!   channel lists beside both (`queue/channels.rs`): each listener's channels and each segment's
+//!   channels as 64-bit hashes, up to 15 and 31 of them, so that an idle listener whose channel
+//!   merely shares a bucket with a busy one is not taken for interested.
 //! * `000000000000000`, `000000000000001`, …: segment files of fixed size (16 MiB by default),
 //!   named like `pg_notify/`'s, each allocated for real (`posix_fallocate`) before it is mapped,
-//!   so that a full file system is an error at commit, never a SIGBUS.
+//!   so that a full file system is an error at commit, never a SIGBUS. Segments are mapped whole
+//!   with `MAP_POPULATE` (one system call instead of a fault per page).
+//! * `spare`: at most one segment file the tail has passed, kept so that the writer's next
+//!   segment is a rename (`renameat2(RENAME_NOREPLACE)`) of already allocated pages rather than a
+//!   fresh allocation the kernel must zero, as PostgreSQL recycles WAL segments. Its old bytes are
+//!   never read: readers stop at the head, and every byte below the head was written first.
 //! * `slots`: an empty file whose byte *i* is locked (`F_OFD_SETLK`) by the owner of listener slot
 //!   *i* for as long as it lives. The kernel drops the lock when the process dies, whatever happens
 //!   to its PID afterwards: a free lock on an active slot proves its owner is dead.
@@ -91,11 +99,15 @@
 //! 6. When a commit moves the head into a new segment, or a listener's reading moves it into
 //!    another one, that session tries to advance the tail (`queue/tail.rs`; skipped if another
 //!    session is at it): under the tail lock it reads the head, then each active slot's position.
-//!    A slot whose owner is dead is reaped. A slot more than a segment behind
-//!    whose channels were not notified in the segments behind it is moved to the start of the
+//!    A slot more than a segment behind whose channels were not notified in the segments behind
+//!    it (by the exact lists where both are listed, else by buckets) is moved to the start of the
 //!    head's segment (PostgreSQL 19's "direct advancement", per segment); one that is interested
-//!    is woken so it catches up.
-//!    The minimum becomes the tail, and segment files wholly behind it are deleted (I5).
+//!    is checked for a dead owner (reaped) or woken so it catches up. Only a full advance (the
+//!    queue looks full, or stats are asked for) checks every slot's owner: asking the kernel
+//!    about a byte lock walks all of them, so checking each at every segment would cost
+//!    O(listeners²).
+//!    The minimum becomes the tail, and segment files wholly behind it are deleted (I5), except
+//!    one renamed to `spare` when there is none.
 //!
 //! ### Locks and memory ordering
 //!
@@ -106,7 +118,9 @@
 //! * a notifier stores the head, then reads bucket bits and swaps `wake_pending`; a listener
 //!   drains its socket, clears `wake_pending`, then loads the head. In the total order either the
 //!   listener's load sees the new head, or the notifier's swap sees the flag clear and sends;
-//! * a registering listener publishes its buckets before loading its start position;
+//! * a registering listener publishes its buckets and channel list before loading its start
+//!   position; a listener changing channels lists old and new ones from before its append until
+//!   after it (a seqlock generation, odd while it rewrites, makes a reader assume interest);
 //! * a listener marks its position `POS_BUSY` (compare-and-swap) while reading; the tail advancer
 //!   moves only positions that are not busy, also by compare-and-swap.
 //!

@@ -1,8 +1,9 @@
 //! Hostile and stale files not covered by `core/tests/files.rs`: symlinks planted in place of the
-//! `slots` and `lock` files and of the next segment a commit will create, special files in place
-//! of the control file, stale files a crash leaves (`control.new`, segment files past the head,
-//! a segment created but never allocated), and positions that span more than a full queue. Each
-//! gives a clear error or a safe clean-up, never a crash, a hang or a write through the link.
+//! `slots` and `lock` files, of the next segment a commit will create and of the spare segment it
+//! would reuse, special files in place of the control file, stale files a crash leaves
+//! (`control.new`, segment files past the head, a segment created but never allocated), and
+//! positions that span more than a full queue. Each gives a clear error or a safe clean-up, never
+//! a crash, a hang or a write through the link.
 
 use hark::{Connection, ErrorKind, Options};
 use std::fs;
@@ -98,6 +99,34 @@ fn a_symlink_planted_as_the_next_segment_fails_the_commit_and_is_never_written_t
     n.execute("COMMIT").unwrap();
     let got: Vec<String> = drain(&mut l).into_iter().map(|p| p.split(':').next().unwrap().to_owned()).collect();
     assert_eq!(got, ["after", "and more", "big"]);
+}
+
+#[test]
+fn a_planted_spare_is_never_written_through_nor_trusted() {
+    let t = TempDir::new("spare");
+    let q = t.queue();
+    let mut l = Connection::with_options(&q, &small()).unwrap();
+    l.listen("c").unwrap();
+    let mut n = Connection::open(&q).unwrap();
+    let filled = fill_segment(&mut n);
+    // A symlink as the spare: the writer takes it as its next segment, then refuses it.
+    let victim = t.0.join("victim");
+    fs::write(&victim, b"precious").unwrap();
+    symlink(&victim, q.join("spare")).unwrap();
+    let e = n.notify("c", &format!("doomed:{}", "d".repeat(3000))).unwrap_err();
+    assert_eq!((e.kind(), e.message()), (ErrorKind::PermissionDenied, "\"000000000000001\" in the queue directory is a symbolic link"));
+    assert_eq!(fs::read(&victim).unwrap(), b"precious", "the commit wrote through the link");
+    assert_eq!(drain(&mut l).len(), filled, "the failed commit became visible");
+    fs::remove_file(q.join("000000000000001")).unwrap();
+    // A short file of garbage as the spare: allocated to full size before use, its bytes unread.
+    fs::write(q.join("spare"), vec![0xa5u8; 100]).unwrap();
+    for i in 0..140 {
+        n.notify("c", &format!("cross{i}:{}", "x".repeat(1000))).unwrap();
+    }
+    let got = drain(&mut l);
+    assert_eq!(got.len(), 140);
+    assert!(got.iter().enumerate().all(|(i, p)| p.starts_with(&format!("cross{i}:"))));
+    assert!(!q.join("spare").exists() || fs::metadata(q.join("spare")).unwrap().len() == 64 << 10);
 }
 
 #[test]

@@ -8,7 +8,7 @@ use crate::sys::proc;
 use std::sync::atomic::Ordering;
 
 /// One notification to append: (channel, payload), both checked. Consecutive items whose
-/// channel is the very same slice (same address and length) are known to share a bucket.
+/// channel is the very same slice (same address and length) are known to share a channel.
 type Item<'a> = (&'a [u8], &'a [u8]);
 
 pub(crate) struct AppendOutcome {
@@ -72,7 +72,8 @@ impl Queue {
         let mut pos = head;
         // The mapping written into, and the last channel's bucket, carried from entry to entry.
         let mut map: Option<(u64, *mut u8)> = None;
-        let mut last_bucket: Option<(*const u8, usize, usize)> = None;
+        let mut last_channel: Option<(*const u8, usize, u64)> = None;
+        let mut noted: Option<(u64, *const u8, usize)> = None;
         for (channel, payload) in items {
             let size = entry_size(channel.len(), payload.len()) as u64;
             let (at, next) = place(pos, size, seg_size);
@@ -88,6 +89,7 @@ impl Queue {
                 for w in 0..SUMMARY_WORDS {
                     self.summary_word(seg, w).store(0, Ordering::SeqCst);
                 }
+                self.reset_segment_channels(seg);
             }
             let base = match map {
                 Some((s, base)) if s == seg => base,
@@ -117,14 +119,19 @@ impl Queue {
                 std::ptr::copy_nonoverlapping(channel.as_ptr(), body, channel.len());
                 std::ptr::copy_nonoverlapping(payload.as_ptr(), body.add(channel.len()), payload.len());
             }
-            let b = match last_bucket {
-                Some((p, n, b)) if p == channel.as_ptr() && n == channel.len() => b,
+            let h = match last_channel {
+                Some((p, n, h)) if p == channel.as_ptr() && n == channel.len() => h,
                 _ => {
-                    let b = bucket_of(channel);
-                    last_bucket = Some((channel.as_ptr(), channel.len(), b));
-                    b
+                    let h = channel_hash(channel);
+                    last_channel = Some((channel.as_ptr(), channel.len(), h));
+                    h
                 }
             };
+            if noted != Some((seg, channel.as_ptr(), channel.len())) {
+                self.note_segment_channel(seg, h);
+                noted = Some((seg, channel.as_ptr(), channel.len()));
+            }
+            let b = bucket_of_hash(h);
             let word = self.summary_word(seg, b / 64);
             let bit = 1u64 << (b % 64);
             if word.load(Ordering::Relaxed) & bit == 0 {

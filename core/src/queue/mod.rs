@@ -1,6 +1,7 @@
 //! The queue directory: its control file, opened (or created, or wiped after a reboot) and checked.
 
 mod append;
+mod channels;
 mod read;
 mod registry;
 mod segments;
@@ -47,6 +48,9 @@ pub(crate) const CONTROL: &str = "control";
 const CONTROL_NEW: &str = "control.new";
 const LOCK: &str = "lock";
 pub(crate) const SLOTS: &str = "slots";
+/// A segment file the tail passed, kept (at most one) for the writer to rename into its next
+/// segment instead of allocating and zeroing a fresh one, as PostgreSQL recycles WAL segments.
+pub(crate) const SPARE: &str = "spare";
 
 /// Segment files are named by segment number in 15 upper-case hex digits, as `pg_notify/`.
 pub(crate) fn segment_name(seg: u64) -> String {
@@ -297,6 +301,7 @@ fn create(dir: &Dir, geo: Geometry, group_shared: bool) -> Result<OwnedFd> {
             dir.unlink(&name)?;
         }
     }
+    dir.unlink(SPARE)?;
     dir.unlink(CONTROL_NEW)?;
     let fd = dir.create_new(CONTROL_NEW)?;
     let layout = ControlLayout::new(summary_count(&geo));

@@ -12,10 +12,18 @@ use std::sync::atomic::Ordering;
 impl Queue {
     /// Claims a listener slot for a session. `lock_fd` is the session's own description of the
     /// `slots` file; the byte lock taken through it marks the slot as owned for the session's
-    /// lifetime. The channel buckets are published before the start position is read, so that a
-    /// notifier either wakes this session or committed before its start (no lost wake-up).
+    /// lifetime. The channel buckets and hashes are published before the start position is read,
+    /// so that a notifier either wakes this session or committed before its start (no lost
+    /// wake-up), and a tail advance never moves it past what it is owed.
     /// Returns the slot and the start position (the head).
-    pub(crate) fn register(&self, lock_fd: RawFd, sock_id: u64, pid: i32, buckets: &[usize]) -> Result<(usize, u64)> {
+    pub(crate) fn register(
+        &self,
+        lock_fd: RawFd,
+        sock_id: u64,
+        pid: i32,
+        buckets: &[usize],
+        hashes: &[u64],
+    ) -> Result<(usize, u64)> {
         let _g = self.tail_lock.lock()?;
         let s = self.shared();
         for want_free in [true, false] {
@@ -37,6 +45,7 @@ impl Queue {
                 slot.channels.store(0, Ordering::SeqCst);
                 slot.generation.fetch_add(1, Ordering::SeqCst);
                 self.add_buckets(i, buckets);
+                self.set_slot_channels(i, hashes);
                 let pos = s.head.load(Ordering::SeqCst);
                 slot.pos.store(pos, Ordering::SeqCst);
                 slot.state.store(SLOT_ACTIVE, Ordering::SeqCst);

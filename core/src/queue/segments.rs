@@ -1,6 +1,6 @@
 //! Segment files and a session's small cache of their mappings.
 
-use super::{segment_name, Queue};
+use super::{segment_name, Queue, SPARE};
 use crate::error::{Error, Result};
 use crate::sys::fs;
 use crate::sys::mmap::Mmap;
@@ -26,11 +26,11 @@ impl Segments {
             }
             return Ok(&self.maps.last().expect("just found").1);
         }
-        let map = map_segment(q, seg, create)?;
         if self.maps.len() == CACHED {
+            // Unmap first: never more than CACHED segments mapped (they are mapped whole).
             self.maps.remove(0);
         }
-        self.maps.push((seg, map));
+        self.maps.push((seg, map_segment(q, seg, create)?));
         Ok(&self.maps.last().expect("just pushed").1)
     }
 
@@ -43,6 +43,13 @@ impl Segments {
 fn map_segment(q: &Queue, seg: u64, create: bool) -> Result<Mmap> {
     let name = segment_name(seg);
     let size = q.geo.segment_size;
+    if create {
+        // A missing segment takes the spare file a tail advance left behind, if there is one: its
+        // pages are allocated already, so neither the file system nor the kernel's page zeroing
+        // runs again. Its old bytes are never read: readers stop at the head, and every byte
+        // below the head is written by an append first.
+        q.dir.rename_noreplace(SPARE, &name)?;
+    }
     let fd = match q.dir.open_file(&name, create)? {
         Some(fd) => fd,
         None => {
@@ -52,7 +59,11 @@ fn map_segment(q: &Queue, seg: u64, create: bool) -> Result<Mmap> {
     };
     if create {
         // Only a segment at or past the head is ever created, so nothing refers to its bytes yet.
-        if let Err(e) = fs::allocate(fd.as_raw_fd(), size) {
+        let st = fs::fstat(fd.as_raw_fd()).map_err(|e| Error::io(format_args!("stat \"{name}\""), e))?;
+        let allocated = st.st_size as u64 >= size && st.st_blocks as u64 * 512 >= size;
+        if allocated {
+            // A recycled file, or one mapped before: nothing to allocate.
+        } else if let Err(e) = fs::allocate(fd.as_raw_fd(), size) {
             drop(fd);
             let _ = q.dir.unlink(&name);
             return Err(Error::io(format_args!("allocate segment file \"{name}\""), e));
@@ -66,5 +77,7 @@ fn map_segment(q: &Queue, seg: u64, create: bool) -> Result<Mmap> {
             )));
         }
     }
-    Mmap::map(fd.as_raw_fd(), size as usize).map_err(|e| Error::io(format_args!("map segment file \"{name}\""), e))
+    // Every segment is written, or read, from end to end: map all its pages at once.
+    Mmap::map_populated(fd.as_raw_fd(), size as usize)
+        .map_err(|e| Error::io(format_args!("map segment file \"{name}\""), e))
 }

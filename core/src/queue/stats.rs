@@ -1,6 +1,6 @@
 //! A snapshot of a queue for `hark stat` and monitoring.
 
-use super::{is_segment_name, Queue};
+use super::{is_segment_name, Queue, SPARE};
 use crate::error::Result;
 use crate::layout::*;
 use std::sync::atomic::Ordering;
@@ -31,6 +31,8 @@ pub struct QueueStats {
     pub usage: f64,
     /// Names of the segment files present, in order.
     pub segment_files: Vec<String>,
+    /// Whether a spare segment file (one the tail passed, kept for reuse) is present.
+    pub spare_file: bool,
     pub listeners: Vec<ListenerStat>,
 }
 
@@ -41,7 +43,9 @@ impl Queue {
         let s = self.shared();
         let head = s.head.load(Ordering::SeqCst);
         let tail = s.tail.load(Ordering::SeqCst).min(head);
-        let mut segment_files: Vec<String> = self.dir.list()?.into_iter().filter(|n| is_segment_name(n)).collect();
+        let names = self.dir.list()?;
+        let spare_file = names.iter().any(|n| n == SPARE);
+        let mut segment_files: Vec<String> = names.into_iter().filter(|n| is_segment_name(n)).collect();
         segment_files.sort();
         let hwm = (s.slot_hwm.load(Ordering::SeqCst) as usize).min(SLOT_COUNT);
         let listeners = (0..hwm)
@@ -67,6 +71,7 @@ impl Queue {
             segment_size: self.geo.segment_size,
             usage,
             segment_files,
+            spare_file,
             listeners,
         })
     }

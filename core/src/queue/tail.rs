@@ -2,16 +2,21 @@
 //! listeners of dead sessions are reaped, and idle listeners whose channels were not notified in
 //! the segments behind them are moved forward directly, so that they never pin the queue (I5).
 
-use super::{segment_name, Queue};
+use super::{segment_name, Queue, SPARE};
 use crate::error::Result;
 use crate::layout::*;
 use std::sync::atomic::Ordering;
 
 impl Queue {
-    /// Recomputes the tail and deletes segment files wholly behind it. With `wait` false the work
-    /// is skipped when another session is already doing it.
-    pub(crate) fn advance_tail(&self, wait: bool) -> Result<()> {
-        let _g = if wait {
+    /// Recomputes the tail and deletes segment files wholly behind it.
+    ///
+    /// With `full` false (a session crossed into another segment) the work is skipped when
+    /// another session is already doing it, and only listeners that hold the tail back are
+    /// checked for a dead owner: asking the kernel about a byte lock walks every lock on `slots`,
+    /// so checking all of them would cost O(listeners²) per segment. With `full` true (the queue
+    /// looks full, or stats are asked for) it waits for the lock and reaps every dead listener.
+    pub(crate) fn advance_tail(&self, full: bool) -> Result<()> {
+        let _g = if full {
             self.tail_lock.lock()?
         } else {
             match self.tail_lock.try_lock()? {
@@ -34,16 +39,18 @@ impl Queue {
             }
             let raw = slot.pos.load(Ordering::SeqCst);
             let mut pos = (raw & !POS_BUSY).min(head);
-            if !self.slot_alive(i) && self.reap(i) {
+            if full && !self.slot_alive(i) && self.reap(i) {
                 continue; // its owner died: it no longer holds the queue back
             }
-            if self.seg_of(pos) < head_seg && raw & POS_BUSY == 0 {
-                if !self.interested(i, self.seg_of(pos), head_seg) {
+            if self.seg_of(pos) < head_seg {
+                if raw & POS_BUSY == 0 && !self.interested(i, self.seg_of(pos), head_seg) {
                     let to = head_seg * seg_size;
                     if slot.pos.compare_exchange(raw, to, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
                         pos = to;
                     }
-                } else {
+                } else if !full && !self.slot_alive(i) && self.reap(i) {
+                    continue; // it held the tail back, and its owner died
+                } else if raw & POS_BUSY == 0 {
                     // Far behind and interested: make sure it is awake to catch up.
                     self.wake(i);
                 }
@@ -55,16 +62,25 @@ impl Queue {
         let stop = s.stop.load(Ordering::SeqCst);
         if tail_seg > stop {
             for seg in stop..tail_seg {
-                self.dir.unlink(&segment_name(seg))?;
+                // Keep one file for the writer to reuse as its next segment (see SPARE).
+                let name = segment_name(seg);
+                if !self.dir.rename_noreplace(&name, SPARE)? {
+                    self.dir.unlink(&name)?;
+                }
             }
             s.stop.store(tail_seg, Ordering::SeqCst);
         }
         Ok(())
     }
 
-    /// Whether any segment in `[from, to)` holds a notification on a channel bucket of slot `i`.
+    /// Whether any segment in `[from, to)` holds a notification on a channel of slot `i`: by the
+    /// exact channel lists where both are listed, else by channel buckets (conservatively).
     fn interested(&self, i: usize, from: u64, to: u64) -> bool {
+        let exact = self.slot_hashes(i);
         (from..to).any(|seg| {
+            if let Some(hit) = exact.as_ref().and_then(|h| self.segment_has_any(seg, h)) {
+                return hit;
+            }
             (0..SUMMARY_WORDS).any(|w| {
                 let mut bits = self.summary_word(seg, w).load(Ordering::SeqCst);
                 while bits != 0 {

@@ -4,7 +4,7 @@
 use super::txn::Txn;
 use super::Connection;
 use crate::error::Result;
-use crate::layout::{bucket_of, BUCKET_COUNT};
+use crate::layout::{bucket_of, channel_hash, BUCKET_COUNT};
 use crate::queue::AppendOutcome;
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
@@ -25,17 +25,26 @@ impl Connection {
         // 1. Stage the listen changes before appending (R11): a new listener starts at the head
         //    as it is now, so it sees this transaction's own notifications and every later one;
         //    channels being added already count as interest (no missed wake-up in between).
+        //    The exact channel list (queue/channels.rs) holds old and new channels until the end.
         let mut registered_now = false;
         let added: Vec<usize> = new_buckets.difference(&old_buckets).copied().collect();
         if !new_channels.is_empty() {
             match self.slot {
                 None => {
                     let all: Vec<usize> = new_buckets.iter().copied().collect();
-                    let (slot, _start) = q.register(self.lock_raw(), self.sock_id(), self.backend_pid(), &all)?;
+                    let (slot, _start) =
+                        q.register(self.lock_raw(), self.sock_id(), self.backend_pid(), &all, &hashes(&new_channels))?;
                     self.slot = Some(slot);
                     registered_now = true;
                 }
-                Some(slot) => q.add_buckets(slot, &added),
+                Some(slot) => {
+                    q.add_buckets(slot, &added);
+                    let mut both = hashes(&self.channels);
+                    both.extend(hashes(&new_channels));
+                    both.sort_unstable();
+                    both.dedup();
+                    q.set_slot_channels(slot, &both);
+                }
             }
         }
 
@@ -51,6 +60,7 @@ impl Connection {
                             self.slot = None;
                         } else {
                             q.remove_buckets(slot, &added);
+                            q.set_slot_channels(slot, &hashes(&self.channels));
                         }
                     }
                     return Err(e);
@@ -66,6 +76,7 @@ impl Connection {
             } else {
                 let dropped: Vec<usize> = old_buckets.difference(&new_buckets).copied().collect();
                 q.remove_buckets(slot, &dropped);
+                q.set_slot_channels(slot, &hashes(&new_channels));
                 q.slot(slot).channels.store(new_channels.len() as u32, Ordering::SeqCst);
             }
         }
@@ -120,6 +131,10 @@ impl Connection {
         }
         Ok(())
     }
+}
+
+fn hashes(channels: &[String]) -> Vec<u64> {
+    channels.iter().map(|c| channel_hash(c.as_bytes())).collect()
 }
 
 fn buckets(channels: &[String]) -> HashSet<usize> {

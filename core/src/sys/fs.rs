@@ -152,6 +152,24 @@ impl Dir {
         Ok(())
     }
 
+    /// Renames `from` to `to` unless `to` exists. Returns whether it did: `false` when `to`
+    /// exists, `from` does not, or the file system cannot rename without replacing.
+    pub fn rename_noreplace(&self, from: &str, to: &str) -> Result<bool> {
+        let (a, b) = (cstr(from), cstr(to));
+        // SAFETY: valid dirfd and C strings; renameat2 through syscall() works with any libc.
+        let r = unsafe {
+            libc::syscall(libc::SYS_renameat2, self.raw(), a.as_ptr(), self.raw(), b.as_ptr(), libc::RENAME_NOREPLACE)
+        };
+        if r == 0 {
+            return Ok(true);
+        }
+        let e = errno();
+        match e.raw_os_error() {
+            Some(libc::EEXIST | libc::ENOENT | libc::EINVAL | libc::ENOSYS) => Ok(false),
+            _ => Err(Error::io(format_args!("rename \"{from}\" to \"{to}\""), e)),
+        }
+    }
+
     /// Removes a file; a missing file is not an error.
     pub fn unlink(&self, name: &str) -> Result<()> {
         let c = cstr(name);

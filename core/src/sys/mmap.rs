@@ -19,13 +19,23 @@ impl Mmap {
     /// Maps `len` bytes of `fd` from offset 0. The caller has checked that the file is at least
     /// `len` bytes long and allocated (otherwise touching the tail would raise SIGBUS).
     pub fn map(fd: RawFd, len: usize) -> io::Result<Mmap> {
+        Mmap::map_flags(fd, len, 0)
+    }
+
+    /// [`Mmap::map`], with every page mapped up front (`MAP_POPULATE`): one system call instead of
+    /// a page fault per 4 KiB for a file that is about to be read or written from end to end.
+    pub fn map_populated(fd: RawFd, len: usize) -> io::Result<Mmap> {
+        Mmap::map_flags(fd, len, libc::MAP_POPULATE)
+    }
+
+    fn map_flags(fd: RawFd, len: usize, flags: libc::c_int) -> io::Result<Mmap> {
         // SAFETY: a fresh mapping chosen by the kernel; the result is checked.
         let p = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
                 len,
                 libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
+                libc::MAP_SHARED | flags,
                 fd,
                 0,
             )

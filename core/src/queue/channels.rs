@@ -1,0 +1,99 @@
+//! Exact channel lists beside the buckets: which channels (as 64-bit hashes) each listener
+//! listens on, and which channels each segment holds notifications for. Tail advance uses them to
+//! move an idle listener past segments it does not care about even when one of its channels
+//! shares a bucket with a busy channel; when a list overflows, the buckets decide, as before.
+
+use super::Queue;
+use crate::layout::*;
+use std::sync::atomic::Ordering::SeqCst;
+
+/// A listener's channel hashes as read at one moment.
+pub(crate) struct SlotHashes {
+    hashes: [u64; SLOT_HASHES],
+    len: usize,
+}
+
+impl Queue {
+    fn slot_channels(&self, i: usize) -> &ChannelList<SLOT_HASHES> {
+        assert!(i < SLOT_COUNT);
+        // SAFETY: i < SLOT_COUNT keeps it inside the mapping (layout); 64-byte aligned atomics.
+        unsafe { &*(self.control.as_ptr().add(self.layout.slot_channels) as *const ChannelList<SLOT_HASHES>).add(i) }
+    }
+
+    fn segment_channels(&self, seg: u64) -> &ChannelList<SEGMENT_HASHES> {
+        let i = (seg % self.layout.summary_count as u64) as usize;
+        // SAFETY: i < summary_count keeps it inside the mapping (layout); 64-byte aligned atomics.
+        unsafe {
+            &*(self.control.as_ptr().add(self.layout.segment_channels) as *const ChannelList<SEGMENT_HASHES>).add(i)
+        }
+    }
+
+    /// Publishes the channels of slot `i` (its owner only). Readers meanwhile see an odd
+    /// generation and treat the listener as interested in everything.
+    pub(crate) fn set_slot_channels(&self, i: usize, hashes: &[u64]) {
+        let l = self.slot_channels(i);
+        l.gen.fetch_add(1, SeqCst);
+        if hashes.len() > SLOT_HASHES {
+            l.count.store(HASHES_MANY, SeqCst);
+        } else {
+            for (slot, &h) in l.hashes.iter().zip(hashes) {
+                slot.store(h, SeqCst);
+            }
+            l.count.store(hashes.len() as u32, SeqCst);
+        }
+        l.gen.fetch_add(1, SeqCst);
+    }
+
+    /// The channels of slot `i`, or `None` when they are too many to list or being rewritten.
+    pub(crate) fn slot_hashes(&self, i: usize) -> Option<SlotHashes> {
+        let l = self.slot_channels(i);
+        let gen = l.gen.load(SeqCst);
+        if gen % 2 == 1 {
+            return None;
+        }
+        let len = l.count.load(SeqCst) as usize;
+        if len > SLOT_HASHES {
+            return None; // HASHES_MANY, or a damaged count
+        }
+        let mut hashes = [0; SLOT_HASHES];
+        for (h, a) in hashes.iter_mut().zip(&l.hashes).take(len) {
+            *h = a.load(SeqCst);
+        }
+        (l.gen.load(SeqCst) == gen).then_some(SlotHashes { hashes, len })
+    }
+
+    /// Empties segment `seg`'s list before its first entry is written (writer lock held).
+    pub(crate) fn reset_segment_channels(&self, seg: u64) {
+        self.segment_channels(seg).count.store(0, SeqCst);
+    }
+
+    /// Records that segment `seg` holds a notification on the channel with hash `h` (writer lock
+    /// held). The hash is stored before the count that covers it.
+    pub(crate) fn note_segment_channel(&self, seg: u64, h: u64) {
+        let l = self.segment_channels(seg);
+        let n = l.count.load(SeqCst);
+        if n as usize > SEGMENT_HASHES {
+            return; // HASHES_MANY (or damaged: the buckets decide)
+        }
+        if l.hashes[..n as usize].iter().any(|a| a.load(SeqCst) == h) {
+            return;
+        }
+        if n as usize == SEGMENT_HASHES {
+            l.count.store(HASHES_MANY, SeqCst);
+            return;
+        }
+        l.hashes[n as usize].store(h, SeqCst);
+        l.count.store(n + 1, SeqCst);
+    }
+
+    /// Whether segment `seg` holds a notification on one of `slot`'s channels, or `None` when
+    /// the segment's channels were too many to list.
+    pub(crate) fn segment_has_any(&self, seg: u64, slot: &SlotHashes) -> Option<bool> {
+        let l = self.segment_channels(seg);
+        let n = l.count.load(SeqCst) as usize;
+        if n > SEGMENT_HASHES {
+            return None;
+        }
+        Some(l.hashes[..n].iter().any(|a| slot.hashes[..slot.len].contains(&a.load(SeqCst))))
+    }
+}
