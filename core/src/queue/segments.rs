@@ -9,6 +9,9 @@ use std::os::fd::AsRawFd;
 /// How many mappings a session keeps: the segment it reads or writes, and its neighbour.
 const CACHED: usize = 2;
 
+/// Segments up to this size are mapped with all their pages (the default is 16 MiB).
+const POPULATE_UP_TO: u64 = 64 << 20;
+
 /// A session's mapped segments, most recently used last.
 #[derive(Default)]
 pub(crate) struct Segments {
@@ -77,7 +80,8 @@ fn map_segment(q: &Queue, seg: u64, create: bool) -> Result<Mmap> {
             )));
         }
     }
-    // Every segment is written, or read, from end to end: map all its pages at once.
-    Mmap::map_populated(fd.as_raw_fd(), size as usize)
-        .map_err(|e| Error::io(format_args!("map segment file \"{name}\""), e))
+    // Every segment is written, or read, from end to end: map all its pages at once (unless
+    // segments are made huge, where that would count them whole in every process's RSS).
+    let map = if size <= POPULATE_UP_TO { Mmap::map_populated } else { Mmap::map };
+    map(fd.as_raw_fd(), size as usize).map_err(|e| Error::io(format_args!("map segment file \"{name}\""), e))
 }
