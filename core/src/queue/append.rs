@@ -80,7 +80,7 @@ impl Queue {
             let seg = self.seg_of(at);
             if at != pos && seg_size - pos % seg_size >= ENTRY_HEADER as u64 {
                 // Cover the rest of the old segment with a filler so readers can walk it.
-                let base = segs.get(self, self.seg_of(pos), true)?.as_ptr();
+                let base = segs.get(self, self.seg_of(pos), true, false)?.as_ptr();
                 let filler = (seg_size - pos % seg_size) as usize;
                 write_header(base, (pos % seg_size) as usize, filler, KIND_FILLER, 0, 0, 0, txn);
             }
@@ -94,7 +94,7 @@ impl Queue {
             let base = match map {
                 Some((s, base)) if s == seg => base,
                 _ => {
-                    let base = segs.get(self, seg, true)?.as_ptr();
+                    let base = segs.get(self, seg, true, at % seg_size == 0)?.as_ptr();
                     map = Some((seg, base));
                     base
                 }

@@ -61,7 +61,7 @@ impl Queue {
                 pos += room as u64;
                 continue;
             }
-            let map = match segs.get(self, self.seg_of(pos), false) {
+            let map = match segs.get(self, self.seg_of(pos), false, off == 0) {
                 Ok(map) => map,
                 Err(e) => return Scanned { pos, stopped_early: false, error: Some(e) },
             };

@@ -16,12 +16,18 @@ const POPULATE_UP_TO: u64 = 64 << 20;
 #[derive(Default)]
 pub(crate) struct Segments {
     maps: Vec<(u64, Mmap)>,
+    /// Whether this session mapped a segment before: then it streams through segments.
+    mapped_before: bool,
 }
 
 impl Segments {
     /// The mapping of segment `seg`. A writer (`create`) makes the file, allocated for real, if it
     /// is missing; a reader expects it to exist, since it lies between its position and the head.
-    pub(crate) fn get(&mut self, q: &Queue, seg: u64, create: bool) -> Result<&Mmap> {
+    /// When the caller is about to walk the segment from its first byte (`from_start`), or has
+    /// mapped segments before (it streams through them), all the segment's pages are mapped at
+    /// once; a session's first mapping of a segment it enters midway is lazy, so that a one-shot
+    /// notifier does not pay for mapping 16 MiB to write 100 bytes.
+    pub(crate) fn get(&mut self, q: &Queue, seg: u64, create: bool, from_start: bool) -> Result<&Mmap> {
         if let Some(i) = self.maps.iter().position(|(s, _)| *s == seg) {
             if i + 1 != self.maps.len() {
                 let m = self.maps.remove(i);
@@ -33,7 +39,9 @@ impl Segments {
             // Unmap first: never more than CACHED segments mapped (they are mapped whole).
             self.maps.remove(0);
         }
-        self.maps.push((seg, map_segment(q, seg, create)?));
+        let whole = from_start || self.mapped_before;
+        self.maps.push((seg, map_segment(q, seg, create, whole)?));
+        self.mapped_before = true;
         Ok(&self.maps.last().expect("just pushed").1)
     }
 
@@ -43,7 +51,7 @@ impl Segments {
     }
 }
 
-fn map_segment(q: &Queue, seg: u64, create: bool) -> Result<Mmap> {
+fn map_segment(q: &Queue, seg: u64, create: bool, whole: bool) -> Result<Mmap> {
     let name = segment_name(seg);
     let size = q.geo.segment_size;
     if create {
@@ -80,8 +88,8 @@ fn map_segment(q: &Queue, seg: u64, create: bool) -> Result<Mmap> {
             )));
         }
     }
-    // Every segment is written, or read, from end to end: map all its pages at once (unless
-    // segments are made huge, where that would count them whole in every process's RSS).
-    let map = if size <= POPULATE_UP_TO { Mmap::map_populated } else { Mmap::map };
+    // All pages at once: one system call instead of a fault per page (unless segments are made
+    // huge, where that would count them whole in every process's RSS).
+    let map = if whole && size <= POPULATE_UP_TO { Mmap::map_populated } else { Mmap::map };
     map(fd.as_raw_fd(), size as usize).map_err(|e| Error::io(format_args!("map segment file \"{name}\""), e))
 }
