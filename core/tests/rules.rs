@@ -371,6 +371,66 @@ fn r24_listening_channels_in_listen_order() {
     assert_eq!(r.tag, "SELECT 3");
 }
 
+/// Checked against PostgreSQL 15 with `max_prepared_transactions = 10` (for the R25 message) and
+/// with its default 0 (for the others, which hark gives since it has no two-phase commit).
+#[test]
+fn r25_prepare_transaction_is_refused_and_ends_the_transaction() {
+    let t = TempDir::new("r25");
+    let (mut a, mut b) = two(&t);
+    b.listen("x").unwrap();
+    let said = notices(&mut a);
+    let r25 = "cannot PREPARE a transaction that has executed LISTEN, UNLISTEN, or NOTIFY";
+    // Outside a block: a warning, and the tag of a rollback.
+    assert_eq!(a.execute("PREPARE TRANSACTION 'a'").unwrap().tag, "ROLLBACK");
+    assert_eq!(said.lock().unwrap().pop().unwrap().message, "there is no transaction in progress");
+    // After NOTIFY (or pg_notify): refused, and the transaction is over, its notification gone.
+    for notify in ["NOTIFY x, 'never'", "SELECT pg_notify('x', 'never')"] {
+        a.execute("BEGIN").unwrap();
+        a.execute(notify).unwrap();
+        let e = err(a.execute("PREPARE TRANSACTION 'b'"));
+        assert_eq!((e.kind(), e.sqlstate(), e.message()), (ErrorKind::TransactionState, "0A000", r25));
+        assert_eq!(a.transaction_status(), TransactionStatus::Idle);
+    }
+    a.execute("NOTIFY x, 'after'").unwrap();
+    assert_eq!(drain(&mut b), pairs(&[("x", "after")]));
+    // A notification undone by ROLLBACK TO does not count; a transaction with nothing of hark's
+    // in it meets the missing two-phase commit instead.
+    a.execute("BEGIN; SAVEPOINT s; NOTIFY y; ROLLBACK TO s").unwrap();
+    let e = err(a.execute("PREPARE TRANSACTION 'g'"));
+    assert_eq!((e.sqlstate(), e.message()), ("55000", "prepared transactions are disabled"));
+    assert_eq!(a.transaction_status(), TransactionStatus::Idle);
+    // UNLISTEN in a session that never listened is not even recorded (PostgreSQL's quirk) ...
+    a.execute("BEGIN; UNLISTEN foo").unwrap();
+    assert_eq!(err(a.execute("PREPARE TRANSACTION 'c'")).sqlstate(), "55000");
+    // ... but it is once the session has listened, even after it stopped.
+    a.execute("LISTEN q").unwrap();
+    a.execute("UNLISTEN *").unwrap();
+    a.execute("BEGIN; UNLISTEN foo").unwrap();
+    assert_eq!(err(a.execute("PREPARE TRANSACTION 'f'")).message(), r25);
+    a.execute("BEGIN; LISTEN z").unwrap();
+    assert_eq!(err(a.execute("PREPARE TRANSACTION 'i'")).message(), r25);
+    assert!(a.listening_channels().is_empty(), "the prepared LISTEN took effect");
+    // In a failed block it is a rollback; in one string, a warning and then the same refusal.
+    a.execute("BEGIN").unwrap();
+    assert!(a.execute("SELECT pg_notify('', 'x')").is_err());
+    assert_eq!(a.execute("PREPARE TRANSACTION 'h'").unwrap().tag, "ROLLBACK");
+    assert_eq!(a.transaction_status(), TransactionStatus::Idle);
+    said.lock().unwrap().clear();
+    assert_eq!(err(a.execute("NOTIFY x, 'one string'; PREPARE TRANSACTION 'j'")).message(), r25);
+    assert_eq!(said.lock().unwrap()[0].message, "there is no transaction in progress");
+    assert!(drain(&mut b).is_empty());
+    // Nothing was prepared, so nothing can be finished; not inside a block either.
+    let e = err(a.execute("COMMIT PREPARED 'c'"));
+    assert_eq!((e.sqlstate(), e.message()), ("42704", "prepared transaction with identifier \"c\" does not exist"));
+    assert_eq!(err(a.execute("ROLLBACK PREPARED 'zz'")).message(), "prepared transaction with identifier \"zz\" does not exist");
+    a.execute("BEGIN").unwrap();
+    let e = err(a.execute("COMMIT PREPARED 'zz'"));
+    assert_eq!((e.sqlstate(), e.message()), ("25001", "COMMIT PREPARED cannot run inside a transaction block"));
+    assert_eq!(a.transaction_status(), TransactionStatus::Failed);
+    a.execute("ROLLBACK").unwrap();
+    assert_eq!(err(a.execute("PREPARE TRANSACTION")).message(), "syntax error at end of input");
+}
+
 #[test]
 fn r29_queue_usage_counts_whole_pages() {
     let t = TempDir::new("r29");

@@ -36,6 +36,7 @@ impl Connection {
                         q.register(self.lock_raw(), self.sock_id(), self.backend_pid(), &all, &hashes(&new_channels))?;
                     self.slot = Some(slot);
                     registered_now = true;
+                    self.listened_ever = true;
                 }
                 Some(slot) => {
                     q.add_buckets(slot, &added);

@@ -102,7 +102,8 @@ pub struct Connection {
     pub(crate) channel_set: HashSet<Vec<u8>, fxhash::FxBuild>,
     pub(crate) block: Block,
     pub(crate) txn: Txn,
-    /// Whether the session ever committed a LISTEN (R25's quirk needs it; kept for `DISCARD`).
+    /// Whether the session ever committed a LISTEN (R25's quirk needs it; `DISCARD` keeps it).
+    pub(crate) listened_ever: bool,
     pub(crate) segs: Segments,
     inbox: inbox::Inbox,
     notice_handler: Option<NoticeHandler>,
@@ -147,6 +148,7 @@ impl Connection {
             channel_set: HashSet::default(),
             block: Block::Idle,
             txn: Txn::default(),
+            listened_ever: false,
             segs: Segments::default(),
             inbox: inbox::Inbox::default(),
             notice_handler: None,
@@ -244,7 +246,7 @@ impl Connection {
         // Checked inside the statement: an invalid argument fails an open block, as in PostgreSQL.
         self.statement(|c| {
             check_channel(channel)?;
-            c.txn.actions.push(ListenAction::Unlisten(channel.to_owned()));
+            c.record_unlisten(ListenAction::Unlisten(channel.to_owned()));
             Ok(())
         })
     }
@@ -252,9 +254,18 @@ impl Connection {
     /// `UNLISTEN *`.
     pub fn unlisten_all(&mut self) -> Result<()> {
         self.statement(|c| {
-            c.txn.actions.push(ListenAction::UnlistenAll);
+            c.record_unlisten(ListenAction::UnlistenAll);
             Ok(())
         })
+    }
+
+    /// Records an UNLISTEN, except, as PostgreSQL, in a session that never committed a LISTEN and
+    /// has no other listen action pending: it could not be listening, so nothing is recorded (the
+    /// difference shows in `PREPARE TRANSACTION`, R25).
+    pub(crate) fn record_unlisten(&mut self, a: ListenAction) {
+        if self.listened_ever || !self.txn.actions.is_empty() {
+            self.txn.actions.push(a);
+        }
     }
 
     /// `SELECT pg_notify(channel, payload)`: queued now, visible to listeners at commit.

@@ -123,7 +123,7 @@ impl Connection {
             }
             Stmt::Unlisten(ch) => {
                 self.statement(|c| {
-                    c.txn.actions.push(match ch {
+                    c.record_unlisten(match ch {
                         Some(ch) => ListenAction::Unlisten(ch),
                         None => ListenAction::UnlistenAll,
                     });
@@ -170,6 +170,60 @@ impl Connection {
                 Ok(QueryResult::command("DISCARD ALL"))
             }
             Stmt::Select(items) => self.statement(|c| c.select(&items)),
+            Stmt::Prepare(_) => self.prepare_transaction(),
+            Stmt::FinishPrepared { commit, gid } => {
+                let word = if commit { "COMMIT PREPARED" } else { "ROLLBACK PREPARED" };
+                match self.block {
+                    Block::Failed => Err(Error::aborted_block()),
+                    Block::Explicit | Block::Implicit => Err(Error::new(
+                        ErrorKind::TransactionState,
+                        "25001",
+                        format!("{word} cannot run inside a transaction block"),
+                    )),
+                    // Nothing can have been prepared (see prepare_transaction).
+                    Block::Idle => Err(Error::new(
+                        ErrorKind::TransactionState,
+                        "42704",
+                        format!("prepared transaction with identifier \"{gid}\" does not exist"),
+                    )),
+                }
+            }
+        }
+    }
+
+    /// `PREPARE TRANSACTION`: PostgreSQL refuses it for a transaction that ran LISTEN, UNLISTEN
+    /// or NOTIFY (R25); hark has no two-phase commit at all, so it refuses the others as a
+    /// PostgreSQL server with `max_prepared_transactions = 0` does. Either way the transaction
+    /// ends, rolled back, as there.
+    fn prepare_transaction(&mut self) -> Result<QueryResult> {
+        match self.block {
+            Block::Idle => {
+                self.notice(Notice::new(Severity::Warning, "25P01", "there is no transaction in progress"));
+                Ok(QueryResult::command("ROLLBACK"))
+            }
+            Block::Failed => {
+                self.abort_txn();
+                self.deliver()?;
+                Ok(QueryResult::command("ROLLBACK"))
+            }
+            Block::Explicit | Block::Implicit => {
+                if self.block == Block::Implicit {
+                    self.notice(Notice::new(Severity::Warning, "25P01", "there is no transaction in progress"));
+                }
+                let listened_or_notified = self.txn.has_notifies() || !self.txn.actions.is_empty();
+                self.abort_txn();
+                self.deliver()?;
+                Err(if listened_or_notified {
+                    Error::new(
+                        ErrorKind::TransactionState,
+                        "0A000",
+                        "cannot PREPARE a transaction that has executed LISTEN, UNLISTEN, or NOTIFY",
+                    )
+                } else {
+                    Error::new(ErrorKind::TransactionState, "55000", "prepared transactions are disabled")
+                        .with_hint("hark has no two-phase commit.")
+                })
+            }
         }
     }
 

@@ -1,5 +1,6 @@
-//! The grammar of hark's SQL dialect: PostgreSQL's LISTEN/NOTIFY/UNLISTEN, transaction control,
-//! and `SELECT` of constants and of the notification functions.
+//! The grammar of hark's SQL dialect: PostgreSQL's LISTEN/NOTIFY/UNLISTEN, transaction control
+//! (with the two-phase commands, which hark refuses as PostgreSQL does), and `SELECT` of constants
+//! and of the notification functions.
 
 use super::lexer::{Tok, Token};
 use crate::error::{Error, Result};
@@ -20,6 +21,10 @@ pub enum Stmt {
     RollbackTo(String),
     Select(Vec<SelectItem>),
     DiscardAll,
+    /// `PREPARE TRANSACTION 'gid'`.
+    Prepare(String),
+    /// `COMMIT PREPARED 'gid'` (true) or `ROLLBACK PREPARED 'gid'` (false).
+    FinishPrepared { commit: bool, gid: String },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -194,6 +199,12 @@ impl Parser<'_> {
                 self.transaction_modes()?;
                 Ok(Stmt::Begin { start: true })
             }
+            "commit" if self.eat_word("prepared") => Ok(Stmt::FinishPrepared { commit: true, gid: self.string()? }),
+            "rollback" if self.eat_word("prepared") => Ok(Stmt::FinishPrepared { commit: false, gid: self.string()? }),
+            "prepare" => {
+                self.expect_word("transaction")?;
+                Ok(Stmt::Prepare(self.string()?))
+            }
             "commit" | "end" => {
                 let _ = self.eat_word("work") || self.eat_word("transaction");
                 let chain = self.and_chain()?;
@@ -231,6 +242,18 @@ impl Parser<'_> {
                 self.i -= 1;
                 Err(self.unexpected())
             }
+        }
+    }
+
+    /// A string literal.
+    fn string(&mut self) -> Result<String> {
+        match self.peek() {
+            Some(Tok::Str(s)) => {
+                let s = s.clone();
+                self.i += 1;
+                Ok(s)
+            }
+            _ => Err(self.unexpected()),
         }
     }
 
