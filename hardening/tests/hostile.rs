@@ -129,6 +129,47 @@ fn a_planted_spare_is_never_written_through_nor_trusted() {
     assert!(!q.join("spare").exists() || fs::metadata(q.join("spare")).unwrap().len() == 64 << 10);
 }
 
+/// A segment file the tail has passed but that cannot be removed (here a directory planted in its
+/// place) is a warning for whoever advances the tail, never an error: the commit that crossed into
+/// a new segment did commit, and the read that passed it did read.
+#[test]
+fn a_segment_that_cannot_be_removed_is_a_warning_not_a_failed_commit_or_read() {
+    let t = TempDir::new("unremovable");
+    let q = t.queue();
+    let mut l = Connection::with_options(&q, &small()).unwrap();
+    l.listen("c").unwrap();
+    let mut n = Connection::open(&q).unwrap();
+    let warned = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    for c in [&mut l, &mut n] {
+        let w = warned.clone();
+        c.set_notice_handler(Some(Box::new(move |x: &hark::Notice| w.lock().unwrap().push(x.message.clone()))));
+    }
+    n.notify("c", "first").unwrap();
+    assert_eq!(drain(&mut l), ["first"]);
+    // Both sessions keep segment 0 mapped; its name now holds a non-empty directory, and a spare
+    // exists, so the tail must remove it rather than keep it.
+    fs::rename(q.join("000000000000000"), t.0.join("old-segment")).unwrap();
+    fs::create_dir(q.join("000000000000000")).unwrap();
+    fs::write(q.join("000000000000000").join("keep"), b"x").unwrap();
+    fs::write(q.join("spare"), vec![0u8; 64 << 10]).unwrap();
+    let mut sent = 0;
+    while n.queue().stats().unwrap().head < 70 << 10 {
+        n.notify("c", &format!("{sent}:{}", "p".repeat(1000))).unwrap();
+        sent += 1;
+    }
+    let got = drain(&mut l);
+    assert_eq!(got.len(), sent, "the read that passed the segment lost notifications");
+    // And the next commit that crosses a segment tries again, warns again, and commits.
+    while n.queue().stats().unwrap().head < 140 << 10 {
+        n.notify("c", &format!("{sent}:{}", "p".repeat(1000))).unwrap();
+        sent += 1;
+    }
+    assert_eq!(drain(&mut l).len() + got.len(), sent);
+    let w = warned.lock().unwrap().clone();
+    assert!(w.len() >= 2, "{w:?}");
+    assert!(w.iter().all(|m| m.starts_with("could not truncate the NOTIFY queue: could not remove \"000000000000000\"")), "{w:?}");
+}
+
 #[test]
 fn special_files_in_place_of_the_control_file_are_errors_not_hangs() {
     let t = TempDir::new("special");

@@ -3,7 +3,7 @@
 //! the segments behind them are moved forward directly, so that they never pin the queue (I5).
 
 use super::{segment_name, Queue, SPARE};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::layout::*;
 use std::sync::atomic::Ordering;
 
@@ -15,13 +15,16 @@ impl Queue {
     /// checked for a dead owner: asking the kernel about a byte lock walks every lock on `slots`,
     /// so checking all of them would cost O(listeners²) per segment. With `full` true (the queue
     /// looks full, or stats are asked for) it waits for the lock and reaps every dead listener.
-    pub(crate) fn advance_tail(&self, full: bool) -> Result<()> {
+    ///
+    /// `Ok(Some(e))`: the tail moved, but a segment file behind it could not be removed; the
+    /// next advance tries again from that one.
+    pub(crate) fn advance_tail(&self, full: bool) -> Result<Option<Error>> {
         let _g = if full {
             self.tail_lock.lock()?
         } else {
             match self.tail_lock.try_lock()? {
                 Some(g) => g,
-                None => return Ok(()),
+                None => return Ok(None),
             }
         };
         let s = self.shared();
@@ -60,17 +63,22 @@ impl Queue {
         s.tail.store(tail, Ordering::SeqCst);
         let tail_seg = self.seg_of(tail);
         let stop = s.stop.load(Ordering::SeqCst);
-        if tail_seg > stop {
-            for seg in stop..tail_seg {
-                // Keep one file for the writer to reuse as its next segment (see SPARE).
-                let name = segment_name(seg);
-                if !self.dir.rename_noreplace(&name, SPARE)? {
-                    self.dir.unlink(&name)?;
+        for seg in stop..tail_seg {
+            // Keep one file for the writer to reuse as its next segment (see SPARE); only a
+            // regular file, whatever else someone may have put in its place.
+            let name = segment_name(seg);
+            let kept = self.dir.is_regular_file(&name) && matches!(self.dir.rename_noreplace(&name, SPARE), Ok(true));
+            if !kept {
+                if let Err(e) = self.dir.unlink(&name) {
+                    s.stop.store(seg, Ordering::SeqCst);
+                    return Ok(Some(e));
                 }
             }
+        }
+        if tail_seg > stop {
             s.stop.store(tail_seg, Ordering::SeqCst);
         }
-        Ok(())
+        Ok(None)
     }
 
     /// Whether any segment in `[from, to)` holds a notification on a channel of slot `i`: by the

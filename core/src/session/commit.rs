@@ -3,7 +3,7 @@
 
 use super::txn::Txn;
 use super::Connection;
-use crate::error::Result;
+use crate::error::{Notice, Result, Severity};
 use crate::layout::{bucket_of, channel_hash, BUCKET_COUNT};
 use crate::queue::AppendOutcome;
 use std::collections::HashSet;
@@ -125,12 +125,25 @@ impl Connection {
         }
         debug_assert!(o.end > o.start);
         if o.crossed_segment {
-            q.advance_tail(false)?;
+            self.advance_tail_after_the_fact();
         }
         if let Some(w) = o.warning {
             self.notice(w);
         }
         Ok(())
+    }
+}
+
+impl Connection {
+    /// Advances the tail once this session's own work is done (committed, or read): a failure
+    /// here (say, a segment file that cannot be removed) must not turn a committed transaction
+    /// or a successful read into an error, so it becomes a warning; the next advance retries.
+    pub(crate) fn advance_tail_after_the_fact(&mut self) {
+        if let Err(e) | Ok(Some(e)) = self.queue.advance_tail(false) {
+            let mut n = Notice::new(Severity::Warning, e.sqlstate(), format!("could not truncate the NOTIFY queue: {}", e.message()));
+            n.detail = e.detail().map(str::to_owned);
+            self.notice(n);
+        }
     }
 }
 

@@ -644,7 +644,7 @@ impl Connection {
         }
         if q.seg_of(scanned.pos) != q.seg_of(pos) {
             // Catching up may have released whole segments: let the disk follow (I5).
-            q.advance_tail(false)?;
+            self.advance_tail_after_the_fact();
         }
         if let Some(e) = scanned.error {
             return Err(e);

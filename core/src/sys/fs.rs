@@ -152,6 +152,15 @@ impl Dir {
         Ok(())
     }
 
+    /// Whether `name` is a regular file (not following a symlink).
+    pub fn is_regular_file(&self, name: &str) -> bool {
+        let c = cstr(name);
+        // SAFETY: valid dirfd and C string; fstatat fills the zeroed struct.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        let r = unsafe { libc::fstatat(self.raw(), c.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) };
+        r == 0 && st.st_mode & libc::S_IFMT == libc::S_IFREG
+    }
+
     /// Renames `from` to `to` unless `to` exists. Returns whether it did: `false` when `to`
     /// exists, `from` does not, or the file system cannot rename without replacing.
     pub fn rename_noreplace(&self, from: &str, to: &str) -> Result<bool> {
