@@ -9,6 +9,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "hark.h"
 
+#include "check.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -16,42 +18,6 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-static int passed, failed;
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (cond) {                                                                                \
-            passed++;                                                                              \
-        } else {                                                                                   \
-            failed++;                                                                              \
-            fprintf(stderr, "api_test.c:%d: check failed: %s\n", __LINE__, #cond);                 \
-        }                                                                                          \
-    } while (0)
-
-#define CHECK_STR(got, want)                                                                       \
-    do {                                                                                           \
-        const char *got_ = (got);                                                                  \
-        if (got_ != NULL && strcmp(got_, (want)) == 0) {                                           \
-            passed++;                                                                              \
-        } else {                                                                                   \
-            failed++;                                                                              \
-            fprintf(stderr, "api_test.c:%d: %s is \"%s\", expected \"%s\"\n", __LINE__, #got,      \
-                    got_ ? got_ : "(NULL)", (want));                                               \
-        }                                                                                          \
-    } while (0)
-
-#define CHECK_RES(got, want)                                                                       \
-    do {                                                                                           \
-        int got_ = (int)(got);                                                                     \
-        if (got_ == (int)(want)) {                                                                 \
-            passed++;                                                                              \
-        } else {                                                                                   \
-            failed++;                                                                              \
-            fprintf(stderr, "api_test.c:%d: %s is %s, expected %s\n", __LINE__, #got,              \
-                    hark_result_str(got_), hark_result_str((int)(want)));                          \
-        }                                                                                          \
-    } while (0)
 
 static char base[4096];
 
@@ -153,7 +119,7 @@ static void test_null_everywhere(void) {
     hark_freemem(NULL);
     hark_query_clear(NULL);
     hark_default_notice_processor(NULL, NULL);
-    passed++;
+    checks_passed++;
 }
 
 /* libpq style: a failed open still returns a connection that carries the error. */
@@ -529,6 +495,6 @@ int main(int argc, char **argv) {
     struct stat st;
     CHECK(stat(path("default"), &st) == 0 && S_ISDIR(st.st_mode));
 
-    printf("api_test: %d passed, %d failed\n", passed, failed);
-    return failed == 0 ? 0 : 1;
+    printf("api_test: %d passed, %d failed\n", checks_passed, checks_failed);
+    return checks_failed == 0 ? 0 : 1;
 }

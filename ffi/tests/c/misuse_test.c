@@ -11,6 +11,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "hark.h"
 
+#include "check.h"
+
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,36 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* Checks count inside a case's child process; the parent counts cases. */
-static int failed_checks;
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            failed_checks++;                                                                       \
-            fprintf(stderr, "misuse_test.c:%d: check failed: %s\n", __LINE__, #cond);              \
-        }                                                                                          \
-    } while (0)
-
-#define CHECK_STR(got, want)                                                                       \
-    do {                                                                                           \
-        const char *got_ = (got);                                                                  \
-        if (got_ == NULL || strcmp(got_, (want)) != 0) {                                           \
-            failed_checks++;                                                                       \
-            fprintf(stderr, "misuse_test.c:%d: %s is \"%s\", expected \"%s\"\n", __LINE__, #got,   \
-                    got_ ? got_ : "(NULL)", (want));                                               \
-        }                                                                                          \
-    } while (0)
-
-#define CHECK_RES(got, want)                                                                       \
-    do {                                                                                           \
-        int got_ = (int)(got);                                                                     \
-        if (got_ != (int)(want)) {                                                                 \
-            failed_checks++;                                                                       \
-            fprintf(stderr, "misuse_test.c:%d: %s is %s, expected %s\n", __LINE__, #got,           \
-                    hark_result_str(got_), hark_result_str((int)(want)));                          \
-        }                                                                                          \
-    } while (0)
+/* Checks count inside a case's child process (check.h); the parent counts cases. */
 
 static char base[4096];
 
@@ -145,7 +118,7 @@ static void case_fork(void) {
     fflush(NULL);
     pid_t child = fork();
     if (child == 0) {
-        failed_checks = 0;
+        checks_failed = 0;
         expect_all_closed(parent, "fork");
         CHECK(strstr(hark_error_message(parent), "fork") != NULL);
         /* The child opens its own connection and notifies the parent's channel. */
@@ -155,7 +128,7 @@ static void case_fork(void) {
         CHECK_RES(hark_notify(own, "from-child", "hello from the child"), HARK_OK);
         hark_finish(own);
         hark_finish(parent); /* allowed, and must not disturb the parent's session */
-        _exit(failed_checks == 0 ? 0 : 1);
+        _exit(checks_failed == 0 ? 0 : 1);
     }
     int status = 0;
     CHECK(child > 0 && waitpid(child, &status, 0) == child);
@@ -407,10 +380,10 @@ static void run_case(const char *name, void (*fn)(void)) {
     fflush(NULL);
     pid_t child = fork();
     if (child == 0) {
-        failed_checks = 0;
+        checks_failed = 0;
         fn();
         fflush(NULL);
-        _exit(failed_checks == 0 ? 0 : 1);
+        _exit(checks_failed == 0 ? 0 : 1);
     }
     int status = 0;
     if (child < 0 || waitpid(child, &status, 0) != child) {
