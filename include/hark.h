@@ -143,6 +143,8 @@ typedef struct hark_query hark_query;
  * queue was created with"; sizes are fixed when a queue is created, and reopening a queue with a
  * different explicit size fails with HARK_ERR_INVALID_ARGUMENT. Initialise with
  * `hark_options o = {0};` and set the fields you need. The struct is only read during the call.
+ * Its layout is frozen: options added later are only given through hark_connect_params, whose
+ * keyword arrays (as libpq's `PQconnectdbParams`) can grow without changing the ABI.
  */
 typedef struct hark_options {
   /**
@@ -280,6 +282,20 @@ enum hark_transaction_status_type hark_transaction_status(const struct hark_conn
 hark_notice_processor hark_set_notice_processor(struct hark_conn *conn,
                                                 hark_notice_processor proc,
                                                 void *arg);
+
+/**
+ * Opens a session with options given as two parallel arrays, like libpq's `PQconnectdbParams`:
+ * `keywords` ends with a NULL entry, and `values[i]` is the value of `keywords[i]`. A NULL or
+ * empty value is ignored (the option keeps its default); a keyword given twice takes its last
+ * value. Keywords: `dir` (the queue directory; the default directory when absent),
+ * `max_queue_size`, `max_payload`, `segment_size` (decimal byte counts, as in hark_options;
+ * 0 for the default), `group_shared` (`on`/`off`, `true`/`false`, `yes`/`no`, `1`/`0`). NULL
+ * `keywords` opens the default directory with default options. An unknown keyword or a bad value
+ * gives a connection whose status is HARK_ERR_INVALID_ARGUMENT and whose error message says
+ * which, in libpq's words (`invalid connection option "…"`). The arrays are only read during the
+ * call. Returns NULL only if hark itself failed.
+ */
+struct hark_conn *hark_connect_params(const char *const *keywords, const char *const *values);
 
 /**
  * Executes SQL text in hark's dialect (`LISTEN ch`, `NOTIFY ch, 'payload'`, `BEGIN`, `COMMIT`,

@@ -31,6 +31,8 @@ pub struct hark_conn {
 /// queue was created with"; sizes are fixed when a queue is created, and reopening a queue with a
 /// different explicit size fails with HARK_ERR_INVALID_ARGUMENT. Initialise with
 /// `hark_options o = {0};` and set the fields you need. The struct is only read during the call.
+/// Its layout is frozen: options added later are only given through hark_connect_params, whose
+/// keyword arrays (as libpq's `PQconnectdbParams`) can grow without changing the ABI.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]
 pub struct hark_options {
@@ -99,14 +101,24 @@ impl Processor {
 
 impl hark_conn {
     fn open(dir: *const c_char, options: &Options) -> hark_conn {
-        let opened = if dir.is_null() {
-            Connection::with_options(hark::default_dir(), options)
-        } else {
-            // SAFETY: a non-NULL dir is a NUL-terminated string (hark_connect's contract). Paths
-            // are bytes on Unix: no UTF-8 required.
-            let bytes = unsafe { CStr::from_ptr(dir) }.to_bytes();
-            Connection::with_options(Path::new(OsStr::from_bytes(bytes)), options)
+        let dir = (!dir.is_null()).then(|| {
+            // SAFETY: a non-NULL dir is a NUL-terminated string (hark_connect's contract).
+            unsafe { CStr::from_ptr(dir) }.to_bytes()
+        });
+        hark_conn::open_bytes(dir, options)
+    }
+
+    /// Opens on `dir` (`None`: the default directory). Paths are bytes on Unix: no UTF-8 needed.
+    pub(crate) fn open_bytes(dir: Option<&[u8]>, options: &Options) -> hark_conn {
+        let opened = match dir {
+            None => Connection::with_options(hark::default_dir(), options),
+            Some(bytes) => Connection::with_options(Path::new(OsStr::from_bytes(bytes)), options),
         };
+        hark_conn::from_open(opened.map_err(Failure::from))
+    }
+
+    /// A connection object for the outcome of an open, failed or not (libpq's way).
+    pub(crate) fn from_open(opened: Result<Connection, Failure>) -> hark_conn {
         let mut conn = hark_conn {
             session: None,
             status: hark_result::HARK_OK,
@@ -120,8 +132,7 @@ impl hark_conn {
                 conn.session = Some(session);
                 conn.install_notice_processor();
             }
-            Err(e) => {
-                let f = Failure::from(e);
+            Err(f) => {
                 conn.status = f.code;
                 conn.record(&f);
                 conn.open_failure = Some(f);
@@ -179,7 +190,7 @@ impl hark_conn {
     }
 }
 
-fn boxed(conn: hark_conn) -> *mut hark_conn {
+pub(crate) fn boxed(conn: hark_conn) -> *mut hark_conn {
     Box::into_raw(Box::new(conn))
 }
 

@@ -33,6 +33,7 @@ macro_rules! ffi_boundary {
 
 mod conn;
 mod failure;
+mod params;
 mod query;
 mod receive;
 mod result;
@@ -40,6 +41,7 @@ mod statements;
 
 // Everything is also reachable from Rust (the rlib), which is how ffi/tests drives the ABI.
 pub use conn::*;
+pub use params::*;
 pub use query::*;
 pub use receive::*;
 pub use result::*;

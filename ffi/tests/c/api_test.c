@@ -172,6 +172,54 @@ static void test_failed_connect(void) {
     CHECK(stat(path("null-options"), &st) == 0 && (st.st_mode & 0777) == 0700);
 }
 
+/* libpq's PQconnectdbParams shape: keyword and value arrays, NULL or empty values ignored. */
+static void test_connect_params(void) {
+    const char *keys[] = {"dir", "max_payload", "group_shared", "segment_size", NULL};
+    const char *vals[] = {path("params"), "100", "off", "", NULL};
+    hark_conn *c = hark_connect_params(keys, vals);
+    CHECK_RES(hark_status(c), HARK_OK);
+    char payload[102];
+    memset(payload, 'p', 101);
+    payload[101] = '\0';
+    CHECK_RES(hark_notify(c, "ch", payload), HARK_ERR_INVALID_ARGUMENT); /* 101 > max_payload */
+    CHECK_STR(hark_error_message(c), "payload string too long");
+    payload[100] = '\0';
+    CHECK_RES(hark_notify(c, "ch", payload), HARK_OK);
+    hark_finish(c);
+
+    const char *unknown[] = {"dir", "dbname", NULL};
+    const char *unknown_v[] = {path("params"), "postgres", NULL};
+    c = hark_connect_params(unknown, unknown_v);
+    CHECK_RES(hark_status(c), HARK_ERR_INVALID_ARGUMENT);
+    CHECK_STR(hark_error_message(c), "invalid connection option \"dbname\"");
+    hark_finish(c);
+
+    const char *bad[] = {"max_queue_size", NULL};
+    const char *bad_v[] = {"lots", NULL};
+    c = hark_connect_params(bad, bad_v);
+    CHECK_RES(hark_status(c), HARK_ERR_INVALID_ARGUMENT);
+    CHECK_STR(hark_error_message(c), "invalid integer value \"lots\" for connection option \"max_queue_size\"");
+    hark_finish(c);
+
+    const char *flag[] = {"dir", "group_shared", NULL};
+    const char *flag_v[] = {path("params-flag"), "maybe", NULL};
+    c = hark_connect_params(flag, flag_v);
+    CHECK_RES(hark_status(c), HARK_ERR_INVALID_ARGUMENT);
+    hark_finish(c);
+
+    /* Reopening with a different size is refused, as with hark_options. */
+    const char *other[] = {"dir", "max_payload", NULL};
+    const char *other_v[] = {path("params"), "200", NULL};
+    c = hark_connect_params(other, other_v);
+    CHECK_RES(hark_status(c), HARK_ERR_INVALID_ARGUMENT);
+    hark_finish(c);
+
+    const char *no_values[] = {"dir", NULL};
+    c = hark_connect_params(no_values, NULL);
+    CHECK_RES(hark_status(c), HARK_ERR_NULL_PARAMETER);
+    hark_finish(c);
+}
+
 static void test_bad_arguments(hark_conn *c) {
     char long_channel[65];
     memset(long_channel, 'c', 64);
@@ -467,6 +515,7 @@ int main(int argc, char **argv) {
     test_static_strings();
     test_null_everywhere();
     test_failed_connect();
+    test_connect_params();
 
     hark_conn *a = hark_connect(path("queue"));
     hark_conn *b = hark_connect(path("queue"));

@@ -1,0 +1,93 @@
+//! `hark_connect_params`: options as keyword/value arrays, like libpq's `PQconnectdbParams`, so
+//! that options can be added without changing the ABI (unlike the fixed `hark_options` struct).
+
+use crate::conn::{boxed, hark_conn};
+use crate::failure::Failure;
+use crate::result::hark_result;
+use hark::Options;
+use std::ffi::{c_char, CStr};
+
+/// Opens a session with options given as two parallel arrays, like libpq's `PQconnectdbParams`:
+/// `keywords` ends with a NULL entry, and `values[i]` is the value of `keywords[i]`. A NULL or
+/// empty value is ignored (the option keeps its default); a keyword given twice takes its last
+/// value. Keywords: `dir` (the queue directory; the default directory when absent),
+/// `max_queue_size`, `max_payload`, `segment_size` (decimal byte counts, as in hark_options;
+/// 0 for the default), `group_shared` (`on`/`off`, `true`/`false`, `yes`/`no`, `1`/`0`). NULL
+/// `keywords` opens the default directory with default options. An unknown keyword or a bad value
+/// gives a connection whose status is HARK_ERR_INVALID_ARGUMENT and whose error message says
+/// which, in libpq's words (`invalid connection option "…"`). The arrays are only read during the
+/// call. Returns NULL only if hark itself failed.
+#[no_mangle]
+pub unsafe extern "C" fn hark_connect_params(keywords: *const *const c_char, values: *const *const c_char) -> *mut hark_conn {
+    ffi_boundary!(std::ptr::null_mut(), {
+        // SAFETY: the arrays' contract, as documented above.
+        let conn = match unsafe { parse(keywords, values) } {
+            Ok((dir, options)) => hark_conn::open_bytes(dir.as_deref(), &options),
+            Err(f) => hark_conn::from_open(Err(f)),
+        };
+        boxed(conn)
+    })
+}
+
+/// Reads the arrays into a directory and options.
+///
+/// # Safety
+/// `keywords` is NULL or a NULL-terminated array of NUL-terminated strings; when it has entries,
+/// `values` has as many, each NULL or NUL-terminated.
+unsafe fn parse(keywords: *const *const c_char, values: *const *const c_char) -> Result<(Option<Vec<u8>>, Options), Failure> {
+    let mut dir = None;
+    let mut options = Options::new();
+    if keywords.is_null() {
+        return Ok((dir, options));
+    }
+    for i in 0.. {
+        // SAFETY: keywords is NULL-terminated, and i has not passed its terminator.
+        let k = unsafe { *keywords.add(i) };
+        if k.is_null() {
+            break;
+        }
+        if values.is_null() {
+            return Err(Failure::null("values"));
+        }
+        // SAFETY: as many values as keywords, each NULL or NUL-terminated (contract).
+        let (k, v) = unsafe { (CStr::from_ptr(k).to_bytes(), *values.add(i)) };
+        let v = if v.is_null() { &[][..] } else { unsafe { CStr::from_ptr(v) }.to_bytes() };
+        let key = String::from_utf8_lossy(k);
+        let known = ["dir", "max_queue_size", "max_payload", "segment_size", "group_shared"];
+        if !known.contains(&&*key) {
+            return Err(invalid(format!("invalid connection option \"{key}\"")));
+        }
+        if v.is_empty() {
+            continue; // libpq ignores NULL and empty values
+        }
+        let size = || integer(&key, v).map(|n| (n != 0).then_some(n));
+        match &*key {
+            "dir" => dir = Some(v.to_vec()),
+            "max_queue_size" => options.max_queue_size = size()?,
+            // Larger than usize only on 32-bit targets; saturate into the core's range check.
+            "max_payload" => options.max_payload = size()?.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+            "segment_size" => options.segment_size = size()?,
+            _ => options.group_shared = boolean(&key, v)?,
+        }
+    }
+    Ok((dir, options))
+}
+
+fn invalid(message: String) -> Failure {
+    Failure::new(hark_result::HARK_ERR_INVALID_ARGUMENT, "22023", message)
+}
+
+fn integer(key: &str, v: &[u8]) -> Result<u64, Failure> {
+    std::str::from_utf8(v)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .ok_or_else(|| invalid(format!("invalid integer value \"{}\" for connection option \"{key}\"", String::from_utf8_lossy(v))))
+}
+
+fn boolean(key: &str, v: &[u8]) -> Result<bool, Failure> {
+    match String::from_utf8_lossy(v).trim().to_ascii_lowercase().as_str() {
+        "on" | "true" | "yes" | "1" => Ok(true),
+        "off" | "false" | "no" | "0" => Ok(false),
+        _ => Err(invalid(format!("invalid boolean value \"{}\" for connection option \"{key}\"", String::from_utf8_lossy(v)))),
+    }
+}
