@@ -203,7 +203,7 @@ pub fn error_position(query: &str, pos: usize) -> String {
 }
 
 /// psql's line for a notification, in both of its forms.
-pub fn notification_line(n: &hark::Notification) -> String {
+pub fn notification_line(n: &hark::NotificationRef<'_>) -> String {
     if n.payload.is_empty() {
         format!("Asynchronous notification \"{}\" received from server process with PID {}.", n.channel, n.pid)
     } else {

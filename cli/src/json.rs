@@ -22,8 +22,8 @@ pub fn string(s: &str) -> String {
 }
 
 /// A notification as one JSON object.
-pub fn notification(n: &hark::Notification) -> String {
-    format!("{{\"channel\":{},\"payload\":{},\"pid\":{}}}", string(&n.channel), string(&n.payload), n.pid)
+pub fn notification(n: &hark::NotificationRef<'_>) -> String {
+    format!("{{\"channel\":{},\"payload\":{},\"pid\":{}}}", string(n.channel), string(n.payload), n.pid)
 }
 
 #[cfg(test)]
@@ -31,7 +31,7 @@ mod tests {
     #[test]
     fn escapes() {
         assert_eq!(super::string("a\"b\\c\nd\u{1}"), r#""a\"b\\c\nd\u0001""#);
-        let n = hark::Notification { channel: "c".into(), payload: "{\"x\":1}".into(), pid: 7 };
+        let n = hark::NotificationRef { channel: "c", payload: "{\"x\":1}", pid: 7 };
         assert_eq!(super::notification(&n), r#"{"channel":"c","payload":"{\"x\":1}","pid":7}"#);
     }
 }

@@ -245,7 +245,7 @@ fn listen(a: ListenArgs) -> u8 {
             if a.count.is_some_and(|c| received >= c) {
                 break;
             }
-            match conn.notifies() {
+            match conn.notifies_ref() {
                 Ok(Some(n)) => {
                     let line = if a.json { json::notification(&n) } else { notification_line(&n) };
                     // A closed pipe (`| head -1`) ends listening quietly.

@@ -111,7 +111,7 @@ impl Shell {
         let mut text = String::new();
         let mut failure = self.conn.consume_input().err();
         for _ in 0..self.conn.pending() {
-            match self.conn.notifies() {
+            match self.conn.notifies_ref() {
                 Ok(Some(n)) => {
                     text.push_str(&notification_line(&n));
                     text.push('\n');

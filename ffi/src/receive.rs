@@ -3,7 +3,7 @@
 use crate::conn::hark_conn;
 use crate::failure::Failure;
 use crate::result::hark_result;
-use hark::Notification;
+use hark::NotificationRef;
 use std::os::raw::{c_char, c_double, c_int, c_void};
 use std::time::Duration;
 
@@ -23,7 +23,7 @@ pub struct hark_notification {
 }
 
 /// Copies `n` into one malloc'ed block: the struct, then the channel and payload strings.
-fn to_c(n: &Notification) -> Option<*mut hark_notification> {
+fn to_c(n: &NotificationRef<'_>) -> Option<*mut hark_notification> {
     let head = std::mem::size_of::<hark_notification>();
     let (ch, pl) = (n.channel.as_bytes(), n.payload.as_bytes());
     let total = head.checked_add(ch.len())?.checked_add(pl.len())?.checked_add(2)?;
@@ -75,7 +75,8 @@ pub unsafe extern "C" fn hark_notifies(conn: *mut hark_conn) -> *mut hark_notifi
     ffi_boundary!(std::ptr::null_mut(), {
         // SAFETY: NULL or a live connection that no other thread is using (contract).
         let Some(c) = (unsafe { conn.as_mut() }) else { return std::ptr::null_mut() };
-        let taken = c.run(|s| match s.notifies()? {
+        // The block is filled straight from the notification the session lends: one copy.
+        let taken = c.run(|s| match s.notifies_ref()? {
             None => Ok(None),
             Some(n) => to_c(&n).map(Some).ok_or_else(Failure::out_of_memory),
         });
@@ -142,7 +143,7 @@ mod tests {
 
     #[test]
     fn a_notification_is_one_block_with_both_strings() {
-        let n = Notification { channel: "caf\u{e9}".into(), payload: String::new(), pid: 42 };
+        let n = NotificationRef { channel: "caf\u{e9}", payload: "", pid: 42 };
         let p = to_c(&n).unwrap();
         unsafe {
             assert_eq!(CStr::from_ptr((*p).relname).to_str().unwrap(), "caf\u{e9}");

@@ -18,13 +18,14 @@ mod error;
 mod waiter;
 
 use napi::bindgen_prelude::{AsyncTask, Result};
-use napi::{Env, JsFunction, Task};
+use napi::{Env, JsFunction, JsObject, JsString, Task};
 use napi_derive::napi;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use waiter::Waiter;
 
 /// A notification as node-postgres delivers it: `msg.channel`, `msg.payload`, `msg.processId`.
+// Only its TypeScript type is used: `Connection::take` makes these objects by hand.
 #[napi(object)]
 pub struct Notification {
     pub channel: String,
@@ -190,19 +191,32 @@ impl Connection {
     /// Re-arming at once would let the waiter queue the next call while this batch is being
     /// emitted, and Node dispatches queued threadsafe calls back to back (up to 1,000 at a time),
     /// so a long backlog would hold the event loop until it is gone.
-    #[napi]
-    pub fn take(&mut self, env: Env, max: u32) -> Result<Vec<Notification>> {
+    #[napi(ts_return_type = "Array<Notification>")]
+    pub fn take(&mut self, env: Env, max: u32) -> Result<JsObject> {
         self.with(&env, |c| c.consume_input())?;
-        let mut out = Vec::new();
-        while out.len() < max as usize {
-            match self.with(&env, |c| c.notifies())? {
-                Some(n) => out.push(Notification { channel: n.channel, payload: n.payload, process_id: n.pid }),
-                None => break,
-            }
+        // The `Notification` objects are made here from the notifications the session lends:
+        // each JS string is copied straight from its inbox, with no Rust `String` in between,
+        // and the property names are made once per batch, at its first notification.
+        let mut out = env.create_empty_array()?;
+        let mut keys: Option<[JsString; 3]> = None;
+        let mut taken = 0;
+        let conn = self.session(&env)?;
+        while taken < max {
+            let Some(n) = conn.notifies_ref().map_err(|e| error::to_js(&env, &e))? else { break };
+            let [channel, payload, process_id] = match keys {
+                Some(k) => k,
+                None => *keys.insert([env.create_string("channel")?, env.create_string("payload")?, env.create_string("processId")?]),
+            };
+            let mut o = env.create_object()?;
+            o.set_property(channel, env.create_string(n.channel)?)?;
+            o.set_property(payload, env.create_string(n.payload)?)?;
+            o.set_property(process_id, env.create_int32(n.pid)?)?;
+            out.set_element(taken, o)?;
+            taken += 1;
         }
         // The descriptor was drained by consume_input above: a wake-up since then left it
         // readable again, so arming after the reads loses nothing.
-        if out.len() < max as usize {
+        if taken < max {
             if let Some(w) = &self.waiter {
                 w.arm();
             }

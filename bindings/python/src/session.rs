@@ -4,7 +4,7 @@ use crate::errors::{to_py, IntoPy};
 use hark::{Connection, ErrorKind, Notice, Options, TransactionStatus};
 use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyList, PyTuple};
+use pyo3::types::{PyList, PyString, PyTuple};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -17,6 +17,9 @@ type NoticeSink = Arc<Mutex<Vec<Notice>>>;
 
 /// A notice as Python receives it: `(severity, sqlstate, message, detail, hint)`.
 type NoticeTuple = (&'static str, &'static str, String, Option<String>, Option<String>);
+
+/// A notification as Python receives it: `(channel, payload, pid)`.
+type NotifyTuple<'py> = (Bound<'py, PyString>, Bound<'py, PyString>, i32);
 
 /// One session on a queue directory (`hark::Connection`). Private: use `hark.Connection`.
 #[pyclass(module = "hark._hark", frozen)]
@@ -154,8 +157,13 @@ impl Session {
     }
 
     /// Takes the next notification that is ready, as `(channel, payload, pid)`, or `None`.
-    fn next_notify(&self) -> PyResult<Option<(String, String, i32)>> {
-        Ok(self.conn().notifies().py_err()?.map(|n| (n.channel, n.payload, n.pid)))
+    fn next_notify<'py>(&self, py: Python<'py>) -> PyResult<Option<NotifyTuple<'py>>> {
+        // The strings are made from the notification the session lends, with no Rust copy in
+        // between. They are the only Python objects made while the guard is held: strings are
+        // not tracked by the garbage collector, so making them cannot run a finalizer that uses
+        // this session again. pyo3 makes the tuple after the guard is dropped.
+        let mut c = self.conn();
+        Ok(c.notifies_ref().py_err()?.map(|n| (PyString::new(py, n.channel), PyString::new(py, n.payload), n.pid)))
     }
 
     /// Notifications ready to be taken without reading the queue.

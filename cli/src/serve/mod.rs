@@ -175,9 +175,16 @@ fn forward(mut conn: Connection, hub: &Hub) {
                 std::process::exit(1);
             }
         }
-        while let Ok(Some(n)) = conn.notifies() {
+        while let Ok(Some(n)) = conn.notifies_ref() {
             let seq = hub.seq.fetch_add(1, Ordering::SeqCst) + 1;
-            *hub.counts.lock().unwrap_or_else(|e| e.into_inner()).entry(n.channel.clone()).or_insert(0) += 1;
+            // The served channels are counted from the start: a key is copied only for another.
+            let mut counts = hub.counts.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(c) = counts.get_mut(n.channel) {
+                *c += 1;
+            } else {
+                counts.insert(n.channel.to_owned(), 1);
+            }
+            drop(counts);
             let body = json::notification(&n);
             let msg = format!("{{\"type\":\"notification\",\"seq\":{seq},{}", &body[1..]);
             hub.broadcast(Arc::from(msg));
