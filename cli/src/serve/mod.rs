@@ -175,7 +175,15 @@ fn forward(mut conn: Connection, hub: &Hub) {
                 std::process::exit(1);
             }
         }
-        while let Ok(Some(n)) = conn.notifies_ref() {
+        loop {
+            let n = match conn.notifies_ref() {
+                Ok(Some(n)) => n,
+                Ok(None) => break,
+                Err(e) => {
+                    eprintln!("hark serve: error: {e}");
+                    std::process::exit(1);
+                }
+            };
             let seq = hub.seq.fetch_add(1, Ordering::SeqCst) + 1;
             // The served channels are counted from the start: a key is copied only for another.
             let mut counts = hub.counts.lock().unwrap_or_else(|e| e.into_inner());
