@@ -29,10 +29,12 @@ impl Queue {
     }
 
     /// Publishes the channels of slot `i` (its owner only). Readers meanwhile see an odd
-    /// generation and treat the listener as interested in everything.
+    /// generation and treat the listener as interested in everything. An owner killed halfway
+    /// left the generation odd: the next owner starts from there, so parity stays right.
     pub(crate) fn set_slot_channels(&self, i: usize, hashes: &[u64]) {
         let l = self.slot_channels(i);
-        l.gen.fetch_add(1, SeqCst);
+        let writing = l.gen.load(SeqCst) | 1;
+        l.gen.store(writing, SeqCst);
         if hashes.len() > SLOT_HASHES {
             l.count.store(HASHES_MANY, SeqCst);
         } else {
@@ -41,7 +43,7 @@ impl Queue {
             }
             l.count.store(hashes.len() as u32, SeqCst);
         }
-        l.gen.fetch_add(1, SeqCst);
+        l.gen.store(writing.wrapping_add(1), SeqCst);
     }
 
     /// The channels of slot `i`, or `None` when they are too many to list or being rewritten.
@@ -95,5 +97,43 @@ impl Queue {
             return None;
         }
         Some(l.hashes[..n].iter().any(|a| slot.hashes[..slot.len].contains(&a.load(SeqCst))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Options, Queue};
+    use std::sync::atomic::Ordering::SeqCst;
+
+    #[test]
+    fn lists_read_back_overflow_to_buckets_and_survive_a_writer_killed_halfway() {
+        let dir = std::env::temp_dir().join(format!("hark-unit-channels-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let q = Queue::open(&dir, &Options::new()).unwrap();
+        q.set_slot_channels(3, &[10, 20]);
+        let h = q.slot_hashes(3).unwrap();
+        assert_eq!(&h.hashes[..h.len], [10, 20]);
+        q.reset_segment_channels(7);
+        q.note_segment_channel(7, 20);
+        q.note_segment_channel(7, 20);
+        assert_eq!(q.segment_channels(7).count.load(SeqCst), 1, "a channel is listed once");
+        assert_eq!(q.segment_has_any(7, &h), Some(true));
+        q.set_slot_channels(3, &[11]);
+        assert_eq!(q.segment_has_any(7, &q.slot_hashes(3).unwrap()), Some(false));
+        // Too many channels: no list, the buckets decide.
+        q.set_slot_channels(3, &(0..16).collect::<Vec<u64>>());
+        assert!(q.slot_hashes(3).is_none());
+        for c in 0..40 {
+            q.note_segment_channel(7, 100 + c);
+        }
+        assert_eq!(q.segment_has_any(7, &h), None);
+        // An owner killed while rewriting leaves the generation odd: unreadable (conservative)
+        // until the next owner writes, which must leave it readable again.
+        q.slot_channels(3).gen.fetch_add(1, SeqCst);
+        assert!(q.slot_hashes(3).is_none());
+        q.set_slot_channels(3, &[12]);
+        assert_eq!(q.slot_hashes(3).map(|h| h.hashes[0]), Some(12));
+        drop(q);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
