@@ -244,6 +244,10 @@ fn read_header(fd: &OwnedFd) -> Result<Header> {
                 "queue format version {} is not supported by this version of hark (it reads version {FORMAT_VERSION})",
                 h.version
             ),
+        )
+        .with_hint(
+            "Every process on a queue must use one format. Once none uses it, remove the queue directory \
+             (notifications do not outlive a reboot anyway) and the next open creates it anew.",
         ));
     }
     Ok(h)
