@@ -21,11 +21,13 @@ export interface Notice {
 }
 /**
  * The result of the last statement of a `query`: its command tag, and for a `SELECT` its column
- * names and rows as text (`null` for SQL NULL).
+ * names, their PostgreSQL type names (`int4`, `text`, `bool`, …) and rows as text (`null` for
+ * SQL NULL). `lib/types.js` turns the text into values as node-postgres' type parsers do.
  */
 export interface QueryResult {
   tag: string
   fields: Array<string>
+  types: Array<string>
   rows: Array<Array<string | undefined | null>>
 }
 /** Options fixed when a queue is created (see `hark::Options`); sizes in bytes. */

@@ -16,6 +16,7 @@
 const { EventEmitter } = require('node:events')
 const native = require('../index.js')
 const { interpolate, escapeLiteral, escapeIdentifier } = require('./params.js')
+const { field, parser } = require('./types.js')
 
 // Notifications emitted per turn of the event loop.
 const BATCH = 1024
@@ -31,13 +32,18 @@ function notConnected () {
   return clientError('HARK_ERR_CLOSED', '08003', 'client is not connected; call client.connect() first')
 }
 
-// node-postgres' Result: command, rowCount, rows as objects keyed by column name, fields.
+// node-postgres' Result: command, rowCount, rows as objects keyed by column name with values
+// parsed by their column's type (lib/types.js), fields.
 function toResult (r) {
   const m = /^([A-Za-z]+)(?: (\d+))?(?: (\d+))?/.exec(r.tag)
-  const fields = r.fields.map((name) => ({ name }))
+  const fields = r.fields.map((name, i) => field(name, r.types[i]))
+  const parsers = fields.map((f) => parser(f.dataTypeID))
   const rows = r.rows.map((values) => {
     const row = {}
-    r.fields.forEach((name, i) => { row[name] = values[i] ?? null })
+    for (let i = 0; i < fields.length; i++) {
+      const v = values[i]
+      row[fields[i].name] = v === null || v === undefined ? null : parsers[i](v)
+    }
     return row
   })
   return {

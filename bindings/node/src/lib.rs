@@ -46,11 +46,13 @@ pub struct Notice {
 }
 
 /// The result of the last statement of a `query`: its command tag, and for a `SELECT` its column
-/// names and rows as text (`null` for SQL NULL).
+/// names, their PostgreSQL type names (`int4`, `text`, `bool`, …) and rows as text (`null` for
+/// SQL NULL). `lib/types.js` turns the text into values as node-postgres' type parsers do.
 #[napi(object)]
 pub struct QueryResult {
     pub tag: String,
     pub fields: Vec<String>,
+    pub types: Vec<String>,
     pub rows: Vec<Vec<Option<String>>>,
 }
 
@@ -160,7 +162,8 @@ impl Connection {
     #[napi]
     pub fn query(&mut self, env: Env, sql: String) -> Result<QueryResult> {
         let r = self.with(&env, |c| c.execute(&sql))?;
-        Ok(QueryResult { tag: r.tag, fields: r.columns, rows: r.rows })
+        let types = r.types.iter().map(|t| (*t).to_owned()).collect();
+        Ok(QueryResult { tag: r.tag, fields: r.columns, types, rows: r.rows })
     }
 
     /// `LISTEN channel` (the name verbatim, as `pg_notify` takes it).
