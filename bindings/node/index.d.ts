@@ -20,7 +20,7 @@ export interface Notice {
   hint?: string
 }
 /**
- * The result of the last statement of a `query`: its command tag, and for a `SELECT` its column
+ * The result of one statement of a `query`: its command tag, and for a `SELECT` its column
  * names, their PostgreSQL type names (`int4`, `text`, `bool`, …) and rows as text (`null` for
  * SQL NULL). `lib/types.js` turns the text into values as node-postgres' type parsers do.
  */
@@ -52,8 +52,14 @@ export declare function open(dir?: string | undefined | null, options?: OpenOpti
 export declare function defaultDir(): string
 /** One session on a queue, owned by the JS thread. */
 export declare class Connection {
-  /** Executes SQL text in hark's dialect and returns the result of its last statement. */
-  query(sql: string): QueryResult
+  /**
+   * Executes SQL text in hark's dialect and returns the result of each of its statements, in
+   * order (none for a text without statements). When a statement fails, throws its error: the
+   * results of the statements before it are dropped, as node-postgres drops them, and their
+   * effects are what PostgreSQL leaves (undone when they ran in the text's implicit
+   * transaction, kept when a COMMIT in the text ended theirs).
+   */
+  query(sql: string): Array<QueryResult>
   /** `LISTEN channel` (the name verbatim, as `pg_notify` takes it). */
   listen(channel: string): void
   /** `UNLISTEN channel`, or `UNLISTEN *` without a channel. */

@@ -101,7 +101,12 @@ export declare class Client extends EventEmitter {
 
   connect(): Promise<void>
   connect(callback: (err: HarkError | null) => void): void
-  /** Runs SQL in hark's dialect; $1, $2, … take `values` as node-postgres parameters do. */
+  /**
+   * Runs SQL in hark's dialect; $1, $2, … take `values` as node-postgres parameters do. As in
+   * node-postgres, a text of several statements resolves with an array of results, one per
+   * statement (typed like node-postgres' own declarations, as one result: cast it), and a
+   * failing statement rejects the whole call.
+   */
   query<R = Record<string, any>>(text: string | QueryConfig, values?: unknown[]): Promise<QueryResult<R>>
   query<R = Record<string, any>>(text: string | QueryConfig, callback: (err: HarkError | null, result?: QueryResult<R>) => void): void
   query<R = Record<string, any>>(text: string | QueryConfig, values: unknown[], callback: (err: HarkError | null, result?: QueryResult<R>) => void): void

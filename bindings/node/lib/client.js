@@ -54,6 +54,9 @@ function toResult (r) {
   }
 }
 
+// The result of a text without statements (node-postgres': no command, no rows).
+const EMPTY = { tag: '', fields: [], types: [], rows: [] }
+
 function withCallback (promise, callback) {
   if (typeof callback !== 'function') return promise
   promise.then((v) => callback(null, v), (err) => callback(err))
@@ -137,8 +140,11 @@ class Client extends EventEmitter {
   }
 
   /**
-   * Runs SQL in hark's dialect; resolves with node-postgres' result shape for its last statement.
-   * `values` fill $1, $2, … as node-postgres' parameters do.
+   * Runs SQL in hark's dialect; resolves with node-postgres' result, or as node-postgres does for
+   * a text of several statements, an array of one result per statement. Rejects with the error of
+   * a statement that fails (the statements before it are undone if they ran in the text's
+   * implicit transaction, as in PostgreSQL). `values` fill $1, $2, … as node-postgres'
+   * parameters do.
    */
   query (text, values, callback) {
     if (typeof values === 'function') { callback = values; values = undefined }
@@ -149,7 +155,8 @@ class Client extends EventEmitter {
     let promise
     try {
       const sql = Array.isArray(values) && values.length > 0 ? interpolate(String(text), values) : String(text)
-      promise = Promise.resolve(toResult(this._run((s) => s.query(sql))))
+      const results = this._run((s) => s.query(sql))
+      promise = Promise.resolve(results.length > 1 ? results.map(toResult) : toResult(results[0] ?? EMPTY))
     } catch (err) {
       promise = Promise.reject(err)
     }

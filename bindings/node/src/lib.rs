@@ -45,7 +45,7 @@ pub struct Notice {
     pub hint: Option<String>,
 }
 
-/// The result of the last statement of a `query`: its command tag, and for a `SELECT` its column
+/// The result of one statement of a `query`: its command tag, and for a `SELECT` its column
 /// names, their PostgreSQL type names (`int4`, `text`, `bool`, …) and rows as text (`null` for
 /// SQL NULL). `lib/types.js` turns the text into values as node-postgres' type parsers do.
 #[napi(object)]
@@ -158,12 +158,22 @@ impl Connection {
 
 #[napi]
 impl Connection {
-    /// Executes SQL text in hark's dialect and returns the result of its last statement.
+    /// Executes SQL text in hark's dialect and returns the result of each of its statements, in
+    /// order (none for a text without statements). When a statement fails, throws its error: the
+    /// results of the statements before it are dropped, as node-postgres drops them, and their
+    /// effects are what PostgreSQL leaves (undone when they ran in the text's implicit
+    /// transaction, kept when a COMMIT in the text ended theirs).
     #[napi]
-    pub fn query(&mut self, env: Env, sql: String) -> Result<QueryResult> {
-        let r = self.with(&env, |c| c.execute(&sql))?;
-        let types = r.types.iter().map(|t| (*t).to_owned()).collect();
-        Ok(QueryResult { tag: r.tag, fields: r.columns, types, rows: r.rows })
+    pub fn query(&mut self, env: Env, sql: String) -> Result<Vec<QueryResult>> {
+        let (results, r) = self.session(&env)?.execute_all(&sql);
+        r.map_err(|e| error::to_js(&env, &e))?;
+        Ok(results
+            .into_iter()
+            .map(|r| {
+                let types = r.types.iter().map(|t| (*t).to_owned()).collect();
+                QueryResult { tag: r.tag, fields: r.columns, types, rows: r.rows }
+            })
+            .collect())
     }
 
     /// `LISTEN channel` (the name verbatim, as `pg_notify` takes it).

@@ -98,6 +98,46 @@ test('values follow pg-types\' default text parsers; fields carry the type OIDs'
   assert.deepStrictEqual([listen.rows, listen.fields, listen.rowCount], [[], [], null])
 })
 
+test('a text of several statements resolves with one result per statement, as node-postgres', async (t) => {
+  const c = await connected(t, queueDir(t))
+  const rs = await c.query("LISTEN a; SELECT 1 AS one, 'x' AS x; NOTIFY a, 'p'; SELECT pg_backend_pid(), NULL AS n")
+  assert.ok(Array.isArray(rs))
+  assert.deepStrictEqual(rs.map((r) => [r.command, r.rowCount]), [['LISTEN', null], ['SELECT', 1], ['NOTIFY', null], ['SELECT', 1]])
+  assert.deepStrictEqual(rs[1].rows, [{ one: 1, x: 'x' }])
+  assert.deepStrictEqual(rs[1].fields.map((f) => [f.name, f.dataTypeID]), [['one', 23], ['x', 25]])
+  assert.deepStrictEqual(rs[3].rows, [{ pg_backend_pid: process.pid, n: null }])
+  assert.deepStrictEqual(rs[0].rows, [])
+  // One statement, even with empty ones around it, is one result; no statement is an empty one.
+  const one = await c.query(';SELECT 2 AS two;;')
+  assert.deepStrictEqual([Array.isArray(one), one.command, one.rows], [false, 'SELECT', [{ two: 2 }]])
+  const none = await c.query(' ; -- nothing')
+  assert.deepStrictEqual(none, { command: null, rowCount: null, rows: [], fields: [] })
+})
+
+test('a failing statement rejects the whole query; what ran before follows PostgreSQL', async (t) => {
+  const dir = queueDir(t)
+  const c = await connected(t, dir)
+  const listener = await connected(t, dir)
+  listener.listen('events')
+  const got = []
+  listener.on('notification', (m) => got.push(m.payload))
+  // The statements of one text run as one implicit transaction: a failure undoes the earlier ones.
+  await rejectsWithCode(assert, () => c.query("NOTIFY events, 'undone'; SELECT pg_notify('', 'x')"),
+    'HARK_ERR_INVALID_ARGUMENT', 'channel name cannot be empty')
+  // Unless the text ends that transaction itself: a COMMIT before the failure keeps its work.
+  await rejectsWithCode(assert, () => c.query("BEGIN; NOTIFY events, 'kept'; COMMIT; NOTIFY events, 'undone too'; SELECT pg_notify('', 'x')"),
+    'HARK_ERR_INVALID_ARGUMENT')
+  // The whole text is parsed first: a syntax error anywhere runs nothing.
+  await rejectsWithCode(assert, () => c.query("NOTIFY events, 'never'; SELEC 1"), 'HARK_ERR_SYNTAX')
+  // A failure inside an explicit block leaves the block failed, as in PostgreSQL.
+  await rejectsWithCode(assert, () => c.query("BEGIN; NOTIFY events, 'in a block'; SELECT pg_notify('', 'x')"), 'HARK_ERR_INVALID_ARGUMENT')
+  await rejectsWithCode(assert, () => c.query('SELECT 1'), 'HARK_ERR_TRANSACTION_STATE')
+  assert.strictEqual((await c.query('ROLLBACK')).command, 'ROLLBACK')
+  c.notify('events', 'last')
+  await waitFor(() => got.includes('last'), 'the last notification')
+  assert.deepStrictEqual(got, ['kept', 'last'])
+})
+
 test('query takes $n parameters as node-postgres code passes them', async (t) => {
   const c = await connected(t, queueDir(t))
   c.listen('it\'s')
