@@ -74,6 +74,11 @@ export declare class Connection {
    * Re-arming at once would let the waiter queue the next call while this batch is being
    * emitted, and Node dispatches queued threadsafe calls back to back (up to 1,000 at a time),
    * so a long backlog would hold the event loop until it is gone.
+   *
+   * The queue is read only when the notifications already read cannot fill the batch: each
+   * read copies up to the core's read batch (4,096) into the session, so reading on every call
+   * would move a backlog from the queue, which is bounded and built for slow readers, into
+   * this process at up to 4,096 per call of 1,024.
    */
   take(max: number): Array<Notification>
   /**

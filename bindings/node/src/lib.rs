@@ -204,9 +204,16 @@ impl Connection {
     /// Re-arming at once would let the waiter queue the next call while this batch is being
     /// emitted, and Node dispatches queued threadsafe calls back to back (up to 1,000 at a time),
     /// so a long backlog would hold the event loop until it is gone.
+    ///
+    /// The queue is read only when the notifications already read cannot fill the batch: each
+    /// read copies up to the core's read batch (4,096) into the session, so reading on every call
+    /// would move a backlog from the queue, which is bounded and built for slow readers, into
+    /// this process at up to 4,096 per call of 1,024.
     #[napi(ts_return_type = "Array<Notification>")]
     pub fn take(&mut self, env: Env, max: u32) -> Result<JsObject> {
-        self.with(&env, |c| c.consume_input())?;
+        if self.session(&env)?.pending() < max as usize {
+            self.with(&env, |c| c.consume_input())?;
+        }
         // The `Notification` objects are made here from the notifications the session lends:
         // each JS string is copied straight from its inbox, with no Rust `String` in between,
         // and the property names are made once per batch, at its first notification.
@@ -227,8 +234,9 @@ impl Connection {
             out.set_element(taken, o)?;
             taken += 1;
         }
-        // The descriptor was drained by consume_input above: a wake-up since then left it
-        // readable again, so arming after the reads loses nothing.
+        // Fewer than `max` means the inbox could not fill the batch, so consume_input above ran
+        // and drained the descriptor: a wake-up since then left it readable again, so arming
+        // after the reads loses nothing.
         if taken < max {
             if let Some(w) = &self.waiter {
                 w.arm();
