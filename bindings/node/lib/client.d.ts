@@ -122,7 +122,12 @@ export declare class Client extends EventEmitter {
   listeningChannels(): string[]
   /** pg_notification_queue_usage() */
   queueUsage(): number
-  /** Notifications from now on; ends on abort (at once) or end() (after what was received). */
+  /**
+   * Notifications from now on, taken from the session only as the loop asks for them (a batch of
+   * at most 1,024), so a slow consumer leaves the backlog in the bounded queue; an iterator that
+   * is neither consumed nor ended holds the queue. Ends on abort (at once) or end() (after what
+   * was already taken).
+   */
   notifications(options?: NotificationsOptions): AsyncIterableIterator<Notification>
   /** Lets the process exit while this client only waits for notifications. */
   unref(): this
