@@ -20,12 +20,14 @@ export interface Notice {
   hint?: string
 }
 /**
- * The result of the last statement of a `query`: its command tag, and for a `SELECT` its column
- * names and rows as text (`null` for SQL NULL).
+ * The result of one statement of a `query`: its command tag, and for a `SELECT` its column
+ * names, their PostgreSQL type names (`int4`, `text`, `bool`, …) and rows as text (`null` for
+ * SQL NULL). `lib/types.js` turns the text into values as node-postgres' type parsers do.
  */
 export interface QueryResult {
   tag: string
   fields: Array<string>
+  types: Array<string>
   rows: Array<Array<string | undefined | null>>
 }
 /** Options fixed when a queue is created (see `hark::Options`); sizes in bytes. */
@@ -50,8 +52,14 @@ export declare function open(dir?: string | undefined | null, options?: OpenOpti
 export declare function defaultDir(): string
 /** One session on a queue, owned by the JS thread. */
 export declare class Connection {
-  /** Executes SQL text in hark's dialect and returns the result of its last statement. */
-  query(sql: string): QueryResult
+  /**
+   * Executes SQL text in hark's dialect and returns the result of each of its statements, in
+   * order (none for a text without statements). When a statement fails, throws its error: the
+   * results of the statements before it are dropped, as node-postgres drops them, and their
+   * effects are what PostgreSQL leaves (undone when they ran in the text's implicit
+   * transaction, kept when a COMMIT in the text ended theirs).
+   */
+  query(sql: string): Array<QueryResult>
   /** `LISTEN channel` (the name verbatim, as `pg_notify` takes it). */
   listen(channel: string): void
   /** `UNLISTEN channel`, or `UNLISTEN *` without a channel. */
@@ -66,6 +74,11 @@ export declare class Connection {
    * Re-arming at once would let the waiter queue the next call while this batch is being
    * emitted, and Node dispatches queued threadsafe calls back to back (up to 1,000 at a time),
    * so a long backlog would hold the event loop until it is gone.
+   *
+   * The queue is read only when the notifications already read cannot fill the batch: each
+   * read copies up to the core's read batch (4,096) into the session, so reading on every call
+   * would move a backlog from the queue, which is bounded and built for slow readers, into
+   * this process at up to 4,096 per call of 1,024.
    */
   take(max: number): Array<Notification>
   /**

@@ -57,12 +57,29 @@ export interface ClientConfig {
   groupShared?: boolean
 }
 
-/** node-postgres' query result, for the last statement of the text. Values are text. */
-export interface QueryResult {
+/** node-postgres' description of a result column (a RowDescription field). */
+export interface FieldDef {
+  name: string
+  /** Always 0: no column comes from a table. */
+  tableID: number
+  columnID: number
+  /** The type's OID: 16 bool, 20 int8, 23 int4, 25 text, 114 json, 701 float8, 1700 numeric, 2278 void. */
+  dataTypeID: number
+  dataTypeSize: number
+  dataTypeModifier: number
+  format: 'text'
+}
+
+/**
+ * node-postgres' query result. Values are parsed as node-postgres' default type parsers do:
+ * int2/int4/oid and float4/float8 are numbers, bool a boolean, json parsed, int8 and numeric
+ * strings (they may not fit a number), text strings, SQL NULL null.
+ */
+export interface QueryResult<R = Record<string, any>> {
   command: string | null
   rowCount: number | null
-  rows: Array<Record<string, string | null>>
-  fields: Array<{ name: string }>
+  rows: R[]
+  fields: FieldDef[]
 }
 
 export interface QueryConfig {
@@ -84,10 +101,15 @@ export declare class Client extends EventEmitter {
 
   connect(): Promise<void>
   connect(callback: (err: HarkError | null) => void): void
-  /** Runs SQL in hark's dialect; $1, $2, … take `values` as node-postgres parameters do. */
-  query(text: string | QueryConfig, values?: unknown[]): Promise<QueryResult>
-  query(text: string | QueryConfig, callback: (err: HarkError | null, result?: QueryResult) => void): void
-  query(text: string | QueryConfig, values: unknown[], callback: (err: HarkError | null, result?: QueryResult) => void): void
+  /**
+   * Runs SQL in hark's dialect; $1, $2, … take `values` as node-postgres parameters do. As in
+   * node-postgres, a text of several statements resolves with an array of results, one per
+   * statement (typed like node-postgres' own declarations, as one result: cast it), and a
+   * failing statement rejects the whole call.
+   */
+  query<R = Record<string, any>>(text: string | QueryConfig, values?: unknown[]): Promise<QueryResult<R>>
+  query<R = Record<string, any>>(text: string | QueryConfig, callback: (err: HarkError | null, result?: QueryResult<R>) => void): void
+  query<R = Record<string, any>>(text: string | QueryConfig, values: unknown[], callback: (err: HarkError | null, result?: QueryResult<R>) => void): void
   /** LISTEN, the channel name taken verbatim. */
   listen(channel: string): void
   /** UNLISTEN channel, or every channel when omitted. */
@@ -100,7 +122,12 @@ export declare class Client extends EventEmitter {
   listeningChannels(): string[]
   /** pg_notification_queue_usage() */
   queueUsage(): number
-  /** Notifications from now on; ends on abort (at once) or end() (after what was received). */
+  /**
+   * Notifications from now on, taken from the session only as the loop asks for them (a batch of
+   * at most 1,024), so a slow consumer leaves the backlog in the bounded queue; an iterator that
+   * is neither consumed nor ended holds the queue. Ends on abort (at once) or end() (after what
+   * was already taken).
+   */
   notifications(options?: NotificationsOptions): AsyncIterableIterator<Notification>
   /** Lets the process exit while this client only waits for notifications. */
   unref(): this

@@ -3,19 +3,29 @@
 //
 // A Client owns one native session (index.js, generated from src/lib.rs). Statements run on the
 // JS thread and take microseconds; `query` still returns a Promise, as node-postgres' does.
-// Notifications arrive as node-postgres delivers them, as 'notification' events:
+// Notifications arrive as node-postgres delivers them, as 'notification' events, and through
+// `notifications()` iterators:
 //
 //   waiter thread (native) -- descriptor readable --> threadsafe call --> _drain()
-//   _drain(): take up to BATCH from the session, emit them in order, one turn of the event loop
-//   per batch, so a burst never blocks the loop for long.
+//   _drain(): take up to BATCH from the session, hand each to the iterators and emit it, in
+//   order, one turn of the event loop per batch, so a burst never blocks the loop for long.
 //
 // Notifications can also be ready without the descriptor saying so: after a COMMIT or ROLLBACK
 // (PostgreSQL delivers between transactions only) and for a session's own NOTIFY. `_settle()`
 // runs after every statement and schedules a drain for them.
+//
+// Iterators pull: a drain takes only while someone asks (`_wanted()`): a 'notification' listener
+// (events are pushed, as in node-postgres), an iterator waiting in next() with nothing left, or
+// nobody at all (what no one consumes is read and dropped, as node-postgres drops notifications
+// nobody listens to, so that the session does not hold the queue). When only iterators consume
+// and all of them are busy with what they have, the drain takes nothing and leaves the waiter
+// disarmed (`_paused`): the backlog stays in hark's queue, which is bounded and made for slow
+// readers, the waiter thread sleeps, and nothing runs until a consumer asks (`_resume()`).
 
 const { EventEmitter } = require('node:events')
 const native = require('../index.js')
 const { interpolate, escapeLiteral, escapeIdentifier } = require('./params.js')
+const { field, parser } = require('./types.js')
 
 // Notifications emitted per turn of the event loop.
 const BATCH = 1024
@@ -31,13 +41,18 @@ function notConnected () {
   return clientError('HARK_ERR_CLOSED', '08003', 'client is not connected; call client.connect() first')
 }
 
-// node-postgres' Result: command, rowCount, rows as objects keyed by column name, fields.
+// node-postgres' Result: command, rowCount, rows as objects keyed by column name with values
+// parsed by their column's type (lib/types.js), fields.
 function toResult (r) {
   const m = /^([A-Za-z]+)(?: (\d+))?(?: (\d+))?/.exec(r.tag)
-  const fields = r.fields.map((name) => ({ name }))
+  const fields = r.fields.map((name, i) => field(name, r.types[i]))
+  const parsers = fields.map((f) => parser(f.dataTypeID))
   const rows = r.rows.map((values) => {
     const row = {}
-    r.fields.forEach((name, i) => { row[name] = values[i] ?? null })
+    for (let i = 0; i < fields.length; i++) {
+      const v = values[i]
+      row[fields[i].name] = v === null || v === undefined ? null : parsers[i](v)
+    }
     return row
   })
   return {
@@ -47,6 +62,9 @@ function toResult (r) {
     fields
   }
 }
+
+// The result of a text without statements (node-postgres': no command, no rows).
+const EMPTY = { tag: '', fields: [], types: [], rows: [] }
 
 function withCallback (promise, callback) {
   if (typeof callback !== 'function') return promise
@@ -77,6 +95,8 @@ class Client extends EventEmitter {
     this._inbox = [] // taken from the session, not yet emitted
     this._inboxHead = 0
     this._drainScheduled = false
+    this._paused = false // a drain found nobody asking: the waiter stays disarmed until _resume()
+    this._iterators = new Set() // notifications() iterators not yet finished
     this._transactionDepth = 0
   }
 
@@ -131,8 +151,11 @@ class Client extends EventEmitter {
   }
 
   /**
-   * Runs SQL in hark's dialect; resolves with node-postgres' result shape for its last statement.
-   * `values` fill $1, $2, … as node-postgres' parameters do.
+   * Runs SQL in hark's dialect; resolves with node-postgres' result, or as node-postgres does for
+   * a text of several statements, an array of one result per statement. Rejects with the error of
+   * a statement that fails (the statements before it are undone if they ran in the text's
+   * implicit transaction, as in PostgreSQL). `values` fill $1, $2, … as node-postgres'
+   * parameters do.
    */
   query (text, values, callback) {
     if (typeof values === 'function') { callback = values; values = undefined }
@@ -143,7 +166,8 @@ class Client extends EventEmitter {
     let promise
     try {
       const sql = Array.isArray(values) && values.length > 0 ? interpolate(String(text), values) : String(text)
-      promise = Promise.resolve(toResult(this._run((s) => s.query(sql))))
+      const results = this._run((s) => s.query(sql))
+      promise = Promise.resolve(results.length > 1 ? results.map(toResult) : toResult(results[0] ?? EMPTY))
     } catch (err) {
       promise = Promise.reject(err)
     }
@@ -205,9 +229,10 @@ class Client extends EventEmitter {
   }
 
   /**
-   * An async iterator over notifications received from now on. It ends when `signal` aborts
-   * (at once) or when the client ends (after yielding what was already received), and throws
-   * the client's 'error'.
+   * An async iterator over notifications received from now on. It takes them from the session as
+   * its consumer asks (a batch at most), so a slow consumer leaves the backlog in the queue. It
+   * ends when `signal` aborts (at once) or when the client ends (after yielding what was already
+   * taken), and throws the client's 'error'.
    */
   notifications ({ signal } = {}) {
     return new NotificationIterator(this, signal)
@@ -240,20 +265,61 @@ class Client extends EventEmitter {
     this._session = null
     this._inbox = []
     this._inboxHead = 0
+    this._paused = false
     if (s !== null) s.close()
     this.emit('end')
   }
 
+  // Event listeners, like node-postgres' socket, take every notification as it comes.
+  addListener (event, listener) {
+    super.addListener(event, listener)
+    if (event === 'notification') this._resume()
+    return this
+  }
+
+  on (event, listener) {
+    return this.addListener(event, listener)
+  }
+
+  prependListener (event, listener) {
+    super.prependListener(event, listener)
+    if (event === 'notification') this._resume()
+    return this
+  }
+
+  // Whether a drain should take from the session now (see the top of this file).
+  _wanted () {
+    if (this.listenerCount('notification') > 0 || this._iterators.size === 0) return true
+    for (const it of this._iterators) {
+      if (it._waiting()) return true
+    }
+    return false
+  }
+
+  // A consumer asks (or one left, which may leave nobody): take again if the client paused.
+  _resume () {
+    if (this._paused) {
+      this._paused = false
+      this._scheduleDrain()
+    }
+  }
+
   // Called by the waiter when the descriptor is readable, and by _settle when notifications are
-  // already waiting. Every call takes one batch from the session (plus emits what a throwing
-  // listener left over). A batch that came back full means more may wait: the waiter stays
-  // disarmed and the next batch is taken on the next turn (setImmediate), after timers and I/O
-  // had theirs. A batch that came back short re-armed the waiter.
+  // already waiting. Every call takes one batch from the session (plus delivers what a throwing
+  // listener left over), if someone wants it. A batch that came back full means more may wait:
+  // the waiter stays disarmed and the next batch is taken on the next turn (setImmediate), after
+  // timers and I/O had theirs. A batch that came back short re-armed the waiter. A drain that
+  // takes nothing re-arms nothing: the waiter, which disarms itself before each call, sleeps.
   _drain () {
     this._drainScheduled = false
     this._emitInbox()
     const s = this._session
     if (s === null) return
+    if (!this._wanted()) {
+      this._paused = true
+      return
+    }
+    this._paused = false
     try {
       this._inbox = s.take(BATCH)
       this._inboxHead = 0
@@ -270,6 +336,7 @@ class Client extends EventEmitter {
   _emitInbox () {
     while (this._inboxHead < this._inbox.length && this._session !== null) {
       const msg = this._inbox[this._inboxHead++]
+      for (const it of this._iterators) it._push(msg)
       try {
         this.emit('notification', msg)
       } catch (err) {
@@ -315,6 +382,10 @@ class Client extends EventEmitter {
 Client.prototype.escapeLiteral = escapeLiteral
 Client.prototype.escapeIdentifier = escapeIdentifier
 
+// Pull-based: the client hands it notifications (`_push`) from batches it takes while some
+// consumer asks, and it asks (`_waiting` becomes true, `_resume`) only when next() finds nothing
+// left. With no other consumer its buffer holds at most one batch; notifications other consumers
+// made the client take while this one was busy wait here until it gets to them.
 class NotificationIterator {
   constructor (client, signal) {
     this._client = client
@@ -324,11 +395,6 @@ class NotificationIterator {
     this._waiters = []
     this._error = null
     this._done = false
-    this._onNotification = (msg) => {
-      const w = this._waiters.shift()
-      if (w) w.resolve({ value: msg, done: false })
-      else this._buffer.push(msg)
-    }
     this._onEnd = () => this._finish(true)
     this._onError = (err) => { this._error = err; this._finish(false) }
     this._onAbort = () => this._finish(false)
@@ -336,22 +402,33 @@ class NotificationIterator {
       this._done = true
       return
     }
-    client.on('notification', this._onNotification)
+    client._iterators.add(this)
     client.on('end', this._onEnd)
     client.on('error', this._onError)
     if (signal) signal.addEventListener('abort', this._onAbort, { once: true })
   }
 
+  _push (msg) {
+    const w = this._waiters.shift()
+    if (w) w.resolve({ value: msg, done: false })
+    else this._buffer.push(msg)
+  }
+
+  // Waiters exist only while the buffer is empty.
+  _waiting () {
+    return this._waiters.length > 0
+  }
+
   _finish (keepReceived) {
     if (this._done) return
     this._done = true
-    this._client.off('notification', this._onNotification)
-    this._client.off('end', this._onEnd)
-    this._client.off('error', this._onError)
+    const client = this._client
+    client._iterators.delete(this)
+    client.off('end', this._onEnd)
+    client.off('error', this._onError)
     if (this._signal) this._signal.removeEventListener('abort', this._onAbort)
     if (!keepReceived) { this._buffer = []; this._head = 0 }
-    // Waiters exist only while the buffer is empty. The first one gets the error, if any; a
-    // later next() then finds the iterator done.
+    // The first waiter gets the error, if any; a later next() then finds the iterator done.
     for (const w of this._waiters.splice(0)) {
       if (this._error) {
         w.reject(this._error)
@@ -360,6 +437,7 @@ class NotificationIterator {
         w.resolve({ value: undefined, done: true })
       }
     }
+    client._resume() // the client may have paused for this iterator alone
   }
 
   next () {
@@ -379,7 +457,9 @@ class NotificationIterator {
       }
       return Promise.resolve({ value: undefined, done: true })
     }
-    return new Promise((resolve, reject) => this._waiters.push({ resolve, reject }))
+    const next = new Promise((resolve, reject) => this._waiters.push({ resolve, reject }))
+    this._client._resume()
+    return next
   }
 
   return () {

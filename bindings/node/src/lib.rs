@@ -45,12 +45,14 @@ pub struct Notice {
     pub hint: Option<String>,
 }
 
-/// The result of the last statement of a `query`: its command tag, and for a `SELECT` its column
-/// names and rows as text (`null` for SQL NULL).
+/// The result of one statement of a `query`: its command tag, and for a `SELECT` its column
+/// names, their PostgreSQL type names (`int4`, `text`, `bool`, …) and rows as text (`null` for
+/// SQL NULL). `lib/types.js` turns the text into values as node-postgres' type parsers do.
 #[napi(object)]
 pub struct QueryResult {
     pub tag: String,
     pub fields: Vec<String>,
+    pub types: Vec<String>,
     pub rows: Vec<Vec<Option<String>>>,
 }
 
@@ -156,11 +158,22 @@ impl Connection {
 
 #[napi]
 impl Connection {
-    /// Executes SQL text in hark's dialect and returns the result of its last statement.
+    /// Executes SQL text in hark's dialect and returns the result of each of its statements, in
+    /// order (none for a text without statements). When a statement fails, throws its error: the
+    /// results of the statements before it are dropped, as node-postgres drops them, and their
+    /// effects are what PostgreSQL leaves (undone when they ran in the text's implicit
+    /// transaction, kept when a COMMIT in the text ended theirs).
     #[napi]
-    pub fn query(&mut self, env: Env, sql: String) -> Result<QueryResult> {
-        let r = self.with(&env, |c| c.execute(&sql))?;
-        Ok(QueryResult { tag: r.tag, fields: r.columns, rows: r.rows })
+    pub fn query(&mut self, env: Env, sql: String) -> Result<Vec<QueryResult>> {
+        let (results, r) = self.session(&env)?.execute_all(&sql);
+        r.map_err(|e| error::to_js(&env, &e))?;
+        Ok(results
+            .into_iter()
+            .map(|r| {
+                let types = r.types.iter().map(|t| (*t).to_owned()).collect();
+                QueryResult { tag: r.tag, fields: r.columns, types, rows: r.rows }
+            })
+            .collect())
     }
 
     /// `LISTEN channel` (the name verbatim, as `pg_notify` takes it).
@@ -191,9 +204,16 @@ impl Connection {
     /// Re-arming at once would let the waiter queue the next call while this batch is being
     /// emitted, and Node dispatches queued threadsafe calls back to back (up to 1,000 at a time),
     /// so a long backlog would hold the event loop until it is gone.
+    ///
+    /// The queue is read only when the notifications already read cannot fill the batch: each
+    /// read copies up to the core's read batch (4,096) into the session, so reading on every call
+    /// would move a backlog from the queue, which is bounded and built for slow readers, into
+    /// this process at up to 4,096 per call of 1,024.
     #[napi(ts_return_type = "Array<Notification>")]
     pub fn take(&mut self, env: Env, max: u32) -> Result<JsObject> {
-        self.with(&env, |c| c.consume_input())?;
+        if self.session(&env)?.pending() < max as usize {
+            self.with(&env, |c| c.consume_input())?;
+        }
         // The `Notification` objects are made here from the notifications the session lends:
         // each JS string is copied straight from its inbox, with no Rust `String` in between,
         // and the property names are made once per batch, at its first notification.
@@ -214,8 +234,9 @@ impl Connection {
             out.set_element(taken, o)?;
             taken += 1;
         }
-        // The descriptor was drained by consume_input above: a wake-up since then left it
-        // readable again, so arming after the reads loses nothing.
+        // Fewer than `max` means the inbox could not fill the batch, so consume_input above ran
+        // and drained the descriptor: a wake-up since then left it readable again, so arming
+        // after the reads loses nothing.
         if taken < max {
             if let Some(w) = &self.waiter {
                 w.arm();

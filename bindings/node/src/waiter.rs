@@ -15,6 +15,10 @@
 //!    While a backlog lasts (a batch came back full), the JS side keeps taking on later turns of
 //!    the event loop and re-arms only when it runs short, so the thread cannot queue calls that
 //!    Node would dispatch back to back.
+//! 4. When nobody asks for notifications (only `notifications()` iterators consume, and each is
+//!    busy with what it has), the callback takes nothing and so re-arms nothing: the thread
+//!    sleeps on its condition variable, not in `poll()` on a descriptor left readable, and the
+//!    backlog stays in the queue. The JS side takes, and thereby re-arms, once a consumer asks.
 //!
 //! Stopping writes the eventfd and joins the thread, which at that point is either in `poll()` or
 //! waiting to be armed; both return at once. The threadsafe function is released after the join,

@@ -49,7 +49,7 @@ test('listen, notify and unlisten as methods take channel names verbatim', async
   assert.strictEqual(late, 0)
 })
 
-test('query resolves with the rows of SELECT functions, as text', async (t) => {
+test('query resolves with the rows of SELECT functions, parsed as node-postgres does', async (t) => {
   const c = await connected(t, queueDir(t))
   await c.query('LISTEN a; LISTEN b')
   const r = await c.query("SELECT pg_listening_channels(), pg_backend_pid() AS pid, 'x' || 'y' AS xy, NULL AS n")
@@ -57,11 +57,85 @@ test('query resolves with the rows of SELECT functions, as text', async (t) => {
   assert.strictEqual(r.rowCount, 2)
   assert.deepStrictEqual(r.fields.map((f) => f.name), ['pg_listening_channels', 'pid', 'xy', 'n'])
   assert.deepStrictEqual(r.rows, [
-    { pg_listening_channels: 'a', pid: String(process.pid), xy: 'xy', n: null },
-    { pg_listening_channels: 'b', pid: String(process.pid), xy: 'xy', n: null }
+    { pg_listening_channels: 'a', pid: process.pid, xy: 'xy', n: null },
+    { pg_listening_channels: 'b', pid: process.pid, xy: 'xy', n: null }
   ])
   const usage = await c.query('SELECT pg_notification_queue_usage()')
-  assert.strictEqual(Number(usage.rows[0].pg_notification_queue_usage), c.queueUsage())
+  assert.strictEqual(usage.rows[0].pg_notification_queue_usage, c.queueUsage())
+})
+
+test('values follow pg-types\' default text parsers; fields carry the type OIDs', async (t) => {
+  const c = await connected(t, queueDir(t))
+  const r = await c.query(`SELECT 42 AS int4, -7 AS neg, 9007199254740993 AS int8, 1.50 AS numeric,
+    2.5::float8 AS float8, 'NaN'::float8 AS nan, '-Infinity'::float8 AS ninf, true AS yes, 'off'::bool AS no,
+    'text' AS text, NULL AS nothing, '{"a": [1, null]}'::json AS json, pg_notify('c', '') AS void`)
+  assert.deepStrictEqual(r.rows, [{
+    int4: 42, // int2, int4, oid: parseInt
+    neg: -7,
+    int8: '9007199254740993', // int8: a string, as it may not fit a number
+    numeric: '1.50', // numeric: no default parser, the text as PostgreSQL prints it
+    float8: 2.5, // float4, float8: parseFloat
+    nan: NaN,
+    ninf: -Infinity,
+    yes: true,
+    no: false,
+    text: 'text',
+    nothing: null, // never handed to a parser
+    json: { a: [1, null] }, // json, jsonb: JSON.parse
+    void: ''
+  }])
+  assert.deepStrictEqual(r.fields.map((f) => [f.name, f.dataTypeID]), [
+    ['int4', 23], ['neg', 23], ['int8', 20], ['numeric', 1700], ['float8', 701], ['nan', 701], ['ninf', 701],
+    ['yes', 16], ['no', 16], ['text', 25], ['nothing', 25], ['json', 114], ['void', 2278]
+  ])
+  // The rest of node-postgres' FieldDef, as PostgreSQL describes a column that is not a table's.
+  assert.deepStrictEqual(r.fields[0], {
+    name: 'int4', tableID: 0, columnID: 0, dataTypeID: 23, dataTypeSize: 4, dataTypeModifier: -1, format: 'text'
+  })
+  assert.deepStrictEqual(r.fields[9].dataTypeSize, -1)
+  assert.deepStrictEqual((await c.query("SELECT '7'::int2 AS small, '0.5'::real AS real")).rows, [{ small: 7, real: 0.5 }])
+  const listen = await c.query('LISTEN x')
+  assert.deepStrictEqual([listen.rows, listen.fields, listen.rowCount], [[], [], null])
+})
+
+test('a text of several statements resolves with one result per statement, as node-postgres', async (t) => {
+  const c = await connected(t, queueDir(t))
+  const rs = await c.query("LISTEN a; SELECT 1 AS one, 'x' AS x; NOTIFY a, 'p'; SELECT pg_backend_pid(), NULL AS n")
+  assert.ok(Array.isArray(rs))
+  assert.deepStrictEqual(rs.map((r) => [r.command, r.rowCount]), [['LISTEN', null], ['SELECT', 1], ['NOTIFY', null], ['SELECT', 1]])
+  assert.deepStrictEqual(rs[1].rows, [{ one: 1, x: 'x' }])
+  assert.deepStrictEqual(rs[1].fields.map((f) => [f.name, f.dataTypeID]), [['one', 23], ['x', 25]])
+  assert.deepStrictEqual(rs[3].rows, [{ pg_backend_pid: process.pid, n: null }])
+  assert.deepStrictEqual(rs[0].rows, [])
+  // One statement, even with empty ones around it, is one result; no statement is an empty one.
+  const one = await c.query(';SELECT 2 AS two;;')
+  assert.deepStrictEqual([Array.isArray(one), one.command, one.rows], [false, 'SELECT', [{ two: 2 }]])
+  const none = await c.query(' ; -- nothing')
+  assert.deepStrictEqual(none, { command: null, rowCount: null, rows: [], fields: [] })
+})
+
+test('a failing statement rejects the whole query; what ran before follows PostgreSQL', async (t) => {
+  const dir = queueDir(t)
+  const c = await connected(t, dir)
+  const listener = await connected(t, dir)
+  listener.listen('events')
+  const got = []
+  listener.on('notification', (m) => got.push(m.payload))
+  // The statements of one text run as one implicit transaction: a failure undoes the earlier ones.
+  await rejectsWithCode(assert, () => c.query("NOTIFY events, 'undone'; SELECT pg_notify('', 'x')"),
+    'HARK_ERR_INVALID_ARGUMENT', 'channel name cannot be empty')
+  // Unless the text ends that transaction itself: a COMMIT before the failure keeps its work.
+  await rejectsWithCode(assert, () => c.query("BEGIN; NOTIFY events, 'kept'; COMMIT; NOTIFY events, 'undone too'; SELECT pg_notify('', 'x')"),
+    'HARK_ERR_INVALID_ARGUMENT')
+  // The whole text is parsed first: a syntax error anywhere runs nothing.
+  await rejectsWithCode(assert, () => c.query("NOTIFY events, 'never'; SELEC 1"), 'HARK_ERR_SYNTAX')
+  // A failure inside an explicit block leaves the block failed, as in PostgreSQL.
+  await rejectsWithCode(assert, () => c.query("BEGIN; NOTIFY events, 'in a block'; SELECT pg_notify('', 'x')"), 'HARK_ERR_INVALID_ARGUMENT')
+  await rejectsWithCode(assert, () => c.query('SELECT 1'), 'HARK_ERR_TRANSACTION_STATE')
+  assert.strictEqual((await c.query('ROLLBACK')).command, 'ROLLBACK')
+  c.notify('events', 'last')
+  await waitFor(() => got.includes('last'), 'the last notification')
+  assert.deepStrictEqual(got, ['kept', 'last'])
 })
 
 test('query takes $n parameters as node-postgres code passes them', async (t) => {
@@ -82,7 +156,7 @@ test('query and connect also take node-postgres callbacks', async (t) => {
   await new Promise((resolve, reject) => c.connect((err) => (err ? reject(err) : resolve())))
   t.after(() => c.end())
   const r = await new Promise((resolve, reject) => c.query('SELECT 1 AS one', (err, res) => (err ? reject(err) : resolve(res))))
-  assert.deepStrictEqual(r.rows, [{ one: '1' }])
+  assert.deepStrictEqual(r.rows, [{ one: 1 }])
   const err = await new Promise((resolve) => c.query('SELEC 1', (e) => resolve(e)))
   assert.strictEqual(err.code, 'HARK_ERR_SYNTAX')
 })
