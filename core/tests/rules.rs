@@ -535,6 +535,18 @@ fn select_of_constants_and_functions() {
     assert_eq!((e.message(), e.position()), ("invalid input syntax for type integer: \"x\"", Some(8)));
     let r = a.execute("SELECT 1, 'a', 2.5, true, pg_notification_queue_usage(), pg_notify('c', 'x'), NULL").unwrap();
     assert_eq!(r.types, ["int4", "text", "numeric", "bool", "float8", "void", "text"]);
+    // Casts give their column the type cast to, and `real` keeps single precision (values and
+    // types checked against PostgreSQL 15 with psql's \gdesc).
+    let r = a
+        .execute("SELECT 1::int8, 1::int2, '3.14159265358979'::real, 1234567::real, 0.000012345::real, 1.1::real::float8, 'x'::varchar, '{}'::jsonb, NULL::int8, 100000::real")
+        .unwrap();
+    assert_eq!(r.types, ["int8", "int2", "float4", "float4", "float4", "float8", "varchar", "jsonb", "int8", "float4"]);
+    let row: Vec<Option<&str>> = r.rows[0].iter().map(|v| v.as_deref()).collect();
+    assert_eq!(
+        row,
+        [Some("1"), Some("1"), Some("3.1415927"), Some("1.234567e+06"), Some("1.2345e-05"), Some("1.100000023841858"), Some("x"), Some("{}"), None, Some("100000")]
+    );
+    assert_eq!(err(a.execute("SELECT '1e39'::real")).message(), "\"1e39\" is out of range for type real");
     // Every statement's result, as psql shows a line of several.
     let (results, r) = a.execute_all("SELECT 1; SELECT 2, 3; LISTEN x");
     r.unwrap();

@@ -94,6 +94,10 @@ test('values follow pg-types\' default text parsers; fields carry the type OIDs'
   })
   assert.deepStrictEqual(r.fields[9].dataTypeSize, -1)
   assert.deepStrictEqual((await c.query("SELECT '7'::int2 AS small, '0.5'::real AS real")).rows, [{ small: 7, real: 0.5 }])
+  // A cast's column has the type cast to: an int8 is a string even when it is small.
+  const cast = await c.query("SELECT 1::int8 AS big, 1::int2 AS small, '{\"b\": 2}'::jsonb AS jb, 'v'::varchar AS vc")
+  assert.deepStrictEqual(cast.rows, [{ big: '1', small: 1, jb: { b: 2 }, vc: 'v' }])
+  assert.deepStrictEqual(cast.fields.map((f) => f.dataTypeID), [20, 21, 3802, 1043])
   const listen = await c.query('LISTEN x')
   assert.deepStrictEqual([listen.rows, listen.fields, listen.rowCount], [[], [], null])
 })

@@ -282,7 +282,12 @@ impl Connection {
             columns.push(it.alias.clone().unwrap_or_else(|| value::column_name(&it.expr).0));
             match self.eval(&it.expr)? {
                 Evaluated::One(v) => {
-                    types.push(v.pg_type());
+                    // A cast's column has the type cast to, even where the value is kept in a
+                    // wider one (int2 and int8 as i64, varchar as text, jsonb as json, NULL).
+                    types.push(match &it.expr {
+                        Expr::Cast(_, ty, ..) => value::canonical_type(ty).unwrap_or(v.pg_type()),
+                        _ => v.pg_type(),
+                    });
                     scalars.push(Some(v));
                 }
                 Evaluated::Set(vs) => {

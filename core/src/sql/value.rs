@@ -14,6 +14,8 @@ pub enum Value {
     Numeric(String),
     Bool(bool),
     Float(f64),
+    /// `real`: kept in single precision, as its text output shows.
+    Float4(f32),
     Json(String),
     Void,
 }
@@ -28,6 +30,7 @@ impl Value {
             Value::Numeric(_) => "numeric",
             Value::Bool(_) => "boolean",
             Value::Float(_) => "double precision",
+            Value::Float4(_) => "real",
             Value::Json(_) => "json",
             Value::Void => "void",
         }
@@ -43,6 +46,7 @@ impl Value {
             Value::Numeric(_) => "numeric",
             Value::Bool(_) => "bool",
             Value::Float(_) => "float8",
+            Value::Float4(_) => "float4",
             Value::Json(_) => "json",
             Value::Void => "void",
         }
@@ -61,6 +65,7 @@ impl Value {
             Value::Int(v) => Some(v.to_string()),
             Value::Bool(b) => Some(if *b { "t" } else { "f" }.into()),
             Value::Float(f) => Some(float8_out(*f)),
+            Value::Float4(f) => Some(float4_out(*f)),
             Value::Void => Some(String::new()),
         }
     }
@@ -164,6 +169,7 @@ pub fn cast(v: Value, ty: &str, pos: usize) -> Result<Value> {
             let n = match &v {
                 Value::Int(n) => *n,
                 Value::Float(f) => f.round() as i64,
+                Value::Float4(f) => f.round() as i64,
                 Value::Numeric(s) => s.parse::<f64>().map_err(|_| bad_input(name))?.round() as i64,
                 Value::Bool(b) if canon == "int4" => *b as i64,
                 _ if from_text => text.trim().parse::<i64>().map_err(|_| bad_input(name))?,
@@ -188,6 +194,7 @@ pub fn cast(v: Value, ty: &str, pos: usize) -> Result<Value> {
             Value::Int(n) => Value::Numeric(n.to_string()),
             Value::Numeric(s) => Value::Numeric(s.clone()),
             Value::Float(f) => Value::Numeric(float8_out(*f)),
+            Value::Float4(f) => Value::Numeric(float4_out(*f)),
             _ if from_text => {
                 let t = text.trim();
                 if t.parse::<f64>().is_err() {
@@ -197,10 +204,29 @@ pub fn cast(v: Value, ty: &str, pos: usize) -> Result<Value> {
             }
             _ => return Err(cannot("numeric")),
         },
+        "float4" => {
+            let f = match &v {
+                Value::Int(n) => *n as f32,
+                Value::Float(f) => *f as f32,
+                Value::Float4(f) => *f,
+                Value::Numeric(_) => text.parse().map_err(|_| bad_input("real"))?,
+                _ if from_text => text.trim().parse().map_err(|_| bad_input("real"))?,
+                _ => return Err(cannot("real")),
+            };
+            if f.is_infinite() && !text.trim().to_ascii_lowercase().contains("inf") {
+                return Err(Error::new(
+                    ErrorKind::InvalidArgument,
+                    "22003",
+                    format!("\"{}\" is out of range for type real", text.trim()),
+                ));
+            }
+            Value::Float4(f)
+        }
         _ => match &v {
-            // float8 / float4
+            // float8
             Value::Int(n) => Value::Float(*n as f64),
             Value::Float(f) => Value::Float(*f),
+            Value::Float4(f) => Value::Float(*f as f64),
             Value::Numeric(s) => Value::Float(s.parse().map_err(|_| bad_input("double precision"))?),
             _ if from_text => Value::Float(text.trim().parse().map_err(|_| bad_input("double precision"))?),
             _ => return Err(cannot("double precision")),
@@ -275,22 +301,31 @@ pub fn numeric_out(lit: &str) -> String {
 /// float8 output as PostgreSQL 12+ prints it: the shortest text that reads back exactly, in
 /// exponent form below 1e-4 or from 1e15 on.
 pub fn float8_out(f: f64) -> String {
-    if f.is_nan() {
+    // Shortest round-trip digits, e.g. "1.9073486328125e-6"; plain notation up to DBL_DIG.
+    float_out(f.is_nan(), f.is_infinite(), f == 0.0, f.is_sign_negative(), format!("{f:e}"), format!("{f}"), 15)
+}
+
+/// PostgreSQL's `real` output: the shortest digits that read back as the same f32, in plain
+/// notation for exponents below FLT_DIG (6), e.g. `1.234567e+06`.
+pub fn float4_out(f: f32) -> String {
+    float_out(f.is_nan(), f.is_infinite(), f == 0.0, f.is_sign_negative(), format!("{f:e}"), format!("{f}"), 6)
+}
+
+fn float_out(nan: bool, inf: bool, zero: bool, negative: bool, sci: String, plain: String, digits: i32) -> String {
+    if nan {
         return "NaN".into();
     }
-    if f.is_infinite() {
-        return if f > 0.0 { "Infinity".into() } else { "-Infinity".into() };
+    if inf {
+        return if negative { "-Infinity".into() } else { "Infinity".into() };
     }
-    if f == 0.0 {
-        return if f.is_sign_negative() { "-0".into() } else { "0".into() };
+    if zero {
+        return if negative { "-0".into() } else { "0".into() };
     }
-    let sci = format!("{f:e}"); // shortest round-trip digits, e.g. "1.9073486328125e-6"
     let (mant, exp) = sci.split_once('e').expect("{:e} has an exponent");
     let exp: i32 = exp.parse().expect("integer exponent");
-    if !(-4..15).contains(&exp) {
+    if !(-4..digits).contains(&exp) {
         let sign = if exp < 0 { '-' } else { '+' };
         return format!("{mant}e{sign}{:02}", exp.abs());
     }
-    let plain = format!("{f}");
     plain
 }
