@@ -49,6 +49,25 @@ fn fill_segment(c: &mut Connection) -> usize {
     n
 }
 
+/// A queue with a listener on "c" and a notifier that filled the first segment to its last 3000
+/// bytes; returns them with the number of notifications sent.
+fn listener_and_a_full_segment(t: &TempDir) -> (PathBuf, Connection, Connection, usize) {
+    let q = t.queue();
+    let mut l = Connection::with_options(&q, &small()).unwrap();
+    l.listen("c").unwrap();
+    let mut n = Connection::open(&q).unwrap();
+    let filled = fill_segment(&mut n);
+    (q, l, n, filled)
+}
+
+/// A file holding "precious", outside the queue, and a symlink to it at `link`.
+fn plant_link(t: &TempDir, link: &Path) -> PathBuf {
+    let victim = t.0.join("victim");
+    fs::write(&victim, b"precious").unwrap();
+    symlink(&victim, link).unwrap();
+    victim
+}
+
 #[test]
 fn symlinks_in_place_of_the_slots_and_lock_files_are_refused() {
     let t = TempDir::new("links");
@@ -75,14 +94,8 @@ fn symlinks_in_place_of_the_slots_and_lock_files_are_refused() {
 #[test]
 fn a_symlink_planted_as_the_next_segment_fails_the_commit_and_is_never_written_through() {
     let t = TempDir::new("nextseg");
-    let q = t.queue();
-    let mut l = Connection::with_options(&q, &small()).unwrap();
-    l.listen("c").unwrap();
-    let mut n = Connection::open(&q).unwrap();
-    let filled = fill_segment(&mut n);
-    let victim = t.0.join("victim");
-    fs::write(&victim, b"precious").unwrap();
-    symlink(&victim, q.join("000000000000001")).unwrap();
+    let (q, mut l, mut n, filled) = listener_and_a_full_segment(&t);
+    let victim = plant_link(&t, &q.join("000000000000001"));
     n.execute("BEGIN").unwrap();
     for i in 0..5 {
         n.notify("c", &format!("doomed{i}:{}", "d".repeat(1000))).unwrap();
@@ -104,15 +117,9 @@ fn a_symlink_planted_as_the_next_segment_fails_the_commit_and_is_never_written_t
 #[test]
 fn a_planted_spare_is_never_written_through_nor_trusted() {
     let t = TempDir::new("spare");
-    let q = t.queue();
-    let mut l = Connection::with_options(&q, &small()).unwrap();
-    l.listen("c").unwrap();
-    let mut n = Connection::open(&q).unwrap();
-    let filled = fill_segment(&mut n);
+    let (q, mut l, mut n, filled) = listener_and_a_full_segment(&t);
     // A symlink as the spare: the writer takes it as its next segment, then refuses it.
-    let victim = t.0.join("victim");
-    fs::write(&victim, b"precious").unwrap();
-    symlink(&victim, q.join("spare")).unwrap();
+    let victim = plant_link(&t, &q.join("spare"));
     let e = n.notify("c", &format!("doomed:{}", "d".repeat(3000))).unwrap_err();
     assert_eq!((e.kind(), e.message()), (ErrorKind::PermissionDenied, "\"000000000000001\" in the queue directory is a symbolic link"));
     assert_eq!(fs::read(&victim).unwrap(), b"precious", "the commit wrote through the link");

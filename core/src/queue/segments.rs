@@ -68,25 +68,23 @@ fn map_segment(q: &Queue, seg: u64, create: bool, whole: bool) -> Result<Mmap> {
                 .with_detail(format!("Could not access async queue at page {}, offset 0.", seg * size / crate::layout::PAGE_SIZE)))
         }
     };
+    let st = fs::fstat(fd.as_raw_fd()).map_err(|e| Error::io(format_args!("stat \"{name}\""), e))?;
     if create {
         // Only a segment at or past the head is ever created, so nothing refers to its bytes yet.
-        let st = fs::fstat(fd.as_raw_fd()).map_err(|e| Error::io(format_args!("stat \"{name}\""), e))?;
+        // A recycled file, or one mapped before, is allocated already.
         let allocated = st.st_size as u64 >= size && st.st_blocks as u64 * 512 >= size;
-        if allocated {
-            // A recycled file, or one mapped before: nothing to allocate.
-        } else if let Err(e) = fs::allocate(fd.as_raw_fd(), size) {
-            drop(fd);
-            let _ = q.dir.unlink(&name);
-            return Err(Error::io(format_args!("allocate segment file \"{name}\""), e));
+        if !allocated {
+            if let Err(e) = fs::allocate(fd.as_raw_fd(), size) {
+                drop(fd);
+                let _ = q.dir.unlink(&name);
+                return Err(Error::io(format_args!("allocate segment file \"{name}\""), e));
+            }
         }
-    } else {
-        let st = fs::fstat(fd.as_raw_fd()).map_err(|e| Error::io(format_args!("stat \"{name}\""), e))?;
-        if (st.st_size as u64) < size {
-            return Err(Error::corrupted(format!(
-                "segment file \"{name}\" of the NOTIFY queue is truncated ({} of {size} bytes)",
-                st.st_size
-            )));
-        }
+    } else if (st.st_size as u64) < size {
+        return Err(Error::corrupted(format!(
+            "segment file \"{name}\" of the NOTIFY queue is truncated ({} of {size} bytes)",
+            st.st_size
+        )));
     }
     // All pages at once: one system call instead of a fault per page (unless segments are made
     // huge, where that would count them whole in every process's RSS).
