@@ -71,10 +71,11 @@ impl Queue {
         let txn = s.next_txn.load(Ordering::SeqCst);
         s.next_txn.store(txn + 1, Ordering::SeqCst);
         let mut pos = head;
-        // The mapping written into, and the last channel's bucket, carried from entry to entry.
+        // Carried from entry to entry: the mapping written into, the last channel's hash, and the
+        // last (segment, channel hash) recorded in a segment's channel list.
         let mut map: Option<(u64, *mut u8)> = None;
         let mut last_channel: Option<(*const u8, usize, u64)> = None;
-        let mut noted: Option<(u64, *const u8, usize)> = None;
+        let mut noted: Option<(u64, u64)> = None;
         for (channel, payload) in items {
             let size = entry_size(channel.len(), payload.len()) as u64;
             let (at, next) = place(pos, size, seg_size);
@@ -128,9 +129,9 @@ impl Queue {
                     h
                 }
             };
-            if noted != Some((seg, channel.as_ptr(), channel.len())) {
+            if noted != Some((seg, h)) {
                 self.note_segment_channel(seg, h);
-                noted = Some((seg, channel.as_ptr(), channel.len()));
+                noted = Some((seg, h));
             }
             let b = bucket_of_hash(h);
             let word = self.summary_word(seg, b / 64);
