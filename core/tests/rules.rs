@@ -547,6 +547,23 @@ fn select_of_constants_and_functions() {
         [Some("1"), Some("1"), Some("3.1415927"), Some("1.234567e+06"), Some("1.2345e-05"), Some("1.100000023841858"), Some("x"), Some("{}"), None, Some("100000")]
     );
     assert_eq!(err(a.execute("SELECT '1e39'::real")).message(), "\"1e39\" is out of range for type real");
+    // Cast errors and their positions, as PostgreSQL 15 gives them: an untyped literal is parsed
+    // with the statement (its position), a typed value is converted at run time (none), and an
+    // impossible cast points at the `::`.
+    for (sql, message, position) in [
+        ("SELECT 99999999999::int4", "integer out of range", None),
+        ("SELECT '99999999999'::int4", "value \"99999999999\" is out of range for type integer", Some(8)),
+        ("SELECT '70000'::int2", "value \"70000\" is out of range for type smallint", Some(8)),
+        ("SELECT 1e39::real", "\"1000000000000000000000000000000000000000\" is out of range for type real", None),
+        ("SELECT '1e400'::float8", "\"1e400\" is out of range for type double precision", Some(8)),
+        ("SELECT 'x'::text::int4", "invalid input syntax for type integer: \"x\"", None),
+        ("SELECT 2.5::bool", "cannot cast type numeric to boolean", Some(11)),
+        ("SELECT 1::nosuch", "type \"nosuch\" does not exist", Some(11)),
+    ] {
+        let e = err(a.execute(sql));
+        assert_eq!((e.message(), e.position()), (message, position), "{sql}");
+    }
+    assert_eq!(one(&mut a, "SELECT 'inf'::float8, '-Infinity'::real").1, vec![Some("Infinity".into()), Some("-Infinity".into())]);
     // Every statement's result, as psql shows a line of several.
     let (results, r) = a.execute_all("SELECT 1; SELECT 2, 3; LISTEN x");
     r.unwrap();

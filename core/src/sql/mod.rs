@@ -322,9 +322,9 @@ impl Connection {
                 let b = self.eval_one(b)?;
                 value::concat(a, b, *pos)?
             }
-            Expr::Cast(inner, ty, pos, operand_pos) => {
+            Expr::Cast(inner, ty, pos, operand_pos, op_pos) => {
                 let v = self.eval_one(inner)?;
-                value::cast(v, ty, *pos).map_err(|e| if e.position().is_none() { e.at(*operand_pos) } else { e })?
+                value::cast(v, ty, value::CastAt { ty: *pos, op: *op_pos, operand: *operand_pos })?
             }
             Expr::Call { name, args, pos } => {
                 let mut vals = Vec::with_capacity(args.len());

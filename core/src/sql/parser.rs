@@ -42,8 +42,8 @@ pub enum Expr {
     Bool(bool),
     Call { name: String, args: Vec<Expr>, pos: usize },
     Concat(Box<Expr>, Box<Expr>, usize),
-    /// `operand::type`, with the positions of the type name and of the operand.
-    Cast(Box<Expr>, String, usize, usize),
+    /// `operand::type`, with the positions of the type name, of the operand and of the `::`.
+    Cast(Box<Expr>, String, usize, usize, usize),
 }
 
 /// PostgreSQL's reserved and type/function-name keywords: not usable as a bare `ColId`.
@@ -347,6 +347,7 @@ impl Parser<'_> {
             if t.tok != Tok::Op("::".into()) {
                 break;
             }
+            let op_pos = t.pos;
             self.i += 1;
             let pos = self.toks.get(self.i).map_or(self.end.pos(), |t| t.pos);
             let mut ty = match self.peek() {
@@ -361,7 +362,7 @@ impl Parser<'_> {
             } else if ty == "character" && self.eat_word("varying") {
                 ty = "character varying".into();
             }
-            e = Expr::Cast(Box::new(e), ty, pos, operand_pos);
+            e = Expr::Cast(Box::new(e), ty, pos, operand_pos, op_pos);
         }
         Ok(e)
     }

@@ -136,21 +136,47 @@ pub fn canonical_type(ty: &str) -> Option<&'static str> {
     })
 }
 
-/// `value::ty`.
-pub fn cast(v: Value, ty: &str, pos: usize) -> Result<Value> {
+/// Where a cast's parts are in the statement, for its errors' positions.
+#[derive(Clone, Copy)]
+pub struct CastAt {
+    /// The type name.
+    pub ty: usize,
+    /// The `::`.
+    pub op: usize,
+    /// The value cast.
+    pub operand: usize,
+}
+
+/// `value::ty`. Errors carry PostgreSQL's positions: an unknown type at its name, an impossible
+/// cast at the `::`, bad input from an untyped literal at the literal (it is parsed when the
+/// statement is); a value of a real type converted at run time gives none.
+pub fn cast(v: Value, ty: &str, at: CastAt) -> Result<Value> {
     let Some(canon) = canonical_type(ty) else {
-        return Err(Error::new(ErrorKind::Syntax, "42704", format!("type \"{ty}\" does not exist")).at(pos));
+        return Err(Error::new(ErrorKind::Syntax, "42704", format!("type \"{ty}\" does not exist")).at(at.ty));
     };
     if v == Value::Null {
         return Ok(Value::Null);
     }
     let from_text = matches!(v, Value::Unknown(_) | Value::Text(_) | Value::Json(_));
+    let literal = matches!(v, Value::Unknown(_));
     let text = v.output().unwrap_or_default();
+    let input_error = |e: Error| if literal { e.at(at.operand) } else { e };
     let bad_input = |tyname: &str| {
-        Error::new(ErrorKind::InvalidArgument, "22P02", format!("invalid input syntax for type {tyname}: \"{text}\""))
+        input_error(Error::new(
+            ErrorKind::InvalidArgument,
+            "22P02",
+            format!("invalid input syntax for type {tyname}: \"{text}\""),
+        ))
+    };
+    let out_of_range = |tyname: &str| {
+        input_error(Error::new(
+            ErrorKind::InvalidArgument,
+            "22003",
+            format!("\"{}\" is out of range for type {tyname}", text.trim()),
+        ))
     };
     let cannot = |to: &str| {
-        Error::new(ErrorKind::Syntax, "42846", format!("cannot cast type {} to {to}", v.type_name())).at(pos)
+        Error::new(ErrorKind::Syntax, "42846", format!("cannot cast type {} to {to}", v.type_name())).at(at.op)
     };
     Ok(match canon {
         "text" | "varchar" => Value::Text(text),
@@ -176,7 +202,15 @@ pub fn cast(v: Value, ty: &str, pos: usize) -> Result<Value> {
                 _ => return Err(cannot(name)),
             };
             if n < min || n > max {
-                return Err(Error::new(ErrorKind::InvalidArgument, "22003", format!("{name} out of range")));
+                return Err(if from_text {
+                    input_error(Error::new(
+                        ErrorKind::InvalidArgument,
+                        "22003",
+                        format!("value \"{}\" is out of range for type {name}", text.trim()),
+                    ))
+                } else {
+                    Error::new(ErrorKind::InvalidArgument, "22003", format!("{name} out of range"))
+                });
             }
             Value::Int(n)
         }
@@ -214,23 +248,25 @@ pub fn cast(v: Value, ty: &str, pos: usize) -> Result<Value> {
                 _ => return Err(cannot("real")),
             };
             if f.is_infinite() && !text.trim().to_ascii_lowercase().contains("inf") {
-                return Err(Error::new(
-                    ErrorKind::InvalidArgument,
-                    "22003",
-                    format!("\"{}\" is out of range for type real", text.trim()),
-                ));
+                return Err(out_of_range("real"));
             }
             Value::Float4(f)
         }
-        _ => match &v {
+        _ => {
             // float8
-            Value::Int(n) => Value::Float(*n as f64),
-            Value::Float(f) => Value::Float(*f),
-            Value::Float4(f) => Value::Float(*f as f64),
-            Value::Numeric(s) => Value::Float(s.parse().map_err(|_| bad_input("double precision"))?),
-            _ if from_text => Value::Float(text.trim().parse().map_err(|_| bad_input("double precision"))?),
-            _ => return Err(cannot("double precision")),
-        },
+            let f = match &v {
+                Value::Int(n) => *n as f64,
+                Value::Float(f) => *f,
+                Value::Float4(f) => *f as f64,
+                Value::Numeric(s) => s.parse().map_err(|_| bad_input("double precision"))?,
+                _ if from_text => text.trim().parse().map_err(|_| bad_input("double precision"))?,
+                _ => return Err(cannot("double precision")),
+            };
+            if f.is_infinite() && matches!(v, Value::Numeric(_) | Value::Unknown(_) | Value::Text(_)) && !text.to_ascii_lowercase().contains("inf") {
+                return Err(out_of_range("double precision"));
+            }
+            Value::Float(f)
+        }
     })
 }
 
