@@ -47,6 +47,20 @@ pub struct hark_options {
     pub group_shared: bool,
 }
 
+impl hark_options {
+    /// The core's options: a zero size means the default (or the existing queue's).
+    pub(crate) fn to_options(self) -> Options {
+        let nonzero = |n: u64| (n != 0).then_some(n);
+        Options {
+            max_queue_size: nonzero(self.max_queue_size),
+            // Larger than usize only on 32-bit targets; saturate into the core's range check.
+            max_payload: nonzero(self.max_payload).map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+            segment_size: nonzero(self.segment_size),
+            group_shared: self.group_shared,
+        }
+    }
+}
+
 /// A notice processor, like libpq's `PQnoticeProcessor`: called synchronously, on the thread
 /// making the hark call, with the `arg` given to hark_set_notice_processor and a message such as
 /// `"WARNING:  there is already a transaction in progress\n"` (severity, two spaces, message,
@@ -211,18 +225,7 @@ pub unsafe extern "C" fn hark_connect_options(dir: *const c_char, options: *cons
     ffi_boundary!(std::ptr::null_mut(), {
         // SAFETY: NULL or a valid hark_options, by this function's contract.
         let o = unsafe { options.as_ref() }.copied().unwrap_or_default();
-        let mut opts = Options::new().group_shared(o.group_shared);
-        if o.max_queue_size != 0 {
-            opts = opts.max_queue_size(o.max_queue_size);
-        }
-        if o.max_payload != 0 {
-            // Larger than usize only on 32-bit targets; saturate into the core's range check.
-            opts = opts.max_payload(usize::try_from(o.max_payload).unwrap_or(usize::MAX));
-        }
-        if o.segment_size != 0 {
-            opts = opts.segment_size(o.segment_size);
-        }
-        boxed(hark_conn::open(dir, &opts))
+        boxed(hark_conn::open(dir, &o.to_options()))
     })
 }
 

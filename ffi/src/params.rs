@@ -1,10 +1,9 @@
 //! `hark_connect_params`: options as keyword/value arrays, like libpq's `PQconnectdbParams`, so
 //! that options can be added without changing the ABI (unlike the fixed `hark_options` struct).
 
-use crate::conn::{boxed, hark_conn};
+use crate::conn::{boxed, hark_conn, hark_options};
 use crate::failure::Failure;
 use crate::result::hark_result;
-use hark::Options;
 use std::ffi::{c_char, CStr};
 
 /// Opens a session with options given as two parallel arrays, like libpq's `PQconnectdbParams`:
@@ -22,21 +21,21 @@ pub unsafe extern "C" fn hark_connect_params(keywords: *const *const c_char, val
     ffi_boundary!(std::ptr::null_mut(), {
         // SAFETY: the arrays' contract, as documented above.
         let conn = match unsafe { parse(keywords, values) } {
-            Ok((dir, options)) => hark_conn::open_bytes(dir.as_deref(), &options),
+            Ok((dir, options)) => hark_conn::open_bytes(dir.as_deref(), &options.to_options()),
             Err(f) => hark_conn::from_open(Err(f)),
         };
         boxed(conn)
     })
 }
 
-/// Reads the arrays into a directory and options.
+/// Reads the arrays into a directory and the same options as hark_connect_options takes.
 ///
 /// # Safety
 /// `keywords` is NULL or a NULL-terminated array of NUL-terminated strings; when it has entries,
 /// `values` has as many, each NULL or NUL-terminated.
-unsafe fn parse(keywords: *const *const c_char, values: *const *const c_char) -> Result<(Option<Vec<u8>>, Options), Failure> {
+unsafe fn parse(keywords: *const *const c_char, values: *const *const c_char) -> Result<(Option<Vec<u8>>, hark_options), Failure> {
     let mut dir = None;
-    let mut options = Options::new();
+    let mut options = hark_options::default();
     if keywords.is_null() {
         return Ok((dir, options));
     }
@@ -60,13 +59,11 @@ unsafe fn parse(keywords: *const *const c_char, values: *const *const c_char) ->
         if v.is_empty() {
             continue; // libpq ignores NULL and empty values
         }
-        let size = || integer(&key, v).map(|n| (n != 0).then_some(n));
         match &*key {
             "dir" => dir = Some(v.to_vec()),
-            "max_queue_size" => options.max_queue_size = size()?,
-            // Larger than usize only on 32-bit targets; saturate into the core's range check.
-            "max_payload" => options.max_payload = size()?.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
-            "segment_size" => options.segment_size = size()?,
+            "max_queue_size" => options.max_queue_size = integer(&key, v)?,
+            "max_payload" => options.max_payload = integer(&key, v)?,
+            "segment_size" => options.segment_size = integer(&key, v)?,
             _ => options.group_shared = boolean(&key, v)?,
         }
     }
