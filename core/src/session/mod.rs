@@ -201,6 +201,11 @@ impl Connection {
         self.notice_handler = handler;
     }
 
+    /// PostgreSQL's WARNING for COMMIT, ROLLBACK or PREPARE TRANSACTION outside a block.
+    pub(crate) fn warn_no_transaction(&mut self) {
+        self.notice(Notice::new(Severity::Warning, "25P01", "there is no transaction in progress"));
+    }
+
     pub(crate) fn notice(&mut self, n: Notice) {
         match &mut self.notice_handler {
             Some(h) => h(&n),
@@ -313,7 +318,7 @@ impl Connection {
         self.check_usable()?;
         match self.block {
             Block::Idle => {
-                self.notice(Notice::new(Severity::Warning, "25P01", "there is no transaction in progress"));
+                self.warn_no_transaction();
                 Ok(())
             }
             Block::Failed => {
@@ -332,7 +337,7 @@ impl Connection {
     pub fn rollback(&mut self) -> Result<()> {
         self.check_usable()?;
         if self.block == Block::Idle {
-            self.notice(Notice::new(Severity::Warning, "25P01", "there is no transaction in progress"));
+            self.warn_no_transaction();
             return Ok(());
         }
         self.abort_txn();

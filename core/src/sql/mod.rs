@@ -11,7 +11,7 @@ mod value;
 
 pub use split::split_statements;
 
-use crate::error::{Error, ErrorKind, Notice, Result, Severity};
+use crate::error::{Error, ErrorKind, Result};
 use crate::session::{Block, Connection, ListenAction};
 use lexer::{lex, Tok};
 use parser::{parse, End, Expr, SelectItem, Stmt};
@@ -198,7 +198,7 @@ impl Connection {
     fn prepare_transaction(&mut self) -> Result<QueryResult> {
         match self.block {
             Block::Idle => {
-                self.notice(Notice::new(Severity::Warning, "25P01", "there is no transaction in progress"));
+                self.warn_no_transaction();
                 Ok(QueryResult::command("ROLLBACK"))
             }
             Block::Failed => {
@@ -208,7 +208,7 @@ impl Connection {
             }
             Block::Explicit | Block::Implicit => {
                 if self.block == Block::Implicit {
-                    self.notice(Notice::new(Severity::Warning, "25P01", "there is no transaction in progress"));
+                    self.warn_no_transaction();
                 }
                 let listened_or_notified = self.txn.has_notifies() || !self.txn.actions.is_empty();
                 self.abort_txn();
@@ -239,7 +239,7 @@ impl Connection {
                         format!("{word} AND CHAIN can only be used in transaction blocks"),
                     ));
                 }
-                self.notice(Notice::new(Severity::Warning, "25P01", "there is no transaction in progress"));
+                self.warn_no_transaction();
                 if self.block == Block::Implicit {
                     if commit {
                         self.end_txn()?;
