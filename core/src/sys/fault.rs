@@ -1,0 +1,36 @@
+//! Test hooks that stop a process at a chosen point of the protocol, so that crash and stall
+//! tests can kill or hold it exactly there. Compiled only with the `test-hooks` cargo feature:
+//! a release build reads no `HARK_FAULT_*` variable and contains none of these names.
+//!
+//! `HARK_FAULT_PARK_IN_APPEND=<file>`: an append writes `<file>` and sleeps for ever after
+//! writing its entries and before publishing them, holding the writer lock.
+//! `HARK_FAULT_PARK_IN_TAIL=<file>`: a tail advance does the same while holding the tail lock.
+
+/// Where a process can be parked.
+#[derive(Clone, Copy)]
+pub enum Point {
+    Append,
+    Tail,
+}
+
+#[cfg(feature = "test-hooks")]
+pub fn park(point: Point) {
+    use std::path::PathBuf;
+    use std::sync::OnceLock;
+    static APPEND: OnceLock<Option<PathBuf>> = OnceLock::new();
+    static TAIL: OnceLock<Option<PathBuf>> = OnceLock::new();
+    let (cell, var) = match point {
+        Point::Append => (&APPEND, "HARK_FAULT_PARK_IN_APPEND"),
+        Point::Tail => (&TAIL, "HARK_FAULT_PARK_IN_TAIL"),
+    };
+    if let Some(marker) = cell.get_or_init(|| std::env::var_os(var).map(PathBuf::from)) {
+        let _ = std::fs::write(marker, std::process::id().to_string());
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+        }
+    }
+}
+
+#[cfg(not(feature = "test-hooks"))]
+#[inline(always)]
+pub fn park(_point: Point) {}
