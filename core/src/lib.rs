@@ -51,8 +51,15 @@
 //!   never read: readers stop at the head, and every byte below the head was written first.
 //! * `slots`: an empty file whose byte *i* is locked (`F_OFD_SETLK`) by the owner of listener slot
 //!   *i* for as long as it lives. The kernel drops the lock when the process dies, whatever happens
-//!   to its PID afterwards: a free lock on an active slot proves its owner is dead.
-//! * `lock`: `flock`ed while a process opens, creates or wipes the queue.
+//!   to its PID afterwards: a free lock on an active slot proves its owner is dead. A forked
+//!   child would share the lock's file description and so keep a dead parent's slot "alive": a
+//!   `pthread_atfork` handler points the child's copies at `/dev/null` first thing (`sys/fork.rs`).
+//! * `w.<id>`: one Unix datagram socket file per session that ever listened (`sys/wake.rs`),
+//!   its wake-up address. Being files in the directory, they obey its permissions: no other user
+//!   can send to them. Removed at close, by whoever reaps a dead listener's slot, and by `stats`
+//!   for sessions that died after their last UNLISTEN.
+//! * `lock`: `flock`ed while a process creates or wipes the queue. Opening a queue of the current
+//!   boot takes no lock, so a process stopped inside an open delays no other open.
 //!
 //! Positions are 64-bit byte offsets from the queue's creation; they never wrap. Position *p* is
 //! in segment *p / segment_size*. Entries (`layout.rs`) are a 24-byte header (length, kind,
@@ -80,9 +87,9 @@
 //! 4. After the lock is released, listen changes are applied (a session left with no channel
 //!    gives its slot back), and every slot in the buckets of the notified channels is woken
 //!    (`wake_buckets`), except the sender itself: if its `wake_pending` flag was clear, the
-//!    notifier sets it and sends one datagram to the listener's socket; if it was set, nothing
+//!    notifier sets it and sends one datagram to the listener's socket file; if it was set, nothing
 //!    happens, so a busy listener costs a notifier one load (I7).
-//! 5. A listener's descriptor (`sys/wake.rs`, an abstract-namespace Unix datagram socket) becomes
+//! 5. A listener's descriptor (`sys/wake.rs`, a Unix datagram socket bound in the queue directory) becomes
 //!    readable. [`Connection::consume_input`] drains it, clears `wake_pending`, then — only outside
 //!    a transaction block (R13) — marks its position busy, walks the entries from its position to
 //!    the head (`queue/read.rs`, every length checked), copies those on channels it listens on
@@ -112,8 +119,12 @@
 //! ### Locks and memory ordering
 //!
 //! Lock order: writer lock, then tail lock (the writer takes the tail lock only to recompute a
-//! stale tail when the queue looks full). Registration and reaping take the tail lock alone. All
-//! shared atomics use `SeqCst`; the orderings that matter are:
+//! stale tail when the queue looks full). Registration (part of a LISTEN's commit) and reaping take
+//! the tail lock alone. Nothing else waits for a lock another process holds: giving a slot back
+//! (close, the last UNLISTEN) clears it under its own byte lock only, `usage` and `stats` advance
+//! the tail only if nobody else is at it and otherwise read the positions without the lock, and
+//! opening a queue takes the directory lock only to create or wipe it. All shared atomics use
+//! `SeqCst`; the orderings that matter are:
 //! * entries are written before the head store, and readers load the head before reading entries;
 //! * a notifier stores the head, then reads bucket bits and swaps `wake_pending`; a listener
 //!   drains its socket, clears `wake_pending`, then loads the head. In the total order either the
@@ -151,10 +162,9 @@
 //!
 //! Nothing is durable: there is no fsync, and a reboot empties the queue (R31). A session that
 //! closes or dies loses what it had not read (R22). A process stopped (SIGSTOP) while holding the
-//! writer lock stalls notifiers until it continues. A forked child must not use its parent's
-//! sessions (they refuse), and keeps the parent's slot locks until it exits or execs. Wake-ups
-//! travel in the network namespace of the processes: listeners and notifiers of one queue must
-//! share it. Other processes of the same user can write the queue's files; hark checks every
+//! writer lock stalls commits until it continues; one stopped while holding the tail lock stalls
+//! the commits that need it (a LISTEN that registers, or a commit that finds the queue full), and
+//! nothing else. A forked child must not use its parent's sessions (they refuse). Other processes of the same user can write the queue's files; hark checks every
 //! value it reads from them, but cannot stop a process that deliberately corrupts them.
 
 mod error;

@@ -77,6 +77,10 @@ fn symlinks_in_place_of_the_slots_and_lock_files_are_refused() {
     fs::write(&victim, b"precious").unwrap();
     for name in ["slots", "lock"] {
         fs::remove_file(q.join(name)).unwrap();
+        if name == "lock" {
+            // The lock is taken only to create or wipe the queue: make the open need one.
+            fs::remove_file(q.join("control")).unwrap();
+        }
         symlink(&victim, q.join(name)).unwrap();
         let e = Connection::open(&q).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{name}: {e}");

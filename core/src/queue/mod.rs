@@ -31,17 +31,12 @@ pub struct Queue {
     path: PathBuf,
     control: Mmap,
     pub(crate) geo: Geometry,
-    pub(crate) queue_id: u64,
     layout: ControlLayout,
     write_lock: RobustMutex,
     tail_lock: RobustMutex,
     /// Our own description of `slots`, used only to test other sessions' slot locks.
     checker: OwnedFd,
     pub(crate) sender: WakeSender,
-    /// Test fault hook: `HARK_FAULT_PARK_IN_APPEND=<file>` makes an append create `<file>` and
-    /// sleep forever after writing its entries and before publishing them, holding the writer
-    /// lock, so that crash tests can kill a process at exactly that point.
-    fault_park: Option<PathBuf>,
 }
 
 pub(crate) const CONTROL: &str = "control";
@@ -69,19 +64,32 @@ impl Queue {
         let path = dir.as_ref().to_path_buf();
         let requested = options.geometry()?;
         let dir = Dir::open(&path, options.group_shared)?;
-        let lock_fd = dir.open_file(LOCK, true)?.expect("created");
-        let _open_lock =
-            FileLock::exclusive(lock_fd).map_err(|e| Error::io("lock the queue directory", e))?;
-
-        let control = match dir.open_file(CONTROL, false)? {
-            Some(fd) => match read_header(&fd)? {
-                h if h.boot_id != proc::boot_id() => {
-                    drop(fd);
-                    create(&dir, requested, options.group_shared)?
+        // The common case, a queue of this boot, needs no lock: nobody wipes or replaces a
+        // control file of the current boot, and a new one is renamed into place complete. So a
+        // process stopped while opening (holding the lock below) delays only creations and wipes.
+        let current = match dir.open_file(CONTROL, false)? {
+            Some(fd) if read_header(&fd)?.boot_id == proc::boot_id() => Some(fd),
+            _ => None,
+        };
+        let mut _open_lock = None;
+        let control = match current {
+            Some(fd) => fd,
+            None => {
+                let lock_fd = dir.open_file(LOCK, true)?.expect("created");
+                _open_lock = Some(
+                    FileLock::exclusive(lock_fd).map_err(|e| Error::io("lock the queue directory", e))?,
+                );
+                match dir.open_file(CONTROL, false)? {
+                    Some(fd) => match read_header(&fd)? {
+                        h if h.boot_id != proc::boot_id() => {
+                            drop(fd);
+                            create(&dir, requested, options.group_shared)?
+                        }
+                        _ => fd,
+                    },
+                    None => create(&dir, requested, options.group_shared)?,
                 }
-                _ => fd,
-            },
-            None => create(&dir, requested, options.group_shared)?,
+            }
         };
         let header = read_header(&control)?;
         let geo = check_header(&header, &control)?;
@@ -105,13 +113,11 @@ impl Queue {
             path,
             control: map,
             geo,
-            queue_id: header.queue_id,
             layout,
             write_lock,
             tail_lock,
             checker,
             sender,
-            fault_park: std::env::var_os("HARK_FAULT_PARK_IN_APPEND").map(PathBuf::from),
         };
         q.check_positions()?;
         Ok(Arc::new(q))
@@ -176,14 +182,20 @@ impl Queue {
         self.geo.max_queue_size / PAGE_SIZE
     }
 
-    /// `pg_notification_queue_usage()`: advances the tail first, then counts whole pages.
+    /// `pg_notification_queue_usage()`: the fraction of the maximum size between the slowest
+    /// listener and the head, in whole pages.
+    ///
+    /// It first advances the tail (reaping dead listeners), unless another process is at it: then
+    /// it reads the listeners' positions without the lock rather than wait, since that process may
+    /// be stopped. The figure is then the same, except that a listener which died and was not yet
+    /// reaped still counts.
     pub fn usage(&self) -> Result<f64> {
         // A segment file that could not be removed is not the caller's concern here: the next
         // commit or read that moves the tail reports it as a warning.
-        let _ = self.advance_tail(true)?;
+        let advanced = matches!(self.advance_tail_if_free()?, Some(_));
         let s = self.shared();
         let head = s.head.load(Ordering::SeqCst);
-        let tail = s.tail.load(Ordering::SeqCst).min(head);
+        let tail = if advanced { s.tail.load(Ordering::SeqCst) } else { self.slowest_position(head) }.min(head);
         Ok((Self::page_of(head) - Self::page_of(tail)) as f64 / self.max_pages() as f64)
     }
 
@@ -303,7 +315,7 @@ fn summary_count(geo: &Geometry) -> usize {
 /// segment files of any earlier queue. Runs under the directory's open lock.
 fn create(dir: &Dir, geo: Geometry, group_shared: bool) -> Result<OwnedFd> {
     for name in dir.list()? {
-        if is_segment_name(&name) {
+        if is_segment_name(&name) || crate::sys::wake::parse_socket_name(&name).is_some() {
             dir.unlink(&name)?;
         }
     }

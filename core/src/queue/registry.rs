@@ -37,7 +37,7 @@ impl Queue {
                     continue; // owned by a live session (or a forked child of a dead one)
                 }
                 if state != SLOT_FREE {
-                    self.clear_slot(i); // left behind by a session that died
+                    self.clear_dead_slot(i); // left behind by a session that died
                 }
                 slot.pid.store(pid, Ordering::SeqCst);
                 slot.sock_id.store(sock_id, Ordering::SeqCst);
@@ -60,12 +60,22 @@ impl Queue {
         ))
     }
 
-    /// Gives a slot back (the session's last UNLISTEN committed, or it closed).
+    /// Gives a slot back (the session's last UNLISTEN committed, or it closed). Takes no lock
+    /// shared with other processes, so that closing never waits for one (a process stopped
+    /// while advancing the tail, say): the slot's byte lock, still held, keeps registrants and
+    /// reapers away until it is cleared, and a tail advance running meanwhile sees it either
+    /// active (and counts its position, harmlessly) or free. A direct advancement that lands on
+    /// the cleared slot moves a position nobody reads; the next owner sets its own.
     pub(crate) fn unregister(&self, i: usize, lock_fd: RawFd) {
-        let g = self.tail_lock.lock();
         self.clear_slot(i);
         ofd_unlock(lock_fd, i as u64);
-        drop(g);
+    }
+
+    /// Clears the slot of a session that died, and removes its wake-up socket's file.
+    fn clear_dead_slot(&self, i: usize) {
+        let sock_id = self.slot(i).sock_id.load(Ordering::SeqCst);
+        self.clear_slot(i);
+        let _ = self.dir.unlink(&crate::sys::wake::socket_name(sock_id));
     }
 
     fn clear_slot(&self, i: usize) {
@@ -123,7 +133,7 @@ impl Queue {
         if slot.wake_pending.load(Ordering::SeqCst) != 0 || slot.wake_pending.swap(1, Ordering::SeqCst) != 0 {
             return;
         }
-        let _ = self.sender.send(self.queue_id, slot.sock_id.load(Ordering::SeqCst));
+        let _ = self.sender.send(self.dir.raw(), slot.sock_id.load(Ordering::SeqCst));
     }
 
     /// Whether the session owning slot `i` is alive: its byte lock is held by someone.
@@ -135,7 +145,7 @@ impl Queue {
     pub(crate) fn reap(&self, i: usize) -> bool {
         match ofd_try_lock(self.checker.as_raw_fd(), i as u64) {
             Ok(true) => {
-                self.clear_slot(i);
+                self.clear_dead_slot(i);
                 ofd_unlock(self.checker.as_raw_fd(), i as u64);
                 true
             }

@@ -40,6 +40,7 @@ impl Queue {
     /// Advances the tail, then reports positions, files and listeners.
     pub fn stats(&self) -> Result<QueueStats> {
         let usage = self.usage()?;
+        self.sweep_sockets()?;
         let s = self.shared();
         let head = s.head.load(Ordering::SeqCst);
         let tail = s.tail.load(Ordering::SeqCst).min(head);
@@ -74,5 +75,20 @@ impl Queue {
             spare_file,
             listeners,
         })
+    }
+}
+
+impl Queue {
+    /// Removes the wake-up socket files whose sockets are gone: those of sessions that died while
+    /// not listening (a dead listener's file goes when its slot is reaped).
+    pub(crate) fn sweep_sockets(&self) -> Result<()> {
+        for name in self.dir.list()? {
+            if let Some(id) = crate::sys::wake::parse_socket_name(&name) {
+                if !self.sender.is_bound(self.dir.raw(), id) {
+                    self.dir.unlink(&name)?;
+                }
+            }
+        }
+        Ok(())
     }
 }

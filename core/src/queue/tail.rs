@@ -27,6 +27,30 @@ impl Queue {
                 None => return Ok(None),
             }
         };
+        Ok(self.advance_tail_locked(full))
+    }
+
+    /// A full advance if nobody else is advancing the tail; `None` (without waiting) if someone
+    /// is, since that process may be stopped while holding the lock.
+    pub(crate) fn advance_tail_if_free(&self) -> Result<Option<Option<Error>>> {
+        match self.tail_lock.try_lock()? {
+            Some(_g) => Ok(Some(self.advance_tail_locked(true))),
+            None => Ok(None),
+        }
+    }
+
+    /// The smallest position of an active listener, read without the tail lock (`head` if none).
+    pub(crate) fn slowest_position(&self, head: u64) -> u64 {
+        let hwm = (self.shared().slot_hwm.load(Ordering::SeqCst) as usize).min(SLOT_COUNT);
+        (0..hwm)
+            .map(|i| self.slot(i))
+            .filter(|s| s.state.load(Ordering::SeqCst) == SLOT_ACTIVE)
+            .map(|s| s.pos.load(Ordering::SeqCst) & !POS_BUSY)
+            .fold(head, u64::min)
+    }
+
+    fn advance_tail_locked(&self, full: bool) -> Option<Error> {
+        crate::sys::fault::park(crate::sys::fault::Point::Tail);
         let s = self.shared();
         let seg_size = self.geo.segment_size;
         // The head is read before any listener's channels: every segment behind it is complete,
@@ -71,14 +95,14 @@ impl Queue {
             if !kept {
                 if let Err(e) = self.dir.unlink(&name) {
                     s.stop.store(seg, Ordering::SeqCst);
-                    return Ok(Some(e));
+                    return Some(e);
                 }
             }
         }
         if tail_seg > stop {
             s.stop.store(tail_seg, Ordering::SeqCst);
         }
-        Ok(None)
+        None
     }
 
     /// Whether any segment in `[from, to)` holds a notification on a channel of slot `i`: by the

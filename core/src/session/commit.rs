@@ -31,6 +31,7 @@ impl Connection {
         if !new_channels.is_empty() {
             match self.slot {
                 None => {
+                    self.bind_wake_socket()?;
                     let all: Vec<usize> = new_buckets.iter().copied().collect();
                     let (slot, _start) =
                         q.register(self.lock_raw(), self.sock_id(), self.backend_pid(), &all, &hashes(&new_channels))?;

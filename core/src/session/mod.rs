@@ -13,7 +13,7 @@ use crate::error::{Error, ErrorKind, Notice, Result, Severity};
 use crate::layout::MAX_CHANNEL_LEN;
 use crate::options::Options;
 use crate::queue::{Queue, Segments};
-use crate::sys::proc;
+use crate::sys::{fork, proc};
 use crate::sys::wake::{poll_readable, WakeSocket};
 use std::collections::HashSet;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -94,8 +94,9 @@ pub struct Connection {
     closed: bool,
     sock: WakeSocket,
     sock_id: u64,
-    /// This session's own description of `slots`; its byte lock owns `slot`.
-    lock_fd: OwnedFd,
+    /// This session's own description of `slots`; its byte lock owns `slot`. Closed by `Drop`,
+    /// except in a forked child (see `sys/fork.rs`).
+    lock_fd: std::mem::ManuallyDrop<OwnedFd>,
     pub(crate) slot: Option<usize>,
     /// Committed channels, in LISTEN order, and the same as a set of bytes for matching.
     pub(crate) channels: Vec<String>,
@@ -132,9 +133,10 @@ impl Connection {
     /// Opens another session on an already open queue.
     pub fn on(queue: Arc<Queue>) -> Result<Connection> {
         let lock_fd = queue.dir.open_file(crate::queue::SLOTS, true)?.expect("created");
+        // Its byte lock will prove this session alive: a forked child must not keep it.
+        fork::register(lock_fd.as_raw_fd());
         let sock_id = proc::random_u64();
-        let sock = WakeSocket::bind(queue.queue_id, sock_id)
-            .map_err(|e| Error::io("create the session's wake-up socket", e))?;
+        let sock = WakeSocket::new().map_err(|e| Error::io("create the session's wake-up socket", e))?;
         Ok(Connection {
             queue,
             pid: proc::pid(),
@@ -142,7 +144,7 @@ impl Connection {
             closed: false,
             sock,
             sock_id,
-            lock_fd,
+            lock_fd: std::mem::ManuallyDrop::new(lock_fd),
             slot: None,
             channels: Vec::new(),
             channel_set: HashSet::default(),
@@ -677,6 +679,7 @@ impl Connection {
         if let Some(i) = self.slot.take() {
             self.queue.unregister(i, self.lock_fd.as_raw_fd());
         }
+        self.sock.unlink();
         self.inbox.clear();
         self.segs.clear();
     }
@@ -684,6 +687,14 @@ impl Connection {
     /// Whether [`Connection::close`] was called.
     pub fn is_closed(&self) -> bool {
         self.closed
+    }
+
+    /// Makes the wake-up socket reachable by notifiers, before the session first registers.
+    pub(crate) fn bind_wake_socket(&mut self) -> Result<()> {
+        let mode = if self.queue.dir.group_shared { 0o660 } else { 0o600 };
+        self.sock
+            .bind(self.queue.dir.raw(), self.sock_id, mode)
+            .map_err(|e| Error::io("bind the session's wake-up socket in the queue directory", e))
     }
 
     pub(crate) fn sock_id(&self) -> u64 {
@@ -698,6 +709,14 @@ impl Connection {
 impl Drop for Connection {
     fn drop(&mut self) {
         self.close();
+        if self.fork_gen != proc::fork_generation() {
+            // A forked child's copy: the atfork handler already pointed the descriptor at
+            // /dev/null (or, failing that, closed it, so its number may be another file's now).
+            return;
+        }
+        fork::unregister(self.lock_fd.as_raw_fd());
+        // SAFETY: dropped once, here, and never used again.
+        unsafe { std::mem::ManuallyDrop::drop(&mut self.lock_fd) };
     }
 }
 

@@ -1,5 +1,7 @@
 //! The small unsafe layer over the operating system. Each `unsafe` block states why it is sound.
 
+pub mod fault;
+pub mod fork;
 pub mod fs;
 pub mod mmap;
 pub mod mutex;

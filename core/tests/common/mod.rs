@@ -148,3 +148,34 @@ pub fn drain(conn: &mut hark::Connection) -> Vec<(String, String)> {
 pub fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
     v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
 }
+
+/// A second Unix user for tests of what other users can do: `harktest2`, created if missing.
+/// Only root can create users and switch to them; otherwise the test is skipped, saying why.
+pub fn other_user() -> Option<(u32, u32)> {
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root to run a process as another user");
+        return None;
+    }
+    Some(test_user("harktest2"))
+}
+
+/// The uid and gid of the test user `name`, created (system user, no home, no shell) if missing.
+/// Other tests may create it at the same time, so "already exists" is fine.
+pub fn test_user(name: &str) -> (u32, u32) {
+    let lookup = || {
+        let out = Command::new("id").args(["-u", name]).output().ok()?;
+        let uid: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().ok()?;
+        let out = Command::new("id").args(["-g", name]).output().ok()?;
+        let gid: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().ok()?;
+        Some((uid, gid))
+    };
+    if let Some(ids) = lookup() {
+        return ids;
+    }
+    let _ = Command::new("useradd")
+        .args(["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name])
+        .stderr(Stdio::null())
+        .status();
+    lookup().unwrap_or_else(|| panic!("could not create the test user {name}"))
+}
