@@ -68,7 +68,16 @@ impl Queue {
     pub fn open(dir: impl AsRef<Path>, options: &Options) -> Result<Arc<Queue>> {
         let path = dir.as_ref().to_path_buf();
         let requested = options.geometry()?;
-        let dir = Dir::open(&path, options.group_shared)?;
+        // The default `hark-<uid>` lies in a directory every user can write: another user may
+        // have made it (or a link) first, and even group sharing must not accept theirs.
+        let shared_default = path == crate::options::shared_default_dir();
+        let dir = Dir::open(&path, options.group_shared, shared_default).map_err(|e| {
+            if shared_default && e.kind() == ErrorKind::PermissionDenied {
+                e.with_hint(crate::options::SHARED_DEFAULT_HINT)
+            } else {
+                e
+            }
+        })?;
         let lock_fd = dir.open_file(LOCK, true)?.expect("created");
         let _open_lock =
             FileLock::exclusive(lock_fd).map_err(|e| Error::io("lock the queue directory", e))?;
