@@ -58,6 +58,9 @@
 //!   segment is a rename (`renameat2(RENAME_NOREPLACE)`) of already allocated pages rather than a
 //!   fresh allocation the kernel must zero, as PostgreSQL recycles WAL segments. Its old bytes are
 //!   never read: readers stop at the head, and every byte below the head was written first.
+//!   Before the rename the spare is checked on an `O_PATH` descriptor: anything but a regular
+//!   file of the queue (a FIFO, a directory, a symlink) is removed, or ignored when it cannot be,
+//!   never renamed into a segment's name, where it would fail every commit needing that segment.
 //! * `slots`: an empty file whose byte *i* is locked (`F_OFD_SETLK`) by the owner of listener slot
 //!   *i* for as long as it lives. The kernel drops the lock when the process dies, whatever happens
 //!   to its PID afterwards: a free lock on an active slot proves its owner is dead.

@@ -316,7 +316,9 @@ fn create(dir: &Dir, geo: Geometry, group_shared: bool) -> Result<OwnedFd> {
             dir.unlink(&name)?;
         }
     }
-    dir.unlink(SPARE)?;
+    // A spare that cannot be removed (a directory with files in it) is never used; see
+    // `segments::take_spare`.
+    let _ = dir.remove_entry(SPARE);
     dir.unlink(CONTROL_NEW)?;
     let fd = dir.create_new(CONTROL_NEW)?;
     let layout = ControlLayout::new(summary_count(&geo));

@@ -230,6 +230,44 @@ impl Dir {
         r == 0 && st.st_mode & libc::S_IFMT == libc::S_IFREG
     }
 
+    /// Whether `name` is a regular file of the queue (owned as `check_owner` wants), judged on a
+    /// descriptor that follows no symlink and opens nothing for reading or writing (`O_PATH`: a
+    /// FIFO or a device is not opened). `None` when nothing is there.
+    pub fn is_queue_file(&self, name: &str) -> Option<bool> {
+        let c = cstr(name);
+        let flags = libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+        // SAFETY: valid dirfd and C string; result checked.
+        let fd = unsafe { libc::openat(self.raw(), c.as_ptr(), flags) };
+        if fd < 0 {
+            return if errno().raw_os_error() == Some(libc::ENOENT) { None } else { Some(false) };
+        }
+        // SAFETY: fd was just opened and is owned here.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let Ok(st) = fstat(fd.as_raw_fd()) else { return Some(false) };
+        // SAFETY: geteuid cannot fail.
+        let ours = if self.group_shared { st.st_gid == self.gid || st.st_uid == unsafe { libc::geteuid() } } else { st.st_uid == self.uid };
+        Some(st.st_mode & libc::S_IFMT == libc::S_IFREG && ours)
+    }
+
+    /// Removes whatever is at `name` (a file, a link, a FIFO or an empty directory; never what a
+    /// link points to); a missing entry is not an error.
+    pub fn remove_entry(&self, name: &str) -> Result<()> {
+        let c = cstr(name);
+        // SAFETY: valid dirfd and C string.
+        let mut r = unsafe { libc::unlinkat(self.raw(), c.as_ptr(), 0) };
+        if r != 0 && errno().raw_os_error() == Some(libc::EISDIR) {
+            // SAFETY: as above.
+            r = unsafe { libc::unlinkat(self.raw(), c.as_ptr(), libc::AT_REMOVEDIR) };
+        }
+        if r != 0 {
+            let e = errno();
+            if e.raw_os_error() != Some(libc::ENOENT) {
+                return Err(Error::io(format_args!("remove \"{name}\""), e));
+            }
+        }
+        Ok(())
+    }
+
     /// Renames `from` to `to` unless `to` exists. Returns whether it did: `false` when `to`
     /// exists, `from` does not, or the file system cannot rename without replacing.
     pub fn rename_noreplace(&self, from: &str, to: &str) -> Result<bool> {
