@@ -262,6 +262,14 @@ fn the_default_directory_taken_by_another_user_is_refused_never_followed() {
     fs::create_dir(&own).unwrap();
     chown(&own, Some(uid1), Some(gid1)).unwrap();
     assert_eq!(open_default(Some(&own)), format!("OK {}", own.display()));
+
+    // Once the impostor is gone, the default is harktest1's; its own mistakes get no such hint.
+    planted.now();
+    assert_eq!(open_default(None), format!("OK {}", default.display()));
+    assert_eq!(fs::metadata(&default).unwrap().uid(), uid1);
+    fs::set_permissions(&default, fs::Permissions::from_mode(0o777)).unwrap();
+    let out = open_default(None);
+    assert_eq!(out, format!("ERR queue directory \"{}\" is writable by every user (mode 0777)|", default.display()));
 }
 
 #[test]

@@ -71,13 +71,7 @@ impl Queue {
         // The default `hark-<uid>` lies in a directory every user can write: another user may
         // have made it (or a link) first, and even group sharing must not accept theirs.
         let shared_default = path == crate::options::shared_default_dir();
-        let dir = Dir::open(&path, options.group_shared, shared_default).map_err(|e| {
-            if shared_default && e.kind() == ErrorKind::PermissionDenied {
-                e.with_hint(crate::options::SHARED_DEFAULT_HINT)
-            } else {
-                e
-            }
-        })?;
+        let dir = Dir::open(&path, options.group_shared, shared_default)?;
         let lock_fd = dir.open_file(LOCK, true)?.expect("created");
         let _open_lock =
             FileLock::exclusive(lock_fd).map_err(|e| Error::io("lock the queue directory", e))?;

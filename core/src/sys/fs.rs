@@ -26,10 +26,13 @@ fn errno() -> io::Error {
 impl Dir {
     /// Opens `path`, creating it (0700, or 02770 when group-shared) if missing, and refuses a
     /// symbolic link in its place, a directory that another user owns (unless group-shared and of
-    /// a group of ours; never with `must_own`), or one that others can write (I10). Owner and mode
-    /// are checked on the opened descriptor, so what is checked is what is used.
-    pub fn open(path: &Path, group_shared: bool, must_own: bool) -> Result<Dir> {
+    /// a group of ours), or one that others can write (I10). Owner and mode are checked on the
+    /// opened descriptor, so what is checked is what is used. `shared_default`: `path` is the
+    /// default `hark-<uid>` in a directory every user can write, which must be the caller's own
+    /// directory even when group-shared; when another user took it, the error says what to do.
+    pub fn open(path: &Path, group_shared: bool, shared_default: bool) -> Result<Dir> {
         let shown = path.display();
+        let taken = |e: Error| if shared_default { e.with_hint(crate::options::SHARED_DEFAULT_HINT) } else { e };
         // SAFETY: geteuid cannot fail.
         let uid = unsafe { libc::geteuid() };
         let c = CString::new(path.as_os_str().as_encoded_bytes())
@@ -54,22 +57,24 @@ impl Dir {
             let e = errno();
             if matches!(e.raw_os_error(), Some(libc::ELOOP | libc::ENOTDIR)) {
                 if let Ok(target) = std::fs::read_link(path) {
-                    return Err(Error::unsafe_path(format!(
-                        "queue directory \"{shown}\" is a symbolic link (to \"{}\")",
-                        target.display()
-                    ))
-                    .with_hint("hark does not follow a symbolic link in place of the queue directory: give the directory it points to, if you trust it."));
+                    return Err(taken(
+                        Error::unsafe_path(format!(
+                            "queue directory \"{shown}\" is a symbolic link (to \"{}\")",
+                            target.display()
+                        ))
+                        .with_hint("hark does not follow a symbolic link in place of the queue directory: give the directory it points to, if you trust it."),
+                    ));
                 }
                 if std::fs::symlink_metadata(path).is_ok_and(|m| !m.is_dir()) {
-                    return Err(Error::unsafe_path(format!("queue directory \"{shown}\" is not a directory")));
+                    return Err(taken(Error::unsafe_path(format!("queue directory \"{shown}\" is not a directory"))));
                 }
             }
             if e.raw_os_error() == Some(libc::EACCES) {
                 // Say whose it is (a private directory of another user cannot even be opened).
                 if let Some(owner) = std::fs::symlink_metadata(path).ok().map(|m| m.uid()).filter(|&o| o != uid) {
-                    return Err(Error::unsafe_path(format!(
+                    return Err(taken(Error::unsafe_path(format!(
                         "queue directory \"{shown}\" is owned by another user (uid {owner})"
-                    )));
+                    ))));
                 }
             }
             return Err(Error::io(format_args!("open queue directory \"{shown}\""), e));
@@ -82,11 +87,11 @@ impl Dir {
             unsafe { libc::fchmod(fd.as_raw_fd(), mode) };
         }
         let st = fstat(fd.as_raw_fd()).map_err(|e| Error::io(format_args!("stat \"{shown}\""), e))?;
-        if st.st_uid != uid && (must_own || !(group_shared && in_group(st.st_gid))) {
-            return Err(Error::unsafe_path(format!(
+        if st.st_uid != uid && (shared_default || !(group_shared && in_group(st.st_gid))) {
+            return Err(taken(Error::unsafe_path(format!(
                 "queue directory \"{shown}\" is owned by another user (uid {})",
                 st.st_uid
-            )));
+            ))));
         }
         let perm = st.st_mode & 0o777;
         if perm & 0o002 != 0 {
