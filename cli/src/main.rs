@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 /// PostgreSQL's LISTEN/NOTIFY on a queue directory shared by the processes of one machine.
 ///
 /// The queue directory is DIR when given, else $HARK_DIR, else $XDG_RUNTIME_DIR/hark, else
-/// hark-<uid> in the temporary directory. For listen, notify and serve, whose other arguments are
-/// channels, a first argument is taken as DIR only when it contains a `/` (write `./q` for a
-/// relative one), or give it with --dir.
+/// /dev/shm/hark-<uid> (hark-<uid> in the temporary directory without /dev/shm). For listen,
+/// notify and serve, whose other arguments are channels, a first argument is taken as DIR only
+/// when it contains a `/` (write `./q` for a relative one), or give it with --dir.
 #[derive(Parser)]
 #[command(name = "hark", version)]
 struct Cli {
@@ -49,10 +49,36 @@ enum Command {
     },
 }
 
+/// How to open (and, the first time, create) the queue: the options of `hark::Options`.
+#[derive(Args)]
+struct QueueArgs {
+    /// Share the queue with the directory's group (directory 02770, setgid; files 0660 of its
+    /// group). Every process of every member must give it; see the README on sharing a queue.
+    #[arg(long)]
+    group_shared: bool,
+    /// Largest payload in bytes, for a queue this creates (default 7999, as PostgreSQL; at most
+    /// 1048576). An existing queue keeps its own: a different value is an error.
+    #[arg(long, value_name = "BYTES")]
+    max_payload: Option<usize>,
+    /// Largest queue in bytes, for a queue this creates (default 8 GiB, as PostgreSQL; at least
+    /// 524288). An existing queue keeps its own: a different value is an error.
+    #[arg(long, value_name = "BYTES")]
+    max_queue_size: Option<u64>,
+}
+
+impl QueueArgs {
+    fn options(&self) -> hark::Options {
+        hark::Options { max_payload: self.max_payload, max_queue_size: self.max_queue_size, ..hark::Options::new() }
+            .group_shared(self.group_shared)
+    }
+}
+
 #[derive(Args)]
 struct ShellArgs {
     /// Queue directory.
     dir: Option<PathBuf>,
+    #[command(flatten)]
+    queue: QueueArgs,
     /// Execute this SQL (several statements in it run as one implicit transaction) and exit.
     #[arg(short = 'c', long = "command", value_name = "SQL", conflicts_with = "file")]
     command: Option<String>,
@@ -79,6 +105,8 @@ struct ListenArgs {
     /// Queue directory.
     #[arg(short = 'd', long)]
     dir: Option<PathBuf>,
+    #[command(flatten)]
+    queue: QueueArgs,
     /// One JSON object per line: {"channel","payload","pid"}.
     #[arg(long)]
     json: bool,
@@ -100,6 +128,8 @@ struct NotifyArgs {
     /// Queue directory.
     #[arg(short = 'd', long)]
     dir: Option<PathBuf>,
+    #[command(flatten)]
+    queue: QueueArgs,
     /// Build the payload as PostgreSQL's tcn extension does: TABLE, OP (I, U or D) and the key
     /// columns' values as KEY=VALUE.
     #[arg(long, num_args = 3.., value_names = ["TABLE", "OP", "KEY=VALUE"], allow_hyphen_values = true)]
@@ -110,6 +140,9 @@ struct NotifyArgs {
 struct StatArgs {
     /// Queue directory.
     dir: Option<PathBuf>,
+    /// The queue is shared with the directory's group (as created with --group-shared).
+    #[arg(long)]
+    group_shared: bool,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
@@ -124,6 +157,8 @@ struct ServeArgs {
     /// Queue directory.
     #[arg(short = 'd', long)]
     dir: Option<PathBuf>,
+    #[command(flatten)]
+    queue: QueueArgs,
     /// Loopback address and port to serve on (port 0 picks a free one).
     #[arg(long, default_value = "127.0.0.1:9292")]
     addr: SocketAddr,
@@ -160,8 +195,8 @@ fn dir_and_rest(dir: Option<PathBuf>, mut args: Vec<String>) -> (PathBuf, Vec<St
     (hark::default_dir(), args)
 }
 
-fn open(dir: &std::path::Path) -> Result<Connection, u8> {
-    Connection::open(dir).map_err(|e| {
+fn open(dir: &std::path::Path, queue: &QueueArgs) -> Result<Connection, u8> {
+    Connection::with_options(dir, &queue.options()).map_err(|e| {
         eprint!("hark: could not open the queue in {}\n{}", dir.display(), render_error(&e, None));
         1
     })
@@ -174,7 +209,7 @@ fn fail(e: &hark::Error) -> u8 {
 
 fn shell(a: ShellArgs) -> u8 {
     let dir = a.dir.unwrap_or_else(hark::default_dir);
-    let conn = match open(&dir) {
+    let conn = match open(&dir, &a.queue) {
         Ok(c) => c,
         Err(code) => return code,
     };
@@ -211,7 +246,7 @@ fn listen(a: ListenArgs) -> u8 {
         eprintln!("hark listen: no channel given");
         return 2;
     }
-    let mut conn = match open(&dir) {
+    let mut conn = match open(&dir, &a.queue) {
         Ok(c) => c,
         Err(code) => return code,
     };
@@ -311,7 +346,7 @@ fn notify(a: NotifyArgs) -> u8 {
             }
         }
     };
-    let mut conn = match open(&dir) {
+    let mut conn = match open(&dir, &a.queue) {
         Ok(c) => c,
         Err(code) => return code,
     };
@@ -328,7 +363,7 @@ fn stat_cmd(a: StatArgs) -> u8 {
         eprintln!("hark stat: no queue in {}", dir.display());
         return 1;
     }
-    let stats = hark::Queue::open(&dir, &hark::Options::default()).and_then(|q| q.stats());
+    let stats = hark::Queue::open(&dir, &hark::Options::new().group_shared(a.group_shared)).and_then(|q| q.stats());
     match stats {
         Ok(s) => {
             let text = if a.json { stat::render_json(&dir, &s) } else { stat::render_text(&dir, &s) };
@@ -343,6 +378,7 @@ fn serve_cmd(a: ServeArgs) -> u8 {
     let (dir, channels) = dir_and_rest(a.dir, a.args);
     let cfg = ServeConfig {
         dir,
+        options: a.queue.options(),
         addr: a.addr,
         channels,
         client_queue: a.client_queue as usize,

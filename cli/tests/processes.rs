@@ -266,3 +266,48 @@ fn tcn_matches_postgresql() {
     let want = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tcn/postgres.out")).unwrap();
     assert_eq!(normalize_pids(&out), want);
 }
+
+/// --group-shared, --max-payload and --max-queue-size reach the queue from every command that may
+/// create one, and the hint of a refused group-writable directory names the option.
+#[test]
+fn queue_options_create_a_group_shared_queue_of_the_given_sizes() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new("options");
+    let q = dir_arg(&dir);
+    let opts = ["--group-shared", "--max-payload", "16", "--max-queue-size", "1048576"];
+    let (code, out, err) = run(hark().args(["notify", &q, "c", "sixteen bytes..."]).args(opts), "");
+    assert_eq!((code, out.as_str(), err.as_str()), (0, "", ""));
+    let mode = std::fs::metadata(dir.path()).unwrap().permissions().mode();
+    assert_eq!(mode & 0o7777, 0o2770, "a group-shared queue directory: {mode:o}");
+    let (code, out, _) = run(hark().args(["stat", &q, "--group-shared", "--json"]), "");
+    assert_eq!(code, 0);
+    assert!(out.contains("\"max_queue_size\":1048576,") && out.contains("\"max_payload\":16,"), "{out}");
+
+    // Without the option the group-writable directory is refused, and the hint says which to give.
+    let (code, _, err) = run(hark().args(["notify", &q, "c", "x"]), "");
+    assert_eq!(code, 1);
+    assert!(err.contains("is writable by its group (mode 0770)") && err.contains("--group-shared"), "{err}");
+    let (code, _, err) = run(hark().args(["stat", &q]), "");
+    assert!(code == 1 && err.contains("writable by its group"), "{err}");
+
+    // The sizes hold: a longer payload is refused, a different size is an error.
+    let (code, _, err) = run(hark().args(["notify", &q, "--group-shared", "c", "seventeen bytes.."]), "");
+    assert!(code == 1 && err.contains("payload string too long"), "{err}");
+    let (code, _, err) = run(hark().args(["shell", &q, "--group-shared", "--max-payload", "17", "-c", "NOTIFY c"]), "");
+    assert!(code == 1 && err.contains("queue was created with max_payload 16; it cannot be reopened with 17"), "{err}");
+
+    // listen and serve open it too.
+    let mut l = piped(hark().args(["listen", &q, "--group-shared", "--count", "1", "c"]));
+    let shared = hark::Options::new().group_shared(true);
+    let listening = || hark::Queue::open(dir.path(), &shared).and_then(|q| q.stats()).map(|s| s.listeners.len()).unwrap();
+    wait_until("the listener to register", || listening() == 1);
+    let (code, _, err) = run(hark().args(["shell", &q, "--group-shared", "-c", "NOTIFY c, 'shared'"]), "");
+    assert_eq!((code, err.as_str()), (0, ""));
+    let (code, out, err) = l.0.wait_with_output_reaped();
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("Asynchronous notification \"c\" with payload \"shared\" received"), "{out}");
+    let _server = common::serve(dir.path(), &["--group-shared", "c"]);
+    assert_eq!(listening(), 1);
+    let (code, _, err) = run(hark().args(["serve", &q, "--addr", "127.0.0.1:0", "c"]), "");
+    assert!(code == 1 && err.contains("writable by its group"), "{err}");
+}

@@ -31,6 +31,15 @@
 //!
 //! ### Files of a queue directory
 //!
+//! The directory is opened once, with `O_NOFOLLOW` (a symbolic link in its place is refused, so
+//! that a link another user plants, at the default `/dev/shm/hark-<uid>` say, cannot send hark to
+//! create or wipe files elsewhere), and its owner and mode are checked on that descriptor (I10):
+//! the caller's, 0700; or with `group_shared`, of a group of the caller's, 02770, setgid so that
+//! files made in it get its group. Every file is then reached through it (`openat` with
+//! `O_NOFOLLOW`, `sys/fs.rs`) and checked on its descriptor: a regular file of the directory's
+//! owner, or when group-shared, of the directory's group (a process gives its own files that
+//! group if they lack it, so that every member can open every file).
+//!
 //! * `control`: a memory-mapped file of `#[repr(C)]` structures (`layout.rs`): a header written
 //!   once at creation (magic, format version, boot id, sizes, a random queue id), then the moving
 //!   parts: the writer lock and the tail lock (process-shared *robust* pthread mutexes), `head`
@@ -49,6 +58,9 @@
 //!   segment is a rename (`renameat2(RENAME_NOREPLACE)`) of already allocated pages rather than a
 //!   fresh allocation the kernel must zero, as PostgreSQL recycles WAL segments. Its old bytes are
 //!   never read: readers stop at the head, and every byte below the head was written first.
+//!   Before the rename the spare is checked on an `O_PATH` descriptor: anything but a regular
+//!   file of the queue (a FIFO, a directory, a symlink) is removed, or ignored when it cannot be,
+//!   never renamed into a segment's name, where it would fail every commit needing that segment.
 //! * `slots`: an empty file whose byte *i* is locked (`F_OFD_SETLK`) by the owner of listener slot
 //!   *i* for as long as it lives. The kernel drops the lock when the process dies, whatever happens
 //!   to its PID afterwards: a free lock on an active slot proves its owner is dead. A forked

@@ -31,8 +31,9 @@ pub struct Options {
     pub max_payload: Option<usize>,
     /// Size of each segment file (a power of two; by default chosen from the two sizes above).
     pub segment_size: Option<u64>,
-    /// Let other users of the directory's group share the queue: directory 0770, files 0660.
-    /// Without it the directory must be private to its owner (0700, files 0600).
+    /// Let other users of the directory's group share the queue: directory 02770 (setgid, so that
+    /// files get its group), files 0660 of the directory's group. Without it the directory must
+    /// be private to its owner (0700, files 0600).
     pub group_shared: bool,
 }
 
@@ -112,8 +113,7 @@ impl Options {
 }
 
 /// The directory used when none is given: `$HARK_DIR`, else `$XDG_RUNTIME_DIR/hark`, else
-/// `/dev/shm/hark-<uid>` (memory, so that the kernel never writes queue pages back to a disk),
-/// else `hark-<uid>` under the temporary directory.
+/// [`shared_default_dir`].
 pub fn default_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("HARK_DIR").filter(|d| !d.is_empty()) {
         return PathBuf::from(d);
@@ -121,9 +121,23 @@ pub fn default_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
         return PathBuf::from(d).join("hark");
     }
+    shared_default_dir()
+}
+
+/// `/dev/shm/hark-<uid>` (memory, so that the kernel never writes queue pages back to a disk),
+/// else `hark-<uid>` under the temporary directory. Both lie in a directory every user may write,
+/// so another user may create that name first; the queue is opened there only if it is a
+/// directory of the calling user, never through a symbolic link (I10).
+pub(crate) fn shared_default_dir() -> PathBuf {
     // SAFETY: geteuid cannot fail.
     let uid = unsafe { libc::geteuid() };
     let shm = std::path::Path::new("/dev/shm");
     let base = if shm.is_dir() { shm.to_path_buf() } else { std::env::temp_dir() };
     base.join(format!("hark-{uid}"))
 }
+
+/// What to do when [`shared_default_dir`] is taken by another user.
+pub(crate) const SHARED_DEFAULT_HINT: &str = "This is the default queue directory, in a directory every user can write: \
+another user (or a link of theirs) took its name first, and hark will not use it. Give a queue directory of your own \
+(set $HARK_DIR, or pass one), or set $XDG_RUNTIME_DIR (your private runtime directory, usually /run/user/<uid>); \
+an administrator can remove the impostor.";

@@ -139,6 +139,35 @@ fn symlinks_planted_in_the_directory_are_refused() {
 }
 
 #[test]
+fn a_symlink_in_place_of_the_queue_directory_is_refused_and_its_target_untouched() {
+    let t = TempDir::new("dirlink");
+    let q = t.queue();
+    // A directory of the caller's, holding files named as those a queue creation removes.
+    let work = t.path().join("work");
+    fs::create_dir(&work).unwrap();
+    fs::set_permissions(&work, fs::Permissions::from_mode(0o700)).unwrap();
+    for name in ["spare", "control.new", "000000000000000"] {
+        fs::write(work.join(name), b"precious").unwrap();
+    }
+    symlink(&work, &q).unwrap();
+    for group_shared in [false, true] {
+        let e = Connection::with_options(&q, &Options::new().group_shared(group_shared)).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::PermissionDenied);
+        assert_eq!(e.message(), format!("queue directory \"{}\" is a symbolic link (to \"{}\")", q.display(), work.display()));
+    }
+    let mut names: Vec<_> = fs::read_dir(&work).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    names.sort();
+    assert_eq!(names, ["000000000000000", "control.new", "spare"]);
+    assert!(names.iter().all(|n| fs::read(work.join(n)).unwrap() == b"precious"));
+    // A dangling link is not followed to create the directory either.
+    fs::remove_file(&q).unwrap();
+    symlink(t.path().join("nowhere"), &q).unwrap();
+    let e = Connection::open(&q).unwrap_err();
+    assert!(e.message().contains("is a symbolic link"), "{}", e.message());
+    assert!(!t.path().join("nowhere").exists());
+}
+
+#[test]
 fn damaged_control_files_give_errors_not_crashes() {
     let t = TempDir::new("damage");
     let q = t.queue();

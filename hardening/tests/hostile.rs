@@ -1,6 +1,7 @@
 //! Hostile and stale files not covered by `core/tests/files.rs`: symlinks planted in place of the
-//! `slots` and `lock` files, of the next segment a commit will create and of the spare segment it
-//! would reuse, special files in place of the control file, stale files a crash leaves
+//! `slots` and `lock` files and of the next segment a commit will create, a symlink, FIFO or
+//! directory in place of the spare segment it would reuse, special files in place of the control
+//! file, stale files a crash leaves
 //! (`control.new`, segment files past the head, a segment created but never allocated), and
 //! positions that span more than a full queue. Each gives a clear error or a safe clean-up, never
 //! a crash, a hang or a write through the link.
@@ -122,13 +123,13 @@ fn a_symlink_planted_as_the_next_segment_fails_the_commit_and_is_never_written_t
 fn a_planted_spare_is_never_written_through_nor_trusted() {
     let t = TempDir::new("spare");
     let (q, mut l, mut n, filled) = listener_and_a_full_segment(&t);
-    // A symlink as the spare: the writer takes it as its next segment, then refuses it.
+    // A symlink as the spare: removed, never taken as the next segment nor written through.
     let victim = plant_link(&t, &q.join("spare"));
-    let e = n.notify("c", &format!("doomed:{}", "d".repeat(3000))).unwrap_err();
-    assert_eq!((e.kind(), e.message()), (ErrorKind::PermissionDenied, "\"000000000000001\" in the queue directory is a symbolic link"));
+    n.notify("c", &format!("next:{}", "d".repeat(3000))).unwrap();
     assert_eq!(fs::read(&victim).unwrap(), b"precious", "the commit wrote through the link");
-    assert_eq!(drain(&mut l).len(), filled, "the failed commit became visible");
-    fs::remove_file(q.join("000000000000001")).unwrap();
+    assert!(fs::symlink_metadata(q.join("spare")).is_err(), "the link was left as the spare");
+    assert!(fs::symlink_metadata(q.join("000000000000001")).unwrap().is_file());
+    assert_eq!(drain(&mut l).len(), filled + 1);
     // A short file of garbage as the spare: allocated to full size before use, its bytes unread.
     fs::write(q.join("spare"), vec![0xa5u8; 100]).unwrap();
     for i in 0..140 {
@@ -138,6 +139,76 @@ fn a_planted_spare_is_never_written_through_nor_trusted() {
     assert_eq!(got.len(), 140);
     assert!(got.iter().enumerate().all(|(i, p)| p.starts_with(&format!("cross{i}:"))));
     assert!(!q.join("spare").exists() || fs::metadata(q.join("spare")).unwrap().len() == 64 << 10);
+}
+
+/// Something other than a regular file of the queue planted as `spare` (a FIFO, a directory, a
+/// symlink) is removed, or ignored when it cannot be (a directory with files in it), and never
+/// renamed into a segment's name, where it would fail every commit that needs that segment.
+#[test]
+fn a_spare_that_is_not_a_regular_file_is_removed_or_ignored_and_commits_go_on() {
+    for kind in ["fifo", "empty-dir", "full-dir", "symlink", "dangling-symlink"] {
+        let t = TempDir::new(&format!("badspare-{kind}"));
+        let (q, mut l, mut n, filled) = listener_and_a_full_segment(&t);
+        let spare = q.join("spare");
+        let victim = t.0.join("victim");
+        match kind {
+            "fifo" => {
+                let c = std::ffi::CString::new(spare.to_str().unwrap()).unwrap();
+                // SAFETY: a valid C string.
+                assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+            }
+            "empty-dir" => fs::create_dir(&spare).unwrap(),
+            "full-dir" => {
+                fs::create_dir(&spare).unwrap();
+                fs::write(spare.join("inside"), b"precious").unwrap();
+            }
+            "symlink" => drop(plant_link(&t, &spare)),
+            _ => symlink(t.0.join("nowhere"), &spare).unwrap(),
+        }
+        // Commits across several segment boundaries, the tail advancing behind them.
+        let mut sent = 0;
+        let mut got = drain(&mut l).len();
+        for round in 0..4 {
+            for i in 0..100 {
+                n.notify("c", &format!("{kind}{round}.{i}:{}", "x".repeat(1000)))
+                    .unwrap_or_else(|e| panic!("{kind}: round {round}, commit {i}: {e}"));
+                sent += 1;
+            }
+            got += drain(&mut l).len();
+        }
+        assert_eq!(got, filled + sent, "{kind}");
+        assert!(n.queue().stats().unwrap().head > 5 * n.queue().segment_size(), "{kind}: too few segments crossed");
+        for e in fs::read_dir(&q).unwrap() {
+            let e = e.unwrap();
+            let name = e.file_name().into_string().unwrap();
+            if name.len() == 15 {
+                assert!(fs::symlink_metadata(e.path()).unwrap().is_file(), "{kind}: segment {name} is not a regular file");
+            }
+        }
+        if kind == "full-dir" {
+            // The first open after a reboot wipes the queue: the directory it cannot remove is
+            // left, not an error that would keep the queue from being created.
+            drop((l, n));
+            let control = fs::OpenOptions::new().write(true).open(q.join("control")).unwrap();
+            control.write_all_at(b"00000000-0000-0000-0000-000000000000", 16).unwrap();
+            let mut c = Connection::open(&q).unwrap();
+            assert_eq!(c.queue().stats().unwrap().head, 0, "not wiped");
+            c.listen("c").unwrap();
+            c.notify("c", "after the wipe").unwrap();
+            assert_eq!(drain(&mut c), ["after the wipe"]);
+        }
+        match kind {
+            "full-dir" => assert_eq!(fs::read(spare.join("inside")).unwrap(), b"precious", "ignored, untouched"),
+            "symlink" => assert_eq!(fs::read(&victim).unwrap(), b"precious", "written through the link"),
+            _ => {}
+        }
+        if kind != "full-dir" {
+            // Removed; the tail may since have kept a real segment file there.
+            let m = fs::symlink_metadata(&spare);
+            assert!(m.as_ref().map_or(true, |m| m.is_file()), "{kind}: still planted: {m:?}");
+        }
+        assert!(!t.0.join("nowhere").exists());
+    }
 }
 
 /// A segment file the tail has passed but that cannot be removed (here a directory planted in its

@@ -133,6 +133,55 @@ fn agent() {
             c.execute("COMMIT").unwrap();
             say("done");
         }
+        "disk_full_spanning" => {
+            let mut c = Connection::open(&dir).unwrap();
+            // No listener yet: crossing into segment 1 passes segment 0, kept as the spare.
+            fill_segment(&mut c, "a", 3000);
+            c.notify("c", &format!("cross:{}", "f".repeat(3000))).unwrap();
+            fill_segment(&mut c, "b", 3000);
+            let mut l = Connection::open(&dir).unwrap();
+            l.listen("c").unwrap();
+            say(&format!("spare {}", dir.join("spare").is_file()));
+            let head = c.queue().stats().unwrap().head;
+            // Segment 2 comes from the spare (allocated already); allocating segment 3 fails.
+            unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
+            set_limit(libc::RLIMIT_FSIZE, 16 << 10);
+            c.execute("BEGIN").unwrap();
+            for i in 0..100 {
+                c.notify("c", &format!("doomed{i}:{}", "d".repeat(1000))).unwrap();
+            }
+            let e = c.execute("COMMIT").unwrap_err();
+            say(&format!("commit {:?} {}", e.kind(), e.message()));
+            restore_limit(libc::RLIMIT_FSIZE);
+            say(&format!("head moved {}", c.queue().stats().unwrap().head != head));
+            let files = |dir: &Path| {
+                use std::os::unix::fs::MetadataExt;
+                let mut v: Vec<String> = std::fs::read_dir(dir)
+                    .unwrap()
+                    .map(|e| e.unwrap())
+                    .filter(|e| e.file_name().len() == 15 || e.file_name() == "spare")
+                    .map(|e| format!("{}:{}:{}", e.file_name().to_str().unwrap(), e.metadata().unwrap().len(), e.metadata().unwrap().ino()))
+                    .collect();
+                v.sort();
+                v
+            };
+            let left = files(&dir);
+            say(&format!("files {}", left.iter().map(|f| f.rsplit_once(':').unwrap().0).collect::<Vec<_>>().join(" ")));
+            c.execute("BEGIN").unwrap();
+            for i in 0..100 {
+                c.notify("c", &format!("after{i}:{}", "a".repeat(1000))).unwrap();
+            }
+            c.execute("COMMIT").unwrap();
+            let seg2 = |v: &[String]| v.iter().find(|f| f.starts_with("000000000000002:")).cloned();
+            say(&format!("segment 2 reused {}", seg2(&left).is_some() && seg2(&left) == seg2(&files(&dir))));
+            l.consume_input().unwrap();
+            let mut got = Vec::new();
+            while let Some(n) = l.notifies().unwrap() {
+                got.push(n.payload.split(':').next().unwrap().trim_end_matches(char::is_numeric).to_owned());
+            }
+            got.dedup();
+            say(&format!("received {}", got.join(" ")));
+        }
         "emfile_open" => {
             let before = open_fds();
             set_limit(libc::RLIMIT_NOFILE, lowest_free_fd());
@@ -215,6 +264,28 @@ fn a_commit_that_cannot_allocate_a_segment_fails_with_disk_full_and_the_queue_go
     assert!(before > 50);
     assert_eq!(got, want);
     assert_eq!(l.queue().stats().unwrap().segment_files, ["000000000000001"], "the tail moved on and the first segment went");
+}
+
+/// A transaction that fails on a full file system after taking or allocating some of the segments
+/// it spans leaves those files past the head (the README's disk-full row says so): nothing of it
+/// is visible, and the next commits that reach them reuse them.
+#[test]
+fn a_failed_commit_leaves_the_segments_it_allocated_for_the_next_to_reuse() {
+    let t = TempDir::new("diskfull-spanning");
+    let q = t.queue();
+    drop(Connection::with_options(&q, &small()).unwrap());
+    let said = run_agent("disk_full_spanning", &q);
+    assert_eq!(
+        said,
+        [
+            "spare true",
+            "commit DiskFull could not allocate segment file \"000000000000003\": File too large (os error 27)",
+            "head moved false",
+            "files 000000000000001:65536 000000000000002:65536",
+            "segment 2 reused true",
+            "received after",
+        ]
+    );
 }
 
 #[test]

@@ -34,6 +34,8 @@ const SSE_KEEPALIVE: Duration = Duration::from_secs(15);
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
     pub dir: PathBuf,
+    /// How to open (or create) the queue.
+    pub options: hark::Options,
     pub addr: SocketAddr,
     pub channels: Vec<String>,
     /// Notifications queued for one client before it is dropped as too slow.
@@ -126,7 +128,7 @@ pub fn run(cfg: ServeConfig) -> Result<(), String> {
     if cfg.channels.is_empty() {
         return Err("no channel given".into());
     }
-    let mut conn = Connection::open(&cfg.dir).map_err(|e| format!("could not open the queue in {}: {e}", cfg.dir.display()))?;
+    let mut conn = Connection::with_options(&cfg.dir, &cfg.options).map_err(|e| format!("could not open the queue in {}: {e}", cfg.dir.display()))?;
     for ch in &cfg.channels {
         conn.listen(ch).map_err(|e| e.to_string())?;
     }

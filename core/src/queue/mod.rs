@@ -63,7 +63,10 @@ impl Queue {
     pub fn open(dir: impl AsRef<Path>, options: &Options) -> Result<Arc<Queue>> {
         let path = dir.as_ref().to_path_buf();
         let requested = options.geometry()?;
-        let dir = Dir::open(&path, options.group_shared)?;
+        // The default `hark-<uid>` lies in a directory every user can write: another user may
+        // have made it (or a link) first, and even group sharing must not accept theirs.
+        let shared_default = path == crate::options::shared_default_dir();
+        let dir = Dir::open(&path, options.group_shared, shared_default)?;
         // The common case, a queue of this boot, needs no lock: nobody wipes or replaces a
         // control file of the current boot, and a new one is renamed into place complete. So a
         // process stopped while opening (holding the lock below) delays only creations and wipes.
@@ -319,7 +322,9 @@ fn create(dir: &Dir, geo: Geometry, group_shared: bool) -> Result<OwnedFd> {
             dir.unlink(&name)?;
         }
     }
-    dir.unlink(SPARE)?;
+    // A spare that cannot be removed (a directory with files in it) is never used; see
+    // `segments::take_spare`.
+    let _ = dir.remove_entry(SPARE);
     dir.unlink(CONTROL_NEW)?;
     let fd = dir.create_new(CONTROL_NEW)?;
     let layout = ControlLayout::new(summary_count(&geo));

@@ -55,11 +55,7 @@ fn map_segment(q: &Queue, seg: u64, create: bool, whole: bool) -> Result<Mmap> {
     let name = segment_name(seg);
     let size = q.geo.segment_size;
     if create {
-        // A missing segment takes the spare file a tail advance left behind, if there is one: its
-        // pages are allocated already, so neither the file system nor the kernel's page zeroing
-        // runs again. Its old bytes are never read: readers stop at the head, and every byte
-        // below the head is written by an append first.
-        q.dir.rename_noreplace(SPARE, &name)?;
+        take_spare(q, &name)?;
     }
     let fd = match q.dir.open_file(&name, create)? {
         Some(fd) => fd,
@@ -90,4 +86,24 @@ fn map_segment(q: &Queue, seg: u64, create: bool, whole: bool) -> Result<Mmap> {
     // huge, where that would count them whole in every process's RSS).
     let map = if whole && size <= POPULATE_UP_TO { Mmap::map_populated } else { Mmap::map };
     map(fd.as_raw_fd(), size as usize).map_err(|e| Error::io(format_args!("map segment file \"{name}\""), e))
+}
+
+/// A missing segment takes the spare file a tail advance left behind, if there is one: its pages
+/// are allocated already, so neither the file system nor the kernel's page zeroing runs again. Its
+/// old bytes are never read: readers stop at the head, and every byte below the head is written by
+/// an append first. Anything else found as `spare` (a FIFO, a directory, a symlink, a file of
+/// another user) is removed if it can be and never used: renamed to a segment's name it would fail
+/// every commit that needs that segment.
+fn take_spare(q: &Queue, name: &str) -> Result<()> {
+    match q.dir.is_queue_file(SPARE) {
+        None => {}
+        Some(true) => {
+            q.dir.rename_noreplace(SPARE, name)?;
+        }
+        // Left in place if it cannot be removed (a directory with files in it): the writer
+        // allocates fresh segments, and a tail advance finds the name taken and deletes the
+        // segments it passes instead.
+        Some(false) => drop(q.dir.remove_entry(SPARE)),
+    }
+    Ok(())
 }

@@ -4,6 +4,7 @@ use crate::error::{Error, Result};
 use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 /// The queue directory, held open so that every file is reached through it (no path races).
@@ -23,41 +24,74 @@ fn errno() -> io::Error {
 }
 
 impl Dir {
-    /// Opens `path`, creating it (0700, or 0770 when group-shared) if missing, and refuses a
-    /// directory that another user owns or that others can write (I10).
-    pub fn open(path: &Path, group_shared: bool) -> Result<Dir> {
+    /// Opens `path`, creating it (0700, or 02770 when group-shared) if missing, and refuses a
+    /// symbolic link in its place, a directory that another user owns (unless group-shared and of
+    /// a group of ours), or one that others can write (I10). Owner and mode are checked on the
+    /// opened descriptor, so what is checked is what is used. `shared_default`: `path` is the
+    /// default `hark-<uid>` in a directory every user can write, which must be the caller's own
+    /// directory even when group-shared; when another user took it, the error says what to do.
+    pub fn open(path: &Path, group_shared: bool, shared_default: bool) -> Result<Dir> {
         let shown = path.display();
+        let taken = |e: Error| if shared_default { e.with_hint(crate::options::SHARED_DEFAULT_HINT) } else { e };
+        // SAFETY: geteuid cannot fail.
+        let uid = unsafe { libc::geteuid() };
         let c = CString::new(path.as_os_str().as_encoded_bytes())
             .map_err(|_| Error::invalid("queue directory path contains a NUL byte"))?;
-        let mode = if group_shared { 0o770 } else { 0o700 };
+        // Group-shared: setgid, so that every file made in it gets the directory's group rather
+        // than its creator's primary group, which the other members may not be in.
+        let mode = if group_shared { 0o2770 } else { 0o700 };
         // SAFETY: c is a valid C string.
-        let made = unsafe { libc::mkdir(c.as_ptr(), mode) } == 0;
+        let made = unsafe { libc::mkdir(c.as_ptr(), mode & 0o777) } == 0;
         if !made {
             let e = errno();
             if e.raw_os_error() != Some(libc::EEXIST) {
                 return Err(Error::io(format_args!("create queue directory \"{shown}\""), e));
             }
         }
+        // O_NOFOLLOW: a symlink planted in place of the directory (in /dev/shm, say) must not
+        // lead this process to create, use or wipe files in a directory the link points to.
+        let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
         // SAFETY: c is a valid C string; the result is checked.
-        let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) };
+        let fd = unsafe { libc::open(c.as_ptr(), flags) };
         if fd < 0 {
-            return Err(Error::io(format_args!("open queue directory \"{shown}\""), errno()));
+            let e = errno();
+            if matches!(e.raw_os_error(), Some(libc::ELOOP | libc::ENOTDIR)) {
+                if let Ok(target) = std::fs::read_link(path) {
+                    return Err(taken(
+                        Error::unsafe_path(format!(
+                            "queue directory \"{shown}\" is a symbolic link (to \"{}\")",
+                            target.display()
+                        ))
+                        .with_hint("hark does not follow a symbolic link in place of the queue directory: give the directory it points to, if you trust it."),
+                    ));
+                }
+                if std::fs::symlink_metadata(path).is_ok_and(|m| !m.is_dir()) {
+                    return Err(taken(Error::unsafe_path(format!("queue directory \"{shown}\" is not a directory"))));
+                }
+            }
+            if e.raw_os_error() == Some(libc::EACCES) {
+                // Say whose it is (a private directory of another user cannot even be opened).
+                if let Some(owner) = std::fs::symlink_metadata(path).ok().map(|m| m.uid()).filter(|&o| o != uid) {
+                    return Err(taken(Error::unsafe_path(format!(
+                        "queue directory \"{shown}\" is owned by another user (uid {owner})"
+                    ))));
+                }
+            }
+            return Err(Error::io(format_args!("open queue directory \"{shown}\""), e));
         }
         // SAFETY: fd was just opened and is owned here.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
         if made {
-            // mkdir's mode is filtered by the umask; set it exactly.
+            // mkdir's mode is filtered by the umask and cannot set the setgid bit; set it exactly.
             // SAFETY: valid fd.
             unsafe { libc::fchmod(fd.as_raw_fd(), mode) };
         }
         let st = fstat(fd.as_raw_fd()).map_err(|e| Error::io(format_args!("stat \"{shown}\""), e))?;
-        // SAFETY: geteuid cannot fail.
-        let uid = unsafe { libc::geteuid() };
-        if st.st_uid != uid && !(group_shared && in_group(st.st_gid)) {
-            return Err(Error::unsafe_path(format!(
+        if st.st_uid != uid && (shared_default || !(group_shared && in_group(st.st_gid))) {
+            return Err(taken(Error::unsafe_path(format!(
                 "queue directory \"{shown}\" is owned by another user (uid {})",
                 st.st_uid
-            )));
+            ))));
         }
         let perm = st.st_mode & 0o777;
         if perm & 0o002 != 0 {
@@ -69,7 +103,16 @@ impl Dir {
             return Err(Error::unsafe_path(format!(
                 "queue directory \"{shown}\" is writable by its group (mode {perm:04o})"
             ))
-            .with_hint("Open it with the group_shared option to share a queue between users of one group, or chmod g-w."));
+            .with_hint(
+                "Open it with the group_shared option (the hark command's --group-shared) to share a queue \
+                 between users of one group, or chmod g-w.",
+            ));
+        }
+        if group_shared && st.st_uid == uid && st.st_mode & libc::S_ISGID == 0 {
+            // An existing directory of ours: new files should get its group without help.
+            // (Each file's group is checked and set anyway, so a failure here changes nothing.)
+            // SAFETY: valid fd.
+            unsafe { libc::fchmod(fd.as_raw_fd(), st.st_mode & 0o7777 | libc::S_ISGID) };
         }
         Ok(Dir { fd, group_shared, uid: st.st_uid, gid: st.st_gid })
     }
@@ -112,13 +155,7 @@ impl Dir {
         if st.st_mode & libc::S_IFMT != libc::S_IFREG {
             return Err(Error::unsafe_path(format!("\"{name}\" in the queue directory is not a regular file")));
         }
-        let foreign = if self.group_shared { st.st_gid != self.gid && st.st_uid != self.uid } else { st.st_uid != self.uid };
-        if foreign {
-            return Err(Error::unsafe_path(format!(
-                "\"{name}\" in the queue directory is owned by another user (uid {})",
-                st.st_uid
-            )));
-        }
+        self.check_owner(name, &fd, &st)?;
         if st.st_mode & 0o777 != self.file_mode() {
             // Ours (just created under a umask, or from an older run): make the mode exact.
             // SAFETY: valid fd.
@@ -140,7 +177,44 @@ impl Dir {
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
         // SAFETY: valid fd.
         unsafe { libc::fchmod(fd.as_raw_fd(), self.file_mode()) };
+        let st = fstat(fd.as_raw_fd()).map_err(|e| Error::io(format_args!("stat \"{name}\""), e))?;
+        self.check_owner(name, &fd, &st)?;
         Ok(fd)
+    }
+
+    /// Checks that a file opened in the directory belongs to the queue: to the directory's owner,
+    /// or when group-shared, to the directory's group, which a file of ours is given if it lacks
+    /// it (it has its creator's primary group when the directory's setgid bit was lost), so that
+    /// every member can open every file.
+    fn check_owner(&self, name: &str, fd: &OwnedFd, st: &libc::stat) -> Result<()> {
+        if !self.group_shared {
+            if st.st_uid != self.uid {
+                return Err(Error::unsafe_path(format!(
+                    "\"{name}\" in the queue directory is owned by another user (uid {})",
+                    st.st_uid
+                )));
+            }
+            return Ok(());
+        }
+        if st.st_gid == self.gid {
+            return Ok(());
+        }
+        // SAFETY: geteuid cannot fail.
+        if st.st_uid != unsafe { libc::geteuid() } {
+            return Err(Error::unsafe_path(format!(
+                "\"{name}\" in the shared queue directory belongs to group {} (uid {}), not to the directory's group {}",
+                st.st_gid, st.st_uid, self.gid
+            ))
+            .with_hint("Every file of a group-shared queue must have the directory's group; its owner can chgrp it."));
+        }
+        // SAFETY: valid fd; uid -1 leaves the owner unchanged.
+        if unsafe { libc::fchown(fd.as_raw_fd(), u32::MAX, self.gid) } != 0 {
+            return Err(Error::io(
+                format_args!("give \"{name}\" the queue directory's group {} (a group you are not in?)", self.gid),
+                errno(),
+            ));
+        }
+        Ok(())
     }
 
     pub fn rename(&self, from: &str, to: &str) -> Result<()> {
@@ -159,6 +233,44 @@ impl Dir {
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
         let r = unsafe { libc::fstatat(self.raw(), c.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) };
         r == 0 && st.st_mode & libc::S_IFMT == libc::S_IFREG
+    }
+
+    /// Whether `name` is a regular file of the queue (owned as `check_owner` wants), judged on a
+    /// descriptor that follows no symlink and opens nothing for reading or writing (`O_PATH`: a
+    /// FIFO or a device is not opened). `None` when nothing is there.
+    pub fn is_queue_file(&self, name: &str) -> Option<bool> {
+        let c = cstr(name);
+        let flags = libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+        // SAFETY: valid dirfd and C string; result checked.
+        let fd = unsafe { libc::openat(self.raw(), c.as_ptr(), flags) };
+        if fd < 0 {
+            return if errno().raw_os_error() == Some(libc::ENOENT) { None } else { Some(false) };
+        }
+        // SAFETY: fd was just opened and is owned here.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let Ok(st) = fstat(fd.as_raw_fd()) else { return Some(false) };
+        // SAFETY: geteuid cannot fail.
+        let ours = if self.group_shared { st.st_gid == self.gid || st.st_uid == unsafe { libc::geteuid() } } else { st.st_uid == self.uid };
+        Some(st.st_mode & libc::S_IFMT == libc::S_IFREG && ours)
+    }
+
+    /// Removes whatever is at `name` (a file, a link, a FIFO or an empty directory; never what a
+    /// link points to); a missing entry is not an error.
+    pub fn remove_entry(&self, name: &str) -> Result<()> {
+        let c = cstr(name);
+        // SAFETY: valid dirfd and C string.
+        let mut r = unsafe { libc::unlinkat(self.raw(), c.as_ptr(), 0) };
+        if r != 0 && errno().raw_os_error() == Some(libc::EISDIR) {
+            // SAFETY: as above.
+            r = unsafe { libc::unlinkat(self.raw(), c.as_ptr(), libc::AT_REMOVEDIR) };
+        }
+        if r != 0 {
+            let e = errno();
+            if e.raw_os_error() != Some(libc::ENOENT) {
+                return Err(Error::io(format_args!("remove \"{name}\""), e));
+            }
+        }
+        Ok(())
     }
 
     /// Renames `from` to `to` unless `to` exists. Returns whether it did: `false` when `to`

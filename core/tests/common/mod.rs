@@ -40,15 +40,28 @@ impl Drop for TempDir {
 
 /// Starts this test binary as an agent playing `role` with `args`.
 pub fn spawn(role: &str, args: &[String]) -> Agent {
-    let child = Command::new(std::env::current_exe().unwrap())
-        .args(["agent", "--exact", "--nocapture", "--test-threads=1", "-q"])
+    spawn_via(&[], role, args, |_| {})
+}
+
+/// Starts this test binary as an agent through a launcher (`prefix`, such as `setpriv` and its
+/// options, may be empty), after `setup` adjusts the command (its environment, say).
+pub fn spawn_via(prefix: &[&str], role: &str, args: &[String], setup: impl FnOnce(&mut Command)) -> Agent {
+    let exe = std::env::current_exe().unwrap();
+    let mut cmd = match prefix.split_first() {
+        Some((launcher, opts)) => {
+            let mut c = Command::new(launcher);
+            c.args(opts).arg(exe);
+            c
+        }
+        None => Command::new(exe),
+    };
+    cmd.args(["agent", "--exact", "--nocapture", "--test-threads=1", "-q"])
         .env("HARK_AGENT", role)
         .env("HARK_AGENT_ARGS", args.join("\u{1f}"))
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn agent");
-    Agent::new(child)
+        .stdout(Stdio::piped());
+    setup(&mut cmd);
+    Agent::new(cmd.spawn().expect("spawn agent"))
 }
 
 pub struct Agent {
