@@ -82,7 +82,8 @@
 //! ### The life of a notification
 //!
 //! 1. `NOTIFY` (or `pg_notify`, or [`Connection::notify`]) checks channel and payload
-//!    (`session/mod.rs`) and records them in the session's transaction (`session/txn.rs`), folding
+//!    (`session/statements.rs`) and records them in the session's transaction block
+//!    (`session/block.rs`, whose pending work is `session/txn.rs`), folding
 //!    a duplicate of a pending (channel, payload), keeping the first. Savepoints mark positions in
 //!    that list; `ROLLBACK TO` truncates it. LISTEN/UNLISTEN are recorded the same way.
 //! 2. At commit (`session/commit.rs`), listen changes are staged first: a session that starts
@@ -102,7 +103,7 @@
 //!    notifier sets it and sends one datagram to the listener's socket file; if it was set, nothing
 //!    happens, so a busy listener costs a notifier one load (I7).
 //! 5. A listener's descriptor (`sys/wake.rs`, a Unix datagram socket bound in the queue directory) becomes
-//!    readable. [`Connection::consume_input`] drains it, clears `wake_pending`, then — only outside
+//!    readable. [`Connection::consume_input`] (`session/receiver.rs`) drains it, clears `wake_pending`, then — only outside
 //!    a transaction block (R13) — marks its position busy, walks the entries from its position to
 //!    the head (`queue/read.rs`, every length checked), copies those on channels it listens on
 //!    *now* (R15) into its inbox (`session/inbox.rs`: one byte buffer, no allocation per
@@ -114,7 +115,8 @@
 //!    `wake_pending` first (notifiers then make no system call), reads, watches the head for a
 //!    few microseconds when traffic is steady (yielding the CPU between looks), and only then
 //!    clears the flag, looks once more and sleeps: a listener that keeps up costs its notifiers no
-//!    syscall at all.
+//!    syscall at all. [`Connection::prepare_to_sleep`] and [`Connection::woke`] are the same
+//!    steps for callers that sleep on the descriptor themselves (the Python and Node bindings).
 //! 6. When a commit moves the head into a new segment, or a listener's reading moves it into
 //!    another one, that session tries to advance the tail (`queue/tail.rs`; skipped if another
 //!    session is at it): under the tail lock it reads the head, then each active slot's position.
@@ -127,6 +129,16 @@
 //!    O(listeners²).
 //!    The minimum becomes the tail, and segment files wholly behind it are deleted (I5), except
 //!    one renamed to `spare` when there is none.
+//!
+//! ### A session
+//!
+//! [`Connection`] (`session/mod.rs`) ties three parts that each own their state: the transaction
+//! block (`session/block.rs`, the only code that changes the block's state: idle, implicit,
+//! explicit, failed), the receiver (`session/receiver.rs`: the wake-up socket, the listener slot,
+//! the inbox and the wait protocol), and the SQL executor (`sql/`), which parses a text and runs
+//! each statement through the same methods as the direct API (`session/statements.rs`). The
+//! commit (`session/commit.rs`) takes the block's pending work, publishes it, and gives the
+//! buffers back.
 //!
 //! ### Locks and memory ordering
 //!

@@ -3,7 +3,7 @@
 
 use super::txn::Txn;
 use super::Connection;
-use crate::error::{Notice, Result, Severity};
+use crate::error::Result;
 use crate::layout::{bucket_of, channel_hash, BUCKET_COUNT};
 use crate::queue::AppendOutcome;
 use std::collections::HashSet;
@@ -29,13 +29,13 @@ impl Connection {
         let mut registered_now = false;
         let added: Vec<usize> = new_buckets.difference(&old_buckets).copied().collect();
         if !new_channels.is_empty() {
-            match self.slot {
+            match self.rx.slot {
                 None => {
-                    self.bind_wake_socket()?;
+                    self.rx.bind()?;
                     let all: Vec<usize> = new_buckets.iter().copied().collect();
                     let (slot, _start) =
-                        q.register(self.lock_raw(), self.sock_id(), self.backend_pid(), &all, &hashes(&new_channels))?;
-                    self.slot = Some(slot);
+                        q.register(self.lock_raw(), self.rx.sock_id(), self.backend_pid(), &all, &hashes(&new_channels))?;
+                    self.rx.slot = Some(slot);
                     registered_now = true;
                     self.listened_ever = true;
                 }
@@ -56,10 +56,10 @@ impl Connection {
             match self.append(txn) {
                 Ok(o) => outcome = Some(o),
                 Err(e) => {
-                    if let Some(slot) = self.slot {
+                    if let Some(slot) = self.rx.slot {
                         if registered_now {
                             q.unregister(slot, self.lock_raw());
-                            self.slot = None;
+                            self.rx.slot = None;
                         } else {
                             q.remove_buckets(slot, &added);
                             q.set_slot_channels(slot, &hashes(&self.channels));
@@ -71,10 +71,10 @@ impl Connection {
         }
 
         // 3. Committed: apply the listen changes.
-        if let Some(slot) = self.slot {
+        if let Some(slot) = self.rx.slot {
             if new_channels.is_empty() {
                 q.unregister(slot, self.lock_raw());
-                self.slot = None;
+                self.rx.slot = None;
             } else {
                 let dropped: Vec<usize> = old_buckets.difference(&new_buckets).copied().collect();
                 q.remove_buckets(slot, &dropped);
@@ -82,7 +82,7 @@ impl Connection {
                 q.slot(slot).channels.store(new_channels.len() as u32, Ordering::SeqCst);
             }
         }
-        self.channel_set = new_channels.iter().map(|c| c.as_bytes().to_vec()).collect();
+        self.rx.channel_set = new_channels.iter().map(|c| c.as_bytes().to_vec()).collect();
         self.channels = new_channels;
 
         // 4. Wake the listeners that may care; then let the tail move if a segment was filled.
@@ -101,14 +101,14 @@ impl Connection {
     /// Appends the transaction's notifications to the queue.
     fn append(&mut self, txn: &Txn) -> Result<AppendOutcome> {
         let pid = self.backend_pid();
-        self.queue.append(&mut self.segs, pid, txn.notifies())
+        self.queue.append(&mut self.rx.segs, pid, txn.notifies())
     }
 
     fn after_append(&mut self, o: AppendOutcome, txn: &Txn) -> Result<()> {
         let q = &self.queue;
         let mut it = txn.notifies();
         if it.len() == 1 {
-            q.wake_buckets(&[bucket_of(it.next().expect("one").0)], self.slot);
+            q.wake_buckets(&[bucket_of(it.next().expect("one").0)], self.rx.slot);
         } else {
             let mut seen = [0u64; BUCKET_COUNT / 64];
             let mut last: Option<*const u8> = None;
@@ -122,29 +122,18 @@ impl Connection {
                 seen[b / 64] |= 1 << (b % 64);
             }
             let touched: Vec<usize> = (0..BUCKET_COUNT).filter(|b| seen[b / 64] & (1 << (b % 64)) != 0).collect();
-            q.wake_buckets(&touched, self.slot);
+            q.wake_buckets(&touched, self.rx.slot);
         }
         debug_assert!(o.end > o.start);
         if o.crossed_segment {
-            self.advance_tail_after_the_fact();
+            if let Some(n) = super::receiver::truncate_after_the_fact(q) {
+                self.notice(n);
+            }
         }
         if let Some(w) = o.warning {
             self.notice(w);
         }
         Ok(())
-    }
-}
-
-impl Connection {
-    /// Advances the tail once this session's own work is done (committed, or read): a failure
-    /// here (say, a segment file that cannot be removed) must not turn a committed transaction
-    /// or a successful read into an error, so it becomes a warning; the next advance retries.
-    pub(crate) fn advance_tail_after_the_fact(&mut self) {
-        if let Err(e) | Ok(Some(e)) = self.queue.advance_tail(false) {
-            let mut n = Notice::new(Severity::Warning, e.sqlstate(), format!("could not truncate the NOTIFY queue: {}", e.message()));
-            n.detail = e.detail().map(str::to_owned);
-            self.notice(n);
-        }
     }
 }
 

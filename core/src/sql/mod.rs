@@ -12,7 +12,7 @@ mod value;
 pub use split::split_statements;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::session::{Block, Connection, ListenAction};
+use crate::session::{Connection, ListenAction, State};
 use lexer::{lex, Tok};
 use parser::{parse, End, Expr, SelectItem, Stmt};
 use value::Value;
@@ -74,7 +74,7 @@ impl Connection {
         let mut results = Vec::new();
         let r = self.execute_inner(sql, &mut results);
         if r.is_err() {
-            self.fail();
+            self.block.fail();
         }
         (results, r)
     }
@@ -100,12 +100,12 @@ impl Connection {
         }
         let multi = stmts.len() > 1;
         for s in stmts {
-            if multi && self.block == Block::Idle {
-                self.block = Block::Implicit;
+            if multi {
+                self.block.start_implicit();
             }
             results.push(self.run(s)?);
         }
-        if self.block == Block::Implicit {
+        if self.block.state() == State::Implicit {
             self.end_txn()?;
         }
         Ok(())
@@ -116,7 +116,7 @@ impl Connection {
             Stmt::Empty => Ok(QueryResult::default()),
             Stmt::Listen(ch) => {
                 self.statement(|c| {
-                    c.txn.actions.push(ListenAction::Listen(ch));
+                    c.block.txn.actions.push(ListenAction::Listen(ch));
                     Ok(())
                 })?;
                 Ok(QueryResult::command("LISTEN"))
@@ -135,7 +135,7 @@ impl Connection {
                 let payload = payload.unwrap_or_default();
                 self.statement(|c| {
                     c.check_notify(&channel, &payload)?;
-                    c.txn.notify(&channel, &payload);
+                    c.block.txn.notify(&channel, &payload);
                     Ok(())
                 })?;
                 Ok(QueryResult::command("NOTIFY"))
@@ -159,7 +159,7 @@ impl Connection {
                 Ok(QueryResult::command("ROLLBACK"))
             }
             Stmt::DiscardAll => {
-                if self.block != Block::Idle {
+                if !self.block.is_idle() {
                     return Err(Error::new(
                         ErrorKind::TransactionState,
                         "25001",
@@ -173,15 +173,15 @@ impl Connection {
             Stmt::Prepare(_) => self.prepare_transaction(),
             Stmt::FinishPrepared { commit, gid } => {
                 let word = if commit { "COMMIT PREPARED" } else { "ROLLBACK PREPARED" };
-                match self.block {
-                    Block::Failed => Err(Error::aborted_block()),
-                    Block::Explicit | Block::Implicit => Err(Error::new(
+                match self.block.state() {
+                    State::Failed => Err(Error::aborted_block()),
+                    State::Explicit | State::Implicit => Err(Error::new(
                         ErrorKind::TransactionState,
                         "25001",
                         format!("{word} cannot run inside a transaction block"),
                     )),
                     // Nothing can have been prepared (see prepare_transaction).
-                    Block::Idle => Err(Error::new(
+                    State::Idle => Err(Error::new(
                         ErrorKind::TransactionState,
                         "42704",
                         format!("prepared transaction with identifier \"{gid}\" does not exist"),
@@ -196,22 +196,22 @@ impl Connection {
     /// PostgreSQL server with `max_prepared_transactions = 0` does. Either way the transaction
     /// ends, rolled back, as there.
     fn prepare_transaction(&mut self) -> Result<QueryResult> {
-        match self.block {
-            Block::Idle => {
+        match self.block.state() {
+            State::Idle => {
                 self.warn_no_transaction();
                 Ok(QueryResult::command("ROLLBACK"))
             }
-            Block::Failed => {
-                self.abort_txn();
+            State::Failed => {
+                self.block.abort();
                 self.deliver()?;
                 Ok(QueryResult::command("ROLLBACK"))
             }
-            Block::Explicit | Block::Implicit => {
-                if self.block == Block::Implicit {
+            State::Explicit | State::Implicit => {
+                if self.block.state() == State::Implicit {
                     self.warn_no_transaction();
                 }
-                let listened_or_notified = self.txn.has_notifies() || !self.txn.actions.is_empty();
-                self.abort_txn();
+                let listened_or_notified = !self.block.txn.is_empty();
+                self.block.abort();
                 self.deliver()?;
                 Err(if listened_or_notified {
                     Error::new(
@@ -230,8 +230,8 @@ impl Connection {
     /// COMMIT / ROLLBACK [AND CHAIN] in every transaction state, with PostgreSQL's tags.
     fn end_block(&mut self, commit: bool, chain: bool) -> Result<QueryResult> {
         let word = if commit { "COMMIT" } else { "ROLLBACK" };
-        match self.block {
-            Block::Idle | Block::Implicit => {
+        match self.block.state() {
+            State::Idle | State::Implicit => {
                 if chain {
                     return Err(Error::new(
                         ErrorKind::TransactionState,
@@ -240,32 +240,31 @@ impl Connection {
                     ));
                 }
                 self.warn_no_transaction();
-                if self.block == Block::Implicit {
+                if self.block.state() == State::Implicit {
                     if commit {
                         self.end_txn()?;
                     } else {
-                        self.abort_txn();
+                        self.block.abort();
                     }
                 }
                 Ok(QueryResult::command(word))
             }
-            Block::Explicit if commit => {
+            State::Explicit if commit => {
                 if chain {
                     // The session stays in a transaction block: nothing is delivered (R13).
-                    self.block = Block::Idle;
                     let r = self.commit_taken();
-                    self.block = Block::Explicit;
+                    self.block.chain();
                     r?;
                 } else {
                     self.end_txn()?;
                 }
                 Ok(QueryResult::command("COMMIT"))
             }
-            Block::Explicit | Block::Failed => {
-                self.abort_txn();
+            State::Explicit | State::Failed => {
                 if chain {
-                    self.block = Block::Explicit;
+                    self.block.abort_and_chain();
                 } else {
+                    self.block.abort();
                     self.deliver()?;
                 }
                 Ok(QueryResult::command("ROLLBACK"))
@@ -368,7 +367,7 @@ impl Connection {
                 let channel = args[0].output().unwrap_or_default();
                 let payload = args[1].output().unwrap_or_default();
                 self.check_notify(&channel, &payload)?;
-                self.txn.notify(&channel, &payload);
+                self.block.txn.notify(&channel, &payload);
                 Evaluated::One(Value::Void)
             }
             "pg_listening_channels" => {

@@ -1,0 +1,311 @@
+//! A session's receiving side (PostgreSQL's `asyncQueueReadAllNotifications` and the client's
+//! `select` loop): its wake-up socket, its listener slot, its inbox, and the protocol that keeps
+//! a listener that keeps up free of system calls for its notifiers.
+//!
+//! The wake-up protocol, in four steps, is the same for every caller, whether it sleeps here
+//! ([`Receiver::wait`]) or in a binding's own loop (Python's lock-free wait, Node's waiter thread,
+//! through [`crate::Connection::prepare_to_sleep`] and [`crate::Connection::woke`]):
+//! 1. *arm*: raise the slot's `wake_pending` flag, so that notifiers committing meanwhile send
+//!    nothing, and read what is waiting;
+//! 2. *watch*: if traffic is steady, watch the head for a few microseconds (yielding the CPU
+//!    between looks), reading again when it moves;
+//! 3. *disarm*: drain the socket, lower the flag, and read once more: a commit after that read
+//!    finds the flag low and sends a datagram, so no wake-up is lost;
+//! 4. *sleep*: poll the descriptor, and note how long the sleep took, to decide whether the next
+//!    watch is worth it.
+
+use super::fxhash::FxBuild;
+use super::inbox::{Inbox, NotificationRef};
+use crate::error::{Error, Notice, Result, Severity};
+use crate::layout::{MAX_CHANNEL_LEN, POS_BUSY};
+use crate::queue::{Queue, Segments};
+use crate::sys::wake::{poll_readable, WakeSocket};
+use std::collections::HashSet;
+use std::os::fd::RawFd;
+use std::sync::atomic::Ordering::SeqCst;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// At most this many notifications, or about this many payload bytes, are copied out of the queue
+/// per read, so that a listener far behind never holds its backlog in memory.
+const READ_BATCH: usize = 4096;
+const READ_BATCH_BYTES: usize = 1 << 20;
+
+/// How long a wait watches the head before sleeping: about one cross-CPU wake-up on this class of
+/// machine, so a steady stream of commits keeps the listener awake and the notifiers syscall-free.
+const SPIN: Duration = Duration::from_micros(50);
+
+pub(crate) struct Receiver {
+    queue: Arc<Queue>,
+    sock: WakeSocket,
+    sock_id: u64,
+    /// The listener slot, while the session listens.
+    pub(crate) slot: Option<usize>,
+    /// The committed channels, as bytes, for matching entries.
+    pub(crate) channel_set: HashSet<Vec<u8>, FxBuild>,
+    /// Mapped segments, shared with the session's appends.
+    pub(crate) segs: Segments,
+    inbox: Inbox,
+    /// Whether a wait watches the head before sleeping (see `prepare_to_sleep`).
+    spin: bool,
+    /// The descriptor woke a wait, and its datagram is not read yet.
+    undrained: bool,
+    /// Warnings met while reading (a segment file that could not be removed), for the session to
+    /// hand to its notice handler.
+    notices: Vec<Notice>,
+}
+
+impl Receiver {
+    pub fn new(queue: Arc<Queue>, sock_id: u64) -> Result<Receiver> {
+        let sock = WakeSocket::new().map_err(|e| Error::io("create the session's wake-up socket", e))?;
+        Ok(Receiver {
+            queue,
+            sock,
+            sock_id,
+            slot: None,
+            channel_set: HashSet::default(),
+            segs: Segments::default(),
+            inbox: Inbox::default(),
+            spin: true,
+            undrained: false,
+            notices: Vec::new(),
+        })
+    }
+
+    pub fn raw_fd(&self) -> RawFd {
+        self.sock.raw()
+    }
+
+    pub fn sock_id(&self) -> u64 {
+        self.sock_id
+    }
+
+    /// Makes the wake-up socket reachable by notifiers, before the session first registers.
+    pub fn bind(&mut self) -> Result<()> {
+        let mode = if self.queue.dir.group_shared { 0o660 } else { 0o600 };
+        self.sock
+            .bind(self.queue.dir.raw(), self.sock_id, mode)
+            .map_err(|e| Error::io("bind the session's wake-up socket in the queue directory", e))
+    }
+
+    /// Warnings collected since the last call.
+    pub fn take_notices(&mut self) -> Vec<Notice> {
+        std::mem::take(&mut self.notices)
+    }
+
+    /// Notifications already copied into the inbox.
+    pub fn pending(&self) -> usize {
+        self.inbox.len()
+    }
+
+    /// `PQconsumeInput`: clears the descriptor's readability and, when `idle` (outside a
+    /// transaction block, R13), copies waiting notifications into the inbox.
+    pub fn consume_input(&mut self, idle: bool) -> Result<()> {
+        // Drain first, then clear the flag, then read the head: a notifier that saw the flag set
+        // committed before our read; one that saw it clear sends a new datagram.
+        self.sock.drain();
+        if let Some(i) = self.slot {
+            self.queue.slot(i).wake_pending.store(0, SeqCst);
+        }
+        self.deliver(idle)
+    }
+
+    /// `PQnotifies`: the next notification, lent until the next call. An empty inbox is refilled
+    /// from the queue first when `idle`.
+    pub fn next(&mut self, idle: bool) -> Result<Option<NotificationRef<'_>>> {
+        if self.inbox.is_empty() {
+            self.deliver(idle)?;
+            if self.inbox.is_empty() {
+                // Running dry: from here the caller may sleep on the descriptor, so notifiers must
+                // send datagrams again. Clear the flag, then look once more (no lost wake-up).
+                if let Some(i) = self.slot {
+                    self.queue.slot(i).wake_pending.store(0, SeqCst);
+                    self.deliver(idle)?;
+                }
+            }
+        }
+        Ok(self.inbox.pop())
+    }
+
+    /// Waits until a notification is available or `timeout` passes (`None`: forever).
+    pub fn wait(&mut self, idle: bool, timeout: Option<Duration>) -> Result<bool> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        loop {
+            if self.prepare_to_sleep(idle)? {
+                return Ok(true);
+            }
+            let ms = match deadline {
+                None => -1,
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Ok(false);
+                    }
+                    left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32
+                }
+            };
+            let slept = Instant::now();
+            let readable = match poll_readable(self.sock.raw(), ms) {
+                Ok(r) => r,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => false,
+                Err(e) => return Err(Error::io("wait for notifications", e)),
+            };
+            self.woke(readable, slept.elapsed());
+        }
+    }
+
+    /// Steps 1–3 of the protocol (see the module's comment): returns whether the inbox holds
+    /// notifications; if not, the caller may sleep on the descriptor, then call `woke`.
+    ///
+    /// The watch adapts: it stops once a watch catches nothing (sparse traffic, where spinning
+    /// would only burn CPU and, on a busy machine, cost the listener its scheduling credit), and
+    /// resumes when a sleep ends sooner than a watch would have.
+    pub fn prepare_to_sleep(&mut self, idle: bool) -> Result<bool> {
+        if !self.inbox.is_empty() {
+            return Ok(true);
+        }
+        let (Some(i), true) = (self.slot, idle) else {
+            self.consume_input(idle)?;
+            return Ok(!self.inbox.is_empty());
+        };
+        let q = self.queue.clone();
+        let flag = &q.slot(i).wake_pending;
+        let head = &q.shared().head;
+        flag.store(1, SeqCst);
+        self.deliver(idle)?;
+        if !self.inbox.is_empty() {
+            return Ok(true);
+        }
+        if self.spin {
+            let start = Instant::now();
+            let mut seen = head.load(SeqCst);
+            while start.elapsed() < SPIN {
+                // Look at the head's cache line only now and then: every look takes it from the
+                // notifier's core, which then waits to take it back at its next commit. Between
+                // looks, yield: on a machine with more busy processes than CPUs the notifiers
+                // need this CPU more than the watch does (free when nobody else is runnable).
+                for _ in 0..256 {
+                    std::hint::spin_loop();
+                }
+                // SAFETY: sched_yield has no preconditions.
+                unsafe { libc::sched_yield() };
+                let now = head.load(SeqCst);
+                if now != seen {
+                    seen = now;
+                    self.deliver(idle)?;
+                    if !self.inbox.is_empty() {
+                        return Ok(true);
+                    }
+                }
+            }
+            self.spin = false;
+        }
+        if std::mem::take(&mut self.undrained) {
+            self.sock.drain();
+        }
+        flag.store(0, SeqCst);
+        self.deliver(idle)?;
+        Ok(!self.inbox.is_empty())
+    }
+
+    /// Step 4's bookkeeping, after a sleep on the descriptor that took `slept`: a readable
+    /// descriptor's datagram is read before the next sleep (straight after a wake-up the session
+    /// reads the queue, not its socket), and a sleep shorter than a watch turns watching back on.
+    pub fn woke(&mut self, readable: bool, slept: Duration) {
+        if readable {
+            self.undrained = true;
+        }
+        self.spin = slept < SPIN;
+    }
+
+    /// Copies committed notifications on our channels from the queue into the inbox, when the
+    /// session is registered and `idle` (outside a transaction block).
+    pub fn deliver(&mut self, idle: bool) -> Result<()> {
+        let Some(i) = self.slot else { return Ok(()) };
+        if !idle {
+            return Ok(());
+        }
+        let q = &self.queue;
+        let slot = q.slot(i);
+        // Mark the position busy so that the tail advancer does not move it under us.
+        let pos = loop {
+            let raw = slot.pos.load(SeqCst);
+            let p = raw & !POS_BUSY;
+            if slot.pos.compare_exchange(raw, p | POS_BUSY, SeqCst, SeqCst).is_ok() {
+                break p;
+            }
+        };
+        let head = q.shared().head.load(SeqCst);
+        if pos >= head {
+            slot.pos.store(pos, SeqCst);
+            return Ok(());
+        }
+        let set = &self.channel_set;
+        let inbox = &mut self.inbox;
+        inbox.compact();
+        let mut bad_text = None;
+        let mut taken = 0;
+        let mut bytes = 0;
+        // Most traffic repeats a channel: remember the last one matched.
+        let mut last: ([u8; MAX_CHANNEL_LEN], usize) = ([0; MAX_CHANNEL_LEN], 0);
+        let scanned = q.scan(
+            &mut self.segs,
+            pos,
+            head,
+            |ch| {
+                if ch.len() == last.1 && ch == &last.0[..last.1] {
+                    return true;
+                }
+                let hit = set.contains(ch);
+                if hit {
+                    last.0[..ch.len()].copy_from_slice(ch);
+                    last.1 = ch.len();
+                }
+                hit
+            },
+            |ch, payload, pid| {
+                bytes += payload.len();
+                if inbox.push(ch, pid, |out| payload.copy_into(out)).is_err() {
+                    bad_text = Some(());
+                }
+                taken += 1;
+                taken < READ_BATCH && bytes < READ_BATCH_BYTES
+            },
+        );
+        // Store the position reached even when the scan stopped at a bad entry: what it copied
+        // before that point is delivered once, and the next read stops at the same entry again.
+        slot.pos.store(scanned.pos, SeqCst);
+        if scanned.stopped_early {
+            // Keep the descriptor readable while a backlog remains.
+            q.wake(i);
+        }
+        if q.seg_of(scanned.pos) != q.seg_of(pos) {
+            // Catching up may have released whole segments: let the disk follow (I5).
+            self.notices.extend(truncate_after_the_fact(&self.queue));
+        }
+        if let Some(e) = scanned.error {
+            return Err(e);
+        }
+        if bad_text.is_some() {
+            return Err(Error::corrupted("a notification in the queue is not valid UTF-8"));
+        }
+        Ok(())
+    }
+
+    /// Drops what was not read and removes the socket's file (at close).
+    pub fn close(&mut self) {
+        self.sock.unlink();
+        self.inbox.clear();
+        self.segs.clear();
+    }
+}
+
+/// Advances the tail once a session's own work is done (committed, or read): a failure here
+/// (say, a segment file that cannot be removed) must not turn a committed transaction or a
+/// successful read into an error, so it becomes a warning; the next advance retries.
+pub(crate) fn truncate_after_the_fact(queue: &Queue) -> Option<Notice> {
+    let (Err(e) | Ok(Some(e))) = queue.advance_tail(false) else { return None };
+    let mut n = Notice::new(Severity::Warning, e.sqlstate(), format!("could not truncate the NOTIFY queue: {}", e.message()));
+    n.detail = e.detail().map(str::to_owned);
+    Some(n)
+}
