@@ -82,9 +82,10 @@ impl Receiver {
 
     /// Makes the wake-up socket reachable by notifiers, before the session first registers.
     pub fn bind(&mut self) -> Result<()> {
-        let mode = if self.queue.dir.group_shared { 0o660 } else { 0o600 };
+        let dir = &self.queue.dir;
+        let (mode, gid) = if dir.group_shared { (0o660, Some(dir.gid)) } else { (0o600, None) };
         self.sock
-            .bind(self.queue.dir.raw(), self.sock_id, mode)
+            .bind(dir.raw(), self.sock_id, mode, gid)
             .map_err(|e| Error::io("bind the session's wake-up socket in the queue directory", e))
     }
 

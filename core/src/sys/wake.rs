@@ -62,8 +62,9 @@ impl WakeSocket {
     }
 
     /// Makes the socket reachable as `w.<sock_id>` in the directory `dir`, with file mode `mode`
-    /// (0600, or 0660 in a group-shared queue). Done once; later calls do nothing.
-    pub fn bind(&mut self, dir: RawFd, sock_id: u64, mode: libc::mode_t) -> io::Result<()> {
+    /// (0600, or 0660 in a group-shared queue, whose group `gid` the file is given so that every
+    /// member may send to it). Done once; later calls do nothing.
+    pub fn bind(&mut self, dir: RawFd, sock_id: u64, mode: libc::mode_t, gid: Option<u32>) -> io::Result<()> {
         if self.bound.is_some() {
             return Ok(());
         }
@@ -82,6 +83,13 @@ impl WakeSocket {
         // SAFETY: valid dirfd and C string.
         if unsafe { libc::fchmodat(dir, name.as_ptr(), mode, 0) } != 0 {
             return Err(io::Error::last_os_error());
+        }
+        if let Some(gid) = gid {
+            // The directory's setgid bit normally does this; it may have been lost.
+            // SAFETY: valid dirfd and C string; uid -1 keeps the owner.
+            if unsafe { libc::fchownat(dir, name.as_ptr(), u32::MAX, gid, libc::AT_SYMLINK_NOFOLLOW) } != 0 {
+                return Err(io::Error::last_os_error());
+            }
         }
         Ok(())
     }
