@@ -160,7 +160,7 @@ typedef struct hark_options {
    */
   uint64_t segment_size;
   /**
-   * Share the queue with the directory's group: directory 0770 and files 0660 instead of
+   * Share the queue with the directory's group: directory 02770 (setgid) and files 0660 instead of
    * 0700 and 0600.
    */
   bool group_shared;

@@ -42,7 +42,7 @@ pub struct hark_options {
     pub max_payload: u64,
     /// Size of each segment file, a power of two (0: chosen from the two sizes above).
     pub segment_size: u64,
-    /// Share the queue with the directory's group: directory 0770 and files 0660 instead of
+    /// Share the queue with the directory's group: directory 02770 (setgid) and files 0660 instead of
     /// 0700 and 0600.
     pub group_shared: bool,
 }

@@ -53,7 +53,7 @@ export interface ClientConfig {
   maxPayload?: number
   /** Fixed when the queue is created (bytes, a power of two). */
   segmentSize?: number
-  /** Share the queue with the directory's group (0770/0660 instead of 0700/0600). */
+  /** Share the queue with the directory's group (02770/0660 instead of 0700/0600). */
   groupShared?: boolean
 }
 

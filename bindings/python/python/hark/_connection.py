@@ -138,7 +138,7 @@ def connect(
     :param max_payload: longest payload in bytes (default 7999, as PostgreSQL; up to 1 MiB).
     :param segment_size: size of each segment file, a power of two (chosen from the above by
         default).
-    :param group_shared: share the queue with the directory's group (0770/0660 instead of
+    :param group_shared: share the queue with the directory's group (02770/0660 instead of
         0700/0600).
     """
     return Connection.connect(
