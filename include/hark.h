@@ -231,8 +231,10 @@ void hark_finish(struct hark_conn *conn);
 
 /**
  * `HARK_OK` if the connection opened and is usable, otherwise the `hark_result` of the failed
- * open, or HARK_ERR_CLOSED in a child process that inherited the connection through fork()
- * (HARK_ERR_NULL_PARAMETER for a NULL `conn`), like `PQstatus`.
+ * open, HARK_ERR_CLOSED in a child process that inherited the connection through fork(), or
+ * HARK_ERR_PANIC once a call on it hit a bug in hark (the call failed with that code and the
+ * session was closed; open a new connection) (HARK_ERR_NULL_PARAMETER for a NULL `conn`),
+ * like `PQstatus`.
  */
 enum hark_result hark_status(const struct hark_conn *conn);
 

@@ -175,7 +175,10 @@ impl hark_conn {
         self.last_text = CString::default();
         self.last_sqlstate = CString::default();
         let r = match &mut self.session {
-            Some(s) => op(s),
+            Some(s) => match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| op(s))) {
+                Ok(r) => r,
+                Err(payload) => Err(self.close_after_panic(payload.as_ref())),
+            },
             None => Err(Failure::new(
                 hark_result::HARK_ERR_CLOSED,
                 "08003",
@@ -186,6 +189,31 @@ impl hark_conn {
             self.record(f);
         }
         r
+    }
+
+    /// hark's panic policy, the same in every language: a panic inside a call is a bug, reported
+    /// as an error (HARK_ERR_PANIC, SQLSTATE XX000); the process goes on, and the session it
+    /// happened in is closed, since its state is unknown. Its listener slot is given back (or, if
+    /// even closing panics, reaped once the process exits).
+    fn close_after_panic(&mut self, payload: &(dyn std::any::Any + Send)) -> Failure {
+        let what = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".to_owned());
+        if let Some(s) = self.session.take() {
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(s))).is_err() {
+                // Leave it be: the slot's byte lock goes with the process.
+            }
+        }
+        let f = Failure::new(
+            hark_result::HARK_ERR_PANIC,
+            "XX000",
+            format!("internal error in hark: {what}; the connection was closed"),
+        );
+        self.status = hark_result::HARK_ERR_PANIC;
+        self.open_failure = Some(f.clone());
+        f
     }
 
     /// Like [`hark_conn::run`] for calls that return a `hark_result`.
@@ -199,8 +227,7 @@ impl hark_conn {
     /// The session if it is open in this process: `None` after a failed open, and in a child
     /// that inherited the connection through fork() (as hark_status says HARK_ERR_CLOSED there).
     pub(crate) fn session(&self) -> Option<&Connection> {
-        // SAFETY: getpid cannot fail.
-        self.session.as_ref().filter(|s| s.backend_pid() == unsafe { libc::getpid() })
+        self.session.as_ref().filter(|s| s.ensure_usable().is_ok())
     }
 }
 
@@ -244,8 +271,10 @@ pub unsafe extern "C" fn hark_finish(conn: *mut hark_conn) {
 }
 
 /// `HARK_OK` if the connection opened and is usable, otherwise the `hark_result` of the failed
-/// open, or HARK_ERR_CLOSED in a child process that inherited the connection through fork()
-/// (HARK_ERR_NULL_PARAMETER for a NULL `conn`), like `PQstatus`.
+/// open, HARK_ERR_CLOSED in a child process that inherited the connection through fork(), or
+/// HARK_ERR_PANIC once a call on it hit a bug in hark (the call failed with that code and the
+/// session was closed; open a new connection) (HARK_ERR_NULL_PARAMETER for a NULL `conn`),
+/// like `PQstatus`.
 #[no_mangle]
 pub unsafe extern "C" fn hark_status(conn: *const hark_conn) -> hark_result {
     ffi_boundary!(hark_result::HARK_ERR_PANIC, {
@@ -253,9 +282,8 @@ pub unsafe extern "C" fn hark_status(conn: *const hark_conn) -> hark_result {
         match unsafe { conn.as_ref() } {
             None => hark_result::HARK_ERR_NULL_PARAMETER,
             Some(c) => match &c.session {
-                // A session belongs to the process that opened it (its backend PID).
-                // SAFETY: getpid cannot fail.
-                Some(s) if s.backend_pid() != unsafe { libc::getpid() } => hark_result::HARK_ERR_CLOSED,
+                // A session belongs to the process that opened it.
+                Some(s) if s.ensure_usable().is_err() => hark_result::HARK_ERR_CLOSED,
                 _ => c.status,
             },
         }

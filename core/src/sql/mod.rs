@@ -71,6 +71,7 @@ impl Connection {
         if let Err(e) = self.check_usable() {
             return (Vec::new(), Err(e));
         }
+        crate::sys::fault::panic_on_sql(sql);
         let mut results = Vec::new();
         let r = self.execute_inner(sql, &mut results);
         if r.is_err() {

@@ -5,6 +5,8 @@
 //! `HARK_FAULT_PARK_IN_APPEND=<file>`: an append writes `<file>` and sleeps for ever after
 //! writing its entries and before publishing them, holding the writer lock.
 //! `HARK_FAULT_PARK_IN_TAIL=<file>`: a tail advance does the same while holding the tail lock.
+//! `HARK_FAULT_PANIC_ON_SQL=<text>`: executing exactly that SQL text panics, so that the bindings'
+//! panic policy (report an error, close the session, keep the process) can be tested.
 
 /// Where a process can be parked.
 #[derive(Clone, Copy)]
@@ -34,3 +36,14 @@ pub fn park(point: Point) {
 #[cfg(not(feature = "test-hooks"))]
 #[inline(always)]
 pub fn park(_point: Point) {}
+
+#[cfg(feature = "test-hooks")]
+pub fn panic_on_sql(sql: &str) {
+    if std::env::var_os("HARK_FAULT_PANIC_ON_SQL").is_some_and(|v| v == sql) {
+        panic!("injected panic (HARK_FAULT_PANIC_ON_SQL)");
+    }
+}
+
+#[cfg(not(feature = "test-hooks"))]
+#[inline(always)]
+pub fn panic_on_sql(_sql: &str) {}
