@@ -7,6 +7,7 @@ import queue
 import subprocess
 import sys
 import threading
+import time
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
@@ -90,3 +91,23 @@ def read_line(proc: subprocess.Popen[str], timeout: float = 10.0) -> str:
         err = proc.stderr.read() if proc.stderr else ""
         raise AssertionError(f"the child closed its output (exit status {proc.wait()}); its stderr: {err}")
     return line.rstrip("\n")
+
+
+def park_a_writer_inside_its_append(peer: Path, qdir: Path, marker: Path) -> subprocess.Popen[bytes]:
+    """A Rust peer that holds the queue's writer lock until it is killed: its commit stops inside
+    the append, after writing its entry and before publishing it.
+
+    This is the one place that uses the core's fault hook (`HARK_FAULT_PARK_IN_APPEND`)."""
+    proc = subprocess.Popen(
+        [str(peer), "notify", str(qdir), "ch", "parked", "1"],
+        env={**os.environ, "HARK_FAULT_PARK_IN_APPEND": str(marker)},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while not marker.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(f"the peer never parked inside its append (exit status {proc.poll()})")
+        time.sleep(0.01)
+    return proc
