@@ -88,6 +88,11 @@ impl SessionLock {
         Ok(r)
     }
 
+    /// Closes the connection of a session nobody else can reach any more (it is being freed).
+    pub(crate) fn close_unshared(&mut self) {
+        self.conn.get_mut().unwrap_or_else(|p| p.into_inner()).close();
+    }
+
     /// Takes the connection for this thread, waiting with the GIL released while another thread
     /// uses it, and running signal handlers every `WAIT_SLICE` meanwhile.
     fn hold(&self, py: Python<'_>) -> PyResult<Held<'_>> {

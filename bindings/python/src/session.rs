@@ -232,6 +232,17 @@ impl Session {
     }
 }
 
+impl Drop for Session {
+    /// A session freed without `close()` frees its listener slot here, which waits for the tail
+    /// lock: not with the GIL held. Nobody else can reach the session any more, so the GIL can go.
+    fn drop(&mut self) {
+        let conn = &mut self.conn;
+        if Python::try_attach(|py| py.detach(|| conn.close_unshared())).is_none() {
+            conn.close_unshared(); // pyo3 cannot attach here (interpreter finalizing): no GIL to release
+        }
+    }
+}
+
 /// `poll(2)` for readability, for at most `timeout` (rounded up to a millisecond). An
 /// interrupted poll is not an error: the caller checks signals and loops.
 fn poll_readable(fd: i32, timeout: Duration) -> std::io::Result<()> {
