@@ -230,6 +230,18 @@ impl Session {
     fn closed(&self, py: Python<'_>) -> PyResult<bool> {
         self.conn.quick(py, |c| c.is_closed())
     }
+
+    /// Test hook: panics while holding the connection, with the GIL held or released, as a bug
+    /// inside the core would.
+    #[cfg(feature = "fault-hooks")]
+    fn _panic_inside(&self, py: Python<'_>, blocking: bool) -> PyResult<()> {
+        let boom = |_: &mut Connection| panic!("a panic inside the session (test hook)");
+        if blocking {
+            self.conn.blocking(py, boom)
+        } else {
+            self.conn.quick(py, boom)
+        }
+    }
 }
 
 impl Drop for Session {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import queue
+import shutil
 import subprocess
 import sys
 import threading
@@ -50,14 +51,36 @@ def peer() -> Path:
     return REPO / "target" / "release" / "examples" / "peer"
 
 
-def python_child(code: str, *args: str) -> subprocess.Popen[str]:
-    """A Python process running `code` with this interpreter (so it imports the same hark)."""
+@pytest.fixture(scope="session")
+def hark_with_fault_hooks(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory to put first on PYTHONPATH: the hark package with a native module built with
+    the `fault-hooks` feature ($HARK_FAULT_MODULE, or built on demand into target/fault-hooks)."""
+    module = os.environ.get("HARK_FAULT_MODULE")
+    if not module:
+        subprocess.run(
+            ["cargo", "build", "-q", "-p", "hark-python", "--release", "--features", "fault-hooks"],
+            cwd=REPO,
+            env={**os.environ, "CARGO_TARGET_DIR": str(REPO / "target" / "fault-hooks"), "PYO3_PYTHON": sys.executable},
+            check=True,
+        )
+        module = str(REPO / "target" / "fault-hooks" / "release" / "lib_hark.so")
+    root = tmp_path_factory.mktemp("fault-hooks")
+    shutil.copytree(REPO / "bindings" / "python" / "python" / "hark", root / "hark", ignore=shutil.ignore_patterns("*.pyi", "__pycache__"))
+    shutil.copy(module, root / "hark" / "_hark.abi3.so")
+    return root
+
+
+def python_child(code: str, *args: str, pythonpath: Path | None = None) -> subprocess.Popen[str]:
+    """A Python process running `code` with this interpreter (so it imports the same hark, or the
+    one in `pythonpath`)."""
+    env = None if pythonpath is None else {**os.environ, "PYTHONPATH": str(pythonpath)}
     return subprocess.Popen(
         [sys.executable, "-c", code, *args],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env=env,
     )
 
 
