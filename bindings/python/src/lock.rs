@@ -28,7 +28,7 @@ use hark::Connection;
 use pyo3::prelude::*;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Condvar, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub(crate) struct SessionLock {
     turn: Mutex<Turn>,
@@ -69,20 +69,31 @@ impl SessionLock {
     /// process. If another thread is using the connection, waits for it with the GIL released.
     /// The only error is the one a signal handler raised during that wait (KeyboardInterrupt).
     pub(crate) fn quick<R>(&self, py: Python<'_>, f: impl FnOnce(&mut Connection) -> R) -> PyResult<R> {
-        let held = self.hold(py)?;
+        Ok(self.quick_until(py, None, f)?.expect("no deadline"))
+    }
+
+    /// [`SessionLock::quick`] that gives up (`None`) if another thread still uses the connection
+    /// at `deadline`.
+    pub(crate) fn quick_until<R>(
+        &self,
+        py: Python<'_>,
+        deadline: Option<Instant>,
+        f: impl FnOnce(&mut Connection) -> R,
+    ) -> PyResult<Option<R>> {
+        let Some(held) = self.hold(py, deadline)? else { return Ok(None) };
         if self.conn.is_poisoned() {
             // Closing may wait for the tail lock: not with the GIL held.
             py.detach(|| drop(self.conn()));
         }
         let r = f(&mut self.conn());
         drop(held);
-        Ok(r)
+        Ok(Some(r))
     }
 
     /// Runs `f` on the connection with the GIL released, for calls that may wait for another
     /// process: commits (the writer lock), LISTEN and UNLISTEN (the tail lock), closing.
     pub(crate) fn blocking<R: Send>(&self, py: Python<'_>, f: impl FnOnce(&mut Connection) -> R + Send) -> PyResult<R> {
-        let held = self.hold(py)?;
+        let held = self.hold(py, None)?.expect("no deadline");
         let r = py.detach(|| f(&mut self.conn()));
         drop(held);
         Ok(r)
@@ -94,14 +105,22 @@ impl SessionLock {
     }
 
     /// Takes the connection for this thread, waiting with the GIL released while another thread
-    /// uses it, and running signal handlers every `WAIT_SLICE` meanwhile.
-    fn hold(&self, py: Python<'_>) -> PyResult<Held<'_>> {
+    /// uses it, and running signal handlers every `WAIT_SLICE` meanwhile; `None` if it is still
+    /// in use at `deadline`.
+    fn hold(&self, py: Python<'_>, deadline: Option<Instant>) -> PyResult<Option<Held<'_>>> {
         if self.enter_within(Duration::ZERO) {
-            return Ok(Held(self));
+            return Ok(Some(Held(self)));
         }
         loop {
-            if py.detach(|| self.enter_within(WAIT_SLICE)) {
-                return Ok(Held(self));
+            let slice = match deadline {
+                None => WAIT_SLICE,
+                Some(d) => match d.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => left.min(WAIT_SLICE),
+                    _ => return Ok(None),
+                },
+            };
+            if py.detach(|| self.enter_within(slice)) {
+                return Ok(Some(Held(self)));
             }
             py.check_signals()?;
         }

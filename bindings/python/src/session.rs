@@ -134,7 +134,10 @@ impl Session {
             Some(t) => Duration::try_from_secs_f64(t.max(0.0)).ok().and_then(|d| Instant::now().checked_add(d)),
         };
         loop {
-            let (ready, fd) = self.conn.quick(py, |c| c.consume_input().map(|()| (c.pending(), c.as_raw_fd())))?.py_err()?;
+            // Another thread's call may hold the connection (say, a commit waiting for another
+            // process): the timeout still counts while this one waits for it.
+            let read = self.conn.quick_until(py, deadline, |c| c.consume_input().map(|()| (c.pending(), c.as_raw_fd())))?;
+            let Some((ready, fd)) = read.transpose().py_err()? else { return Ok(0) };
             if ready > 0 {
                 return Ok(ready);
             }

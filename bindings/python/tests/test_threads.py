@@ -150,7 +150,9 @@ time.sleep(0.5)
 spins, t0 = 0, time.monotonic()
 while time.monotonic() - t0 < 0.5:
     spins += 1
-print("RAN", spins, sender.is_alive(), flush=True)
+# A wait for notifications on the same connection waits for the sender's call, within its timeout.
+got = list(conn.notifies(timeout=0.5))
+print("RAN", spins, len(got), sender.is_alive(), flush=True)
 sender.join(60)
 print("SENT", sender.is_alive(), flush=True)
 print(*(n.payload for n in conn.notifies(timeout=10, stop_after=1)), sep="|", flush=True)
@@ -163,9 +165,9 @@ def test_a_commit_waiting_for_the_writer_lock_lets_other_threads_run(qdir: Path,
         child = python_child(NOTIFY_WHILE_ANOTHER_PROCESS_HOLDS_THE_WRITER_LOCK, str(qdir))
         try:
             ran = read_line(child, timeout=30).split()
-            assert ran[0] == "RAN" and int(ran[1]) > 10_000
-            # The sender was still waiting for the lock while this thread ran.
-            assert ran[2] == "True"
+            assert ran[0] == "RAN" and int(ran[1]) > 10_000 and ran[2] == "0"
+            # The sender was still waiting for the lock while this thread ran and waited.
+            assert ran[3] == "True"
             # The writer dies holding the lock; the lock is recovered and the commit goes through.
             parked.kill()
             assert read_line(child, timeout=30) == "SENT False"
