@@ -7,7 +7,8 @@
 //!    [`SessionLock::quick`] and [`SessionLock::blocking`] only call the core and return Rust
 //!    values; exceptions, lists and tuples are built after the lock is released, and notices
 //!    reach Python handlers after the call returns (the core hands them to a sink that Python
-//!    empties). Python code could release the GIL, or call back into the same connection.
+//!    empties). Python code could release the GIL, or call back into the same connection. (One
+//!    exception, argued at `Session::next_notify`: `str` objects, whose making runs no Python.)
 //! 2. No thread waits for the connection while it holds the GIL. A thread that finds the
 //!    connection in use sleeps with the GIL released, and takes the GIL back every
 //!    `WAIT_SLICE` to run Python's signal handlers, so Ctrl-C still ends that wait. Calls that
