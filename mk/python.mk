@@ -28,10 +28,14 @@ $(VENV)/.wheel: $(VENV)/.tools $(PY_SRC)
 
 python-wheel: $(VENV)/.wheel
 
-# The Rust peer is the other side of the cross-language tests. Any pytest exit status but 0
-# fails the target, including 5 (no test collected): a suite that ran nothing did not pass.
+# The Rust peer is the other side of the cross-language tests. The native module is built once
+# more with its test hooks (feature fault-hooks), in a target directory of its own so that the
+# two builds do not undo each other; only the tests that need a hook import it. Any pytest exit
+# status but 0 fails the target, including 5 (no test collected): a suite that ran nothing did
+# not pass.
 test-python: $(VENV)/.wheel
 	$(CARGO) build -q -p hark --release --example peer
-	HARK_PEER=$(CURDIR)/target/release/examples/peer $(VENV_PY) -m pytest -q bindings/python/tests
+	CARGO_TARGET_DIR=$(CURDIR)/target/fault-hooks PYO3_PYTHON=$(CURDIR)/$(VENV_PY) $(CARGO) build -q -p hark-python --release --features fault-hooks
+	HARK_PEER=$(CURDIR)/target/release/examples/peer HARK_FAULT_MODULE=$(CURDIR)/target/fault-hooks/release/lib_hark.so $(VENV_PY) -m pytest -q bindings/python/tests
 	$(VENV)/bin/mypy --strict --python-version 3.10 examples/python bindings/python/python/hark
 	$(VENV_PY) -m mypy.stubtest hark._hark

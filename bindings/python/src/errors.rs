@@ -9,7 +9,8 @@ use pyo3::sync::PyOnceLock;
 
 static FROM_NATIVE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
-/// The Python exception for `err`.
+/// The Python exception for `err`. This runs Python code (`hark.errors._from_native`), which may
+/// release the GIL: never call it while holding a connection (see `lock.rs`).
 pub(crate) fn to_py(err: hark::Error) -> PyErr {
     Python::attach(|py| match build(py, &err) {
         Ok(exc) => PyErr::from_value(exc),

@@ -5,12 +5,12 @@
 //! on. Everything a user sees (`hark.Connection`, `hark.Notify`, transactions, the generators)
 //! lives in Python; everything that touches the queue lives in `core/`.
 //!
-//! Threads: a `Session` may be shared by several Python threads. The connection sits behind a
-//! mutex that is only ever held while the GIL is held, and the GIL is only released by
-//! [`Session::wait`], which does not hold the mutex while it sleeps, so the two locks can never
-//! be taken in opposite orders.
+//! Threads: a `Session` may be shared by several Python threads; `lock.rs` says how that stays
+//! free of deadlocks with the GIL (no Python code runs while a thread holds the connection, and
+//! no thread waits for the connection while holding the GIL).
 
 mod errors;
+mod lock;
 mod session;
 
 use pyo3::prelude::*;

@@ -1,18 +1,26 @@
 //! [`Session`]: one hark connection, as the Python package drives it.
+//!
+//! Every method reaches the connection through [`SessionLock`], whose documentation gives the
+//! threading rules: core calls return Rust values, and Python objects and exceptions are made
+//! once the connection is released.
 
 use crate::errors::{to_py, IntoPy};
+use crate::lock::SessionLock;
 use hark::{Connection, ErrorKind, Notice, Options, TransactionStatus};
 use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString, PyTuple};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// A blocking wait sleeps at most this long with the GIL released before it takes the GIL back
-/// and runs Python's signal handlers, so that Ctrl-C interrupts it within this delay.
-const WAIT_SLICE: Duration = Duration::from_millis(50);
+/// and runs Python's signal handlers, so that Ctrl-C interrupts it within this delay. Waiting
+/// for another thread's call on the same connection is sliced the same way.
+pub(crate) const WAIT_SLICE: Duration = Duration::from_millis(50);
 
+/// Where the core's notices go: the handler runs inside core calls (with the connection held
+/// and maybe without the GIL), so it only stores them; Python takes them after the call.
 type NoticeSink = Arc<Mutex<Vec<Notice>>>;
 
 /// A notice as Python receives it: `(severity, sqlstate, message, detail, hint)`.
@@ -24,18 +32,11 @@ type NotifyTuple<'py> = (Bound<'py, PyString>, Bound<'py, PyString>, i32);
 /// One session on a queue directory (`hark::Connection`). Private: use `hark.Connection`.
 #[pyclass(module = "hark._hark", frozen)]
 pub(crate) struct Session {
-    conn: Mutex<Connection>,
+    conn: SessionLock,
     notices: NoticeSink,
-}
-
-impl Session {
-    /// The connection. Only called with the GIL held, and the guard is never kept across a
-    /// release of the GIL (see the crate documentation).
-    fn conn(&self) -> MutexGuard<'_, Connection> {
-        // A panic inside the core while the lock was held would be a bug; the connection's own
-        // state is still consistent enough to report errors, so do not poison every later call.
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
-    }
+    /// Fixed for the session's life, so read without taking the connection.
+    pid: i32,
+    path: PathBuf,
 }
 
 #[pymethods]
@@ -59,13 +60,14 @@ impl Session {
         conn.set_notice_handler(Some(Box::new(move |n: &Notice| {
             sink.lock().unwrap_or_else(|p| p.into_inner()).push(n.clone());
         })));
-        Ok(Session { conn: Mutex::new(conn), notices })
+        let (pid, path) = (conn.backend_pid(), conn.queue().path().to_path_buf());
+        Ok(Session { conn: SessionLock::new(conn), notices, pid, path })
     }
 
     /// Runs SQL text; returns `(tag, columns, rows)` of its last statement, rows as tuples of
     /// `str | None`.
     fn execute<'py>(&self, py: Python<'py>, sql: &str) -> PyResult<(String, Vec<String>, Bound<'py, PyList>)> {
-        let r = self.conn().execute(sql).py_err()?;
+        let r = self.conn.blocking(py, |c| c.execute(sql))?.py_err()?;
         let rows = PyList::empty(py);
         for row in r.rows {
             rows.append(PyTuple::new(py, row)?)?;
@@ -73,52 +75,51 @@ impl Session {
         Ok((r.tag, r.columns, rows))
     }
 
-    fn listen(&self, channel: &str) -> PyResult<()> {
-        self.conn().listen(channel).py_err()
+    fn listen(&self, py: Python<'_>, channel: &str) -> PyResult<()> {
+        self.conn.blocking(py, |c| c.listen(channel))?.py_err()
     }
 
-    fn unlisten(&self, channel: &str) -> PyResult<()> {
-        self.conn().unlisten(channel).py_err()
+    fn unlisten(&self, py: Python<'_>, channel: &str) -> PyResult<()> {
+        self.conn.blocking(py, |c| c.unlisten(channel))?.py_err()
     }
 
-    fn unlisten_all(&self) -> PyResult<()> {
-        self.conn().unlisten_all().py_err()
+    fn unlisten_all(&self, py: Python<'_>) -> PyResult<()> {
+        self.conn.blocking(py, |c| c.unlisten_all())?.py_err()
     }
 
-    fn notify(&self, channel: &str, payload: &str) -> PyResult<()> {
-        self.conn().notify(channel, payload).py_err()
+    fn notify(&self, py: Python<'_>, channel: &str, payload: &str) -> PyResult<()> {
+        self.conn.blocking(py, |c| c.notify(channel, payload))?.py_err()
     }
 
-    fn begin(&self) -> PyResult<()> {
-        self.conn().begin().py_err()
+    fn begin(&self, py: Python<'_>) -> PyResult<()> {
+        self.conn.quick(py, |c| c.begin())?.py_err()
     }
 
-    fn commit(&self) -> PyResult<()> {
-        self.conn().commit().py_err()
+    fn commit(&self, py: Python<'_>) -> PyResult<()> {
+        self.conn.blocking(py, |c| c.commit())?.py_err()
     }
 
-    fn rollback(&self) -> PyResult<()> {
-        self.conn().rollback().py_err()
+    /// Discards the block's work and reads what is waiting: nothing waits for another process.
+    fn rollback(&self, py: Python<'_>) -> PyResult<()> {
+        self.conn.quick(py, |c| c.rollback())?.py_err()
     }
 
-    fn savepoint(&self, name: &str) -> PyResult<()> {
-        self.conn().savepoint(name).py_err()
+    fn savepoint(&self, py: Python<'_>, name: &str) -> PyResult<()> {
+        self.conn.quick(py, |c| c.savepoint(name))?.py_err()
     }
 
-    fn release(&self, name: &str) -> PyResult<()> {
-        self.conn().release(name).py_err()
+    fn release(&self, py: Python<'_>, name: &str) -> PyResult<()> {
+        self.conn.quick(py, |c| c.release(name))?.py_err()
     }
 
-    fn rollback_to(&self, name: &str) -> PyResult<()> {
-        self.conn().rollback_to(name).py_err()
+    fn rollback_to(&self, py: Python<'_>, name: &str) -> PyResult<()> {
+        self.conn.quick(py, |c| c.rollback_to(name))?.py_err()
     }
 
     /// Reads what the descriptor announced, without blocking; returns how many notifications
     /// are ready to be taken with `next_notify`.
-    fn poll(&self) -> PyResult<usize> {
-        let mut c = self.conn();
-        c.consume_input().py_err()?;
-        Ok(c.pending())
+    fn poll(&self, py: Python<'_>) -> PyResult<usize> {
+        self.conn.quick(py, |c| c.consume_input().map(|()| c.pending()))?.py_err()
     }
 
     /// Waits until at least one notification is ready or `timeout` seconds pass (`None`:
@@ -133,15 +134,13 @@ impl Session {
             Some(t) => Duration::try_from_secs_f64(t.max(0.0)).ok().and_then(|d| Instant::now().checked_add(d)),
         };
         loop {
-            let fd = {
-                let mut c = self.conn();
-                c.consume_input().py_err()?;
-                let ready = c.pending();
-                if ready > 0 {
-                    return Ok(ready);
-                }
-                c.as_raw_fd()
-            };
+            // Another thread's call may hold the connection (say, a commit waiting for another
+            // process): the timeout still counts while this one waits for it.
+            let read = self.conn.quick_until(py, deadline, |c| c.consume_input().map(|()| (c.pending(), c.as_raw_fd())))?;
+            let Some((ready, fd)) = read.transpose().py_err()? else { return Ok(0) };
+            if ready > 0 {
+                return Ok(ready);
+            }
             let slice = match deadline {
                 Some(d) => match d.checked_duration_since(Instant::now()) {
                     Some(left) if !left.is_zero() => left.min(WAIT_SLICE),
@@ -159,21 +158,25 @@ impl Session {
     /// Takes the next notification that is ready, as `(channel, payload, pid)`, or `None`.
     fn next_notify<'py>(&self, py: Python<'py>) -> PyResult<Option<NotifyTuple<'py>>> {
         // The strings are made from the notification the session lends, with no Rust copy in
-        // between. They are the only Python objects made while the guard is held: strings are
-        // not tracked by the garbage collector, so making them cannot run a finalizer that uses
-        // this session again. pyo3 makes the tuple after the guard is dropped.
-        let mut c = self.conn();
-        Ok(c.notifies_ref().py_err()?.map(|n| (PyString::new(py, n.channel), PyString::new(py, n.payload), n.pid)))
+        // between: the one exception to "no Python objects while the connection is held". Making
+        // a str runs no Python code and cannot release the GIL (strings are not tracked by the
+        // garbage collector, so no collection and no finalizer runs). pyo3 makes the tuple, and
+        // any exception, after the connection is released.
+        self.conn
+            .quick(py, |c| Ok(c.notifies_ref()?.map(|n| (PyString::new(py, n.channel), PyString::new(py, n.payload), n.pid))))?
+            .py_err()
     }
 
     /// Notifications ready to be taken without reading the queue.
     #[getter]
-    fn pending(&self) -> usize {
-        self.conn().pending()
+    fn pending(&self, py: Python<'_>) -> PyResult<usize> {
+        self.conn.quick(py, |c| c.pending())
     }
 
     /// Notices raised since the last call, as `(severity, sqlstate, message, detail, hint)`.
     fn take_notices(&self) -> Vec<NoticeTuple> {
+        // The sink's lock is only ever held to push or drain a vector, never while waiting for
+        // anything: taking it with the GIL held cannot deadlock.
         let mut sink = self.notices.lock().unwrap_or_else(|p| p.into_inner());
         sink.drain(..).map(|n| (n.severity.as_str(), n.sqlstate, n.message, n.detail, n.hint)).collect()
     }
@@ -184,51 +187,74 @@ impl Session {
         !self.notices.lock().unwrap_or_else(|p| p.into_inner()).is_empty()
     }
 
-    fn fileno(&self) -> PyResult<i32> {
-        let c = self.conn();
-        if c.is_closed() {
+    fn fileno(&self, py: Python<'_>) -> PyResult<i32> {
+        let (closed, fd) = self.conn.quick(py, |c| (c.is_closed(), c.as_raw_fd()))?;
+        if closed {
             return Err(to_py(hark::Error::new(ErrorKind::Closed, "08003", "connection is closed")));
         }
-        Ok(c.as_raw_fd())
+        Ok(fd)
     }
 
     #[getter]
     fn pid(&self) -> i32 {
-        self.conn().backend_pid()
+        self.pid
     }
 
-    fn listening_channels(&self) -> PyResult<Vec<String>> {
-        let conn = self.conn();
-        conn.ensure_usable().py_err()?;
-        Ok(conn.listening_channels())
+    fn listening_channels(&self, py: Python<'_>) -> PyResult<Vec<String>> {
+        self.conn.quick(py, |c| c.ensure_usable().map(|()| c.listening_channels()))?.py_err()
     }
 
-    fn queue_usage(&self) -> PyResult<f64> {
-        self.conn().queue_usage().py_err()
+    /// May move the queue's tail first, which waits for the tail lock.
+    fn queue_usage(&self, py: Python<'_>) -> PyResult<f64> {
+        self.conn.blocking(py, |c| c.queue_usage())?.py_err()
     }
 
     /// `"idle"`, `"intrans"` or `"inerror"` (libpq's transaction states).
     #[getter]
-    fn transaction_status(&self) -> &'static str {
-        match self.conn().transaction_status() {
+    fn transaction_status(&self, py: Python<'_>) -> PyResult<&'static str> {
+        Ok(match self.conn.quick(py, |c| c.transaction_status())? {
             TransactionStatus::Idle => "idle",
             TransactionStatus::InBlock => "intrans",
             TransactionStatus::Failed => "inerror",
-        }
+        })
     }
 
     #[getter]
     fn path(&self) -> PathBuf {
-        self.conn().queue().path().to_path_buf()
+        self.path.clone()
     }
 
-    fn close(&self) {
-        self.conn().close();
+    /// Frees the listener slot, which waits for the tail lock.
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        self.conn.blocking(py, |c| c.close())
     }
 
     #[getter]
-    fn closed(&self) -> bool {
-        self.conn().is_closed()
+    fn closed(&self, py: Python<'_>) -> PyResult<bool> {
+        self.conn.quick(py, |c| c.is_closed())
+    }
+
+    /// Test hook: panics while holding the connection, with the GIL held or released, as a bug
+    /// inside the core would.
+    #[cfg(feature = "fault-hooks")]
+    fn _panic_inside(&self, py: Python<'_>, blocking: bool) -> PyResult<()> {
+        let boom = |_: &mut Connection| panic!("a panic inside the session (test hook)");
+        if blocking {
+            self.conn.blocking(py, boom)
+        } else {
+            self.conn.quick(py, boom)
+        }
+    }
+}
+
+impl Drop for Session {
+    /// A session freed without `close()` frees its listener slot here, which waits for the tail
+    /// lock: not with the GIL held. Nobody else can reach the session any more, so the GIL can go.
+    fn drop(&mut self) {
+        let conn = &mut self.conn;
+        if Python::try_attach(|py| py.detach(|| conn.close_unshared())).is_none() {
+            conn.close_unshared(); // pyo3 cannot attach here (interpreter finalizing): no GIL to release
+        }
     }
 }
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import queue
+import shutil
 import subprocess
 import sys
 import threading
+import time
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,14 +51,36 @@ def peer() -> Path:
     return REPO / "target" / "release" / "examples" / "peer"
 
 
-def python_child(code: str, *args: str) -> subprocess.Popen[str]:
-    """A Python process running `code` with this interpreter (so it imports the same hark)."""
+@pytest.fixture(scope="session")
+def hark_with_fault_hooks(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory to put first on PYTHONPATH: the hark package with a native module built with
+    the `fault-hooks` feature ($HARK_FAULT_MODULE, or built on demand into target/fault-hooks)."""
+    module = os.environ.get("HARK_FAULT_MODULE")
+    if not module:
+        subprocess.run(
+            ["cargo", "build", "-q", "-p", "hark-python", "--release", "--features", "fault-hooks"],
+            cwd=REPO,
+            env={**os.environ, "CARGO_TARGET_DIR": str(REPO / "target" / "fault-hooks"), "PYO3_PYTHON": sys.executable},
+            check=True,
+        )
+        module = str(REPO / "target" / "fault-hooks" / "release" / "lib_hark.so")
+    root = tmp_path_factory.mktemp("fault-hooks")
+    shutil.copytree(REPO / "bindings" / "python" / "python" / "hark", root / "hark", ignore=shutil.ignore_patterns("*.pyi", "__pycache__"))
+    shutil.copy(module, root / "hark" / "_hark.abi3.so")
+    return root
+
+
+def python_child(code: str, *args: str, pythonpath: Path | None = None) -> subprocess.Popen[str]:
+    """A Python process running `code` with this interpreter (so it imports the same hark, or the
+    one in `pythonpath`)."""
+    env = None if pythonpath is None else {**os.environ, "PYTHONPATH": str(pythonpath)}
     return subprocess.Popen(
         [sys.executable, "-c", code, *args],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env=env,
     )
 
 
@@ -90,3 +114,23 @@ def read_line(proc: subprocess.Popen[str], timeout: float = 10.0) -> str:
         err = proc.stderr.read() if proc.stderr else ""
         raise AssertionError(f"the child closed its output (exit status {proc.wait()}); its stderr: {err}")
     return line.rstrip("\n")
+
+
+def park_a_writer_inside_its_append(peer: Path, qdir: Path, marker: Path) -> subprocess.Popen[bytes]:
+    """A Rust peer that holds the queue's writer lock until it is killed: its commit stops inside
+    the append, after writing its entry and before publishing it.
+
+    This is the one place that uses the core's fault hook (`HARK_FAULT_PARK_IN_APPEND`)."""
+    proc = subprocess.Popen(
+        [str(peer), "notify", str(qdir), "ch", "parked", "1"],
+        env={**os.environ, "HARK_FAULT_PARK_IN_APPEND": str(marker)},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while not marker.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(f"the peer never parked inside its append (exit status {proc.poll()})")
+        time.sleep(0.01)
+    return proc

@@ -6,7 +6,7 @@ import signal
 import time
 from pathlib import Path
 
-from conftest import python_child, read_line
+from conftest import park_a_writer_inside_its_append, python_child, read_line
 
 # A shell starts background jobs with SIGINT ignored, and Python then leaves it ignored; install
 # Python's own Ctrl-C handler so the test means the same wherever the suite is started from.
@@ -76,6 +76,47 @@ sys.exit(3)
 
 def test_sigint_interrupts_an_asyncio_wait(qdir: Path) -> None:
     assert_ctrl_c_ends_the_wait(ASYNC_WAITER, qdir)
+
+
+WAITER_BEHIND_A_STUCK_COMMIT = RESTORE_CTRL_C + r"""
+import sys, threading, time, hark
+conn = hark.connect(sys.argv[1])
+conn.listen("ch")
+# This commit holds the connection while it waits for the writer lock of another process.
+sender = threading.Thread(target=lambda: conn.notify("ch", "after the writer died"))
+sender.start()
+time.sleep(0.3)
+print("WAITING", flush=True)
+try:
+    list(conn.notifies(timeout=60))  # waits for the connection, which the sender holds
+except KeyboardInterrupt:
+    print("INTERRUPTED", sender.is_alive(), flush=True)
+    sender.join(60)
+    print(next(conn.notifies(timeout=10)).payload, flush=True)
+    sys.exit(0)
+sys.exit(3)
+"""
+
+
+def test_sigint_interrupts_a_wait_for_a_connection_another_thread_holds(qdir: Path, peer: Path, tmp_path: Path) -> None:
+    parked = park_a_writer_inside_its_append(peer, qdir, tmp_path / "parked")
+    try:
+        child = python_child(WAITER_BEHIND_A_STUCK_COMMIT, str(qdir))
+        try:
+            assert read_line(child) == "WAITING"
+            time.sleep(0.3)
+            child.send_signal(signal.SIGINT)
+            assert read_line(child, timeout=5) == "INTERRUPTED True"
+            # Once the writer dies, the commit goes through and the connection works on.
+            parked.kill()
+            assert read_line(child, timeout=30) == "after the writer died"
+            assert child.wait(10) == 0
+        finally:
+            child.kill()
+            child.wait()
+    finally:
+        parked.kill()
+        parked.wait()
 
 
 def assert_ctrl_c_ends_the_wait(code: str, qdir: Path, then: list[str] | None = None) -> None:

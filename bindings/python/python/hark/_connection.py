@@ -21,8 +21,10 @@ class Connection(BaseConnection):
     ``with conn.transaction():`` or ``execute("BEGIN")`` for more. As a context manager it
     commits a block left open on success, rolls it back on an exception, and closes.
 
-    A connection may be used from several threads; a thread blocked in ``notifies()`` does not
-    hold the GIL, nor stop other threads from notifying on the same connection.
+    A connection may be used from several threads; its calls take turns. No call holds the GIL
+    while it waits (for notifications, for another thread's call, or for another process's
+    lock), and a thread blocked in ``notifies()`` does not stop other threads from using the
+    same connection.
     """
 
     @classmethod
