@@ -100,6 +100,20 @@ impl SessionLock {
         Ok(r)
     }
 
+    /// [`SessionLock::blocking`] that gives up (`None`) if another thread still uses the
+    /// connection at `deadline`.
+    pub(crate) fn blocking_until<R: Send>(
+        &self,
+        py: Python<'_>,
+        deadline: Option<Instant>,
+        f: impl FnOnce(&mut Connection) -> R + Send,
+    ) -> PyResult<Option<R>> {
+        let Some(held) = self.hold(py, deadline)? else { return Ok(None) };
+        let r = py.detach(|| f(&mut self.conn()));
+        drop(held);
+        Ok(Some(r))
+    }
+
     /// Closes the connection of a session nobody else can reach any more (it is being freed).
     pub(crate) fn close_unshared(&mut self) {
         self.conn.get_mut().unwrap_or_else(|p| p.into_inner()).close();

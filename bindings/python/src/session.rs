@@ -125,6 +125,10 @@ impl Session {
     /// Waits until at least one notification is ready or `timeout` seconds pass (`None`:
     /// forever); returns how many are ready (0 on timeout). The GIL is released while waiting,
     /// and Python's signal handlers run every `WAIT_SLICE`, so a KeyboardInterrupt ends the wait.
+    ///
+    /// It follows the core's wait protocol (`Connection::prepare_to_sleep`, then a poll of the
+    /// descriptor, then `Connection::woke`), so that while this listener keeps up its notifiers
+    /// make no system call to wake it; the connection is not held while it sleeps.
     #[pyo3(signature = (timeout=None))]
     fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<usize> {
         let deadline = match timeout {
@@ -136,8 +140,10 @@ impl Session {
         loop {
             // Another thread's call may hold the connection (say, a commit waiting for another
             // process): the timeout still counts while this one waits for it.
-            let read = self.conn.quick_until(py, deadline, |c| c.consume_input().map(|()| (c.pending(), c.as_raw_fd())))?;
-            let Some((ready, fd)) = read.transpose().py_err()? else { return Ok(0) };
+            let prepared = self.conn.blocking_until(py, deadline, |c| {
+                c.prepare_to_sleep().map(|_| (c.pending(), c.as_raw_fd()))
+            })?;
+            let Some((ready, fd)) = prepared.transpose().py_err()? else { return Ok(0) };
             if ready > 0 {
                 return Ok(ready);
             }
@@ -150,9 +156,39 @@ impl Session {
             };
             // The descriptor stays open while `self` is alive (closing a session keeps it until
             // the object is freed), and `self` outlives this call.
-            py.detach(|| poll_readable(fd, slice)).map_err(|e| PyOSError::new_err(format!("could not wait for notifications: {e}")))?;
+            let slept = Instant::now();
+            let readable = py
+                .detach(|| poll_readable(fd, slice))
+                .map_err(|e| PyOSError::new_err(format!("could not wait for notifications: {e}")))?;
+            let slept = slept.elapsed();
+            self.conn.quick(py, |c| c.woke(readable, slept))?;
             py.check_signals()?;
         }
+    }
+
+    /// The first half of `wait`, for an event loop that waits on `fileno()` itself: reads what
+    /// is waiting with the wake-up flag raised (so notifiers committing meanwhile make no system
+    /// call), watches the queue for a few microseconds while traffic is steady, then lowers the
+    /// flag and looks once more. Returns how many notifications are ready; if none, wait for the
+    /// descriptor, then call `woke`.
+    fn prepare_to_sleep(&self, py: Python<'_>) -> PyResult<usize> {
+        self.conn.blocking(py, |c| c.prepare_to_sleep().map(|_| c.pending()))?.py_err()
+    }
+
+    /// A consumer stops taking notifications for now: lowers the wake-up flag, and leaves the
+    /// descriptor readable if notifications are already waiting. Does nothing on a closed
+    /// connection, nor when another thread is using it (that thread's call leaves it settled or
+    /// awake): a generator that ends must not wait for, say, another thread's commit.
+    fn settle(&self, py: Python<'_>) -> PyResult<()> {
+        let settled = self.conn.quick_until(py, Some(Instant::now()), |c| if c.is_closed() { Ok(()) } else { c.settle() })?;
+        settled.unwrap_or(Ok(())).py_err()
+    }
+
+    /// The second half of `wait`: the descriptor was waited on for `slept` seconds, and was
+    /// `readable` at the end (or not: a timeout).
+    fn woke(&self, py: Python<'_>, readable: bool, slept: f64) -> PyResult<()> {
+        let slept = Duration::try_from_secs_f64(slept.max(0.0)).unwrap_or(Duration::MAX);
+        self.conn.quick(py, |c| c.woke(readable, slept))
     }
 
     /// Takes the next notification that is ready, as `(channel, payload, pid)`, or `None`.
@@ -258,9 +294,10 @@ impl Drop for Session {
     }
 }
 
-/// `poll(2)` for readability, for at most `timeout` (rounded up to a millisecond). An
-/// interrupted poll is not an error: the caller checks signals and loops.
-fn poll_readable(fd: i32, timeout: Duration) -> std::io::Result<()> {
+/// `poll(2)` for readability, for at most `timeout` (rounded up to a millisecond): whether the
+/// descriptor is readable. An interrupted poll is not an error: the caller checks signals and
+/// loops.
+fn poll_readable(fd: i32, timeout: Duration) -> std::io::Result<bool> {
     let ms = timeout.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
     let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
     // SAFETY: `pfd` is a valid pollfd for the duration of the call, and the count is 1.
@@ -270,6 +307,7 @@ fn poll_readable(fd: i32, timeout: Duration) -> std::io::Result<()> {
         if e.kind() != std::io::ErrorKind::Interrupted {
             return Err(e);
         }
+        return Ok(false);
     }
-    Ok(())
+    Ok(r > 0)
 }

@@ -272,7 +272,7 @@ impl Connection {
     /// system call, exactly as with `wait`.
     pub fn prepare_to_sleep(&mut self) -> Result<bool> {
         self.check_usable()?;
-        let r = self.rx.prepare_to_sleep(self.block.is_idle());
+        let r = self.rx.prepare_to_sleep(self.block.is_idle(), true);
         self.flush_notices();
         r
     }
@@ -281,6 +281,17 @@ impl Connection {
     /// ended after `slept`, `readable` or not (timed out, interrupted).
     pub fn woke(&mut self, readable: bool, slept: Duration) {
         self.rx.woke(readable, slept);
+    }
+
+    /// For a caller that stops taking notifications before [`Connection::notifies`] returned
+    /// `None` (say, after a batch, or when a consumer pauses) and may then sleep on the
+    /// descriptor: lowers the wake-up flag that [`Connection::prepare_to_sleep`] raised, and
+    /// makes the descriptor readable if notifications are already waiting.
+    pub fn settle(&mut self) -> Result<()> {
+        self.check_usable()?;
+        let r = self.rx.settle(self.block.is_idle());
+        self.flush_notices();
+        r
     }
 
     /// Notifications already copied into the inbox.

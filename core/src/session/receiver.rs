@@ -132,7 +132,7 @@ impl Receiver {
     pub fn wait(&mut self, idle: bool, timeout: Option<Duration>) -> Result<bool> {
         let deadline = timeout.map(|t| Instant::now() + t);
         loop {
-            if self.prepare_to_sleep(idle)? {
+            if self.prepare_to_sleep(idle, false)? {
                 return Ok(true);
             }
             let ms = match deadline {
@@ -158,13 +158,17 @@ impl Receiver {
     /// Steps 1–3 of the protocol (see the module's comment): returns whether the inbox holds
     /// notifications; if not, the caller may sleep on the descriptor, then call `woke`.
     ///
+    /// `external`: the caller sleeps on the descriptor with its own machinery (`select`, an event
+    /// loop) and may not report back through `woke`. Then a datagram that announced what is now
+    /// in the inbox is drained before returning, and the disarm step always drains, so that the
+    /// descriptor is not left readable with nothing new behind it (which would make such a loop
+    /// turn once more for nothing). [`Receiver::wait`] knows from its own poll whether a datagram
+    /// is waiting, and reads the queue before its socket.
+    ///
     /// The watch adapts: it stops once a watch catches nothing (sparse traffic, where spinning
     /// would only burn CPU and, on a busy machine, cost the listener its scheduling credit), and
     /// resumes when a sleep ends sooner than a watch would have.
-    pub fn prepare_to_sleep(&mut self, idle: bool) -> Result<bool> {
-        if !self.inbox.is_empty() {
-            return Ok(true);
-        }
+    pub fn prepare_to_sleep(&mut self, idle: bool, external: bool) -> Result<bool> {
         let (Some(i), true) = (self.slot, idle) else {
             self.consume_input(idle)?;
             return Ok(!self.inbox.is_empty());
@@ -175,6 +179,9 @@ impl Receiver {
         flag.store(1, SeqCst);
         self.deliver(idle)?;
         if !self.inbox.is_empty() {
+            if external {
+                self.sock.drain();
+            }
             return Ok(true);
         }
         if self.spin {
@@ -195,18 +202,36 @@ impl Receiver {
                     seen = now;
                     self.deliver(idle)?;
                     if !self.inbox.is_empty() {
+                        if external {
+                            self.sock.drain();
+                        }
                         return Ok(true);
                     }
                 }
             }
             self.spin = false;
         }
-        if std::mem::take(&mut self.undrained) {
+        if std::mem::take(&mut self.undrained) || external {
             self.sock.drain();
         }
         flag.store(0, SeqCst);
         self.deliver(idle)?;
         Ok(!self.inbox.is_empty())
+    }
+
+    /// The caller stops taking notifications for now (a generator ends, a consumer pauses): the
+    /// wake-up flag goes down, so that the next commit sends a datagram, and if notifications
+    /// are already waiting (in the inbox, or in the queue: one more look), the descriptor is made
+    /// readable by a datagram to itself, so that a caller about to sleep on it is not left asleep
+    /// with notifications waiting (I8).
+    pub fn settle(&mut self, idle: bool) -> Result<()> {
+        let Some(i) = self.slot else { return Ok(()) };
+        self.queue.slot(i).wake_pending.store(0, SeqCst);
+        self.deliver(idle)?;
+        if !self.inbox.is_empty() {
+            self.queue.wake(i);
+        }
+        Ok(())
     }
 
     /// Step 4's bookkeeping, after a sleep on the descriptor that took `slept`: a readable

@@ -103,18 +103,25 @@ class AsyncConnection(BaseConnection):
         native = self._native
         deadline = None if timeout is None else monotonic() + timeout
         received = 0
-        while True:
-            ready = native.poll()
-            if not ready:
-                left = None if deadline is None else deadline - monotonic()
-                if left is None or left > 0:
-                    await self._readable(left)
-                    ready = native.poll()
-            for n in self._take(ready):
-                yield n
-                received += 1
-            if self._notifies_over(received, stop_after, deadline):
-                return
+        try:
+            while True:
+                # The core's wait protocol, with the event loop as the sleeper: while this
+                # consumer keeps up, its notifiers make no system call to wake it.
+                ready = native.prepare_to_sleep()
+                if not ready:
+                    left = None if deadline is None else deadline - monotonic()
+                    if left is None or left > 0:
+                        slept = monotonic()
+                        await self._readable(left)
+                        native.woke(True, monotonic() - slept)
+                        ready = native.prepare_to_sleep()
+                for n in self._take(ready):
+                    yield n
+                    received += 1
+                if self._notifies_over(received, stop_after, deadline):
+                    return
+        finally:
+            native.settle()
 
     async def _readable(self, timeout: float | None) -> None:
         """Return when the descriptor is readable, the connection closes, or `timeout` passes."""

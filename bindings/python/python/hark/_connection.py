@@ -112,13 +112,17 @@ class Connection(BaseConnection):
         native = self._native
         deadline = None if timeout is None else monotonic() + timeout
         received = 0
-        while True:
-            ready = native.wait(None if deadline is None else deadline - monotonic())
-            for n in self._take(ready):
-                yield n
-                received += 1
-            if self._notifies_over(received, stop_after, deadline):
-                return
+        try:
+            while True:
+                ready = native.wait(None if deadline is None else deadline - monotonic())
+                for n in self._take(ready):
+                    yield n
+                    received += 1
+                if self._notifies_over(received, stop_after, deadline):
+                    return
+        finally:
+            # However it ends, leave the connection ready for a caller that sleeps on fileno().
+            native.settle()
 
 
 def connect(

@@ -42,6 +42,14 @@ class Session:
     def wait(self, timeout: float | None = None) -> int:
         """Block (GIL released, signals checked every 50 ms) until notifications are ready or
         `timeout` seconds pass; how many are ready (0 on timeout)."""
+    def prepare_to_sleep(self) -> int:
+        """The first half of `wait` for an event loop waiting on `fileno()`: read with the
+        wake-up flag raised, watch briefly, lower the flag, look again; how many are ready."""
+    def settle(self) -> None:
+        """A consumer stops taking notifications for now: lower the wake-up flag, and leave the
+        descriptor readable if notifications are already waiting."""
+    def woke(self, readable: bool, slept: float) -> None:
+        """The second half of `wait`: the descriptor was waited on for `slept` seconds."""
     def next_notify(self) -> tuple[str, str, int] | None:
         """The next ready notification as (channel, payload, pid), or None."""
     @property
