@@ -8,8 +8,14 @@
 //! it, and its thread discards what is queued and closes the connection with a reason (WebSocket
 //! close code 1013, or an SSE `close` event), so memory stays bounded by
 //! `max_clients × client_queue` messages whatever the browsers do.
+//!
+//! Nothing is read from the queue for a request, nor sent to it, before `auth` has accepted its
+//! head: its `Host`, its `Origin`, and the secret token printed at start (see `auth.rs`).
 
+mod auth;
 mod http;
+
+pub use auth::read_token_file;
 
 use crate::json;
 use crate::ws;
@@ -31,6 +37,17 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// SSE comment sent to an idle stream, to notice browsers that went away.
 const SSE_KEEPALIVE: Duration = Duration::from_secs(15);
 
+/// How clients prove that the user who started the server sent them.
+#[derive(Debug, Clone)]
+pub enum TokenSource {
+    /// A fresh random token, printed in the dashboard's URL at start.
+    Generate,
+    /// A token the user chose; `from` says where it came from (it is not printed).
+    Given { token: String, from: String },
+    /// No token (`--open`): any local user can read the stream.
+    Open,
+}
+
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
     pub dir: PathBuf,
@@ -40,6 +57,9 @@ pub struct ServeConfig {
     pub client_queue: usize,
     /// Browsers served at once.
     pub max_clients: usize,
+    pub token: TokenSource,
+    /// Host names accepted besides loopback's own (`--allow-host`).
+    pub allow_hosts: Vec<String>,
 }
 
 struct Client {
@@ -62,6 +82,7 @@ struct Hub {
     /// Notifications received per channel, for the dashboard's counters on (re)connection.
     counts: Mutex<BTreeMap<String, u64>>,
     seq: AtomicU64,
+    access: auth::Access,
     cfg: ServeConfig,
 }
 
@@ -119,24 +140,48 @@ impl Hub {
 pub fn run(cfg: ServeConfig) -> Result<(), String> {
     if !cfg.addr.ip().is_loopback() {
         return Err(format!(
-            "{} is not a loopback address: the dashboard has no authentication, so hark serve only binds 127.0.0.1 or ::1",
+            "{} is not a loopback address: hark serve speaks plain HTTP, which anyone on the network could read, so it only binds 127.0.0.1 or ::1",
             cfg.addr.ip()
         ));
     }
     if cfg.channels.is_empty() {
         return Err("no channel given".into());
     }
+    for h in &cfg.allow_hosts {
+        if h.is_empty() || h.contains([':', '/', '@']) || h.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(format!("--allow-host takes a host name without port or scheme, not {h:?}"));
+        }
+    }
+    let token = match &cfg.token {
+        TokenSource::Generate => Some(auth::generate_token().map_err(|e| format!("could not read random bytes for the token: {e}"))?),
+        TokenSource::Given { token, .. } => {
+            auth::validate_token(token)?;
+            Some(token.clone())
+        }
+        TokenSource::Open => None,
+    };
     let mut conn = Connection::open(&cfg.dir).map_err(|e| format!("could not open the queue in {}: {e}", cfg.dir.display()))?;
     for ch in &cfg.channels {
         conn.listen(ch).map_err(|e| e.to_string())?;
     }
     let listener = TcpListener::bind(cfg.addr).map_err(|e| format!("could not bind {}: {e}", cfg.addr))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
-    eprintln!("hark serve: http://{local}/ (channels: {})", cfg.channels.join(", "));
+    let channels = cfg.channels.join(", ");
+    match (&cfg.token, &token) {
+        (TokenSource::Generate, Some(t)) => eprintln!("hark serve: http://{local}/?token={t} (channels: {channels})"),
+        (TokenSource::Given { from, .. }, _) => eprintln!("hark serve: http://{local}/ (channels: {channels}; token from {from})"),
+        _ => {
+            eprintln!("hark serve: http://{local}/ (channels: {channels})");
+            eprintln!(
+                "hark serve: WARNING: --open: no token is required, so any user of this machine, and any program or web page able to reach {local}, can read the notifications on these channels"
+            );
+        }
+    }
     let hub = Arc::new(Hub {
         clients: Mutex::new(Vec::new()),
         counts: Mutex::new(cfg.channels.iter().map(|c| (c.clone(), 0)).collect()),
         seq: AtomicU64::new(0),
+        access: auth::Access::new(token, local, &cfg.allow_hosts),
         cfg,
     });
     {
@@ -202,33 +247,31 @@ fn forward(mut conn: Connection, hub: &Hub) {
 
 fn serve_connection(mut stream: TcpStream, hub: &Hub) -> io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let req = http::read_request(&mut stream)?;
+    let req = match http::read_request(&mut stream) {
+        Ok(req) => req,
+        Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+            let body = format!("bad request: {e}\n");
+            return http::respond(&mut stream, "400 Bad Request", "text/plain; charset=utf-8", body.as_bytes());
+        }
+        Err(e) => return Err(e),
+    };
+    if let Err(refusal) = hub.access.check(&req) {
+        return http::respond(&mut stream, refusal.status(), "text/plain; charset=utf-8", refusal.message().as_bytes());
+    }
     if req.method != "GET" {
         return http::respond(&mut stream, "405 Method Not Allowed", "text/plain; charset=utf-8", b"only GET\n");
-    }
-    if !same_origin(&req) {
-        return http::respond(&mut stream, "403 Forbidden", "text/plain; charset=utf-8", b"cross-origin request refused\n");
     }
     match req.path.as_str() {
         "/" | "/index.html" => {
             let channels: Vec<String> = hub.cfg.channels.iter().map(|c| json::string(c)).collect();
             let page = DASHBOARD.replace("/*CHANNELS*/[]", &format!("[{}]", channels.join(",")).replace("</", "<\\/"));
-            http::respond(&mut stream, "200 OK", "text/html; charset=utf-8", page.as_bytes())
+            let cookie = hub.access.cookie_header();
+            http::respond_with(&mut stream, "200 OK", "text/html; charset=utf-8", &cookie, page.as_bytes())
         }
         "/ws" if req.header_has("Upgrade", "websocket") => serve_websocket(stream, &req, hub),
         "/ws" => http::respond(&mut stream, "426 Upgrade Required", "text/plain; charset=utf-8", b"WebSocket only\n"),
         "/events" => serve_sse(stream, hub),
         _ => http::respond(&mut stream, "404 Not Found", "text/plain; charset=utf-8", b"not found\n"),
-    }
-}
-
-/// A browser page from another site may open connections to loopback too; only pages served
-/// from this address (or clients that send no Origin, such as command-line tools) may subscribe.
-fn same_origin(req: &http::Request) -> bool {
-    match (req.header("Origin"), req.header("Host")) {
-        (None, _) => true,
-        (Some(origin), Some(host)) => origin == format!("http://{host}"),
-        (Some(_), None) => false,
     }
 }
 
