@@ -135,6 +135,11 @@ struct ServeArgs {
     /// Loopback address and port to serve on (port 0 picks a free one).
     #[arg(long, default_value = "127.0.0.1:9292")]
     addr: SocketAddr,
+    /// Serve on a Unix socket at PATH instead of a TCP port: created 0600, so only you can
+    /// connect, in a directory that must be yours and writable by you only. Clients send
+    /// `Host: localhost` (`curl --unix-socket PATH 'http://localhost/events?token=…'`).
+    #[arg(long, value_name = "PATH", conflicts_with = "addr")]
+    unix: Option<PathBuf>,
     /// Notifications queued for one browser before it is dropped as too slow.
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
     client_queue: u32,
@@ -390,6 +395,7 @@ fn serve_cmd(a: ServeArgs) -> u8 {
     let cfg = ServeConfig {
         dir,
         addr: a.addr,
+        unix: a.unix,
         channels,
         client_queue: a.client_queue as usize,
         max_clients: a.max_clients as usize,

@@ -1,16 +1,18 @@
 //! Who may read what `hark serve` streams, over raw sockets: the token printed at start (in the
 //! URL, the page's cookie, or a Bearer header), the Host allow-list that defeats DNS rebinding,
-//! the Origin check, `--open`, tokens of the user's choosing, and another Unix user of the same
-//! machine connecting to the same loopback port.
+//! the Origin check, `--open`, tokens of the user's choosing, another Unix user of the same
+//! machine connecting to the same loopback port, and `--unix` sockets.
 
 mod common;
 
 use common::{hark, serve, serve_with, ws_connect, ws_text, TempDir};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
-use std::process::Command;
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const NO_TOKEN: &str = "a token is required: open the URL hark serve printed, or send Authorization: Bearer TOKEN\n";
@@ -316,4 +318,113 @@ timeout 2 cat <&3"#;
     // above is the token's doing, not the client's.
     let got = as_harktest2(&srv.path("/events"));
     assert!(got.starts_with("harktest2\nHTTP/1.1 200 OK\r\n") && got.contains("event: hello\n"), "{got}");
+}
+
+/// Connects to the Unix socket at `path` from a child process running as `uid`/`gid`; the error is
+/// the one `connect` gave there.
+fn connect_as(path: &Path, uid: u32, gid: u32) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    // SAFETY: a sockaddr_un of zeros is valid (an empty path), filled in below.
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    let bytes = path.as_os_str().as_bytes();
+    assert!(bytes.len() < addr.sun_path.len(), "socket path too long");
+    for (d, s) in addr.sun_path.iter_mut().zip(bytes) {
+        *d = *s as libc::c_char;
+    }
+    let mut cmd = Command::new("true");
+    cmd.uid(uid).gid(gid);
+    // SAFETY: between fork and exec the closure makes only system calls (socket, connect), which
+    // are async-signal-safe, on memory prepared before the fork; it allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            let fd = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM, 0);
+            let len = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
+            if fd < 0 || libc::connect(fd, &addr as *const libc::sockaddr_un as *const libc::sockaddr, len) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.status().map(|_| ())
+}
+
+/// Starts `hark serve` on a Unix socket and returns it with the token it printed.
+fn serve_unix(cmd: &mut Command, dir: &Path, sock: &Path) -> (common::Reaper, String) {
+    let mut child = common::Reaper(
+        cmd.arg("serve").arg(dir).arg("--unix").arg(sock).arg("orders").stderr(Stdio::piped()).spawn().unwrap(),
+    );
+    let mut line = String::new();
+    BufReader::new(child.0.stderr.take().unwrap()).read_line(&mut line).unwrap();
+    let want = format!(" on unix:{} (channels: orders)\n", sock.display());
+    let token = line
+        .strip_prefix("hark serve: http://localhost/?token=")
+        .and_then(|r| r.strip_suffix(&want))
+        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"));
+    (child, token.to_owned())
+}
+
+fn unix_get(sock: &Path, lines: &str) -> String {
+    let mut s = UnixStream::connect(sock).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(s, "{lines}\r\n\r\n").unwrap();
+    // Up to the end of a refusal, or of a stream's first event.
+    let mut got = String::new();
+    let mut r = BufReader::new(s);
+    while !got.contains("event: hello\n") || !got.ends_with("\n\n") {
+        if r.read_line(&mut got).unwrap() == 0 {
+            break;
+        }
+    }
+    got
+}
+
+#[test]
+fn a_unix_socket_answers_its_owner_only() {
+    let dir = TempDir::new("access-unix");
+    let socks = TempDir::new("access-unix-socks");
+    std::fs::create_dir_all(socks.path()).unwrap();
+    std::fs::set_permissions(socks.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let sock = socks.path().join("hark.sock");
+
+    let (_srv, token) = serve_unix(&mut hark(), dir.path(), &sock);
+    let meta = std::fs::symlink_metadata(&sock).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o7777, 0o600, "the socket file's mode");
+    // Over the socket, the token is still needed, and the Host is `localhost`.
+    let refused = unix_get(&sock, "GET /events HTTP/1.1\r\nHost: localhost");
+    assert!(refused.starts_with("HTTP/1.1 403 Forbidden\r\n"), "{refused}");
+    let served = unix_get(&sock, &format!("GET /events?token={token} HTTP/1.1\r\nHost: localhost"));
+    assert!(served.starts_with("HTTP/1.1 200 OK\r\n") && served.contains("event: hello\n"), "{served}");
+    let elsewhere = format!("GET /events?token={token} HTTP/1.1\r\nHost: evil.example");
+    assert!(unix_get(&sock, &elsewhere).starts_with("HTTP/1.1 403 Forbidden\r\n"));
+
+    // A live socket is not taken over; a directory others may write is refused.
+    let out = hark().arg("serve").arg(dir.path()).arg("--unix").arg(&sock).arg("x").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is in use by another server"));
+    std::fs::set_permissions(socks.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let out = hark().arg("serve").arg(dir.path()).arg("--unix").arg(socks.path().join("b.sock")).arg("x").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("must be yours and writable by you only"));
+    std::fs::set_permissions(socks.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: the second half of a_unix_socket_answers_its_owner_only needs root to run as harktest1 and harktest2");
+        return;
+    }
+    let (uid1, gid1) = test_user("harktest1");
+    let (uid2, gid2) = test_user("harktest2");
+    let theirs = TempDir::new("access-unix-harktest1");
+    std::fs::create_dir_all(theirs.path()).unwrap();
+    std::os::unix::fs::chown(theirs.path(), Some(uid1), Some(gid1)).unwrap();
+    std::fs::set_permissions(theirs.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let sock = theirs.path().join("hark.sock");
+    let queue = TempDir::new("access-unix-queue");
+    let (_srv, _) = serve_unix(hark().uid(uid1).gid(gid1), queue.path(), &sock);
+    assert_eq!(std::fs::symlink_metadata(&sock).unwrap().uid(), uid1);
+    // harktest2 can reach the file (its directory is open to all) but not connect to it.
+    let refused = connect_as(&sock, uid2, gid2).unwrap_err();
+    assert_eq!(refused.kind(), std::io::ErrorKind::PermissionDenied, "{refused}");
+    connect_as(&sock, uid1, gid1).expect("its owner connects");
 }

@@ -4,7 +4,8 @@
 //! loopback too, so every request passes three checks before anything else is read or sent:
 //! 1. its `Host` is one of this server's own names (`127.0.0.1:PORT`, `[::1]:PORT`,
 //!    `localhost:PORT`, the bound address, and `--allow-host` names): a page on a name the
-//!    attacker controls, rebound to 127.0.0.1, sends its own name and is refused;
+//!    attacker controls, rebound to 127.0.0.1, sends its own name and is refused (on a Unix
+//!    socket, only `localhost` and `--allow-host` names, without a port);
 //! 2. its `Origin`, if any, is `http://` and one of those same names (a header the page itself
 //!    cannot choose, unlike `Host`, which the attacker's DNS chooses);
 //! 3. it presents the secret token: as the `token` query parameter, as the cookie the dashboard
@@ -57,27 +58,39 @@ pub struct Access {
 }
 
 impl Access {
-    /// `extra_hosts` are `--allow-host` names, accepted with the bound port.
-    pub fn new(token: Option<String>, bound: SocketAddr, extra_hosts: &[String]) -> Access {
-        let port = bound.port();
-        let bound_ip = match bound {
+    /// `bound` is the TCP address served, `None` for a Unix socket (reached through `localhost`
+    /// only, with no port, as `curl --unix-socket` sends it). `extra_hosts` are `--allow-host`
+    /// names, accepted with the bound port.
+    pub fn new(token: Option<String>, bound: Option<SocketAddr>, extra_hosts: &[String]) -> Access {
+        let mut names = vec!["localhost".to_owned()];
+        if bound.is_some() {
+            names.extend(["127.0.0.1".to_owned(), "[::1]".to_owned()]);
+        }
+        names.extend(bound.map(|b| match b {
             SocketAddr::V4(a) => a.ip().to_string(),
             SocketAddr::V6(a) => format!("[{}]", a.ip()),
-        };
-        let mut names = vec!["127.0.0.1".to_owned(), "[::1]".to_owned(), "localhost".to_owned(), bound_ip];
+        }));
         names.extend(extra_hosts.iter().map(|h| h.to_ascii_lowercase()));
+        let port = bound.map(|b| b.port());
         let mut hosts = Vec::new();
         for name in names {
-            hosts.push(format!("{name}:{port}"));
+            match port {
+                Some(p) => hosts.push(format!("{name}:{p}")),
+                None => hosts.push(name.clone()),
+            }
             // A browser leaves out the default port.
-            if port == 80 {
+            if port == Some(80) {
                 hosts.push(name);
             }
         }
         hosts.dedup();
         // Cookies are not kept apart by port: the name carries it, so that two servers on one
         // machine do not overwrite each other's.
-        Access { token, hosts, cookie_name: format!("hark_serve_token_{port}") }
+        let cookie_name = match port {
+            Some(p) => format!("hark_serve_token_{p}"),
+            None => "hark_serve_token_unix".to_owned(),
+        };
+        Access { token, hosts, cookie_name }
     }
 
     /// Decides on a request from its head alone, before anything is sent.

@@ -9,11 +9,13 @@
 //! close code 1013, or an SSE `close` event), so memory stays bounded by
 //! `max_clients × client_queue` messages whatever the browsers do.
 //!
-//! Nothing is read from the queue for a request, nor sent to it, before `auth` has accepted its
-//! head: its `Host`, its `Origin`, and the secret token printed at start (see `auth.rs`).
+//! Connections come from a loopback TCP port or from a Unix socket only its owner can connect to
+//! (`listen.rs`). Nothing is read from the queue for a request, nor sent to it, before `auth` has
+//! accepted its head: its `Host`, its `Origin`, and the secret token printed at start.
 
 mod auth;
 mod http;
+mod listen;
 
 pub use auth::read_token_file;
 
@@ -21,9 +23,11 @@ use crate::json;
 use crate::ws;
 use hark::Connection;
 use std::collections::BTreeMap;
-use std::io::{self, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::io;
+use listen::Conn;
+use std::net::{Shutdown, SocketAddr, TcpListener};
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
@@ -52,6 +56,8 @@ pub enum TokenSource {
 pub struct ServeConfig {
     pub dir: PathBuf,
     pub addr: SocketAddr,
+    /// A Unix socket to serve on instead of `addr`.
+    pub unix: Option<PathBuf>,
     pub channels: Vec<String>,
     /// Notifications queued for one client before it is dropped as too slow.
     pub client_queue: usize,
@@ -138,7 +144,7 @@ impl Hub {
 
 /// Binds, listens on the channels, and serves until the process is stopped.
 pub fn run(cfg: ServeConfig) -> Result<(), String> {
-    if !cfg.addr.ip().is_loopback() {
+    if cfg.unix.is_none() && !cfg.addr.ip().is_loopback() {
         return Err(format!(
             "{} is not a loopback address: hark serve speaks plain HTTP, which anyone on the network could read, so it only binds 127.0.0.1 or ::1",
             cfg.addr.ip()
@@ -164,16 +170,34 @@ pub fn run(cfg: ServeConfig) -> Result<(), String> {
     for ch in &cfg.channels {
         conn.listen(ch).map_err(|e| e.to_string())?;
     }
-    let listener = TcpListener::bind(cfg.addr).map_err(|e| format!("could not bind {}: {e}", cfg.addr))?;
-    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    let listener = match &cfg.unix {
+        None => {
+            let l = TcpListener::bind(cfg.addr).map_err(|e| format!("could not bind {}: {e}", cfg.addr))?;
+            let local = l.local_addr().map_err(|e| e.to_string())?;
+            Listener::Tcp(l, local)
+        }
+        Some(path) => Listener::Unix(listen::bind_unix(path)?),
+    };
+    let local = match &listener {
+        Listener::Tcp(_, a) => Some(*a),
+        Listener::Unix(_) => None,
+    };
+    // What a client asks for, and where: `curl --unix-socket PATH URL` for a Unix socket.
+    let (base, place, on) = match (&local, &cfg.unix) {
+        (Some(a), _) => (format!("http://{a}/"), a.to_string(), String::new()),
+        (None, p) => {
+            let place = format!("unix:{}", p.as_deref().unwrap_or(Path::new("")).display());
+            ("http://localhost/".to_owned(), place.clone(), format!(" on {place}"))
+        }
+    };
     let channels = cfg.channels.join(", ");
     match (&cfg.token, &token) {
-        (TokenSource::Generate, Some(t)) => eprintln!("hark serve: http://{local}/?token={t} (channels: {channels})"),
-        (TokenSource::Given { from, .. }, _) => eprintln!("hark serve: http://{local}/ (channels: {channels}; token from {from})"),
+        (TokenSource::Generate, Some(t)) => eprintln!("hark serve: {base}?token={t}{on} (channels: {channels})"),
+        (TokenSource::Given { from, .. }, _) => eprintln!("hark serve: {base}{on} (channels: {channels}; token from {from})"),
         _ => {
-            eprintln!("hark serve: http://{local}/ (channels: {channels})");
+            eprintln!("hark serve: {base}{on} (channels: {channels})");
             eprintln!(
-                "hark serve: WARNING: --open: no token is required, so any user of this machine, and any program or web page able to reach {local}, can read the notifications on these channels"
+                "hark serve: WARNING: --open: no token is required, so any user of this machine, and any program or web page able to reach {place}, can read the notifications on these channels"
             );
         }
     }
@@ -191,7 +215,21 @@ pub fn run(cfg: ServeConfig) -> Result<(), String> {
             .spawn(move || forward(conn, &hub))
             .map_err(|e| e.to_string())?;
     }
-    for stream in listener.incoming() {
+    match listener {
+        Listener::Tcp(l, _) => accept(l.incoming(), &hub),
+        Listener::Unix(l) => accept(l.incoming(), &hub),
+    }
+    Ok(())
+}
+
+enum Listener {
+    Tcp(TcpListener, SocketAddr),
+    Unix(UnixListener),
+}
+
+/// Gives each connection its own thread, for ever.
+fn accept<S: Conn>(incoming: impl Iterator<Item = io::Result<S>>, hub: &Arc<Hub>) {
+    for stream in incoming {
         let stream = match stream {
             Ok(s) => s,
             Err(e) => {
@@ -201,12 +239,11 @@ pub fn run(cfg: ServeConfig) -> Result<(), String> {
                 continue;
             }
         };
-        let hub = Arc::clone(&hub);
+        let hub = Arc::clone(hub);
         let _ = thread::Builder::new().name("hark-client".into()).spawn(move || {
             let _ = serve_connection(stream, &hub);
         });
     }
-    Ok(())
 }
 
 /// The listening thread: waits on the session, turns each notification into one JSON text and
@@ -245,7 +282,7 @@ fn forward(mut conn: Connection, hub: &Hub) {
     }
 }
 
-fn serve_connection(mut stream: TcpStream, hub: &Hub) -> io::Result<()> {
+fn serve_connection<S: Conn>(mut stream: S, hub: &Hub) -> io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     let req = match http::read_request(&mut stream) {
         Ok(req) => req,
@@ -275,7 +312,7 @@ fn serve_connection(mut stream: TcpStream, hub: &Hub) -> io::Result<()> {
     }
 }
 
-fn serve_websocket(stream: TcpStream, req: &http::Request, hub: &Hub) -> io::Result<()> {
+fn serve_websocket<S: Conn>(stream: S, req: &http::Request, hub: &Hub) -> io::Result<()> {
     let mut stream = stream;
     let Some(key) = req.header("Sec-WebSocket-Key") else {
         return http::respond(&mut stream, "400 Bad Request", "text/plain; charset=utf-8", b"missing Sec-WebSocket-Key\n");
@@ -353,7 +390,7 @@ fn serve_websocket(stream: TcpStream, req: &http::Request, hub: &Hub) -> io::Res
     Ok(())
 }
 
-fn send(writer: &Mutex<TcpStream>, opcode: u8, payload: &[u8]) -> io::Result<()> {
+fn send<S: Conn>(writer: &Mutex<S>, opcode: u8, payload: &[u8]) -> io::Result<()> {
     let mut w = writer.lock().unwrap_or_else(|e| e.into_inner());
     ws::write_frame(&mut *w, opcode, payload, None)
 }
@@ -367,7 +404,7 @@ impl Drop for Leave {
     }
 }
 
-fn serve_sse(mut stream: TcpStream, hub: &Hub) -> io::Result<()> {
+fn serve_sse<S: Conn>(mut stream: S, hub: &Hub) -> io::Result<()> {
     let Some(Membership { rx, overrun, gone }) = hub.join() else {
         return http::respond(&mut stream, "503 Service Unavailable", "text/plain; charset=utf-8", b"too many clients\n");
     };
