@@ -21,13 +21,13 @@ pub use auth::read_token_file;
 
 use crate::json;
 use crate::ws;
+use listen::Conn;
 use hark::Connection;
 use std::collections::BTreeMap;
 use std::io;
-use listen::Conn;
 use std::net::{Shutdown, SocketAddr, TcpListener};
 use std::os::unix::net::UnixListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
@@ -176,18 +176,14 @@ pub fn run(cfg: ServeConfig) -> Result<(), String> {
             let local = l.local_addr().map_err(|e| e.to_string())?;
             Listener::Tcp(l, local)
         }
-        Some(path) => Listener::Unix(listen::bind_unix(path)?),
+        Some(path) => Listener::Unix(listen::bind_unix(path)?, path.clone()),
     };
-    let local = match &listener {
-        Listener::Tcp(_, a) => Some(*a),
-        Listener::Unix(_) => None,
-    };
-    // What a client asks for, and where: `curl --unix-socket PATH URL` for a Unix socket.
-    let (base, place, on) = match (&local, &cfg.unix) {
-        (Some(a), _) => (format!("http://{a}/"), a.to_string(), String::new()),
-        (None, p) => {
-            let place = format!("unix:{}", p.as_deref().unwrap_or(Path::new("")).display());
-            ("http://localhost/".to_owned(), place.clone(), format!(" on {place}"))
+    // What a client asks for, and where (`curl --unix-socket PATH URL` for a Unix socket).
+    let (local, base, place, on) = match &listener {
+        Listener::Tcp(_, a) => (Some(*a), format!("http://{a}/"), a.to_string(), String::new()),
+        Listener::Unix(_, p) => {
+            let place = format!("unix:{}", p.display());
+            (None, "http://localhost/".to_owned(), place.clone(), format!(" on {place}"))
         }
     };
     let channels = cfg.channels.join(", ");
@@ -217,14 +213,14 @@ pub fn run(cfg: ServeConfig) -> Result<(), String> {
     }
     match listener {
         Listener::Tcp(l, _) => accept(l.incoming(), &hub),
-        Listener::Unix(l) => accept(l.incoming(), &hub),
+        Listener::Unix(l, _) => accept(l.incoming(), &hub),
     }
     Ok(())
 }
 
 enum Listener {
     Tcp(TcpListener, SocketAddr),
-    Unix(UnixListener),
+    Unix(UnixListener, PathBuf),
 }
 
 /// Gives each connection its own thread, for ever.
