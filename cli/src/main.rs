@@ -3,7 +3,7 @@
 use clap::{Args, Parser, Subcommand};
 use hark::Connection;
 use hark_cli::format::{notification_line, render_error, TableStyle};
-use hark_cli::serve::{self, ServeConfig};
+use hark_cli::serve::{self, ServeConfig, TokenSource};
 use hark_cli::shell::{Shell, ShellOptions};
 use hark_cli::tcn::{tcn_payload, TcnOp};
 use hark_cli::{json, stat};
@@ -38,6 +38,14 @@ enum Command {
     Stat(StatArgs),
     /// Forward notifications to browsers (WebSocket /ws, Server-Sent Events /events) with a live
     /// dashboard at /.
+    ///
+    /// Every request must present a secret token: as `?token=` in the URL, as the cookie the
+    /// dashboard sets when opened with it, or as `Authorization: Bearer TOKEN`; others get 403.
+    /// By default a fresh token is made at start and the dashboard's URL with it is printed on
+    /// standard error (`http://127.0.0.1:9292/?token=…`). To choose the token, for scripts, give
+    /// it in --token-file or in the environment variable HARK_SERVE_TOKEN (at least 16 letters,
+    /// digits or `-._~`). Requests whose Host is not 127.0.0.1, [::1], localhost or an
+    /// --allow-host name (with the port), or whose Origin is another site, are refused too.
     Serve(ServeArgs),
     /// Measure hark with real processes: per-commit, batched, latency, fanout, notifiers,
     /// payload, backlog, floor (`hark bench --help` for the options).
@@ -162,12 +170,29 @@ struct ServeArgs {
     /// Loopback address and port to serve on (port 0 picks a free one).
     #[arg(long, default_value = "127.0.0.1:9292")]
     addr: SocketAddr,
+    /// Serve on a Unix socket at PATH instead of a TCP port: created 0600, so only you can
+    /// connect, in a directory that must be yours and writable by you only. Clients send
+    /// `Host: localhost` (`curl --unix-socket PATH 'http://localhost/events?token=…'`).
+    #[arg(long, value_name = "PATH", conflicts_with = "addr")]
+    unix: Option<PathBuf>,
     /// Notifications queued for one browser before it is dropped as too slow.
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
     client_queue: u32,
     /// Browsers served at once.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
     max_clients: u32,
+    /// Read the token from the first line of FILE, which must be yours and closed to group and
+    /// others (chmod 600). Takes precedence over HARK_SERVE_TOKEN.
+    #[arg(long, value_name = "FILE")]
+    token_file: Option<PathBuf>,
+    /// Also accept requests addressed to NAME (with the port), for a name of this machine other
+    /// than localhost. Repeatable.
+    #[arg(long = "allow-host", value_name = "NAME")]
+    allow_host: Vec<String>,
+    /// Serve without a token. Any user of this machine, and any program or web page able to reach
+    /// the port, can then read the notifications.
+    #[arg(long, conflicts_with = "token_file")]
+    open: bool,
 }
 
 fn main() -> ExitCode {
@@ -376,13 +401,42 @@ fn stat_cmd(a: StatArgs) -> u8 {
 
 fn serve_cmd(a: ServeArgs) -> u8 {
     let (dir, channels) = dir_and_rest(a.dir, a.args);
+    let env_token = std::env::var_os("HARK_SERVE_TOKEN");
+    let token = if a.open {
+        if env_token.is_some() {
+            eprintln!("hark serve: HARK_SERVE_TOKEN is set but --open serves without a token; unset one or the other");
+            return 2;
+        }
+        TokenSource::Open
+    } else if let Some(f) = &a.token_file {
+        match serve::read_token_file(f) {
+            Ok(token) => TokenSource::Given { token, from: f.display().to_string() },
+            Err(e) => {
+                eprintln!("hark serve: {e}");
+                return 1;
+            }
+        }
+    } else if let Some(t) = env_token {
+        match t.into_string() {
+            Ok(token) => TokenSource::Given { token, from: "HARK_SERVE_TOKEN".into() },
+            Err(_) => {
+                eprintln!("hark serve: HARK_SERVE_TOKEN is not valid UTF-8");
+                return 1;
+            }
+        }
+    } else {
+        TokenSource::Generate
+    };
     let cfg = ServeConfig {
         dir,
         options: a.queue.options(),
         addr: a.addr,
+        unix: a.unix,
         channels,
         client_queue: a.client_queue as usize,
         max_clients: a.max_clients as usize,
+        token,
+        allow_hosts: a.allow_host,
     };
     match serve::run(cfg) {
         Ok(()) => 0,

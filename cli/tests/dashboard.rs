@@ -178,14 +178,16 @@ fn dashboard_shows_notifications_in_a_real_browser() {
     let profile = TempDir::new("chromium-profile");
     std::fs::create_dir_all(profile.path()).unwrap();
     let srv = serve(dir.path(), &["orders", "metrics"]);
-    let page_url = format!("http://{}/", srv.addr);
+    // The URL hark serve printed, with its token.
+    let page_url = format!("http://{}{}", srv.addr, srv.path("/"));
     let (_browser, devtools) = start_browser(&binary, profile.path(), &page_url);
 
-    // The page's own DevTools target.
+    // The page's own DevTools target (its URL loses the token once the page has loaded).
+    let origin = format!("\"url\": \"http://{}/", srv.addr);
     let deadline = Instant::now() + Duration::from_secs(30);
     let ws_path = loop {
         let list = http_get(devtools, "/json/list");
-        let target = list.split('}').find(|t| t.contains("\"type\": \"page\"") && t.contains(&format!("\"url\": \"{page_url}\"")));
+        let target = list.split('}').find(|t| t.contains("\"type\": \"page\"") && t.contains(&origin));
         if let Some(p) = target.and_then(|t| t.split("\"webSocketDebuggerUrl\": \"ws://").nth(1)) {
             break p[p.find('/').unwrap()..p.find('"').unwrap()].to_owned();
         }
@@ -196,7 +198,15 @@ fn dashboard_shows_notifications_in_a_real_browser() {
     sock.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let mut cdp = Cdp { sock, next_id: 0 };
 
-    cdp.eval_until("the page to connect", "String((document.getElementById('status') || {}).textContent)", |s| s == "live");
+    let status = "String((document.getElementById('status') || {}).textContent)";
+    cdp.eval_until("the page to connect", status, |s| s == "live");
+    // The token has left the address bar; the page's HttpOnly cookie carries it, unseen by
+    // scripts, to its own WebSocket, and to the page itself when reloaded without it.
+    assert_eq!(cdp.eval("location.href"), format!("http://{}/", srv.addr));
+    assert_eq!(cdp.eval("document.cookie"), "");
+    cdp.eval("(window.beforeReload = 'yes', location.reload(), 'reloading')");
+    let reloaded = format!("String(window.beforeReload) + ' ' + {status}");
+    cdp.eval_until("the reloaded page to connect", &reloaded, |s| s == "undefined live");
 
     let mut conn = hark::Connection::open(dir.path()).unwrap();
     conn.execute("NOTIFY orders, '{\"order\": 42, \"paid\": true}'").unwrap();

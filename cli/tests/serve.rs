@@ -1,6 +1,6 @@
-//! `hark serve` over raw sockets: WebSocket and Server-Sent Events delivery, origin and address
-//! checks, and back-pressure (a client that stops reading is dropped with a close reason while
-//! the server's memory stays bounded).
+//! `hark serve` over raw sockets: WebSocket and Server-Sent Events delivery, and back-pressure (a
+//! client that stops reading is dropped with a close reason while the server's memory stays
+//! bounded). Who may connect (token, Host, Origin, another user) is in `serve_access.rs`.
 
 mod common;
 
@@ -25,13 +25,13 @@ fn websocket_and_sse_receive_notifications() {
     let srv = serve(dir.path(), &["orders", "metrics"]);
     let mut conn = hark::Connection::open(dir.path()).unwrap();
 
-    let mut wsock = ws_connect(srv.addr, "/ws", "").unwrap();
+    let mut wsock = ws_connect(srv.addr, &srv.path("/ws"), "").unwrap();
     let hello = ws_text(&mut wsock);
     assert!(hello.starts_with("{\"type\":\"hello\",\"channels\":[\"orders\",\"metrics\"],\"counts\":{"), "{hello}");
 
     let mut sse = TcpStream::connect(srv.addr).unwrap();
     sse.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(sse, "GET /events HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\n\r\n", srv.addr).unwrap();
+    write!(sse, "GET {} HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\n\r\n", srv.path("/events"), srv.addr).unwrap();
     let mut sse = BufReader::new(sse);
     let mut line = String::new();
     while line != "event: hello\n" {
@@ -69,18 +69,18 @@ fn websocket_and_sse_receive_notifications() {
 fn dashboard_page_and_refusals() {
     let dir = TempDir::new("serve-http");
     let srv = serve(dir.path(), &["a</script>b"]);
-    let page = http_get(srv.addr, "/", "");
+    let page = http_get(srv.addr, &srv.path("/"), "");
     assert!(page.starts_with("HTTP/1.1 200 OK\r\n"), "{page}");
     assert!(page.contains("Content-Type: text/html; charset=utf-8\r\n"));
     // Channel names are data in the page, never markup.
     assert!(page.contains("const CHANNELS = [\"a<\\/script>b\"];"), "{page}");
-    assert!(http_get(srv.addr, "/nope", "").starts_with("HTTP/1.1 404 "));
-    assert!(http_get(srv.addr, "/ws", "").starts_with("HTTP/1.1 426 "));
+    assert!(http_get(srv.addr, &srv.path("/nope"), "").starts_with("HTTP/1.1 404 "));
+    assert!(http_get(srv.addr, &srv.path("/ws"), "").starts_with("HTTP/1.1 426 "));
     // Another site's page may not subscribe through the visitor's browser.
-    let refused = ws_connect(srv.addr, "/ws", "Origin: http://evil.example\r\n").unwrap_err();
+    let refused = ws_connect(srv.addr, &srv.path("/ws"), "Origin: http://evil.example\r\n").unwrap_err();
     assert!(refused.starts_with("HTTP/1.1 403 "), "{refused}");
     let same = format!("Origin: http://{}\r\n", srv.addr);
-    assert!(ws_connect(srv.addr, "/ws", &same).is_ok());
+    assert!(ws_connect(srv.addr, &srv.path("/ws"), &same).is_ok());
 
     let out = common::hark()
         .args(["serve", dir.path().to_str().unwrap(), "--addr", "0.0.0.0:0", "x"])
@@ -100,11 +100,11 @@ fn rss_anon_kib(pid: u32) -> u64 {
 fn a_client_that_stops_reading_is_dropped_with_a_reason() {
     let dir = TempDir::new("serve-slow");
     let srv = serve(dir.path(), &["firehose", "--client-queue", "16"]);
-    let mut slow = ws_connect(srv.addr, "/ws", "").unwrap();
+    let mut slow = ws_connect(srv.addr, &srv.path("/ws"), "").unwrap();
     ws_text(&mut slow); // hello; then this client reads nothing for a while
     // An SSE client that stops reading after its hello, likewise.
     let mut slow_sse = TcpStream::connect(srv.addr).unwrap();
-    write!(slow_sse, "GET /events HTTP/1.1\r\nHost: {}\r\n\r\n", srv.addr).unwrap();
+    write!(slow_sse, "GET {} HTTP/1.1\r\nHost: {}\r\n\r\n", srv.path("/events"), srv.addr).unwrap();
     let mut head = [0u8; 64];
     let n = slow_sse.read(&mut head).unwrap();
     assert!(head[..n].starts_with(b"HTTP/1.1 200 OK\r\n"));
@@ -169,10 +169,10 @@ fn a_client_that_stops_reading_is_dropped_with_a_reason() {
     // that joined while it was catching up may well have been dropped in its turn).
     let want = format!("\"counts\":{{\"firehose\":{total}}}");
     common::wait_until("hark serve to forward every notification", || {
-        let mut s = ws_connect(srv.addr, "/ws", "").unwrap();
+        let mut s = ws_connect(srv.addr, &srv.path("/ws"), "").unwrap();
         ws_text(&mut s).contains(&want)
     });
-    let mut again = ws_connect(srv.addr, "/ws", "").unwrap();
+    let mut again = ws_connect(srv.addr, &srv.path("/ws"), "").unwrap();
     assert!(ws_text(&mut again).contains(&want));
     conn.notify("firehose", "after").unwrap();
     assert!(ws_text(&mut again).contains("\"payload\":\"after\""));

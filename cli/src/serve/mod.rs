@@ -8,15 +8,25 @@
 //! it, and its thread discards what is queued and closes the connection with a reason (WebSocket
 //! close code 1013, or an SSE `close` event), so memory stays bounded by
 //! `max_clients × client_queue` messages whatever the browsers do.
+//!
+//! Connections come from a loopback TCP port or from a Unix socket only its owner can connect to
+//! (`listen.rs`). Nothing is read from the queue for a request, nor sent to it, before `auth` has
+//! accepted its head: its `Host`, its `Origin`, and the secret token printed at start.
 
+mod auth;
 mod http;
+mod listen;
+
+pub use auth::read_token_file;
 
 use crate::json;
 use crate::ws;
+use listen::Conn;
 use hark::Connection;
 use std::collections::BTreeMap;
-use std::io::{self, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::io;
+use std::net::{Shutdown, SocketAddr, TcpListener};
+use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
@@ -31,17 +41,33 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// SSE comment sent to an idle stream, to notice browsers that went away.
 const SSE_KEEPALIVE: Duration = Duration::from_secs(15);
 
+/// How clients prove that the user who started the server sent them.
+#[derive(Debug, Clone)]
+pub enum TokenSource {
+    /// A fresh random token, printed in the dashboard's URL at start.
+    Generate,
+    /// A token the user chose; `from` says where it came from (it is not printed).
+    Given { token: String, from: String },
+    /// No token (`--open`): any local user can read the stream.
+    Open,
+}
+
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
     pub dir: PathBuf,
     /// How to open (or create) the queue.
     pub options: hark::Options,
     pub addr: SocketAddr,
+    /// A Unix socket to serve on instead of `addr`.
+    pub unix: Option<PathBuf>,
     pub channels: Vec<String>,
     /// Notifications queued for one client before it is dropped as too slow.
     pub client_queue: usize,
     /// Browsers served at once.
     pub max_clients: usize,
+    pub token: TokenSource,
+    /// Host names accepted besides loopback's own (`--allow-host`).
+    pub allow_hosts: Vec<String>,
 }
 
 struct Client {
@@ -64,6 +90,7 @@ struct Hub {
     /// Notifications received per channel, for the dashboard's counters on (re)connection.
     counts: Mutex<BTreeMap<String, u64>>,
     seq: AtomicU64,
+    access: auth::Access,
     cfg: ServeConfig,
 }
 
@@ -119,26 +146,64 @@ impl Hub {
 
 /// Binds, listens on the channels, and serves until the process is stopped.
 pub fn run(cfg: ServeConfig) -> Result<(), String> {
-    if !cfg.addr.ip().is_loopback() {
+    if cfg.unix.is_none() && !cfg.addr.ip().is_loopback() {
         return Err(format!(
-            "{} is not a loopback address: the dashboard has no authentication, so hark serve only binds 127.0.0.1 or ::1",
+            "{} is not a loopback address: hark serve speaks plain HTTP, which anyone on the network could read, so it only binds 127.0.0.1 or ::1",
             cfg.addr.ip()
         ));
     }
     if cfg.channels.is_empty() {
         return Err("no channel given".into());
     }
+    for h in &cfg.allow_hosts {
+        if h.is_empty() || h.contains([':', '/', '@']) || h.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(format!("--allow-host takes a host name without port or scheme, not {h:?}"));
+        }
+    }
+    let token = match &cfg.token {
+        TokenSource::Generate => Some(auth::generate_token().map_err(|e| format!("could not read random bytes for the token: {e}"))?),
+        TokenSource::Given { token, .. } => {
+            auth::validate_token(token)?;
+            Some(token.clone())
+        }
+        TokenSource::Open => None,
+    };
     let mut conn = Connection::with_options(&cfg.dir, &cfg.options).map_err(|e| format!("could not open the queue in {}: {e}", cfg.dir.display()))?;
     for ch in &cfg.channels {
         conn.listen(ch).map_err(|e| e.to_string())?;
     }
-    let listener = TcpListener::bind(cfg.addr).map_err(|e| format!("could not bind {}: {e}", cfg.addr))?;
-    let local = listener.local_addr().map_err(|e| e.to_string())?;
-    eprintln!("hark serve: http://{local}/ (channels: {})", cfg.channels.join(", "));
+    let listener = match &cfg.unix {
+        None => {
+            let l = TcpListener::bind(cfg.addr).map_err(|e| format!("could not bind {}: {e}", cfg.addr))?;
+            let local = l.local_addr().map_err(|e| e.to_string())?;
+            Listener::Tcp(l, local)
+        }
+        Some(path) => Listener::Unix(listen::bind_unix(path)?, path.clone()),
+    };
+    // What a client asks for, and where (`curl --unix-socket PATH URL` for a Unix socket).
+    let (local, base, place, on) = match &listener {
+        Listener::Tcp(_, a) => (Some(*a), format!("http://{a}/"), a.to_string(), String::new()),
+        Listener::Unix(_, p) => {
+            let place = format!("unix:{}", p.display());
+            (None, "http://localhost/".to_owned(), place.clone(), format!(" on {place}"))
+        }
+    };
+    let channels = cfg.channels.join(", ");
+    match (&cfg.token, &token) {
+        (TokenSource::Generate, Some(t)) => eprintln!("hark serve: {base}?token={t}{on} (channels: {channels})"),
+        (TokenSource::Given { from, .. }, _) => eprintln!("hark serve: {base}{on} (channels: {channels}; token from {from})"),
+        _ => {
+            eprintln!("hark serve: {base}{on} (channels: {channels})");
+            eprintln!(
+                "hark serve: WARNING: --open: no token is required, so any user of this machine, and any program or web page able to reach {place}, can read the notifications on these channels"
+            );
+        }
+    }
     let hub = Arc::new(Hub {
         clients: Mutex::new(Vec::new()),
         counts: Mutex::new(cfg.channels.iter().map(|c| (c.clone(), 0)).collect()),
         seq: AtomicU64::new(0),
+        access: auth::Access::new(token, local, &cfg.allow_hosts),
         cfg,
     });
     {
@@ -148,7 +213,21 @@ pub fn run(cfg: ServeConfig) -> Result<(), String> {
             .spawn(move || forward(conn, &hub))
             .map_err(|e| e.to_string())?;
     }
-    for stream in listener.incoming() {
+    match listener {
+        Listener::Tcp(l, _) => accept(l.incoming(), &hub),
+        Listener::Unix(l, _) => accept(l.incoming(), &hub),
+    }
+    Ok(())
+}
+
+enum Listener {
+    Tcp(TcpListener, SocketAddr),
+    Unix(UnixListener, PathBuf),
+}
+
+/// Gives each connection its own thread, for ever.
+fn accept<S: Conn>(incoming: impl Iterator<Item = io::Result<S>>, hub: &Arc<Hub>) {
+    for stream in incoming {
         let stream = match stream {
             Ok(s) => s,
             Err(e) => {
@@ -158,12 +237,11 @@ pub fn run(cfg: ServeConfig) -> Result<(), String> {
                 continue;
             }
         };
-        let hub = Arc::clone(&hub);
+        let hub = Arc::clone(hub);
         let _ = thread::Builder::new().name("hark-client".into()).spawn(move || {
             let _ = serve_connection(stream, &hub);
         });
     }
-    Ok(())
 }
 
 /// The listening thread: waits on the session, turns each notification into one JSON text and
@@ -202,20 +280,28 @@ fn forward(mut conn: Connection, hub: &Hub) {
     }
 }
 
-fn serve_connection(mut stream: TcpStream, hub: &Hub) -> io::Result<()> {
+fn serve_connection<S: Conn>(mut stream: S, hub: &Hub) -> io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let req = http::read_request(&mut stream)?;
+    let req = match http::read_request(&mut stream) {
+        Ok(req) => req,
+        Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+            let body = format!("bad request: {e}\n");
+            return http::respond(&mut stream, "400 Bad Request", "text/plain; charset=utf-8", body.as_bytes());
+        }
+        Err(e) => return Err(e),
+    };
+    if let Err(refusal) = hub.access.check(&req) {
+        return http::respond(&mut stream, refusal.status(), "text/plain; charset=utf-8", refusal.message().as_bytes());
+    }
     if req.method != "GET" {
         return http::respond(&mut stream, "405 Method Not Allowed", "text/plain; charset=utf-8", b"only GET\n");
-    }
-    if !same_origin(&req) {
-        return http::respond(&mut stream, "403 Forbidden", "text/plain; charset=utf-8", b"cross-origin request refused\n");
     }
     match req.path.as_str() {
         "/" | "/index.html" => {
             let channels: Vec<String> = hub.cfg.channels.iter().map(|c| json::string(c)).collect();
             let page = DASHBOARD.replace("/*CHANNELS*/[]", &format!("[{}]", channels.join(",")).replace("</", "<\\/"));
-            http::respond(&mut stream, "200 OK", "text/html; charset=utf-8", page.as_bytes())
+            let cookie = hub.access.cookie_header();
+            http::respond_with(&mut stream, "200 OK", "text/html; charset=utf-8", &cookie, page.as_bytes())
         }
         "/ws" if req.header_has("Upgrade", "websocket") => serve_websocket(stream, &req, hub),
         "/ws" => http::respond(&mut stream, "426 Upgrade Required", "text/plain; charset=utf-8", b"WebSocket only\n"),
@@ -224,17 +310,7 @@ fn serve_connection(mut stream: TcpStream, hub: &Hub) -> io::Result<()> {
     }
 }
 
-/// A browser page from another site may open connections to loopback too; only pages served
-/// from this address (or clients that send no Origin, such as command-line tools) may subscribe.
-fn same_origin(req: &http::Request) -> bool {
-    match (req.header("Origin"), req.header("Host")) {
-        (None, _) => true,
-        (Some(origin), Some(host)) => origin == format!("http://{host}"),
-        (Some(_), None) => false,
-    }
-}
-
-fn serve_websocket(stream: TcpStream, req: &http::Request, hub: &Hub) -> io::Result<()> {
+fn serve_websocket<S: Conn>(stream: S, req: &http::Request, hub: &Hub) -> io::Result<()> {
     let mut stream = stream;
     let Some(key) = req.header("Sec-WebSocket-Key") else {
         return http::respond(&mut stream, "400 Bad Request", "text/plain; charset=utf-8", b"missing Sec-WebSocket-Key\n");
@@ -312,7 +388,7 @@ fn serve_websocket(stream: TcpStream, req: &http::Request, hub: &Hub) -> io::Res
     Ok(())
 }
 
-fn send(writer: &Mutex<TcpStream>, opcode: u8, payload: &[u8]) -> io::Result<()> {
+fn send<S: Conn>(writer: &Mutex<S>, opcode: u8, payload: &[u8]) -> io::Result<()> {
     let mut w = writer.lock().unwrap_or_else(|e| e.into_inner());
     ws::write_frame(&mut *w, opcode, payload, None)
 }
@@ -326,7 +402,7 @@ impl Drop for Leave {
     }
 }
 
-fn serve_sse(mut stream: TcpStream, hub: &Hub) -> io::Result<()> {
+fn serve_sse<S: Conn>(mut stream: S, hub: &Hub) -> io::Result<()> {
     let Some(Membership { rx, overrun, gone }) = hub.join() else {
         return http::respond(&mut stream, "503 Service Unavailable", "text/plain; charset=utf-8", b"too many clients\n");
     };

@@ -80,18 +80,34 @@ pub fn piped(cmd: &mut Command) -> Reaper {
     Reaper(cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn hark"))
 }
 
-/// A `hark serve` child and the address it serves on.
+/// A `hark serve` child, the address it serves on, and the token it printed.
 pub struct Server {
     pub child: Reaper,
     pub addr: std::net::SocketAddr,
+    /// The token in the URL it printed (`None` when it printed none: `--open` or a given token).
+    pub token: Option<String>,
+    /// Everything it wrote to standard error so far.
+    pub stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Server {
+    /// `path` with the printed token as its `token` query parameter.
+    pub fn path(&self, path: &str) -> String {
+        let token = self.token.as_deref().expect("a printed token");
+        format!("{path}{}token={token}", if path.contains('?') { '&' } else { '?' })
+    }
 }
 
 /// Starts `hark serve DIR --addr 127.0.0.1:0 ARGS…` and reads the address it bound.
 pub fn serve(dir: &Path, args: &[&str]) -> Server {
+    serve_with(dir, args, &mut hark())
+}
+
+/// As `serve`, from a prepared command (environment, user).
+pub fn serve_with(dir: &Path, args: &[&str], cmd: &mut Command) -> Server {
     use std::io::BufRead;
     let mut child = Reaper(
-        hark()
-            .arg("serve")
+        cmd.arg("serve")
             .arg(dir)
             .args(["--addr", "127.0.0.1:0"])
             .args(args)
@@ -104,21 +120,25 @@ pub fn serve(dir: &Path, args: &[&str]) -> Server {
     let mut stderr = std::io::BufReader::new(child.0.stderr.take().unwrap());
     let mut line = String::new();
     stderr.read_line(&mut line).unwrap();
-    let addr = line
+    let url = line
         .strip_prefix("hark serve: http://")
-        .and_then(|r| r.split('/').next())
-        .unwrap_or_else(|| panic!("unexpected first line from hark serve: {line:?}"))
-        .parse()
-        .unwrap();
+        .and_then(|r| r.split(' ').next())
+        .unwrap_or_else(|| panic!("unexpected first line from hark serve: {line:?}"));
+    let (addr, rest) = url.split_once('/').unwrap();
+    let addr = addr.parse().unwrap();
+    let token = rest.strip_prefix("?token=").map(str::to_owned);
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(line));
     // Keep draining its standard error so that it never blocks on it.
+    let keep = std::sync::Arc::clone(&seen);
     std::thread::spawn(move || {
         let mut sink = String::new();
         while stderr.read_line(&mut sink).map(|n| n > 0).unwrap_or(false) {
             eprint!("serve: {sink}");
+            keep.lock().unwrap().push_str(&sink);
             sink.clear();
         }
     });
-    Server { child, addr }
+    Server { child, addr, token, stderr: seen }
 }
 
 /// Opens a WebSocket to `addr` + `path` (sending `extra` header lines), returning the stream
