@@ -195,7 +195,7 @@ impl Queue {
     pub fn usage(&self) -> Result<f64> {
         // A segment file that could not be removed is not the caller's concern here: the next
         // commit or read that moves the tail reports it as a warning.
-        let advanced = matches!(self.advance_tail_if_free()?, Some(_));
+        let advanced = self.advance_tail_if_free()?.is_some();
         let s = self.shared();
         let head = s.head.load(Ordering::SeqCst);
         let tail = if advanced { s.tail.load(Ordering::SeqCst) } else { self.slowest_position(head) }.min(head);

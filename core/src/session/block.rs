@@ -19,8 +19,9 @@ use super::txn::Txn;
 use super::TransactionStatus;
 use crate::error::{Error, ErrorKind, Result};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) enum State {
+    #[default]
     Idle,
     /// Several statements of one `execute` call, or one statement, outside a block
     /// (PostgreSQL's implicit transaction).
@@ -41,12 +42,6 @@ pub(crate) struct Block {
     state: State,
     /// Pending notifications and listen actions, with savepoints.
     pub(crate) txn: Txn,
-}
-
-impl Default for State {
-    fn default() -> State {
-        State::Idle
-    }
 }
 
 impl Block {
