@@ -45,6 +45,11 @@ impl Segments {
         Ok(&self.maps.last().expect("just pushed").1)
     }
 
+    /// Whether an access found one of the mapped segment files truncated (see `sys/guard.rs`).
+    pub(crate) fn damaged(&self) -> bool {
+        self.maps.iter().any(|(_, m)| m.damaged())
+    }
+
     /// Drops every mapping (after a fork, or when the session closes).
     pub(crate) fn clear(&mut self) {
         self.maps.clear();

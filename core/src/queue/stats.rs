@@ -41,8 +41,7 @@ impl Queue {
     pub fn stats(&self) -> Result<QueueStats> {
         let usage = self.usage()?;
         let s = self.shared();
-        let head = s.head.load(Ordering::SeqCst);
-        let tail = s.tail.load(Ordering::SeqCst).min(head);
+        let (head, tail) = self.head_and_tail()?;
         let names = self.dir.list()?;
         let spare_file = names.iter().any(|n| n == SPARE);
         let mut segment_files: Vec<String> = names.into_iter().filter(|n| is_segment_name(n)).collect();
@@ -63,6 +62,7 @@ impl Queue {
                 }
             })
             .collect();
+        self.check_damage(None)?;
         Ok(QueueStats {
             head,
             tail,

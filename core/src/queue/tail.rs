@@ -31,7 +31,15 @@ impl Queue {
         let seg_size = self.geo.segment_size;
         // The head is read before any listener's channels: every segment behind it is complete,
         // and a channel added after this load is only owed notifications committed later.
-        let head = s.head.load(Ordering::SeqCst);
+        let head = self.head()?;
+        let (stored, stop) = (s.tail.load(Ordering::SeqCst), s.stop.load(Ordering::SeqCst));
+        // Checked before the walks below, which they bound (the lock is released on error).
+        if !self.stored_tail_fits(head, stored, stop) {
+            return Err(Error::corrupted(format!(
+                "control file of queue \"{}\" is corrupted (head {head}, tail {stored}, first segment {stop})",
+                self.path().display()
+            )));
+        }
         let head_seg = self.seg_of(head);
         let mut tail = head;
         let hwm = (s.slot_hwm.load(Ordering::SeqCst) as usize).min(SLOT_COUNT);
@@ -42,6 +50,13 @@ impl Queue {
             }
             let raw = slot.pos.load(Ordering::SeqCst);
             let mut pos = (raw & !POS_BUSY).min(head);
+            if pos < stored {
+                // Positions only move forward, and the stored tail was their minimum.
+                return Err(Error::corrupted(format!(
+                    "control file of queue \"{}\" is corrupted (listener {i} at {pos}, behind the tail {stored})",
+                    self.path().display()
+                )));
+            }
             if full && !self.slot_alive(i) && self.reap(i) {
                 continue; // its owner died: it no longer holds the queue back
             }
@@ -62,7 +77,6 @@ impl Queue {
         }
         s.tail.store(tail, Ordering::SeqCst);
         let tail_seg = self.seg_of(tail);
-        let stop = s.stop.load(Ordering::SeqCst);
         for seg in stop..tail_seg {
             // Keep one file for the writer to reuse as its next segment (see SPARE); only a
             // regular file, whatever else someone may have put in its place.

@@ -1,6 +1,7 @@
 //! The small unsafe layer over the operating system. Each `unsafe` block states why it is sound.
 
 pub mod fs;
+pub mod guard;
 pub mod mmap;
 pub mod mutex;
 pub mod proc;
