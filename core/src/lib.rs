@@ -157,7 +157,10 @@
 //!   published), a read before it returns (dropping what it copied in that read), and stats and
 //!   usage too. A damaged mapping fails the operation with `Corrupted` ("queue file was truncated or
 //!   damaged while mapped"), and every later operation of the process on that queue fails the same
-//!   way: it never goes on over zeros. A fault anywhere else is not hark's: the handler passes it
+//!   way: it never goes on over zeros. A process asleep on a queue lock when the control file is
+//!   truncated would wait for a wake-up that never comes (the holder's unlock lands on its private
+//!   zero pages); lockers therefore sleep in one-second slices, and the next slice touches the
+//!   lock word, faults, and fails the same way. A fault anywhere else is not hark's: the handler passes it
 //!   to the handler installed before it, called with the same arguments, or, if there was none
 //!   (the default action, or "ignore"), restores the default action and returns, so that the
 //!   access faults again and kills the process as it would without hark. The handler uses only

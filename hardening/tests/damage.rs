@@ -39,6 +39,13 @@ struct Member {
 
 impl Member {
     fn spawn(mode: &'static str, q: &Path, channel: &str) -> Member {
+        let m = Member::start(mode, q, channel);
+        m.wait_for("READY", || m.count("READY") > 0);
+        m
+    }
+
+    /// Starts it without waiting for it to be ready.
+    fn start(mode: &'static str, q: &Path, channel: &str) -> Member {
         let mut child = Command::new(env!("CARGO_BIN_EXE_member"))
             .args([mode, q.to_str().unwrap(), channel])
             .stdout(Stdio::piped())
@@ -53,9 +60,7 @@ impl Member {
                 l.lock().unwrap().push(line);
             }
         });
-        let m = Member { child, lines, name: mode };
-        m.wait_for("READY", || m.count("READY") > 0);
-        m
+        Member { child, lines, name: mode }
     }
 
     fn count(&self, prefix: &str) -> usize {
@@ -200,4 +205,34 @@ fn a_sigbus_outside_the_queue_goes_to_the_previous_handler_or_kills() {
     let out = run(true);
     assert!(out.status.success(), "{}", out.status);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "TOUCHING\nCHAINED 0\n");
+}
+
+/// A notifier asleep in the kernel on the writer lock when the control file is truncated: the
+/// holder's unlock (or its death) then goes to pages that are no longer the file's and wakes
+/// nobody. The sleeper must find out by itself, and fail rather than sleep for ever.
+#[test]
+fn a_notifier_asleep_on_the_writer_lock_when_control_is_truncated_gets_an_error() {
+    let t = TempDir::new("asleep");
+    let q = t.queue();
+    drop(hark::Connection::open(&q).unwrap());
+    let parked = t.0.join("parked");
+    // A writer parked inside its append, holding the writer lock (the crash tests' fault point).
+    let mut holder = Command::new(env!("CARGO_BIN_EXE_member"))
+        .args(["notify", q.to_str().unwrap(), "c"])
+        .env("HARK_FAULT_PARK_IN_APPEND", &parked)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !parked.exists() {
+        assert!(Instant::now() < deadline, "the writer never parked");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut waiter = Member::start("notify", &q, "c");
+    std::thread::sleep(Duration::from_millis(500)); // past its polls: asleep on the lock
+    assert_eq!(waiter.count("SENT "), 0, "the waiter committed past a held writer lock");
+    std::fs::OpenOptions::new().write(true).open(q.join("control")).unwrap().set_len(0).unwrap();
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    waiter.ends_with_error(Instant::now(), Duration::from_secs(10), DAMAGED);
 }
