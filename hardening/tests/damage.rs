@@ -236,3 +236,27 @@ fn a_notifier_asleep_on_the_writer_lock_when_control_is_truncated_gets_an_error(
     holder.wait().unwrap();
     waiter.ends_with_error(Instant::now(), Duration::from_secs(10), DAMAGED);
 }
+
+/// A commit that spans more segments than a session keeps mapped drops the mapping of its first
+/// segment before it ends: the damage found there must still fail it, before anything is published.
+#[test]
+fn a_commit_spanning_segments_past_a_truncated_one_fails_unpublished() {
+    let t = TempDir::new("spanning");
+    let q = t.queue();
+    let opts = hark::Options::new().max_queue_size(512 << 10).segment_size(64 << 10);
+    let mut n = hark::Connection::with_options(&q, &opts).unwrap();
+    n.set_notice_handler(Some(Box::new(|_| {})));
+    n.notify("c", "first").unwrap(); // maps segment 0
+    let head = n.queue().stats().unwrap().head;
+    std::fs::OpenOptions::new().write(true).open(q.join("000000000000000")).unwrap().set_len(0).unwrap();
+    n.begin().unwrap();
+    for i in 0..200 {
+        n.notify("c", &format!("{i}:{}", "x".repeat(1000))).unwrap(); // four segments' worth
+    }
+    let e = n.commit().unwrap_err();
+    assert_eq!((e.sqlstate(), e.message().contains(DAMAGED)), ("XX001", true), "{e}");
+    assert_eq!(hark::Queue::open(&q, &hark::Options::new()).unwrap().stats().unwrap().head, head, "published");
+    // And the queue keeps failing in this process.
+    let e = n.notify("c", "again").unwrap_err();
+    assert!(e.message().contains(DAMAGED), "{e}");
+}
