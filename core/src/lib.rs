@@ -52,7 +52,8 @@
 //!   merely shares a bucket with a busy one is not taken for interested.
 //! * `000000000000000`, `000000000000001`, …: segment files of fixed size (16 MiB by default),
 //!   named like `pg_notify/`'s, each allocated for real (`posix_fallocate`) before it is mapped,
-//!   so that a full file system is an error at commit, never a SIGBUS. Segments are mapped whole
+//!   so that a full file system is an error at commit, never a SIGBUS (for a file another process
+//!   truncates, see "Damage by another member" below). Segments are mapped whole
 //!   with `MAP_POPULATE` (one system call instead of a fault per page).
 //! * `spare`: at most one segment file the tail has passed, kept so that the writer's next
 //!   segment is a rename (`renameat2(RENAME_NOREPLACE)`) of already allocated pages rather than a
@@ -170,6 +171,44 @@
 //! lock of a non-free slot whose owner is gone cleans it first. After a reboot (the stored boot id
 //! differs) the first open wipes the queue (I6), like PostgreSQL's start-up.
 //!
+//! ### Damage by another member
+//!
+//! Every member of a queue (the same user, or any member of a `group_shared` queue) can write its
+//! files, so one member could otherwise crash or hang the others. Two defences:
+//! * Values read from the control file are checked before anything acts on them (`queue/mod.rs`
+//!   `head`, `head_and_tail`, `check_listener_position`, `stored_tail_fits`): the head is aligned,
+//!   never behind a head this process has read, and at most a full queue (plus two segments) past
+//!   the stored tail; a listener's position lies between the tail and the head; the first segment
+//!   file is at most a full queue behind the tail. So every loop over segments or entries is
+//!   bounded by the queue's geometry. A value that fails a check gives `Corrupted` (XX001), and
+//!   the locks held are released on the way out.
+//! * Touching a page of a mapping past the end of its (truncated) file raises SIGBUS. When the
+//!   first queue file is mapped, hark installs a process-wide SIGBUS handler (`sys/guard.rs`).
+//!   Every mapping of a queue file is recorded in a fixed, lock-free table of 8192 address ranges
+//!   (a mapping that does not fit is not guarded). For a fault inside a recorded mapping, the
+//!   handler replaces the pages from the faulting one to the mapping's end with private zero pages,
+//!   so the access completes, and flags the mapping as damaged. Operations check the flags of the
+//!   mappings they used: a commit before it moves the head (so nothing it wrote into zeros is
+//!   published), a read before it returns (dropping what it copied in that read), and stats and
+//!   usage too. A damaged mapping fails the operation with `Corrupted` ("queue file was truncated or
+//!   damaged while mapped"), and every later operation of the process on that queue fails the same
+//!   way: it never goes on over zeros. A process asleep on a queue lock when the control file is
+//!   truncated would wait for a wake-up that never comes (the holder's unlock lands on its private
+//!   zero pages); lockers therefore sleep in one-second slices, and the next slice touches the
+//!   lock word, faults, and fails the same way. A fault anywhere else is not hark's: the handler passes it
+//!   to the handler installed before it, called with the same arguments, or, if there was none
+//!   (the default action, or "ignore"), restores the default action and returns, so that the
+//!   access faults again and kills the process as it would without hark. The handler uses only
+//!   atomics, `mmap` and `sigaction`. A program that installs its own SIGBUS handler after hark
+//!   must call the previous one for faults that are not its own, or a truncated queue file kills it
+//!   as before.
+//!
+//! What a member can still do to the others: delete or rewrite notifications, and make the others'
+//! operations fail with errors (until the files are sound again, or for good in a process that
+//! saw a mapping truncated). It cannot make them crash, and cannot make them spin or walk without
+//! end. A member can still stall the others by holding the writer lock (stopped, or the lock word
+//! overwritten to look held), as any stopped writer does.
+//!
 //! ### Room to grow
 //!
 //! The format leaves room for what users of LISTEN/NOTIFY ask for next, without a new queue
@@ -188,8 +227,11 @@
 //! closes or dies loses what it had not read (R22). A process stopped (SIGSTOP) while holding the
 //! writer lock stalls commits until it continues; one stopped while holding the tail lock stalls
 //! the commits that need it (a LISTEN that registers, or a commit that finds the queue full), and
-//! nothing else. A forked child must not use its parent's sessions (they refuse). Other processes of the same user can write the queue's files; hark checks every
-//! value it reads from them, but cannot stop a process that deliberately corrupts them.
+//! nothing else. A forked child must not use its parent's sessions (they refuse). Other processes
+//! of the same user (or of the group, for a `group_shared` queue) can write the queue's files:
+//! hark checks every value it reads from them and turns a file truncated under its mapping into an
+//! error (see "Damage by another member"), but cannot stop such a process from deleting or
+//! rewriting notifications, or from making the others' operations fail.
 
 mod error;
 mod layout;

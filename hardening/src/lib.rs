@@ -204,14 +204,15 @@ pub fn open_queue(data: &[u8]) -> bool {
 /// read out of bounds or a repeated delivery.
 /// Returns how many notifications were delivered.
 pub fn read_segment(data: &[u8]) -> usize {
-    let q = queue("read");
-    let seg = q.segment_size() as usize;
-    let dir = q.path().to_path_buf();
+    let dir = queue("read").path().to_path_buf();
     let control = std::fs::OpenOptions::new().write(true).open(dir.join("control")).unwrap();
     let set = |off: u64, v: u64| control.write_all_at(&v.to_ne_bytes(), off).unwrap();
     for off in [HEAD_OFFSET, TAIL_OFFSET, STOP_OFFSET] {
         set(off, 0);
     }
+    // Opened anew for each input: a process that saw the head move backwards refuses the queue.
+    let q = Queue::open(&dir, &small()).expect("reopen the scratch queue");
+    let seg = q.segment_size() as usize;
     let mut l = Connection::on(q.clone()).expect("a session");
     l.set_notice_handler(Some(Box::new(|_| {})));
     l.execute("LISTEN a; LISTEN b; LISTEN \"chan\"").expect("listen");

@@ -339,3 +339,59 @@ fn positions_spanning_more_than_a_full_queue_are_refused_at_open() {
     let c = Connection::open(&q);
     assert!(c.is_ok(), "{:?}", c.err());
 }
+
+/// Where listener slot 0's position lies in the control file (`layout.rs`: the slots follow the
+/// 256-byte `Shared` at 512; `pos` is at 16 in a slot). The test checks it against the queue.
+const SLOT0_POS_OFFSET: u64 = 512 + 256 + 16;
+
+fn read_word(path: &Path, offset: u64) -> u64 {
+    let mut b = [0u8; 8];
+    fs::File::open(path).unwrap().read_exact_at(&mut b, offset).unwrap();
+    u64::from_ne_bytes(b)
+}
+
+#[test]
+fn a_head_moved_backwards_under_live_sessions_is_refused_not_written_over() {
+    let t = TempDir::new("backwards");
+    let q = t.queue();
+    let mut l = Connection::with_options(&q, &small()).unwrap();
+    l.listen("c").unwrap();
+    let mut n = Connection::open(&q).unwrap();
+    for i in 0..3 {
+        n.notify("c", &format!("n{i}")).unwrap();
+    }
+    assert_eq!(drain(&mut l), ["n0", "n1", "n2"]);
+    let head = n.queue().stats().unwrap().head;
+    write_word(&q.join("control"), hark_hardening::HEAD_OFFSET, 8);
+    // The notifier would append over committed entries; the listener would read them again.
+    let e = n.notify("c", "over").unwrap_err();
+    assert_eq!((e.kind(), e.sqlstate()), (ErrorKind::Corrupted, "XX001"));
+    assert!(e.message().ends_with(&format!("is corrupted (head 8, after {head})")), "{}", e.message());
+    let e = l.notifies().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Corrupted, "{e}");
+    // Put back, both go on.
+    write_word(&q.join("control"), hark_hardening::HEAD_OFFSET, head);
+    n.notify("c", "after").unwrap();
+    assert_eq!(drain(&mut l), ["after"]);
+}
+
+#[test]
+fn a_listener_position_behind_the_tail_is_refused_not_walked() {
+    let t = TempDir::new("slotpos");
+    let q = t.queue();
+    let mut l = Connection::with_options(&q, &small()).unwrap();
+    l.listen("c").unwrap();
+    let mut n = Connection::open(&q).unwrap();
+    for i in 0..200 {
+        n.notify("c", &format!("{i}:{}", "x".repeat(1000))).unwrap();
+    }
+    assert_eq!(drain(&mut l).len(), 200);
+    let st = n.queue().stats().unwrap();
+    assert!(st.tail > 128 << 10, "the tail moved past two segments: {st:?}");
+    let control = q.join("control");
+    assert_eq!(read_word(&control, SLOT0_POS_OFFSET), st.listeners[0].position, "slot 0's offset");
+    write_word(&control, SLOT0_POS_OFFSET, 0);
+    let e = n.queue().stats().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Corrupted, "{e}");
+    assert!(e.message().ends_with(&format!("is corrupted (listener 0 at 0, behind the tail {})", st.tail)), "{}", e.message());
+}

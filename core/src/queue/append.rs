@@ -40,22 +40,21 @@ impl Queue {
         // A holder that died mid-append left bytes past the head and nothing else: the head is
         // the truth, so recovery is to carry on (guard.recovered needs no action).
         let _ = guard.recovered;
-        let head = s.head.load(Ordering::SeqCst);
-        if head % ENTRY_ALIGN as u64 != 0 {
-            return Err(Error::corrupted("control file of the queue is corrupted (misaligned head)"));
-        }
+        // The head and tail are checked before anything is laid out from them: a corrupted
+        // control file fails the commit (releasing the lock), it never sends the tail advance
+        // below walking billions of segments.
+        let (head, mut tail) = self.head_and_tail()?;
 
         // Lay the entries out first, to check the size limit before writing anything.
         let mut end = head;
         for (channel, payload) in items.clone() {
             end = place(end, entry_size(channel.len(), payload.len()) as u64, seg_size).1;
         }
-        let mut tail = s.tail.load(Ordering::SeqCst).min(head);
         if Self::page_of(end) - Self::page_of(tail) >= self.max_pages() {
             // The stored tail may be stale: recompute it, then decide.
             // (A segment file that could not be removed does not hold the tail back.)
             let _ = self.advance_tail(true)?;
-            tail = s.tail.load(Ordering::SeqCst).min(head);
+            tail = self.head_and_tail()?.1;
             if Self::page_of(end) - Self::page_of(tail) >= self.max_pages() {
                 return Err(Error::new(ErrorKind::QueueFull, "54000", "too many notifications in the NOTIFY queue")
                     .with_detail(format!(
@@ -143,6 +142,9 @@ impl Queue {
         }
         debug_assert_eq!(pos, end);
         crate::sys::fault::park(crate::sys::fault::Point::Append);
+        // A file truncated under us took the bytes just written (they went to private zero
+        // pages, see sys/guard.rs): fail the commit rather than publish them.
+        self.check_damage(Some(segs))?;
         // Publish: one store makes the whole transaction visible.
         s.head.store(end, Ordering::SeqCst);
         drop(guard);

@@ -22,7 +22,7 @@ use crate::sys::proc;
 use crate::sys::wake::WakeSender;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// An open queue directory. Cheap to share between the sessions of one process (`Arc<Queue>`).
@@ -37,6 +37,11 @@ pub struct Queue {
     /// Our own description of `slots`, used only to test other sessions' slot locks.
     checker: OwnedFd,
     pub(crate) sender: WakeSender,
+    /// The highest head this process has read: the head never moves backwards.
+    seen_head: AtomicU64,
+    /// A mapping of this queue's files was found truncated (see `sys/guard.rs`): from then on
+    /// every operation of this process on the queue fails, rather than go on over zeros.
+    damaged: AtomicBool,
 }
 
 pub(crate) const CONTROL: &str = "control";
@@ -121,6 +126,8 @@ impl Queue {
             tail_lock,
             checker,
             sender,
+            seen_head: AtomicU64::new(0),
+            damaged: AtomicBool::new(false),
         };
         q.check_positions()?;
         Ok(Arc::new(q))
@@ -196,10 +203,74 @@ impl Queue {
         // A segment file that could not be removed is not the caller's concern here: the next
         // commit or read that moves the tail reports it as a warning.
         let advanced = self.advance_tail_if_free()?.is_some();
-        let s = self.shared();
-        let head = s.head.load(Ordering::SeqCst);
-        let tail = if advanced { s.tail.load(Ordering::SeqCst) } else { self.slowest_position(head) }.min(head);
+        let (head, tail) = self.head_and_tail()?;
+        let tail = if advanced { tail } else { self.slowest_position(head).min(head) };
         Ok((Self::page_of(head) - Self::page_of(tail)) as f64 / self.max_pages() as f64)
+    }
+
+    /// The most the head can lie past the tail: an append never takes it more than the maximum
+    /// size past the stored tail (which only moves forward), plus the rest of a segment.
+    fn span(&self) -> u64 {
+        self.geo.max_queue_size + 2 * self.geo.segment_size
+    }
+
+    /// The head, checked before anything acts on it: never behind a head this process has read
+    /// (so it never moves backwards), aligned, and far from overflowing. Also fails once a
+    /// mapping of the queue was found damaged.
+    pub(crate) fn head(&self) -> Result<u64> {
+        let floor = self.seen_head.load(Ordering::SeqCst);
+        let head = self.shared().head.load(Ordering::SeqCst);
+        self.check_damage(None)?;
+        if head < floor || head % ENTRY_ALIGN as u64 != 0 || head > MAX_POSITION {
+            return Err(self.bad_positions(format_args!("head {head}, after {floor}")));
+        }
+        if head > floor {
+            self.seen_head.fetch_max(head, Ordering::SeqCst);
+        }
+        Ok(head)
+    }
+
+    /// The head and the stored tail (at most the head), checked: the head at most a full queue
+    /// past the tail. The tail is read after the head, so it can only be closer than it was.
+    pub(crate) fn head_and_tail(&self) -> Result<(u64, u64)> {
+        let head = self.head()?;
+        let tail = self.shared().tail.load(Ordering::SeqCst).min(head);
+        if head - tail > self.span() {
+            return Err(self.bad_positions(format_args!("head {head}, tail {tail}")));
+        }
+        Ok((head, tail))
+    }
+
+    /// Whether `pos`, a listener's position read before `head`, can be one: no listener is
+    /// ever past the head, nor behind the stored tail, which is at most a full queue behind it.
+    pub(crate) fn check_listener_position(&self, pos: u64, head: u64) -> Result<()> {
+        if pos > head || head - pos > self.span() || pos % ENTRY_ALIGN as u64 != 0 {
+            return Err(self.bad_positions(format_args!("listener at {pos}, head {head}")));
+        }
+        Ok(())
+    }
+
+    fn bad_positions(&self, what: std::fmt::Arguments) -> Error {
+        Error::corrupted(format!("control file of queue \"{}\" is corrupted ({what})", self.path.display()))
+    }
+
+    /// Fails when a mapping of the queue this process uses was found truncated under it: the
+    /// control file's, or one of `segs`. Sticky: the queue keeps failing in this process.
+    pub(crate) fn check_damage(&self, segs: Option<&Segments>) -> Result<()> {
+        if self.control.damaged() || segs.is_some_and(|s| s.damaged()) {
+            self.damaged.store(true, Ordering::SeqCst);
+        }
+        if self.damaged.load(Ordering::Relaxed) {
+            return Err(Error::corrupted(format!(
+                "queue file was truncated or damaged while mapped (queue \"{}\")",
+                self.path.display()
+            ))
+            .with_hint(
+                "Another process shrank a file of the queue directory. Every session of this process on \
+                 this queue now fails; open it anew once its files are sound.",
+            ));
+        }
+        Ok(())
     }
 
     /// A sanity check of the moving positions, so that a corrupted control file is reported at
@@ -209,17 +280,7 @@ impl Queue {
         let head = s.head.load(Ordering::SeqCst);
         let tail = s.tail.load(Ordering::SeqCst);
         let stop = s.stop.load(Ordering::SeqCst);
-        // An append never takes the head more than the maximum size past the stored tail, nor
-        // does a tail advance leave more segments behind it than a full queue spans; positions
-        // beyond that would make the first tail advance walk (and unlink) billions of names.
-        let span = self.geo.max_queue_size + 2 * self.geo.segment_size;
-        if head % ENTRY_ALIGN as u64 != 0
-            || tail > head
-            || stop > self.seg_of(tail)
-            || head > (1u64 << 62)
-            || head - tail > span
-            || self.seg_of(tail) - stop > self.layout.summary_count as u64
-        {
+        if head % ENTRY_ALIGN as u64 != 0 || head > MAX_POSITION || !self.stored_tail_fits(head, tail, stop) {
             return Err(Error::corrupted(format!(
                 "control file of queue \"{}\" is corrupted (head {head}, tail {tail}, first segment {stop})",
                 self.path.display()
@@ -231,9 +292,25 @@ impl Queue {
                 self.path.display()
             )));
         }
-        Ok(())
+        self.seen_head.store(head, Ordering::SeqCst);
+        self.check_damage(None)
+    }
+
+    /// Whether the stored tail and first segment fit a head (read under the tail lock, or at
+    /// open): the tail at most a full queue behind the head, and no more segment files behind it
+    /// than a full queue spans. Positions beyond that would make the next tail advance walk (and
+    /// unlink) billions of names.
+    pub(crate) fn stored_tail_fits(&self, head: u64, tail: u64, stop: u64) -> bool {
+        tail <= head
+            && head - tail <= self.span()
+            && stop <= self.seg_of(tail)
+            && self.seg_of(tail) - stop <= self.layout.summary_count as u64
     }
 }
+
+/// Positions stay far below this (2^62 bytes: 146 years at a gigabyte a second), so that no sum
+/// of a position and a size overflows.
+const MAX_POSITION: u64 = 1 << 62;
 
 fn read_header(fd: &OwnedFd) -> Result<Header> {
     let st = fs::fstat(fd.as_raw_fd()).map_err(|e| Error::io("stat the control file", e))?;
@@ -351,6 +428,9 @@ fn create(dir: &Dir, geo: Geometry, group_shared: bool) -> Result<OwnedFd> {
         RobustMutex::init((*shared).tail_lock.0.as_mut_ptr() as *mut _)?;
         // The magic goes last: a file without it is never mistaken for a queue.
         std::ptr::write_volatile(&mut h.magic, MAGIC);
+    }
+    if map.damaged() {
+        return Err(Error::corrupted("control file of the queue was truncated while it was being created"));
     }
     drop(map);
     dir.rename(CONTROL_NEW, CONTROL)?;

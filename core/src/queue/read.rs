@@ -1,5 +1,6 @@
 //! The read path: walk committed entries between a position and the head, checking every length
-//! read from the shared file before using it (I9).
+//! read from the shared file before using it, and whether the file was truncated under its
+//! mapping meanwhile (I9).
 
 use super::{Queue, Segments};
 use crate::error::Error;
@@ -42,8 +43,26 @@ pub(crate) struct Scanned {
 impl Queue {
     /// Walks entries in `[from, head)`. For each notification, `wants(channel)` decides whether to
     /// take it; `take(channel, payload, pid)` copies it out and returns `false` to stop after this
-    /// entry. A bad entry ends the scan with [`Scanned::error`] set.
+    /// entry. A bad entry ends the scan with [`Scanned::error`] set. When a segment file was found
+    /// truncated under its mapping meanwhile, the error says so, and what was taken in this scan
+    /// may hold zeros that were never written: the caller must drop it.
     pub(crate) fn scan(
+        &self,
+        segs: &mut Segments,
+        from: u64,
+        head: u64,
+        wants: impl FnMut(&[u8]) -> bool,
+        take: impl FnMut(&[u8], Payload, i32) -> bool,
+    ) -> Scanned {
+        let mut scanned = self.scan_entries(segs, from, head, wants, take);
+        if let Err(e) = self.check_damage(Some(segs)) {
+            scanned.error = Some(e);
+            scanned.stopped_early = false;
+        }
+        scanned
+    }
+
+    fn scan_entries(
         &self,
         segs: &mut Segments,
         from: u64,

@@ -18,6 +18,8 @@ pub(crate) struct Segments {
     maps: Vec<(u64, Mmap)>,
     /// Whether this session mapped a segment before: then it streams through segments.
     mapped_before: bool,
+    /// A mapping dropped from the cache had been found truncated (see `damaged`).
+    dropped_damaged: bool,
 }
 
 impl Segments {
@@ -37,12 +39,19 @@ impl Segments {
         }
         if self.maps.len() == CACHED {
             // Unmap first: never more than CACHED segments mapped (they are mapped whole).
-            self.maps.remove(0);
+            // A commit or read spanning more segments than that checks them all at its end.
+            let (_, old) = self.maps.remove(0);
+            self.dropped_damaged |= old.damaged();
         }
         let whole = from_start || self.mapped_before;
         self.maps.push((seg, map_segment(q, seg, create, whole)?));
         self.mapped_before = true;
         Ok(&self.maps.last().expect("just pushed").1)
+    }
+
+    /// Whether an access found one of the mapped segment files truncated (see `sys/guard.rs`).
+    pub(crate) fn damaged(&self) -> bool {
+        self.dropped_damaged || self.maps.iter().any(|(_, m)| m.damaged())
     }
 
     /// Drops every mapping (after a fork, or when the session closes).

@@ -42,8 +42,7 @@ impl Queue {
         let usage = self.usage()?;
         self.sweep_sockets()?;
         let s = self.shared();
-        let head = s.head.load(Ordering::SeqCst);
-        let tail = s.tail.load(Ordering::SeqCst).min(head);
+        let (head, tail) = self.head_and_tail()?;
         let names = self.dir.list()?;
         let spare_file = names.iter().any(|n| n == SPARE);
         let mut segment_files: Vec<String> = names.into_iter().filter(|n| is_segment_name(n)).collect();
@@ -64,6 +63,7 @@ impl Queue {
                 }
             })
             .collect();
+        self.check_damage(None)?;
         Ok(QueueStats {
             head,
             tail,

@@ -27,14 +27,14 @@ impl Queue {
                 None => return Ok(None),
             }
         };
-        Ok(self.advance_tail_locked(full))
+        self.advance_tail_locked(full)
     }
 
     /// A full advance if nobody else is advancing the tail; `None` (without waiting) if someone
     /// is, since that process may be stopped while holding the lock.
     pub(crate) fn advance_tail_if_free(&self) -> Result<Option<Option<Error>>> {
         match self.tail_lock.try_lock()? {
-            Some(_g) => Ok(Some(self.advance_tail_locked(true))),
+            Some(_g) => Ok(Some(self.advance_tail_locked(true)?)),
             None => Ok(None),
         }
     }
@@ -49,13 +49,21 @@ impl Queue {
             .fold(head, u64::min)
     }
 
-    fn advance_tail_locked(&self, full: bool) -> Option<Error> {
+    fn advance_tail_locked(&self, full: bool) -> Result<Option<Error>> {
         crate::sys::fault::park(crate::sys::fault::Point::Tail);
         let s = self.shared();
         let seg_size = self.geo.segment_size;
         // The head is read before any listener's channels: every segment behind it is complete,
         // and a channel added after this load is only owed notifications committed later.
-        let head = s.head.load(Ordering::SeqCst);
+        let head = self.head()?;
+        let (stored, stop) = (s.tail.load(Ordering::SeqCst), s.stop.load(Ordering::SeqCst));
+        // Checked before the walks below, which they bound (the lock is released on error).
+        if !self.stored_tail_fits(head, stored, stop) {
+            return Err(Error::corrupted(format!(
+                "control file of queue \"{}\" is corrupted (head {head}, tail {stored}, first segment {stop})",
+                self.path().display()
+            )));
+        }
         let head_seg = self.seg_of(head);
         let mut tail = head;
         let hwm = (s.slot_hwm.load(Ordering::SeqCst) as usize).min(SLOT_COUNT);
@@ -66,6 +74,18 @@ impl Queue {
             }
             let raw = slot.pos.load(Ordering::SeqCst);
             let mut pos = (raw & !POS_BUSY).min(head);
+            if pos < stored {
+                if slot.state.load(Ordering::SeqCst) != SLOT_ACTIVE {
+                    // Given back meanwhile (which takes no lock): cleared to 0 after it was
+                    // marked free, so this second look tells it from damage.
+                    continue;
+                }
+                // Positions only move forward, and the stored tail was their minimum.
+                return Err(Error::corrupted(format!(
+                    "control file of queue \"{}\" is corrupted (listener {i} at {pos}, behind the tail {stored})",
+                    self.path().display()
+                )));
+            }
             if full && !self.slot_alive(i) && self.reap(i) {
                 continue; // its owner died: it no longer holds the queue back
             }
@@ -86,7 +106,6 @@ impl Queue {
         }
         s.tail.store(tail, Ordering::SeqCst);
         let tail_seg = self.seg_of(tail);
-        let stop = s.stop.load(Ordering::SeqCst);
         for seg in stop..tail_seg {
             // Keep one file for the writer to reuse as its next segment (see SPARE); only a
             // regular file, whatever else someone may have put in its place.
@@ -95,14 +114,14 @@ impl Queue {
             if !kept {
                 if let Err(e) = self.dir.unlink(&name) {
                     s.stop.store(seg, Ordering::SeqCst);
-                    return Some(e);
+                    return Ok(Some(e));
                 }
             }
         }
         if tail_seg > stop {
             s.stop.store(tail_seg, Ordering::SeqCst);
         }
-        None
+        Ok(None)
     }
 
     /// Whether any segment in `[from, to)` holds a notification on a channel of slot `i`: by the

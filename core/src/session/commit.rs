@@ -89,7 +89,8 @@ impl Connection {
         if let Some(o) = outcome {
             self.after_append(o, txn)?;
         }
-        Ok(())
+        // The slot changes above went to a control file truncated under its mapping?
+        q.check_damage(None)
     }
 
     /// The commit of a transaction that only notified (the common case): append, then wake.

@@ -261,8 +261,16 @@ impl Receiver {
                 break p;
             }
         };
-        let head = q.shared().head.load(SeqCst);
-        if pos >= head {
+        // Checked before the walk: a damaged control file gives an error, never a walk of
+        // billions of bytes, and the position is given back unmoved.
+        let head = match q.head().and_then(|h| q.check_listener_position(pos, h).map(|()| h)) {
+            Ok(h) => h,
+            Err(e) => {
+                slot.pos.store(pos, SeqCst);
+                return Err(e);
+            }
+        };
+        if pos == head {
             slot.pos.store(pos, SeqCst);
             return Ok(());
         }
@@ -310,6 +318,10 @@ impl Receiver {
             self.notices.extend(truncate_after_the_fact(&self.queue));
         }
         if let Some(e) = scanned.error {
+            if self.queue.check_damage(None).is_err() {
+                // Read from a file truncated under its mapping: what this read copied may be zeros.
+                self.inbox.clear();
+            }
             return Err(e);
         }
         if bad_text.is_some() {

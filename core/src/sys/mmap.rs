@@ -1,13 +1,16 @@
 //! Shared memory mappings of queue files.
 
+use super::guard::Guarded;
 use std::io;
 use std::os::fd::RawFd;
 use std::ptr::NonNull;
 
-/// A `MAP_SHARED`, read-write mapping of a whole file, unmapped on drop.
+/// A `MAP_SHARED`, read-write mapping of a whole file, unmapped on drop. It is guarded against
+/// truncation of the file (`guard.rs`): a fault on it zero-fills the pages and flags it damaged.
 pub struct Mmap {
     ptr: NonNull<u8>,
     len: usize,
+    guard: Guarded,
 }
 
 // SAFETY: the mapping is plain shared memory; all concurrent access to it goes through atomics or
@@ -43,16 +46,24 @@ impl Mmap {
         if p == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
         }
-        Ok(Mmap { ptr: NonNull::new(p as *mut u8).expect("mmap never returns NULL on success"), len })
+        let ptr = NonNull::new(p as *mut u8).expect("mmap never returns NULL on success");
+        Ok(Mmap { ptr, len, guard: Guarded::register(p as usize, len) })
     }
 
     pub fn as_ptr(&self) -> *mut u8 {
         self.ptr.as_ptr()
     }
+
+    /// Whether an access so far found the file truncated under the mapping (and read zeros, or
+    /// wrote into private pages nobody else sees). Call after the accesses to check.
+    pub fn damaged(&self) -> bool {
+        self.guard.damaged()
+    }
 }
 
 impl Drop for Mmap {
     fn drop(&mut self) {
+        self.guard.release();
         // SAFETY: ptr/len came from a successful mmap and are unmapped once.
         unsafe { libc::munmap(self.ptr.as_ptr() as *mut libc::c_void, self.len) };
     }

@@ -3,6 +3,7 @@
 pub mod fault;
 pub mod fork;
 pub mod fs;
+pub mod guard;
 pub mod mmap;
 pub mod mutex;
 pub mod proc;

@@ -13,6 +13,8 @@ pub struct RobustMutex(*mut libc::pthread_mutex_t);
 /// eight that each yield the CPU first.
 const SPIN_ROUNDS: u32 = 12;
 const PAUSE_ROUNDS: u32 = 4;
+/// A blocked locker wakes up this often (seconds) to look at the lock word again.
+const SLEEP_SLICE_S: libc::time_t = 1;
 
 // SAFETY: a process-shared pthread mutex is meant to be used from any thread of any process.
 unsafe impl Send for RobustMutex {}
@@ -75,9 +77,21 @@ impl RobustMutex {
                 unsafe { libc::sched_yield() };
             }
         }
-        // SAFETY: self.0 is an initialised process-shared mutex (see from_ptr).
-        let r = unsafe { libc::pthread_mutex_lock(self.0) };
-        self.finish(r)
+        // Sleep in slices rather than for good. A control file truncated while we sleep leaves us
+        // waiting on a futex of the file that the holder's unlock (now on private zero pages, see
+        // guard.rs) never wakes; the next slice touches the lock word, which faults, so the
+        // mapping is flagged damaged and the caller's checks fail within a slice.
+        loop {
+            let mut deadline = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+            // SAFETY: clock_gettime writes the timespec it is given.
+            unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut deadline) };
+            deadline.tv_sec += SLEEP_SLICE_S;
+            // SAFETY: as in try_lock; the deadline is a valid timespec.
+            let r = unsafe { libc::pthread_mutex_timedlock(self.0, &deadline) };
+            if r != libc::ETIMEDOUT {
+                return self.finish(r);
+            }
+        }
     }
 
     /// Takes the lock only if it is free now.
