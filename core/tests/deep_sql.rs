@@ -131,6 +131,28 @@ fn chains_keep_postgres_semantics() {
     assert_eq!((e.sqlstate(), e.message(), e.position()), ("22P02", "invalid input syntax for type boolean: \"12\"", None));
 }
 
+/// The parser's loop tells calls from other operands followed by `(`, and closes what it opened.
+#[test]
+fn parentheses_after_operands_that_are_not_names_are_syntax_errors() {
+    let t = TempDir::new("not-calls");
+    for (sql, near, pos) in [
+        ("SELECT 1(2)", "(", 9),
+        ("SELECT 'a'(", "(", 11),
+        ("SELECT ((1)(", "(", 12),
+        ("SELECT null()", "(", 12),
+        ("SELECT pg_notify('a' 'b')", "'b'", 22),
+        ("SELECT (1", "", 10),
+        ("SELECT pg_notify('a',", "", 22),
+    ] {
+        let e = run_small(&t, sql.to_string()).unwrap_err();
+        let message = if near.is_empty() { "syntax error at end of input".to_string() } else { format!("syntax error at or near \"{near}\"") };
+        assert_eq!((e.sqlstate(), e.message(), e.position()), ("42601", message.as_str(), Some(pos)), "{sql}");
+    }
+    // A quoted name is a function name too.
+    let r = run_small(&t, "SELECT \"pg_notify\"('c', 'p')".to_string()).unwrap();
+    assert_eq!((r.columns.as_slice(), r.rows.as_slice()), (["pg_notify".to_string()].as_slice(), [vec![Some(String::new())]].as_slice()));
+}
+
 /// PostgreSQL nests block comments; the lexer counts them in a loop.
 #[test]
 fn deeply_nested_comments_are_skipped() {

@@ -488,8 +488,12 @@ impl Parser<'_> {
     /// Whether the current token starts a function call: a name that is not a reserved word,
     /// followed by `(`.
     fn is_call(&self) -> bool {
-        let reserved = matches!(self.peek(), Some(Tok::Word(w)) if RESERVED.contains(&w.as_str()));
-        !reserved && matches!(self.toks.get(self.i + 1).map(|t| &t.tok), Some(Tok::Op(o)) if o == "(")
+        let name = match self.peek() {
+            Some(Tok::Word(w)) => !RESERVED.contains(&w.as_str()),
+            Some(Tok::Quoted(_)) => true,
+            _ => false,
+        };
+        name && matches!(self.toks.get(self.i + 1).map(|t| &t.tok), Some(Tok::Op(o)) if o == "(")
     }
 
     /// Takes a call's name and its `(` (checked by `is_call`).
