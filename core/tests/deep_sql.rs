@@ -125,6 +125,8 @@ fn chains_keep_postgres_semantics() {
     assert_eq!(one("SELECT ('a' || 'b')::text || ('c' || ('d' || 'e'))"), Some("abcde".into()));
     assert_eq!(one("SELECT - - 1"), Some("1".into()));
     assert_eq!(one("SELECT - - - 1.5"), Some("-1.5".into()));
+    assert_eq!(one("SELECT -(-1)"), Some("1".into()));
+    assert_eq!(one("SELECT -(- (-(2.50)))"), Some("-2.50".into()));
     let e = run_small(&t, "SELECT 'a' || 1 || 2 || (1 || 2)".into()).unwrap_err();
     assert_eq!((e.sqlstate(), e.message(), e.position()), ("42883", "operator does not exist: integer || integer", Some(28)));
     let e = run_small(&t, "SELECT '12'::int::text::bool".into()).unwrap_err();

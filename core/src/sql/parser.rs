@@ -530,12 +530,18 @@ impl Parser<'_> {
         Ok(Expr::Cast(Box::new(e), CastChain { operand_pos, casts }))
     }
 
-    /// `-number`; the error PostgreSQL's grammar gives for anything else after a minus.
+    /// `-number`; the error hark gives for anything else after a minus (it has no other
+    /// negative values).
     fn negate(&mut self, e: Expr, negative: bool) -> Result<Expr> {
-        let sign = if negative { "-" } else { "" };
+        // The number may be negative already, from a parenthesis: `-(-1)` is 1.
+        let apply = |s: String| match (negative, s.strip_prefix('-')) {
+            (false, _) => s,
+            (true, Some(positive)) => positive.to_owned(),
+            (true, None) => format!("-{s}"),
+        };
         match e {
-            Expr::Int(s) => Ok(Expr::Int(format!("{sign}{s}"))),
-            Expr::Num(s) => Ok(Expr::Num(format!("{sign}{s}"))),
+            Expr::Int(s) => Ok(Expr::Int(apply(s))),
+            Expr::Num(s) => Ok(Expr::Num(apply(s))),
             _ => {
                 self.i -= 1;
                 Err(self.unexpected())
