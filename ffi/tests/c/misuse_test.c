@@ -378,19 +378,23 @@ static void case_invalid_utf8(void) {
  * default): nesting beyond 256 levels fails with PostgreSQL's 54001, chains of any length work.
  * Before hark limited nesting, each of these overflowed the stack (SIGSEGV). */
 static char *repeat_around(const char *head, const char *open, size_t n, const char *middle, const char *close) {
-    size_t len = strlen(head) + n * (strlen(open) + strlen(close)) + strlen(middle) + 1;
-    char *s = malloc(len), *p = s;
+    size_t lh = strlen(head), lo = strlen(open), lm = strlen(middle), lc = strlen(close);
+    char *s = malloc(lh + n * (lo + lc) + lm + 1);
     if (s == NULL) {
         return NULL;
     }
-    p += sprintf(p, "%s", head);
-    for (size_t i = 0; i < n; i++) {
-        p += sprintf(p, "%s", open);
+    char *p = s;
+    memcpy(p, head, lh);
+    p += lh;
+    for (size_t i = 0; i < n; i++, p += lo) {
+        memcpy(p, open, lo);
     }
-    p += sprintf(p, "%s", middle);
-    for (size_t i = 0; i < n; i++) {
-        p += sprintf(p, "%s", close);
+    memcpy(p, middle, lm);
+    p += lm;
+    for (size_t i = 0; i < n; i++, p += lc) {
+        memcpy(p, close, lc);
     }
+    *p = '\0';
     return s;
 }
 
