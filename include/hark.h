@@ -46,7 +46,8 @@ typedef enum hark_result {
    */
   HARK_ERR_INVALID_ARGUMENT = 100,
   /**
-   * The SQL given to hark_exec could not be parsed, or names an unknown statement or function.
+   * The SQL given to hark_exec could not be parsed, or names an unknown statement or function,
+   * or nests parentheses and calls deeper than 256 (SQLSTATE `54001`).
    */
   HARK_ERR_SYNTAX = 101,
   /**

@@ -15,8 +15,13 @@ fn dir_arg(dir: &TempDir) -> String {
 /// Runs a command to completion; returns (status code, stdout, stderr).
 fn run(cmd: &mut Command, stdin: &str) -> (i32, String, String) {
     let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    // Written from a thread: a child whose output fills its pipe before it has read all of its
+    // input would otherwise wait for us while we wait for it.
+    let mut input = child.stdin.take().unwrap();
+    let stdin = stdin.to_owned();
+    let writer = std::thread::spawn(move || input.write_all(stdin.as_bytes()).unwrap());
     let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -166,6 +171,29 @@ fn shells_chat_through_pipes() {
     say(&mut a_in, &a_out, "unlisten cnpug;", &["UNLISTEN".into()]);
     drop((a_in, b_in));
     assert!(a.0.wait().unwrap().success() && b.0.wait().unwrap().success());
+}
+
+/// Deeply nested SQL fails with PostgreSQL's 54001 and the shell goes on; long chains work.
+/// Before hark limited nesting, the first of these killed the shell (SIGABRT on stack overflow).
+#[test]
+fn shell_survives_deeply_nested_and_long_sql() {
+    let dir = TempDir::new("deep");
+    let input = format!(
+        "SELECT {}1{};\nSELECT {}'c'{};\nSELECT 'a'{} AS s;\nSELECT 'x'{};\n",
+        "(".repeat(10_000),
+        ")".repeat(10_000),
+        "pg_notify(".repeat(10_000),
+        ", 'p')".repeat(10_000),
+        " || 'b'".repeat(30_000),
+        "::text".repeat(30_000),
+    );
+    let (code, out, err) = run(hark().args(["shell", &dir_arg(&dir)]), &input);
+    assert_eq!(code, 0, "{err}");
+    let too_deep = "ERROR:  stack depth limit exceeded\nHINT:  Parentheses and function calls may nest at most 256 levels deep in hark; write the expression with less nesting.\n";
+    assert_eq!(err, too_deep.repeat(2));
+    let long = format!("a{}", "b".repeat(30_000));
+    let dashes = "-".repeat(long.len() + 2);
+    assert_eq!(out, format!(" {:^w$} \n{dashes}\n {long}\n(1 row)\n\n text \n------\n x\n(1 row)\n\n", "s", w = long.len()));
 }
 
 #[test]

@@ -13,7 +13,8 @@ use std::io;
 pub enum ErrorKind {
     /// A bad argument: empty or too long channel, payload too long, NUL or invalid UTF-8.
     InvalidArgument,
-    /// The SQL dialect could not parse or does not know a statement, function or value.
+    /// The SQL dialect could not parse or does not know a statement, function or value, or the
+    /// statement nests deeper than hark parses (`54001 stack depth limit exceeded`).
     Syntax,
     /// A statement not allowed in the session's transaction state (aborted block, savepoint
     /// outside a block, unknown savepoint).

@@ -14,7 +14,8 @@ pub enum hark_result {
     HARK_OK = 0,
     /// A bad argument: empty or too long channel, payload too long, invalid UTF-8, a bad option.
     HARK_ERR_INVALID_ARGUMENT = 100,
-    /// The SQL given to hark_exec could not be parsed, or names an unknown statement or function.
+    /// The SQL given to hark_exec could not be parsed, or names an unknown statement or function,
+    /// or nests parentheses and calls deeper than 256 (SQLSTATE `54001`).
     HARK_ERR_SYNTAX = 101,
     /// A statement not allowed in the current transaction state (aborted block, savepoint outside
     /// a block, unknown savepoint).

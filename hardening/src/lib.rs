@@ -57,20 +57,33 @@ pub const HEAD_OFFSET: u64 = SHARED_OFFSET + 128;
 pub const TAIL_OFFSET: u64 = HEAD_OFFSET + 64;
 pub const STOP_OFFSET: u64 = TAIL_OFFSET + 8;
 
-/// Fuzz target `sql`: any text through the SQL dialect, on a fresh session of a scratch queue.
-pub fn sql(data: &[u8]) {
-    let text = String::from_utf8_lossy(data);
+/// Fuzz target `sql`: any text through the SQL dialect, on a fresh session of a scratch queue,
+/// run on a thread with a 128 KiB stack (musl's default, the smallest a caller is likely to give
+/// hark), so that input that recurses too deeply crashes here. The text may ask for repetition
+/// (see [`expand_repeats`]), so that short inputs reach deep nesting and long chains. Returns the
+/// SQLSTATE of the error the text gave, if any.
+pub fn sql(data: &[u8]) -> Option<&'static str> {
+    let text = expand_repeats(&String::from_utf8_lossy(data)).into_owned();
     let _ = hark::split_statements(&text);
     let q = queue("sql");
     let mut c = Connection::on(q).expect("open a session");
     c.set_notice_handler(Some(Box::new(|_| {})));
-    if let Err(e) = c.execute(&text) {
-        assert!(!e.message().is_empty(), "an error without a message");
-        assert_eq!(e.sqlstate().len(), 5, "SQLSTATE {:?}", e.sqlstate());
-        if let Some(p) = e.position() {
-            assert!(p >= 1 && p <= text.chars().count() + 1, "error position {p} outside the text");
-        }
-    }
+    let (mut c, r) = std::thread::Builder::new()
+        .stack_size(128 << 10)
+        .spawn(move || {
+            let r = c.execute(&text).err().map(|e| {
+                assert!(!e.message().is_empty(), "an error without a message");
+                assert_eq!(e.sqlstate().len(), 5, "SQLSTATE {:?}", e.sqlstate());
+                if let Some(p) = e.position() {
+                    assert!(p >= 1 && p <= text.chars().count() + 1, "error position {p} outside the text");
+                }
+                e.sqlstate()
+            });
+            (c, r)
+        })
+        .expect("start the statement's thread")
+        .join()
+        .unwrap_or_else(|e| std::panic::resume_unwind(e));
     // Whatever state the text left, the session still works: end the block and deliver.
     let _ = c.execute("ROLLBACK");
     c.execute("NOTIFY fuzz_check, 'after'").expect("a session is usable after any statement text");
@@ -81,6 +94,30 @@ pub fn sql(data: &[u8]) {
             Err(e) => panic!("reading after arbitrary SQL: {e}"),
         }
     }
+    r
+}
+
+/// Expands repetitions in fuzz input: `\x01` splits the text into parts and, when there are at
+/// least three and the last is a decimal count N, the parts before it alternate between copied
+/// once and repeated N times (at most 100,000, and at most 1 MiB of repeated text in all). So
+/// `SELECT \x01(\x011\x01)\x0110000` is 10,000 nested parentheses around `1`, and
+/// `SELECT 'a'\x01 || 'b'\x01\x0130000` a chain of 30,001 strings. Other text is left as it is.
+pub fn expand_repeats(text: &str) -> std::borrow::Cow<'_, str> {
+    let parts: Vec<&str> = text.split('\x01').collect();
+    let count = match parts.split_last() {
+        Some((last, rest)) if rest.len() >= 2 && !last.is_empty() && last.bytes().all(|b| b.is_ascii_digit()) => {
+            last.parse::<usize>().unwrap_or(usize::MAX)
+        }
+        _ => return text.into(),
+    };
+    let parts = &parts[..parts.len() - 1];
+    let repeated: usize = parts.iter().skip(1).step_by(2).map(|p| p.len()).sum();
+    let n = count.min(100_000).min((1 << 20) / repeated.max(1));
+    let mut out = String::new();
+    for (i, p) in parts.iter().enumerate() {
+        out.push_str(&if i % 2 == 1 { p.repeat(n) } else { (*p).to_owned() });
+    }
+    out.into()
 }
 
 /// The bytes of a freshly created queue's control file and of its first segment holding a few

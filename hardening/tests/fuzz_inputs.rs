@@ -58,7 +58,30 @@ fn seeds_reach_their_paths() {
     assert_eq!(hark_hardening::read_segment(&read("read_segment", "seed-filler")), 4);
     // A bad entry after a good one in the same read: the good one once, then errors.
     assert_eq!(hark_hardening::read_segment(&read("read_segment", "seed-bad-length")), 1);
+    // Deep nesting and long chains, on the target's small stack: nesting beyond hark's limit
+    // fails with PostgreSQL's 54001, chains of any length and nesting up to the limit work.
+    assert_eq!(hark_hardening::sql(&read("sql", "seed-deep-parentheses")), Some("54001"));
+    assert_eq!(hark_hardening::sql(&read("sql", "seed-deep-calls")), Some("54001"));
+    assert_eq!(hark_hardening::sql(&read("sql", "seed-deep-unclosed-calls")), Some("54001"));
+    assert_eq!(hark_hardening::sql(&read("sql", "seed-deep-at-limit")), None);
+    assert_eq!(hark_hardening::sql(&read("sql", "seed-long-concat")), None);
+    assert_eq!(hark_hardening::sql(&read("sql", "seed-long-cast")), None);
+    assert_eq!(hark_hardening::sql(&read("sql", "seed-long-minus")), None);
+    assert_eq!(hark_hardening::sql(&read("sql", "seed-deep-comments")), None);
     hark_hardening::cleanup();
+}
+
+/// The repetition syntax of the `sql` target's input.
+#[test]
+fn sql_inputs_expand_repeats() {
+    use hark_hardening::expand_repeats;
+    assert_eq!(expand_repeats("SELECT \x01(\x011\x01)\x013"), "SELECT (((1)))");
+    assert_eq!(expand_repeats("SELECT 'a'\x01 || 'b'\x01\x012"), "SELECT 'a' || 'b' || 'b'");
+    assert_eq!(expand_repeats("SELECT \x01(\x011\x01)\x01x"), "SELECT \x01(\x011\x01)\x01x");
+    assert_eq!(expand_repeats("SELECT 1\x0199"), "SELECT 1\x0199");
+    assert_eq!(expand_repeats("a\x01b\x01c\x0199999999999999999999999").len(), 100_002);
+    // 20 bytes repeated: as many times as fit in 1 MiB.
+    assert_eq!(expand_repeats("\x01xxxxxxxxxxxxxxxxxxxx\x01\x0199999").len(), (1 << 20) / 20 * 20);
 }
 
 /// The targets write positions into the control file at fixed offsets; they must be the ones the
@@ -94,7 +117,7 @@ fn one_input() {
     let (Some(file), Ok(target)) = (std::env::var_os("HARK_FUZZ_ONE"), std::env::var("HARK_FUZZ_TARGET")) else { return };
     let data = std::fs::read(file).unwrap();
     match target.as_str() {
-        "sql" => hark_hardening::sql(&data),
+        "sql" => drop(hark_hardening::sql(&data)),
         "open_queue" => drop(hark_hardening::open_queue(&data)),
         "read_segment" => drop(hark_hardening::read_segment(&data)),
         t => panic!("unknown fuzz target {t}"),

@@ -172,3 +172,46 @@ test('a child process (child_process.fork) opens its own client; the parent list
   assert.deepEqual(got.map((g) => g[0]), ['hello', 'parent still works'])
   await c.end()
 `))
+
+// The four statements of the deep-SQL report, checked on whatever thread runs them: nesting
+// beyond hark's limit of 256 parentheses and calls fails with PostgreSQL's 54001, chains of ||
+// and :: of any length work. Before the limit, the first one killed the process (SIGSEGV).
+const DEEP_SQL_CHECKS = `
+  const tooDeep = {
+    code: 'HARK_ERR_SYNTAX',
+    sqlstate: '54001',
+    message: 'stack depth limit exceeded',
+    hint: 'Parentheses and function calls may nest at most 256 levels deep in hark; write the expression with less nesting.'
+  }
+  await assert.rejects(c.query('SELECT ' + '('.repeat(10000) + '1' + ')'.repeat(10000)), tooDeep)
+  await assert.rejects(c.query('SELECT ' + 'pg_notify('.repeat(10000) + "'c'" + ", 'p')".repeat(10000)), tooDeep)
+  const concat = await c.query("SELECT 'a'" + " || 'b'".repeat(30000) + ' AS s')
+  assert.equal(concat.rows[0].s, 'a' + 'b'.repeat(30000))
+  const cast = await c.query("SELECT 'x'" + '::text'.repeat(30000))
+  assert.deepEqual(cast.rows, [{ text: 'x' }])
+  assert.deepEqual((await c.query('SELECT ' + '('.repeat(256) + '1' + ')'.repeat(256) + ' AS one')).rows, [{ one: 1 }])
+`
+
+const DEEP_SQL_WORKER = `
+const assert = require('node:assert/strict')
+const { parentPort, workerData } = require('node:worker_threads')
+const { Client } = require(${JSON.stringify(PACKAGE)})
+;(async () => {
+  const c = new Client(workerData.dir)
+  await c.connect()
+  ${DEEP_SQL_CHECKS}
+  await c.end()
+  parentPort.postMessage('done')
+})().catch((e) => { parentPort.postMessage(String((e && e.stack) || e)) })
+`
+
+test('deeply nested and very long SQL, on the main thread and on a worker with a 512 KiB stack', (t) => runCase(t, `
+  const { Worker } = require('node:worker_threads')
+  const c = new Client(dir)
+  await c.connect()
+  ${DEEP_SQL_CHECKS}
+  await c.end()
+  const w = new Worker(${JSON.stringify(DEEP_SQL_WORKER)}, { eval: true, workerData: { dir }, resourceLimits: { stackSizeMb: 0.5 } })
+  const said = await new Promise((resolve, reject) => { w.on('message', resolve); w.on('error', reject) })
+  assert.equal(said, 'done')
+`))

@@ -285,7 +285,7 @@ impl Connection {
                     // A cast's column has the type cast to, even where the value is kept in a
                     // wider one (int2 and int8 as i64, varchar as text, jsonb as json, NULL).
                     types.push(match &it.expr {
-                        Expr::Cast(_, ty, ..) => value::canonical_type(ty).unwrap_or(v.pg_type()),
+                        Expr::Cast(_, chain) => value::canonical_type(chain.last_type()).unwrap_or(v.pg_type()),
                         _ => v.pg_type(),
                     });
                     scalars.push(Some(v));
@@ -312,38 +312,77 @@ impl Connection {
         Ok(QueryResult { tag: format!("SELECT {}", rows.len()), columns, types, rows })
     }
 
+    /// A select-list item's value: a set-returning function may give a set here, nowhere else.
     fn eval(&mut self, e: &Expr) -> Result<Evaluated> {
-        if let Some(v) = value::literal(e)? {
-            return Ok(Evaluated::One(v));
-        }
-        Ok(Evaluated::One(match e {
-            Expr::Concat(a, b, pos) => {
-                let a = self.eval_one(a)?;
-                let b = self.eval_one(b)?;
-                value::concat(a, b, *pos)?
-            }
-            Expr::Cast(inner, ty, pos, operand_pos, op_pos) => {
-                let v = self.eval_one(inner)?;
-                value::cast(v, ty, value::CastAt { ty: *pos, op: *op_pos, operand: *operand_pos })?
-            }
+        match e {
             Expr::Call { name, args, pos } => {
                 let mut vals = Vec::with_capacity(args.len());
                 for a in args {
                     vals.push(self.eval_one(a)?);
                 }
-                return self.call(name, vals, *pos);
+                self.call(name, vals, *pos)
             }
-            _ => unreachable!("literals handled above"),
-        }))
+            _ => Ok(Evaluated::One(self.eval_one(e)?)),
+        }
     }
 
+    /// The value of an expression, computed in the order a recursive evaluation would (operands
+    /// left to right, each operator or call once its operands are known) but with explicit
+    /// stacks, so that neither a long chain nor deep nesting uses the thread's stack.
     fn eval_one(&mut self, e: &Expr) -> Result<Value> {
-        match self.eval(e)? {
-            Evaluated::One(v) => Ok(v),
-            Evaluated::Set(_) => {
-                Err(Error::new(ErrorKind::Syntax, "0A000", "set-returning functions are not allowed here"))
+        enum Step<'e> {
+            Eval(&'e Expr),
+            Concat(usize),
+            Cast(&'e parser::CastChain),
+            Call(&'e str, usize, usize),
+        }
+        let mut steps = vec![Step::Eval(e)];
+        let mut values: Vec<Value> = Vec::new();
+        while let Some(step) = steps.pop() {
+            match step {
+                Step::Eval(e) => {
+                    if let Some(v) = value::literal(e)? {
+                        values.push(v);
+                        continue;
+                    }
+                    match e {
+                        Expr::Concat(first, rest) => {
+                            for (e, pos) in rest.iter().rev() {
+                                steps.push(Step::Concat(*pos));
+                                steps.push(Step::Eval(e));
+                            }
+                            steps.push(Step::Eval(first));
+                        }
+                        Expr::Cast(operand, chain) => {
+                            steps.push(Step::Cast(chain));
+                            steps.push(Step::Eval(operand));
+                        }
+                        Expr::Call { name, args, pos } => {
+                            steps.push(Step::Call(name, args.len(), *pos));
+                            steps.extend(args.iter().rev().map(Step::Eval));
+                        }
+                        _ => unreachable!("literals handled above"),
+                    }
+                }
+                Step::Concat(pos) => {
+                    let b = values.pop().expect("the right operand was evaluated");
+                    let a = values.pop().expect("the left operand was evaluated");
+                    values.push(value::concat(a, b, pos)?);
+                }
+                Step::Cast(chain) => {
+                    let v = values.pop().expect("the operand was evaluated");
+                    values.push(value::cast_chain(v, chain)?);
+                }
+                Step::Call(name, n, pos) => {
+                    let args = values.split_off(values.len() - n);
+                    match self.call(name, args, pos)? {
+                        Evaluated::One(v) => values.push(v),
+                        Evaluated::Set(_) => return Err(set_not_allowed()),
+                    }
+                }
             }
         }
+        Ok(values.pop().expect("an expression has a value"))
     }
 
     fn call(&mut self, name: &str, args: Vec<Value>, pos: usize) -> Result<Evaluated> {
@@ -383,6 +422,11 @@ impl Connection {
 enum Evaluated {
     One(Value),
     Set(Vec<Value>),
+}
+
+#[cold]
+fn set_not_allowed() -> Error {
+    Error::new(ErrorKind::Syntax, "0A000", "set-returning functions are not allowed here")
 }
 
 #[cfg(test)]

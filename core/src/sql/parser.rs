@@ -3,7 +3,7 @@
 //! and of the notification functions.
 
 use super::lexer::{Tok, Token};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Stmt {
@@ -41,9 +41,63 @@ pub enum Expr {
     Null,
     Bool(bool),
     Call { name: String, args: Vec<Expr>, pos: usize },
-    Concat(Box<Expr>, Box<Expr>, usize),
-    /// `operand::type`, with the positions of the type name, of the operand and of the `::`.
-    Cast(Box<Expr>, String, usize, usize, usize),
+    /// `a || b || c …`: the first operand, then each further one with the position of its `||`.
+    /// A chain is a flat list, not a tree, so that parsing, evaluating, cloning and dropping a
+    /// chain of any length takes no recursion.
+    Concat(Box<Expr>, Vec<(Expr, usize)>),
+    /// `operand::t1::t2 …`, flat for the same reason.
+    Cast(Box<Expr>, CastChain),
+}
+
+/// The casts applied in turn to one operand (`x::a::b`), with the operand's position.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CastChain {
+    pub operand_pos: usize,
+    pub casts: Vec<CastTo>,
+}
+
+/// One `::type` of a cast chain.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CastTo {
+    pub ty: String,
+    /// Where the type name is.
+    pub pos: usize,
+    /// Where the `::` is.
+    pub op_pos: usize,
+}
+
+impl CastChain {
+    /// The type of the last cast, the one the value ends with.
+    pub fn last_type(&self) -> &str {
+        &self.casts.last().expect("a cast chain has at least one cast").ty
+    }
+}
+
+/// How deeply parentheses and function calls may nest in one expression.
+///
+/// hark runs on whatever thread calls it: Python and Node threads, C threads made with small
+/// stacks, musl's 128 KiB default. Parsing and evaluation use explicit stacks on the heap, but
+/// the tree an expression parses to is still dropped (and compared, cloned, printed) by
+/// recursion, one call per node, and a nesting level makes at most two nodes (a parenthesised
+/// `(x || y)::t` is a cast over a chain). Measured on x86-64 in a release build, dropping costs
+/// about 64 bytes of stack per node; without a limit 10,000 nested calls needed 630 KiB. At this
+/// limit the worst statement (`pg_notify(('c' || …)::text, 'p')` nested 128 times, 384 nodes)
+/// runs on a 32 KiB thread stack, a simple one on 16 KiB: that leaves most of a 128 KiB stack to
+/// the caller. Long flat chains (`a || b || …`, `x::t::t…`) are lists, not nesting, and have no
+/// limit. PostgreSQL accepts deeper nesting (about 4,000 calls and 10,000 parentheses with its
+/// 2 MB `max_stack_depth`), then fails with `54001` or with a `42601` "memory exhausted" from its
+/// parser; hark fails with `54001` beyond this depth.
+pub const MAX_NESTING: usize = 256;
+
+/// The error for an expression nested deeper than [`MAX_NESTING`]: PostgreSQL's SQLSTATE and
+/// message, with a hint that says hark's limit (PostgreSQL's names `max_stack_depth`, which
+/// hark does not have). Its kind is `Syntax`, the family of statements hark refuses to parse
+/// (PostgreSQL's own parser reports nesting too deep for it as a `42601`); the SQLSTATE tells it
+/// apart, as it does `42883` or `42704` within the same kind.
+pub fn too_deep() -> Error {
+    Error::new(ErrorKind::Syntax, "54001", "stack depth limit exceeded").with_hint(format!(
+        "Parentheses and function calls may nest at most {MAX_NESTING} levels deep in hark; write the expression with less nesting."
+    ))
 }
 
 /// PostgreSQL's reserved and type/function-name keywords: not usable as a bare `ColId`.
@@ -66,6 +120,8 @@ struct Parser<'a> {
     /// Where the statement ends: its `;` (PostgreSQL's parser sees it as a token), or the end
     /// of the text, for `at end of input`.
     end: End,
+    /// How many parentheses and function calls enclose the current token.
+    depth: usize,
 }
 
 /// How a statement's tokens end.
@@ -87,7 +143,7 @@ impl End {
 
 /// Parses one statement's tokens (without its terminating `;`).
 pub fn parse(toks: &[Token], end: End) -> Result<Stmt> {
-    let mut p = Parser { toks, i: 0, end };
+    let mut p = Parser { toks, i: 0, end, depth: 0 };
     if toks.is_empty() {
         return Ok(Stmt::Empty);
     }
@@ -326,30 +382,137 @@ impl Parser<'_> {
         Ok(SelectItem { expr, alias })
     }
 
+    /// An expression: operands joined by `||`, each a primary with any minus signs before it
+    /// and `::` casts after it; a primary is a constant, `( expr )` or `name( expr, … )`.
+    ///
+    /// Parsed without recursion: an opened parenthesis or call pushes the chain parsed so far
+    /// at its level onto `open` and starts a new one, and its closing pops it back, so nesting
+    /// costs heap, not stack. The depth is still limited (MAX_NESTING), because dropping the
+    /// tree recurses.
     fn expr(&mut self) -> Result<Expr> {
-        let mut left = self.cast_expr()?;
-        while let Some(t) = self.toks.get(self.i) {
-            if t.tok != Tok::Op("||".into()) {
-                break;
+        let mut open: Vec<Open> = Vec::new();
+        let mut chain = Chain::default();
+        loop {
+            // The start of an operand.
+            let operand_pos = self.pos_here();
+            let mut minuses = 0usize;
+            while self.eat_op("-") {
+                minuses += 1;
             }
-            let pos = t.pos;
-            self.i += 1;
-            let right = self.cast_expr()?;
-            left = Expr::Concat(Box::new(left), Box::new(right), pos);
+            let head = Head { operand_pos, minuses };
+            let mut operand = if self.op_here("(").is_some() {
+                self.enter()?;
+                self.i += 1;
+                open.push(Open { chain: std::mem::take(&mut chain), head, call: None });
+                continue;
+            } else if self.is_call() {
+                let (name, pos) = self.call_name();
+                self.enter()?;
+                if !self.eat_op(")") {
+                    let call = Some(Call { name, pos, args: Vec::new() });
+                    open.push(Open { chain: std::mem::take(&mut chain), head, call });
+                    continue;
+                }
+                self.depth -= 1;
+                Expr::Call { name, args: Vec::new(), pos }
+            } else {
+                self.constant()?
+            };
+            // The end of an operand: apply its signs and casts, then either go on with the
+            // chain after `||` or close the chains that end here.
+            let mut head = head;
+            loop {
+                chain.push(self.finish_operand(operand, head)?);
+                if let Some(pos) = self.op_here("||") {
+                    self.i += 1;
+                    chain.pending = pos;
+                    break;
+                }
+                let done = std::mem::take(&mut chain).into_expr();
+                let Some(mut o) = open.pop() else { return Ok(done) };
+                match o.call.take() {
+                    None => {
+                        if !self.eat_op(")") {
+                            return Err(self.unexpected());
+                        }
+                        operand = done;
+                    }
+                    Some(mut call) => {
+                        call.args.push(done);
+                        if self.eat_op(",") {
+                            o.call = Some(call);
+                            open.push(o);
+                            break;
+                        }
+                        if !self.eat_op(")") {
+                            return Err(self.unexpected());
+                        }
+                        operand = Expr::Call { name: call.name, args: call.args, pos: call.pos };
+                    }
+                }
+                self.depth -= 1;
+                chain = o.chain;
+                head = o.head;
+            }
         }
-        Ok(left)
     }
 
-    fn cast_expr(&mut self) -> Result<Expr> {
-        let operand_pos = self.toks.get(self.i).map_or(self.end.pos(), |t| t.pos);
-        let mut e = self.primary()?;
-        while let Some(t) = self.toks.get(self.i) {
-            if t.tok != Tok::Op("::".into()) {
-                break;
-            }
-            let op_pos = t.pos;
+    /// An operand's minus signs (counted: `- - 1` is 1; only numbers can be negated) and casts.
+    fn finish_operand(&mut self, e: Expr, head: Head) -> Result<Expr> {
+        let e = if head.minuses == 0 { e } else { self.negate(e, head.minuses % 2 == 1)? };
+        if self.op_here("::").is_none() {
+            return Ok(e);
+        }
+        self.casts(e, head.operand_pos)
+    }
+
+    /// Steps into a parenthesis or a function call's arguments.
+    fn enter(&mut self) -> Result<()> {
+        if self.depth >= MAX_NESTING {
+            return Err(too_deep());
+        }
+        self.depth += 1;
+        Ok(())
+    }
+
+    /// The position of the current token (or of the statement's end).
+    fn pos_here(&self) -> usize {
+        self.toks.get(self.i).map_or(self.end.pos(), |t| t.pos)
+    }
+
+    /// The position of the current token if it is the operator `op`.
+    fn op_here(&self, op: &str) -> Option<usize> {
+        self.toks.get(self.i).filter(|t| matches!(&t.tok, Tok::Op(x) if x == op)).map(|t| t.pos)
+    }
+
+    /// Whether the current token starts a function call: a name that is not a reserved word,
+    /// followed by `(`.
+    fn is_call(&self) -> bool {
+        let name = match self.peek() {
+            Some(Tok::Word(w)) => !RESERVED.contains(&w.as_str()),
+            Some(Tok::Quoted(_)) => true,
+            _ => false,
+        };
+        name && matches!(self.toks.get(self.i + 1).map(|t| &t.tok), Some(Tok::Op(o)) if o == "(")
+    }
+
+    /// Takes a call's name and its `(` (checked by `is_call`).
+    fn call_name(&mut self) -> (String, usize) {
+        let t = &self.toks[self.i];
+        let name = match &t.tok {
+            Tok::Word(w) | Tok::Quoted(w) => w.clone(),
+            _ => unreachable!("is_call checked for a name"),
+        };
+        self.i += 2;
+        (name, t.pos)
+    }
+
+    /// `::type`, as many as follow.
+    fn casts(&mut self, e: Expr, operand_pos: usize) -> Result<Expr> {
+        let mut casts = Vec::new();
+        while let Some(op_pos) = self.op_here("::") {
             self.i += 1;
-            let pos = self.toks.get(self.i).map_or(self.end.pos(), |t| t.pos);
+            let pos = self.pos_here();
             let mut ty = match self.peek() {
                 Some(Tok::Word(w)) => w.clone(),
                 Some(Tok::Quoted(q)) => q.clone(),
@@ -362,62 +525,42 @@ impl Parser<'_> {
             } else if ty == "character" && self.eat_word("varying") {
                 ty = "character varying".into();
             }
-            e = Expr::Cast(Box::new(e), ty, pos, operand_pos, op_pos);
+            casts.push(CastTo { ty, pos, op_pos });
         }
-        Ok(e)
+        Ok(Expr::Cast(Box::new(e), CastChain { operand_pos, casts }))
     }
 
-    fn primary(&mut self) -> Result<Expr> {
+    /// `-number`; the error hark gives for anything else after a minus (it has no other
+    /// negative values).
+    fn negate(&mut self, e: Expr, negative: bool) -> Result<Expr> {
+        // The number may be negative already, from a parenthesis: `-(-1)` is 1.
+        let apply = |s: String| match (negative, s.strip_prefix('-')) {
+            (false, _) => s,
+            (true, Some(positive)) => positive.to_owned(),
+            (true, None) => format!("-{s}"),
+        };
+        match e {
+            Expr::Int(s) => Ok(Expr::Int(apply(s))),
+            Expr::Num(s) => Ok(Expr::Num(apply(s))),
+            _ => {
+                self.i -= 1;
+                Err(self.unexpected())
+            }
+        }
+    }
+
+    /// A constant, or the error for a token that cannot start an operand.
+    fn constant(&mut self) -> Result<Expr> {
         let Some(t) = self.toks.get(self.i) else { return Err(self.unexpected()) };
-        let pos = t.pos;
         let e = match &t.tok {
             Tok::Str(s) => Expr::Str(s.clone()),
             Tok::Int(s) => Expr::Int(s.clone()),
             Tok::Num(s) => Expr::Num(s.clone()),
-            Tok::Op(o) if o == "(" => {
-                self.i += 1;
-                let e = self.expr()?;
-                if !self.eat_op(")") {
-                    return Err(self.unexpected());
-                }
-                return Ok(e);
-            }
-            Tok::Op(o) if o == "-" => {
-                self.i += 1;
-                return match self.primary()? {
-                    Expr::Int(s) => Ok(Expr::Int(format!("-{s}"))),
-                    Expr::Num(s) => Ok(Expr::Num(format!("-{s}"))),
-                    _ => {
-                        self.i -= 1;
-                        Err(self.unexpected())
-                    }
-                };
-            }
             Tok::Word(w) if w == "null" => Expr::Null,
             Tok::Word(w) if w == "true" => Expr::Bool(true),
             Tok::Word(w) if w == "false" => Expr::Bool(false),
-            Tok::Word(w) | Tok::Quoted(w) => {
-                let name = w.clone();
-                let reserved = matches!(&t.tok, Tok::Word(_)) && RESERVED.contains(&name.as_str());
-                self.i += 1;
-                if reserved || !self.eat_op("(") {
-                    self.i -= 1;
-                    return Err(if reserved { self.unexpected() } else { column_error(&name, pos) });
-                }
-                let mut args = Vec::new();
-                if !self.eat_op(")") {
-                    loop {
-                        args.push(self.expr()?);
-                        if self.eat_op(")") {
-                            break;
-                        }
-                        if !self.eat_op(",") {
-                            return Err(self.unexpected());
-                        }
-                    }
-                }
-                return Ok(Expr::Call { name, args, pos });
-            }
+            Tok::Word(w) if !RESERVED.contains(&w.as_str()) => return Err(column_error(w, t.pos)),
+            Tok::Quoted(w) => return Err(column_error(w, t.pos)),
             _ => return Err(self.unexpected()),
         };
         self.i += 1;
@@ -425,7 +568,54 @@ impl Parser<'_> {
     }
 }
 
+/// Operands joined by `||`, as parsed so far at one nesting level.
+#[derive(Default)]
+struct Chain {
+    first: Option<Expr>,
+    rest: Vec<(Expr, usize)>,
+    /// The position of the `||` before the operand being parsed.
+    pending: usize,
+}
+
+impl Chain {
+    fn push(&mut self, e: Expr) {
+        match self.first {
+            None => self.first = Some(e),
+            Some(_) => self.rest.push((e, self.pending)),
+        }
+    }
+    fn into_expr(self) -> Expr {
+        let first = self.first.expect("a chain ends after an operand");
+        if self.rest.is_empty() {
+            first
+        } else {
+            Expr::Concat(Box::new(first), self.rest)
+        }
+    }
+}
+
+/// What precedes an operand: where it starts (for a cast's errors) and its minus signs.
+#[derive(Clone, Copy)]
+struct Head {
+    operand_pos: usize,
+    minuses: usize,
+}
+
+/// A parenthesis or call still open, with the chain of the level around it.
+struct Open {
+    chain: Chain,
+    head: Head,
+    /// `None` for a parenthesis.
+    call: Option<Call>,
+}
+
+struct Call {
+    name: String,
+    pos: usize,
+    args: Vec<Expr>,
+}
+
 /// A bare name in a `SELECT` without `FROM`: PostgreSQL's `column "x" does not exist`.
 fn column_error(name: &str, pos: usize) -> Error {
-    Error::new(crate::error::ErrorKind::Syntax, "42703", format!("column \"{name}\" does not exist")).at(pos)
+    Error::new(ErrorKind::Syntax, "42703", format!("column \"{name}\" does not exist")).at(pos)
 }

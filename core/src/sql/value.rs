@@ -1,7 +1,7 @@
 //! Values of `SELECT` expressions: PostgreSQL's types as far as the dialect needs them, their
 //! text output, casts, and the column names PostgreSQL would give.
 
-use super::parser::Expr;
+use super::parser::{CastChain, Expr};
 use crate::error::{Error, ErrorKind, Result};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -69,6 +69,14 @@ impl Value {
             Value::Void => Some(String::new()),
         }
     }
+
+    /// [`output`](Value::output) without copying a string the value already holds.
+    pub fn into_output(self) -> Option<String> {
+        match self {
+            Value::Unknown(s) | Value::Text(s) | Value::Numeric(s) | Value::Json(s) => Some(s),
+            v => v.output(),
+        }
+    }
 }
 
 /// Values of literals.
@@ -112,7 +120,9 @@ pub fn concat(a: Value, b: Value, pos: usize) -> Result<Value> {
         .with_hint("No operator matches the given name and argument types. You might need to add explicit type casts.")
         .at(pos));
     }
-    match (a.output(), b.output()) {
+    // The left side is moved, not copied, so a long chain grows one string instead of copying it
+    // at every step.
+    match (a.into_output(), b.into_output()) {
         (Some(x), Some(y)) => Ok(Value::Text(x + &y)),
         _ => Ok(Value::Null),
     }
@@ -270,16 +280,30 @@ pub fn cast(v: Value, ty: &str, at: CastAt) -> Result<Value> {
     })
 }
 
+/// The casts of a chain applied in turn (`v::a::b`).
+pub fn cast_chain(mut v: Value, chain: &CastChain) -> Result<Value> {
+    for c in &chain.casts {
+        v = cast(v, &c.ty, CastAt { ty: c.pos, op: c.op_pos, operand: chain.operand_pos })?;
+    }
+    Ok(v)
+}
+
 /// The column name PostgreSQL gives an expression (FigureColname), with its strength.
 pub fn column_name(e: &Expr) -> (String, u8) {
     match e {
         Expr::Call { name, .. } => (name.clone(), 2),
-        Expr::Cast(inner, ty, ..) => {
-            let (n, strength) = column_name(inner);
-            if strength > 1 {
-                (n, strength)
-            } else {
-                (canonical_type(ty).unwrap_or(ty).to_owned(), 1)
+        Expr::Cast(operand, chain) => {
+            // The name of a function under the casts (`(f()::a)::b`), else the outermost type.
+            let mut under = operand;
+            while let Expr::Cast(inner, _) = &**under {
+                under = inner;
+            }
+            match &**under {
+                Expr::Call { name, .. } => (name.clone(), 2),
+                _ => {
+                    let ty = chain.last_type();
+                    (canonical_type(ty).unwrap_or(ty).to_owned(), 1)
+                }
             }
         }
         Expr::Bool(_) => ("bool".into(), 1),

@@ -1,7 +1,8 @@
 /*
  * Misuse of the C API (issue 8): every call on a connection that is not open, several threads,
- * invalid UTF-8, and fork(). Each case runs in its own child process, so that a crash shows up
- * as a signal in the wait status (and fails the case) instead of ending the whole test.
+ * invalid UTF-8, fork(), and SQL nested deep enough to overflow a small stack. Each case runs in
+ * its own child process, so that a crash shows up as a signal in the wait status (and fails the
+ * case) instead of ending the whole test.
  *
  *     misuse_test DIR      (DIR: an empty scratch directory; queues are created under it)
  *
@@ -373,6 +374,80 @@ static void case_invalid_utf8(void) {
     hark_finish(c);
 }
 
+/* 5. Deeply nested and very long SQL through hark_exec on a thread with a 128 KiB stack (musl's
+ * default): nesting beyond 256 levels fails with PostgreSQL's 54001, chains of any length work.
+ * Before hark limited nesting, each of these overflowed the stack (SIGSEGV). */
+static char *repeat_around(const char *head, const char *open, size_t n, const char *middle, const char *close) {
+    size_t lh = strlen(head), lo = strlen(open), lm = strlen(middle), lc = strlen(close);
+    char *s = malloc(lh + n * (lo + lc) + lm + 1);
+    if (s == NULL) {
+        return NULL;
+    }
+    char *p = s;
+    memcpy(p, head, lh);
+    p += lh;
+    for (size_t i = 0; i < n; i++, p += lo) {
+        memcpy(p, open, lo);
+    }
+    memcpy(p, middle, lm);
+    p += lm;
+    for (size_t i = 0; i < n; i++, p += lc) {
+        memcpy(p, close, lc);
+    }
+    *p = '\0';
+    return s;
+}
+
+static void *run_deep_sql(void *arg) {
+    hark_conn *c = arg;
+    char *parens = repeat_around("SELECT ", "(", 10000, "1", ")");
+    char *calls = repeat_around("SELECT ", "pg_notify(", 10000, "'c'", ", 'p')");
+    char *concat = repeat_around("SELECT 'a'", " || 'b'", 30000, "", "");
+    char *casts = repeat_around("SELECT 'x'", "::text", 30000, "", "");
+    CHECK(parens != NULL && calls != NULL && concat != NULL && casts != NULL);
+    const char *deep[] = {parens, calls};
+    for (size_t i = 0; i < 2; i++) {
+        hark_query *q = hark_exec(c, deep[i]);
+        CHECK_RES(hark_query_status(q), HARK_ERR_SYNTAX);
+        CHECK_STR(hark_query_sqlstate(q), "54001");
+        CHECK_STR(hark_query_error_message(q),
+                  "stack depth limit exceeded\nHINT:  Parentheses and function calls may nest at most 256 "
+                  "levels deep in hark; write the expression with less nesting.");
+        hark_query_clear(q);
+    }
+    hark_query *q = hark_exec(c, concat);
+    CHECK_RES(hark_query_status(q), HARK_OK);
+    const char *v = hark_query_getvalue(q, 0, 0);
+    CHECK(v != NULL && strlen(v) == 30001 && v[0] == 'a' && v[30000] == 'b');
+    hark_query_clear(q);
+    q = hark_exec(c, casts);
+    CHECK_RES(hark_query_status(q), HARK_OK);
+    CHECK_STR(hark_query_getvalue(q, 0, 0), "x");
+    CHECK_STR(hark_query_fname(q, 0), "text");
+    hark_query_clear(q);
+    free(parens);
+    free(calls);
+    free(concat);
+    free(casts);
+    return NULL;
+}
+
+static void case_deep_sql(void) {
+    hark_conn *c = hark_connect(path("deep"));
+    CHECK_RES(hark_status(c), HARK_OK);
+    pthread_attr_t attr;
+    pthread_t t;
+    CHECK(pthread_attr_init(&attr) == 0);
+    CHECK(pthread_attr_setstacksize(&attr, 128 * 1024) == 0);
+    CHECK(pthread_create(&t, &attr, run_deep_sql, c) == 0);
+    CHECK(pthread_join(t, NULL) == 0);
+    pthread_attr_destroy(&attr);
+    hark_query *q = hark_exec(c, "SELECT 1");
+    CHECK_RES(hark_query_status(q), HARK_OK);
+    hark_query_clear(q);
+    hark_finish(c);
+}
+
 static int cases_passed, cases_failed;
 
 /* Runs one case in a child; it passes if the child exits 0 (not by a signal). */
@@ -413,6 +488,7 @@ int main(int argc, char **argv) {
     run_case("a connection handed to another thread", case_thread_handoff);
     run_case("NULL and out-of-range arguments", case_null_arguments);
     run_case("invalid UTF-8 and NUL in channels, payloads and SQL", case_invalid_utf8);
+    run_case("deeply nested and very long SQL on a 128 KiB thread stack", case_deep_sql);
     printf("misuse_test: %d passed, %d failed\n", cases_passed, cases_failed);
     return cases_failed == 0 ? 0 : 1;
 }

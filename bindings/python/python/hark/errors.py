@@ -79,7 +79,8 @@ class InvalidArgumentError(Error, ValueError):
 
 class SqlSyntaxError(Error):
     """``execute()`` could not parse the SQL text, or does not know a statement or function
-    (SQLSTATE ``42601``, ``42883``, …)."""
+    (SQLSTATE ``42601``, ``42883``, …), or the text nests parentheses and function calls deeper
+    than 256 (``54001``, ``stack depth limit exceeded``)."""
 
     code = "HARK_ERR_SYNTAX"
 
