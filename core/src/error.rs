@@ -35,6 +35,9 @@ pub enum ErrorKind {
     Io,
     /// The connection was closed, or belongs to the parent of a forked process.
     Closed,
+    /// A bug in hark: a call panicked. The call fails with this kind, the process goes on, and
+    /// the session it happened in is closed (every binding does the same).
+    Panic,
 }
 
 impl ErrorKind {
@@ -52,6 +55,7 @@ impl ErrorKind {
             ErrorKind::PermissionDenied => 302,
             ErrorKind::Io => 400,
             ErrorKind::Closed => 500,
+            ErrorKind::Panic => 901,
         }
     }
 
@@ -69,11 +73,12 @@ impl ErrorKind {
             ErrorKind::PermissionDenied => "HARK_ERR_PERMISSION_DENIED",
             ErrorKind::Io => "HARK_ERR_IO",
             ErrorKind::Closed => "HARK_ERR_CLOSED",
+            ErrorKind::Panic => "HARK_ERR_PANIC",
         }
     }
 
     /// Every kind, in code order (for bindings that build tables).
-    pub const ALL: [ErrorKind; 11] = [
+    pub const ALL: [ErrorKind; 12] = [
         ErrorKind::InvalidArgument,
         ErrorKind::Syntax,
         ErrorKind::TransactionState,
@@ -85,6 +90,7 @@ impl ErrorKind {
         ErrorKind::PermissionDenied,
         ErrorKind::Io,
         ErrorKind::Closed,
+        ErrorKind::Panic,
     ];
 }
 
@@ -158,9 +164,25 @@ impl Error {
     pub(crate) fn unsafe_path(message: impl Into<String>) -> Error {
         Error::new(ErrorKind::PermissionDenied, "42501", message)
     }
-    pub(crate) fn closed() -> Error {
+    /// `connection is closed` (08003), what every call on a closed session fails with.
+    pub fn closed() -> Error {
         Error::new(ErrorKind::Closed, "08003", "connection is closed")
     }
+    /// What a call that panicked fails with (XX000, [`ErrorKind::Panic`]); `what` is the panic's
+    /// message. The bindings close the session it happened in: its state is unknown.
+    pub fn panicked(what: &str) -> Error {
+        Error::new(ErrorKind::Panic, "XX000", format!("internal error in hark: {what}; the connection was closed"))
+    }
+
+    /// The message of a caught panic's payload.
+    pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+        payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".to_owned())
+    }
+
     pub(crate) fn aborted_block() -> Error {
         Error::new(
             ErrorKind::TransactionState,

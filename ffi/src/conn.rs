@@ -196,21 +196,12 @@ impl hark_conn {
     /// happened in is closed, since its state is unknown. Its listener slot is given back (or, if
     /// even closing panics, reaped once the process exits).
     fn close_after_panic(&mut self, payload: &(dyn std::any::Any + Send)) -> Failure {
-        let what = payload
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown panic".to_owned());
         if let Some(s) = self.session.take() {
             if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(s))).is_err() {
                 // Leave it be: the slot's byte lock goes with the process.
             }
         }
-        let f = Failure::new(
-            hark_result::HARK_ERR_PANIC,
-            "XX000",
-            format!("internal error in hark: {what}; the connection was closed"),
-        );
+        let f = Failure::from(hark::Error::panicked(&hark::Error::panic_message(payload)));
         self.status = hark_result::HARK_ERR_PANIC;
         self.open_failure = Some(f.clone());
         f

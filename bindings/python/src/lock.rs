@@ -86,18 +86,21 @@ impl SessionLock {
             // Closing may wait for the tail lock: not with the GIL held.
             py.detach(|| drop(self.conn()));
         }
-        let r = f(&mut self.conn());
+        let r = catch_unwind(AssertUnwindSafe(|| f(&mut self.conn())));
+        let r = r.map_err(|payload| self.closed_by_panic(payload.as_ref()));
         drop(held);
-        Ok(Some(r))
+        r.map(Some)
     }
 
     /// Runs `f` on the connection with the GIL released, for calls that may wait for another
     /// process: commits (the writer lock), LISTEN and UNLISTEN (the tail lock), closing.
     pub(crate) fn blocking<R: Send>(&self, py: Python<'_>, f: impl FnOnce(&mut Connection) -> R + Send) -> PyResult<R> {
         let held = self.hold(py, None)?.expect("no deadline");
-        let r = py.detach(|| f(&mut self.conn()));
+        let r = py.detach(|| {
+            catch_unwind(AssertUnwindSafe(|| f(&mut self.conn()))).map_err(|payload| self.closed_by_panic(payload.as_ref()))
+        });
         drop(held);
-        Ok(r)
+        r
     }
 
     /// [`SessionLock::blocking`] that gives up (`None`) if another thread still uses the
@@ -109,9 +112,19 @@ impl SessionLock {
         f: impl FnOnce(&mut Connection) -> R + Send,
     ) -> PyResult<Option<R>> {
         let Some(held) = self.hold(py, deadline)? else { return Ok(None) };
-        let r = py.detach(|| f(&mut self.conn()));
+        let r = py.detach(|| {
+            catch_unwind(AssertUnwindSafe(|| f(&mut self.conn()))).map_err(|payload| self.closed_by_panic(payload.as_ref()))
+        });
         drop(held);
-        Ok(Some(r))
+        r.map(Some)
+    }
+
+    /// hark's panic policy, as in every binding: a panic inside a call (a bug) fails that call
+    /// with `hark.InternalError` (`HARK_ERR_PANIC`, XX000), the process goes on, and the session
+    /// is closed now, its state being unknown (the lock it poisoned makes `conn` close it).
+    fn closed_by_panic(&self, payload: &(dyn std::any::Any + Send)) -> PyErr {
+        drop(self.conn());
+        crate::errors::to_py(hark::Error::panicked(&hark::Error::panic_message(payload)))
     }
 
     /// Closes the connection of a session nobody else can reach any more (it is being freed).

@@ -32,152 +32,186 @@ pub struct Lexed {
     pub notices: Vec<Notice>,
 }
 
+/// What one step of the scanner found (PostgreSQL's scan.l, reduced to the dialect's needs).
+/// Both [`lex`] and the statement splitter (`split.rs`) walk text with [`scan`], so that they
+/// agree on every quoting rule: a semicolon inside a string, a dollar quote or a comment is never
+/// taken for the end of a statement.
+pub(crate) enum Lexeme {
+    Space,
+    Comment,
+    /// A `'…'` or `E'…'` string, decoded (escapes applied) but not yet checked as UTF-8.
+    Str(Vec<u8>),
+    /// A `"quoted"` identifier, not yet checked.
+    Quoted(Vec<u8>),
+    /// A `$tag$…$tag$` string: the body lies between these character indexes.
+    Dollar(usize, usize),
+    Word,
+    Number { decimal: bool },
+    /// Punctuation or an operator: `||` and `::`, or one character.
+    Op,
+    /// A character the dialect has no use for.
+    Unknown(char),
+}
+
+/// A string, quoted identifier, dollar quote or comment that the text ends inside of.
+#[derive(Clone, Copy)]
+pub(crate) enum Unterminated {
+    Comment,
+    Str,
+    Quoted,
+    Dollar,
+}
+
+/// Scans the lexeme starting at character `i` of `chars` (`i < chars.len()`): what it is and the
+/// index just past it.
+pub(crate) fn scan(chars: &[(usize, char)], i: usize) -> std::result::Result<(Lexeme, usize), Unterminated> {
+    let n = chars.len();
+    let at = |i: usize| chars.get(i).map(|c| c.1);
+    let c = chars[i].1;
+    if c.is_whitespace() {
+        return Ok((Lexeme::Space, i + 1));
+    }
+    if c == '-' && at(i + 1) == Some('-') {
+        let mut j = i;
+        while j < n && chars[j].1 != '\n' {
+            j += 1;
+        }
+        return Ok((Lexeme::Comment, j));
+    }
+    if c == '/' && at(i + 1) == Some('*') {
+        // Block comments nest, as in PostgreSQL; counted, not recursed into.
+        let (mut j, mut depth) = (i, 0usize);
+        loop {
+            if j >= n {
+                return Err(Unterminated::Comment);
+            }
+            if chars[j].1 == '/' && at(j + 1) == Some('*') {
+                depth += 1;
+                j += 2;
+            } else if chars[j].1 == '*' && at(j + 1) == Some('/') {
+                depth -= 1;
+                j += 2;
+                if depth == 0 {
+                    return Ok((Lexeme::Comment, j));
+                }
+            } else {
+                j += 1;
+            }
+        }
+    }
+    if (c == 'e' || c == 'E') && at(i + 1) == Some('\'') {
+        let (s, next) = quoted(chars, i + 1, '\'', true).map_err(|_| Unterminated::Str)?;
+        return Ok((Lexeme::Str(s), next));
+    }
+    if c == '\'' {
+        let (s, next) = quoted(chars, i, '\'', false).map_err(|_| Unterminated::Str)?;
+        return Ok((Lexeme::Str(s), next));
+    }
+    if c == '"' {
+        let (s, next) = quoted(chars, i, '"', false).map_err(|_| Unterminated::Quoted)?;
+        return Ok((Lexeme::Quoted(s), next));
+    }
+    if c == '$' {
+        if let Some(tag_end) = dollar_tag(chars, i) {
+            let tag_len = tag_end - i;
+            let mut j = tag_end;
+            loop {
+                if j >= n {
+                    return Err(Unterminated::Dollar);
+                }
+                if chars[j..].iter().map(|c| c.1).take(tag_len).eq(chars[i..tag_end].iter().map(|c| c.1)) {
+                    return Ok((Lexeme::Dollar(tag_end, j), j + tag_len));
+                }
+                j += 1;
+            }
+        }
+    }
+    if c.is_alphabetic() || c == '_' {
+        let mut j = i;
+        while j < n && (chars[j].1.is_alphanumeric() || chars[j].1 == '_' || chars[j].1 == '$') {
+            j += 1;
+        }
+        return Ok((Lexeme::Word, j));
+    }
+    if c.is_ascii_digit() || (c == '.' && at(i + 1).is_some_and(|d| d.is_ascii_digit())) {
+        let (mut j, mut seen_dot, mut seen_exp) = (i, false, false);
+        while j < n {
+            let d = chars[j].1;
+            if d.is_ascii_digit() {
+                j += 1;
+            } else if d == '.' && !seen_dot && !seen_exp && at(j + 1) != Some('.') {
+                seen_dot = true;
+                j += 1;
+            } else if (d == 'e' || d == 'E') && !seen_exp && at(j + 1).is_some_and(|x| x.is_ascii_digit() || x == '+' || x == '-') {
+                seen_exp = true;
+                j += 2;
+            } else {
+                break;
+            }
+        }
+        return Ok((Lexeme::Number { decimal: seen_dot || seen_exp }, j));
+    }
+    let two = |a: char| at(i + 1) == Some(a);
+    match c {
+        '|' if two('|') => Ok((Lexeme::Op, i + 2)),
+        ':' if two(':') => Ok((Lexeme::Op, i + 2)),
+        ',' | ';' | '(' | ')' | '*' | '.' | '=' | '+' | '-' | '<' | '>' | '[' | ']' | '/' | '%' | ':' | '|' | '!' | '~' | '^'
+        | '&' | '@' | '#' | '?' => Ok((Lexeme::Op, i + 1)),
+        other => Ok((Lexeme::Unknown(other), i + 1)),
+    }
+}
+
 /// Splits `sql` into tokens. Comments (`--`, nested `/* */`) are skipped.
 pub fn lex(sql: &str) -> Result<Lexed> {
     let chars: Vec<(usize, char)> = sql.char_indices().collect();
     let mut out = Lexed { tokens: Vec::new(), notices: Vec::new() };
-    let mut i = 0;
     let n = chars.len();
-    let at = |i: usize| chars.get(i).map(|c| c.1);
     let text_from = |a: usize, b: usize| -> String {
         let s = chars.get(a).map_or(sql.len(), |c| c.0);
         let e = chars.get(b).map_or(sql.len(), |c| c.0);
         sql[s..e].to_owned()
     };
+    let mut i = 0;
     while i < n {
-        let c = chars[i].1;
         let start = i;
-        if c.is_whitespace() {
-            i += 1;
-            continue;
-        }
-        if c == '-' && at(i + 1) == Some('-') {
-            while i < n && chars[i].1 != '\n' {
-                i += 1;
+        let (lexeme, next) = scan(&chars, i).map_err(|u| {
+            let rest = text_from(start, n);
+            match u {
+                Unterminated::Comment => Error::syntax(format!("unterminated /* comment at or near \"{rest}\"")),
+                Unterminated::Str => Error::syntax(format!("unterminated quoted string at or near \"{rest}\"")),
+                Unterminated::Quoted => Error::syntax(format!("unterminated quoted identifier at or near \"{rest}\"")),
+                Unterminated::Dollar => Error::syntax(format!("unterminated dollar-quoted string at or near \"{rest}\"")),
             }
-            continue;
-        }
-        if c == '/' && at(i + 1) == Some('*') {
-            let mut depth = 0;
-            loop {
-                if i >= n {
-                    return Err(Error::syntax(format!(
-                        "unterminated /* comment at or near \"{}\"",
-                        text_from(start, n)
-                    ))
-                    .at(start + 1));
-                }
-                if chars[i].1 == '/' && at(i + 1) == Some('*') {
-                    depth += 1;
-                    i += 2;
-                } else if chars[i].1 == '*' && at(i + 1) == Some('/') {
-                    depth -= 1;
-                    i += 2;
-                    if depth == 0 {
-                        break;
-                    }
-                } else {
-                    i += 1;
-                }
+            .at(start + 1)
+        })?;
+        i = next;
+        let tok = match lexeme {
+            Lexeme::Space | Lexeme::Comment => continue,
+            Lexeme::Str(bytes) => {
+                // An E'' string's bad escape is placed at the string, as PostgreSQL places it.
+                let e_string = matches!(chars[start].1, 'e' | 'E');
+                Tok::Str(utf8(bytes).map_err(|e| if e_string { e.at(start + 1) } else { e })?)
             }
-            continue;
-        }
-        let tok = if (c == 'e' || c == 'E') && at(i + 1) == Some('\'') {
-            i += 1;
-            let (s, next) = quoted(&chars, i, '\'', true).map_err(|_| unterminated_string(&text_from(start, n), start))?;
-            i = next;
-            Tok::Str(utf8(s).map_err(|e| e.at(start + 1))?)
-        } else if c == '\'' {
-            let (s, next) = quoted(&chars, i, '\'', false).map_err(|_| unterminated_string(&text_from(start, n), start))?;
-            i = next;
-            Tok::Str(utf8(s)?)
-        } else if c == '"' {
-            let (s, next) = quoted(&chars, i, '"', false).map_err(|_| {
-                Error::syntax(format!("unterminated quoted identifier at or near \"{}\"", text_from(start, n))).at(start + 1)
-            })?;
-            let s = utf8(s)?;
-            i = next;
-            if s.is_empty() {
-                return Err(Error::syntax("zero-length delimited identifier at or near \"\"\"\"").at(start + 1));
+            Lexeme::Quoted(bytes) => {
+                let s = utf8(bytes)?;
+                if s.is_empty() {
+                    return Err(Error::syntax("zero-length delimited identifier at or near \"\"\"\"").at(start + 1));
+                }
+                Tok::Quoted(truncate_ident(s, &mut out.notices))
             }
-            Tok::Quoted(truncate_ident(s, &mut out.notices))
-        } else if c == '$' && dollar_tag(&chars, i).is_some() {
-            let tag_end = dollar_tag(&chars, i).expect("checked");
-            let tag: Vec<char> = chars[i..tag_end].iter().map(|c| c.1).collect();
-            let mut j = tag_end;
-            let body_start = j;
-            loop {
-                if j >= n {
-                    return Err(Error::syntax(format!(
-                        "unterminated dollar-quoted string at or near \"{}\"",
-                        text_from(start, n)
-                    ))
-                    .at(start + 1));
-                }
-                if chars[j..].iter().map(|c| c.1).take(tag.len()).eq(tag.iter().copied()) {
-                    break;
-                }
-                j += 1;
+            Lexeme::Dollar(a, b) => Tok::Str(text_from(a, b)),
+            Lexeme::Word => {
+                let word: String = text_from(start, i).chars().map(|c| c.to_ascii_lowercase()).collect();
+                Tok::Word(truncate_ident(word, &mut out.notices))
             }
-            let body = text_from(body_start, j);
-            i = j + tag.len();
-            Tok::Str(body)
-        } else if c.is_alphabetic() || c == '_' {
-            while i < n && (chars[i].1.is_alphanumeric() || chars[i].1 == '_' || chars[i].1 == '$') {
-                i += 1;
-            }
-            let word: String = text_from(start, i).chars().map(|c| c.to_ascii_lowercase()).collect();
-            Tok::Word(truncate_ident(word, &mut out.notices))
-        } else if c.is_ascii_digit() || (c == '.' && at(i + 1).is_some_and(|d| d.is_ascii_digit())) {
-            let mut seen_dot = false;
-            let mut seen_exp = false;
-            while i < n {
-                let d = chars[i].1;
-                if d.is_ascii_digit() {
-                    i += 1;
-                } else if d == '.' && !seen_dot && !seen_exp && at(i + 1) != Some('.') {
-                    seen_dot = true;
-                    i += 1;
-                } else if (d == 'e' || d == 'E') && !seen_exp && at(i + 1).is_some_and(|x| x.is_ascii_digit() || x == '+' || x == '-') {
-                    seen_exp = true;
-                    i += 2;
-                } else {
-                    break;
-                }
-            }
-            let t = text_from(start, i);
-            if seen_dot || seen_exp {
-                Tok::Num(t)
-            } else {
-                Tok::Int(t)
-            }
-        } else {
-            i += 1;
-            let two = |a: char| at(i) == Some(a);
-            match c {
-                '|' if two('|') => {
-                    i += 1;
-                    Tok::Op("||".into())
-                }
-                ':' if two(':') => {
-                    i += 1;
-                    Tok::Op("::".into())
-                }
-                ',' | ';' | '(' | ')' | '*' | '.' | '=' | '+' | '-' | '<' | '>' | '[' | ']' | '/' | '%' | ':' | '|' | '!' | '~' | '^' | '&' | '@' | '#' | '?' => {
-                    Tok::Op(c.to_string())
-                }
-                _ => {
-                    return Err(Error::syntax(format!("syntax error at or near \"{c}\"")).at(start + 1));
-                }
-            }
+            Lexeme::Number { decimal: true } => Tok::Num(text_from(start, i)),
+            Lexeme::Number { decimal: false } => Tok::Int(text_from(start, i)),
+            Lexeme::Op => Tok::Op(text_from(start, i)),
+            Lexeme::Unknown(c) => return Err(Error::syntax(format!("syntax error at or near \"{c}\"")).at(start + 1)),
         };
         out.tokens.push(Token { tok, pos: start + 1, text: text_from(start, i) });
     }
     Ok(out)
-}
-
-fn unterminated_string(rest: &str, start: usize) -> Error {
-    Error::syntax(format!("unterminated quoted string at or near \"{rest}\"")).at(start + 1)
 }
 
 /// Reads a quoted string starting at the opening quote; a doubled quote stands for one. The result

@@ -1,5 +1,8 @@
 //! Splitting SQL text into statements at top-level semicolons, as psql does before sending each
-//! one: semicolons inside quotes, dollar quotes and comments do not count.
+//! one: semicolons inside quotes, dollar quotes and comments do not count. It walks the text with
+//! the lexer's own scanner (`lexer::scan`), so the two cannot disagree on a quoting rule.
+
+use super::lexer::{scan, Lexeme};
 
 /// Splits `text` into complete statements (each without its `;`, trimmed, empty ones dropped) and
 /// the unfinished rest, which a shell keeps reading into.
@@ -10,99 +13,52 @@
 /// assert_eq!(rest, " SELECT");
 /// ```
 pub fn split_statements(text: &str) -> (Vec<String>, String) {
-    let b = text.as_bytes();
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    let byte = |i: usize| chars.get(i).map_or(text.len(), |c| c.0);
     let mut out = Vec::new();
-    let mut start = 0;
+    let mut start = 0; // byte offset where the current statement begins
     let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'-' if b.get(i + 1) == Some(&b'-') => {
-                while i < b.len() && b[i] != b'\n' {
-                    i += 1;
-                }
-                continue;
-            }
-            b'/' if b.get(i + 1) == Some(&b'*') => {
-                let mut depth = 0;
-                while i < b.len() {
-                    if b[i] == b'/' && b.get(i + 1) == Some(&b'*') {
-                        depth += 1;
-                        i += 2;
-                    } else if b[i] == b'*' && b.get(i + 1) == Some(&b'/') {
-                        depth -= 1;
-                        i += 2;
-                        if depth == 0 {
-                            break;
-                        }
-                    } else {
-                        i += 1;
+    while i < chars.len() {
+        match scan(&chars, i) {
+            // The text ends inside a string, a dollar quote or a comment: the rest is unfinished.
+            Err(_) => break,
+            Ok((lexeme, next)) => {
+                if matches!(lexeme, Lexeme::Op) && chars[i].1 == ';' {
+                    let s = text[start..byte(i)].trim();
+                    if !s.is_empty() {
+                        out.push(s.to_owned());
                     }
+                    start = byte(next);
                 }
-                continue;
+                i = next;
             }
-            q @ (b'\'' | b'"') => {
-                let escapes = q == b'\'' && i > 0 && (b[i - 1] == b'e' || b[i - 1] == b'E') && (i < 2 || !is_word(b[i - 2]));
-                i += 1;
-                while i < b.len() {
-                    if escapes && b[i] == b'\\' {
-                        i += 2;
-                        continue;
-                    }
-                    if b[i] == q {
-                        if b.get(i + 1) == Some(&q) {
-                            i += 2;
-                            continue;
-                        }
-                        break;
-                    }
-                    i += 1;
-                }
-                i += 1;
-                continue;
-            }
-            b'$' if i == 0 || !is_word(b[i - 1]) => {
-                if let Some(len) = tag_len(&b[i..]) {
-                    let tag = &b[i..i + len];
-                    let mut j = i + len;
-                    while j < b.len() && !b[j..].starts_with(tag) {
-                        j += 1;
-                    }
-                    i = (j + len).min(b.len() + 1);
-                    continue;
-                }
-            }
-            b';' => {
-                let s = text[start..i].trim();
-                if !s.is_empty() {
-                    out.push(s.to_owned());
-                }
-                start = i + 1;
-            }
-            _ => {}
         }
-        i += 1;
     }
-    let rest = if start < text.len() { text[start..].to_owned() } else { String::new() };
-    // An unterminated quote or comment makes `i` run past the end: all of it is the rest.
+    let rest = text[start..].to_owned();
     (out, rest)
 }
 
-fn is_word(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80
-}
+#[cfg(test)]
+mod tests {
+    use super::split_statements;
 
-/// Length of a `$tag$` opener at the start of `b`.
-fn tag_len(b: &[u8]) -> Option<usize> {
-    let mut j = 1;
-    while j < b.len() {
-        let c = b[j];
-        if c == b'$' {
-            return Some(j + 1);
-        }
-        if !(c.is_ascii_alphabetic() || c == b'_' || c >= 0x80 || (j > 1 && c.is_ascii_digit())) {
-            return None;
-        }
-        j += 1;
+    #[test]
+    fn semicolons_inside_any_quoting_do_not_split() {
+        let text = "NOTIFY a, E'it\\'s; fine'; /* a; /* nested; */ b; */ LISTEN \"x;y\"; SELECT $t$;$t$ || $$;$$; -- c;\nNOTIFY b";
+        let (stmts, rest) = split_statements(text);
+        assert_eq!(
+            stmts,
+            ["NOTIFY a, E'it\\'s; fine'", "/* a; /* nested; */ b; */ LISTEN \"x;y\"", "SELECT $t$;$t$ || $$;$$"]
+        );
+        assert_eq!(rest, " -- c;\nNOTIFY b");
     }
-    None
+
+    #[test]
+    fn text_ending_inside_a_quote_or_comment_is_unfinished() {
+        for open in ["SELECT 'a;", "SELECT E'\\';", "SELECT $q$ ;", "SELECT /* ; /* */ ;", "LISTEN \"a;"] {
+            let (stmts, rest) = split_statements(&format!("LISTEN x; {open}"));
+            assert_eq!(stmts, ["LISTEN x"], "{open}");
+            assert_eq!(rest, format!(" {open}"), "{open}");
+        }
+    }
 }

@@ -27,6 +27,7 @@ __all__ = [
     "PermissionDeniedError",
     "IoError",
     "ClosedError",
+    "InternalError",
 ]
 
 
@@ -143,6 +144,14 @@ class ClosedError(Error):
     code = "HARK_ERR_CLOSED"
 
 
+class InternalError(Error):
+    """A bug in hark: the call panicked inside the native code (SQLSTATE XX000, psycopg's name for
+    that class). The call failed, the process goes on, and the connection it happened on was
+    closed, since its state is unknown; open a new one."""
+
+    code = "HARK_ERR_PANIC"
+
+
 _BY_CODE: dict[str, type[Error]] = {
     cls.code: cls
     for cls in (
@@ -157,6 +166,7 @@ _BY_CODE: dict[str, type[Error]] = {
         PermissionDeniedError,
         IoError,
         ClosedError,
+        InternalError,
     )
 }
 
