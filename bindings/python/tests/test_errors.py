@@ -26,6 +26,7 @@ C_NAMES = {
     "HARK_ERR_PERMISSION_DENIED": hark.PermissionDeniedError,
     "HARK_ERR_IO": hark.IoError,
     "HARK_ERR_CLOSED": hark.ClosedError,
+    "HARK_ERR_PANIC": hark.InternalError,
 }
 
 
