@@ -93,7 +93,8 @@ typedef enum hark_result {
    */
   HARK_ERR_NULL_PARAMETER = 900,
   /**
-   * A bug inside hark was caught at the C boundary; the connection should be finished.
+   * A bug inside hark: the call panicked, failed with this code, and closed its session
+   * (hark_status then says HARK_ERR_PANIC); the core's ErrorKind::Panic.
    */
   HARK_ERR_PANIC = 901,
 } hark_result;

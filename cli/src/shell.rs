@@ -238,8 +238,8 @@ impl Shell {
         let state = match (continuing, self.conn.transaction_status()) {
             (true, _) => "-",
             (false, TransactionStatus::Idle) => "=",
-            (false, TransactionStatus::InBlock) => "=*",
-            (false, TransactionStatus::Failed) => "=!",
+            (false, TransactionStatus::InTrans) => "=*",
+            (false, TransactionStatus::InError) => "=!",
         };
         format!("hark{state}> ")
     }

@@ -84,7 +84,7 @@ fn r2_pg_notify_takes_the_channel_verbatim_and_checks_in_order() {
     b.begin().unwrap();
     b.notify("c", "kept?").unwrap();
     err(b.notify("", "x"));
-    assert_eq!(b.transaction_status(), TransactionStatus::Failed);
+    assert_eq!(b.transaction_status(), TransactionStatus::InError);
     b.rollback().unwrap();
 }
 
@@ -176,7 +176,7 @@ fn r7_notify_is_transactional() {
     b.execute("BEGIN").unwrap();
     b.execute("NOTIFY c, 'doomed'").unwrap();
     err(b.execute("SELECT pg_notify('', 'x')"));
-    assert_eq!(b.transaction_status(), TransactionStatus::Failed);
+    assert_eq!(b.transaction_status(), TransactionStatus::InError);
     let e = err(b.execute("NOTIFY c, 'ignored'"));
     assert_eq!((e.sqlstate(), e.message()), ("25P02", "current transaction is aborted, commands ignored until end of transaction block"));
     assert_eq!(b.execute("COMMIT").unwrap().tag, "ROLLBACK");
@@ -426,7 +426,7 @@ fn r25_prepare_transaction_is_refused_and_ends_the_transaction() {
     a.execute("BEGIN").unwrap();
     let e = err(a.execute("COMMIT PREPARED 'zz'"));
     assert_eq!((e.sqlstate(), e.message()), ("25001", "COMMIT PREPARED cannot run inside a transaction block"));
-    assert_eq!(a.transaction_status(), TransactionStatus::Failed);
+    assert_eq!(a.transaction_status(), TransactionStatus::InError);
     a.execute("ROLLBACK").unwrap();
     assert_eq!(err(a.execute("PREPARE TRANSACTION")).message(), "syntax error at end of input");
 }
@@ -494,16 +494,16 @@ fn transaction_control_messages_match_postgres() {
     a.execute("BEGIN").unwrap();
     let e = err(a.execute("RELEASE nosuch"));
     assert_eq!((e.message(), e.sqlstate()), ("savepoint \"nosuch\" does not exist", "3B001"));
-    assert_eq!(a.transaction_status(), TransactionStatus::Failed);
+    assert_eq!(a.transaction_status(), TransactionStatus::InError);
     assert_eq!(err(a.execute("BEGIN")).sqlstate(), "25P02");
     a.execute("ROLLBACK").unwrap();
     // ROLLBACK TO a savepoint leaves the failed state; the savepoint stays.
     a.execute("BEGIN; SAVEPOINT s").unwrap();
     err(a.execute("SELECT nosuch()"));
     a.execute("ROLLBACK TO SAVEPOINT s").unwrap();
-    assert_eq!(a.transaction_status(), TransactionStatus::InBlock);
+    assert_eq!(a.transaction_status(), TransactionStatus::InTrans);
     a.execute("ROLLBACK TO s; RELEASE SAVEPOINT s; COMMIT AND CHAIN").unwrap();
-    assert_eq!(a.transaction_status(), TransactionStatus::InBlock);
+    assert_eq!(a.transaction_status(), TransactionStatus::InTrans);
     // COMMIT AND CHAIN commits, but the session stays in a block: nothing is delivered yet.
     a.execute("LISTEN chained; NOTIFY chained, 'in chain'; COMMIT AND CHAIN").unwrap();
     assert!(drain(&mut a).is_empty());

@@ -342,8 +342,8 @@ pub unsafe extern "C" fn hark_transaction_status(conn: *const hark_conn) -> hark
         match unsafe { conn.as_ref() }.and_then(hark_conn::session).map(|s| s.transaction_status()) {
             None => hark_transaction_status_type::HARK_TRANS_UNKNOWN,
             Some(TransactionStatus::Idle) => hark_transaction_status_type::HARK_TRANS_IDLE,
-            Some(TransactionStatus::InBlock) => hark_transaction_status_type::HARK_TRANS_INTRANS,
-            Some(TransactionStatus::Failed) => hark_transaction_status_type::HARK_TRANS_INERROR,
+            Some(TransactionStatus::InTrans) => hark_transaction_status_type::HARK_TRANS_INTRANS,
+            Some(TransactionStatus::InError) => hark_transaction_status_type::HARK_TRANS_INERROR,
         }
     })
 }

@@ -39,7 +39,8 @@ pub enum hark_result {
     HARK_ERR_CLOSED = 500,
     /// A required pointer argument was NULL.
     HARK_ERR_NULL_PARAMETER = 900,
-    /// A bug inside hark was caught at the C boundary; the connection should be finished.
+    /// A bug inside hark: the call panicked, failed with this code, and closed its session
+    /// (hark_status then says HARK_ERR_PANIC); the core's ErrorKind::Panic.
     HARK_ERR_PANIC = 901,
 }
 
@@ -139,10 +140,10 @@ mod tests {
             assert_eq!(r.name(), kind.name());
             assert_eq!(hark_result::from(kind), r);
         }
-        // The C layer's own codes stay outside the core's blocks.
-        for r in [hark_result::HARK_ERR_NULL_PARAMETER, hark_result::HARK_ERR_PANIC] {
-            assert!(hark::ErrorKind::ALL.iter().all(|k| k.code() != r as i32));
-        }
+        // The C layer's own code stays outside the core's kinds; HARK_ERR_PANIC is the core's
+        // Panic kind (a panic is reported the same way in every language).
+        assert!(hark::ErrorKind::ALL.iter().all(|k| k.code() != hark_result::HARK_ERR_NULL_PARAMETER as i32));
+        assert_eq!(hark_result::from(hark::ErrorKind::Panic), hark_result::HARK_ERR_PANIC);
     }
 
     #[test]

@@ -195,7 +195,7 @@ class Client extends EventEmitter {
    */
   async transaction (fn) {
     const depth = this._transactionDepth
-    const savepoint = `hark_transaction_${depth}`
+    const savepoint = `_hark_${depth}`
     await this.query(depth === 0 ? 'BEGIN' : `SAVEPOINT ${savepoint}`)
     this._transactionDepth = depth + 1
     let value
@@ -209,7 +209,7 @@ class Client extends EventEmitter {
       throw err
     }
     this._transactionDepth = depth
-    if (this._run((s) => s.transactionStatus()) === 'failed') {
+    if (this._run((s) => s.transactionStatus()) === 'inerror') {
       await this.query(depth === 0 ? 'ROLLBACK' : `ROLLBACK TO SAVEPOINT ${savepoint}`)
       throw clientError('HARK_ERR_TRANSACTION_STATE', '25P02',
         'current transaction was aborted by an earlier error; it was rolled back')

@@ -338,14 +338,11 @@ impl Connection {
         self.with(&env, |c| c.queue_usage())
     }
 
-    /// `idle`, `transaction` (inside BEGIN …) or `failed` (inside a block after an error).
-    #[napi(ts_return_type = "'idle' | 'transaction' | 'failed'")]
+    /// `idle`, `intrans` (inside BEGIN …) or `inerror` (inside a block after an error): libpq's
+    /// words, as in every language.
+    #[napi(ts_return_type = "'idle' | 'intrans' | 'inerror'")]
     pub fn transaction_status(&mut self, env: Env) -> Result<&'static str> {
-        Ok(match self.session(&env)?.transaction_status() {
-            hark::TransactionStatus::Idle => "idle",
-            hark::TransactionStatus::InBlock => "transaction",
-            hark::TransactionStatus::Failed => "failed",
-        })
+        Ok(self.session(&env)?.transaction_status().name())
     }
 
     /// Whether [`Connection::close`] was called.

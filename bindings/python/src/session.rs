@@ -6,7 +6,7 @@
 
 use crate::errors::{to_py, IntoPy};
 use crate::lock::SessionLock;
-use hark::{Connection, ErrorKind, Notice, Options, TransactionStatus};
+use hark::{Connection, ErrorKind, Notice, Options};
 use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString, PyTuple};
@@ -248,11 +248,7 @@ impl Session {
     /// `"idle"`, `"intrans"` or `"inerror"` (libpq's transaction states).
     #[getter]
     fn transaction_status(&self, py: Python<'_>) -> PyResult<&'static str> {
-        Ok(match self.conn.quick(py, |c| c.transaction_status())? {
-            TransactionStatus::Idle => "idle",
-            TransactionStatus::InBlock => "intrans",
-            TransactionStatus::Failed => "inerror",
-        })
+        Ok(self.conn.quick(py, |c| c.transaction_status())?.name())
     }
 
     #[getter]

@@ -57,8 +57,8 @@ impl Block {
     pub fn status(&self) -> TransactionStatus {
         match self.state {
             State::Idle | State::Implicit => TransactionStatus::Idle,
-            State::Explicit => TransactionStatus::InBlock,
-            State::Failed => TransactionStatus::Failed,
+            State::Explicit => TransactionStatus::InTrans,
+            State::Failed => TransactionStatus::InError,
         }
     }
 

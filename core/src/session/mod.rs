@@ -35,16 +35,29 @@ pub struct Notification {
     pub pid: i32,
 }
 
-/// Where a session stands with respect to transactions.
+/// Where a session stands with respect to transactions, in libpq's words (`PQtransactionStatus`),
+/// which every binding uses: C `HARK_TRANS_IDLE`/`INTRANS`/`INERROR`, and the strings of
+/// [`TransactionStatus::name`] in Python and Node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TransactionStatus {
     /// Not in a transaction block (libpq's `PQTRANS_IDLE`).
     Idle,
     /// Inside `BEGIN` … (libpq's `PQTRANS_INTRANS`).
-    InBlock,
+    InTrans,
     /// Inside a block after an error; only ROLLBACK (or COMMIT, which rolls back) ends it
     /// (libpq's `PQTRANS_INERROR`).
-    Failed,
+    InError,
+}
+
+impl TransactionStatus {
+    /// `"idle"`, `"intrans"` or `"inerror"`: the status as Python and Node spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            TransactionStatus::Idle => "idle",
+            TransactionStatus::InTrans => "intrans",
+            TransactionStatus::InError => "inerror",
+        }
+    }
 }
 
 /// Notice handler type: called synchronously with each notice.
