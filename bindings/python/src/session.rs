@@ -64,15 +64,20 @@ impl Session {
         Ok(Session { conn: SessionLock::new(conn), notices, pid, path })
     }
 
-    /// Runs SQL text; returns `(tag, columns, rows)` of its last statement, rows as tuples of
-    /// `str | None`.
-    fn execute<'py>(&self, py: Python<'py>, sql: &str) -> PyResult<(String, Vec<String>, Bound<'py, PyList>)> {
+    /// Runs SQL text; returns `(tag, columns, types, rows)` of its last statement: the columns'
+    /// PostgreSQL type names (`int4`, `text`, …) and the rows as tuples of `str | None`.
+    #[allow(clippy::type_complexity)]
+    fn execute<'py>(
+        &self,
+        py: Python<'py>,
+        sql: &str,
+    ) -> PyResult<(String, Vec<String>, Vec<&'static str>, Bound<'py, PyList>)> {
         let r = self.conn.blocking(py, |c| c.execute(sql))?.py_err()?;
         let rows = PyList::empty(py);
         for row in r.rows {
             rows.append(PyTuple::new(py, row)?)?;
         }
-        Ok((r.tag, r.columns, rows))
+        Ok((r.tag, r.columns, r.types, rows))
     }
 
     fn listen(&self, py: Python<'_>, channel: &str) -> PyResult<()> {

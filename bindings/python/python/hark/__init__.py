@@ -1,7 +1,7 @@
 """hark: PostgreSQL's LISTEN/NOTIFY between the processes of one machine, with no server.
 
 Processes open the same queue directory and LISTEN, NOTIFY and commit with PostgreSQL's
-semantics; the API follows psycopg 3's::
+semantics; the API follows psycopg 3's (the README lists where it differs)::
 
     import hark
 
@@ -13,10 +13,13 @@ semantics; the API follows psycopg 3's::
 
 from __future__ import annotations
 
-from . import errors
+from . import errors, pq
 from ._async import AsyncConnection, connect_async
-from ._base import Notice, NoticeHandler, Notify, NotifyHandler, Result, TransactionStatus
+from ._base import Notice, NoticeHandler, Notify, NotifyHandler
 from ._connection import Connection, connect
+from ._cursor import AsyncCursor, Cursor
+from ._info import ConnectionInfo
+from ._result import Column, Result
 from ._hark import DEFAULT_MAX_PAYLOAD, DEFAULT_MAX_QUEUE_SIZE, MAX_CHANNEL_LEN, __version__, default_dir
 from ._transaction import AsyncTransaction, OutOfOrderTransactionNesting, Rollback, Transaction, TransactionState
 from .errors import (
@@ -41,13 +44,18 @@ from .errors import (
     TooManyListenersError,
     TransactionStateError,
 )
+from .pq import TransactionStatus
 
 __all__ = [
     "AsyncConnection",
+    "AsyncCursor",
     "AsyncTransaction",
     "ClosedError",
+    "Column",
     "Connection",
+    "ConnectionInfo",
     "CorruptedError",
+    "Cursor",
     "DEFAULT_MAX_PAYLOAD",
     "DEFAULT_MAX_QUEUE_SIZE",
     "DataError",
@@ -84,13 +92,18 @@ __all__ = [
     "connect_async",
     "default_dir",
     "errors",
+    "pq",
 ]
 
 # Show the public names where users meet them.
 for _cls in (
     AsyncConnection,
+    AsyncCursor,
     AsyncTransaction,
+    Column,
     Connection,
+    ConnectionInfo,
+    Cursor,
     Notice,
     Notify,
     OutOfOrderTransactionNesting,
