@@ -13,7 +13,7 @@ semantics; the API follows psycopg 3's (the README lists where it differs)::
 
 from __future__ import annotations
 
-from . import errors, pq
+from . import errors, pq, types
 from ._async import AsyncConnection, connect_async
 from ._base import Notice, NoticeHandler, Notify, NotifyHandler
 from ._connection import Connection, connect
@@ -45,6 +45,7 @@ from .errors import (
     TransactionStateError,
 )
 from .pq import TransactionStatus
+from .types.json import Json, Jsonb
 
 __all__ = [
     "AsyncConnection",
@@ -68,6 +69,8 @@ __all__ = [
     "InternalError",
     "InvalidArgumentError",
     "IoError",
+    "Json",
+    "Jsonb",
     "MAX_CHANNEL_LEN",
     "NotSupportedError",
     "Notice",
@@ -93,6 +96,7 @@ __all__ = [
     "default_dir",
     "errors",
     "pq",
+    "types",
 ]
 
 # Show the public names where users meet them.
@@ -104,6 +108,8 @@ for _cls in (
     Connection,
     ConnectionInfo,
     Cursor,
+    Json,
+    Jsonb,
     Notice,
     Notify,
     OutOfOrderTransactionNesting,

@@ -18,6 +18,7 @@ from ._base import BaseConnection, Notify, StrPath, open_session
 from ._result import Result
 from ._cursor import AsyncCursor
 from ._transaction import AsyncTransaction
+from .types.json import Json, Jsonb, payload_text
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -84,9 +85,10 @@ class AsyncConnection(BaseConnection):
         """``UNLISTEN channel``, or ``UNLISTEN *`` when `channel` is None."""
         self._statement(lambda: self._unlisten(channel))
 
-    async def notify(self, channel: str, payload: str = "") -> None:
+    async def notify(self, channel: str, payload: str | Json | Jsonb = "") -> None:
         """``pg_notify(channel, payload)``, sent when the transaction commits."""
-        self._statement(lambda: self._native.notify(channel, payload))
+        text = payload_text(payload)
+        self._statement(lambda: self._native.notify(channel, text))
 
     def cursor(self) -> AsyncCursor:
         """A psycopg ``AsyncCursor``: ``await cur.execute(sql)``, then ``await cur.fetchone()``,

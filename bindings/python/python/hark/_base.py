@@ -8,13 +8,14 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 from time import monotonic
-from typing import Callable, NamedTuple, TypeVar
+from typing import Any, Callable, NamedTuple, TypeVar
 
 from . import _hark
 from ._info import ConnectionInfo
 from ._result import Result
 from .errors import ClosedError, ProgrammingError, TransactionStateError
 from .pq import TransactionStatus
+from .types import json as _json
 
 logger = logging.getLogger("hark")
 T = TypeVar("T")
@@ -30,6 +31,13 @@ class Notify(NamedTuple):
     pid: int
     """PID of the process whose connection sent it (libpq's ``be_pid``); compare with
     ``conn.pid`` to recognise your own notifications."""
+
+    def json(self) -> Any:
+        """The payload parsed as JSON (with ``hark.types.json.set_json_loads``'s function,
+        ``json.loads`` by default); a payload that is not JSON raises ``ValueError``
+        (``json.JSONDecodeError``)."""
+        return _json.loads(self.payload)
+
 
 class Notice(NamedTuple):
     """A message that is not an error: identifier truncation, the half-full queue warning,

@@ -12,6 +12,7 @@ from ._result import Result
 from .pq import TransactionStatus
 from ._cursor import Cursor
 from ._transaction import Transaction
+from .types.json import Json, Jsonb, payload_text
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -80,10 +81,14 @@ class Connection(BaseConnection):
         """``UNLISTEN channel``, or ``UNLISTEN *`` when `channel` is None."""
         self._statement(lambda: self._unlisten(channel))
 
-    def notify(self, channel: str, payload: str = "") -> None:
+    def notify(self, channel: str, payload: str | Json | Jsonb = "") -> None:
         """``pg_notify(channel, payload)``: sent when the transaction commits (at once outside a
-        block). Within one transaction a repeated (channel, payload) is sent once."""
-        self._statement(lambda: self._native.notify(channel, payload))
+        block). Within one transaction a repeated (channel, payload) is sent once.
+
+        `payload` is a ``str``, or ``hark.Json(value)`` to send ``json.dumps(value)``; any
+        other type raises ``TypeError``."""
+        text = payload_text(payload)
+        self._statement(lambda: self._native.notify(channel, text))
 
     def cursor(self) -> Cursor:
         """A psycopg ``Cursor``: ``cur.execute(sql)``, then ``fetchone()``, ``fetchmany()``,

@@ -10,7 +10,7 @@ values psycopg 3 gives by default for those types:
 ``float4``, ``float8``            ``float``
 ``numeric``                       ``decimal.Decimal``
 ``bool``                          ``bool``
-``json``, ``jsonb``               parsed (``json.loads``)
+``json``, ``jsonb``               parsed (``set_json_loads``; ``json.loads``)
 anything else (``text``,          ``str`` as it is
 ``void``: ``""``, …)
 SQL NULL                          ``None``
@@ -19,12 +19,12 @@ SQL NULL                          ``None``
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any, Callable, NamedTuple
 
 from .errors import ProgrammingError
+from .types import json as _json
 
 Row = tuple[Any, ...]
 
@@ -57,8 +57,8 @@ _LOADERS: dict[str, Callable[[str], Any]] = {
     "float4": float,
     "float8": float,
     "numeric": Decimal,
-    "json": json.loads,
-    "jsonb": json.loads,
+    "json": _json.loads,
+    "jsonb": _json.loads,
 }
 
 
