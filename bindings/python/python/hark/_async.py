@@ -87,7 +87,7 @@ class AsyncConnection(BaseConnection):
 
     async def notify(self, channel: str, payload: str | Json | Jsonb = "") -> None:
         """``pg_notify(channel, payload)``, sent when the transaction commits."""
-        text = payload_text(payload)
+        text = payload if isinstance(payload, str) else payload_text(payload)
         self._statement(lambda: self._native.notify(channel, text))
 
     def cursor(self) -> AsyncCursor:

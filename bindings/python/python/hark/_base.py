@@ -188,8 +188,11 @@ class BaseConnection:
         """Run a statement (``execute``, ``listen``, ``unlisten``, ``notify``): without
         autocommit, open the block first if none is open, as psycopg does with ``BEGIN``."""
 
+        if self._autocommit:
+            return self._run(op)
+
         def run() -> T:
-            if not self._autocommit and self._native.transaction_status == "idle":
+            if self._native.transaction_status == "idle":
                 self._native.begin()
             return op()
 

@@ -87,7 +87,7 @@ class Connection(BaseConnection):
 
         `payload` is a ``str``, or ``hark.Json(value)`` to send ``json.dumps(value)``; any
         other type raises ``TypeError``."""
-        text = payload_text(payload)
+        text = payload if isinstance(payload, str) else payload_text(payload)
         self._statement(lambda: self._native.notify(channel, text))
 
     def cursor(self) -> Cursor:
