@@ -65,6 +65,16 @@ def test_commands_have_no_rows(conn: hark.Connection) -> None:
         cur.fetchall()
 
 
+def test_a_failed_statement_leaves_no_rows(conn: hark.Connection) -> None:
+    cur = conn.cursor()
+    cur.execute("SELECT 1")
+    with pytest.raises(hark.SqlSyntaxError):
+        cur.execute("SELEC 1")
+    assert cur.description is None and cur.rowcount == -1
+    with pytest.raises(hark.ProgrammingError, match="no result available"):
+        cur.fetchone()
+
+
 def test_result_of_connection_execute_reads_as_a_cursor(conn: hark.Connection) -> None:
     r = conn.execute("SELECT 1 AS one, 'x' AS t")
     assert r == [("1", "x")] and r.types == ["int4", "text"]  # the list keeps the text

@@ -81,8 +81,10 @@ class Cursor(BaseCursor["Connection"]):
     def execute(self, query: str, params: Any = None) -> Self:
         """Run `query` with the connection's ``execute()`` (passing `params` on when given) and
         make its rows the ones to fetch."""
+        args = self._args(query, params)
+        self._result = None  # a statement that fails leaves no rows to fetch, as psycopg's
         run = cast(Callable[..., Result], self._conn.execute)
-        self._result = run(*self._args(query, params))
+        self._result = run(*args)
         return self
 
     def fetchone(self) -> Row | None:
@@ -120,8 +122,10 @@ class AsyncCursor(BaseCursor["AsyncConnection"]):
 
     async def execute(self, query: str, params: Any = None) -> Self:
         """Run `query` with the connection's ``execute()``; see `Cursor.execute`."""
+        args = self._args(query, params)
+        self._result = None
         run = cast(Callable[..., Any], self._conn.execute)
-        self._result = await run(*self._args(query, params))
+        self._result = await run(*args)
         return self
 
     async def fetchone(self) -> Row | None:
