@@ -26,6 +26,9 @@ type NoticeSink = Arc<Mutex<Vec<Notice>>>;
 /// A notice as Python receives it: `(severity, sqlstate, message, detail, hint)`.
 type NoticeTuple = (&'static str, &'static str, String, Option<String>, Option<String>);
 
+/// A statement's result as Python receives it: `(tag, columns, types, rows)`.
+type QueryTuple<'py> = (String, Vec<String>, Vec<&'static str>, Bound<'py, PyList>);
+
 /// A notification as Python receives it: `(channel, payload, pid)`.
 type NotifyTuple<'py> = (Bound<'py, PyString>, Bound<'py, PyString>, i32);
 
@@ -66,12 +69,7 @@ impl Session {
 
     /// Runs SQL text; returns `(tag, columns, types, rows)` of its last statement: the columns'
     /// PostgreSQL type names (`int4`, `text`, …) and the rows as tuples of `str | None`.
-    #[allow(clippy::type_complexity)]
-    fn execute<'py>(
-        &self,
-        py: Python<'py>,
-        sql: &str,
-    ) -> PyResult<(String, Vec<String>, Vec<&'static str>, Bound<'py, PyList>)> {
+    fn execute<'py>(&self, py: Python<'py>, sql: &str) -> PyResult<QueryTuple<'py>> {
         let r = self.conn.blocking(py, |c| c.execute(sql))?.py_err()?;
         let rows = PyList::empty(py);
         for row in r.rows {
