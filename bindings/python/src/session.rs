@@ -26,6 +26,9 @@ type NoticeSink = Arc<Mutex<Vec<Notice>>>;
 /// A notice as Python receives it: `(severity, sqlstate, message, detail, hint)`.
 type NoticeTuple = (&'static str, &'static str, String, Option<String>, Option<String>);
 
+/// A statement's result as Python receives it: `(tag, columns, types, rows)`.
+type QueryTuple<'py> = (String, Vec<String>, Vec<&'static str>, Bound<'py, PyList>);
+
 /// A notification as Python receives it: `(channel, payload, pid)`.
 type NotifyTuple<'py> = (Bound<'py, PyString>, Bound<'py, PyString>, i32);
 
@@ -64,15 +67,15 @@ impl Session {
         Ok(Session { conn: SessionLock::new(conn), notices, pid, path })
     }
 
-    /// Runs SQL text; returns `(tag, columns, rows)` of its last statement, rows as tuples of
-    /// `str | None`.
-    fn execute<'py>(&self, py: Python<'py>, sql: &str) -> PyResult<(String, Vec<String>, Bound<'py, PyList>)> {
+    /// Runs SQL text; returns `(tag, columns, types, rows)` of its last statement: the columns'
+    /// PostgreSQL type names (`int4`, `text`, …) and the rows as tuples of `str | None`.
+    fn execute<'py>(&self, py: Python<'py>, sql: &str) -> PyResult<QueryTuple<'py>> {
         let r = self.conn.blocking(py, |c| c.execute(sql))?.py_err()?;
         let rows = PyList::empty(py);
         for row in r.rows {
             rows.append(PyTuple::new(py, row)?)?;
         }
-        Ok((r.tag, r.columns, rows))
+        Ok((r.tag, r.columns, r.types, rows))
     }
 
     fn listen(&self, py: Python<'_>, channel: &str) -> PyResult<()> {

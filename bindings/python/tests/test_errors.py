@@ -141,3 +141,64 @@ def test_errors_survive_pickling(conn: hark.Connection) -> None:
     again = pickle.loads(pickle.dumps(e.value))
     assert type(again) is hark.InvalidArgumentError
     assert (str(again), again.sqlstate) == ("channel name cannot be empty", "22023")
+
+
+# psycopg's classes (the DB-API's) that each family derives from, as psycopg classes its SQLSTATE.
+DBAPI_CLASS = {
+    hark.InvalidArgumentError: hark.DataError,
+    hark.SqlSyntaxError: hark.ProgrammingError,
+    hark.TransactionStateError: hark.DatabaseError,
+    hark.QueueFullError: hark.OperationalError,
+    hark.TooManyListenersError: hark.OperationalError,
+    hark.DiskFullError: hark.OperationalError,
+    hark.CorruptedError: hark.DatabaseError,
+    hark.IncompatibleError: hark.NotSupportedError,
+    hark.PermissionDeniedError: hark.ProgrammingError,
+    hark.IoError: hark.OperationalError,
+    hark.ClosedError: hark.OperationalError,
+    hark.InternalError: hark.DatabaseError,
+}
+
+
+def test_every_family_has_psycopg_s_class() -> None:
+    assert set(DBAPI_CLASS) == set(C_NAMES.values())
+    for cls, dbapi in DBAPI_CLASS.items():
+        assert issubclass(cls, dbapi) and issubclass(dbapi, hark.DatabaseError)
+    assert issubclass(hark.DatabaseError, hark.Error) and issubclass(hark.InterfaceError, hark.Error)
+
+
+def test_os_families_are_also_python_s_os_errors(qdir: Path, tmp_path: Path) -> None:
+    qdir.mkdir(mode=0o700)
+    os.chmod(qdir, 0o770)
+    with pytest.raises(PermissionError) as denied:
+        hark.connect(qdir)
+    assert type(denied.value) is hark.PermissionDeniedError
+    (tmp_path / "file").touch()
+    with pytest.raises(OSError) as io:
+        hark.connect(tmp_path / "file" / "q")
+    assert type(io.value) is hark.IoError
+    assert issubclass(hark.DiskFullError, OSError)
+    for e in (denied.value, io.value):
+        # OSError's constructor did not take the message apart: str(), args and the fields
+        # are hark's; errno is None.
+        assert str(e).startswith(e.message) and e.args == (e.message,)
+        assert e.errno is None and e.sqlstate in ("42501", "58030")
+        again = pickle.loads(pickle.dumps(e))
+        assert type(again) is type(e) and (str(again), again.sqlstate, again.hint) == (str(e), e.sqlstate, e.hint)
+    assert "Not a directory" in str(io.value)
+
+
+def test_diag_has_psycopg_s_names(conn: hark.Connection, qdir: Path) -> None:
+    with pytest.raises(hark.ProgrammingError) as e:
+        conn.execute("LISTEN x; SELEC 1")
+    d = e.value.diag
+    assert (d.severity, d.severity_nonlocalized, d.sqlstate) == ("ERROR", "ERROR", "42601")
+    assert d.message_primary == 'syntax error at or near "SELEC"'
+    assert d.statement_position == "11"  # a string, as libpq gives every field
+    assert d.message_detail is None and d.message_hint is None
+    assert d.table_name is None and d.source_file is None and d.context is None
+    os.chmod(qdir, 0o770)
+    with pytest.raises(hark.PermissionDeniedError) as denied:
+        hark.connect(qdir)
+    assert denied.value.diag.message_hint == denied.value.hint is not None
+    assert denied.value.diag.sqlstate == "42501"

@@ -1,7 +1,7 @@
 """hark: PostgreSQL's LISTEN/NOTIFY between the processes of one machine, with no server.
 
 Processes open the same queue directory and LISTEN, NOTIFY and commit with PostgreSQL's
-semantics; the API follows psycopg 3's::
+semantics; the API follows psycopg 3's (the README lists where it differs)::
 
     import hark
 
@@ -13,49 +13,74 @@ semantics; the API follows psycopg 3's::
 
 from __future__ import annotations
 
-from . import errors
+from . import errors, pq, types
 from ._async import AsyncConnection, connect_async
-from ._base import Notice, NoticeHandler, Notify, NotifyHandler, Result, TransactionStatus
+from ._base import Notice, NoticeHandler, Notify, NotifyHandler
 from ._connection import Connection, connect
+from ._cursor import AsyncCursor, Cursor
+from ._info import ConnectionInfo
+from ._result import Column, Result
 from ._hark import DEFAULT_MAX_PAYLOAD, DEFAULT_MAX_QUEUE_SIZE, MAX_CHANNEL_LEN, __version__, default_dir
 from ._transaction import AsyncTransaction, OutOfOrderTransactionNesting, Rollback, Transaction, TransactionState
 from .errors import (
     ClosedError,
     CorruptedError,
+    DatabaseError,
+    DataError,
+    Diagnostic,
     DiskFullError,
     Error,
     IncompatibleError,
+    InterfaceError,
     InternalError,
     InvalidArgumentError,
     IoError,
+    NotSupportedError,
+    OperationalError,
     PermissionDeniedError,
+    ProgrammingError,
     QueueFullError,
     SqlSyntaxError,
     TooManyListenersError,
     TransactionStateError,
 )
+from .pq import TransactionStatus
+from .types.json import Json, Jsonb
 
 __all__ = [
     "AsyncConnection",
+    "AsyncCursor",
     "AsyncTransaction",
     "ClosedError",
+    "Column",
     "Connection",
+    "ConnectionInfo",
     "CorruptedError",
+    "Cursor",
     "DEFAULT_MAX_PAYLOAD",
     "DEFAULT_MAX_QUEUE_SIZE",
+    "DataError",
+    "DatabaseError",
+    "Diagnostic",
     "DiskFullError",
     "Error",
     "IncompatibleError",
+    "InterfaceError",
     "InternalError",
     "InvalidArgumentError",
     "IoError",
+    "Json",
+    "Jsonb",
     "MAX_CHANNEL_LEN",
+    "NotSupportedError",
     "Notice",
     "NoticeHandler",
     "Notify",
     "NotifyHandler",
+    "OperationalError",
     "OutOfOrderTransactionNesting",
     "PermissionDeniedError",
+    "ProgrammingError",
     "QueueFullError",
     "Result",
     "Rollback",
@@ -70,13 +95,21 @@ __all__ = [
     "connect_async",
     "default_dir",
     "errors",
+    "pq",
+    "types",
 ]
 
 # Show the public names where users meet them.
 for _cls in (
     AsyncConnection,
+    AsyncCursor,
     AsyncTransaction,
+    Column,
     Connection,
+    ConnectionInfo,
+    Cursor,
+    Json,
+    Jsonb,
     Notice,
     Notify,
     OutOfOrderTransactionNesting,

@@ -14,8 +14,11 @@ from time import monotonic
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from ._base import BaseConnection, Notify, Result, StrPath, open_session
+from ._base import BaseConnection, Notify, StrPath, open_session
+from ._result import Result
+from ._cursor import AsyncCursor
 from ._transaction import AsyncTransaction
+from .types.json import Json, Jsonb, payload_text
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -27,8 +30,8 @@ class AsyncConnection(BaseConnection):
     """A session on a queue directory for asyncio programs: the same operations as
     `hark.Connection`, with ``async for n in conn.notifies()``."""
 
-    def __init__(self, session: _hark.Session) -> None:
-        super().__init__(session)
+    def __init__(self, session: _hark.Session, autocommit: bool = True) -> None:
+        super().__init__(session, autocommit)
         # The descriptor stays open until the session object is freed, even after close(), so
         # this number stays valid for removing the reader.
         self._fd = session.fileno()
@@ -45,9 +48,10 @@ class AsyncConnection(BaseConnection):
         max_payload: int | None = None,
         segment_size: int | None = None,
         group_shared: bool = False,
+        autocommit: bool = True,
     ) -> Self:
         """Open a connection; see `hark.connect`."""
-        return cls(open_session(dir, max_queue_size, max_payload, segment_size, group_shared))
+        return cls(open_session(dir, max_queue_size, max_payload, segment_size, group_shared), autocommit)
 
     async def __aenter__(self) -> Self:
         return self
@@ -71,19 +75,30 @@ class AsyncConnection(BaseConnection):
     async def execute(self, sql: str) -> Result:
         """Run SQL text and return the rows of its last statement (see
         `hark.Connection.execute`)."""
-        return self._run(lambda: self._execute(sql))
+        return self._statement(lambda: self._execute(sql))
 
     async def listen(self, channel: str) -> None:
         """``LISTEN`` on `channel`, taken verbatim."""
-        self._run(lambda: self._native.listen(channel))
+        self._statement(lambda: self._native.listen(channel))
 
     async def unlisten(self, channel: str | None = None) -> None:
         """``UNLISTEN channel``, or ``UNLISTEN *`` when `channel` is None."""
-        self._run(lambda: self._unlisten(channel))
+        self._statement(lambda: self._unlisten(channel))
 
-    async def notify(self, channel: str, payload: str = "") -> None:
+    async def notify(self, channel: str, payload: str | Json | Jsonb = "") -> None:
         """``pg_notify(channel, payload)``, sent when the transaction commits."""
-        self._run(lambda: self._native.notify(channel, payload))
+        text = payload if isinstance(payload, str) else payload_text(payload)
+        self._statement(lambda: self._native.notify(channel, text))
+
+    def cursor(self) -> AsyncCursor:
+        """A psycopg ``AsyncCursor``: ``await cur.execute(sql)``, then ``await cur.fetchone()``,
+        ``fetchmany()``, ``fetchall()`` or ``async for``."""
+        return AsyncCursor(self)
+
+    async def set_autocommit(self, value: bool) -> None:
+        """Change `autocommit` (read-only on an async connection, as psycopg's); only while no
+        block is open."""
+        self._set_autocommit(value)
 
     def transaction(self, savepoint_name: str | None = None, force_rollback: bool = False) -> AsyncTransaction:
         """A block to use with ``async with``: a transaction, or a savepoint inside one."""
@@ -167,6 +182,7 @@ async def connect_async(
     max_payload: int | None = None,
     segment_size: int | None = None,
     group_shared: bool = False,
+    autocommit: bool = True,
 ) -> AsyncConnection:
     """Open an `AsyncConnection`; the arguments are those of `hark.connect`."""
     return await AsyncConnection.connect(
@@ -175,4 +191,5 @@ async def connect_async(
         max_payload=max_payload,
         segment_size=segment_size,
         group_shared=group_shared,
+        autocommit=autocommit,
     )

@@ -3,16 +3,19 @@ around the native session (handlers, notices, the transaction-block stack)."""
 
 from __future__ import annotations
 
-import enum
 import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
 from time import monotonic
-from typing import Callable, NamedTuple, TypeVar
+from typing import Any, Callable, NamedTuple, TypeVar
 
 from . import _hark
-from .errors import ClosedError, TransactionStateError
+from ._info import ConnectionInfo
+from ._result import Result
+from .errors import ClosedError, ProgrammingError, TransactionStateError
+from .pq import TransactionStatus
+from .types import json as _json
 
 logger = logging.getLogger("hark")
 T = TypeVar("T")
@@ -28,6 +31,12 @@ class Notify(NamedTuple):
     pid: int
     """PID of the process whose connection sent it (libpq's ``be_pid``); compare with
     ``conn.pid`` to recognise your own notifications."""
+
+    def json(self) -> Any:
+        """The payload parsed as JSON (with ``hark.types.json.set_json_loads``'s function,
+        ``json.loads`` by default); a payload that is not JSON raises ``ValueError``
+        (``json.JSONDecodeError``)."""
+        return _json.loads(self.payload)
 
 
 class Notice(NamedTuple):
@@ -54,35 +63,13 @@ NotifyHandler = Callable[[Notify], None]
 NoticeHandler = Callable[[Notice], None]
 
 
-class TransactionStatus(enum.Enum):
-    """Where a connection stands with respect to transactions (libpq's names)."""
-
-    IDLE = "idle"
-    """Not in a transaction block: every statement commits on its own."""
-    INTRANS = "intrans"
-    """Inside a transaction block."""
-    INERROR = "inerror"
-    """Inside a block that failed; only a rollback ends it."""
-
-
-class Result(list[tuple[str | None, ...]]):
-    """The rows of the last statement run by ``execute()`` (empty for a command), as tuples of
-    text values (``None`` is SQL NULL), with the statement's command ``tag`` (``"SELECT 1"``,
-    ``"NOTIFY"``) and the ``columns`` names of a ``SELECT``."""
-
-    tag: str
-    columns: list[str]
-
-    def __init__(self, tag: str, columns: list[str], rows: list[tuple[str | None, ...]]) -> None:
-        super().__init__(rows)
-        self.tag = tag
-        self.columns = columns
-
-    def __repr__(self) -> str:
-        return f"Result(tag={self.tag!r}, columns={self.columns!r}, rows={list(self)!r})"
-
-
 StrPath = str | os.PathLike[str]
+
+_STATUS = {
+    "idle": TransactionStatus.IDLE,
+    "intrans": TransactionStatus.INTRANS,
+    "inerror": TransactionStatus.INERROR,
+}
 
 
 def open_session(
@@ -92,8 +79,9 @@ def open_session(
     segment_size: int | None,
     group_shared: bool,
 ) -> _hark.Session:
+    # psycopg's connect("") means "the defaults"; so does hark's.
     return _hark.Session(
-        None if dir is None else os.fspath(dir),
+        None if dir is None or dir == "" else os.fspath(dir),
         max_queue_size=max_queue_size,
         max_payload=max_payload,
         segment_size=segment_size,
@@ -104,8 +92,9 @@ def open_session(
 class BaseConnection:
     """State common to `hark.Connection` and `hark.AsyncConnection`."""
 
-    def __init__(self, session: _hark.Session) -> None:
+    def __init__(self, session: _hark.Session, autocommit: bool = True) -> None:
         self._native = session
+        self._autocommit = bool(autocommit)
         self._notify_handlers: list[NotifyHandler] = []
         self._notice_handlers: list[NoticeHandler] = []
         # Number of transaction() blocks currently entered.
@@ -132,7 +121,25 @@ class BaseConnection:
     @property
     def transaction_status(self) -> TransactionStatus:
         """Whether the connection is in a transaction block, and whether that block failed."""
-        return TransactionStatus(self._native.transaction_status)
+        return _STATUS[self._native.transaction_status]
+
+    @property
+    def info(self) -> ConnectionInfo:
+        """psycopg's ``conn.info``: ``backend_pid``, ``transaction_status``, ``status``, ``dsn``."""
+        return ConnectionInfo(self)
+
+    @property
+    def autocommit(self) -> bool:
+        """Whether statements outside a block commit on their own (the default, unlike
+        psycopg's); when false, the first statement opens a block that ``commit()`` or
+        ``rollback()`` ends, as psycopg's implicit ``BEGIN``."""
+        return self._autocommit
+
+    def _set_autocommit(self, value: bool) -> None:
+        status = self.transaction_status
+        if status is not TransactionStatus.IDLE:
+            raise ProgrammingError(f"can't change 'autocommit' now: connection in transaction status {status.name}")
+        self._autocommit = bool(value)
 
     def fileno(self) -> int:
         """A descriptor that becomes readable when notifications may be waiting (libpq's
@@ -176,6 +183,20 @@ class BaseConnection:
         self._notice_handlers.remove(callback)
 
     # ----- internals -------------------------------------------------------------------------------
+
+    def _statement(self, op: Callable[[], T]) -> T:
+        """Run a statement (``execute``, ``listen``, ``unlisten``, ``notify``): without
+        autocommit, open the block first if none is open, as psycopg does with ``BEGIN``."""
+
+        if self._autocommit:
+            return self._run(op)
+
+        def run() -> T:
+            if self._native.transaction_status == "idle":
+                self._native.begin()
+            return op()
+
+        return self._run(run)
 
     def _run(self, op: Callable[[], T]) -> T:
         """Run one operation on the session, then hand out what it produced."""
@@ -250,8 +271,8 @@ class BaseConnection:
             self._native.unlisten(channel)
 
     def _execute(self, sql: str) -> Result:
-        tag, columns, rows = self._native.execute(sql)
-        return Result(tag, columns, rows)
+        tag, columns, types, rows = self._native.execute(sql)
+        return Result(tag, columns, rows, types)
 
     @staticmethod
     def _notifies_over(received: int, stop_after: int | None, deadline: float | None) -> bool:
@@ -262,5 +283,5 @@ class BaseConnection:
         return deadline is not None and monotonic() >= deadline
 
     def __repr__(self) -> str:
-        state = "closed" if self.closed else self.transaction_status.value
+        state = "closed" if self.closed else self.transaction_status.name.lower()
         return f"<{type(self).__module__}.{type(self).__qualname__} {str(self.dir)!r} pid={self.pid} ({state})>"

@@ -7,8 +7,12 @@ from time import monotonic
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from ._base import BaseConnection, Notify, Result, StrPath, TransactionStatus, open_session
+from ._base import BaseConnection, Notify, StrPath, open_session
+from ._result import Result
+from .pq import TransactionStatus
+from ._cursor import Cursor
 from ._transaction import Transaction
+from .types.json import Json, Jsonb, payload_text
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -17,8 +21,9 @@ if TYPE_CHECKING:
 class Connection(BaseConnection):
     """A session on a queue directory: PostgreSQL's connection, without a server.
 
-    Every statement outside a transaction block commits on its own (psql's autocommit); use
-    ``with conn.transaction():`` or ``execute("BEGIN")`` for more. As a context manager it
+    Every statement outside a transaction block commits on its own (psql's autocommit, unless
+    the connection was opened with ``autocommit=False``); use ``with conn.transaction():`` or
+    ``execute("BEGIN")`` for more. As a context manager it
     commits a block left open on success, rolls it back on an exception, and closes.
 
     A connection may be used from several threads; its calls take turns. No call holds the GIL
@@ -36,9 +41,10 @@ class Connection(BaseConnection):
         max_payload: int | None = None,
         segment_size: int | None = None,
         group_shared: bool = False,
+        autocommit: bool = True,
     ) -> Self:
         """Open a connection; see `hark.connect`."""
-        return cls(open_session(dir, max_queue_size, max_payload, segment_size, group_shared))
+        return cls(open_session(dir, max_queue_size, max_payload, segment_size, group_shared), autocommit)
 
     def __enter__(self) -> Self:
         return self
@@ -64,21 +70,45 @@ class Connection(BaseConnection):
         """Run SQL text (hark's dialect: LISTEN, UNLISTEN, NOTIFY, BEGIN/COMMIT/ROLLBACK,
         savepoints, SELECT of pg_notify() and friends) and return the rows of its last
         statement. Several statements in one call run as one transaction."""
-        return self._run(lambda: self._execute(sql))
+        return self._statement(lambda: self._execute(sql))
 
     def listen(self, channel: str) -> None:
         """``LISTEN`` on `channel`, taken verbatim (no case folding, unlike SQL identifiers).
         Takes effect when the transaction commits (at once outside a block)."""
-        self._run(lambda: self._native.listen(channel))
+        self._statement(lambda: self._native.listen(channel))
 
     def unlisten(self, channel: str | None = None) -> None:
         """``UNLISTEN channel``, or ``UNLISTEN *`` when `channel` is None."""
-        self._run(lambda: self._unlisten(channel))
+        self._statement(lambda: self._unlisten(channel))
 
-    def notify(self, channel: str, payload: str = "") -> None:
+    def notify(self, channel: str, payload: str | Json | Jsonb = "") -> None:
         """``pg_notify(channel, payload)``: sent when the transaction commits (at once outside a
-        block). Within one transaction a repeated (channel, payload) is sent once."""
-        self._run(lambda: self._native.notify(channel, payload))
+        block). Within one transaction a repeated (channel, payload) is sent once.
+
+        `payload` is a ``str``, or ``hark.Json(value)`` to send ``json.dumps(value)``; any
+        other type raises ``TypeError``."""
+        text = payload if isinstance(payload, str) else payload_text(payload)
+        self._statement(lambda: self._native.notify(channel, text))
+
+    def cursor(self) -> Cursor:
+        """A psycopg ``Cursor``: ``cur.execute(sql)``, then ``fetchone()``, ``fetchmany()``,
+        ``fetchall()`` or iteration, with ``description`` and ``rowcount``."""
+        return Cursor(self)
+
+    @property
+    def autocommit(self) -> bool:
+        """Whether statements outside a block commit on their own (the default). Set it to
+        false for psycopg's default: the first statement opens a block, which ``commit()``,
+        ``rollback()`` or leaving ``with conn:`` ends. It can change only while no block is open."""
+        return self._autocommit
+
+    @autocommit.setter
+    def autocommit(self, value: bool) -> None:
+        self._set_autocommit(value)
+
+    def set_autocommit(self, value: bool) -> None:
+        """psycopg's method form of setting `autocommit`."""
+        self._set_autocommit(value)
 
     def transaction(self, savepoint_name: str | None = None, force_rollback: bool = False) -> Transaction:
         """A block to use with ``with``: a transaction, or a savepoint inside one."""
@@ -132,6 +162,7 @@ def connect(
     max_payload: int | None = None,
     segment_size: int | None = None,
     group_shared: bool = False,
+    autocommit: bool = True,
 ) -> Connection:
     """Open a connection to the queue in `dir`, creating the queue if it does not exist.
 
@@ -146,6 +177,12 @@ def connect(
         default).
     :param group_shared: share the queue with the directory's group (02770/0660 instead of
         0700/0600).
+    :param autocommit: whether each statement outside a block commits on its own (default, and
+        what hark did before it had the option). ``False`` is psycopg's default: the first
+        statement (``execute``, ``listen``, ``unlisten``, ``notify``) opens a block, and nothing
+        is sent or takes effect until ``commit()``.
+
+    As in psycopg, an empty `dir` (``connect("")``) means the default.
     """
     return Connection.connect(
         dir,
@@ -153,6 +190,7 @@ def connect(
         max_payload=max_payload,
         segment_size=segment_size,
         group_shared=group_shared,
+        autocommit=autocommit,
     )
 
 
