@@ -39,3 +39,27 @@ pub(crate) fn closed() -> hark::Error {
 pub(crate) fn invalid(message: impl Into<String>) -> hark::Error {
     hark::Error::new(hark::ErrorKind::InvalidArgument, "22023", message)
 }
+
+/// The text of a panic's payload.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    let what = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned());
+    format!("internal error in hark (a bug): {what}")
+}
+
+/// A panic caught at the boundary, as a JS error: code `HARK_ERR_PANIC` (the C constant), SQLSTATE
+/// XX000 (PostgreSQL's `internal_error`).
+pub(crate) fn panic_error(env: &Env, message: &str) -> napi::Error {
+    let built = env.create_error(napi::Error::from_reason(message)).and_then(|mut obj| {
+        obj.set_named_property("code", env.create_string("HARK_ERR_PANIC")?)?;
+        obj.set_named_property("sqlstate", env.create_string("XX000")?)?;
+        Ok(obj)
+    });
+    match built {
+        Ok(obj) => napi::Error::from(obj.into_unknown()),
+        Err(e) => e,
+    }
+}

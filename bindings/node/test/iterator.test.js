@@ -128,7 +128,7 @@ test('the iterator takes as its consumer asks: a backlog waits in the queue, not
   const got = []
   for (let i = 0; i < 3 * 1024 + 1; i++) got.push((await it.next()).value.payload)
   // The consumer pauses. The client must take nothing meanwhile, and spin neither the event loop
-  // nor the waiter thread: the notifications not yet asked for stay in the queue.
+  // nor poll the session: the notifications not yet asked for stay in the queue.
   const cpuMs = await cpuDuring(300)
   t.diagnostic(`CPU while paused: ${cpuMs.toFixed(1)} ms in 300 ms`)
   assert.ok(cpuMs < 150, `${cpuMs.toFixed(0)} ms of CPU in 300 ms while the consumer paused`)
