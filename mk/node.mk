@@ -6,7 +6,7 @@ TEST_TARGETS += test-node
 NODE_PKG := bindings/node
 NPM ?= npm
 
-.PHONY: test-node build-node node-test-setup
+.PHONY: test-node build-node build-node-test-addon node-test-setup
 build-node:
 	cd $(NODE_PKG) && $(NPM) ci --no-audit --no-fund
 	cd $(NODE_PKG) && npx napi build --platform --release
@@ -31,6 +31,15 @@ node-test-setup:
 	  fi; \
 	fi
 
-test-node: build-node node-test-setup
+# The test build of the addon, with the `test-panic` feature (a hidden method that panics, for
+# test/panic.test.js), in a target directory of its own: the released addon never has the hook.
+# Its index.js and index.d.ts go with it, not into the package (the napi CLI takes that directory
+# relative to the package).
+NODE_TEST_ADDON := $(abspath $(or $(CARGO_TARGET_DIR),$(CURDIR)/target))/test-panic
+build-node-test-addon: build-node
+	cd $(NODE_PKG) && CARGO_TARGET_DIR=$(NODE_TEST_ADDON) npx napi build --platform --release \
+	  --features test-panic --dts index.d.ts "$$(realpath -m --relative-to=. $(NODE_TEST_ADDON)/addon)"
+
+test-node: build-node build-node-test-addon node-test-setup
 	$(CARGO) build -p hark --release --example peer
 	cd $(NODE_PKG) && node --test test/*.test.js
