@@ -1,6 +1,7 @@
 # The Node package (bindings/node, require('hark')): npm ci installs the napi CLI from the npm
 # registry, which builds the addon (release) and regenerates index.js/index.d.ts; those are
-# committed, so a difference means they are stale. The suite runs against the Rust peer too.
+# committed, so a difference means they are stale. The suite runs against the Rust peer too, after
+# tsc checks the type declarations against a usage file (test/types/usage.ts).
 TEST_TARGETS += test-node
 
 NODE_PKG := bindings/node
@@ -42,4 +43,5 @@ build-node-test-addon: build-node
 
 test-node: build-node build-node-test-addon node-test-setup
 	$(CARGO) build -p hark --release --example peer
+	cd $(NODE_PKG) && npx tsc --noEmit -p test/types
 	cd $(NODE_PKG) && node --test test/*.test.js
