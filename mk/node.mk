@@ -35,10 +35,13 @@ node-test-setup:
 # The test build of the addon, with the `test-panic` feature (a hidden method that panics, for
 # test/panic.test.js), in a target directory of its own: the released addon never has the hook.
 # Its index.js and index.d.ts go with it, not into the package (the napi CLI takes that directory
-# relative to the package).
+# relative to the package). The CLI collects the type definitions in a file under $TMPDIR named
+# after the package, which a cached release build does not write again: the test build gets a
+# TMPDIR of its own, or its hidden method would appear in the package's index.d.ts.
 NODE_TEST_ADDON := $(abspath $(or $(CARGO_TARGET_DIR),$(CURDIR)/target))/test-panic
 build-node-test-addon: build-node
-	cd $(NODE_PKG) && CARGO_TARGET_DIR=$(NODE_TEST_ADDON) npx napi build --platform --release \
+	mkdir -p $(NODE_TEST_ADDON)/tmp
+	cd $(NODE_PKG) && TMPDIR=$(NODE_TEST_ADDON)/tmp CARGO_TARGET_DIR=$(NODE_TEST_ADDON) npx napi build --platform --release \
 	  --features test-panic --dts index.d.ts "$$(realpath -m --relative-to=. $(NODE_TEST_ADDON)/addon)"
 
 test-node: build-node build-node-test-addon node-test-setup
