@@ -67,16 +67,18 @@ export declare class Connection {
   /** `SELECT pg_notify(channel, payload)`. */
   notify(channel: string, payload?: string | undefined | null): void
   /**
-   * Reads what the descriptor announced and returns up to `max` notifications, in order.
+   * Returns up to `max` notifications, in order, and runs the core's wake-up protocol (see
+   * [`waiter`]).
    *
-   * When fewer than `max` came back, the backlog is drained and the waiter is re-armed. When
-   * `max` came back, it is not: the caller takes again on a later turn of the event loop.
-   * Re-arming at once would let the waiter queue the next call while this batch is being
-   * emitted, and Node dispatches queued threadsafe calls back to back (up to 1,000 at a time),
-   * so a long backlog would hold the event loop until it is gone.
+   * An empty array means that nothing was waiting: the session lowered its wake-up flag and
+   * sleeps, and the watch callback is called when its descriptor becomes readable. Any other
+   * array leaves it awake, its flag raised (notifiers committing meanwhile make no system
+   * call) and its descriptor unpolled: the caller takes again, on a later turn of the event
+   * loop, until it gets an empty array (or stops taking, say because nobody consumes: then
+   * the backlog stays in the queue, and nothing runs until the caller takes again).
    *
-   * The queue is read only when the notifications already read cannot fill the batch: each
-   * read copies up to the core's read batch (4,096) into the session, so reading on every call
+   * The queue is read only when the notifications already read are all taken: each read
+   * copies up to the core's read batch (4,096) into the session, so reading on every call
    * would move a backlog from the queue, which is bounded and built for slow readers, into
    * this process at up to 4,096 per call of 1,024.
    */
@@ -90,14 +92,15 @@ export declare class Connection {
   /** The notices raised since the last call, oldest first. */
   takeNotices(): Array<Notice>
   /**
-   * Starts the waiter thread, which calls `callback` (with no arguments) whenever the session's
-   * descriptor becomes readable; the callback is expected to call [`Connection::take`].
+   * Has the event loop watch the session's descriptor: `callback` is called (with no
+   * arguments) when it becomes readable while the session sleeps, and is expected to call
+   * [`Connection::take`]. The session starts asleep.
    */
   watch(callback: () => void): void
   /** Whether a watched session keeps the Node process alive (like `socket.ref()`/`unref()`). */
   setKeepAlive(keepAlive: boolean): void
   /**
-   * Ends the session: stops the waiter, discards the transaction and unread notifications and
+   * Ends the session: stops watching it, discards the transaction and unread notifications and
    * frees the listener slot. Later calls fail with `HARK_ERR_CLOSED`; closing twice is a no-op.
    */
   close(): void
@@ -109,11 +112,8 @@ export declare class Connection {
   listeningChannels(): Array<string>
   /** `pg_notification_queue_usage()`: the fraction of the maximum queue size in use. */
   queueUsage(): number
-  /**
-   * `idle`, `intrans` (inside BEGIN …) or `inerror` (inside a block after an error): libpq's
-   * words, as in every language.
-   */
-  transactionStatus(): 'idle' | 'intrans' | 'inerror'
-  /** Whether [`Connection::close`] was called. */
+  /** `idle`, `transaction` (inside BEGIN …) or `failed` (inside a block after an error). */
+  transactionStatus(): 'idle' | 'transaction' | 'failed'
+  /** Whether [`Connection::close`] was called (or a panic closed the session). */
   get closed(): boolean
 }

@@ -32,6 +32,8 @@ export type HarkErrorCode =
   | 'HARK_ERR_PERMISSION_DENIED'
   | 'HARK_ERR_IO'
   | 'HARK_ERR_CLOSED'
+  /** A bug inside hark (a Rust panic): the client's session was closed. */
+  | 'HARK_ERR_PANIC'
 
 /** Every error hark throws or rejects with. */
 export interface HarkError extends Error {

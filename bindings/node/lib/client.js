@@ -6,9 +6,12 @@
 // Notifications arrive as node-postgres delivers them, as 'notification' events, and through
 // `notifications()` iterators:
 //
-//   waiter thread (native) -- descriptor readable --> threadsafe call --> _drain()
+//   event loop polls the sleeping session's descriptor (native, src/waiter.rs) --> _drain()
 //   _drain(): take up to BATCH from the session, hand each to the iterators and emit it, in
 //   order, one turn of the event loop per batch, so a burst never blocks the loop for long.
+//   A batch that is not empty leaves the session awake, its wake-up flag raised (notifiers
+//   then make no system call): the next drain, on the next turn, takes again; an empty batch
+//   means the session found nothing and went to sleep (the loop polls its descriptor again).
 //
 // Notifications can also be ready without the descriptor saying so: after a COMMIT or ROLLBACK
 // (PostgreSQL delivers between transactions only) and for a session's own NOTIFY. `_settle()`
@@ -18,9 +21,9 @@
 // (events are pushed, as in node-postgres), an iterator waiting in next() with nothing left, or
 // nobody at all (what no one consumes is read and dropped, as node-postgres drops notifications
 // nobody listens to, so that the session does not hold the queue). When only iterators consume
-// and all of them are busy with what they have, the drain takes nothing and leaves the waiter
-// disarmed (`_paused`): the backlog stays in hark's queue, which is bounded and made for slow
-// readers, the waiter thread sleeps, and nothing runs until a consumer asks (`_resume()`).
+// and all of them are busy with what they have, the drain takes nothing and the session is not
+// polled (`_paused`): the backlog stays in hark's queue, which is bounded and made for slow
+// readers, and nothing runs until a consumer asks (`_resume()`).
 
 const { EventEmitter } = require('node:events')
 const native = require('../index.js')
@@ -95,7 +98,7 @@ class Client extends EventEmitter {
     this._inbox = [] // taken from the session, not yet emitted
     this._inboxHead = 0
     this._drainScheduled = false
-    this._paused = false // a drain found nobody asking: the waiter stays disarmed until _resume()
+    this._paused = false // a drain found nobody asking: the session is not polled until _resume()
     this._iterators = new Set() // notifications() iterators not yet finished
     this._transactionDepth = 0
   }
@@ -127,7 +130,7 @@ class Client extends EventEmitter {
     try {
       session.watch(() => this._drain())
       if (!this._keepAlive) session.setKeepAlive(false)
-    } catch (err) { // the waiter thread could not start
+    } catch (err) { // the event loop could not watch the session
       session.close()
       this._state = 'ended'
       throw err
@@ -304,12 +307,12 @@ class Client extends EventEmitter {
     }
   }
 
-  // Called by the waiter when the descriptor is readable, and by _settle when notifications are
-  // already waiting. Every call takes one batch from the session (plus delivers what a throwing
-  // listener left over), if someone wants it. A batch that came back full means more may wait:
-  // the waiter stays disarmed and the next batch is taken on the next turn (setImmediate), after
-  // timers and I/O had theirs. A batch that came back short re-armed the waiter. A drain that
-  // takes nothing re-arms nothing: the waiter, which disarms itself before each call, sleeps.
+  // Called by the event loop when the sleeping session's descriptor is readable, and by _settle
+  // when notifications are already waiting. Every call takes one batch from the session (plus
+  // delivers what a throwing listener left over), if someone wants it. A batch that is not empty
+  // leaves the session awake: the next batch is taken on the next turn (setImmediate), after
+  // timers, I/O and the iterators' consumers had theirs. An empty one put the session to sleep.
+  // A drain that takes nothing (nobody asks) leaves the session unpolled until _resume().
   _drain () {
     this._drainScheduled = false
     this._emitInbox()
@@ -327,9 +330,9 @@ class Client extends EventEmitter {
       this.emit('error', err)
       return
     }
-    const full = this._inbox.length === BATCH
+    const awake = this._inbox.length > 0
     this._emitInbox()
-    if (full) this._scheduleDrain()
+    if (awake) this._scheduleDrain()
     this._settle()
   }
 

@@ -32,10 +32,21 @@ fn build(env: &Env, err: &hark::Error) -> napi::Result<JsObject> {
 
 /// The error every call on a closed connection gets, as the core reports it.
 pub(crate) fn closed() -> hark::Error {
-    hark::Error::new(hark::ErrorKind::Closed, "08003", "connection is closed")
+    hark::Error::closed()
 }
 
 /// A bad argument detected by the binding itself (not by the core).
 pub(crate) fn invalid(message: impl Into<String>) -> hark::Error {
     hark::Error::new(hark::ErrorKind::InvalidArgument, "22023", message)
+}
+
+/// The text of a panic's payload.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    hark::Error::panic_message(payload)
+}
+
+/// A panic caught at the boundary, as a JS error: the core's `Error::panicked`, so code
+/// `HARK_ERR_PANIC`, SQLSTATE XX000 and the same message as in C and Python.
+pub(crate) fn panic_error(env: &Env, what: &str) -> napi::Error {
+    to_js(env, &hark::Error::panicked(what))
 }

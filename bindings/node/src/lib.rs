@@ -8,18 +8,26 @@
 //! * [`Connection`] owns one `hark::Connection` on the JS thread. Its statements are
 //!   synchronous: each is a few microseconds of work on shared memory, and a Promise around them
 //!   would only add a turn of the event loop (`Client.query` still returns one, as node-postgres).
-//! * [`Connection::watch`] starts the [`waiter`] thread that calls back when the session's
-//!   descriptor becomes readable; the callback drains notifications in batches with
-//!   [`Connection::take`]. Nothing here ever blocks the JS thread waiting for a notification.
+//! * [`Connection::watch`] has the event loop poll the session's descriptor ([`waiter`]) and
+//!   call back when it becomes readable; the callback drains notifications in batches with
+//!   [`Connection::take`], which runs the core's wake-up protocol. Nothing here ever blocks the
+//!   JS thread waiting for a notification (the protocol's watch of the queue lasts at most
+//!   ~50 µs, and only while traffic is steady).
 //!
 //! Errors are thrown as JS `Error`s whose `code` is the C constant's name (see [`error`]).
+//!
+//! Every export runs inside a panic boundary ([`Connection::guard`], [`guarded`]): a panic (a
+//! bug in hark) is thrown as an `Error` with code `HARK_ERR_PANIC`, the process goes on, and the
+//! session it happened in is closed, since nobody can vouch for its state (later calls fail with
+//! `HARK_ERR_CLOSED`; closing frees its listener slot, so the queue does not wait for it).
 
 mod error;
 mod waiter;
 
 use napi::bindgen_prelude::{AsyncTask, Result};
-use napi::{Env, JsFunction, JsObject, JsString, Task};
+use napi::{Env, JsFunction, JsObject, JsString, NapiRaw, Task};
 use napi_derive::napi;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use waiter::Waiter;
@@ -86,19 +94,44 @@ impl Task for Open {
     type JsValue = Connection;
 
     fn compute(&mut self) -> Result<Self::Output> {
-        let dir = self.dir.take().unwrap_or_else(hark::default_dir);
-        Ok(hark::Connection::with_options(dir, &self.options))
+        // On a libuv worker: a panic must not unwind into libuv. The session, if any, is dropped
+        // (closed) by the unwinding.
+        catch_unwind(AssertUnwindSafe(|| {
+            let dir = self.dir.take().unwrap_or_else(hark::default_dir);
+            hark::Connection::with_options(dir, &self.options)
+        }))
+        .map_err(|p| napi::Error::from_reason(error::panic_message(&*p)))
     }
 
     fn resolve(&mut self, env: Env, output: Self::Output) -> Result<Connection> {
-        let mut conn = output.map_err(|e| error::to_js(&env, &e))?;
-        let notices: NoticeBuffer = Arc::default();
-        let sink = Arc::clone(&notices);
-        conn.set_notice_handler(Some(Box::new(move |n: &hark::Notice| {
-            sink.lock().unwrap_or_else(|p| p.into_inner()).push(n.clone());
-        })));
-        Ok(Connection { conn: Some(conn), waiter: None, notices, keep_alive: true })
+        guarded(&env, || {
+            let mut conn = output.map_err(|e| error::to_js(&env, &e))?;
+            let notices: NoticeBuffer = Arc::default();
+            let sink = Arc::clone(&notices);
+            conn.set_notice_handler(Some(Box::new(move |n: &hark::Notice| {
+                sink.lock().unwrap_or_else(|p| p.into_inner()).push(n.clone());
+            })));
+            Ok(Connection {
+                conn: Some(conn),
+                waiter: None,
+                notices,
+                keep_alive: true,
+                #[cfg(feature = "test-panic")]
+                panic_at_take: false,
+            })
+        })
     }
+
+    fn reject(&mut self, env: Env, err: napi::Error) -> Result<Self::JsValue> {
+        // compute's panic (its only error) as the others: an Error with code HARK_ERR_PANIC.
+        Err(error::panic_error(&env, &err.reason))
+    }
+}
+
+/// The panic boundary of the functions that have no session: a panic becomes an `Error` with code
+/// `HARK_ERR_PANIC`.
+fn guarded<T>(env: &Env, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|p| Err(error::panic_error(env, &error::panic_message(&*p))))
 }
 
 fn size(name: &str, v: Option<f64>) -> std::result::Result<Option<u64>, hark::Error> {
@@ -124,15 +157,17 @@ fn options(o: Option<OpenOptions>) -> std::result::Result<hark::Options, hark::E
 /// queue if needed.
 #[napi(ts_return_type = "Promise<Connection>")]
 pub fn open(env: Env, dir: Option<String>, options: Option<OpenOptions>) -> Result<AsyncTask<Open>> {
-    let options = self::options(options).map_err(|e| error::to_js(&env, &e))?;
-    Ok(AsyncTask::new(Open { dir: dir.map(PathBuf::from), options }))
+    guarded(&env, || {
+        let options = self::options(options).map_err(|e| error::to_js(&env, &e))?;
+        Ok(AsyncTask::new(Open { dir: dir.map(PathBuf::from), options }))
+    })
 }
 
 /// The default queue directory: `$HARK_DIR`, else `$XDG_RUNTIME_DIR/hark`, else `hark-<uid>`
 /// under the temporary directory.
 #[napi]
-pub fn default_dir() -> String {
-    hark::default_dir().to_string_lossy().into_owned()
+pub fn default_dir(env: Env) -> Result<String> {
+    guarded(&env, || Ok(hark::default_dir().to_string_lossy().into_owned()))
 }
 
 /// One session on a queue, owned by the JS thread.
@@ -142,9 +177,33 @@ pub struct Connection {
     waiter: Option<Waiter>,
     notices: NoticeBuffer,
     keep_alive: bool,
+    /// Test hook: the next `take` panics inside the session.
+    #[cfg(feature = "test-panic")]
+    panic_at_take: bool,
 }
 
 impl Connection {
+    /// The panic boundary every method runs in: `f`'s result, or, if it panicked, an `Error` with
+    /// code `HARK_ERR_PANIC` after the session was closed (later calls then fail as on a closed
+    /// session, and its listener slot is freed).
+    fn guard<T>(&mut self, env: &Env, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        match catch_unwind(AssertUnwindSafe(|| f(self))) {
+            Ok(r) => r,
+            Err(p) => {
+                let message = error::panic_message(&*p);
+                // Closing runs hark's code again on a session in an unknown state: should that
+                // panic too, what is left of it is dropped with it, and it is closed all the same.
+                if let Some(w) = self.waiter.take() {
+                    w.stop();
+                }
+                if let Some(mut conn) = self.conn.take() {
+                    let _ = catch_unwind(AssertUnwindSafe(move || conn.close()));
+                }
+                Err(error::panic_error(env, &message))
+            }
+        }
+    }
+
     fn session(&mut self, env: &Env) -> Result<&mut hark::Connection> {
         self.conn.as_mut().ok_or_else(|| error::to_js(env, &error::closed()))
     }
@@ -165,64 +224,220 @@ impl Connection {
     /// transaction, kept when a COMMIT in the text ended theirs).
     #[napi]
     pub fn query(&mut self, env: Env, sql: String) -> Result<Vec<QueryResult>> {
-        let (results, r) = self.session(&env)?.execute_all(&sql);
-        r.map_err(|e| error::to_js(&env, &e))?;
-        Ok(results
-            .into_iter()
-            .map(|r| {
-                let types = r.types.iter().map(|t| (*t).to_owned()).collect();
-                QueryResult { tag: r.tag, fields: r.columns, types, rows: r.rows }
-            })
-            .collect())
+        self.guard(&env, |this| {
+            let (results, r) = this.session(&env)?.execute_all(&sql);
+            r.map_err(|e| error::to_js(&env, &e))?;
+            Ok(results
+                .into_iter()
+                .map(|r| {
+                    let types = r.types.iter().map(|t| (*t).to_owned()).collect();
+                    QueryResult { tag: r.tag, fields: r.columns, types, rows: r.rows }
+                })
+                .collect())
+        })
     }
 
     /// `LISTEN channel` (the name verbatim, as `pg_notify` takes it).
     #[napi]
     pub fn listen(&mut self, env: Env, channel: String) -> Result<()> {
-        self.with(&env, |c| c.listen(&channel))
+        self.guard(&env, |this| this.with(&env, |c| c.listen(&channel)))
     }
 
     /// `UNLISTEN channel`, or `UNLISTEN *` without a channel.
     #[napi]
     pub fn unlisten(&mut self, env: Env, channel: Option<String>) -> Result<()> {
-        self.with(&env, |c| match &channel {
-            Some(ch) => c.unlisten(ch),
-            None => c.unlisten_all(),
+        self.guard(&env, |this| {
+            this.with(&env, |c| match &channel {
+                Some(ch) => c.unlisten(ch),
+                None => c.unlisten_all(),
+            })
         })
     }
 
     /// `SELECT pg_notify(channel, payload)`.
     #[napi]
     pub fn notify(&mut self, env: Env, channel: String, payload: Option<String>) -> Result<()> {
-        self.with(&env, |c| c.notify(&channel, payload.as_deref().unwrap_or("")))
+        self.guard(&env, |this| this.with(&env, |c| c.notify(&channel, payload.as_deref().unwrap_or(""))))
     }
 
-    /// Reads what the descriptor announced and returns up to `max` notifications, in order.
+    /// Returns up to `max` notifications, in order, and runs the core's wake-up protocol (see
+    /// [`waiter`]).
     ///
-    /// When fewer than `max` came back, the backlog is drained and the waiter is re-armed. When
-    /// `max` came back, it is not: the caller takes again on a later turn of the event loop.
-    /// Re-arming at once would let the waiter queue the next call while this batch is being
-    /// emitted, and Node dispatches queued threadsafe calls back to back (up to 1,000 at a time),
-    /// so a long backlog would hold the event loop until it is gone.
+    /// An empty array means that nothing was waiting: the session lowered its wake-up flag and
+    /// sleeps, and the watch callback is called when its descriptor becomes readable. Any other
+    /// array leaves it awake, its flag raised (notifiers committing meanwhile make no system
+    /// call) and its descriptor unpolled: the caller takes again, on a later turn of the event
+    /// loop, until it gets an empty array (or stops taking, say because nobody consumes: then
+    /// the backlog stays in the queue, and nothing runs until the caller takes again).
     ///
-    /// The queue is read only when the notifications already read cannot fill the batch: each
-    /// read copies up to the core's read batch (4,096) into the session, so reading on every call
+    /// The queue is read only when the notifications already read are all taken: each read
+    /// copies up to the core's read batch (4,096) into the session, so reading on every call
     /// would move a backlog from the queue, which is bounded and built for slow readers, into
     /// this process at up to 4,096 per call of 1,024.
     #[napi(ts_return_type = "Array<Notification>")]
     pub fn take(&mut self, env: Env, max: u32) -> Result<JsObject> {
-        if self.session(&env)?.pending() < max as usize {
-            self.with(&env, |c| c.consume_input())?;
+        self.guard(&env, |this| this.take_batch(&env, max))
+    }
+
+    /// `PENDING_NOTIFICATIONS` when notifications already read from the queue wait to be taken
+    /// (after a commit, or after `take` stopped at its maximum), `PENDING_NOTICES` when notices
+    /// wait in [`Connection::take_notices`].
+    #[napi]
+    pub fn status(&mut self, env: Env) -> Result<u32> {
+        self.guard(&env, |this| {
+            let mut s = 0;
+            if this.conn.as_ref().is_some_and(|c| c.pending() > 0) {
+                s |= PENDING_NOTIFICATIONS;
+            }
+            if !this.notices.lock().unwrap_or_else(|p| p.into_inner()).is_empty() {
+                s |= PENDING_NOTICES;
+            }
+            Ok(s)
+        })
+    }
+
+    /// The notices raised since the last call, oldest first.
+    #[napi]
+    pub fn take_notices(&mut self, env: Env) -> Result<Vec<Notice>> {
+        self.guard(&env, |this| {
+            let taken = std::mem::take(&mut *this.notices.lock().unwrap_or_else(|p| p.into_inner()));
+            Ok(taken
+                .into_iter()
+                .map(|n| Notice {
+                    severity: n.severity.as_str().to_owned(),
+                    sqlstate: n.sqlstate.to_owned(),
+                    message: n.message,
+                    detail: n.detail,
+                    hint: n.hint,
+                })
+                .collect())
+        })
+    }
+
+    /// Has the event loop watch the session's descriptor: `callback` is called (with no
+    /// arguments) when it becomes readable while the session sleeps, and is expected to call
+    /// [`Connection::take`]. The session starts asleep.
+    #[napi(ts_args_type = "callback: () => void")]
+    pub fn watch(&mut self, env: Env, callback: JsFunction) -> Result<()> {
+        self.guard(&env, |this| {
+            if this.waiter.is_some() {
+                return Ok(());
+            }
+            let fd = this.session(&env)?.as_raw_fd();
+            // SAFETY: the callback is a live value of this call's scope.
+            let w = Waiter::start(env.raw(), fd, unsafe { callback.raw() })?;
+            w.set_ref(this.keep_alive);
+            this.waiter = Some(w);
+            Ok(())
+        })
+    }
+
+    /// Whether a watched session keeps the Node process alive (like `socket.ref()`/`unref()`).
+    #[napi]
+    pub fn set_keep_alive(&mut self, env: Env, keep_alive: bool) -> Result<()> {
+        self.guard(&env, |this| {
+            this.keep_alive = keep_alive;
+            if let Some(w) = &this.waiter {
+                w.set_ref(keep_alive);
+            }
+            Ok(())
+        })
+    }
+
+    /// Ends the session: stops watching it, discards the transaction and unread notifications and
+    /// frees the listener slot. Later calls fail with `HARK_ERR_CLOSED`; closing twice is a no-op.
+    #[napi]
+    pub fn close(&mut self, env: Env) -> Result<()> {
+        self.guard(&env, |this| {
+            this.end();
+            Ok(())
+        })
+    }
+
+    /// The PID other sessions see as the sender of this session's notifications.
+    #[napi(getter)]
+    pub fn backend_pid(&mut self, env: Env) -> Result<i32> {
+        self.guard(&env, |this| Ok(this.session(&env)?.backend_pid()))
+    }
+
+    /// The queue directory this session is on.
+    #[napi(getter)]
+    pub fn dir(&mut self, env: Env) -> Result<String> {
+        self.guard(&env, |this| Ok(this.session(&env)?.queue().path().to_string_lossy().into_owned()))
+    }
+
+    /// Channels this session listens on (`pg_listening_channels()`), in LISTEN order.
+    #[napi]
+    pub fn listening_channels(&mut self, env: Env) -> Result<Vec<String>> {
+        self.guard(&env, |this| Ok(this.session(&env)?.listening_channels()))
+    }
+
+    /// `pg_notification_queue_usage()`: the fraction of the maximum queue size in use.
+    #[napi]
+    pub fn queue_usage(&mut self, env: Env) -> Result<f64> {
+        self.guard(&env, |this| this.with(&env, |c| c.queue_usage()))
+    }
+
+    /// `idle`, `intrans` (inside BEGIN …) or `inerror` (inside a block after an error): libpq's
+    /// words, as in every language.
+    #[napi(ts_return_type = "'idle' | 'intrans' | 'inerror'")]
+    pub fn transaction_status(&mut self, env: Env) -> Result<&'static str> {
+        self.guard(&env, |this| Ok(this.session(&env)?.transaction_status().name()))
+    }
+
+    /// Whether [`Connection::close`] was called (or a panic closed the session).
+    #[napi(getter)]
+    pub fn closed(&self) -> bool {
+        self.conn.is_none()
+    }
+}
+
+impl Connection {
+    fn take_batch(&mut self, env: &Env, max: u32) -> Result<JsObject> {
+        #[cfg(feature = "test-panic")]
+        if std::mem::take(&mut self.panic_at_take) {
+            let conn = self.session(env)?;
+            let _ = conn.prepare_to_sleep();
+            panic!("a panic inside take (test hook)");
+        }
+        let waiter = self.waiter.as_ref();
+        let conn = self.conn.as_mut().ok_or_else(|| error::to_js(env, &error::closed()))?;
+        if let Some(slept) = waiter.and_then(Waiter::take_woke) {
+            conn.woke(true, slept);
+        }
+        let mut out = env.create_empty_array()?;
+        if conn.pending() == 0 {
+            match conn.prepare_to_sleep() {
+                Ok(true) => {}
+                Ok(false) => {
+                    if let Some(w) = waiter {
+                        w.sleep();
+                    }
+                    return Ok(out);
+                }
+                Err(e) => {
+                    // Not polled until the caller takes again (a statement's settle, or a
+                    // consumer asking): a descriptor left readable must not spin the loop.
+                    if let Some(w) = waiter {
+                        w.awake();
+                    }
+                    return Err(error::to_js(env, &e));
+                }
+            }
+        }
+        if let Some(w) = waiter {
+            w.awake();
         }
         // The `Notification` objects are made here from the notifications the session lends:
         // each JS string is copied straight from its inbox, with no Rust `String` in between,
-        // and the property names are made once per batch, at its first notification.
-        let mut out = env.create_empty_array()?;
+        // and the property names are made once per batch, at its first notification. Only what
+        // the inbox holds is taken (`notifies_ref` reads the queue only when it is empty).
         let mut keys: Option<[JsString; 3]> = None;
         let mut taken = 0;
-        let conn = self.session(&env)?;
-        while taken < max {
-            let Some(n) = conn.notifies_ref().map_err(|e| error::to_js(&env, &e))? else { break };
+        while taken < max && conn.pending() > 0 {
+            let Some(n) = conn.notifies_ref().map_err(|e| error::to_js(env, &e))? else {
+                break;
+            };
             let [channel, payload, process_id] = match keys {
                 Some(k) => k,
                 None => *keys.insert([env.create_string("channel")?, env.create_string("payload")?, env.create_string("processId")?]),
@@ -234,128 +449,40 @@ impl Connection {
             out.set_element(taken, o)?;
             taken += 1;
         }
-        // Fewer than `max` means the inbox could not fill the batch, so consume_input above ran
-        // and drained the descriptor: a wake-up since then left it readable again, so arming
-        // after the reads loses nothing.
-        if taken < max {
-            if let Some(w) = &self.waiter {
-                w.arm();
-            }
-        }
         Ok(out)
     }
 
-    /// `PENDING_NOTIFICATIONS` when notifications already read from the queue wait to be taken
-    /// (after a commit, or after `take` stopped at its maximum), `PENDING_NOTICES` when notices
-    /// wait in [`Connection::take_notices`].
-    #[napi]
-    pub fn status(&self) -> u32 {
-        let mut s = 0;
-        if self.conn.as_ref().is_some_and(|c| c.pending() > 0) {
-            s |= PENDING_NOTIFICATIONS;
-        }
-        if !self.notices.lock().unwrap_or_else(|p| p.into_inner()).is_empty() {
-            s |= PENDING_NOTICES;
-        }
-        s
-    }
-
-    /// The notices raised since the last call, oldest first.
-    #[napi]
-    pub fn take_notices(&self) -> Vec<Notice> {
-        let taken = std::mem::take(&mut *self.notices.lock().unwrap_or_else(|p| p.into_inner()));
-        taken
-            .into_iter()
-            .map(|n| Notice {
-                severity: n.severity.as_str().to_owned(),
-                sqlstate: n.sqlstate.to_owned(),
-                message: n.message,
-                detail: n.detail,
-                hint: n.hint,
-            })
-            .collect()
-    }
-
-    /// Starts the waiter thread, which calls `callback` (with no arguments) whenever the session's
-    /// descriptor becomes readable; the callback is expected to call [`Connection::take`].
-    #[napi(ts_args_type = "callback: () => void")]
-    pub fn watch(&mut self, env: Env, callback: JsFunction) -> Result<()> {
-        if self.waiter.is_some() {
-            return Ok(());
-        }
-        let fd = self.session(&env)?.as_raw_fd();
-        let tsfn: waiter::Callback =
-            callback.create_threadsafe_function(0, |_ctx| Ok(Vec::<napi::JsUnknown>::new()))?;
-        let mut w = Waiter::start(fd, tsfn)
-            .map_err(|e| error::to_js(&env, &hark::Error::new(hark::ErrorKind::Io, "58030", format!("could not start the waiter thread: {e}"))))?;
-        w.set_ref(&env, self.keep_alive)?;
-        self.waiter = Some(w);
-        Ok(())
-    }
-
-    /// Whether a watched session keeps the Node process alive (like `socket.ref()`/`unref()`).
-    #[napi]
-    pub fn set_keep_alive(&mut self, env: Env, keep_alive: bool) -> Result<()> {
-        self.keep_alive = keep_alive;
-        match &mut self.waiter {
-            Some(w) => w.set_ref(&env, keep_alive),
-            None => Ok(()),
-        }
-    }
-
-    /// Ends the session: stops the waiter, discards the transaction and unread notifications and
-    /// frees the listener slot. Later calls fail with `HARK_ERR_CLOSED`; closing twice is a no-op.
-    #[napi]
-    pub fn close(&mut self) {
-        // The waiter polls the session's descriptor: stop it before the descriptor closes.
-        if let Some(mut w) = self.waiter.take() {
+    /// Stops watching (before the descriptor closes) and closes the session.
+    fn end(&mut self) {
+        if let Some(w) = self.waiter.take() {
             w.stop();
         }
         self.conn = None;
     }
+}
 
-    /// The PID other sessions see as the sender of this session's notifications.
-    #[napi(getter)]
-    pub fn backend_pid(&mut self, env: Env) -> Result<i32> {
-        Ok(self.session(&env)?.backend_pid())
-    }
-
-    /// The queue directory this session is on.
-    #[napi(getter)]
-    pub fn dir(&mut self, env: Env) -> Result<String> {
-        Ok(self.session(&env)?.queue().path().to_string_lossy().into_owned())
-    }
-
-    /// Channels this session listens on (`pg_listening_channels()`), in LISTEN order.
-    #[napi]
-    pub fn listening_channels(&mut self, env: Env) -> Result<Vec<String>> {
-        Ok(self.session(&env)?.listening_channels())
-    }
-
-    /// `pg_notification_queue_usage()`: the fraction of the maximum queue size in use.
-    #[napi]
-    pub fn queue_usage(&mut self, env: Env) -> Result<f64> {
-        self.with(&env, |c| c.queue_usage())
-    }
-
-    /// `idle`, `intrans` (inside BEGIN …) or `inerror` (inside a block after an error): libpq's
-    /// words, as in every language.
-    #[napi(ts_return_type = "'idle' | 'intrans' | 'inerror'")]
-    pub fn transaction_status(&mut self, env: Env) -> Result<&'static str> {
-        Ok(self.session(&env)?.transaction_status().name())
-    }
-
-    /// Whether [`Connection::close`] was called.
-    #[napi(getter)]
-    pub fn closed(&self) -> bool {
-        self.conn.is_none()
+/// Test hooks, built only with the `test-panic` feature (a separate test build of the addon).
+#[cfg(feature = "test-panic")]
+#[napi]
+impl Connection {
+    /// Panics inside the boundary, now (`'now'`) or in the next `take` (`'take'`), after the
+    /// session read the queue.
+    #[napi(js_name = "_panicForTest")]
+    pub fn panic_for_test(&mut self, env: Env, when: String) -> Result<()> {
+        self.guard(&env, |this| {
+            if when == "take" {
+                this.panic_at_take = true;
+                return Ok(());
+            }
+            panic!("a panic inside the session (test hook)")
+        })
     }
 }
 
 impl Drop for Connection {
-    /// A connection garbage-collected without `close()` still stops its thread before its
+    /// A connection garbage-collected without `close()` still stops being polled before its
     /// descriptor closes.
     fn drop(&mut self) {
-        self.close();
+        self.end();
     }
 }

@@ -72,7 +72,7 @@ test(`a burst of ${BURST} notifications in one process: exactly once, in order, 
   const ms = performance.now() - start
   assertSequence(messages, 'n', BURST, notifier.processID)
   // About one tick per batch of 1,024 when every batch gives the loop a turn; a delivery that
-  // held the loop (threadsafe calls dispatched back to back) lets through only one or two.
+  // held the loop (batches emitted back to back) lets through only one or two.
   assert.ok(ticksBetween >= 10, `timers ran ${ticksBetween} times while the burst was being delivered`)
   t.diagnostic(`Node -> Node in one process: sent in ${sentMs.toFixed(0)} ms, all received after ${ms.toFixed(0)} ms ` +
     `(${Math.round(BURST / (ms / 1000))}/s; first to last ${firstToLastMs.toFixed(0)} ms, ${ticksBetween} timer ticks in between)`)
