@@ -112,8 +112,11 @@ export declare class Connection {
   listeningChannels(): Array<string>
   /** `pg_notification_queue_usage()`: the fraction of the maximum queue size in use. */
   queueUsage(): number
-  /** `idle`, `transaction` (inside BEGIN …) or `failed` (inside a block after an error). */
-  transactionStatus(): 'idle' | 'transaction' | 'failed'
+  /**
+   * `idle`, `intrans` (inside BEGIN …) or `inerror` (inside a block after an error): libpq's
+   * words, as in every language.
+   */
+  transactionStatus(): 'idle' | 'intrans' | 'inerror'
   /** Whether [`Connection::close`] was called (or a panic closed the session). */
   get closed(): boolean
 }
