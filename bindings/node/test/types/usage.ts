@@ -103,7 +103,7 @@ async function main (): Promise<void> {
     const batch: native.Notification[] = s.take(1024)
     console.log(batch.length, s.status() & native.PENDING_NOTIFICATIONS, s.takeNotices())
   })
-  const status: 'idle' | 'transaction' | 'failed' = s.transactionStatus()
+  const status: 'idle' | 'intrans' | 'inerror' = s.transactionStatus()
   const results: native.QueryResult[] = s.query('SELECT 1')
   s.setKeepAlive(false)
   console.log(status, results, s.backendPid, s.dir, s.closed)
