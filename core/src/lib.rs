@@ -114,7 +114,7 @@
 //!    when the queue is dry too clear `wake_pending` and look once more, so that a caller about
 //!    to sleep on the descriptor gets a datagram for the next commit. [`Connection::wait`] instead *raises*
 //!    `wake_pending` first (notifiers then make no system call), reads, watches the head for a
-//!    few microseconds when traffic is steady (pausing between looks), and only then
+//!    few microseconds when traffic is steady (yielding the CPU between looks), and only then
 //!    clears the flag, looks once more and sleeps: a listener that keeps up costs its notifiers no
 //!    syscall at all. [`Connection::prepare_to_sleep`] and [`Connection::woke`] are the same
 //!    steps for callers that sleep on the descriptor themselves (the Python and Node bindings).

@@ -76,8 +76,9 @@ test('a listener that keeps up leaves its notifiers almost no wake-up to send', 
   const sent = sends(fs.readFileSync(summary, 'utf8'))
   t.diagnostic(`wake-up datagrams sent for ${COUNT} commits: ${sent}`)
   // Each time the listener goes to sleep, the next commit wakes it with a datagram: on a busy
-  // machine that happens now and then (a watch that lost its CPU). A listener whose flag went
-  // down at every wake-up (a waiter that only polls) costs a datagram per wake-up: about one
-  // commit in three to two here.
-  assert.ok(sent <= COUNT / 10, `${sent} wake-up datagrams for ${COUNT} commits`)
+  // machine that happens now and then (a watch that lost its CPU gives up, and sleeps). Measured
+  // here: 12-130 on a quiet machine, up to 700 with compilers running. A listener whose flag
+  // went down at every wake-up (a waiter that only polls) costs a datagram per wake-up: about
+  // one commit in two here (2,000-2,150).
+  assert.ok(sent <= COUNT / 4, `${sent} wake-up datagrams for ${COUNT} commits`)
 })

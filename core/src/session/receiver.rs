@@ -7,8 +7,8 @@
 //! through [`crate::Connection::prepare_to_sleep`] and [`crate::Connection::woke`]):
 //! 1. *arm*: raise the slot's `wake_pending` flag, so that notifiers committing meanwhile send
 //!    nothing, and read what is waiting;
-//! 2. *watch*: if traffic is steady, watch the head for a few microseconds (pausing between
-//!    looks), reading again when it moves;
+//! 2. *watch*: if traffic is steady, watch the head for a few microseconds (yielding the CPU
+//!    between looks, and giving up if a yield comes back late), reading again when it moves;
 //! 3. *disarm*: drain the socket, lower the flag, and read once more: a commit after that read
 //!    finds the flag low and sends a datagram, so no wake-up is lost;
 //! 4. *sleep*: poll the descriptor, and note how long the sleep took, to decide whether the next
@@ -34,6 +34,10 @@ const READ_BATCH_BYTES: usize = 1 << 20;
 /// How long a wait watches the head before sleeping: about one cross-CPU wake-up on this class of
 /// machine, so a steady stream of commits keeps the listener awake and the notifiers syscall-free.
 const SPIN: Duration = Duration::from_micros(50);
+
+/// A yield of the watch that returns later than this gave the CPU away for a time slice rather
+/// than to a notifier for a moment (slices are milliseconds; a commit is microseconds).
+const LATE_YIELD: Duration = Duration::from_micros(200);
 
 pub(crate) struct Receiver {
     queue: Arc<Queue>,
@@ -189,14 +193,20 @@ impl Receiver {
             let mut seen = head.load(SeqCst);
             while start.elapsed() < SPIN {
                 // Look at the head's cache line only now and then: every look takes it from the
-                // notifier's core, which then waits to take it back at its next commit. No
-                // sched_yield between looks: on a busy machine a yield hands the CPU to another
-                // process for a whole time slice, which the next notification then waits out
-                // (p50 in milliseconds, measured with compilers running), whereas a listener
-                // asleep on its descriptor is woken promptly. The watch is short and stops for
-                // good once it catches nothing.
+                // notifier's core, which then waits to take it back at its next commit. Between
+                // looks, yield: on a machine with more busy processes than CPUs the notifiers
+                // need this CPU more than the watch does (free when nobody else is runnable).
                 for _ in 0..256 {
                     std::hint::spin_loop();
+                }
+                let yielded = Instant::now();
+                // SAFETY: sched_yield has no preconditions.
+                unsafe { libc::sched_yield() };
+                if yielded.elapsed() > LATE_YIELD {
+                    // The CPU went to another process for a time slice (a machine busy with other
+                    // work): watching on would only add such slices to the latency, whereas a
+                    // listener asleep on its descriptor is woken promptly. Stop watching.
+                    break;
                 }
                 let now = head.load(SeqCst);
                 if now != seen {
