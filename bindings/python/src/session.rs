@@ -68,11 +68,20 @@ impl Session {
     /// `str | None`.
     fn execute<'py>(&self, py: Python<'py>, sql: &str) -> PyResult<(String, Vec<String>, Bound<'py, PyList>)> {
         let r = self.conn.blocking(py, |c| c.execute(sql))?.py_err()?;
-        let rows = PyList::empty(py);
-        for row in r.rows {
-            rows.append(PyTuple::new(py, row)?)?;
-        }
-        Ok((r.tag, r.columns, rows))
+        py_result(py, r)
+    }
+
+    /// Runs one statement with `$1`, `$2`, … bound to `params` (values converted by
+    /// `params::to_param`, before the connection is taken); returns as `execute`.
+    fn execute_params<'py>(
+        &self,
+        py: Python<'py>,
+        sql: &str,
+        params: Vec<Bound<'py, PyAny>>,
+    ) -> PyResult<(String, Vec<String>, Bound<'py, PyList>)> {
+        let params = params.iter().map(crate::params::to_param).collect::<PyResult<Vec<_>>>()?;
+        let r = self.conn.blocking(py, |c| c.execute_params(sql, &params))?.py_err()?;
+        py_result(py, r)
     }
 
     fn listen(&self, py: Python<'_>, channel: &str) -> PyResult<()> {
@@ -310,4 +319,14 @@ fn poll_readable(fd: i32, timeout: Duration) -> std::io::Result<bool> {
         return Ok(false);
     }
     Ok(r > 0)
+}
+
+/// A statement's result as Python receives it: `(tag, columns, rows)`, rows as tuples of
+/// `str | None`.
+fn py_result(py: Python<'_>, r: hark::QueryResult) -> PyResult<(String, Vec<String>, Bound<'_, PyList>)> {
+    let rows = PyList::empty(py);
+    for row in r.rows {
+        rows.append(PyTuple::new(py, row)?)?;
+    }
+    Ok((r.tag, r.columns, rows))
 }

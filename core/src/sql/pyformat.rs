@@ -17,6 +17,9 @@ pub struct PyFormatQuery {
     pub text: String,
     /// What the values must be.
     pub placeholders: Placeholders,
+    /// How many placeholders the text has, a name used twice counted twice (the number psycopg
+    /// gives in its messages).
+    pub written: usize,
 }
 
 /// The placeholders of a query, which say how its values are to be passed.
@@ -52,6 +55,7 @@ pub fn convert_pyformat(query: &str) -> Result<PyFormatQuery> {
     let mut text = String::with_capacity(query.len() + 8);
     let mut positional = 0usize;
     let mut named: Vec<(String, char)> = Vec::new();
+    let mut written = 0;
     let mut i = 0;
     while i < chars.len() {
         let (lexeme, next) = match scan(&chars, i) {
@@ -123,6 +127,7 @@ pub fn convert_pyformat(query: &str) -> Result<PyFormatQuery> {
                 };
                 text.push('$');
                 text.push_str(&n.to_string());
+                written += 1;
                 i = end;
             }
             Lexeme::Str(_) | Lexeme::Quoted(_) | Lexeme::Dollar(..) | Lexeme::Comment => {
@@ -140,7 +145,7 @@ pub fn convert_pyformat(query: &str) -> Result<PyFormatQuery> {
     } else {
         Placeholders::Named(named.into_iter().map(|(n, _)| n).collect())
     };
-    Ok(PyFormatQuery { text, placeholders })
+    Ok(PyFormatQuery { text, placeholders, written })
 }
 
 #[cfg(test)]
@@ -187,5 +192,6 @@ mod tests {
         let q = convert_pyformat("SELECT %(b)s, %(a)s, %(b)s, %(a b)s").unwrap();
         assert_eq!(q.text, "SELECT $1, $2, $1, $3");
         assert_eq!(q.placeholders, Placeholders::Named(vec!["b".into(), "a".into(), "a b".into()]));
+        assert_eq!(q.written, 4);
     }
 }

@@ -15,6 +15,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from ._base import BaseConnection, Notify, Result, StrPath, open_session
+from ._params import Params
 from ._transaction import AsyncTransaction
 
 if TYPE_CHECKING:
@@ -68,10 +69,10 @@ class AsyncConnection(BaseConnection):
         self._native.close()
         self._wake_waiters()
 
-    async def execute(self, sql: str) -> Result:
-        """Run SQL text and return the rows of its last statement (see
+    async def execute(self, sql: str, params: Params | None = None) -> Result:
+        """Run SQL text and return the rows of its last statement; `params` as psycopg's (see
         `hark.Connection.execute`)."""
-        return self._run(lambda: self._execute(sql))
+        return self._run(lambda: self._execute(sql, params))
 
     async def listen(self, channel: str) -> None:
         """``LISTEN`` on `channel`, taken verbatim."""
