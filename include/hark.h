@@ -339,11 +339,12 @@ struct hark_query *hark_exec(struct hark_conn *conn, const char *sql);
  * `result_format` 0; anything else fails with HARK_ERR_INVALID_ARGUMENT. `param_lengths` is
  * ignored, as libpq ignores it for text values (each value ends at its NUL).
  *
- * PostgreSQL's errors: `command` holds one statement only (42601 `cannot insert multiple
- * commands into a prepared statement`); a `$n` with no value fails with 42P02 `there is no
- * parameter $n`, a value with no `$n` with 08P01 `bind message supplies 3 parameters, but
- * prepared statement "" requires 2`; a value that is not UTF-8 with 22021. Returns a result
- * as hark_exec does (NULL only for a NULL `conn`).
+ * PostgreSQL's errors, as PQexecParams gets them: `command` holds one statement only (42601
+ * `cannot insert multiple commands into a prepared statement`); `n_params` must be the highest
+ * `$n` (08P01 `bind message supplies 1 parameters, but prepared statement "" requires 2`); a
+ * `$k` below it that the statement does not use fails with 42P18 `could not determine data type
+ * of parameter $k`, and `$0` with 42P02 `there is no parameter $0`; a value that is not UTF-8
+ * with 22021. Returns a result as hark_exec does (NULL only for a NULL `conn`).
  */
 struct hark_query *hark_exec_params(struct hark_conn *conn,
                                     const char *command,

@@ -1,6 +1,7 @@
 //! Parameters (`$n` bound by `execute_params`, PostgreSQL's extended protocol) and libpq's
 //! escaping functions: a value is never SQL text, whatever it holds, and every mistake gets
-//! PostgreSQL's error.
+//! PostgreSQL's error (the texts and positions checked against PostgreSQL 15 through libpq's
+//! PQexecParams, PQexec, PQescapeLiteral and PQescapeIdentifier).
 
 mod common;
 
@@ -97,10 +98,25 @@ fn missing_and_extra_values_fail_as_postgres() {
     let t = TempDir::new("params-count");
     let mut c = session(&t);
     let two: [Param; 2] = ["a".into(), "b".into()];
+    // Checked against PostgreSQL 15 through PQexecParams with unspecified types.
+    assert_eq!(
+        fails(c.execute_params("SELECT $1, $2", &["a".into()])),
+        (
+            ErrorKind::InvalidArgument,
+            "08P01".into(),
+            "bind message supplies 1 parameters, but prepared statement \"\" requires 2".into(),
+            None
+        )
+    );
+    // A `$k` the statement skips has no type to take, unless its value brings one.
     assert_eq!(
         fails(c.execute_params("SELECT $1, $3", &two)),
-        (ErrorKind::Syntax, "42P02".into(), "there is no parameter $3".into(), Some(12))
+        (ErrorKind::Syntax, "42P18".into(), "could not determine data type of parameter $2".into(), None)
     );
+    assert_eq!(fails(c.execute_params("SELECT $2::int", &["1".into(), "2".into()])).2, "could not determine data type of parameter $1");
+    assert_eq!(fails(c.execute_params("SELECT $2::int", &[Param::Null, "2".into()])).2, "could not determine data type of parameter $1");
+    let r = c.execute_params("SELECT $2::int", &[Param::Int(1), "2".into()]).unwrap();
+    assert_eq!(r.rows, [[Some("2".to_string())]]);
     assert_eq!(
         fails(c.execute_params("SELECT $0", &two)),
         (ErrorKind::Syntax, "42P02".into(), "there is no parameter $0".into(), Some(8))

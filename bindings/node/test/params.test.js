@@ -57,7 +57,14 @@ test('placeholders inside strings, identifiers and comments are text', async (t)
 
 test('PostgreSQL\'s errors for mistakes with values', async (t) => {
   const c = await connected(t)
-  let e = await rejectsWithCode(assert, () => c.query('SELECT $1, $3', ['a', 'b']), 'HARK_ERR_SYNTAX', 'there is no parameter $3')
+  // As node-postgres gets them from PostgreSQL.
+  let e = await rejectsWithCode(assert, () => c.query('SELECT $1, $2', ['a']), 'HARK_ERR_INVALID_ARGUMENT',
+    'bind message supplies 1 parameters, but prepared statement "" requires 2')
+  assert.strictEqual(e.sqlstate, '08P01')
+  e = await rejectsWithCode(assert, () => c.query('SELECT $1, $3', ['a', 'b', 'c']), 'HARK_ERR_SYNTAX',
+    'could not determine data type of parameter $2')
+  assert.strictEqual(e.sqlstate, '42P18')
+  e = await rejectsWithCode(assert, () => c.query('SELECT $0', ['a']), 'HARK_ERR_SYNTAX', 'there is no parameter $0')
   assert.strictEqual(e.sqlstate, '42P02')
   e = await rejectsWithCode(assert, () => c.query('SELECT $1', ['a', 'b']), 'HARK_ERR_INVALID_ARGUMENT',
     'bind message supplies 2 parameters, but prepared statement "" requires 1')

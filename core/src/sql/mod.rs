@@ -79,9 +79,11 @@ impl Connection {
     /// `PQexecParams` does through PostgreSQL's extended query protocol. The values are never
     /// pasted into the text: whatever they hold (quotes, backslashes, `$$`, `--`, `;`) stays a
     /// value. As PostgreSQL, the text may hold one statement only (`42601 cannot insert multiple
-    /// commands into a prepared statement`), every `$n` must have a value (`42P02 there is no
-    /// parameter $3`), every value must have a `$n` (`08P01 bind message supplies 3 parameters,
-    /// but prepared statement "" requires 2`), and text may not hold a NUL (`22021`). A
+    /// commands into a prepared statement`), there is no `$0` (`42P02 there is no parameter $0`),
+    /// a `$k` below the highest `$n` that the statement does not use has no type unless its value
+    /// has one (`42P18 could not determine data type of parameter $2`), the values must number
+    /// the highest `$n` (`08P01 bind message supplies 1 parameters, but prepared statement ""
+    /// requires 2`), and text may not hold a NUL (`22021`). A
     /// [`Param::Text`] has no type until used: text in `pg_notify($1, $2)`, read by a cast in
     /// `$1::int`.
     ///
@@ -140,7 +142,7 @@ impl Connection {
             if stmts.len() > 1 {
                 return Err(params::multiple_commands());
             }
-            let required = params::check_refs(&tokens, values.len())?;
+            let required = params::check_refs(&tokens, values)?;
             params::check_bind(required, values)?;
         }
         let values = params.unwrap_or_default();
@@ -150,7 +152,9 @@ impl Connection {
                 self.block.start_implicit();
             }
             // Without values, a `$n` fails when its statement is analysed, as in PostgreSQL.
-            params::check_refs(&tokens[range], values.len())?;
+            if params.is_none() {
+                params::check_no_refs(&tokens[range])?;
+            }
             results.push(self.run(s, values)?);
         }
         if self.block.state() == State::Implicit {

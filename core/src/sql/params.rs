@@ -77,23 +77,50 @@ impl<T: Into<Param>> From<Option<T>> for Param {
     }
 }
 
-/// PostgreSQL's error for `$n` with no value: `$0`, or a number past the values given (the
-/// simple query protocol gives none). The position is the `$`'s.
-pub(crate) fn check_refs(tokens: &[Token], given: usize) -> Result<usize> {
-    let mut required = 0;
+/// The simple protocol has no values: any `$n` is PostgreSQL's `there is no parameter $n`, at
+/// the `$`.
+pub(crate) fn check_no_refs(tokens: &[Token]) -> Result<()> {
+    match tokens.iter().find_map(|t| if let Tok::Param(n) = t.tok { Some((n, t.pos)) } else { None }) {
+        Some((n, pos)) => Err(no_parameter(n).at(pos)),
+        None => Ok(()),
+    }
+}
+
+/// What PostgreSQL's extended protocol checks when it parses a statement whose parameter types
+/// were left unspecified (as libpq, node-postgres and psycopg leave them for text): `$0` does not
+/// exist, the statement needs as many values as its highest `$n`, and a `$k` below that which the
+/// statement never uses has no type to take, unless its value brings one. Returns how many values
+/// the statement needs.
+pub(crate) fn check_refs(tokens: &[Token], params: &[Param]) -> Result<usize> {
+    let mut used = Vec::new();
     for t in tokens {
         if let Tok::Param(n) = t.tok {
-            if n == 0 || n > given {
-                return Err(Error::new(ErrorKind::Syntax, "42P02", format!("there is no parameter ${n}")).at(t.pos));
+            if n == 0 {
+                return Err(no_parameter(n).at(t.pos));
             }
-            required = required.max(n);
+            if used.len() < n {
+                used.resize(n, false);
+            }
+            used[n - 1] = true;
         }
     }
-    Ok(required)
+    let typed = |k: usize| matches!(params.get(k), Some(Param::Int(_) | Param::Float(_) | Param::Bool(_) | Param::Json(_)));
+    if let Some(k) = (0..used.len()).find(|&k| !used[k] && !typed(k)) {
+        return Err(Error::new(
+            ErrorKind::Syntax,
+            "42P18",
+            format!("could not determine data type of parameter ${}", k + 1),
+        ));
+    }
+    Ok(used.len())
+}
+
+fn no_parameter(n: usize) -> Error {
+    Error::new(ErrorKind::Syntax, "42P02", format!("there is no parameter ${n}"))
 }
 
 /// What PostgreSQL checks when the values are bound (its Bind message), after the statement
-/// parsed: as many values as the statement's highest `$n`, and text without a NUL byte.
+/// parsed: as many values as the statement needs, and text without a NUL byte.
 pub(crate) fn check_bind(required: usize, params: &[Param]) -> Result<()> {
     if params.len() != required {
         return Err(Error::new(

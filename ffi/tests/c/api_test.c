@@ -472,10 +472,17 @@ static void test_exec_params(hark_conn *c) {
     hark_query_clear(q);
 
     /* PostgreSQL's errors. */
-    q = hark_exec_params(c, "SELECT $1, $3", 2, NULL, values, NULL, NULL, 0);
+    q = hark_exec_params(c, "SELECT $1, $3", 3, NULL, (const char *const[]){"a", "b", "c"}, NULL, NULL, 0);
     CHECK_RES(hark_query_status(q), HARK_ERR_SYNTAX);
+    CHECK_STR(hark_query_sqlstate(q), "42P18");
+    CHECK_STR(hark_query_error_message(q), "could not determine data type of parameter $2");
+    hark_query_clear(q);
+    q = hark_exec_params(c, "SELECT $0", 0, NULL, NULL, NULL, NULL, 0);
     CHECK_STR(hark_query_sqlstate(q), "42P02");
-    CHECK_STR(hark_query_error_message(q), "there is no parameter $3");
+    CHECK_STR(hark_query_error_message(q), "there is no parameter $0");
+    hark_query_clear(q);
+    q = hark_exec_params(c, "SELECT $1, $2", 1, NULL, values, NULL, NULL, 0);
+    CHECK_STR(hark_query_error_message(q), "bind message supplies 1 parameters, but prepared statement \"\" requires 2");
     hark_query_clear(q);
     q = hark_exec_params(c, "SELECT $1", 2, NULL, values, NULL, NULL, 0);
     CHECK_RES(hark_query_status(q), HARK_ERR_INVALID_ARGUMENT);
