@@ -36,7 +36,8 @@ fn values_pass_through_exec_params_and_escaping_unchanged() {
             hark_query_clear(q);
             hark_freemem(lit.cast());
         }
-        let values = [cstr("x").as_ptr()];
+        let x = cstr("x");
+        let values = [x.as_ptr()];
         let binary = [1];
         let q = hark_exec_params(c, cstr("SELECT $1").as_ptr(), 1, std::ptr::null(), values.as_ptr(), std::ptr::null(), binary.as_ptr(), 0);
         assert_eq!(hark_query_status(q), hark_result::HARK_ERR_INVALID_ARGUMENT);
