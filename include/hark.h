@@ -288,6 +288,24 @@ hark_notice_processor hark_set_notice_processor(struct hark_conn *conn,
                                                 void *arg);
 
 /**
+ * `str` as an SQL string literal, quoted as libpq's `PQescapeLiteral` quotes it: `'it''s'`, and
+ * ` E'C:\\dir'` (with a leading space) when the text has a backslash, so that it reads the same
+ * whatever `standard_conforming_strings` says. At most `length` bytes are read, fewer if a NUL
+ * comes first (as libpq). Returns a NUL-terminated string the caller releases with
+ * hark_freemem, or NULL when `conn` or `str` is NULL, the bytes are not UTF-8 (22021), or
+ * memory runs out; the reason is then in hark_error_message. `conn` is only where the error
+ * goes: it need not be open.
+ */
+char *hark_escape_literal(struct hark_conn *conn, const char *str, size_t length);
+
+/**
+ * `str` as an SQL identifier, quoted as libpq's `PQescapeIdentifier` quotes it: in double
+ * quotes, each double quote doubled, so that it is taken verbatim (`"Events"` keeps its capital).
+ * Reads, returns and fails as hark_escape_literal.
+ */
+char *hark_escape_identifier(struct hark_conn *conn, const char *str, size_t length);
+
+/**
  * Opens a session with options given as two parallel arrays, like libpq's `PQconnectdbParams`:
  * `keywords` ends with a NULL entry, and `values[i]` is the value of `keywords[i]`. A NULL or
  * empty value is ignored (the option keeps its default); a keyword given twice takes its last
@@ -310,6 +328,33 @@ struct hark_conn *hark_connect_params(const char *const *keywords, const char *c
  * that arrived meanwhile wait in hark_notifies.
  */
 struct hark_query *hark_exec(struct hark_conn *conn, const char *sql);
+
+/**
+ * Executes one statement with parameters, like libpq's `PQexecParams` (same arguments, same
+ * order): `$1` … `$n_params` in `command` are bound to `param_values[0]` … as values, never
+ * pasted into the text, so a value may hold anything (quotes, backslashes, `$$`, `--`, `;`).
+ * A NULL entry of `param_values` is SQL NULL; `param_values` may be NULL when `n_params` is 0.
+ * Values are text of no declared type, as libpq sends them with no `param_types`: text in
+ * `pg_notify($1, $2)`, read by a cast in `$1::int`. hark supports text only, so `param_types`
+ * must be NULL or all 0 (unspecified), `param_formats` NULL or all 0 (text), and
+ * `result_format` 0; anything else fails with HARK_ERR_INVALID_ARGUMENT. `param_lengths` is
+ * ignored, as libpq ignores it for text values (each value ends at its NUL).
+ *
+ * PostgreSQL's errors, as PQexecParams gets them: `command` holds one statement only (42601
+ * `cannot insert multiple commands into a prepared statement`); `n_params` must be the highest
+ * `$n` (08P01 `bind message supplies 1 parameters, but prepared statement "" requires 2`); a
+ * `$k` below it that the statement does not use fails with 42P18 `could not determine data type
+ * of parameter $k`, and `$0` with 42P02 `there is no parameter $0`; a value that is not UTF-8
+ * with 22021. Returns a result as hark_exec does (NULL only for a NULL `conn`).
+ */
+struct hark_query *hark_exec_params(struct hark_conn *conn,
+                                    const char *command,
+                                    int n_params,
+                                    const unsigned int *param_types,
+                                    const char *const *param_values,
+                                    const int *param_lengths,
+                                    const int *param_formats,
+                                    int result_format);
 
 /**
  * Frees a result, like `PQclear`. NULL does nothing.

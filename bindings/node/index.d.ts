@@ -50,6 +50,13 @@ export declare function open(dir?: string | undefined | null, options?: OpenOpti
  * under the temporary directory.
  */
 export declare function defaultDir(): string
+/**
+ * `value` as an SQL string literal, quoted as libpq's `PQescapeLiteral` (and node-postgres'
+ * `escapeLiteral`) quote it: ` E'…'` when it has a backslash; the text ends at a NUL.
+ */
+export declare function escapeLiteral(value: string): string
+/** `value` as an SQL identifier in double quotes, as libpq's `PQescapeIdentifier`. */
+export declare function escapeIdentifier(value: string): string
 /** One session on a queue, owned by the JS thread. */
 export declare class Connection {
   /**
@@ -60,6 +67,12 @@ export declare class Connection {
    * transaction, kept when a COMMIT in the text ended theirs).
    */
   query(sql: string): Array<QueryResult>
+  /**
+   * Executes one statement with `$1`, `$2`, … bound to `values` (strings, or null for SQL
+   * NULL), as node-postgres' parameters through PostgreSQL's extended protocol: the values are
+   * never pasted into the text. Returns its result (none for an empty text).
+   */
+  queryParams(sql: string, values: Array<string | undefined | null>): Array<QueryResult>
   /** `LISTEN channel` (the name verbatim, as `pg_notify` takes it). */
   listen(channel: string): void
   /** `UNLISTEN channel`, or `UNLISTEN *` without a channel. */

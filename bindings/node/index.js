@@ -310,10 +310,12 @@ if (!nativeBinding) {
   throw new Error(`Failed to load native binding`)
 }
 
-const { PENDING_NOTIFICATIONS, PENDING_NOTICES, open, defaultDir, Connection } = nativeBinding
+const { PENDING_NOTIFICATIONS, PENDING_NOTICES, open, defaultDir, escapeLiteral, escapeIdentifier, Connection } = nativeBinding
 
 module.exports.PENDING_NOTIFICATIONS = PENDING_NOTIFICATIONS
 module.exports.PENDING_NOTICES = PENDING_NOTICES
 module.exports.open = open
 module.exports.defaultDir = defaultDir
+module.exports.escapeLiteral = escapeLiteral
+module.exports.escapeIdentifier = escapeIdentifier
 module.exports.Connection = Connection

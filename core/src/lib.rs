@@ -137,7 +137,12 @@
 //! block (`session/block.rs`, the only code that changes the block's state: idle, implicit,
 //! explicit, failed), the receiver (`session/receiver.rs`: the wake-up socket, the listener slot,
 //! the inbox and the wait protocol), and the SQL executor (`sql/`), which parses a text and runs
-//! each statement through the same methods as the direct API (`session/statements.rs`). The
+//! each statement through the same methods as the direct API (`session/statements.rs`).
+//! Parameters (`$1`, …) are tokens of the lexer, bound to typed values passed beside the text
+//! ([`Connection::execute_params`], `sql/params.rs`) and read where the token stands, never
+//! pasted into SQL: the bindings' `query(text, values)`, `execute(query, params)` and
+//! `hark_exec_params` all come here, psycopg's `%s` turned into `$n` on the same scanner
+//! (`sql/pyformat.rs`). The
 //! commit (`session/commit.rs`) takes the block's pending work, publishes it, and gives the
 //! buffers back.
 //!
@@ -245,7 +250,9 @@ pub use error::{Error, ErrorKind, Notice, Result, Severity};
 pub use options::{default_dir, Options, DEFAULT_MAX_PAYLOAD, DEFAULT_MAX_QUEUE_SIZE, MAX_MAX_PAYLOAD};
 pub use queue::{ListenerStat, Queue, QueueStats};
 pub use session::{Connection, NoticeHandler, Notification, NotificationRef, TransactionStatus};
-pub use sql::{split_statements, QueryResult};
+pub use sql::{
+    convert_pyformat, escape_identifier, escape_literal, split_statements, Param, Placeholders, PyFormatQuery, QueryResult,
+};
 
 /// Longest channel name, in bytes (PostgreSQL's NAMEDATALEN − 1).
 pub const MAX_CHANNEL_LEN: usize = layout::MAX_CHANNEL_LEN;

@@ -165,7 +165,13 @@ impl hark_conn {
         }
     }
 
-    fn record(&mut self, f: &Failure) {
+    /// Forgets the last error, as every call but the read-only ones does first.
+    pub(crate) fn clear_error(&mut self) {
+        self.last_text = CString::default();
+        self.last_sqlstate = CString::default();
+    }
+
+    pub(crate) fn record(&mut self, f: &Failure) {
         self.last_text = c_string(&f.message);
         self.last_sqlstate = c_string(f.sqlstate);
     }

@@ -43,7 +43,11 @@ pub(crate) unsafe fn text_arg<'a>(p: *const c_char, what: &str) -> Result<&'a st
         return Err(Failure::null(what));
     }
     // SAFETY: non-NULL and NUL-terminated by the caller's contract.
-    let bytes = unsafe { CStr::from_ptr(p) }.to_bytes();
+    utf8_arg(unsafe { CStr::from_ptr(p) }.to_bytes(), what)
+}
+
+/// Bytes from C as UTF-8 text; invalid UTF-8 is PostgreSQL's 22021, naming `what`.
+pub(crate) fn utf8_arg<'a>(bytes: &'a [u8], what: &str) -> Result<&'a str, Failure> {
     std::str::from_utf8(bytes).map_err(|e| {
         let bad = &bytes[e.valid_up_to()..];
         let shown: Vec<String> = bad.iter().take(e.error_len().unwrap_or(bad.len()).min(4))

@@ -3,7 +3,8 @@
 //! The calls keep libpq's shape and vocabulary, so that a C program written against `PQnotifies`
 //! moves over line by line: `hark_connect` / `hark_status` / `hark_error_message` / `hark_finish`,
 //! `hark_exec` for the SQL dialect, `hark_socket` + `hark_consume_input` + `hark_notifies` +
-//! `hark_freemem` for receiving, and direct calls (`hark_listen`, `hark_notify`, `hark_begin`, …)
+//! `hark_freemem` for receiving, `hark_exec_params` and `hark_escape_literal` /
+//! `hark_escape_identifier` for values, and direct calls (`hark_listen`, `hark_notify`, `hark_begin`, …)
 //! that need no SQL.
 //!
 //! Conventions, kept by every export (the header repeats them where they matter):
@@ -32,6 +33,7 @@ macro_rules! ffi_boundary {
 }
 
 mod conn;
+mod escape;
 mod failure;
 mod params;
 mod query;
@@ -41,6 +43,7 @@ mod statements;
 
 // Everything is also reachable from Rust (the rlib), which is how ffi/tests drives the ABI.
 pub use conn::*;
+pub use escape::*;
 pub use params::*;
 pub use query::*;
 pub use receive::*;

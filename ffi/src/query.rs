@@ -1,10 +1,11 @@
-//! hark_exec and its result, `hark_query` (libpq's `PQexec` and `PGresult`).
+//! hark_exec, hark_exec_params and their result, `hark_query` (libpq's `PQexec`,
+//! `PQexecParams` and `PGresult`).
 
 use crate::conn::hark_conn;
 use crate::failure::{c_string, empty, text_arg, Failure};
 use crate::result::hark_result;
 use std::ffi::CString;
-use std::os::raw::{c_char, c_int};
+use std::os::raw::{c_char, c_int, c_uint};
 
 /// The result of hark_exec: libpq's `PGresult`. Owned by the caller and released with
 /// hark_query_clear; independent of the connection (it stays valid after hark_finish). Every
@@ -66,6 +67,93 @@ pub unsafe extern "C" fn hark_exec(conn: *mut hark_conn, sql: *const c_char) -> 
         };
         Box::into_raw(Box::new(q))
     })
+}
+
+/// Executes one statement with parameters, like libpq's `PQexecParams` (same arguments, same
+/// order): `$1` … `$n_params` in `command` are bound to `param_values[0]` … as values, never
+/// pasted into the text, so a value may hold anything (quotes, backslashes, `$$`, `--`, `;`).
+/// A NULL entry of `param_values` is SQL NULL; `param_values` may be NULL when `n_params` is 0.
+/// Values are text of no declared type, as libpq sends them with no `param_types`: text in
+/// `pg_notify($1, $2)`, read by a cast in `$1::int`. hark supports text only, so `param_types`
+/// must be NULL or all 0 (unspecified), `param_formats` NULL or all 0 (text), and
+/// `result_format` 0; anything else fails with HARK_ERR_INVALID_ARGUMENT. `param_lengths` is
+/// ignored, as libpq ignores it for text values (each value ends at its NUL).
+///
+/// PostgreSQL's errors, as PQexecParams gets them: `command` holds one statement only (42601
+/// `cannot insert multiple commands into a prepared statement`); `n_params` must be the highest
+/// `$n` (08P01 `bind message supplies 1 parameters, but prepared statement "" requires 2`); a
+/// `$k` below it that the statement does not use fails with 42P18 `could not determine data type
+/// of parameter $k`, and `$0` with 42P02 `there is no parameter $0`; a value that is not UTF-8
+/// with 22021. Returns a result as hark_exec does (NULL only for a NULL `conn`).
+#[no_mangle]
+pub unsafe extern "C" fn hark_exec_params(
+    conn: *mut hark_conn,
+    command: *const c_char,
+    n_params: c_int,
+    param_types: *const c_uint,
+    param_values: *const *const c_char,
+    param_lengths: *const c_int,
+    param_formats: *const c_int,
+    result_format: c_int,
+) -> *mut hark_query {
+    let _ = param_lengths;
+    ffi_boundary!(std::ptr::null_mut(), {
+        // SAFETY: NULL or a live connection that no other thread is using (contract).
+        let Some(c) = (unsafe { conn.as_mut() }) else { return std::ptr::null_mut() };
+        let q = match c.run(|s| {
+            let sql = text_arg(command, "command")?;
+            // SAFETY: each array is NULL or holds n_params entries (contract).
+            let params = unsafe { params(n_params, param_types, param_values, param_formats, result_format) }?;
+            Ok(s.execute_params(sql, &params)?)
+        }) {
+            Ok(r) => hark_query::succeeded(r),
+            Err(f) => hark_query::failed(&f),
+        };
+        Box::into_raw(Box::new(q))
+    })
+}
+
+/// The values of hark_exec_params, after its checks on the arrays.
+///
+/// # Safety
+/// Each array pointer is NULL or points to `n` entries; each value is NULL or NUL-terminated.
+unsafe fn params(
+    n: c_int,
+    types: *const c_uint,
+    values: *const *const c_char,
+    formats: *const c_int,
+    result_format: c_int,
+) -> Result<Vec<hark::Param>, Failure> {
+    let unsupported = |what: String| Failure::new(crate::result::hark_result::HARK_ERR_INVALID_ARGUMENT, "22023", what);
+    let n = usize::try_from(n).map_err(|_| unsupported(format!("n_params must not be negative (got {n})")))?;
+    if result_format != 0 {
+        return Err(unsupported(format!("result_format {result_format} is not supported: hark returns text results only (0)")));
+    }
+    if n > 0 && values.is_null() {
+        return Err(Failure::null("param_values"));
+    }
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        // SAFETY: a non-NULL array has n entries (contract).
+        if !types.is_null() && unsafe { *types.add(i) } != 0 {
+            return Err(unsupported(format!(
+                "parameter types are not supported: param_types[{i}] must be 0 (unspecified), or param_types NULL"
+            )));
+        }
+        // SAFETY: as above.
+        if !formats.is_null() && unsafe { *formats.add(i) } != 0 {
+            return Err(unsupported(format!("binary parameters are not supported: param_formats[{i}] must be 0 (text)")));
+        }
+        // SAFETY: values has n entries, each NULL or NUL-terminated (contract).
+        let v = unsafe { *values.add(i) };
+        out.push(if v.is_null() {
+            hark::Param::Null
+        } else {
+            // SAFETY: as above.
+            hark::Param::Text(unsafe { text_arg(v, &format!("parameter ${}", i + 1)) }?.to_owned())
+        });
+    }
+    Ok(out)
 }
 
 /// Frees a result, like `PQclear`. NULL does nothing.

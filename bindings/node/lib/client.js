@@ -27,8 +27,10 @@
 
 const { EventEmitter } = require('node:events')
 const native = require('../index.js')
-const { interpolate, escapeLiteral, escapeIdentifier } = require('./params.js')
-const { field, parser } = require('./types.js')
+// libpq's quoting, from the core (as node-postgres', ' E'…'' when there is a backslash).
+const escapeLiteral = (s) => native.escapeLiteral(String(s))
+const escapeIdentifier = (s) => native.escapeIdentifier(String(s))
+const { field, parser, prepareValue } = require('./types.js')
 
 // Notifications emitted per turn of the event loop.
 const BATCH = 1024
@@ -157,8 +159,8 @@ class Client extends EventEmitter {
    * Runs SQL in hark's dialect; resolves with node-postgres' result, or as node-postgres does for
    * a text of several statements, an array of one result per statement. Rejects with the error of
    * a statement that fails (the statements before it are undone if they ran in the text's
-   * implicit transaction, as in PostgreSQL). `values` fill $1, $2, … as node-postgres'
-   * parameters do.
+   * implicit transaction, as in PostgreSQL). `values` are bound to $1, $2, … as node-postgres'
+   * parameters are: as values, never pasted into the text, which may then hold one statement.
    */
   query (text, values, callback) {
     if (typeof values === 'function') { callback = values; values = undefined }
@@ -168,8 +170,11 @@ class Client extends EventEmitter {
     }
     let promise
     try {
-      const sql = Array.isArray(values) && values.length > 0 ? interpolate(String(text), values) : String(text)
-      const results = this._run((s) => s.query(sql))
+      // With values, one statement bound through the core (the extended protocol); without, the
+      // simple protocol's several statements, as node-postgres decides.
+      const results = Array.isArray(values) && values.length > 0
+        ? this._run((s) => s.queryParams(String(text), values.map((v) => prepareValue(v))))
+        : this._run((s) => s.query(String(text)))
       promise = Promise.resolve(results.length > 1 ? results.map(toResult) : toResult(results[0] ?? EMPTY))
     } catch (err) {
       promise = Promise.reject(err)

@@ -68,4 +68,22 @@ function parser (oid) {
   return PARSERS.get(oid) ?? identity
 }
 
-module.exports = { field, parser, TYPES }
+/**
+ * A query parameter as node-postgres prepares it, as text for the core to bind to `$n` (never
+ * pasted into SQL): null and undefined are SQL NULL, a Date its ISO string, a Buffer its UTF-8
+ * text, an object with `toPostgres()` what that returns (prepared again), any other object its
+ * JSON; anything else its `String()`.
+ */
+function prepareValue (v, seen = []) {
+  if (v === null || v === undefined) return null
+  if (typeof v !== 'object') return String(v)
+  if (v instanceof Date) return v.toISOString()
+  if (Buffer.isBuffer(v)) return v.toString('utf8')
+  if (typeof v.toPostgres === 'function') {
+    if (seen.includes(v)) throw new Error(`circular reference detected while preparing "${v}" for query`)
+    return prepareValue(v.toPostgres(prepareValue), [...seen, v])
+  }
+  return JSON.stringify(v)
+}
+
+module.exports = { field, parser, prepareValue, TYPES }

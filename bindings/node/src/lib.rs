@@ -170,6 +170,25 @@ pub fn default_dir(env: Env) -> Result<String> {
     guarded(&env, || Ok(hark::default_dir().to_string_lossy().into_owned()))
 }
 
+/// `value` as an SQL string literal, quoted as libpq's `PQescapeLiteral` (and node-postgres'
+/// `escapeLiteral`) quote it: ` E'…'` when it has a backslash; the text ends at a NUL.
+#[napi]
+pub fn escape_literal(value: String) -> String {
+    hark::escape_literal(&value)
+}
+
+/// `value` as an SQL identifier in double quotes, as libpq's `PQescapeIdentifier`.
+#[napi]
+pub fn escape_identifier(value: String) -> String {
+    hark::escape_identifier(&value)
+}
+
+/// A core result as JavaScript receives it.
+fn js_result(r: hark::QueryResult) -> QueryResult {
+    let types = r.types.iter().map(|t| (*t).to_owned()).collect();
+    QueryResult { tag: r.tag, fields: r.columns, types, rows: r.rows }
+}
+
 /// One session on a queue, owned by the JS thread.
 #[napi]
 pub struct Connection {
@@ -227,13 +246,19 @@ impl Connection {
         self.guard(&env, |this| {
             let (results, r) = this.session(&env)?.execute_all(&sql);
             r.map_err(|e| error::to_js(&env, &e))?;
-            Ok(results
-                .into_iter()
-                .map(|r| {
-                    let types = r.types.iter().map(|t| (*t).to_owned()).collect();
-                    QueryResult { tag: r.tag, fields: r.columns, types, rows: r.rows }
-                })
-                .collect())
+            Ok(results.into_iter().map(js_result).collect())
+        })
+    }
+
+    /// Executes one statement with `$1`, `$2`, … bound to `values` (strings, or null for SQL
+    /// NULL), as node-postgres' parameters through PostgreSQL's extended protocol: the values are
+    /// never pasted into the text. Returns its result (none for an empty text).
+    #[napi]
+    pub fn query_params(&mut self, env: Env, sql: String, values: Vec<Option<String>>) -> Result<Vec<QueryResult>> {
+        self.guard(&env, |this| {
+            let params: Vec<hark::Param> = values.into_iter().map(hark::Param::from).collect();
+            let r = this.session(&env)?.execute_params(&sql, &params).map_err(|e| error::to_js(&env, &e))?;
+            Ok(if r.is_empty_query() { Vec::new() } else { vec![js_result(r)] })
         })
     }
 

@@ -11,6 +11,7 @@
 
 mod errors;
 mod lock;
+mod params;
 mod session;
 
 use pyo3::prelude::*;
@@ -23,6 +24,7 @@ fn _hark(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("DEFAULT_MAX_QUEUE_SIZE", hark::DEFAULT_MAX_QUEUE_SIZE)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(default_dir, m)?)?;
+    m.add_function(wrap_pyfunction!(params::convert_pyformat, m)?)?;
     Ok(())
 }
 

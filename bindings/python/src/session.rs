@@ -71,11 +71,15 @@ impl Session {
     /// PostgreSQL type names (`int4`, `text`, …) and the rows as tuples of `str | None`.
     fn execute<'py>(&self, py: Python<'py>, sql: &str) -> PyResult<QueryTuple<'py>> {
         let r = self.conn.blocking(py, |c| c.execute(sql))?.py_err()?;
-        let rows = PyList::empty(py);
-        for row in r.rows {
-            rows.append(PyTuple::new(py, row)?)?;
-        }
-        Ok((r.tag, r.columns, r.types, rows))
+        py_result(py, r)
+    }
+
+    /// Runs one statement with `$1`, `$2`, … bound to `params` (values converted by
+    /// `params::to_param`, before the connection is taken); returns as `execute`.
+    fn execute_params<'py>(&self, py: Python<'py>, sql: &str, params: Vec<Bound<'py, PyAny>>) -> PyResult<QueryTuple<'py>> {
+        let params = params.iter().map(crate::params::to_param).collect::<PyResult<Vec<_>>>()?;
+        let r = self.conn.blocking(py, |c| c.execute_params(sql, &params))?.py_err()?;
+        py_result(py, r)
     }
 
     fn listen(&self, py: Python<'_>, channel: &str) -> PyResult<()> {
@@ -309,4 +313,14 @@ fn poll_readable(fd: i32, timeout: Duration) -> std::io::Result<bool> {
         return Ok(false);
     }
     Ok(r > 0)
+}
+
+/// A statement's result as Python receives it: `(tag, columns, rows)`, rows as tuples of
+/// `str | None`.
+fn py_result(py: Python<'_>, r: hark::QueryResult) -> PyResult<QueryTuple<'_>> {
+    let rows = PyList::empty(py);
+    for row in r.rows {
+        rows.append(PyTuple::new(py, row)?)?;
+    }
+    Ok((r.tag, r.columns, r.types, rows))
 }

@@ -14,6 +14,8 @@ pub enum Tok {
     Str(String),
     Int(String),
     Num(String),
+    /// A parameter `$n`: its number, bound at execution to the n-th value passed in.
+    Param(usize),
     /// Punctuation and operators: `,` `;` `(` `)` `*` `||` `::` `.` and any other operator text.
     Op(String),
 }
@@ -47,6 +49,10 @@ pub(crate) enum Lexeme {
     Dollar(usize, usize),
     Word,
     Number { decimal: bool },
+    /// A parameter, `$` and digits.
+    Param,
+    /// A parameter with letters right after its digits (`$1abc`), an error as in PostgreSQL.
+    ParamJunk,
     /// Punctuation or an operator: `||` and `::`, or one character.
     Op,
     /// A character the dialect has no use for.
@@ -124,6 +130,19 @@ pub(crate) fn scan(chars: &[(usize, char)], i: usize) -> std::result::Result<(Le
                 }
                 j += 1;
             }
+        }
+        if at(i + 1).is_some_and(|d| d.is_ascii_digit()) {
+            let mut j = i + 1;
+            while j < n && chars[j].1.is_ascii_digit() {
+                j += 1;
+            }
+            if j < n && (chars[j].1.is_alphanumeric() || chars[j].1 == '_') {
+                while j < n && (chars[j].1.is_alphanumeric() || chars[j].1 == '_' || chars[j].1 == '$') {
+                    j += 1;
+                }
+                return Ok((Lexeme::ParamJunk, j));
+            }
+            return Ok((Lexeme::Param, j));
         }
     }
     if c.is_alphabetic() || c == '_' {
@@ -206,6 +225,21 @@ pub fn lex(sql: &str) -> Result<Lexed> {
             }
             Lexeme::Number { decimal: true } => Tok::Num(text_from(start, i)),
             Lexeme::Number { decimal: false } => Tok::Int(text_from(start, i)),
+            Lexeme::Param => {
+                // PostgreSQL keeps parameter numbers in an int.
+                let digits = text_from(start + 1, i);
+                match digits.parse::<usize>() {
+                    Ok(k) if k <= i32::MAX as usize => Tok::Param(k),
+                    _ => {
+                        return Err(Error::syntax(format!("parameter number too large at or near \"${digits}\""))
+                            .at(start + 1))
+                    }
+                }
+            }
+            Lexeme::ParamJunk => {
+                return Err(Error::syntax(format!("trailing junk after parameter at or near \"{}\"", text_from(start, i)))
+                    .at(start + 1))
+            }
             Lexeme::Op => Tok::Op(text_from(start, i)),
             Lexeme::Unknown(c) => return Err(Error::syntax(format!("syntax error at or near \"{c}\"")).at(start + 1)),
         };

@@ -5,10 +5,14 @@
 //! PostgreSQL's simple query protocol.
 
 mod lexer;
+mod params;
 mod parser;
+mod pyformat;
 mod split;
 mod value;
 
+pub use params::{escape_identifier, escape_literal, Param};
+pub use pyformat::{convert_pyformat, Placeholders, PyFormatQuery};
 pub use split::split_statements;
 
 use crate::error::{Error, ErrorKind, Result};
@@ -68,19 +72,53 @@ impl Connection {
     /// error that stopped the rest, if any (what psql shows for a line of several statements).
     /// An empty text gives no result.
     pub fn execute_all(&mut self, sql: &str) -> (Vec<QueryResult>, Result<()>) {
+        self.execute_with(sql, None)
+    }
+
+    /// Executes one statement with parameters `$1`, `$2`, … bound to `params`, as libpq's
+    /// `PQexecParams` does through PostgreSQL's extended query protocol. The values are never
+    /// pasted into the text: whatever they hold (quotes, backslashes, `$$`, `--`, `;`) stays a
+    /// value. As PostgreSQL, the text may hold one statement only (`42601 cannot insert multiple
+    /// commands into a prepared statement`), there is no `$0` (`42P02 there is no parameter $0`),
+    /// a `$k` below the highest `$n` that the statement does not use has no type unless its value
+    /// has one (`42P18 could not determine data type of parameter $2`), the values must number
+    /// the highest `$n` (`08P01 bind message supplies 1 parameters, but prepared statement ""
+    /// requires 2`), and text may not hold a NUL (`22021`). A
+    /// [`Param::Text`] has no type until used: text in `pg_notify($1, $2)`, read by a cast in
+    /// `$1::int`.
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("hark-doc-params-{}", std::process::id()));
+    /// use hark::Param;
+    /// let mut c = hark::Connection::open(&dir)?;
+    /// c.execute("LISTEN events")?;
+    /// c.execute_params("SELECT pg_notify($1, $2)", &["events".into(), "it's; -- a value".into()])?;
+    /// assert_eq!(c.notifies()?.unwrap().payload, "it's; -- a value");
+    /// let r = c.execute_params("SELECT $1::int AS n, $2 AS s", &["42".into(), Param::Null])?;
+    /// assert_eq!(r.rows, [[Some("42".to_string()), None]]);
+    /// # drop(c); std::fs::remove_dir_all(&dir).unwrap();
+    /// # Ok::<(), hark::Error>(())
+    /// ```
+    pub fn execute_params(&mut self, sql: &str, params: &[Param]) -> Result<QueryResult> {
+        let (mut results, r) = self.execute_with(sql, Some(params));
+        r?;
+        Ok(results.pop().unwrap_or_default())
+    }
+
+    fn execute_with(&mut self, sql: &str, params: Option<&[Param]>) -> (Vec<QueryResult>, Result<()>) {
         if let Err(e) = self.check_usable() {
             return (Vec::new(), Err(e));
         }
         crate::sys::fault::panic_on_sql(sql);
         let mut results = Vec::new();
-        let r = self.execute_inner(sql, &mut results);
+        let r = self.execute_inner(sql, params, &mut results);
         if r.is_err() {
             self.block.fail();
         }
         (results, r)
     }
 
-    fn execute_inner(&mut self, sql: &str, results: &mut Vec<QueryResult>) -> Result<()> {
+    fn execute_inner(&mut self, sql: &str, params: Option<&[Param]>, results: &mut Vec<QueryResult>) -> Result<()> {
         // Like PostgreSQL, the whole string is parsed before any of it runs.
         let lexer::Lexed { tokens, notices } = lex(sql)?;
         for n in notices {
@@ -95,16 +133,29 @@ impl Connection {
             let end = semi.map_or(End::Input(end_of_input), |k| End::Semicolon(tokens[k].pos));
             match parse(&tokens[from..to], end)? {
                 Stmt::Empty => {}
-                s => stmts.push(s),
+                s => stmts.push((s, from..to)),
             }
             from = to + 1;
         }
+        if let Some(values) = params {
+            // The extended protocol's order: the statement is parsed and analysed, then bound.
+            if stmts.len() > 1 {
+                return Err(params::multiple_commands());
+            }
+            let required = params::check_refs(&tokens, values)?;
+            params::check_bind(required, values)?;
+        }
+        let values = params.unwrap_or_default();
         let multi = stmts.len() > 1;
-        for s in stmts {
+        for (s, range) in stmts {
             if multi {
                 self.block.start_implicit();
             }
-            results.push(self.run(s)?);
+            // Without values, a `$n` fails when its statement is analysed, as in PostgreSQL.
+            if params.is_none() {
+                params::check_no_refs(&tokens[range])?;
+            }
+            results.push(self.run(s, values)?);
         }
         if self.block.state() == State::Implicit {
             self.end_txn()?;
@@ -112,7 +163,7 @@ impl Connection {
         Ok(())
     }
 
-    fn run(&mut self, s: Stmt) -> Result<QueryResult> {
+    fn run(&mut self, s: Stmt, params: &[Param]) -> Result<QueryResult> {
         match s {
             Stmt::Empty => Ok(QueryResult::default()),
             Stmt::Listen(ch) => {
@@ -170,7 +221,7 @@ impl Connection {
                 self.unlisten_all()?;
                 Ok(QueryResult::command("DISCARD ALL"))
             }
-            Stmt::Select(items) => self.statement(|c| c.select(&items)),
+            Stmt::Select(items) => self.statement(|c| c.select(&items, params)),
             Stmt::Prepare(_) => self.prepare_transaction(),
             Stmt::FinishPrepared { commit, gid } => {
                 let word = if commit { "COMMIT PREPARED" } else { "ROLLBACK PREPARED" };
@@ -273,14 +324,14 @@ impl Connection {
         }
     }
 
-    fn select(&mut self, items: &[SelectItem]) -> Result<QueryResult> {
+    fn select(&mut self, items: &[SelectItem], params: &[Param]) -> Result<QueryResult> {
         let mut columns = Vec::new();
         let mut types = Vec::new();
         let mut scalars: Vec<Option<Value>> = Vec::new();
         let mut set: Option<Vec<Value>> = None;
         for it in items {
             columns.push(it.alias.clone().unwrap_or_else(|| value::column_name(&it.expr).0));
-            match self.eval(&it.expr)? {
+            match self.eval(&it.expr, params)? {
                 Evaluated::One(v) => {
                     // A cast's column has the type cast to, even where the value is kept in a
                     // wider one (int2 and int8 as i64, varchar as text, jsonb as json, NULL).
@@ -313,23 +364,23 @@ impl Connection {
     }
 
     /// A select-list item's value: a set-returning function may give a set here, nowhere else.
-    fn eval(&mut self, e: &Expr) -> Result<Evaluated> {
+    fn eval(&mut self, e: &Expr, params: &[Param]) -> Result<Evaluated> {
         match e {
             Expr::Call { name, args, pos } => {
                 let mut vals = Vec::with_capacity(args.len());
                 for a in args {
-                    vals.push(self.eval_one(a)?);
+                    vals.push(self.eval_one(a, params)?);
                 }
                 self.call(name, vals, *pos)
             }
-            _ => Ok(Evaluated::One(self.eval_one(e)?)),
+            _ => Ok(Evaluated::One(self.eval_one(e, params)?)),
         }
     }
 
     /// The value of an expression, computed in the order a recursive evaluation would (operands
     /// left to right, each operator or call once its operands are known) but with explicit
     /// stacks, so that neither a long chain nor deep nesting uses the thread's stack.
-    fn eval_one(&mut self, e: &Expr) -> Result<Value> {
+    fn eval_one(&mut self, e: &Expr, params: &[Param]) -> Result<Value> {
         enum Step<'e> {
             Eval(&'e Expr),
             Concat(usize),
@@ -361,6 +412,8 @@ impl Connection {
                             steps.push(Step::Call(name, args.len(), *pos));
                             steps.extend(args.iter().rev().map(Step::Eval));
                         }
+                        // Checked against the values before the statement ran (check_refs).
+                        Expr::Param { n, .. } => values.push(params[*n - 1].value()),
                         _ => unreachable!("literals handled above"),
                     }
                 }

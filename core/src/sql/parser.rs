@@ -40,6 +40,8 @@ pub enum Expr {
     Num(String),
     Null,
     Bool(bool),
+    /// `$n`, with the position of the `$`.
+    Param { n: usize, pos: usize },
     Call { name: String, args: Vec<Expr>, pos: usize },
     /// `a || b || c …`: the first operand, then each further one with the position of its `||`.
     /// A chain is a flat list, not a tree, so that parsing, evaluating, cloning and dropping a
@@ -52,7 +54,9 @@ pub enum Expr {
 /// The casts applied in turn to one operand (`x::a::b`), with the operand's position.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CastChain {
-    pub operand_pos: usize,
+    /// Where the operand is, for the input errors of an untyped literal; `None` for a parameter,
+    /// whose value PostgreSQL reads when it is bound, with no position in the statement.
+    pub operand_pos: Option<usize>,
     pub casts: Vec<CastTo>,
 }
 
@@ -527,6 +531,7 @@ impl Parser<'_> {
             }
             casts.push(CastTo { ty, pos, op_pos });
         }
+        let operand_pos = if matches!(e, Expr::Param { .. }) { None } else { Some(operand_pos) };
         Ok(Expr::Cast(Box::new(e), CastChain { operand_pos, casts }))
     }
 
@@ -556,6 +561,7 @@ impl Parser<'_> {
             Tok::Str(s) => Expr::Str(s.clone()),
             Tok::Int(s) => Expr::Int(s.clone()),
             Tok::Num(s) => Expr::Num(s.clone()),
+            Tok::Param(n) => Expr::Param { n: *n, pos: t.pos },
             Tok::Word(w) if w == "null" => Expr::Null,
             Tok::Word(w) if w == "true" => Expr::Bool(true),
             Tok::Word(w) if w == "false" => Expr::Bool(false),

@@ -153,8 +153,8 @@ pub struct CastAt {
     pub ty: usize,
     /// The `::`.
     pub op: usize,
-    /// The value cast.
-    pub operand: usize,
+    /// The value cast, when it is written in the statement (not a parameter).
+    pub operand: Option<usize>,
 }
 
 /// `value::ty`. Errors carry PostgreSQL's positions: an unknown type at its name, an impossible
@@ -170,7 +170,10 @@ pub fn cast(v: Value, ty: &str, at: CastAt) -> Result<Value> {
     let from_text = matches!(v, Value::Unknown(_) | Value::Text(_) | Value::Json(_));
     let literal = matches!(v, Value::Unknown(_));
     let text = v.output().unwrap_or_default();
-    let input_error = |e: Error| if literal { e.at(at.operand) } else { e };
+    let input_error = |e: Error| match at.operand {
+        Some(pos) if literal => e.at(pos),
+        _ => e,
+    };
     let bad_input = |tyname: &str| {
         input_error(Error::new(
             ErrorKind::InvalidArgument,

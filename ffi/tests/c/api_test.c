@@ -437,6 +437,128 @@ static void test_exec(hark_conn *c) {
     hark_query_clear(q);
 }
 
+/* Values that would end a literal, a comment or the statement if they were pasted into SQL. */
+static const char *const hostile[] = {
+    "'", "''", "it's", "\\", "\\'", "E'x'", "e'\\''", "$$", "$$; NOTIFY evil, 'x'; $$", "$tag$",
+    "$1", "--", "-- NOTIFY evil", "/*", "*/", ";", "'); NOTIFY evil, 'pwned'; --", "\\x00", "",
+};
+#define N_HOSTILE (sizeof hostile / sizeof hostile[0])
+
+static void test_exec_params(hark_conn *c) {
+    int me = hark_backend_pid(c);
+    hark_query_clear(hark_exec(c, "LISTEN events; LISTEN evil"));
+    for (size_t i = 0; i < N_HOSTILE; i++) {
+        const char *values[] = {"events", hostile[i]};
+        hark_query *q = hark_exec_params(c, "SELECT pg_notify($1, $2), $2 AS v", 2, NULL, values, NULL, NULL, 0);
+        CHECK_RES(hark_query_status(q), HARK_OK);
+        CHECK_STR(hark_query_getvalue(q, 0, 1), hostile[i]);
+        hark_query_clear(q);
+    }
+    for (size_t i = 0; i < N_HOSTILE; i++)
+        expect_notification(c, "events", hostile[i], me);
+    CHECK(hark_notifies(c) == NULL); /* nothing on "evil" */
+
+    /* NULL values, explicit zero types and formats, a cast. */
+    const char *values[] = {"42", NULL};
+    const unsigned int types[] = {0, 0};
+    const int formats[] = {0, 0}, lengths[] = {-1, 99};
+    hark_query *q = hark_exec_params(c, "SELECT $1::int AS i, $2 AS n", 2, types, values, lengths, formats, 0);
+    CHECK_RES(hark_query_status(q), HARK_OK);
+    CHECK_STR(hark_query_getvalue(q, 0, 0), "42");
+    CHECK(hark_query_getisnull(q, 0, 1) == 1);
+    hark_query_clear(q);
+    q = hark_exec_params(c, "SELECT 1", 0, NULL, NULL, NULL, NULL, 0);
+    CHECK_RES(hark_query_status(q), HARK_OK);
+    hark_query_clear(q);
+
+    /* PostgreSQL's errors. */
+    q = hark_exec_params(c, "SELECT $1, $3", 3, NULL, (const char *const[]){"a", "b", "c"}, NULL, NULL, 0);
+    CHECK_RES(hark_query_status(q), HARK_ERR_SYNTAX);
+    CHECK_STR(hark_query_sqlstate(q), "42P18");
+    CHECK_STR(hark_query_error_message(q), "could not determine data type of parameter $2");
+    hark_query_clear(q);
+    q = hark_exec_params(c, "SELECT $0", 0, NULL, NULL, NULL, NULL, 0);
+    CHECK_STR(hark_query_sqlstate(q), "42P02");
+    CHECK_STR(hark_query_error_message(q), "there is no parameter $0");
+    hark_query_clear(q);
+    q = hark_exec_params(c, "SELECT $1, $2", 1, NULL, values, NULL, NULL, 0);
+    CHECK_STR(hark_query_error_message(q), "bind message supplies 1 parameters, but prepared statement \"\" requires 2");
+    hark_query_clear(q);
+    q = hark_exec_params(c, "SELECT $1", 2, NULL, values, NULL, NULL, 0);
+    CHECK_RES(hark_query_status(q), HARK_ERR_INVALID_ARGUMENT);
+    CHECK_STR(hark_query_sqlstate(q), "08P01");
+    CHECK_STR(hark_query_error_message(q), "bind message supplies 2 parameters, but prepared statement \"\" requires 1");
+    hark_query_clear(q);
+    q = hark_exec_params(c, "SELECT $1; SELECT $2", 2, NULL, values, NULL, NULL, 0);
+    CHECK_STR(hark_query_sqlstate(q), "42601");
+    CHECK_STR(hark_error_message(c), "cannot insert multiple commands into a prepared statement");
+    hark_query_clear(q);
+    const char *bad_utf8[] = {"\xff"};
+    q = hark_exec_params(c, "SELECT $1", 1, NULL, bad_utf8, NULL, NULL, 0);
+    CHECK_STR(hark_query_sqlstate(q), "22021");
+    hark_query_clear(q);
+
+    /* What hark does not support, and bad arguments. */
+    const unsigned int text_type[] = {25};
+    const int binary[] = {1};
+    q = hark_exec_params(c, "SELECT $1", 1, text_type, values, NULL, NULL, 0);
+    CHECK_RES(hark_query_status(q), HARK_ERR_INVALID_ARGUMENT);
+    hark_query_clear(q);
+    q = hark_exec_params(c, "SELECT $1", 1, NULL, values, NULL, binary, 0);
+    CHECK_RES(hark_query_status(q), HARK_ERR_INVALID_ARGUMENT);
+    hark_query_clear(q);
+    q = hark_exec_params(c, "SELECT $1", 1, NULL, values, NULL, NULL, 1);
+    CHECK_RES(hark_query_status(q), HARK_ERR_INVALID_ARGUMENT);
+    hark_query_clear(q);
+    q = hark_exec_params(c, "SELECT $1", -1, NULL, values, NULL, NULL, 0);
+    CHECK_RES(hark_query_status(q), HARK_ERR_INVALID_ARGUMENT);
+    hark_query_clear(q);
+    q = hark_exec_params(c, "SELECT $1", 1, NULL, NULL, NULL, NULL, 0);
+    CHECK_RES(hark_query_status(q), HARK_ERR_NULL_PARAMETER);
+    hark_query_clear(q);
+    q = hark_exec_params(c, NULL, 0, NULL, NULL, NULL, NULL, 0);
+    CHECK_RES(hark_query_status(q), HARK_ERR_NULL_PARAMETER);
+    hark_query_clear(q);
+    CHECK(hark_exec_params(NULL, "SELECT 1", 0, NULL, NULL, NULL, NULL, 0) == NULL);
+    hark_query_clear(hark_exec(c, "UNLISTEN *"));
+}
+
+static void test_escape(hark_conn *c) {
+    char sql[256];
+    for (size_t i = 0; i < N_HOSTILE; i++) {
+        char *lit = hark_escape_literal(c, hostile[i], strlen(hostile[i]));
+        CHECK(lit != NULL);
+        if (lit == NULL)
+            continue;
+        snprintf(sql, sizeof sql, "SELECT %s", lit);
+        hark_query *q = hark_exec(c, sql);
+        CHECK_RES(hark_query_status(q), HARK_OK);
+        CHECK_STR(hark_query_getvalue(q, 0, 0), hostile[i]);
+        hark_query_clear(q);
+        hark_freemem(lit);
+    }
+    char *s = hark_escape_literal(c, "a\\b'c", 5);
+    CHECK_STR(s, " E'a\\\\b''c'");
+    hark_freemem(s);
+    s = hark_escape_literal(c, "abcdef", 3); /* at most length bytes */
+    CHECK_STR(s, "'abc'");
+    hark_freemem(s);
+    s = hark_escape_literal(c, "ab\0cd", 5); /* up to a NUL, as libpq */
+    CHECK_STR(s, "'ab'");
+    hark_freemem(s);
+    s = hark_escape_identifier(c, "Mixed \"Case\"", 12);
+    CHECK_STR(s, "\"Mixed \"\"Case\"\"\"");
+    hark_query *q = hark_exec(c, "SELECT 1 AS \"Mixed \"\"Case\"\"\"");
+    CHECK_STR(hark_query_fname(q, 0), "Mixed \"Case\"");
+    hark_query_clear(q);
+    hark_freemem(s);
+    CHECK(hark_escape_literal(c, "\xff", 1) == NULL);
+    CHECK_STR(hark_error_sqlstate(c), "22021");
+    CHECK(hark_escape_identifier(c, NULL, 1) == NULL);
+    CHECK_STR(hark_error_sqlstate(c), "22004");
+    CHECK(hark_escape_literal(NULL, "x", 1) == NULL);
+}
+
 static void test_queue_full(void) {
     hark_options small = {0};
     small.max_queue_size = 512 * 1024; /* the minimum */
@@ -528,6 +650,8 @@ int main(int argc, char **argv) {
         test_transactions(a, b); /* finishes b */
         test_notices(a);
         test_exec(a);
+        test_exec_params(a);
+        test_escape(a);
         test_fork(a);
     } else {
         hark_finish(b);

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from ._base import BaseConnection, Notify, StrPath, open_session
 from ._result import Result
 from ._cursor import AsyncCursor
+from ._params import Params
 from ._transaction import AsyncTransaction
 from .types.json import Json, Jsonb, payload_text
 
@@ -72,10 +73,10 @@ class AsyncConnection(BaseConnection):
         self._native.close()
         self._wake_waiters()
 
-    async def execute(self, sql: str) -> Result:
-        """Run SQL text and return the rows of its last statement (see
+    async def execute(self, sql: str, params: Params | None = None) -> Result:
+        """Run SQL text and return the rows of its last statement; `params` as psycopg's (see
         `hark.Connection.execute`)."""
-        return self._statement(lambda: self._execute(sql))
+        return self._statement(lambda: self._execute(sql, params))
 
     async def listen(self, channel: str) -> None:
         """``LISTEN`` on `channel`, taken verbatim."""

@@ -10,7 +10,7 @@ from pathlib import Path
 from time import monotonic
 from typing import Any, Callable, NamedTuple, TypeVar
 
-from . import _hark
+from . import _hark, _params
 from ._info import ConnectionInfo
 from ._result import Result
 from .errors import ClosedError, ProgrammingError, TransactionStateError
@@ -270,8 +270,17 @@ class BaseConnection:
         else:
             self._native.unlisten(channel)
 
-    def _execute(self, sql: str) -> Result:
-        tag, columns, types, rows = self._native.execute(sql)
+    def _execute(self, sql: str, params: _params.Params | None = None) -> Result:
+        if params is None:
+            tag, columns, types, rows = self._native.execute(sql)
+        else:
+            # As psycopg: values go through the extended protocol (one statement); with none,
+            # the converted text runs as a simple query.
+            text, values = _params.bind(sql, params)
+            if values:
+                tag, columns, types, rows = self._native.execute_params(text, values)
+            else:
+                tag, columns, types, rows = self._native.execute(text)
         return Result(tag, columns, rows, types)
 
     @staticmethod

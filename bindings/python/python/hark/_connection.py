@@ -11,6 +11,7 @@ from ._base import BaseConnection, Notify, StrPath, open_session
 from ._result import Result
 from .pq import TransactionStatus
 from ._cursor import Cursor
+from ._params import Params
 from ._transaction import Transaction
 from .types.json import Json, Jsonb, payload_text
 
@@ -66,11 +67,16 @@ class Connection(BaseConnection):
 
     # ----- statements ----------------------------------------------------------------------------
 
-    def execute(self, sql: str) -> Result:
+    def execute(self, sql: str, params: Params | None = None) -> Result:
         """Run SQL text (hark's dialect: LISTEN, UNLISTEN, NOTIFY, BEGIN/COMMIT/ROLLBACK,
         savepoints, SELECT of pg_notify() and friends) and return the rows of its last
-        statement. Several statements in one call run as one transaction."""
-        return self._statement(lambda: self._execute(sql))
+        statement. Several statements in one call run as one transaction.
+
+        `params`, as psycopg's: a sequence for ``%s`` placeholders or a mapping for
+        ``%(name)s`` ones (``%%`` is a literal ``%``); the values are bound as values, never
+        pasted into the SQL, and the text may then hold one statement only. None, str, int,
+        float and bool are accepted."""
+        return self._statement(lambda: self._execute(sql, params))
 
     def listen(self, channel: str) -> None:
         """``LISTEN`` on `channel`, taken verbatim (no case folding, unlike SQL identifiers).

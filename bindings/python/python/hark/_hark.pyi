@@ -3,7 +3,7 @@ from os import PathLike
 from pathlib import Path
 from typing import final
 
-__all__ = ["Session", "MAX_CHANNEL_LEN", "DEFAULT_MAX_PAYLOAD", "DEFAULT_MAX_QUEUE_SIZE", "__version__", "default_dir"]
+__all__ = ["Session", "convert_pyformat", "MAX_CHANNEL_LEN", "DEFAULT_MAX_PAYLOAD", "DEFAULT_MAX_QUEUE_SIZE", "__version__", "default_dir"]
 
 MAX_CHANNEL_LEN: int
 DEFAULT_MAX_PAYLOAD: int
@@ -11,6 +11,8 @@ DEFAULT_MAX_QUEUE_SIZE: int
 __version__: str
 
 def default_dir() -> Path: ...
+def convert_pyformat(query: str) -> tuple[str, int, list[str] | None]:
+    """psycopg's placeholders as $n: (text, placeholders written, names in $n order or None)."""
 
 @final
 class Session:
@@ -28,6 +30,10 @@ class Session:
     def execute(self, sql: str) -> tuple[str, list[str], list[str], list[tuple[str | None, ...]]]:
         """Run SQL text; (tag, columns, types, rows) of its last statement, types as PostgreSQL's
         type names."""
+    def execute_params(
+        self, sql: str, params: list[str | int | float | bool | None]
+    ) -> tuple[str, list[str], list[str], list[tuple[str | None, ...]]]:
+        """Run one statement with $1, $2, … bound to `params`; as `execute`."""
     def listen(self, channel: str) -> None: ...
     def unlisten(self, channel: str) -> None: ...
     def unlisten_all(self) -> None: ...
