@@ -6,7 +6,7 @@
 
 use crate::errors::{to_py, IntoPy};
 use crate::lock::SessionLock;
-use hark::{Connection, ErrorKind, Notice, Options};
+use hark::{Connection, Notice, Options};
 use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString, PyTuple};
@@ -233,7 +233,7 @@ impl Session {
     fn fileno(&self, py: Python<'_>) -> PyResult<i32> {
         let (closed, fd) = self.conn.quick(py, |c| (c.is_closed(), c.as_raw_fd()))?;
         if closed {
-            return Err(to_py(hark::Error::new(ErrorKind::Closed, "08003", "connection is closed")));
+            return Err(to_py(hark::Error::closed()));
         }
         Ok(fd)
     }
