@@ -116,8 +116,12 @@ export declare class Client extends EventEmitter {
   listen(channel: string): void
   /** UNLISTEN channel, or every channel when omitted. */
   unlisten(channel?: string): void
-  /** pg_notify(channel, payload): visible to listeners when the transaction commits. */
-  notify(channel: string, payload?: string): void
+  /**
+   * pg_notify(channel, payload): visible to listeners when the transaction commits. A payload that
+   * is not a string is sent as JSON (objects and arrays), ISO text (Date), UTF-8 (Buffer) or
+   * String(value); null and undefined send ''.
+   */
+  notify(channel: string, payload?: string | number | boolean | bigint | Date | Buffer | object | null): void
   /** BEGIN … COMMIT around `fn` (a savepoint when nested); rolls back and rethrows on a throw. */
   transaction<T>(fn: (client: this) => Promise<T> | T): Promise<T>
   /** pg_listening_channels() */

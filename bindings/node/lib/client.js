@@ -42,6 +42,17 @@ function clientError (code, sqlstate, message) {
   return err
 }
 
+// The text of a notify() payload (see Client#notify): never "[object Object]".
+function payloadText (v) {
+  if (typeof v === 'string') return v
+  if (v === null || v === undefined) return ''
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return String(v)
+  if (Buffer.isBuffer(v)) return v.toString('utf8')
+  if (v instanceof Date) return v.toISOString()
+  if (typeof v === 'object') return JSON.stringify(v)
+  throw new TypeError(`a notification payload must be a string or a value JSON can represent, not a ${typeof v}`)
+}
+
 function notConnected () {
   return clientError('HARK_ERR_CLOSED', '08003', 'client is not connected; call client.connect() first')
 }
@@ -192,9 +203,16 @@ class Client extends EventEmitter {
     this._run((s) => s.unlisten(channel ?? null))
   }
 
-  /** pg_notify(channel, payload): visible to listeners when the transaction commits. */
+  /**
+   * pg_notify(channel, payload): visible to listeners when the transaction commits. A payload
+   * that is not a string is sent as node-postgres sends a query value: an object or array as
+   * JSON.stringify(value), a Date as toISOString(), a Buffer as UTF-8, a number, boolean or
+   * bigint as String(value); null or undefined as '' (pg_notify's NULL payload). Parse a JSON
+   * payload on receipt with JSON.parse(msg.payload).
+   */
   notify (channel, payload = '') {
-    this._run((s) => s.notify(channel, String(payload)))
+    const text = payloadText(payload)
+    this._run((s) => s.notify(channel, text))
   }
 
   /**
