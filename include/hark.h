@@ -188,7 +188,8 @@ typedef struct hark_notification {
    */
   char *relname;
   /**
-   * PID of the process whose session sent it (compare with hark_backend_pid to skip your own).
+   * The backend PID of the session that sent it (compare with hark_backend_pid to skip your
+   * own: it differs between the connections of one process).
    */
   int be_pid;
   /**
@@ -265,8 +266,11 @@ const char *hark_error_sqlstate(const struct hark_conn *conn);
 int hark_socket(const struct hark_conn *conn);
 
 /**
- * The PID other sessions see as the sender of this session's notifications (the `be_pid` of its
- * notifications, `pg_backend_pid()`), like `PQbackendPID`; 0 if `conn` is NULL or not open.
+ * The session's backend PID, like `PQbackendPID`: what other sessions see as the sender of its
+ * notifications (their `be_pid`) and `pg_backend_pid()` returns; 0 if `conn` is NULL or not open.
+ * Unique among the live sessions of the queue, as a PostgreSQL backend's: the process's own id
+ * for its first connection, a synthetic one (2^22 or more, above any Linux process id) for the
+ * others, so that comparing a notification's `be_pid` with it skips exactly this connection's.
  */
 int hark_backend_pid(const struct hark_conn *conn);
 

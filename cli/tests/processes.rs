@@ -243,16 +243,20 @@ fn stat_shows_listeners_and_lag() {
     assert!(text.starts_with(&format!("queue        {}\n", dir_arg(&dir))), "{text}");
     assert!(text.contains("listeners    1\n"), "{text}");
     assert!(text.contains("segments     1 file of "), "{text}");
+    let header = text.lines().find(|l| l.trim_start().starts_with("pid")).expect("header");
+    assert_eq!(header.split_whitespace().collect::<Vec<_>>(), ["pid", "os_pid", "slot", "channels", "position", "lag", "state"]);
+    // The shell's one session has its process's id as its backend PID.
     let row = text.lines().find(|l| l.split_whitespace().next() == Some(&sh.0.id().to_string())).expect("listener row");
     let cols: Vec<&str> = row.split_whitespace().collect();
-    assert_eq!(cols[2], "2", "channels: {row}");
-    assert!(cols[4].parse::<u64>().unwrap() > 0, "lag: {row}");
-    assert_eq!(cols[5], "alive");
+    assert_eq!(cols[1], sh.0.id().to_string(), "os_pid: {row}");
+    assert_eq!(cols[3], "2", "channels: {row}");
+    assert!(cols[5].parse::<u64>().unwrap() > 0, "lag: {row}");
+    assert_eq!(cols[6], "alive");
 
     let (code, json, _) = run(hark().args(["stat", &dir_arg(&dir), "--json"]), "");
     assert_eq!(code, 0);
     assert!(json.starts_with("{\"dir\":"), "{json}");
-    assert!(json.contains(&format!("\"listeners\":[{{\"pid\":{},", sh.0.id())), "{json}");
+    assert!(json.contains(&format!("\"listeners\":[{{\"pid\":{0},\"os_pid\":{0},", sh.0.id())), "{json}");
     assert!(json.contains("\"channels\":2,"), "{json}");
     assert!(!json.contains("\"lag\":0,"), "{json}");
 

@@ -67,6 +67,8 @@
 //!   to its PID afterwards: a free lock on an active slot proves its owner is dead. A forked
 //!   child would share the lock's file description and so keep a dead parent's slot "alive": a
 //!   `pthread_atfork` handler points the child's copies at `/dev/null` first thing (`sys/fork.rs`).
+//!   Byte 2^32 + *pid* is locked the same way by the session whose backend PID is *pid*, so that
+//!   no two live sessions share one (`queue/pids.rs`).
 //! * `w.<id>`: one Unix datagram socket file per session that ever listened (`sys/wake.rs`),
 //!   its wake-up address. Being files in the directory, they obey its permissions: no other user
 //!   can send to them. Removed at close, by whoever reaps a dead listener's slot, and by `stats`
@@ -76,9 +78,9 @@
 //!
 //! Positions are 64-bit byte offsets from the queue's creation; they never wrap. Position *p* is
 //! in segment *p / segment_size*. Entries (`layout.rs`) are a 24-byte header (length, kind,
-//! channel length, sender PID, payload length, commit sequence number) followed by the channel and
-//! payload bytes, 8-byte aligned, never crossing a segment: when the next entry does not fit, a
-//! filler entry covers the rest of the segment (PostgreSQL does the same per page).
+//! channel length, the sender's backend PID, payload length, commit sequence number) followed by
+//! the channel and payload bytes, 8-byte aligned, never crossing a segment: when the next entry
+//! does not fit, a filler entry covers the rest of the segment (PostgreSQL does the same per page).
 //!
 //! ### The life of a notification
 //!
@@ -140,6 +142,14 @@
 //! each statement through the same methods as the direct API (`session/statements.rs`). The
 //! commit (`session/commit.rs`) takes the block's pending work, publishes it, and gives the
 //! buffers back.
+//!
+//! Each session has its own backend PID, as each PostgreSQL connection has its backend's
+//! (`queue/pids.rs`): `pg_backend_pid()`, and the sender PID of its notifications. It is the
+//! process's id when no live session of the queue holds that one (the process's first session),
+//! else a synthetic one from a counter in the control file, at or above 2^22 (Linux's
+//! `PID_MAX_LIMIT`, so no process has it). A byte lock on `slots` held for the session's life
+//! proves it taken: the kernel drops it at death, and a held one is skipped, so two live sessions
+//! never share a PID and "skip my own" (`n.pid == backend_pid`) skips exactly one session's.
 //!
 //! ### Locks and memory ordering
 //!

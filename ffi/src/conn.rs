@@ -324,8 +324,11 @@ pub unsafe extern "C" fn hark_socket(conn: *const hark_conn) -> c_int {
     })
 }
 
-/// The PID other sessions see as the sender of this session's notifications (the `be_pid` of its
-/// notifications, `pg_backend_pid()`), like `PQbackendPID`; 0 if `conn` is NULL or not open.
+/// The session's backend PID, like `PQbackendPID`: what other sessions see as the sender of its
+/// notifications (their `be_pid`) and `pg_backend_pid()` returns; 0 if `conn` is NULL or not open.
+/// Unique among the live sessions of the queue, as a PostgreSQL backend's: the process's own id
+/// for its first connection, a synthetic one (2^22 or more, above any Linux process id) for the
+/// others, so that comparing a notification's `be_pid` with it skips exactly this connection's.
 #[no_mangle]
 pub unsafe extern "C" fn hark_backend_pid(conn: *const hark_conn) -> c_int {
     ffi_boundary!(0, {

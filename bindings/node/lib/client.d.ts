@@ -6,7 +6,10 @@ import { EventEmitter } from 'node:events'
 export interface Notification {
   channel: string
   payload: string
-  /** PID of the process whose session sent it (PostgreSQL's backend PID). */
+  /**
+   * The backend PID of the session that sent it; compare with `client.processID` to skip your
+   * own notifications (each client has its own, as each node-postgres client has its backend).
+   */
   processId: number
 }
 
@@ -96,7 +99,10 @@ export declare class Client extends EventEmitter {
   constructor(config?: ClientConfig | string)
   /** The queue directory (after connect(): the one opened). */
   dir: string | null
-  /** This session's backend PID (after connect()). */
+  /**
+   * This session's backend PID (after connect()): unique among the live sessions of the queue,
+   * the process's id for its first client, another (2^22 or more) for the others.
+   */
   processID: number | null
 
   connect(): Promise<void>

@@ -28,6 +28,23 @@ test('a notification has node-postgres\' fields and arrives from another client'
   assert.deepStrictEqual(msg, { channel: 'events', payload: 'order 42 paid', processId: notifier.processID })
 })
 
+test('each client has its own backend PID, so skipping your own skips only your own', async (t) => {
+  const dir = queueDir(t)
+  const me = await connected(t, dir)
+  const other = await connected(t, dir)
+  assert.strictEqual(me.processID, process.pid)
+  assert.notStrictEqual(other.processID, me.processID)
+  assert.ok(other.processID >= 2 ** 22, `${other.processID}`)
+  assert.deepStrictEqual((await other.query('SELECT pg_backend_pid()')).rows, [{ pg_backend_pid: other.processID }])
+  me.listen('ch')
+  const got = collect(me, 2)
+  other.notify('ch', 'from other')
+  me.notify('ch', 'from me')
+  const msgs = await got
+  assert.deepStrictEqual(msgs.map((m) => [m.payload, m.processId]), [['from other', other.processID], ['from me', me.processID]])
+  assert.deepStrictEqual(msgs.filter((m) => m.processId !== me.processID).map((m) => m.payload), ['from other'])
+})
+
 test('listen, notify and unlisten as methods take channel names verbatim', async (t) => {
   const dir = queueDir(t)
   const c = await connected(t, dir)

@@ -163,6 +163,19 @@ def test_default_directory_comes_from_hark_dir(tmp_path: Path, monkeypatch: pyte
         assert (tmp_path / "env-queue").is_dir()
 
 
+def test_each_connection_has_its_own_backend_pid(conn: hark.Connection, other: hark.Connection) -> None:
+    # As each psycopg connection has its own backend: "skip my own" skips only this one's.
+    assert conn.pid == os.getpid() and other.pid != conn.pid and other.pid >= 2**22
+    assert conn.execute("SELECT pg_backend_pid()") == [(str(conn.pid),)]
+    assert other.execute("SELECT pg_backend_pid()") == [(str(other.pid),)]
+    conn.listen("ch")
+    other.notify("ch", "from other")
+    conn.notify("ch", "from me")
+    got = list(conn.notifies(timeout=0))
+    assert [(n.payload, n.pid) for n in got] == [("from other", other.pid), ("from me", conn.pid)]
+    assert [n.payload for n in got if n.pid != conn.pid] == ["from other"]
+
+
 def test_options_and_pathlike(tmp_path: Path) -> None:
     with hark.connect(tmp_path / "q", max_payload=20000) as c:
         c.listen("big")

@@ -2,6 +2,7 @@
 
 mod append;
 mod channels;
+mod pids;
 mod read;
 mod registry;
 mod segments;

@@ -220,6 +220,30 @@ static void test_connect_params(void) {
     hark_finish(c);
 }
 
+/* Each connection has its own backend PID, as each PostgreSQL connection has its own backend:
+ * the process's id for its first, another for the second, and a notification carries its
+ * sender's, so that skipping your own (be_pid == hark_backend_pid) skips only your own. */
+static void test_backend_pids(void) {
+    hark_conn *first = hark_connect(path("pids"));
+    hark_conn *second = hark_connect(path("pids"));
+    int p1 = hark_backend_pid(first), p2 = hark_backend_pid(second);
+    CHECK(p1 == (int)getpid());
+    CHECK(p2 > 0 && p2 != p1);
+    CHECK_RES(hark_listen(first, "pids"), HARK_OK);
+    CHECK_RES(hark_notify(second, "pids", "from second"), HARK_OK);
+    CHECK_RES(hark_notify(first, "pids", "from first"), HARK_OK);
+    CHECK(hark_consume_input(first) == 1);
+    expect_notification(first, "pids", "from second", p2);
+    expect_notification(first, "pids", "from first", p1);
+    char want[32];
+    snprintf(want, sizeof want, "%d", p2);
+    hark_query *q = hark_exec(second, "SELECT pg_backend_pid()");
+    CHECK_STR(hark_query_getvalue(q, 0, 0), want);
+    hark_query_clear(q);
+    hark_finish(second);
+    hark_finish(first);
+}
+
 static void test_bad_arguments(hark_conn *c) {
     char long_channel[65];
     memset(long_channel, 'c', 64);
@@ -516,6 +540,7 @@ int main(int argc, char **argv) {
     test_null_everywhere();
     test_failed_connect();
     test_connect_params();
+    test_backend_pids();
 
     hark_conn *a = hark_connect(path("queue"));
     hark_conn *b = hark_connect(path("queue"));
