@@ -31,6 +31,13 @@
 //!
 //! ### Files of a queue directory
 //!
+//! A queue directory cannot be mistaken (`queue/path.rs`): a path that looks like a PostgreSQL
+//! connection string or URL is refused, and a queue is created only in a missing directory or an
+//! empty one (or one holding only hark's own files, left by an interrupted creation), never among
+//! other files; with `Options::create` off, only an existing queue is opened. The default
+//! directory (`options.rs`) is `$HARK_DIR`, else `/dev/shm/hark-<uid>`: it depends on the user
+//! alone, so that a service and a login shell of one user meet on one queue.
+//!
 //! The directory is opened once, with `O_NOFOLLOW` (a symbolic link in its place is refused, so
 //! that a link another user plants, at the default `/dev/shm/hark-<uid>` say, cannot send hark to
 //! create or wipe files elsewhere), and its owner and mode are checked on that descriptor (I10):
@@ -261,7 +268,8 @@ pub use sql::{split_statements, QueryResult};
 pub const MAX_CHANNEL_LEN: usize = layout::MAX_CHANNEL_LEN;
 
 /// Opens a session on the queue in `dir`, or in [`default_dir`] when `None`, creating the queue
-/// if it does not exist.
+/// if it does not exist (only in a missing or empty directory; see
+/// [`Options::create`](Options#structfield.create)).
 pub fn connect(dir: Option<&std::path::Path>) -> Result<Connection> {
     match dir {
         Some(d) => Connection::open(d),

@@ -48,7 +48,12 @@ export interface HarkError extends Error {
 }
 
 export interface ClientConfig {
-  /** The queue directory; default $HARK_DIR, else $XDG_RUNTIME_DIR/hark, else hark-<uid> in the temporary directory. */
+  /**
+   * The queue directory; default $HARK_DIR, else /dev/shm/hark-<uid> (/tmp/hark-<uid> without
+   * /dev/shm). A queue is created only in a missing or empty directory
+   * (HARK_ERR_PERMISSION_DENIED, SQLSTATE 55000, for one holding other files), and a connection
+   * string or URL ('dbname=app', 'postgresql://…') is refused with HARK_ERR_INVALID_ARGUMENT.
+   */
   dir?: string
   /** Fixed when the queue is created (bytes): default 8 GiB, minimum 512 KiB. */
   maxQueueSize?: number
@@ -58,6 +63,11 @@ export interface ClientConfig {
   segmentSize?: number
   /** Share the queue with the directory's group (02770/0660 instead of 0700/0600). */
   groupShared?: boolean
+  /**
+   * Create the queue if there is none (default true); false opens only an existing queue and
+   * rejects with HARK_ERR_IO, SQLSTATE 3D000 (`queue "…" does not exist`) otherwise.
+   */
+  create?: boolean
 }
 
 /** node-postgres' description of a result column (a RowDescription field). */

@@ -244,6 +244,52 @@ static void test_backend_pids(void) {
     hark_finish(first);
 }
 
+/* A queue is made only where nothing else is; create=off opens only an existing queue; a
+ * connection string is not taken for a directory. */
+static void test_queue_directories(void) {
+    const char *keys[] = {"dir", "create", NULL};
+    const char *missing_v[] = {path("not-yet"), "off", NULL};
+    hark_conn *c = hark_connect_params(keys, missing_v);
+    CHECK_RES(hark_status(c), HARK_ERR_IO);
+    CHECK_STR(hark_error_sqlstate(c), "3D000");
+    CHECK(strstr(hark_error_message(c), "does not exist") != NULL);
+    hark_finish(c);
+    struct stat st;
+    CHECK(stat(path("not-yet"), &st) != 0); /* nothing was created */
+    c = hark_connect(path("not-yet"));
+    CHECK_RES(hark_status(c), HARK_OK);
+    hark_finish(c);
+    c = hark_connect_params(keys, missing_v); /* now it exists */
+    CHECK_RES(hark_status(c), HARK_OK);
+    hark_finish(c);
+
+    CHECK(mkdir(path("populated"), 0700) == 0);
+    char file[4200];
+    snprintf(file, sizeof file, "%s/notes.txt", path("populated"));
+    FILE *f = fopen(file, "w");
+    CHECK(f != NULL);
+    if (f)
+        fclose(f);
+    c = hark_connect(path("populated"));
+    CHECK_RES(hark_status(c), HARK_ERR_PERMISSION_DENIED);
+    CHECK_STR(hark_error_sqlstate(c), "55000");
+    CHECK(strstr(hark_error_message(c), "exists but is not empty") != NULL);
+    hark_finish(c);
+    char control[4200];
+    snprintf(control, sizeof control, "%s/control", path("populated"));
+    CHECK(stat(control, &st) != 0); /* nothing was written into it */
+
+    c = hark_connect("dbname=app");
+    CHECK_RES(hark_status(c), HARK_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(hark_error_message(c), "looks like a connection string") != NULL);
+    hark_finish(c);
+    CHECK(stat("dbname=app", &st) != 0);
+    c = hark_connect("postgresql://localhost/app");
+    CHECK_RES(hark_status(c), HARK_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(hark_error_message(c), "looks like a URL") != NULL);
+    hark_finish(c);
+}
+
 static void test_bad_arguments(hark_conn *c) {
     char long_channel[65];
     memset(long_channel, 'c', 64);
@@ -541,6 +587,7 @@ int main(int argc, char **argv) {
     test_failed_connect();
     test_connect_params();
     test_backend_pids();
+    test_queue_directories();
 
     hark_conn *a = hark_connect(path("queue"));
     hark_conn *b = hark_connect(path("queue"));

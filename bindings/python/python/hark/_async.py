@@ -45,9 +45,10 @@ class AsyncConnection(BaseConnection):
         max_payload: int | None = None,
         segment_size: int | None = None,
         group_shared: bool = False,
+        create: bool = True,
     ) -> Self:
         """Open a connection; see `hark.connect`."""
-        return cls(open_session(dir, max_queue_size, max_payload, segment_size, group_shared))
+        return cls(open_session(dir, max_queue_size, max_payload, segment_size, group_shared, create))
 
     async def __aenter__(self) -> Self:
         return self
@@ -167,6 +168,7 @@ async def connect_async(
     max_payload: int | None = None,
     segment_size: int | None = None,
     group_shared: bool = False,
+    create: bool = True,
 ) -> AsyncConnection:
     """Open an `AsyncConnection`; the arguments are those of `hark.connect`."""
     return await AsyncConnection.connect(
@@ -175,4 +177,5 @@ async def connect_async(
         max_payload=max_payload,
         segment_size=segment_size,
         group_shared=group_shared,
+        create=create,
     )

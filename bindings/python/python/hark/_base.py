@@ -91,6 +91,7 @@ def open_session(
     max_payload: int | None,
     segment_size: int | None,
     group_shared: bool,
+    create: bool,
 ) -> _hark.Session:
     return _hark.Session(
         None if dir is None else os.fspath(dir),
@@ -98,6 +99,7 @@ def open_session(
         max_payload=max_payload,
         segment_size=segment_size,
         group_shared=group_shared,
+        create=create,
     )
 
 

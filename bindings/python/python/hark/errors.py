@@ -127,7 +127,8 @@ class IncompatibleError(Error):
 
 class PermissionDeniedError(Error):
     """The queue directory or one of its files is not safe to use (another owner, a group- or
-    world-accessible mode without ``group_shared``, a symlink)."""
+    world-accessible mode without ``group_shared``, a symlink), or a queue would be created in a
+    directory that holds other files (SQLSTATE ``55000``)."""
 
     code = "HARK_ERR_PERMISSION_DENIED"
 
