@@ -189,7 +189,8 @@ typedef struct hark_notification {
    */
   char *relname;
   /**
-   * PID of the process whose session sent it (compare with hark_backend_pid to skip your own).
+   * The backend PID of the session that sent it (compare with hark_backend_pid to skip your
+   * own: it differs between the connections of one process).
    */
   int be_pid;
   /**
@@ -209,11 +210,16 @@ extern "C" {
 void hark_default_notice_processor(void *arg, const char *message);
 
 /**
- * Opens a session on the queue directory `dir` (created if missing), or on the default directory
- * when `dir` is NULL (`$HARK_DIR`, else `$XDG_RUNTIME_DIR/hark`, else `/tmp/hark-<uid>`), like
+ * Opens a session on the queue directory `dir`, or on the default directory when `dir` is NULL
+ * (`$HARK_DIR`, else `/dev/shm/hark-<uid>`; `/tmp/hark-<uid>` without `/dev/shm`), like
  * `PQconnectdb`: a connection object comes back even when opening fails; check hark_status and
  * read hark_error_message, then release it with hark_finish either way. Returns NULL only if
  * hark itself failed (out of memory, an internal bug). `dir` is only read during the call.
+ * Without a queue there, one is created, in a missing directory (made 0700) or an empty one;
+ * a directory holding other files is refused (HARK_ERR_PERMISSION_DENIED, SQLSTATE 55000), and so
+ * is a `dir` that looks like a PostgreSQL connection string or URL (`"dbname=app"`,
+ * `"postgresql://…"`: HARK_ERR_INVALID_ARGUMENT). To open only an existing queue, give
+ * hark_connect_params the keyword `create` with the value `off`.
  */
 struct hark_conn *hark_connect(const char *dir);
 
@@ -266,8 +272,11 @@ const char *hark_error_sqlstate(const struct hark_conn *conn);
 int hark_socket(const struct hark_conn *conn);
 
 /**
- * The PID other sessions see as the sender of this session's notifications (the `be_pid` of its
- * notifications, `pg_backend_pid()`), like `PQbackendPID`; 0 if `conn` is NULL or not open.
+ * The session's backend PID, like `PQbackendPID`: what other sessions see as the sender of its
+ * notifications (their `be_pid`) and `pg_backend_pid()` returns; 0 if `conn` is NULL or not open.
+ * Unique among the live sessions of the queue, as a PostgreSQL backend's: the process's own id
+ * for its first connection, a synthetic one (2^22 or more, above any Linux process id) for the
+ * others, so that comparing a notification's `be_pid` with it skips exactly this connection's.
  */
 int hark_backend_pid(const struct hark_conn *conn);
 
@@ -311,7 +320,9 @@ char *hark_escape_identifier(struct hark_conn *conn, const char *str, size_t len
  * empty value is ignored (the option keeps its default); a keyword given twice takes its last
  * value. Keywords: `dir` (the queue directory; the default directory when absent),
  * `max_queue_size`, `max_payload`, `segment_size` (decimal byte counts, as in hark_options;
- * 0 for the default), `group_shared` (`on`/`off`, `true`/`false`, `yes`/`no`, `1`/`0`). NULL
+ * 0 for the default), `group_shared` and `create` (`on`/`off`, `true`/`false`, `yes`/`no`,
+ * `1`/`0`; `create` is on by default: `off` opens only an existing queue, and fails with
+ * HARK_ERR_IO and SQLSTATE 3D000, `queue "…" does not exist`, when there is none). NULL
  * `keywords` opens the default directory with default options. An unknown keyword or a bad value
  * gives a connection whose status is HARK_ERR_INVALID_ARGUMENT and whose error message says
  * which, in libpq's words (`invalid connection option "…"`). The arrays are only read during the

@@ -36,6 +36,8 @@ export interface OpenOptions {
   maxPayload?: number
   segmentSize?: number
   groupShared?: boolean
+  /** `false`: open only an existing queue (see `hark::Options::create`). */
+  create?: boolean
 }
 /** Bits of [`Connection::status`]. */
 export const PENDING_NOTIFICATIONS: number
@@ -46,8 +48,8 @@ export const PENDING_NOTICES: number
  */
 export declare function open(dir?: string | undefined | null, options?: OpenOptions | undefined | null): Promise<Connection>
 /**
- * The default queue directory: `$HARK_DIR`, else `$XDG_RUNTIME_DIR/hark`, else `hark-<uid>`
- * under the temporary directory.
+ * The default queue directory: `$HARK_DIR`, else `/dev/shm/hark-<uid>` (`/tmp/hark-<uid>`
+ * without `/dev/shm`).
  */
 export declare function defaultDir(): string
 /**

@@ -15,10 +15,12 @@ use std::time::{Duration, Instant};
 
 /// PostgreSQL's LISTEN/NOTIFY on a queue directory shared by the processes of one machine.
 ///
-/// The queue directory is DIR when given, else $HARK_DIR, else $XDG_RUNTIME_DIR/hark, else
-/// /dev/shm/hark-<uid> (hark-<uid> in the temporary directory without /dev/shm). For listen,
-/// notify and serve, whose other arguments are channels, a first argument is taken as DIR only
-/// when it contains a `/` (write `./q` for a relative one), or give it with --dir.
+/// The queue directory is DIR when given, else $HARK_DIR, else /dev/shm/hark-<uid>
+/// (/tmp/hark-<uid> without /dev/shm): one rule, so that a service and a login shell of the same
+/// user meet on one queue. A queue is created there if there is none (unless --no-create), in a
+/// missing or empty directory only. For listen, notify and serve, whose other arguments are
+/// channels, a first argument is taken as DIR only when it contains a `/` (write `./q` for a
+/// relative one), or give it with --dir.
 #[derive(Parser)]
 #[command(name = "hark", version)]
 struct Cli {
@@ -72,12 +74,16 @@ struct QueueArgs {
     /// 524288). An existing queue keeps its own: a different value is an error.
     #[arg(long, value_name = "BYTES")]
     max_queue_size: Option<u64>,
+    /// Open only an existing queue: fail (`queue "DIR" does not exist`) rather than create one.
+    #[arg(long)]
+    no_create: bool,
 }
 
 impl QueueArgs {
     fn options(&self) -> hark::Options {
         hark::Options { max_payload: self.max_payload, max_queue_size: self.max_queue_size, ..hark::Options::new() }
             .group_shared(self.group_shared)
+            .create(!self.no_create)
     }
 }
 
@@ -384,11 +390,8 @@ fn notify(a: NotifyArgs) -> u8 {
 fn stat_cmd(a: StatArgs) -> u8 {
     let dir = a.dir.unwrap_or_else(hark::default_dir);
     // Looking must not create a queue.
-    if !dir.join("control").exists() {
-        eprintln!("hark stat: no queue in {}", dir.display());
-        return 1;
-    }
-    let stats = hark::Queue::open(&dir, &hark::Options::new().group_shared(a.group_shared)).and_then(|q| q.stats());
+    let options = hark::Options::new().group_shared(a.group_shared).create(false);
+    let stats = hark::Queue::open(&dir, &options).and_then(|q| q.stats());
     match stats {
         Ok(s) => {
             let text = if a.json { stat::render_json(&dir, &s) } else { stat::render_text(&dir, &s) };

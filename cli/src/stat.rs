@@ -23,11 +23,15 @@ pub fn render_text(dir: &Path, s: &QueueStats) -> String {
     ));
     out.push_str(&format!("listeners    {}\n", s.listeners.len()));
     if !s.listeners.is_empty() {
-        out.push_str(&format!("  {:>8}  {:>5}  {:>8}  {:>14}  {:>12}  {}\n", "pid", "slot", "channels", "position", "lag", "state"));
+        out.push_str(&format!(
+            "  {:>10}  {:>8}  {:>5}  {:>8}  {:>14}  {:>12}  {}\n",
+            "pid", "os_pid", "slot", "channels", "position", "lag", "state"
+        ));
         for l in &s.listeners {
             out.push_str(&format!(
-                "  {:>8}  {:>5}  {:>8}  {:>14}  {:>12}  {}\n",
+                "  {:>10}  {:>8}  {:>5}  {:>8}  {:>14}  {:>12}  {}\n",
                 l.pid,
+                l.os_pid,
                 l.slot,
                 l.channels,
                 l.position,
@@ -46,8 +50,8 @@ pub fn render_json(dir: &Path, s: &QueueStats) -> String {
         .iter()
         .map(|l| {
             format!(
-                "{{\"pid\":{},\"slot\":{},\"channels\":{},\"position\":{},\"lag\":{},\"alive\":{}}}",
-                l.pid, l.slot, l.channels, l.position, l.lag, l.alive
+                "{{\"pid\":{},\"os_pid\":{},\"slot\":{},\"channels\":{},\"position\":{},\"lag\":{},\"alive\":{}}}",
+                l.pid, l.os_pid, l.slot, l.channels, l.position, l.lag, l.alive
             )
         })
         .collect();

@@ -225,7 +225,7 @@ fn stat_shows_listeners_and_lag() {
     let dir = TempDir::new("stat");
     let (code, _, err) = run(hark().args(["stat", &dir_arg(&dir)]), "");
     assert_eq!(code, 1);
-    assert!(err.contains("no queue in"), "{err}");
+    assert!(err.starts_with(&format!("ERROR:  queue \"{}\" does not exist\n", dir_arg(&dir))), "{err}");
     assert!(!dir.path().exists(), "stat must not create a queue");
 
     // A shell that listens on two channels and then sits idle reads nothing: it lags.
@@ -243,16 +243,20 @@ fn stat_shows_listeners_and_lag() {
     assert!(text.starts_with(&format!("queue        {}\n", dir_arg(&dir))), "{text}");
     assert!(text.contains("listeners    1\n"), "{text}");
     assert!(text.contains("segments     1 file of "), "{text}");
+    let header = text.lines().find(|l| l.trim_start().starts_with("pid")).expect("header");
+    assert_eq!(header.split_whitespace().collect::<Vec<_>>(), ["pid", "os_pid", "slot", "channels", "position", "lag", "state"]);
+    // The shell's one session has its process's id as its backend PID.
     let row = text.lines().find(|l| l.split_whitespace().next() == Some(&sh.0.id().to_string())).expect("listener row");
     let cols: Vec<&str> = row.split_whitespace().collect();
-    assert_eq!(cols[2], "2", "channels: {row}");
-    assert!(cols[4].parse::<u64>().unwrap() > 0, "lag: {row}");
-    assert_eq!(cols[5], "alive");
+    assert_eq!(cols[1], sh.0.id().to_string(), "os_pid: {row}");
+    assert_eq!(cols[3], "2", "channels: {row}");
+    assert!(cols[5].parse::<u64>().unwrap() > 0, "lag: {row}");
+    assert_eq!(cols[6], "alive");
 
     let (code, json, _) = run(hark().args(["stat", &dir_arg(&dir), "--json"]), "");
     assert_eq!(code, 0);
     assert!(json.starts_with("{\"dir\":"), "{json}");
-    assert!(json.contains(&format!("\"listeners\":[{{\"pid\":{},", sh.0.id())), "{json}");
+    assert!(json.contains(&format!("\"listeners\":[{{\"pid\":{0},\"os_pid\":{0},", sh.0.id())), "{json}");
     assert!(json.contains("\"channels\":2,"), "{json}");
     assert!(!json.contains("\"lag\":0,"), "{json}");
 
@@ -338,4 +342,32 @@ fn queue_options_create_a_group_shared_queue_of_the_given_sizes() {
     assert_eq!(listening(), 1);
     let (code, _, err) = run(hark().args(["serve", &q, "--addr", "127.0.0.1:0", "c"]), "");
     assert!(code == 1 && err.contains("writable by its group"), "{err}");
+}
+
+/// `--no-create` opens only an existing queue; without it, a queue is made only in a missing or
+/// empty directory; a connection string is not taken for a directory.
+#[test]
+fn queue_directories_are_never_mistaken() {
+    let dir = TempDir::new("no-create");
+    for args in [&["notify", "--no-create", &dir_arg(&dir), "c"][..], &["listen", "--no-create", "--timeout", "0", &dir_arg(&dir), "c"], &["shell", "--no-create", &dir_arg(&dir), "-c", "SELECT 1"]] {
+        let (code, _, err) = run(hark().args(args), "");
+        assert_eq!(code, 1, "{args:?}");
+        assert!(err.contains(&format!("queue \"{}\" does not exist", dir_arg(&dir))), "{args:?}: {err}");
+        assert!(!dir.path().exists(), "{args:?} created the queue");
+    }
+    notify(&dir, &["c"]);
+    let (code, _, err) = run(hark().args(["notify", "--no-create", &dir_arg(&dir), "c"]), "");
+    assert_eq!((code, err.as_str()), (0, ""));
+
+    let populated = TempDir::new("populated");
+    std::fs::create_dir_all(populated.path()).unwrap();
+    std::fs::write(populated.path().join("notes.txt"), "mine").unwrap();
+    let (code, _, err) = run(hark().args(["notify", &dir_arg(&populated), "c"]), "");
+    assert_eq!(code, 1);
+    assert!(err.contains("exists but is not empty"), "{err}");
+    assert_eq!(std::fs::read_dir(populated.path()).unwrap().count(), 1, "nothing was written");
+
+    let (code, _, err) = run(hark().args(["shell", "dbname=app", "-c", "SELECT 1"]), "");
+    assert_eq!(code, 1);
+    assert!(err.contains("looks like a connection string") && err.contains("HINT:"), "{err}");
 }

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64};
 /// First bytes of the control file.
 pub const MAGIC: [u8; 8] = *b"HARKQ\0\0\x01";
 /// The queue format version this library reads and writes.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 /// PostgreSQL's page: the unit of `pg_notification_queue_usage` and of the size limit.
 pub const PAGE_SIZE: u64 = 8192;
 /// Longest channel name in bytes (NAMEDATALEN - 1).
@@ -71,7 +71,8 @@ pub struct Shared {
     pub stop: AtomicU64,
     /// One past the highest slot index ever registered.
     pub slot_hwm: AtomicU32,
-    pub _pad1: u32,
+    /// Counter behind the synthetic backend PIDs (`queue/pids.rs`).
+    pub next_backend_pid: AtomicU32,
     /// CLOCK_MONOTONIC nanoseconds of the last half-full warning (rate limit).
     pub last_warning: AtomicU64,
     pub _pad2: [u64; 4],
@@ -81,6 +82,7 @@ pub struct Shared {
 #[repr(C, align(64))]
 pub struct Slot {
     pub state: AtomicU32,
+    /// The owner's backend PID (`queue/pids.rs`): what its notifications carry.
     pub pid: AtomicI32,
     /// Set by a notifier that sent a wake-up datagram, cleared by the listener before it reads.
     pub wake_pending: AtomicU32,
@@ -92,7 +94,10 @@ pub struct Slot {
     pub sock_id: AtomicU64,
     /// Incremented at every registration (for `hark stat` and debugging).
     pub generation: AtomicU64,
-    pub _pad: [u64; 3],
+    /// The owner's operating-system process id (for `hark stat`).
+    pub os_pid: AtomicI32,
+    pub _pad0: u32,
+    pub _pad: [u64; 2],
 }
 
 /// Channel hashes a listener's `ChannelList` holds; a listener with more channels is matched by
@@ -156,6 +161,14 @@ impl ControlLayout {
 
 const _: () = assert!(std::mem::size_of::<Header>() <= 512);
 const _: () = assert!(std::mem::size_of::<Slot>() == 64);
+
+/// Byte `PID_LOCK_BASE + pid` of the `slots` file is locked (`F_OFD_SETLK`) by the session whose
+/// backend PID is `pid`, for as long as it lives, so that no two live sessions share one. Far
+/// past the slot bytes `0..SLOT_COUNT`.
+pub const PID_LOCK_BASE: u64 = 1 << 32;
+/// Synthetic backend PIDs start here: Linux process ids stay below its `PID_MAX_LIMIT` (2^22), so
+/// a synthetic PID never equals a process's.
+pub const SYNTHETIC_PID_MIN: i32 = 1 << 22;
 
 /// Entry header, 8-byte aligned, in native byte order:
 /// `len u32 | kind u8 | channel_len u8 | reserved u16 | pid i32 | payload_len u32 | txn u64`,

@@ -31,6 +31,13 @@
 //!
 //! ### Files of a queue directory
 //!
+//! A queue directory cannot be mistaken (`queue/path.rs`): a path that looks like a PostgreSQL
+//! connection string or URL is refused, and a queue is created only in a missing directory or an
+//! empty one (or one holding only hark's own files, left by an interrupted creation), never among
+//! other files; with `Options::create` off, only an existing queue is opened. The default
+//! directory (`options.rs`) is `$HARK_DIR`, else `/dev/shm/hark-<uid>`: it depends on the user
+//! alone, so that a service and a login shell of one user meet on one queue.
+//!
 //! The directory is opened once, with `O_NOFOLLOW` (a symbolic link in its place is refused, so
 //! that a link another user plants, at the default `/dev/shm/hark-<uid>` say, cannot send hark to
 //! create or wipe files elsewhere), and its owner and mode are checked on that descriptor (I10):
@@ -67,6 +74,8 @@
 //!   to its PID afterwards: a free lock on an active slot proves its owner is dead. A forked
 //!   child would share the lock's file description and so keep a dead parent's slot "alive": a
 //!   `pthread_atfork` handler points the child's copies at `/dev/null` first thing (`sys/fork.rs`).
+//!   Byte 2^32 + *pid* is locked the same way by the session whose backend PID is *pid*, so that
+//!   no two live sessions share one (`queue/pids.rs`).
 //! * `w.<id>`: one Unix datagram socket file per session that ever listened (`sys/wake.rs`),
 //!   its wake-up address. Being files in the directory, they obey its permissions: no other user
 //!   can send to them. Removed at close, by whoever reaps a dead listener's slot, and by `stats`
@@ -76,9 +85,9 @@
 //!
 //! Positions are 64-bit byte offsets from the queue's creation; they never wrap. Position *p* is
 //! in segment *p / segment_size*. Entries (`layout.rs`) are a 24-byte header (length, kind,
-//! channel length, sender PID, payload length, commit sequence number) followed by the channel and
-//! payload bytes, 8-byte aligned, never crossing a segment: when the next entry does not fit, a
-//! filler entry covers the rest of the segment (PostgreSQL does the same per page).
+//! channel length, the sender's backend PID, payload length, commit sequence number) followed by
+//! the channel and payload bytes, 8-byte aligned, never crossing a segment: when the next entry
+//! does not fit, a filler entry covers the rest of the segment (PostgreSQL does the same per page).
 //!
 //! ### The life of a notification
 //!
@@ -145,6 +154,14 @@
 //! (`sql/pyformat.rs`). The
 //! commit (`session/commit.rs`) takes the block's pending work, publishes it, and gives the
 //! buffers back.
+//!
+//! Each session has its own backend PID, as each PostgreSQL connection has its backend's
+//! (`queue/pids.rs`): `pg_backend_pid()`, and the sender PID of its notifications. It is the
+//! process's id when no live session of the queue holds that one (the process's first session),
+//! else a synthetic one from a counter in the control file, at or above 2^22 (Linux's
+//! `PID_MAX_LIMIT`, so no process has it). A byte lock on `slots` held for the session's life
+//! proves it taken: the kernel drops it at death, and a held one is skipped, so two live sessions
+//! never share a PID and "skip my own" (`n.pid == backend_pid`) skips exactly one session's.
 //!
 //! ### Locks and memory ordering
 //!
@@ -258,7 +275,8 @@ pub use sql::{
 pub const MAX_CHANNEL_LEN: usize = layout::MAX_CHANNEL_LEN;
 
 /// Opens a session on the queue in `dir`, or in [`default_dir`] when `None`, creating the queue
-/// if it does not exist.
+/// if it does not exist (only in a missing or empty directory; see
+/// [`Options::create`](Options#structfield.create)).
 pub fn connect(dir: Option<&std::path::Path>) -> Result<Connection> {
     match dir {
         Some(d) => Connection::open(d),

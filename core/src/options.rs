@@ -23,7 +23,7 @@ const DEFAULT_SEGMENT_SIZE: u64 = 16 << 20;
 /// Sizes are fixed when the queue is created. Reopening an existing queue with an explicit value
 /// that differs from the stored one is an error rather than a silent surprise; leave a field `None`
 /// to accept whatever the queue was created with.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
     /// Maximum bytes between the slowest listener and the head (default 8 GiB, minimum 512 KiB).
     pub max_queue_size: Option<u64>,
@@ -35,6 +35,16 @@ pub struct Options {
     /// files get its group), files 0660 of the directory's group. Without it the directory must
     /// be private to its owner (0700, files 0600).
     pub group_shared: bool,
+    /// Create the queue if there is none (the default): in a missing directory, which is made,
+    /// or in an empty one; never in a directory that holds anything else. `false` opens only an
+    /// existing queue and fails with `queue "…" does not exist` (SQLSTATE 3D000) otherwise.
+    pub create: bool,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options { max_queue_size: None, max_payload: None, segment_size: None, group_shared: false, create: true }
+    }
 }
 
 /// The sizes a queue is created with, after defaults and validation.
@@ -68,6 +78,11 @@ impl Options {
     /// Sets [`Options::group_shared`].
     pub fn group_shared(mut self, yes: bool) -> Options {
         self.group_shared = yes;
+        self
+    }
+    /// Sets [`Options::create`].
+    pub fn create(mut self, yes: bool) -> Options {
+        self.create = yes;
         self
     }
 
@@ -112,32 +127,36 @@ impl Options {
     }
 }
 
-/// The directory used when none is given: `$HARK_DIR`, else `$XDG_RUNTIME_DIR/hark`, else
-/// [`shared_default_dir`].
+/// The directory used when none is given: `$HARK_DIR` when set (and not empty), else
+/// `/dev/shm/hark-<uid>` (`/tmp/hark-<uid>` on a system without `/dev/shm`), `<uid>` being the
+/// effective user id.
+///
+/// One rule, on purpose: apart from `$HARK_DIR`, it depends on the user alone, so that every
+/// process of a user meets on the same queue, whatever its environment. A systemd service may
+/// lack `$XDG_RUNTIME_DIR` or have another one than a login shell, and `/run/user/<uid>` exists
+/// only while the user is logged in (or lingers): a default taken from either would put a service
+/// and a shell of the same user on two different queues without a word. `$TMPDIR` is not read
+/// either, for the same reason.
 pub fn default_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("HARK_DIR").filter(|d| !d.is_empty()) {
         return PathBuf::from(d);
-    }
-    if let Some(d) = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
-        return PathBuf::from(d).join("hark");
     }
     shared_default_dir()
 }
 
 /// `/dev/shm/hark-<uid>` (memory, so that the kernel never writes queue pages back to a disk),
-/// else `hark-<uid>` under the temporary directory. Both lie in a directory every user may write,
-/// so another user may create that name first; the queue is opened there only if it is a
-/// directory of the calling user, never through a symbolic link (I10).
+/// else `/tmp/hark-<uid>`. Both lie in a directory every user may write, so another user may
+/// create that name first; the queue is opened there only if it is a directory of the calling
+/// user, never through a symbolic link (I10).
 pub(crate) fn shared_default_dir() -> PathBuf {
     // SAFETY: geteuid cannot fail.
     let uid = unsafe { libc::geteuid() };
     let shm = std::path::Path::new("/dev/shm");
-    let base = if shm.is_dir() { shm.to_path_buf() } else { std::env::temp_dir() };
+    let base = if shm.is_dir() { shm } else { std::path::Path::new("/tmp") };
     base.join(format!("hark-{uid}"))
 }
 
 /// What to do when [`shared_default_dir`] is taken by another user.
 pub(crate) const SHARED_DEFAULT_HINT: &str = "This is the default queue directory, in a directory every user can write: \
 another user (or a link of theirs) took its name first, and hark will not use it. Give a queue directory of your own \
-(set $HARK_DIR, or pass one), or set $XDG_RUNTIME_DIR (your private runtime directory, usually /run/user/<uid>); \
-an administrator can remove the impostor.";
+(set $HARK_DIR, or pass one); an administrator can remove the impostor.";

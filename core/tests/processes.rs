@@ -86,6 +86,23 @@ fn agent() {
                 while c.notifies().unwrap().is_some() {}
             }
         }
+        // sessions DIR N TAG GO_FILE: once GO_FILE exists (at once if empty), opens N sessions,
+        // each notifying "c" with "TAG:k", and prints "PIDS os p0 p1 …" (all still open).
+        "sessions" => {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while !a[3].is_empty() && !std::path::Path::new(&a[3]).exists() {
+                assert!(Instant::now() < deadline, "no go file");
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            let n: usize = a[1].parse().unwrap();
+            let mut all: Vec<Connection> = (0..n).map(|_| Connection::open(&a[0]).unwrap()).collect();
+            let mut line = format!("PIDS {}", std::process::id());
+            for (k, c) in all.iter_mut().enumerate() {
+                c.notify("c", &format!("{}:{k}", a[2])).unwrap();
+                line.push_str(&format!(" {}", c.backend_pid()));
+            }
+            say(&line);
+        }
         other => panic!("unknown agent role {other}"),
     }
 }
@@ -331,4 +348,60 @@ fn a_writer_killed_inside_the_append_holding_the_lock_wedges_nothing() {
     n.notify("c", "after").unwrap();
     assert!(started.elapsed() < Duration::from_secs(2));
     assert_eq!(common::drain(&mut l), common::pairs(&[("c", "after")]));
+}
+
+/// The PIDs an agent of role `sessions` printed: its process id, then its sessions'.
+fn session_pids(mut a: Agent) -> (i32, Vec<i32>) {
+    let line = a.line().expect("PIDS line");
+    a.finish();
+    let v: Vec<i32> = line.strip_prefix("PIDS ").unwrap().split(' ').map(|p| p.parse().unwrap()).collect();
+    (v[0], v[1..].to_vec())
+}
+
+#[test]
+fn backend_pids_are_unique_across_processes_even_when_a_process_id_is_taken() {
+    let t = TempDir::new("pids-xproc");
+    let q = t.queue();
+    let mut l = Connection::open(&q).unwrap();
+    let other = Connection::open(&q).unwrap();
+    l.listen("c").unwrap();
+    let mine = [l.backend_pid(), other.backend_pid()];
+    let qs = q.display().to_string();
+
+    // A process whose id a live session of the queue already holds as its backend PID (one in
+    // another PID namespace, say; here, this test holds that PID's byte lock on `slots` as such
+    // a session would) gets synthetic PIDs for all its sessions.
+    let go = t.path().join("go");
+    let taken = spawn("sessions", &s(&[&qs, &3, &"taken", &go.display()]));
+    let slots = std::fs::OpenOptions::new().read(true).write(true).open(q.join("slots")).unwrap();
+    let mut lock: libc::flock = unsafe { std::mem::zeroed() };
+    lock.l_type = libc::F_WRLCK as i16;
+    lock.l_whence = libc::SEEK_SET as i16;
+    lock.l_start = ((1u64 << 32) + taken.child.id() as u64) as libc::off_t; // layout::PID_LOCK_BASE + pid
+    lock.l_len = 1;
+    // SAFETY: a valid descriptor and flock structure.
+    assert_eq!(unsafe { libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(&slots), libc::F_OFD_SETLK, &lock) }, 0);
+    std::fs::write(&go, "").unwrap();
+    let (os1, pids1) = session_pids(taken);
+    assert!(pids1.iter().all(|&p| p >= 1 << 22), "{pids1:?} (process {os1})");
+    drop(slots);
+
+    // Another process: its first session has its own id, the others synthetic ones.
+    let (os2, pids2) = session_pids(spawn("sessions", &s(&[&qs, &2, &"free", &""])));
+    assert_eq!(pids2[0], os2);
+    assert!(pids2[1] >= 1 << 22);
+
+    let all: Vec<i32> = mine.iter().chain(&pids1).chain(&pids2).copied().collect();
+    assert_eq!(all.iter().collect::<HashSet<_>>().len(), all.len(), "{all:?}");
+    // Each notification carries the backend PID of the session that sent it.
+    let got = common::collect_until(&mut l, 30, |g| g.len() == 5);
+    let sent: HashMap<String, i32> = pids1
+        .iter()
+        .enumerate()
+        .map(|(k, &p)| (format!("taken:{k}"), p))
+        .chain(pids2.iter().enumerate().map(|(k, &p)| (format!("free:{k}"), p)))
+        .collect();
+    for n in got {
+        assert_eq!(Some(&n.pid), sent.get(&n.payload), "{n:?}");
+    }
 }

@@ -6,6 +6,7 @@ mod common;
 
 use common::{drain, pairs, TempDir};
 use hark::{Connection, ErrorKind, Notice, Options, TransactionStatus};
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 fn two(t: &TempDir) -> (Connection, Connection) {
@@ -160,6 +161,49 @@ fn r6_r12_receiver_gets_channel_payload_and_sender_pid_including_self() {
     // READ ONLY transactions may listen and notify.
     a.execute("BEGIN READ ONLY; NOTIFY c, 'ro'; COMMIT").unwrap();
     assert_eq!(drain(&mut a), pairs(&[("c", "ro")]));
+}
+
+#[test]
+fn r6_each_session_has_its_own_backend_pid_as_each_postgresql_connection_has() {
+    let t = TempDir::new("r6-pids");
+    let q = t.queue();
+    let mut sessions: Vec<Connection> = (0..20).map(|_| Connection::open(&q).unwrap()).collect();
+    let pids: Vec<i32> = sessions.iter().map(|c| c.backend_pid()).collect();
+    // The process's first session shows its id, as `ps` does; the others have ids no Linux
+    // process has (at least 2^22); no two live sessions share one.
+    assert_eq!(pids[0], std::process::id() as i32);
+    assert!(pids[1..].iter().all(|&p| p >= 1 << 22), "{pids:?}");
+    assert_eq!(pids.iter().collect::<HashSet<_>>().len(), pids.len(), "{pids:?}");
+    // pg_backend_pid() and every notification name the sending session, so that the usual
+    // "skip my own" test skips exactly one session's notifications.
+    sessions[0].listen("c").unwrap();
+    for (i, c) in sessions.iter_mut().enumerate() {
+        assert_eq!(c.execute("SELECT pg_backend_pid()").unwrap().rows, [[Some(pids[i].to_string())]]);
+        c.notify("c", &i.to_string()).unwrap();
+    }
+    let me = sessions[0].backend_pid();
+    sessions[0].consume_input().unwrap();
+    let mut from_others = Vec::new();
+    while let Some(n) = sessions[0].notifies().unwrap() {
+        assert_eq!(n.pid, pids[n.payload.parse::<usize>().unwrap()], "{n:?}");
+        if n.pid != me {
+            from_others.push(n.payload);
+        }
+    }
+    assert_eq!(from_others, (1..20).map(|i| i.to_string()).collect::<Vec<_>>());
+    // `hark stat` shows each listener's backend PID beside its process's id.
+    sessions[5].listen("c").unwrap();
+    let stats = sessions[0].queue().stats().unwrap();
+    let shown: Vec<(i32, i32)> = stats.listeners.iter().map(|l| (l.pid, l.os_pid)).collect();
+    assert_eq!(shown, [(pids[0], pids[0]), (pids[5], std::process::id() as i32)]);
+    // A closed session's PID may be taken again (as the kernel reuses a process id), a live
+    // one's never.
+    drop(sessions.remove(0));
+    let again = Connection::open(&q).unwrap();
+    assert_eq!(again.backend_pid(), pids[0]);
+    let mut live: Vec<i32> = sessions.iter().map(|c| c.backend_pid()).collect();
+    live.push(again.backend_pid());
+    assert_eq!(live.iter().collect::<HashSet<_>>().len(), live.len(), "{live:?}");
 }
 
 #[test]

@@ -57,6 +57,7 @@ impl hark_options {
             max_payload: nonzero(self.max_payload).map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
             segment_size: nonzero(self.segment_size),
             group_shared: self.group_shared,
+            create: true,
         }
     }
 }
@@ -232,11 +233,16 @@ pub(crate) fn boxed(conn: hark_conn) -> *mut hark_conn {
     Box::into_raw(Box::new(conn))
 }
 
-/// Opens a session on the queue directory `dir` (created if missing), or on the default directory
-/// when `dir` is NULL (`$HARK_DIR`, else `$XDG_RUNTIME_DIR/hark`, else `/tmp/hark-<uid>`), like
+/// Opens a session on the queue directory `dir`, or on the default directory when `dir` is NULL
+/// (`$HARK_DIR`, else `/dev/shm/hark-<uid>`; `/tmp/hark-<uid>` without `/dev/shm`), like
 /// `PQconnectdb`: a connection object comes back even when opening fails; check hark_status and
 /// read hark_error_message, then release it with hark_finish either way. Returns NULL only if
 /// hark itself failed (out of memory, an internal bug). `dir` is only read during the call.
+/// Without a queue there, one is created, in a missing directory (made 0700) or an empty one;
+/// a directory holding other files is refused (HARK_ERR_PERMISSION_DENIED, SQLSTATE 55000), and so
+/// is a `dir` that looks like a PostgreSQL connection string or URL (`"dbname=app"`,
+/// `"postgresql://…"`: HARK_ERR_INVALID_ARGUMENT). To open only an existing queue, give
+/// hark_connect_params the keyword `create` with the value `off`.
 #[no_mangle]
 pub unsafe extern "C" fn hark_connect(dir: *const c_char) -> *mut hark_conn {
     ffi_boundary!(std::ptr::null_mut(), { boxed(hark_conn::open(dir, &Options::default())) })
@@ -330,8 +336,11 @@ pub unsafe extern "C" fn hark_socket(conn: *const hark_conn) -> c_int {
     })
 }
 
-/// The PID other sessions see as the sender of this session's notifications (the `be_pid` of its
-/// notifications, `pg_backend_pid()`), like `PQbackendPID`; 0 if `conn` is NULL or not open.
+/// The session's backend PID, like `PQbackendPID`: what other sessions see as the sender of its
+/// notifications (their `be_pid`) and `pg_backend_pid()` returns; 0 if `conn` is NULL or not open.
+/// Unique among the live sessions of the queue, as a PostgreSQL backend's: the process's own id
+/// for its first connection, a synthetic one (2^22 or more, above any Linux process id) for the
+/// others, so that comparing a notification's `be_pid` with it skips exactly this connection's.
 #[no_mangle]
 pub unsafe extern "C" fn hark_backend_pid(conn: *const hark_conn) -> c_int {
     ffi_boundary!(0, {

@@ -4,6 +4,7 @@
 use crate::conn::{boxed, hark_conn, hark_options};
 use crate::failure::Failure;
 use crate::result::hark_result;
+use hark::Options;
 use std::ffi::{c_char, CStr};
 
 /// Opens a session with options given as two parallel arrays, like libpq's `PQconnectdbParams`:
@@ -11,7 +12,9 @@ use std::ffi::{c_char, CStr};
 /// empty value is ignored (the option keeps its default); a keyword given twice takes its last
 /// value. Keywords: `dir` (the queue directory; the default directory when absent),
 /// `max_queue_size`, `max_payload`, `segment_size` (decimal byte counts, as in hark_options;
-/// 0 for the default), `group_shared` (`on`/`off`, `true`/`false`, `yes`/`no`, `1`/`0`). NULL
+/// 0 for the default), `group_shared` and `create` (`on`/`off`, `true`/`false`, `yes`/`no`,
+/// `1`/`0`; `create` is on by default: `off` opens only an existing queue, and fails with
+/// HARK_ERR_IO and SQLSTATE 3D000, `queue "…" does not exist`, when there is none). NULL
 /// `keywords` opens the default directory with default options. An unknown keyword or a bad value
 /// gives a connection whose status is HARK_ERR_INVALID_ARGUMENT and whose error message says
 /// which, in libpq's words (`invalid connection option "…"`). The arrays are only read during the
@@ -21,23 +24,24 @@ pub unsafe extern "C" fn hark_connect_params(keywords: *const *const c_char, val
     ffi_boundary!(std::ptr::null_mut(), {
         // SAFETY: the arrays' contract, as documented above.
         let conn = match unsafe { parse(keywords, values) } {
-            Ok((dir, options)) => hark_conn::open_bytes(dir.as_deref(), &options.to_options()),
+            Ok((dir, options)) => hark_conn::open_bytes(dir.as_deref(), &options),
             Err(f) => hark_conn::from_open(Err(f)),
         };
         boxed(conn)
     })
 }
 
-/// Reads the arrays into a directory and the same options as hark_connect_options takes.
+/// Reads the arrays into a directory and the core's options.
 ///
 /// # Safety
 /// `keywords` is NULL or a NULL-terminated array of NUL-terminated strings; when it has entries,
 /// `values` has as many, each NULL or NUL-terminated.
-unsafe fn parse(keywords: *const *const c_char, values: *const *const c_char) -> Result<(Option<Vec<u8>>, hark_options), Failure> {
+unsafe fn parse(keywords: *const *const c_char, values: *const *const c_char) -> Result<(Option<Vec<u8>>, Options), Failure> {
     let mut dir = None;
     let mut options = hark_options::default();
+    let mut create = true;
     if keywords.is_null() {
-        return Ok((dir, options));
+        return Ok((dir, options.to_options()));
     }
     for i in 0.. {
         // SAFETY: keywords is NULL-terminated, and i has not passed its terminator.
@@ -52,7 +56,7 @@ unsafe fn parse(keywords: *const *const c_char, values: *const *const c_char) ->
         let (k, v) = unsafe { (CStr::from_ptr(k).to_bytes(), *values.add(i)) };
         let v = if v.is_null() { &[][..] } else { unsafe { CStr::from_ptr(v) }.to_bytes() };
         let key = String::from_utf8_lossy(k);
-        let known = ["dir", "max_queue_size", "max_payload", "segment_size", "group_shared"];
+        let known = ["dir", "max_queue_size", "max_payload", "segment_size", "group_shared", "create"];
         if !known.contains(&&*key) {
             return Err(invalid(format!("invalid connection option \"{key}\"")));
         }
@@ -64,10 +68,11 @@ unsafe fn parse(keywords: *const *const c_char, values: *const *const c_char) ->
             "max_queue_size" => options.max_queue_size = integer(&key, v)?,
             "max_payload" => options.max_payload = integer(&key, v)?,
             "segment_size" => options.segment_size = integer(&key, v)?,
+            "create" => create = boolean(&key, v)?,
             _ => options.group_shared = boolean(&key, v)?,
         }
     }
-    Ok((dir, options))
+    Ok((dir, options.to_options().create(create)))
 }
 
 fn invalid(message: String) -> Failure {

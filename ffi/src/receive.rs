@@ -16,7 +16,8 @@ use std::time::Duration;
 pub struct hark_notification {
     /// The channel name (libpq's historical field name), NUL-terminated UTF-8.
     pub relname: *mut c_char,
-    /// PID of the process whose session sent it (compare with hark_backend_pid to skip your own).
+    /// The backend PID of the session that sent it (compare with hark_backend_pid to skip your
+    /// own: it differs between the connections of one process).
     pub be_pid: c_int,
     /// The payload, `""` if none was given, NUL-terminated UTF-8.
     pub extra: *mut c_char,

@@ -45,7 +45,9 @@ fn connections_on_many_threads_deliver_every_notification_once_in_order() {
                         }
                         assert_eq!(hark_commit(conn), hark_result::HARK_OK);
                     }
+                    let pid = hark_backend_pid(conn);
                     hark_finish(conn);
+                    pid
                 })
             })
             .collect();
@@ -56,6 +58,7 @@ fn connections_on_many_threads_deliver_every_notification_once_in_order() {
             let handed = handed;
             let conn = handed.0;
             let mut next = [0usize; THREADS];
+            let mut senders = [0; THREADS];
             let mut got = 0;
             while got < THREADS * EACH {
                 assert_eq!(hark_wait(conn, 10_000), 1, "timed out after {got}");
@@ -65,11 +68,14 @@ fn connections_on_many_threads_deliver_every_notification_once_in_order() {
                         break;
                     }
                     assert_eq!(CStr::from_ptr((*n).relname).to_str().unwrap(), "work");
-                    assert_eq!((*n).be_pid as u32, std::process::id());
+                    let pid = (*n).be_pid;
                     let payload = CStr::from_ptr((*n).extra).to_str().unwrap().to_owned();
                     hark_freemem(n.cast());
                     let (t, k) = payload[1..].split_once('-').unwrap();
                     let (t, k): (usize, usize) = (t.parse().unwrap(), k.parse().unwrap());
+                    // Every notification of a connection carries that connection's backend PID.
+                    assert!(senders[t] == 0 || senders[t] == pid, "thread {t}: {pid} after {}", senders[t]);
+                    senders[t] = pid;
                     assert_eq!(k, next[t], "thread {t}'s notifications out of order");
                     next[t] += 1;
                     got += 1;
@@ -77,12 +83,16 @@ fn connections_on_many_threads_deliver_every_notification_once_in_order() {
             }
             assert_eq!(hark_wait(conn, 50), 0, "more than was sent");
             hark_finish(conn);
-            next
+            (next, senders)
         });
-        for s in senders {
-            s.join().unwrap();
-        }
-        assert_eq!(receiver.join().unwrap(), [EACH; THREADS]);
+        let sent: Vec<i32> = senders.into_iter().map(|s| s.join().unwrap()).collect();
+        let (next, seen) = receiver.join().unwrap();
+        assert_eq!(next, [EACH; THREADS]);
+        assert_eq!(seen.to_vec(), sent, "each notification names the connection that sent it");
+        let mut distinct = sent.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert_eq!(distinct.len(), THREADS, "each connection has its own backend PID: {sent:?}");
     }
     std::fs::remove_dir_all(dir).unwrap();
 }

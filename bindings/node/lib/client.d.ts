@@ -6,7 +6,10 @@ import { EventEmitter } from 'node:events'
 export interface Notification {
   channel: string
   payload: string
-  /** PID of the process whose session sent it (PostgreSQL's backend PID). */
+  /**
+   * The backend PID of the session that sent it; compare with `client.processID` to skip your
+   * own notifications (each client has its own, as each node-postgres client has its backend).
+   */
   processId: number
 }
 
@@ -47,7 +50,12 @@ export interface HarkError extends Error {
 }
 
 export interface ClientConfig {
-  /** The queue directory; default $HARK_DIR, else $XDG_RUNTIME_DIR/hark, else hark-<uid> in the temporary directory. */
+  /**
+   * The queue directory; default $HARK_DIR, else /dev/shm/hark-<uid> (/tmp/hark-<uid> without
+   * /dev/shm). A queue is created only in a missing or empty directory
+   * (HARK_ERR_PERMISSION_DENIED, SQLSTATE 55000, for one holding other files), and a connection
+   * string or URL ('dbname=app', 'postgresql://…') is refused with HARK_ERR_INVALID_ARGUMENT.
+   */
   dir?: string
   /** Fixed when the queue is created (bytes): default 8 GiB, minimum 512 KiB. */
   maxQueueSize?: number
@@ -57,6 +65,11 @@ export interface ClientConfig {
   segmentSize?: number
   /** Share the queue with the directory's group (02770/0660 instead of 0700/0600). */
   groupShared?: boolean
+  /**
+   * Create the queue if there is none (default true); false opens only an existing queue and
+   * rejects with HARK_ERR_IO, SQLSTATE 3D000 (`queue "…" does not exist`) otherwise.
+   */
+  create?: boolean
 }
 
 /** node-postgres' description of a result column (a RowDescription field). */
@@ -98,7 +111,10 @@ export declare class Client extends EventEmitter {
   constructor(config?: ClientConfig | string)
   /** The queue directory (after connect(): the one opened). */
   dir: string | null
-  /** This session's backend PID (after connect()). */
+  /**
+   * This session's backend PID (after connect()): unique among the live sessions of the queue,
+   * the process's id for its first client, another (2^22 or more) for the others.
+   */
   processID: number | null
 
   connect(): Promise<void>

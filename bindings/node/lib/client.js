@@ -91,7 +91,7 @@ function withCallback (promise, callback) {
 class Client extends EventEmitter {
   /**
    * @param {string | {dir?: string, maxQueueSize?: number, maxPayload?: number,
-   *   segmentSize?: number, groupShared?: boolean}} [config]
+   *   segmentSize?: number, groupShared?: boolean, create?: boolean}} [config]
    */
   constructor (config = {}) {
     super()
@@ -102,7 +102,8 @@ class Client extends EventEmitter {
       maxQueueSize: config.maxQueueSize,
       maxPayload: config.maxPayload,
       segmentSize: config.segmentSize,
-      groupShared: config.groupShared
+      groupShared: config.groupShared,
+      create: config.create
     }
     this._session = null
     this._state = 'new' // connecting, connected, ended

@@ -71,6 +71,8 @@ pub struct OpenOptions {
     pub max_payload: Option<f64>,
     pub segment_size: Option<f64>,
     pub group_shared: Option<bool>,
+    /// `false`: open only an existing queue (see `hark::Options::create`).
+    pub create: Option<bool>,
 }
 
 /// Bits of [`Connection::status`].
@@ -149,6 +151,7 @@ fn options(o: Option<OpenOptions>) -> std::result::Result<hark::Options, hark::E
         opts.max_payload = size("maxPayload", o.max_payload)?.map(|v| v.min(usize::MAX as u64) as usize);
         opts.segment_size = size("segmentSize", o.segment_size)?;
         opts.group_shared = o.group_shared.unwrap_or(false);
+        opts.create = o.create.unwrap_or(true);
     }
     Ok(opts)
 }
@@ -163,8 +166,8 @@ pub fn open(env: Env, dir: Option<String>, options: Option<OpenOptions>) -> Resu
     })
 }
 
-/// The default queue directory: `$HARK_DIR`, else `$XDG_RUNTIME_DIR/hark`, else `hark-<uid>`
-/// under the temporary directory.
+/// The default queue directory: `$HARK_DIR`, else `/dev/shm/hark-<uid>` (`/tmp/hark-<uid>`
+/// without `/dev/shm`).
 #[napi]
 pub fn default_dir(env: Env) -> Result<String> {
     guarded(&env, || Ok(hark::default_dir().to_string_lossy().into_owned()))

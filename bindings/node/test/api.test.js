@@ -28,6 +28,58 @@ test('a notification has node-postgres\' fields and arrives from another client'
   assert.deepStrictEqual(msg, { channel: 'events', payload: 'order 42 paid', processId: notifier.processID })
 })
 
+test('each client has its own backend PID, so skipping your own skips only your own', async (t) => {
+  const dir = queueDir(t)
+  const me = await connected(t, dir)
+  const other = await connected(t, dir)
+  assert.strictEqual(me.processID, process.pid)
+  assert.notStrictEqual(other.processID, me.processID)
+  assert.ok(other.processID >= 2 ** 22, `${other.processID}`)
+  assert.deepStrictEqual((await other.query('SELECT pg_backend_pid()')).rows, [{ pg_backend_pid: other.processID }])
+  me.listen('ch')
+  const got = collect(me, 2)
+  other.notify('ch', 'from other')
+  me.notify('ch', 'from me')
+  const msgs = await got
+  assert.deepStrictEqual(msgs.map((m) => [m.payload, m.processId]), [['from other', other.processID], ['from me', me.processID]])
+  assert.deepStrictEqual(msgs.filter((m) => m.processId !== me.processID).map((m) => m.payload), ['from other'])
+})
+
+test('create: false opens only an existing queue; no queue among other files nor at a connection string', async (t) => {
+  const dir = queueDir(t)
+  const fs = require('node:fs')
+  const path = require('node:path')
+  await assert.rejects(new Client({ dir, create: false }).connect(), (err) => {
+    assert.strictEqual(err.code, 'HARK_ERR_IO')
+    assert.strictEqual(err.sqlstate, '3D000')
+    assert.match(err.message, /does not exist/)
+    return true
+  })
+  assert.ok(!fs.existsSync(dir))
+  const creator = await connected(t, dir)
+  const joiner = await connected(t, dir, { create: false })
+  joiner.listen('ch')
+  const got = collect(joiner, 1)
+  creator.notify('ch', 'hello')
+  assert.deepStrictEqual((await got).map((m) => m.payload), ['hello'])
+
+  const populated = path.dirname(dir) // holds the queue directory: not empty, not a queue
+  await assert.rejects(new Client(populated).connect(), (err) => {
+    assert.strictEqual(err.code, 'HARK_ERR_PERMISSION_DENIED')
+    assert.strictEqual(err.sqlstate, '55000')
+    assert.match(err.hint, /missing or empty directory/)
+    return true
+  })
+  assert.deepStrictEqual(fs.readdirSync(populated), ['queue'])
+  for (const dsn of ['dbname=app', 'postgresql://localhost/app']) {
+    await assert.rejects(new Client(dsn).connect(), (err) => {
+      assert.strictEqual(err.code, 'HARK_ERR_INVALID_ARGUMENT')
+      assert.match(err.message, /looks like/)
+      return true
+    })
+  }
+})
+
 test('listen, notify and unlisten as methods take channel names verbatim', async (t) => {
   const dir = queueDir(t)
   const c = await connected(t, dir)
@@ -266,6 +318,18 @@ test('the default directory comes from HARK_DIR', async (t) => {
   await c.connect()
   t.after(() => c.end())
   assert.strictEqual(c.dir, dir)
+})
+
+test('the default directory depends on the user alone without HARK_DIR', () => {
+  const saved = { HARK_DIR: process.env.HARK_DIR, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR }
+  try {
+    delete process.env.HARK_DIR
+    process.env.XDG_RUNTIME_DIR = '/run/user/12345'
+    const base = require('node:fs').existsSync('/dev/shm') ? '/dev/shm' : '/tmp'
+    assert.strictEqual(defaultDir(), `${base}/hark-${process.geteuid()}`)
+  } finally {
+    for (const [k, v] of Object.entries(saved)) { if (v === undefined) delete process.env[k]; else process.env[k] = v }
+  }
 })
 
 test('connect, use and end follow node-postgres\' life cycle', async (t) => {

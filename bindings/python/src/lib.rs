@@ -29,7 +29,7 @@ fn _hark(m: &Bound<'_, PyModule>) -> PyResult<()> {
 }
 
 /// The directory `connect()` uses when none is given: `$HARK_DIR`, else
-/// `$XDG_RUNTIME_DIR/hark`, else `hark-<uid>` under the temporary directory.
+/// `/dev/shm/hark-<uid>` (`/tmp/hark-<uid>` without `/dev/shm`).
 #[pyfunction]
 fn default_dir() -> std::path::PathBuf {
     hark::default_dir()

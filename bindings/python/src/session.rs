@@ -45,7 +45,7 @@ pub(crate) struct Session {
 #[pymethods]
 impl Session {
     #[new]
-    #[pyo3(signature = (dir=None, *, max_queue_size=None, max_payload=None, segment_size=None, group_shared=false))]
+    #[pyo3(signature = (dir=None, *, max_queue_size=None, max_payload=None, segment_size=None, group_shared=false, create=true))]
     fn new(
         py: Python<'_>,
         dir: Option<PathBuf>,
@@ -53,8 +53,9 @@ impl Session {
         max_payload: Option<usize>,
         segment_size: Option<u64>,
         group_shared: bool,
+        create: bool,
     ) -> PyResult<Session> {
-        let options = Options { max_queue_size, max_payload, segment_size, group_shared };
+        let options = Options { max_queue_size, max_payload, segment_size, group_shared, create };
         let dir = dir.unwrap_or_else(hark::default_dir);
         // Opening may create the queue (mkdir, fallocate of the first segment): no Python needed.
         let mut conn = py.detach(|| Connection::with_options(&dir, &options)).py_err()?;

@@ -163,6 +163,50 @@ def test_default_directory_comes_from_hark_dir(tmp_path: Path, monkeypatch: pyte
         assert (tmp_path / "env-queue").is_dir()
 
 
+def test_the_default_directory_ignores_the_runtime_and_temporary_directories(monkeypatch: pytest.MonkeyPatch) -> None:
+    # One rule for a login shell and a service of the same user, whatever their environment.
+    monkeypatch.delenv("HARK_DIR", raising=False)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", "/run/user/12345")
+    monkeypatch.setenv("TMPDIR", "/var/tmp")
+    base = Path("/dev/shm") if Path("/dev/shm").is_dir() else Path("/tmp")
+    assert hark.default_dir() == base / f"hark-{os.geteuid()}"
+
+
+def test_each_connection_has_its_own_backend_pid(conn: hark.Connection, other: hark.Connection) -> None:
+    # As each psycopg connection has its own backend: "skip my own" skips only this one's.
+    assert conn.pid == os.getpid() and other.pid != conn.pid and other.pid >= 2**22
+    assert conn.execute("SELECT pg_backend_pid()") == [(str(conn.pid),)]
+    assert other.execute("SELECT pg_backend_pid()") == [(str(other.pid),)]
+    conn.listen("ch")
+    other.notify("ch", "from other")
+    conn.notify("ch", "from me")
+    got = list(conn.notifies(timeout=0))
+    assert [(n.payload, n.pid) for n in got] == [("from other", other.pid), ("from me", conn.pid)]
+    assert [n.payload for n in got if n.pid != conn.pid] == ["from other"]
+
+
+def test_create_false_opens_only_an_existing_queue(qdir: Path) -> None:
+    with pytest.raises(hark.IoError, match="does not exist") as e:
+        hark.connect(qdir, create=False)
+    assert e.value.sqlstate == "3D000" and not qdir.exists()
+    with hark.connect(qdir) as creator, hark.connect(qdir, create=False) as joiner:
+        joiner.listen("ch")
+        creator.notify("ch", "hello")
+        assert [n.payload for n in joiner.notifies(timeout=0)] == ["hello"]
+
+
+def test_a_queue_is_never_created_among_other_files_nor_at_a_connection_string(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(hark.PermissionDeniedError, match="exists but is not empty") as e:
+        hark.connect(tmp_path)
+    assert e.value.sqlstate == "55000" and e.value.hint and "missing or empty directory" in e.value.hint
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+    for dsn in ("dbname=app", "host=localhost dbname=app", "postgresql://localhost/app"):
+        with pytest.raises(hark.InvalidArgumentError, match="looks like") as e:
+            hark.connect(dsn)
+        assert e.value.hint and "queue directory" in e.value.hint
+
+
 def test_options_and_pathlike(tmp_path: Path) -> None:
     with hark.connect(tmp_path / "q", max_payload=20000) as c:
         c.listen("big")

@@ -2,6 +2,8 @@
 
 mod append;
 mod channels;
+mod path;
+mod pids;
 mod read;
 mod registry;
 mod segments;
@@ -9,6 +11,7 @@ mod stats;
 mod tail;
 
 pub(crate) use append::AppendOutcome;
+pub(crate) use path::no_queue;
 pub(crate) use segments::Segments;
 pub use stats::{ListenerStat, QueueStats};
 
@@ -62,22 +65,30 @@ fn is_segment_name(name: &str) -> bool {
 }
 
 impl Queue {
-    /// Opens the queue directory at `dir`, creating it and its files if missing. After a reboot
-    /// (the stored boot id differs) the old queue is wiped first, as PostgreSQL empties
-    /// `pg_notify/` at start.
+    /// Opens the queue directory at `dir`. Without a queue there, and with
+    /// [`Options::create`](Options#structfield.create) (the default), creates the directory if
+    /// missing and the queue's files in it, but only in a missing or empty directory (`path.rs`). A path that looks like a PostgreSQL connection
+    /// string or URL is refused. After a reboot (the stored boot id differs) the old queue is
+    /// wiped first, as PostgreSQL empties `pg_notify/` at start.
     pub fn open(dir: impl AsRef<Path>, options: &Options) -> Result<Arc<Queue>> {
         let path = dir.as_ref().to_path_buf();
+        path::refuse_server_address(&path)?;
         let requested = options.geometry()?;
         // The default `hark-<uid>` lies in a directory every user can write: another user may
         // have made it (or a link) first, and even group sharing must not accept theirs.
         let shared_default = path == crate::options::shared_default_dir();
-        let dir = Dir::open(&path, options.group_shared, shared_default)?;
+        let dir = Dir::open(&path, options.group_shared, shared_default, options.create)?;
         // The common case, a queue of this boot, needs no lock: nobody wipes or replaces a
         // control file of the current boot, and a new one is renamed into place complete. So a
         // process stopped while opening (holding the lock below) delays only creations and wipes.
         let current = match dir.open_file(CONTROL, false)? {
             Some(fd) if read_header(&fd)?.boot_id == proc::boot_id() => Some(fd),
-            _ => None,
+            Some(_) => None,
+            // No queue yet: only where one may be made, before the lock file is.
+            None => {
+                path::check_creatable(&dir, &path, options.create)?;
+                None
+            }
         };
         let mut _open_lock = None;
         let control = match current {
@@ -353,7 +364,7 @@ fn check_header(h: &Header, fd: &OwnedFd) -> Result<Geometry> {
         max_queue_size: Some(h.max_queue_size),
         max_payload: usize::try_from(h.max_payload).ok(),
         segment_size: Some(h.segment_size),
-        group_shared: false,
+        ..Options::default()
     }
     .geometry()
     .map_err(|e| Error::corrupted(format!("control file of the queue is corrupted: {}", e.message())))?;

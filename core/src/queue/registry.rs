@@ -15,7 +15,7 @@ impl Queue {
     /// lifetime. The channel buckets and hashes are published before the start position is read,
     /// so that a notifier either wakes this session or committed before its start (no lost
     /// wake-up), and a tail advance never moves it past what it is owed.
-    /// Returns the slot and the start position (the head).
+    /// `pid` is the session's backend PID. Returns the slot and the start position (the head).
     pub(crate) fn register(
         &self,
         lock_fd: RawFd,
@@ -40,6 +40,7 @@ impl Queue {
                     self.clear_dead_slot(i); // left behind by a session that died
                 }
                 slot.pid.store(pid, Ordering::SeqCst);
+                slot.os_pid.store(crate::sys::proc::pid(), Ordering::SeqCst);
                 slot.sock_id.store(sock_id, Ordering::SeqCst);
                 slot.wake_pending.store(0, Ordering::SeqCst);
                 slot.channels.store(0, Ordering::SeqCst);
@@ -91,6 +92,7 @@ impl Queue {
         slot.pos.store(0, Ordering::SeqCst);
         slot.channels.store(0, Ordering::SeqCst);
         slot.pid.store(0, Ordering::SeqCst);
+        slot.os_pid.store(0, Ordering::SeqCst);
     }
 
     pub(crate) fn add_buckets(&self, i: usize, buckets: &[usize]) {
@@ -153,7 +155,7 @@ impl Queue {
         }
     }
 
-    /// PID of a registered listener whose position is furthest behind.
+    /// Backend PID of a registered listener whose position is furthest behind.
     pub(crate) fn slowest_listener_pid(&self) -> Option<i32> {
         let hwm = (self.shared().slot_hwm.load(Ordering::SeqCst) as usize).min(SLOT_COUNT);
         (0..hwm)

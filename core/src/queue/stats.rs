@@ -9,7 +9,10 @@ use std::sync::atomic::Ordering;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListenerStat {
     pub slot: usize,
+    /// The listening session's backend PID (what its notifications carry).
     pub pid: i32,
+    /// The operating-system id of the process that owns the session.
+    pub os_pid: i32,
     pub channels: u32,
     /// Next byte position it will read.
     pub position: u64,
@@ -56,6 +59,7 @@ impl Queue {
                 ListenerStat {
                     slot: i,
                     pid: slot.pid.load(Ordering::SeqCst),
+                    os_pid: slot.os_pid.load(Ordering::SeqCst),
                     channels: slot.channels.load(Ordering::SeqCst),
                     position,
                     lag: head - position,

@@ -31,7 +31,8 @@ pub struct Notification {
     pub channel: String,
     /// The payload, `""` when none was given (libpq's `extra`).
     pub payload: String,
-    /// PID of the process whose session sent it (libpq's `be_pid`).
+    /// The backend PID of the session that sent it (libpq's `be_pid`): compare it with
+    /// [`Connection::backend_pid`] to recognise your own notifications.
     pub pid: i32,
 }
 
@@ -127,10 +128,19 @@ impl Connection {
         let lock_fd = queue.dir.open_file(crate::queue::SLOTS, true)?.expect("created");
         // Its byte lock will prove this session alive: a forked child must not keep it.
         fork::register(lock_fd.as_raw_fd());
-        let rx = Receiver::new(queue.clone(), proc::random_u64())?;
+        let opened = queue
+            .claim_backend_pid(lock_fd.as_raw_fd())
+            .and_then(|pid| Ok((pid, Receiver::new(queue.clone(), proc::random_u64())?)));
+        let (pid, rx) = match opened {
+            Ok(v) => v,
+            Err(e) => {
+                fork::unregister(lock_fd.as_raw_fd());
+                return Err(e);
+            }
+        };
         Ok(Connection {
             queue,
-            pid: proc::pid(),
+            pid,
             fork_gen: proc::fork_generation(),
             closed: false,
             lock_fd: std::mem::ManuallyDrop::new(lock_fd),
@@ -147,8 +157,11 @@ impl Connection {
         &self.queue
     }
 
-    /// The PID other sessions see as the sender of this session's notifications
-    /// (`pg_backend_pid()`, `PQbackendPID`).
+    /// This session's backend PID (`pg_backend_pid()`, `PQbackendPID`): what other sessions see
+    /// as the sender of its notifications. Unique among the live sessions of the queue, as a
+    /// PostgreSQL backend's PID is: the process's id for the first session of a process (more
+    /// exactly, when no other live session holds that PID), a synthetic one of at least 2^22,
+    /// above any Linux process id, for the others (`queue/pids.rs`).
     pub fn backend_pid(&self) -> i32 {
         self.pid
     }
@@ -335,6 +348,7 @@ impl Connection {
         if let Some(i) = self.rx.slot.take() {
             self.queue.unregister(i, self.lock_fd.as_raw_fd());
         }
+        self.queue.release_backend_pid(self.lock_fd.as_raw_fd(), self.pid);
         self.rx.close();
     }
 

@@ -24,13 +24,14 @@ fn errno() -> io::Error {
 }
 
 impl Dir {
-    /// Opens `path`, creating it (0700, or 02770 when group-shared) if missing, and refuses a
-    /// symbolic link in its place, a directory that another user owns (unless group-shared and of
-    /// a group of ours), or one that others can write (I10). Owner and mode are checked on the
-    /// opened descriptor, so what is checked is what is used. `shared_default`: `path` is the
-    /// default `hark-<uid>` in a directory every user can write, which must be the caller's own
-    /// directory even when group-shared; when another user took it, the error says what to do.
-    pub fn open(path: &Path, group_shared: bool, shared_default: bool) -> Result<Dir> {
+    /// Opens `path`, creating it (0700, or 02770 when group-shared) if missing and `create` is
+    /// set, and refuses a symbolic link in its place, a directory that another user owns (unless
+    /// group-shared and of a group of ours), or one that others can write (I10). Owner and mode
+    /// are checked on the opened descriptor, so what is checked is what is used.
+    /// `shared_default`: `path` is the default `hark-<uid>` in a directory every user can write,
+    /// which must be the caller's own directory even when group-shared; when another user took
+    /// it, the error says what to do.
+    pub fn open(path: &Path, group_shared: bool, shared_default: bool, create: bool) -> Result<Dir> {
         let shown = path.display();
         let taken = |e: Error| if shared_default { e.with_hint(crate::options::SHARED_DEFAULT_HINT) } else { e };
         // SAFETY: geteuid cannot fail.
@@ -41,8 +42,8 @@ impl Dir {
         // than its creator's primary group, which the other members may not be in.
         let mode = if group_shared { 0o2770 } else { 0o700 };
         // SAFETY: c is a valid C string.
-        let made = unsafe { libc::mkdir(c.as_ptr(), mode & 0o777) } == 0;
-        if !made {
+        let made = create && unsafe { libc::mkdir(c.as_ptr(), mode & 0o777) } == 0;
+        if create && !made {
             let e = errno();
             if e.raw_os_error() != Some(libc::EEXIST) {
                 return Err(Error::io(format_args!("create queue directory \"{shown}\""), e));
@@ -76,6 +77,9 @@ impl Dir {
                         "queue directory \"{shown}\" is owned by another user (uid {owner})"
                     ))));
                 }
+            }
+            if !create && e.raw_os_error() == Some(libc::ENOENT) {
+                return Err(crate::queue::no_queue(path).with_detail(format!("There is no directory \"{shown}\".")));
             }
             return Err(Error::io(format_args!("open queue directory \"{shown}\""), e));
         }

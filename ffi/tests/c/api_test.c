@@ -220,6 +220,76 @@ static void test_connect_params(void) {
     hark_finish(c);
 }
 
+/* Each connection has its own backend PID, as each PostgreSQL connection has its own backend:
+ * the process's id for its first, another for the second, and a notification carries its
+ * sender's, so that skipping your own (be_pid == hark_backend_pid) skips only your own. */
+static void test_backend_pids(void) {
+    hark_conn *first = hark_connect(path("pids"));
+    hark_conn *second = hark_connect(path("pids"));
+    int p1 = hark_backend_pid(first), p2 = hark_backend_pid(second);
+    CHECK(p1 == (int)getpid());
+    CHECK(p2 > 0 && p2 != p1);
+    CHECK_RES(hark_listen(first, "pids"), HARK_OK);
+    CHECK_RES(hark_notify(second, "pids", "from second"), HARK_OK);
+    CHECK_RES(hark_notify(first, "pids", "from first"), HARK_OK);
+    CHECK(hark_consume_input(first) == 1);
+    expect_notification(first, "pids", "from second", p2);
+    expect_notification(first, "pids", "from first", p1);
+    char want[32];
+    snprintf(want, sizeof want, "%d", p2);
+    hark_query *q = hark_exec(second, "SELECT pg_backend_pid()");
+    CHECK_STR(hark_query_getvalue(q, 0, 0), want);
+    hark_query_clear(q);
+    hark_finish(second);
+    hark_finish(first);
+}
+
+/* A queue is made only where nothing else is; create=off opens only an existing queue; a
+ * connection string is not taken for a directory. */
+static void test_queue_directories(void) {
+    const char *keys[] = {"dir", "create", NULL};
+    const char *missing_v[] = {path("not-yet"), "off", NULL};
+    hark_conn *c = hark_connect_params(keys, missing_v);
+    CHECK_RES(hark_status(c), HARK_ERR_IO);
+    CHECK_STR(hark_error_sqlstate(c), "3D000");
+    CHECK(strstr(hark_error_message(c), "does not exist") != NULL);
+    hark_finish(c);
+    struct stat st;
+    CHECK(stat(path("not-yet"), &st) != 0); /* nothing was created */
+    c = hark_connect(path("not-yet"));
+    CHECK_RES(hark_status(c), HARK_OK);
+    hark_finish(c);
+    c = hark_connect_params(keys, missing_v); /* now it exists */
+    CHECK_RES(hark_status(c), HARK_OK);
+    hark_finish(c);
+
+    CHECK(mkdir(path("populated"), 0700) == 0);
+    char file[4200];
+    snprintf(file, sizeof file, "%s/notes.txt", path("populated"));
+    FILE *f = fopen(file, "w");
+    CHECK(f != NULL);
+    if (f)
+        fclose(f);
+    c = hark_connect(path("populated"));
+    CHECK_RES(hark_status(c), HARK_ERR_PERMISSION_DENIED);
+    CHECK_STR(hark_error_sqlstate(c), "55000");
+    CHECK(strstr(hark_error_message(c), "exists but is not empty") != NULL);
+    hark_finish(c);
+    char control[4200];
+    snprintf(control, sizeof control, "%s/control", path("populated"));
+    CHECK(stat(control, &st) != 0); /* nothing was written into it */
+
+    c = hark_connect("dbname=app");
+    CHECK_RES(hark_status(c), HARK_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(hark_error_message(c), "looks like a connection string") != NULL);
+    hark_finish(c);
+    CHECK(stat("dbname=app", &st) != 0);
+    c = hark_connect("postgresql://localhost/app");
+    CHECK_RES(hark_status(c), HARK_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(hark_error_message(c), "looks like a URL") != NULL);
+    hark_finish(c);
+}
+
 static void test_bad_arguments(hark_conn *c) {
     char long_channel[65];
     memset(long_channel, 'c', 64);
@@ -638,6 +708,8 @@ int main(int argc, char **argv) {
     test_null_everywhere();
     test_failed_connect();
     test_connect_params();
+    test_backend_pids();
+    test_queue_directories();
 
     hark_conn *a = hark_connect(path("queue"));
     hark_conn *b = hark_connect(path("queue"));

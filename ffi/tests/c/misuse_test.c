@@ -165,6 +165,7 @@ struct sender {
     hark_conn *conn;         /* the thread's own connection, or the shared one */
     pthread_mutex_t *lock;   /* non-NULL: the shared connection, used one thread at a time */
     int id;
+    int pid;                 /* its connection's backend PID, the be_pid of what it sends */
     int errors;
 };
 
@@ -219,6 +220,10 @@ static void run_senders(int shared) {
         senders[i].id = i;
         senders[i].errors = 0;
         CHECK_RES(hark_status(senders[i].conn), HARK_OK);
+        senders[i].pid = hark_backend_pid(senders[i].conn);
+        /* One connection per thread: each its own backend PID, as separate backends. */
+        for (int j = 0; j < i && !shared; j++)
+            CHECK(senders[j].pid != senders[i].pid);
     }
     for (int i = 0; i < THREADS; i++)
         CHECK(pthread_create(&tids[i], NULL, send_all, &senders[i]) == 0);
@@ -241,7 +246,7 @@ static void run_senders(int shared) {
         while ((n = hark_notifies(listener)) != NULL) {
             int id = -1, k = -1;
             if (sscanf(n->extra, "%d-%d", &id, &k) != 2 || id < 0 || id >= THREADS || strcmp(n->relname, "threads") != 0 ||
-                n->be_pid != (int)getpid())
+                n->be_pid != senders[id].pid)
                 unknown++;
             else if (k != last[id] + 1) /* per sender: each once, in order */
                 out_of_order++;

@@ -50,9 +50,10 @@ class AsyncConnection(BaseConnection):
         segment_size: int | None = None,
         group_shared: bool = False,
         autocommit: bool = True,
+        create: bool = True,
     ) -> Self:
         """Open a connection; see `hark.connect`."""
-        return cls(open_session(dir, max_queue_size, max_payload, segment_size, group_shared), autocommit)
+        return cls(open_session(dir, max_queue_size, max_payload, segment_size, group_shared, create), autocommit)
 
     async def __aenter__(self) -> Self:
         return self
@@ -184,6 +185,7 @@ async def connect_async(
     segment_size: int | None = None,
     group_shared: bool = False,
     autocommit: bool = True,
+    create: bool = True,
 ) -> AsyncConnection:
     """Open an `AsyncConnection`; the arguments are those of `hark.connect`."""
     return await AsyncConnection.connect(
@@ -193,4 +195,5 @@ async def connect_async(
         segment_size=segment_size,
         group_shared=group_shared,
         autocommit=autocommit,
+        create=create,
     )

@@ -29,8 +29,8 @@ class Notify(NamedTuple):
     payload: str
     """The payload, ``""`` when none was given (libpq's ``extra``)."""
     pid: int
-    """PID of the process whose connection sent it (libpq's ``be_pid``); compare with
-    ``conn.pid`` to recognise your own notifications."""
+    """The backend PID of the connection that sent it (libpq's ``be_pid``); compare with
+    ``conn.pid`` to recognise your own notifications (each connection has its own)."""
 
     def json(self) -> Any:
         """The payload parsed as JSON (with ``hark.types.json.set_json_loads``'s function,
@@ -78,6 +78,7 @@ def open_session(
     max_payload: int | None,
     segment_size: int | None,
     group_shared: bool,
+    create: bool,
 ) -> _hark.Session:
     # psycopg's connect("") means "the defaults"; so does hark's.
     return _hark.Session(
@@ -86,6 +87,7 @@ def open_session(
         max_payload=max_payload,
         segment_size=segment_size,
         group_shared=group_shared,
+        create=create,
     )
 
 
@@ -104,8 +106,10 @@ class BaseConnection:
 
     @property
     def pid(self) -> int:
-        """The PID listeners see as the sender of this connection's notifications
-        (``pg_backend_pid()``)."""
+        """This connection's backend PID (``pg_backend_pid()``): what listeners see as the
+        sender of its notifications. Unique among the live connections of the queue, as a
+        PostgreSQL backend's: the process's id for its first connection, another (2^22 or more,
+        above any Linux process id) for the others."""
         return self._native.pid
 
     @property

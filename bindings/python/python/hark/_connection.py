@@ -43,9 +43,10 @@ class Connection(BaseConnection):
         segment_size: int | None = None,
         group_shared: bool = False,
         autocommit: bool = True,
+        create: bool = True,
     ) -> Self:
         """Open a connection; see `hark.connect`."""
-        return cls(open_session(dir, max_queue_size, max_payload, segment_size, group_shared), autocommit)
+        return cls(open_session(dir, max_queue_size, max_payload, segment_size, group_shared, create), autocommit)
 
     def __enter__(self) -> Self:
         return self
@@ -169,12 +170,21 @@ def connect(
     segment_size: int | None = None,
     group_shared: bool = False,
     autocommit: bool = True,
+    create: bool = True,
 ) -> Connection:
     """Open a connection to the queue in `dir`, creating the queue if it does not exist.
 
-    Without `dir`: ``$HARK_DIR``, else ``$XDG_RUNTIME_DIR/hark``, else ``hark-<uid>`` in the
-    temporary directory. The sizes are fixed when the queue is created (reopening with a
-    different explicit value is an error; leave them out to accept the queue's):
+    Without `dir`: ``$HARK_DIR``, else ``/dev/shm/hark-<uid>`` (``/tmp/hark-<uid>`` without
+    ``/dev/shm``): one rule, so that a service and a login shell of the same user meet on one
+    queue. A queue is created only in a missing or empty directory (a directory holding other
+    files raises `PermissionDeniedError`), and a `dir` that looks like a PostgreSQL connection
+    string or URL (``"dbname=app"``) raises `InvalidArgumentError`.
+
+    :param create: ``False`` opens only an existing queue, and raises `IoError` (SQLSTATE
+        ``3D000``, ``queue "…" does not exist``) when there is none.
+
+    The sizes are fixed when the queue is created (reopening with a different explicit value is
+    an error; leave them out to accept the queue's):
 
     :param max_queue_size: bytes the queue may hold before commits fail with `QueueFullError`
         (default 8 GiB, as PostgreSQL).
@@ -197,6 +207,7 @@ def connect(
         segment_size=segment_size,
         group_shared=group_shared,
         autocommit=autocommit,
+        create=create,
     )
 
 

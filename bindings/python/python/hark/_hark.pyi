@@ -10,7 +10,8 @@ DEFAULT_MAX_PAYLOAD: int
 DEFAULT_MAX_QUEUE_SIZE: int
 __version__: str
 
-def default_dir() -> Path: ...
+def default_dir() -> Path:
+    """$HARK_DIR, else /dev/shm/hark-<uid> (/tmp/hark-<uid> without /dev/shm)."""
 def convert_pyformat(query: str) -> tuple[str, int, list[str] | None]:
     """psycopg's placeholders as $n: (text, placeholders written, names in $n order or None)."""
 
@@ -26,6 +27,7 @@ class Session:
         max_payload: int | None = None,
         segment_size: int | None = None,
         group_shared: bool = False,
+        create: bool = True,
     ) -> Session: ...
     def execute(self, sql: str) -> tuple[str, list[str], list[str], list[tuple[str | None, ...]]]:
         """Run SQL text; (tag, columns, types, rows) of its last statement, types as PostgreSQL's

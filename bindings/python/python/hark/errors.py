@@ -194,7 +194,8 @@ class IncompatibleError(NotSupportedError):
 
 class PermissionDeniedError(ProgrammingError, PermissionError):
     """The queue directory or one of its files is not safe to use (another owner, a group- or
-    world-accessible mode without ``group_shared``, a symlink). Also a ``PermissionError``."""
+    world-accessible mode without ``group_shared``, a symlink), or a queue would be created in a
+    directory that holds other files (SQLSTATE ``55000``). Also a ``PermissionError``."""
 
     code = "HARK_ERR_PERMISSION_DENIED"
 
