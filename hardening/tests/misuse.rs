@@ -193,6 +193,8 @@ fn a_forked_child_is_refused_everything_on_its_parents_sessions_and_leaves_them_
             got.push((x.payload, x.pid));
         }
     }
-    assert_eq!(got, [("child's own".to_owned(), pid), ("parent's".to_owned(), std::process::id() as i32)]);
+    // Each notification names its sending session: the child's first session has the child's
+    // process id; `n`, the parent's second session, its own backend PID.
+    assert_eq!(got, [("child's own".to_owned(), pid), ("parent's".to_owned(), n.backend_pid())]);
     assert_eq!(l.queue().stats().unwrap().listeners.len(), 1);
 }
