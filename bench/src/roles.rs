@@ -114,7 +114,8 @@ fn cpu_ns() -> u64 {
 /// `latency` mode one per transaction, stamped with the send time, 150 µs apart), then "DONE".
 fn notifier(a: &[String]) -> Res {
     let (dir, max_payload, channel) = (&a[0], a[1].parse()?, &a[2]);
-    let (idx, count, per_txn, size): (usize, u64, u64, usize) = (a[3].parse()?, a[4].parse()?, a[5].parse()?, a[6].parse()?);
+    let (idx, count, per_txn, size): (usize, u64, u64, usize) =
+        (a[3].parse()?, a[4].parse()?, a[5].parse()?, a[6].parse()?);
     let latency = a[7] == "latency";
     let mut c = open(dir, max_payload)?;
     let head = format!("{idx}:");

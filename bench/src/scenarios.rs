@@ -98,12 +98,7 @@ impl Proc {
                 c
             }
         };
-        let mut child = cmd
-            .args(["--role", role])
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()?;
+        let mut child = cmd.args(["--role", role]).args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn()?;
         let out = BufReader::new(child.stdout.take().expect("piped")).lines();
         let stdin = child.stdin.take();
         Ok(Proc { child, out, stdin })
@@ -145,7 +140,15 @@ fn s(v: &[&dyn ToString]) -> Vec<String> {
 /// One throughput run on a fresh queue: `notifiers` processes each sending `each` notifications,
 /// `per_txn` per transaction, of `size` bytes, into one listener. Notifications per second, first
 /// send to last receive; the listener checks that none was lost and each notifier's order held.
-fn throughput(cfg: &Config, tag: &str, notifiers: usize, each: u64, per_txn: u64, size: usize, max_payload: usize) -> Res<f64> {
+fn throughput(
+    cfg: &Config,
+    tag: &str,
+    notifiers: usize,
+    each: u64,
+    per_txn: u64,
+    size: usize,
+    max_payload: usize,
+) -> Res<f64> {
     let dir = cfg.fresh_target(tag);
     cfg.create(&dir, max_payload)?;
     let r = throughput_on(cfg, &dir, notifiers, each, per_txn, size, max_payload);
@@ -153,7 +156,15 @@ fn throughput(cfg: &Config, tag: &str, notifiers: usize, each: u64, per_txn: u64
     r
 }
 
-fn throughput_on(cfg: &Config, dir: &Path, notifiers: usize, each: u64, per_txn: u64, size: usize, max_payload: usize) -> Res<f64> {
+fn throughput_on(
+    cfg: &Config,
+    dir: &Path,
+    notifiers: usize,
+    each: u64,
+    per_txn: u64,
+    size: usize,
+    max_payload: usize,
+) -> Res<f64> {
     let d = dir.display().to_string();
     let total = each * notifiers as u64;
     let l_started = now_ns();
@@ -161,7 +172,8 @@ fn throughput_on(cfg: &Config, dir: &Path, notifiers: usize, each: u64, per_txn:
     l.expect("READY")?;
     let mut ns = Vec::new();
     for i in 0..notifiers {
-        let mut p = Proc::start(cfg, "notifier", &s(&[&d, &max_payload, &"bench", &i, &each, &per_txn, &size, &"throughput"]))?;
+        let mut p =
+            Proc::start(cfg, "notifier", &s(&[&d, &max_payload, &"bench", &i, &each, &per_txn, &size, &"throughput"]))?;
         p.expect("READY")?;
         ns.push(p);
     }
@@ -303,13 +315,19 @@ pub fn run_all(cfg: &Config, names: &[String], tables: bool) -> Res<String> {
             "latency" => {
                 let p = latency(cfg)?;
                 out(format!("| latency | commit → receive, listener blocked on its fd | p50 {:.1} µs, p90 {:.1} µs, p99 {:.1} µs, max {:.1} µs |", p[0], p[1], p[2], p[3]));
-                let _ = write!(j, ",\"latency\":{{\"p50_us\":{:.2},\"p90_us\":{:.2},\"p99_us\":{:.2},\"max_us\":{:.2}}}", p[0], p[1], p[2], p[3]);
+                let _ = write!(
+                    j,
+                    ",\"latency\":{{\"p50_us\":{:.2},\"p90_us\":{:.2},\"p99_us\":{:.2},\"max_us\":{:.2}}}",
+                    p[0], p[1], p[2], p[3]
+                );
             }
             "fanout" => {
                 let _ = write!(j, ",\"fanout\":{{");
                 for (i, k) in [0usize, 10, 100, 1000].into_iter().enumerate() {
                     let r = fanout(cfg, k, per)?;
-                    out(format!("| fanout | per-commit with {k} idle listeners on other channels | {r:.0} notifications/s |"));
+                    out(format!(
+                        "| fanout | per-commit with {k} idle listeners on other channels | {r:.0} notifications/s |"
+                    ));
                     let _ = write!(j, "{}\"k{k}\":{{\"notifications_per_s\":{r:.0}}}", if i > 0 { "," } else { "" });
                 }
                 j.push('}');
@@ -319,16 +337,24 @@ pub fn run_all(cfg: &Config, names: &[String], tables: bool) -> Res<String> {
                 for (i, n) in [1usize, 2, 4].into_iter().enumerate() {
                     let r = throughput(cfg, "notifiers", n, per / n as u64, 1, 64, 7999)?;
                     let share = last_listener_share();
-                    let note = share.map_or(String::new(), |x| format!(" (listener on a CPU {:.0}% of its life)", 100.0 * x));
+                    let note =
+                        share.map_or(String::new(), |x| format!(" (listener on a CPU {:.0}% of its life)", 100.0 * x));
                     out(format!("| notifiers | {n} notifier processes → 1 listener | {r:.0} notifications/s{note} |"));
                     let share_json = share.map_or(String::new(), |x| format!(",\"listener_cpu_share\":{x:.3}"));
-                    let _ = write!(j, "{}\"n{n}\":{{\"notifications_per_s\":{r:.0}{share_json}}}", if i > 0 { "," } else { "" });
+                    let _ = write!(
+                        j,
+                        "{}\"n{n}\":{{\"notifications_per_s\":{r:.0}{share_json}}}",
+                        if i > 0 { "," } else { "" }
+                    );
                 }
                 j.push('}');
             }
             "payload" => {
                 let a = throughput(cfg, "payload-7999", 1, cfg.n(200_000, 2_000), 1, 7999, 7999)?;
-                out(format!("| payload | 7,999-byte payloads | {a:.0} notifications/s ({:.0} MB/s) |", a * 7999.0 / 1e6));
+                out(format!(
+                    "| payload | 7,999-byte payloads | {a:.0} notifications/s ({:.0} MB/s) |",
+                    a * 7999.0 / 1e6
+                ));
                 let _ = write!(j, ",\"payload\":{{\"b7999\":{{\"notifications_per_s\":{a:.0}}}");
                 if cfg.driver.is_none() {
                     // PostgreSQL's limit is 7,999 bytes; hark's is set per queue, up to 1 MiB.
@@ -346,7 +372,12 @@ pub fn run_all(cfg: &Config, names: &[String], tables: bool) -> Res<String> {
                     if phase == "max" {
                         out(format!("|  | max during the run | {} MiB / {} MiB |", nr >> 20, lr >> 20));
                     } else {
-                        out(format!("|  | {phase} | {} MiB / {} MiB / {} MiB in {segs} segment files |", nr >> 20, lr >> 20, db >> 20));
+                        out(format!(
+                            "|  | {phase} | {} MiB / {} MiB / {} MiB in {segs} segment files |",
+                            nr >> 20,
+                            lr >> 20,
+                            db >> 20
+                        ));
                     }
                     let key = phase.replace(' ', "_");
                     let _ = write!(j, ",\"{key}\":{{\"notifier_rss\":{nr},\"listener_rss\":{lr},\"dir_bytes\":{db},\"segments\":{segs}}}");

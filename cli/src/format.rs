@@ -52,7 +52,6 @@ fn is_numeric_type(r: &QueryResult, col: usize) -> bool {
     matches!(r.types.get(col).copied(), Some("int2" | "int4" | "int8" | "numeric" | "float4" | "float8" | "oid"))
 }
 
-
 fn width(s: &str) -> usize {
     s.chars().count()
 }
@@ -64,7 +63,9 @@ fn render_aligned(r: &QueryResult, tuples_only: bool) -> String {
     let cells: Vec<Vec<Vec<&str>>> = r
         .rows
         .iter()
-        .map(|row| (0..ncols).map(|c| row.get(c).and_then(|v| v.as_deref()).unwrap_or("").split('\n').collect()).collect())
+        .map(|row| {
+            (0..ncols).map(|c| row.get(c).and_then(|v| v.as_deref()).unwrap_or("").split('\n').collect()).collect()
+        })
         .collect();
     let mut widths: Vec<usize> = r.columns.iter().map(|h| width(h)).collect();
     for row in &cells {
@@ -260,14 +261,19 @@ mod tests {
     #[test]
     fn unaligned_tables_match_psql() {
         let r = result(&["x", "y"], &[&[Some("abc"), Some("a\nbcdefghijkl")]]);
-        assert_eq!(render_table(&r, TableStyle { unaligned: true, tuples_only: false }), "x|y\nabc|a\nbcdefghijkl\n(1 row)\n");
+        assert_eq!(
+            render_table(&r, TableStyle { unaligned: true, tuples_only: false }),
+            "x|y\nabc|a\nbcdefghijkl\n(1 row)\n"
+        );
         assert_eq!(render_table(&r, TableStyle { unaligned: true, tuples_only: true }), "abc|a\nbcdefghijkl\n");
     }
 
-
     #[test]
     fn error_positions_match_libpq() {
-        assert_eq!(error_position("NOTIFY virtual 'x';", 16), "LINE 1: NOTIFY virtual 'x';\n                       ^\n");
+        assert_eq!(
+            error_position("NOTIFY virtual 'x';", 16),
+            "LINE 1: NOTIFY virtual 'x';\n                       ^\n"
+        );
         assert_eq!(error_position("SELECT 1 +;", 11), "LINE 1: SELECT 1 +;\n                  ^\n");
         assert_eq!(error_position("SELECT 'a',\n  nope x;", 21), "LINE 2:   nope x;\n                ^\n");
         let long = format!("NOTIFY c, '{}' oops;", "p".repeat(80));

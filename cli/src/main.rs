@@ -133,7 +133,9 @@ struct ListenArgs {
 }
 
 #[derive(Args)]
-#[command(override_usage = "hark notify [OPTIONS] [DIR] CHANNEL [PAYLOAD]\n       hark notify [OPTIONS] [DIR] [CHANNEL] --tcn TABLE OP KEY=VALUE...")]
+#[command(
+    override_usage = "hark notify [OPTIONS] [DIR] CHANNEL [PAYLOAD]\n       hark notify [OPTIONS] [DIR] [CHANNEL] --tcn TABLE OP KEY=VALUE..."
+)]
 struct NotifyArgs {
     /// [DIR] CHANNEL [PAYLOAD]; PAYLOAD `-` reads it from standard input (one final newline
     /// dropped). With --tcn, CHANNEL defaults to `tcn`.

@@ -9,7 +9,10 @@ pub fn render_text(dir: &Path, s: &QueueStats) -> String {
     let mut out = String::new();
     let used = s.head - s.tail;
     out.push_str(&format!("queue        {}\n", dir.display()));
-    out.push_str(&format!("size         {} of {} bytes ({:.6} of the maximum in use)\n", used, s.max_queue_size, s.usage));
+    out.push_str(&format!(
+        "size         {} of {} bytes ({:.6} of the maximum in use)\n",
+        used, s.max_queue_size, s.usage
+    ));
     out.push_str(&format!("head         {}\n", s.head));
     out.push_str(&format!("tail         {}\n", s.tail));
     out.push_str(&format!("max payload  {} bytes\n", s.max_payload));

@@ -47,7 +47,8 @@ fn open_terminal() -> (OwnedFd, OwnedFd) {
     let (mut master, mut slave) = (0, 0);
     // SAFETY: openpty writes two descriptors into the integers given; the name, termios and
     // window size arguments may be null.
-    let rc = unsafe { libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), std::ptr::null()) };
+    let rc =
+        unsafe { libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), std::ptr::null()) };
     assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
     // SAFETY: both descriptors were just opened and are owned by nobody else.
     unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) }
@@ -96,7 +97,12 @@ fn prompts_follow_the_transaction_state() {
     t.expect("hark=> ");
     t.type_line("NOTIFY a, 'after the rollback';");
     let out = t.expect("hark=> ");
-    assert!(out.contains("Asynchronous notification \"a\" with payload \"after the rollback\" received from server process with PID"), "{out}");
+    assert!(
+        out.contains(
+            "Asynchronous notification \"a\" with payload \"after the rollback\" received from server process with PID"
+        ),
+        "{out}"
+    );
     assert!(!out.contains("typed") && !t.seen.contains("payload \"typed\""), "a rolled-back notification arrived");
     // Line editing: a backspace takes back the character before it.
     t.type_line("SELECT 12\x7f3 AS n;");

@@ -161,13 +161,33 @@ fn shells_chat_through_pipes() {
     };
     say(&mut a_in, &a_out, "listen cnpug;", &["LISTEN".into()]);
     say(&mut b_in, &b_out, "listen cnpug;", &["LISTEN".into()]);
-    say(&mut a_in, &a_out, "notify cnpug, 'hello, every body.';", &["NOTIFY".into(), line("hello, every body.", a_pid)]);
-    say(&mut b_in, &b_out, "notify cnpug, 'hello';", &["NOTIFY".into(), line("hello, every body.", a_pid), line("hello", b_pid)]);
+    say(
+        &mut a_in,
+        &a_out,
+        "notify cnpug, 'hello, every body.';",
+        &["NOTIFY".into(), line("hello, every body.", a_pid)],
+    );
+    say(
+        &mut b_in,
+        &b_out,
+        "notify cnpug, 'hello';",
+        &["NOTIFY".into(), line("hello, every body.", a_pid), line("hello", b_pid)],
+    );
     say(&mut a_in, &a_out, "listen cnpug;", &["LISTEN".into(), line("hello", b_pid)]);
     // B's rolled-back notification never reaches A.
-    say(&mut b_in, &b_out, "begin; notify cnpug, 'never'; rollback;", &["BEGIN".into(), "NOTIFY".into(), "ROLLBACK".into()]);
+    say(
+        &mut b_in,
+        &b_out,
+        "begin; notify cnpug, 'never'; rollback;",
+        &["BEGIN".into(), "NOTIFY".into(), "ROLLBACK".into()],
+    );
     say(&mut b_in, &b_out, "notify cnpug, 'hello1';", &["NOTIFY".into(), line("hello1", b_pid)]);
-    say(&mut a_in, &a_out, "select 1 as one;", &[" one ".into(), "-----".into(), "   1".into(), "(1 row)".into(), "".into(), line("hello1", b_pid)]);
+    say(
+        &mut a_in,
+        &a_out,
+        "select 1 as one;",
+        &[" one ".into(), "-----".into(), "   1".into(), "(1 row)".into(), "".into(), line("hello1", b_pid)],
+    );
     say(&mut a_in, &a_out, "unlisten cnpug;", &["UNLISTEN".into()]);
     drop((a_in, b_in));
     assert!(a.0.wait().unwrap().success() && b.0.wait().unwrap().success());
@@ -193,7 +213,10 @@ fn shell_survives_deeply_nested_and_long_sql() {
     assert_eq!(err, too_deep.repeat(2));
     let long = format!("a{}", "b".repeat(30_000));
     let dashes = "-".repeat(long.len() + 2);
-    assert_eq!(out, format!(" {:^w$} \n{dashes}\n {long}\n(1 row)\n\n text \n------\n x\n(1 row)\n\n", "s", w = long.len()));
+    assert_eq!(
+        out,
+        format!(" {:^w$} \n{dashes}\n {long}\n(1 row)\n\n text \n------\n x\n(1 row)\n\n", "s", w = long.len())
+    );
 }
 
 #[test]
@@ -202,10 +225,18 @@ fn command_and_file_options() {
     let (code, out, err) = run(hark().args(["shell", &dir_arg(&dir), "-c", "LISTEN a; NOTIFY a, 'x'"]), "");
     assert_eq!(code, 0, "{err}");
     // psql 15 shows the result of every statement of a -c query (checked against psql 15).
-    assert_eq!(normalize_pids(&out), "LISTEN\nNOTIFY\nAsynchronous notification \"a\" with payload \"x\" received from server process with PID N.\n");
-    let (code, out, err) = run(hark().args(["shell", &dir_arg(&dir), "-c", "SELECT 1 AS a; LISTEN x; SELECT 2 AS b"]), "");
-    assert_eq!((code, out.as_str(), err.as_str()), (0, " a \n---\n 1\n(1 row)\n\nLISTEN\n b \n---\n 2\n(1 row)\n\n", ""));
-    let (code, out, err) = run(hark().args(["shell", &dir_arg(&dir), "-q", "-t", "-A", "-c", "SELECT 'a' AS x, 2 AS y"]), "");
+    assert_eq!(
+        normalize_pids(&out),
+        "LISTEN\nNOTIFY\nAsynchronous notification \"a\" with payload \"x\" received from server process with PID N.\n"
+    );
+    let (code, out, err) =
+        run(hark().args(["shell", &dir_arg(&dir), "-c", "SELECT 1 AS a; LISTEN x; SELECT 2 AS b"]), "");
+    assert_eq!(
+        (code, out.as_str(), err.as_str()),
+        (0, " a \n---\n 1\n(1 row)\n\nLISTEN\n b \n---\n 2\n(1 row)\n\n", "")
+    );
+    let (code, out, err) =
+        run(hark().args(["shell", &dir_arg(&dir), "-q", "-t", "-A", "-c", "SELECT 'a' AS x, 2 AS y"]), "");
     assert_eq!((code, out.as_str(), err.as_str()), (0, "a|2\n", ""));
     let (code, out, err) = run(hark().args(["shell", &dir_arg(&dir), "-c", "NOTIFY a 'x'"]), "");
     assert_eq!((code, out.as_str()), (1, ""));
@@ -244,7 +275,10 @@ fn stat_shows_listeners_and_lag() {
     assert!(text.contains("listeners    1\n"), "{text}");
     assert!(text.contains("segments     1 file of "), "{text}");
     let header = text.lines().find(|l| l.trim_start().starts_with("pid")).expect("header");
-    assert_eq!(header.split_whitespace().collect::<Vec<_>>(), ["pid", "os_pid", "slot", "channels", "position", "lag", "state"]);
+    assert_eq!(
+        header.split_whitespace().collect::<Vec<_>>(),
+        ["pid", "os_pid", "slot", "channels", "position", "lag", "state"]
+    );
     // The shell's one session has its process's id as its backend PID.
     let row = text.lines().find(|l| l.split_whitespace().next() == Some(&sh.0.id().to_string())).expect("listener row");
     let cols: Vec<&str> = row.split_whitespace().collect();
@@ -331,7 +365,8 @@ fn queue_options_create_a_group_shared_queue_of_the_given_sizes() {
     // listen and serve open it too.
     let mut l = piped(hark().args(["listen", &q, "--group-shared", "--count", "1", "c"]));
     let shared = hark::Options::new().group_shared(true);
-    let listening = || hark::Queue::open(dir.path(), &shared).and_then(|q| q.stats()).map(|s| s.listeners.len()).unwrap();
+    let listening =
+        || hark::Queue::open(dir.path(), &shared).and_then(|q| q.stats()).map(|s| s.listeners.len()).unwrap();
     wait_until("the listener to register", || listening() == 1);
     let (code, _, err) = run(hark().args(["shell", &q, "--group-shared", "-c", "NOTIFY c, 'shared'"]), "");
     assert_eq!((code, err.as_str()), (0, ""));
@@ -349,7 +384,11 @@ fn queue_options_create_a_group_shared_queue_of_the_given_sizes() {
 #[test]
 fn queue_directories_are_never_mistaken() {
     let dir = TempDir::new("no-create");
-    for args in [&["notify", "--no-create", &dir_arg(&dir), "c"][..], &["listen", "--no-create", "--timeout", "0", &dir_arg(&dir), "c"], &["shell", "--no-create", &dir_arg(&dir), "-c", "SELECT 1"]] {
+    for args in [
+        &["notify", "--no-create", &dir_arg(&dir), "c"][..],
+        &["listen", "--no-create", "--timeout", "0", &dir_arg(&dir), "c"],
+        &["shell", "--no-create", &dir_arg(&dir), "-c", "SELECT 1"],
+    ] {
         let (code, _, err) = run(hark().args(args), "");
         assert_eq!(code, 1, "{args:?}");
         assert!(err.contains(&format!("queue \"{}\" does not exist", dir_arg(&dir))), "{args:?}: {err}");

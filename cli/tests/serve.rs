@@ -31,7 +31,8 @@ fn websocket_and_sse_receive_notifications() {
 
     let mut sse = TcpStream::connect(srv.addr).unwrap();
     sse.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(sse, "GET {} HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\n\r\n", srv.path("/events"), srv.addr).unwrap();
+    write!(sse, "GET {} HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\n\r\n", srv.path("/events"), srv.addr)
+        .unwrap();
     let mut sse = BufReader::new(sse);
     let mut line = String::new();
     while line != "event: hello\n" {
@@ -42,10 +43,12 @@ fn websocket_and_sse_receive_notifications() {
     sse.read_line(&mut line).unwrap();
     assert!(line.starts_with("data: {\"type\":\"hello\","), "{line}");
 
-    conn.execute("BEGIN; NOTIFY orders, '{\"id\": 42}'; NOTIFY elsewhere, 'not forwarded'; NOTIFY metrics; COMMIT").unwrap();
+    conn.execute("BEGIN; NOTIFY orders, '{\"id\": 42}'; NOTIFY elsewhere, 'not forwarded'; NOTIFY metrics; COMMIT")
+        .unwrap();
     let pid = conn.backend_pid();
     let first = format!("{{\"type\":\"notification\",\"seq\":1,\"channel\":\"orders\",\"payload\":\"{{\\\"id\\\": 42}}\",\"pid\":{pid}}}");
-    let second = format!("{{\"type\":\"notification\",\"seq\":2,\"channel\":\"metrics\",\"payload\":\"\",\"pid\":{pid}}}");
+    let second =
+        format!("{{\"type\":\"notification\",\"seq\":2,\"channel\":\"metrics\",\"payload\":\"\",\"pid\":{pid}}}");
     assert_eq!(ws_text(&mut wsock), first);
     assert_eq!(ws_text(&mut wsock), second);
     let mut data = Vec::new();
@@ -82,10 +85,8 @@ fn dashboard_page_and_refusals() {
     let same = format!("Origin: http://{}\r\n", srv.addr);
     assert!(ws_connect(srv.addr, &srv.path("/ws"), &same).is_ok());
 
-    let out = common::hark()
-        .args(["serve", dir.path().to_str().unwrap(), "--addr", "0.0.0.0:0", "x"])
-        .output()
-        .unwrap();
+    let out =
+        common::hark().args(["serve", dir.path().to_str().unwrap(), "--addr", "0.0.0.0:0", "x"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not a loopback address"));
 }
@@ -102,7 +103,7 @@ fn a_client_that_stops_reading_is_dropped_with_a_reason() {
     let srv = serve(dir.path(), &["firehose", "--client-queue", "16"]);
     let mut slow = ws_connect(srv.addr, &srv.path("/ws"), "").unwrap();
     ws_text(&mut slow); // hello; then this client reads nothing for a while
-    // An SSE client that stops reading after its hello, likewise.
+                        // An SSE client that stops reading after its hello, likewise.
     let mut slow_sse = TcpStream::connect(srv.addr).unwrap();
     write!(slow_sse, "GET {} HTTP/1.1\r\nHost: {}\r\n\r\n", srv.path("/events"), srv.addr).unwrap();
     let mut head = [0u8; 64];
@@ -135,7 +136,8 @@ fn a_client_that_stops_reading_is_dropped_with_a_reason() {
     slow.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     let mut texts = 0;
     let close = loop {
-        let f = ws::read_frame(&mut slow, 1 << 20).unwrap_or_else(|e| panic!("after {texts} frames, no close frame: {e}"));
+        let f =
+            ws::read_frame(&mut slow, 1 << 20).unwrap_or_else(|e| panic!("after {texts} frames, no close frame: {e}"));
         match f.opcode {
             ws::OP_TEXT => {
                 texts += 1;

@@ -188,14 +188,20 @@ fn only_this_machines_names_are_answered() {
 
     // One Host only, and one is needed: no guessing which of two a proxy in front would use.
     let (head, body) = with_host("/events", &loopback_host, &[&evil_host]);
-    assert_eq!((status(&head), body.as_str()), ("HTTP/1.1 400 Bad Request", "bad request: more than one Host header\n"));
+    assert_eq!(
+        (status(&head), body.as_str()),
+        ("HTTP/1.1 400 Bad Request", "bad request: more than one Host header\n")
+    );
     let start = format!("GET {} HTTP/1.1", srv.path("/events"));
     assert_eq!(status(&exchange(srv.addr, &[&start]).0), "HTTP/1.1 400 Bad Request");
     let folded = format!("GET {} HTTP/1.1\r\n{loopback_host}\r\nX-A: 1\r\n {evil_host}", srv.path("/events"));
     assert_eq!(status(&exchange(srv.addr, &[&folded]).0), "HTTP/1.1 400 Bad Request");
 
     for bad in ["evil.example:80", "http://x", ""] {
-        let out = hark().args(["serve", dir.path().to_str().unwrap(), "--addr", "127.0.0.1:0", "--allow-host", bad, "x"]).output().unwrap();
+        let out = hark()
+            .args(["serve", dir.path().to_str().unwrap(), "--addr", "127.0.0.1:0", "--allow-host", bad, "x"])
+            .output()
+            .unwrap();
         assert_eq!(out.status.code(), Some(1), "{bad}");
         assert!(String::from_utf8_lossy(&out.stderr).contains("--allow-host takes a host name without port or scheme"));
     }
@@ -248,7 +254,10 @@ fn a_token_of_the_users_choosing() {
     let out = hark().args(["serve", d, "--addr", "127.0.0.1:0", "--token-file"]).arg(&file).arg("x").output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(&format!("the token file {} is open to other users (mode 0644); chmod 600 it", file.display())), "{err}");
+    assert!(
+        err.contains(&format!("the token file {} is open to other users (mode 0644); chmod 600 it", file.display())),
+        "{err}"
+    );
 
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
     let file_arg = file.to_str().unwrap();
@@ -270,8 +279,11 @@ fn a_token_of_the_users_choosing() {
     drop(srv);
 
     // Weak or awkward tokens are refused at start.
-    for (token, why) in [("short", "at least 16 characters"), ("0123456789abcdef;x", "may contain only letters, digits")] {
-        let out = hark().args(["serve", d, "--addr", "127.0.0.1:0", "x"]).env("HARK_SERVE_TOKEN", token).output().unwrap();
+    for (token, why) in
+        [("short", "at least 16 characters"), ("0123456789abcdef;x", "may contain only letters, digits")]
+    {
+        let out =
+            hark().args(["serve", d, "--addr", "127.0.0.1:0", "x"]).env("HARK_SERVE_TOKEN", token).output().unwrap();
         assert_eq!(out.status.code(), Some(1), "{token}");
         assert!(String::from_utf8_lossy(&out.stderr).contains(why), "{token}");
     }
@@ -279,7 +291,8 @@ fn a_token_of_the_users_choosing() {
 
 /// The uid and gid of `name`, creating it first as the project's tests do.
 fn test_user(name: &str) -> (u32, u32) {
-    let _ = Command::new("useradd").args(["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name]).output();
+    let _ =
+        Command::new("useradd").args(["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name]).output();
     let id = |flag: &str| {
         let out = Command::new("id").args([flag, name]).output().unwrap();
         assert!(out.status.success(), "no user {name}: {}", String::from_utf8_lossy(&out.stderr));
@@ -292,7 +305,9 @@ fn test_user(name: &str) -> (u32, u32) {
 fn another_user_of_the_machine_cannot_read_the_stream() {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: another_user_of_the_machine_cannot_read_the_stream needs root to run as harktest1 and harktest2");
+        eprintln!(
+            "skipped: another_user_of_the_machine_cannot_read_the_stream needs root to run as harktest1 and harktest2"
+        );
         return;
     }
     let (uid1, gid1) = test_user("harktest1");
@@ -306,7 +321,8 @@ fn another_user_of_the_machine_cannot_read_the_stream() {
         let script = r#"id -un; exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
 printf 'GET %s HTTP/1.1\r\nHost: 127.0.0.1:%s\r\n\r\n' "$2" "$1" >&3
 timeout 2 cat <&3"#;
-        let out = Command::new("bash").args(["-c", script, "client", &port, target]).uid(uid2).gid(gid2).output().unwrap();
+        let out =
+            Command::new("bash").args(["-c", script, "client", &port, target]).uid(uid2).gid(gid2).output().unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     for target in ["/", "/events", "/ws"] {
@@ -403,7 +419,8 @@ fn a_unix_socket_answers_its_owner_only() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("is in use by another server"));
     std::fs::set_permissions(socks.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-    let out = hark().arg("serve").arg(dir.path()).arg("--unix").arg(socks.path().join("b.sock")).arg("x").output().unwrap();
+    let out =
+        hark().arg("serve").arg(dir.path()).arg("--unix").arg(socks.path().join("b.sock")).arg("x").output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("must be yours and writable by you only"));
     std::fs::set_permissions(socks.path(), std::fs::Permissions::from_mode(0o755)).unwrap();

@@ -24,7 +24,10 @@ fn variants(sql: &str) -> Vec<Variant> {
         .lines()
         .filter_map(|l| l.strip_prefix("-- variant "))
         .filter_map(|l| l.split_once(':'))
-        .map(|(name, args)| Variant { name: name.trim().to_owned(), args: args.split_whitespace().map(str::to_owned).collect() })
+        .map(|(name, args)| Variant {
+            name: name.trim().to_owned(),
+            args: args.split_whitespace().map(str::to_owned).collect(),
+        })
         .collect();
     if v.is_empty() {
         vec![Variant { name: "default".into(), args: Vec::new() }]
@@ -46,10 +49,7 @@ fn run(sql_path: &Path, args: &[String]) -> (String, String) {
         .output()
         .expect("run hark shell");
     assert!(out.status.success(), "hark shell {args:?} < {} exited with {}", sql_path.display(), out.status);
-    (
-        normalize_pids(&String::from_utf8_lossy(&out.stdout)),
-        normalize_pids(&String::from_utf8_lossy(&out.stderr)),
-    )
+    (normalize_pids(&String::from_utf8_lossy(&out.stdout)), normalize_pids(&String::from_utf8_lossy(&out.stderr)))
 }
 
 #[test]

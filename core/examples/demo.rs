@@ -18,18 +18,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 fn parent() -> Result<(), Box<dyn std::error::Error>> {
     let dir = std::env::temp_dir().join(format!("hark-demo-{}", std::process::id()));
-    let mut child = Command::new(std::env::current_exe()?)
-        .arg("listener")
-        .arg(&dir)
-        .stdout(Stdio::piped())
-        .spawn()?;
+    let mut child = Command::new(std::env::current_exe()?).arg("listener").arg(&dir).stdout(Stdio::piped()).spawn()?;
     let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
     // The listener says when its LISTEN has committed: only later commits reach it (R19).
     println!("[listener] {}", lines.next().ok_or("listener exited early")??);
 
     let mut conn = hark::Connection::open(&dir)?;
     println!("[notifier {}] BEGIN; NOTIFY events, 'order 42 paid'; NOTIFY events, 'order 42 paid'; NOTIFY events, 'order 43 paid'; COMMIT", conn.backend_pid());
-    conn.execute("BEGIN; NOTIFY events, 'order 42 paid'; NOTIFY events, 'order 42 paid'; NOTIFY events, 'order 43 paid'; COMMIT")?;
+    conn.execute(
+        "BEGIN; NOTIFY events, 'order 42 paid'; NOTIFY events, 'order 42 paid'; NOTIFY events, 'order 43 paid'; COMMIT",
+    )?;
     println!("[notifier {}] BEGIN; NOTIFY events, 'never seen'; ROLLBACK", conn.backend_pid());
     conn.execute("BEGIN; NOTIFY events, 'never seen'; ROLLBACK")?;
     conn.execute("NOTIFY events, 'done'")?;
@@ -54,7 +52,10 @@ fn listener(dir: &str) -> Result<(), Box<dyn std::error::Error>> {
         }
         while let Some(n) = conn.notifies()? {
             if n.payload.is_empty() {
-                println!("Asynchronous notification \"{}\" received from server process with PID {}.", n.channel, n.pid);
+                println!(
+                    "Asynchronous notification \"{}\" received from server process with PID {}.",
+                    n.channel, n.pid
+                );
             } else {
                 println!(
                     "Asynchronous notification \"{}\" with payload \"{}\" received from server process with PID {}.",

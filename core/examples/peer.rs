@@ -19,7 +19,9 @@ fn main() {
         Some("listen") if args.len() >= 4 => listen(&args),
         Some("notify") if args.len() >= 5 => notify(&args),
         _ => {
-            eprintln!("usage: peer listen DIR CHANNEL COUNT [TIMEOUT_S] | peer notify DIR CHANNEL PREFIX COUNT [PER_TXN]");
+            eprintln!(
+                "usage: peer listen DIR CHANNEL COUNT [TIMEOUT_S] | peer notify DIR CHANNEL PREFIX COUNT [PER_TXN]"
+            );
             std::process::exit(64);
         }
     };

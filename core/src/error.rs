@@ -193,11 +193,9 @@ impl Error {
     /// An operating-system error during `what` (a verb phrase naming the file).
     pub(crate) fn io(what: impl fmt::Display, err: io::Error) -> Error {
         match err.raw_os_error() {
-            Some(libc::ENOSPC) | Some(libc::EFBIG) | Some(libc::EDQUOT) => Error::new(
-                ErrorKind::DiskFull,
-                "53100",
-                format!("could not {what}: {err}"),
-            ),
+            Some(libc::ENOSPC) | Some(libc::EFBIG) | Some(libc::EDQUOT) => {
+                Error::new(ErrorKind::DiskFull, "53100", format!("could not {what}: {err}"))
+            }
             _ => Error::new(ErrorKind::Io, "58030", format!("could not {what}: {err}")),
         }
     }

@@ -268,7 +268,8 @@ pub use options::{default_dir, Options, DEFAULT_MAX_PAYLOAD, DEFAULT_MAX_QUEUE_S
 pub use queue::{ListenerStat, Queue, QueueStats};
 pub use session::{Connection, NoticeHandler, Notification, NotificationRef, TransactionStatus};
 pub use sql::{
-    convert_pyformat, escape_identifier, escape_literal, split_statements, Param, Placeholders, PyFormatQuery, QueryResult,
+    convert_pyformat, escape_identifier, escape_literal, split_statements, Param, Placeholders, PyFormatQuery,
+    QueryResult,
 };
 
 /// Longest channel name, in bytes (PostgreSQL's NAMEDATALEN − 1).

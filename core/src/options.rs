@@ -95,9 +95,7 @@ impl Options {
         }
         let max_payload = self.max_payload.unwrap_or(DEFAULT_MAX_PAYLOAD);
         if !(1..=MAX_MAX_PAYLOAD).contains(&max_payload) {
-            return Err(Error::invalid(format!(
-                "max_payload must be between 1 and {MAX_MAX_PAYLOAD} bytes"
-            )));
+            return Err(Error::invalid(format!("max_payload must be between 1 and {MAX_MAX_PAYLOAD} bytes")));
         }
         // A segment holds at least two of the largest entries, and the number of segments a full
         // queue spans stays small enough for the control file's per-segment summaries.
@@ -157,6 +155,7 @@ pub(crate) fn shared_default_dir() -> PathBuf {
 }
 
 /// What to do when [`shared_default_dir`] is taken by another user.
-pub(crate) const SHARED_DEFAULT_HINT: &str = "This is the default queue directory, in a directory every user can write: \
+pub(crate) const SHARED_DEFAULT_HINT: &str =
+    "This is the default queue directory, in a directory every user can write: \
 another user (or a link of theirs) took its name first, and hark will not use it. Give a queue directory of your own \
 (set $HARK_DIR, or pass one); an administrator can remove the impostor.";

@@ -128,9 +128,15 @@ fn chains_keep_postgres_semantics() {
     assert_eq!(one("SELECT -(-1)"), Some("1".into()));
     assert_eq!(one("SELECT -(- (-(2.50)))"), Some("-2.50".into()));
     let e = run_small(&t, "SELECT 'a' || 1 || 2 || (1 || 2)".into()).unwrap_err();
-    assert_eq!((e.sqlstate(), e.message(), e.position()), ("42883", "operator does not exist: integer || integer", Some(28)));
+    assert_eq!(
+        (e.sqlstate(), e.message(), e.position()),
+        ("42883", "operator does not exist: integer || integer", Some(28))
+    );
     let e = run_small(&t, "SELECT '12'::int::text::bool".into()).unwrap_err();
-    assert_eq!((e.sqlstate(), e.message(), e.position()), ("22P02", "invalid input syntax for type boolean: \"12\"", None));
+    assert_eq!(
+        (e.sqlstate(), e.message(), e.position()),
+        ("22P02", "invalid input syntax for type boolean: \"12\"", None)
+    );
 }
 
 /// The parser's loop tells calls from other operands followed by `(`, and closes what it opened.
@@ -147,12 +153,19 @@ fn parentheses_after_operands_that_are_not_names_are_syntax_errors() {
         ("SELECT pg_notify('a',", "", 22),
     ] {
         let e = run_small(&t, sql.to_string()).unwrap_err();
-        let message = if near.is_empty() { "syntax error at end of input".to_string() } else { format!("syntax error at or near \"{near}\"") };
+        let message = if near.is_empty() {
+            "syntax error at end of input".to_string()
+        } else {
+            format!("syntax error at or near \"{near}\"")
+        };
         assert_eq!((e.sqlstate(), e.message(), e.position()), ("42601", message.as_str(), Some(pos)), "{sql}");
     }
     // A quoted name is a function name too.
     let r = run_small(&t, "SELECT \"pg_notify\"('c', 'p')".to_string()).unwrap();
-    assert_eq!((r.columns.as_slice(), r.rows.as_slice()), (["pg_notify".to_string()].as_slice(), [vec![Some(String::new())]].as_slice()));
+    assert_eq!(
+        (r.columns.as_slice(), r.rows.as_slice()),
+        (["pg_notify".to_string()].as_slice(), [vec![Some(String::new())]].as_slice())
+    );
 }
 
 /// PostgreSQL nests block comments; the lexer counts them in a loop.

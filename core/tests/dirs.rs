@@ -19,7 +19,8 @@ fn agent() {
 }
 
 fn names(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    let mut v: Vec<String> =
+        fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     v.sort();
     v
 }
@@ -44,12 +45,16 @@ fn the_default_directory_depends_on_the_user_alone_unless_hark_dir_is_set() {
         PathBuf::from(line)
     };
     // A login shell, a systemd service without a runtime directory, one with another: one queue.
-    let shell = default_with(&[("HARK_DIR", None), ("XDG_RUNTIME_DIR", Some("/run/user/1000")), ("TMPDIR", Some("/var/tmp"))]);
+    let shell =
+        default_with(&[("HARK_DIR", None), ("XDG_RUNTIME_DIR", Some("/run/user/1000")), ("TMPDIR", Some("/var/tmp"))]);
     let service = default_with(&[("HARK_DIR", None), ("XDG_RUNTIME_DIR", None), ("TMPDIR", None)]);
     let other = default_with(&[("HARK_DIR", None), ("XDG_RUNTIME_DIR", Some("/run/app")), ("TMPDIR", Some("/tmp/x"))]);
     assert_eq!((&shell, &service, &other), (&want, &want, &want));
     // $HARK_DIR, when set and not empty, is the one way to choose another.
-    assert_eq!(default_with(&[("HARK_DIR", Some("/srv/q")), ("XDG_RUNTIME_DIR", Some("/run/user/1000"))]), PathBuf::from("/srv/q"));
+    assert_eq!(
+        default_with(&[("HARK_DIR", Some("/srv/q")), ("XDG_RUNTIME_DIR", Some("/run/user/1000"))]),
+        PathBuf::from("/srv/q")
+    );
     assert_eq!(default_with(&[("HARK_DIR", Some("")), ("XDG_RUNTIME_DIR", Some("/run/user/1000"))]), want);
 }
 
@@ -100,7 +105,13 @@ fn create_false_opens_only_an_existing_queue() {
     assert!(!q.exists(), "nothing was created");
     fs::create_dir(&q).unwrap();
     let e = Connection::with_options(&q, &existing).unwrap_err();
-    assert_eq!((e.sqlstate(), e.detail()), ("3D000", Some(format!("The directory \"{}\" holds no hark queue (no file \"control\").", q.display()).as_str())));
+    assert_eq!(
+        (e.sqlstate(), e.detail()),
+        (
+            "3D000",
+            Some(format!("The directory \"{}\" holds no hark queue (no file \"control\").", q.display()).as_str())
+        )
+    );
     assert!(names(&q).is_empty(), "nothing was written: {:?}", names(&q));
     let e = Queue::open(&q, &existing).err().expect("refused");
     assert_eq!(e.sqlstate(), "3D000");

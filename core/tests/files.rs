@@ -38,7 +38,8 @@ fn a_reboot_wipes_the_queue_at_first_open() {
     let t = TempDir::new("boot");
     let q = t.queue();
     {
-        let mut a = Connection::with_options(&q, &Options::new().segment_size(64 << 10).max_queue_size(64 << 20)).unwrap();
+        let mut a =
+            Connection::with_options(&q, &Options::new().segment_size(64 << 10).max_queue_size(64 << 20)).unwrap();
         let mut b = Connection::open(&q).unwrap();
         a.listen("c").unwrap();
         for i in 0..200 {
@@ -153,9 +154,13 @@ fn a_symlink_in_place_of_the_queue_directory_is_refused_and_its_target_untouched
     for group_shared in [false, true] {
         let e = Connection::with_options(&q, &Options::new().group_shared(group_shared)).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::PermissionDenied);
-        assert_eq!(e.message(), format!("queue directory \"{}\" is a symbolic link (to \"{}\")", q.display(), work.display()));
+        assert_eq!(
+            e.message(),
+            format!("queue directory \"{}\" is a symbolic link (to \"{}\")", q.display(), work.display())
+        );
     }
-    let mut names: Vec<_> = fs::read_dir(&work).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    let mut names: Vec<_> =
+        fs::read_dir(&work).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     names.sort();
     assert_eq!(names, ["000000000000000", "control.new", "spare"]);
     assert!(names.iter().all(|n| fs::read(work.join(n)).unwrap() == b"precious"));

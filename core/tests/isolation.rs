@@ -180,7 +180,8 @@ fn only_the_queues_users_can_wake_its_listeners() {
     l.listen("c").unwrap();
     // Every Unix socket of the machine another user can see, plus the socket files of the queue
     // (whose names it could not list, but might guess).
-    let mut addrs: Vec<String> = unix_socket_addresses().into_iter().filter(|a| a.starts_with("@hark.") || a.contains("/w.")).collect();
+    let mut addrs: Vec<String> =
+        unix_socket_addresses().into_iter().filter(|a| a.starts_with("@hark.") || a.contains("/w.")).collect();
     let files: Vec<String> = std::fs::read_dir(&q)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -214,7 +215,10 @@ fn socket_files_of_dead_sessions_are_removed() {
     let t = TempDir::new("sockfiles");
     let q = t.queue();
     let sockets = |q: &Path| -> usize {
-        std::fs::read_dir(q).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("w.")).count()
+        std::fs::read_dir(q)
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("w."))
+            .count()
     };
     let mut a = Connection::open(&q).unwrap();
     assert_eq!(sockets(&q), 0, "a session that never listened has no file");

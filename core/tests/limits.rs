@@ -31,7 +31,10 @@ fn a_full_queue_fails_the_commit_whole_and_recovers_when_listeners_catch_up() {
         }
         assert!(committed < 10_000, "the queue never filled");
     };
-    assert_eq!((err.kind(), err.sqlstate(), err.message()), (ErrorKind::QueueFull, "54000", "too many notifications in the NOTIFY queue"));
+    assert_eq!(
+        (err.kind(), err.sqlstate(), err.message()),
+        (ErrorKind::QueueFull, "54000", "too many notifications in the NOTIFY queue")
+    );
     assert!(committed > 400, "only {committed} fitted in 512 KiB");
     // A multi-notification transaction fails whole.
     n.execute("BEGIN").unwrap();
@@ -45,8 +48,17 @@ fn a_full_queue_fails_the_commit_whole_and_recovers_when_listeners_catch_up() {
     let ws = warnings.lock().unwrap().clone();
     assert_eq!(ws.len(), 1, "{ws:?}");
     assert!(ws[0].message.starts_with("NOTIFY queue is ") && ws[0].message.ends_with("% full"), "{}", ws[0].message);
-    assert_eq!(ws[0].detail.as_deref(), Some(format!("The server process with PID {} is among those with the oldest transactions.", slow.backend_pid()).as_str()));
-    assert_eq!(ws[0].hint.as_deref(), Some("The NOTIFY queue cannot be emptied until that process ends its current transaction."));
+    assert_eq!(
+        ws[0].detail.as_deref(),
+        Some(
+            format!("The server process with PID {} is among those with the oldest transactions.", slow.backend_pid())
+                .as_str()
+        )
+    );
+    assert_eq!(
+        ws[0].hint.as_deref(),
+        Some("The NOTIFY queue cannot be emptied until that process ends its current transaction.")
+    );
 
     // The listener catches up: it got every committed notification and nothing of the failures.
     let got = drain(&mut slow);
@@ -148,7 +160,14 @@ fn passed_segments_are_recycled_and_their_old_bytes_never_read() {
             sent += 1;
         }
         n.commit().unwrap();
-        let segs: Vec<u64> = n.queue().stats().unwrap().segment_files.iter().map(|f| std::fs::metadata(q.join(f)).unwrap().ino()).collect();
+        let segs: Vec<u64> = n
+            .queue()
+            .stats()
+            .unwrap()
+            .segment_files
+            .iter()
+            .map(|f| std::fs::metadata(q.join(f)).unwrap().ino())
+            .collect();
         if spare.is_some_and(|i| segs.contains(&i)) {
             reused += 1;
         }
@@ -158,7 +177,8 @@ fn passed_segments_are_recycled_and_their_old_bytes_never_read() {
         }
         let st = n.queue().stats().unwrap();
         assert!(st.segment_files.len() <= 2, "round {round}: {:?}", st.segment_files);
-        let names: Vec<String> = std::fs::read_dir(&q).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        let names: Vec<String> =
+            std::fs::read_dir(&q).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
         assert!(names.iter().filter(|n| n.as_str() == "spare").count() <= 1);
     }
     assert_eq!(got, sent);

@@ -49,7 +49,8 @@ fn hostile_values_stay_values() {
         c.listen(v).unwrap();
     }
     for v in HOSTILE {
-        let r = c.execute_params("SELECT pg_notify('events', $1), $1 AS v, $1::text || $2 AS w", &[(*v).into(), "!".into()]);
+        let r = c
+            .execute_params("SELECT pg_notify('events', $1), $1 AS v, $1::text || $2 AS w", &[(*v).into(), "!".into()]);
         let r = r.unwrap_or_else(|e| panic!("{v:?}: {e}"));
         assert_eq!(r.rows, [[Some(String::new()), Some(v.to_string()), Some(format!("{v}!"))]], "{v:?}");
         // As a channel name too (not empty, shorter than 64 bytes).
@@ -113,8 +114,14 @@ fn missing_and_extra_values_fail_as_postgres() {
         fails(c.execute_params("SELECT $1, $3", &two)),
         (ErrorKind::Syntax, "42P18".into(), "could not determine data type of parameter $2".into(), None)
     );
-    assert_eq!(fails(c.execute_params("SELECT $2::int", &["1".into(), "2".into()])).2, "could not determine data type of parameter $1");
-    assert_eq!(fails(c.execute_params("SELECT $2::int", &[Param::Null, "2".into()])).2, "could not determine data type of parameter $1");
+    assert_eq!(
+        fails(c.execute_params("SELECT $2::int", &["1".into(), "2".into()])).2,
+        "could not determine data type of parameter $1"
+    );
+    assert_eq!(
+        fails(c.execute_params("SELECT $2::int", &[Param::Null, "2".into()])).2,
+        "could not determine data type of parameter $1"
+    );
     let r = c.execute_params("SELECT $2::int", &[Param::Int(1), "2".into()]).unwrap();
     assert_eq!(r.rows, [[Some("2".to_string())]]);
     assert_eq!(
@@ -182,12 +189,10 @@ fn text_values_take_the_type_they_are_used_as() {
     let t = TempDir::new("params-types");
     let mut c = session(&t);
     let r = c
-        .execute_params("SELECT $1, $1::int AS i, $2::bool AS b, $3::json AS j, $4 AS n", &[
-            "42".into(),
-            "yes".into(),
-            "{\"a\": 1}".into(),
-            Param::Null,
-        ])
+        .execute_params(
+            "SELECT $1, $1::int AS i, $2::bool AS b, $3::json AS j, $4 AS n",
+            &["42".into(), "yes".into(), "{\"a\": 1}".into(), Param::Null],
+        )
         .unwrap();
     assert_eq!(r.columns, ["?column?", "i", "b", "j", "n"]);
     assert_eq!(r.types, ["text", "int4", "bool", "json", "text"]);
@@ -198,7 +203,12 @@ fn text_values_take_the_type_they_are_used_as() {
         (ErrorKind::InvalidArgument, "22P02".into(), "invalid input syntax for type integer: \"4x\"".into(), None)
     );
     // Typed values keep their type.
-    let r = c.execute_params("SELECT $1, $2, $3, $4", &[Param::Int(7), Param::Float(0.5), Param::Bool(false), Param::Json("[]".into())]).unwrap();
+    let r = c
+        .execute_params(
+            "SELECT $1, $2, $3, $4",
+            &[Param::Int(7), Param::Float(0.5), Param::Bool(false), Param::Json("[]".into())],
+        )
+        .unwrap();
     assert_eq!(r.types, ["int4", "float8", "bool", "json"]);
     assert_eq!(r.rows, [[Some("7".into()), Some("0.5".into()), Some("f".into()), Some("[]".into())]]);
     assert_eq!(

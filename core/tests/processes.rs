@@ -38,7 +38,8 @@ fn agent() {
         // "rb:ID:t:k"; prints "C t" after each commit.
         "notify" => {
             let mut c = Connection::open(&a[0]).unwrap();
-            let (txns, per, rb_every): (u64, u64, u64) = (a[2].parse().unwrap(), a[3].parse().unwrap(), a[4].parse().unwrap());
+            let (txns, per, rb_every): (u64, u64, u64) =
+                (a[2].parse().unwrap(), a[3].parse().unwrap(), a[4].parse().unwrap());
             for t in 0..txns {
                 let rollback = rb_every > 0 && t % rb_every == rb_every - 1;
                 c.begin().unwrap();
@@ -149,7 +150,8 @@ fn delivery_between_processes_with_sender_pid() {
     assert_eq!(out.last().unwrap(), "DONE");
     Connection::open(&q).unwrap().notify("events", "STOP").unwrap();
     let got: Vec<_> = l.finish().iter().filter_map(|x| parse_n(x)).collect();
-    let want: Vec<String> = (0..5).flat_map(|t| (0..2).map(move |k| format!("n1:{t}:{k}"))).chain(["STOP".into()]).collect();
+    let want: Vec<String> =
+        (0..5).flat_map(|t| (0..2).map(move |k| format!("n1:{t}:{k}"))).chain(["STOP".into()]).collect();
     assert_eq!(got.iter().map(|g| g.1.clone()).collect::<Vec<_>>(), want);
     assert!(got[..10].iter().all(|g| g.0 == "events" && g.2 == n_pid));
 }
@@ -166,7 +168,8 @@ fn concurrent_notifiers_exactly_once_in_one_commit_order() {
         l.expect("READY");
     }
     let (txns, per) = (400, 4);
-    let notifiers: Vec<Agent> = (0..4).map(|i| spawn("notify", &s(&[&q, &format!("n{i}"), &txns, &per, &5, &"c"]))).collect();
+    let notifiers: Vec<Agent> =
+        (0..4).map(|i| spawn("notify", &s(&[&q, &format!("n{i}"), &txns, &per, &5, &"c"]))).collect();
     let mut committed: HashMap<String, HashSet<u64>> = HashMap::new();
     for (i, n) in notifiers.into_iter().enumerate() {
         let out = n.finish();
@@ -174,10 +177,8 @@ fn concurrent_notifiers_exactly_once_in_one_commit_order() {
         committed.insert(format!("n{i}"), set);
     }
     Connection::open(&q).unwrap().notify("c", "STOP").unwrap();
-    let streams: Vec<Vec<String>> = listeners
-        .into_iter()
-        .map(|l| l.finish().iter().filter_map(|x| parse_n(x)).map(|n| n.1).collect())
-        .collect();
+    let streams: Vec<Vec<String>> =
+        listeners.into_iter().map(|l| l.finish().iter().filter_map(|x| parse_n(x)).map(|n| n.1).collect()).collect();
     assert_eq!(streams[0], streams[1], "listeners disagree on the global order");
     let stream = &streams[0];
     assert_eq!(stream.last().unwrap(), "STOP");
@@ -195,7 +196,8 @@ fn concurrent_notifiers_exactly_once_in_one_commit_order() {
     for (id, ts) in &committed {
         assert_eq!(ts.len(), txns as usize - txns as usize / 5);
         let got = &seen[id];
-        let want: Vec<(u64, u64)> = (0..txns).filter(|t| ts.contains(t)).flat_map(|t| (0..per).map(move |k| (t, k))).collect();
+        let want: Vec<(u64, u64)> =
+            (0..txns).filter(|t| ts.contains(t)).flat_map(|t| (0..per).map(move |k| (t, k))).collect();
         assert_eq!(got, &want, "notifier {id}: lost, duplicated or reordered");
     }
 }
@@ -283,7 +285,8 @@ fn sigkill_at_random_points_loses_nothing_committed_and_the_queue_drains() {
     let mut checked = 0;
     let mut total_commits = 0;
     for (id, lines) in &done_notifiers {
-        let confirmed: Vec<u64> = lines.lock().unwrap().iter().filter_map(|l| l.strip_prefix("C ")).map(|t| t.parse().unwrap()).collect();
+        let confirmed: Vec<u64> =
+            lines.lock().unwrap().iter().filter_map(|l| l.strip_prefix("C ")).map(|t| t.parse().unwrap()).collect();
         total_commits += confirmed.len();
         let got = by_id.remove(id.as_str()).unwrap_or_default();
         let txns: Vec<u64> = got.iter().filter(|x| x.1 == 0).map(|x| x.0).collect();
@@ -317,7 +320,10 @@ fn sigkill_at_random_points_loses_nothing_committed_and_the_queue_drains() {
     assert_eq!(st.usage, 0.0);
     assert_eq!(st.tail, st.head);
     assert!(st.segment_files.len() <= 1, "segment files left: {:?}", st.segment_files);
-    eprintln!("chaos: {kills} kills, {total_commits} commits, {checked} notifications checked, head at {} bytes", st.head);
+    eprintln!(
+        "chaos: {kills} kills, {total_commits} commits, {checked} notifications checked, head at {} bytes",
+        st.head
+    );
 }
 
 #[test]

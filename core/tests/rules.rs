@@ -62,7 +62,10 @@ fn r2_pg_notify_takes_the_channel_verbatim_and_checks_in_order() {
     let (mut a, mut b) = two(&t);
     a.execute("LISTEN \"MiXed\"").unwrap();
     let r = b.execute("SELECT pg_notify('MiXed', 'v')").unwrap();
-    assert_eq!((r.tag.as_str(), r.columns.clone(), r.rows.clone()), ("SELECT 1", vec!["pg_notify".to_string()], vec![vec![Some(String::new())]]));
+    assert_eq!(
+        (r.tag.as_str(), r.columns.clone(), r.rows.clone()),
+        ("SELECT 1", vec!["pg_notify".to_string()], vec![vec![Some(String::new())]])
+    );
     assert_eq!(drain(&mut a), pairs(&[("MiXed", "v")]));
     for (sql, msg) in [
         ("SELECT pg_notify(NULL, 'p')", "channel name cannot be empty"),
@@ -103,7 +106,8 @@ fn r3_payload_limits_forms_and_equivalence() {
     // Omitted, NULL and '' are the same payload, folded within a transaction.
     b.execute("BEGIN; NOTIFY c; SELECT pg_notify('c', NULL); NOTIFY c, ''; SELECT pg_notify('c', ''); COMMIT").unwrap();
     assert_eq!(drain(&mut a), pairs(&[("c", "")]));
-    b.execute("NOTIFY c, E'tab\\there'; NOTIFY c, $$dollar 'quoted'$$; NOTIFY c, $x$a$$b$x$; NOTIFY c, 'it''s'").unwrap();
+    b.execute("NOTIFY c, E'tab\\there'; NOTIFY c, $$dollar 'quoted'$$; NOTIFY c, $x$a$$b$x$; NOTIFY c, 'it''s'")
+        .unwrap();
     assert_eq!(drain(&mut a), pairs(&[("c", "tab\there"), ("c", "dollar 'quoted'"), ("c", "a$$b"), ("c", "it's")]));
     // NOTIFY takes a string constant only; expressions go through pg_notify.
     let e = err(b.execute("NOTIFY c, 'a' || 'b'"));
@@ -222,7 +226,10 @@ fn r7_notify_is_transactional() {
     err(b.execute("SELECT pg_notify('', 'x')"));
     assert_eq!(b.transaction_status(), TransactionStatus::InError);
     let e = err(b.execute("NOTIFY c, 'ignored'"));
-    assert_eq!((e.sqlstate(), e.message()), ("25P02", "current transaction is aborted, commands ignored until end of transaction block"));
+    assert_eq!(
+        (e.sqlstate(), e.message()),
+        ("25P02", "current transaction is aborted, commands ignored until end of transaction block")
+    );
     assert_eq!(b.execute("COMMIT").unwrap().tag, "ROLLBACK");
     assert_eq!(b.transaction_status(), TransactionStatus::Idle);
     // Several statements in one call are one implicit transaction: an error undoes them all.
@@ -341,7 +348,8 @@ fn r16_duplicates_fold_within_a_transaction_only() {
     b.execute("BEGIN; SAVEPOINT s; NOTIFY d,'a'; ROLLBACK TO s; NOTIFY d,'b'; NOTIFY d,'a'; COMMIT").unwrap();
     assert_eq!(drain(&mut a), pairs(&[("d", "b"), ("d", "a")]));
     // A duplicate in a released savepoint keeps the parent's earlier position.
-    b.execute("BEGIN; NOTIFY d, 'x'; NOTIFY d, 'y'; SAVEPOINT s; NOTIFY d, 'z'; NOTIFY d, 'x'; RELEASE s; COMMIT").unwrap();
+    b.execute("BEGIN; NOTIFY d, 'x'; NOTIFY d, 'y'; SAVEPOINT s; NOTIFY d, 'z'; NOTIFY d, 'x'; RELEASE s; COMMIT")
+        .unwrap();
     assert_eq!(drain(&mut a), pairs(&[("d", "x"), ("d", "y"), ("d", "z")]));
     // Past 16 pending notifications the hash table gives the same result.
     let mut sql = String::from("BEGIN;");
@@ -466,7 +474,10 @@ fn r25_prepare_transaction_is_refused_and_ends_the_transaction() {
     // Nothing was prepared, so nothing can be finished; not inside a block either.
     let e = err(a.execute("COMMIT PREPARED 'c'"));
     assert_eq!((e.sqlstate(), e.message()), ("42704", "prepared transaction with identifier \"c\" does not exist"));
-    assert_eq!(err(a.execute("ROLLBACK PREPARED 'zz'")).message(), "prepared transaction with identifier \"zz\" does not exist");
+    assert_eq!(
+        err(a.execute("ROLLBACK PREPARED 'zz'")).message(),
+        "prepared transaction with identifier \"zz\" does not exist"
+    );
     a.execute("BEGIN").unwrap();
     let e = err(a.execute("COMMIT PREPARED 'zz'"));
     assert_eq!((e.sqlstate(), e.message()), ("25001", "COMMIT PREPARED cannot run inside a transaction block"));
@@ -504,7 +515,10 @@ fn transaction_control_messages_match_postgres() {
     let seen = notices(&mut a);
     assert_eq!(a.execute("COMMIT").unwrap().tag, "COMMIT");
     assert_eq!(a.execute("ROLLBACK").unwrap().tag, "ROLLBACK");
-    assert_eq!(a.execute("START TRANSACTION ISOLATION LEVEL SERIALIZABLE, READ WRITE").unwrap().tag, "START TRANSACTION");
+    assert_eq!(
+        a.execute("START TRANSACTION ISOLATION LEVEL SERIALIZABLE, READ WRITE").unwrap().tag,
+        "START TRANSACTION"
+    );
     assert_eq!(a.execute("BEGIN").unwrap().tag, "BEGIN");
     assert_eq!(a.execute("END").unwrap().tag, "COMMIT");
     let msgs: Vec<_> = seen.lock().unwrap().iter().map(|n| (n.severity.as_str(), n.message.clone())).collect();
@@ -566,10 +580,17 @@ fn select_of_constants_and_functions() {
         (r.columns, r.rows.into_iter().next().unwrap())
     };
     assert_eq!(one(&mut a, "SELECT 1"), (vec!["?column?".into()], vec![Some("1".into())]));
-    assert_eq!(one(&mut a, "select 1 as x, 'a' || 'b' AS \"Y\", null, true, 2.50, -3"),
-        (vec!["x".into(), "Y".into(), "?column?".into(), "bool".into(), "?column?".into(), "?column?".into()],
-         vec![Some("1".into()), Some("ab".into()), None, Some("t".into()), Some("2.50".into()), Some("-3".into())]));
-    assert_eq!(one(&mut a, "SELECT pg_backend_pid()"), (vec!["pg_backend_pid".into()], vec![Some(std::process::id().to_string())]));
+    assert_eq!(
+        one(&mut a, "select 1 as x, 'a' || 'b' AS \"Y\", null, true, 2.50, -3"),
+        (
+            vec!["x".into(), "Y".into(), "?column?".into(), "bool".into(), "?column?".into(), "?column?".into()],
+            vec![Some("1".into()), Some("ab".into()), None, Some("t".into()), Some("2.50".into()), Some("-3".into())]
+        )
+    );
+    assert_eq!(
+        one(&mut a, "SELECT pg_backend_pid()"),
+        (vec!["pg_backend_pid".into()], vec![Some(std::process::id().to_string())])
+    );
     assert_eq!(one(&mut a, "SELECT '42'::int, 7::text").0, vec!["int4".to_string(), "text".to_string()]);
     assert_eq!(one(&mut a, "SELECT 'a' || NULL").1, vec![None]);
     assert_eq!(one(&mut a, "SELECT 'n=' || 5").1, vec![Some("n=5".into())]);
@@ -588,7 +609,18 @@ fn select_of_constants_and_functions() {
     let row: Vec<Option<&str>> = r.rows[0].iter().map(|v| v.as_deref()).collect();
     assert_eq!(
         row,
-        [Some("1"), Some("1"), Some("3.1415927"), Some("1.234567e+06"), Some("1.2345e-05"), Some("1.100000023841858"), Some("x"), Some("{}"), None, Some("100000")]
+        [
+            Some("1"),
+            Some("1"),
+            Some("3.1415927"),
+            Some("1.234567e+06"),
+            Some("1.2345e-05"),
+            Some("1.100000023841858"),
+            Some("x"),
+            Some("{}"),
+            None,
+            Some("100000")
+        ]
     );
     assert_eq!(err(a.execute("SELECT '1e39'::real")).message(), "\"1e39\" is out of range for type real");
     // Cast errors and their positions, as PostgreSQL 15 gives them: an untyped literal is parsed
@@ -607,7 +639,10 @@ fn select_of_constants_and_functions() {
         let e = err(a.execute(sql));
         assert_eq!((e.message(), e.position()), (message, position), "{sql}");
     }
-    assert_eq!(one(&mut a, "SELECT 'inf'::float8, '-Infinity'::real").1, vec![Some("Infinity".into()), Some("-Infinity".into())]);
+    assert_eq!(
+        one(&mut a, "SELECT 'inf'::float8, '-Infinity'::real").1,
+        vec![Some("Infinity".into()), Some("-Infinity".into())]
+    );
     // Every statement's result, as psql shows a line of several.
     let (results, r) = a.execute_all("SELECT 1; SELECT 2, 3; LISTEN x");
     r.unwrap();

@@ -27,10 +27,12 @@ fn agent() {
             Err(e) => report(e),
         },
         // create DIR: creates a group-shared queue of small segments.
-        "create" => match Connection::with_options(&a[0], &shared.clone().segment_size(64 << 10).max_queue_size(512 << 10)) {
-            Ok(_) => say("OK"),
-            Err(e) => report(e),
-        },
+        "create" => {
+            match Connection::with_options(&a[0], &shared.clone().segment_size(64 << 10).max_queue_size(512 << 10)) {
+                Ok(_) => say("OK"),
+                Err(e) => report(e),
+            }
+        }
         // listen DIR CHANNEL COUNT: prints READY, then "N payload" for COUNT notifications.
         "listen" => {
             let mut c = match Connection::with_options(&a[0], &shared).and_then(|mut c| c.listen(&a[1]).map(|_| c)) {
@@ -113,7 +115,10 @@ fn users(group: bool) -> Option<()> {
         return None;
     }
     for u in ["harktest1", "harktest2"] {
-        until(|| id_of("-u", u).is_some(), &["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", u]);
+        until(
+            || id_of("-u", u).is_some(),
+            &["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", u],
+        );
     }
     if group {
         until(|| gid_of_group(GROUP).is_some(), &["groupadd", "--system", GROUP]);
@@ -180,7 +185,10 @@ impl SymlinksUnprotected {
                 if fs::write(P, "0").is_ok() {
                     return SymlinksUnprotected(Some(v));
                 }
-                eprintln!("note: {P} is {} and cannot be changed here; the kernel would refuse the link anyway", v.trim());
+                eprintln!(
+                    "note: {P} is {} and cannot be changed here; the kernel would refuse the link anyway",
+                    v.trim()
+                );
                 SymlinksUnprotected(None)
             }
             _ => SymlinksUnprotected(None),
@@ -288,7 +296,7 @@ fn a_group_shared_queue_works_for_every_member_and_refuses_others() {
     let q = parent.join("q");
     let qs = q.to_str().unwrap();
 
-    assert_eq!(one_line(spawn_as("harktest1", "create", &[qs, ], |_| {})), "OK");
+    assert_eq!(one_line(spawn_as("harktest1", "create", &[qs,], |_| {})), "OK");
     let m = fs::metadata(&q).unwrap();
     assert_eq!((m.gid(), m.mode() & 0o7777), (gid, 0o2770), "the directory keeps its group and setgid bit");
 

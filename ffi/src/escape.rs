@@ -25,7 +25,11 @@ pub unsafe extern "C" fn hark_escape_literal(conn: *mut hark_conn, str: *const c
 /// quotes, each double quote doubled, so that it is taken verbatim (`"Events"` keeps its capital).
 /// Reads, returns and fails as hark_escape_literal.
 #[no_mangle]
-pub unsafe extern "C" fn hark_escape_identifier(conn: *mut hark_conn, str: *const c_char, length: usize) -> *mut c_char {
+pub unsafe extern "C" fn hark_escape_identifier(
+    conn: *mut hark_conn,
+    str: *const c_char,
+    length: usize,
+) -> *mut c_char {
     ffi_boundary!(std::ptr::null_mut(), {
         // SAFETY: the contract of both escape functions (see escape).
         unsafe { escape(conn, str, length, hark::escape_identifier) }

@@ -50,9 +50,8 @@ pub(crate) unsafe fn text_arg<'a>(p: *const c_char, what: &str) -> Result<&'a st
 pub(crate) fn utf8_arg<'a>(bytes: &'a [u8], what: &str) -> Result<&'a str, Failure> {
     std::str::from_utf8(bytes).map_err(|e| {
         let bad = &bytes[e.valid_up_to()..];
-        let shown: Vec<String> = bad.iter().take(e.error_len().unwrap_or(bad.len()).min(4))
-            .map(|b| format!("0x{b:02x}"))
-            .collect();
+        let shown: Vec<String> =
+            bad.iter().take(e.error_len().unwrap_or(bad.len()).min(4)).map(|b| format!("0x{b:02x}")).collect();
         // PostgreSQL's wording for text that is not valid in the database encoding.
         Failure::new(
             hark_result::HARK_ERR_INVALID_ARGUMENT,

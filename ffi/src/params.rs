@@ -20,7 +20,10 @@ use std::ffi::{c_char, CStr};
 /// which, in libpq's words (`invalid connection option "…"`). The arrays are only read during the
 /// call. Returns NULL only if hark itself failed.
 #[no_mangle]
-pub unsafe extern "C" fn hark_connect_params(keywords: *const *const c_char, values: *const *const c_char) -> *mut hark_conn {
+pub unsafe extern "C" fn hark_connect_params(
+    keywords: *const *const c_char,
+    values: *const *const c_char,
+) -> *mut hark_conn {
     ffi_boundary!(std::ptr::null_mut(), {
         // SAFETY: the arrays' contract, as documented above.
         let conn = match unsafe { parse(keywords, values) } {
@@ -36,7 +39,10 @@ pub unsafe extern "C" fn hark_connect_params(keywords: *const *const c_char, val
 /// # Safety
 /// `keywords` is NULL or a NULL-terminated array of NUL-terminated strings; when it has entries,
 /// `values` has as many, each NULL or NUL-terminated.
-unsafe fn parse(keywords: *const *const c_char, values: *const *const c_char) -> Result<(Option<Vec<u8>>, Options), Failure> {
+unsafe fn parse(
+    keywords: *const *const c_char,
+    values: *const *const c_char,
+) -> Result<(Option<Vec<u8>>, Options), Failure> {
     let mut dir = None;
     let mut options = hark_options::default();
     let mut create = true;
@@ -80,16 +86,18 @@ fn invalid(message: String) -> Failure {
 }
 
 fn integer(key: &str, v: &[u8]) -> Result<u64, Failure> {
-    std::str::from_utf8(v)
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .ok_or_else(|| invalid(format!("invalid integer value \"{}\" for connection option \"{key}\"", String::from_utf8_lossy(v))))
+    std::str::from_utf8(v).ok().and_then(|s| s.trim().parse().ok()).ok_or_else(|| {
+        invalid(format!("invalid integer value \"{}\" for connection option \"{key}\"", String::from_utf8_lossy(v)))
+    })
 }
 
 fn boolean(key: &str, v: &[u8]) -> Result<bool, Failure> {
     match String::from_utf8_lossy(v).trim().to_ascii_lowercase().as_str() {
         "on" | "true" | "yes" | "1" => Ok(true),
         "off" | "false" | "no" | "0" => Ok(false),
-        _ => Err(invalid(format!("invalid boolean value \"{}\" for connection option \"{key}\"", String::from_utf8_lossy(v)))),
+        _ => Err(invalid(format!(
+            "invalid boolean value \"{}\" for connection option \"{key}\"",
+            String::from_utf8_lossy(v)
+        ))),
     }
 }

@@ -127,7 +127,9 @@ unsafe fn params(
     let unsupported = |what: String| Failure::new(crate::result::hark_result::HARK_ERR_INVALID_ARGUMENT, "22023", what);
     let n = usize::try_from(n).map_err(|_| unsupported(format!("n_params must not be negative (got {n})")))?;
     if result_format != 0 {
-        return Err(unsupported(format!("result_format {result_format} is not supported: hark returns text results only (0)")));
+        return Err(unsupported(format!(
+            "result_format {result_format} is not supported: hark returns text results only (0)"
+        )));
     }
     if n > 0 && values.is_null() {
         return Err(Failure::null("param_values"));
@@ -142,7 +144,9 @@ unsafe fn params(
         }
         // SAFETY: as above.
         if !formats.is_null() && unsafe { *formats.add(i) } != 0 {
-            return Err(unsupported(format!("binary parameters are not supported: param_formats[{i}] must be 0 (text)")));
+            return Err(unsupported(format!(
+                "binary parameters are not supported: param_formats[{i}] must be 0 (text)"
+            )));
         }
         // SAFETY: values has n entries, each NULL or NUL-terminated (contract).
         let v = unsafe { *values.add(i) };

@@ -26,22 +26,23 @@ unsafe fn on(conn: *mut hark_conn, op: impl FnOnce(&mut Connection) -> Result<()
 /// `LISTEN channel`. The channel is only read during the call.
 #[no_mangle]
 pub unsafe extern "C" fn hark_listen(conn: *mut hark_conn, channel: *const c_char) -> hark_result {
-    ffi_boundary!(hark_result::HARK_ERR_PANIC, {
-        on(conn, |s| Ok(s.listen(text_arg(channel, "channel")?)?))
-    })
+    ffi_boundary!(hark_result::HARK_ERR_PANIC, { on(conn, |s| Ok(s.listen(text_arg(channel, "channel")?)?)) })
 }
 
 /// `UNLISTEN channel`, or `UNLISTEN *` when `channel` is NULL. Unknown channels are ignored.
 #[no_mangle]
 pub unsafe extern "C" fn hark_unlisten(conn: *mut hark_conn, channel: *const c_char) -> hark_result {
     ffi_boundary!(hark_result::HARK_ERR_PANIC, {
-        on(conn, |s| {
-            if channel.is_null() {
-                Ok(s.unlisten_all()?)
-            } else {
-                Ok(s.unlisten(text_arg(channel, "channel")?)?)
-            }
-        })
+        on(
+            conn,
+            |s| {
+                if channel.is_null() {
+                    Ok(s.unlisten_all()?)
+                } else {
+                    Ok(s.unlisten(text_arg(channel, "channel")?)?)
+                }
+            },
+        )
     })
 }
 
@@ -50,7 +51,11 @@ pub unsafe extern "C" fn hark_unlisten(conn: *mut hark_conn, channel: *const c_c
 /// payload) within one transaction are sent once. The payload is limited to the queue's maximum
 /// (7999 bytes by default). Both strings are only read during the call.
 #[no_mangle]
-pub unsafe extern "C" fn hark_notify(conn: *mut hark_conn, channel: *const c_char, payload: *const c_char) -> hark_result {
+pub unsafe extern "C" fn hark_notify(
+    conn: *mut hark_conn,
+    channel: *const c_char,
+    payload: *const c_char,
+) -> hark_result {
     ffi_boundary!(hark_result::HARK_ERR_PANIC, {
         on(conn, |s| {
             let channel = text_arg(channel, "channel")?;
@@ -85,24 +90,18 @@ pub unsafe extern "C" fn hark_rollback(conn: *mut hark_conn) -> hark_result {
 /// `SAVEPOINT name` (only inside a block). The name is only read during the call.
 #[no_mangle]
 pub unsafe extern "C" fn hark_savepoint(conn: *mut hark_conn, name: *const c_char) -> hark_result {
-    ffi_boundary!(hark_result::HARK_ERR_PANIC, {
-        on(conn, |s| Ok(s.savepoint(text_arg(name, "savepoint name")?)?))
-    })
+    ffi_boundary!(hark_result::HARK_ERR_PANIC, { on(conn, |s| Ok(s.savepoint(text_arg(name, "savepoint name")?)?)) })
 }
 
 /// `RELEASE SAVEPOINT name`: what was done since the savepoint joins the enclosing level.
 #[no_mangle]
 pub unsafe extern "C" fn hark_release(conn: *mut hark_conn, name: *const c_char) -> hark_result {
-    ffi_boundary!(hark_result::HARK_ERR_PANIC, {
-        on(conn, |s| Ok(s.release(text_arg(name, "savepoint name")?)?))
-    })
+    ffi_boundary!(hark_result::HARK_ERR_PANIC, { on(conn, |s| Ok(s.release(text_arg(name, "savepoint name")?)?)) })
 }
 
 /// `ROLLBACK TO SAVEPOINT name`: drops what was done since the savepoint; also leaves an aborted
 /// block usable again.
 #[no_mangle]
 pub unsafe extern "C" fn hark_rollback_to(conn: *mut hark_conn, name: *const c_char) -> hark_result {
-    ffi_boundary!(hark_result::HARK_ERR_PANIC, {
-        on(conn, |s| Ok(s.rollback_to(text_arg(name, "savepoint name")?)?))
-    })
+    ffi_boundary!(hark_result::HARK_ERR_PANIC, { on(conn, |s| Ok(s.rollback_to(text_arg(name, "savepoint name")?)?)) })
 }

@@ -25,7 +25,16 @@ fn values_pass_through_exec_params_and_escaping_unchanged() {
         for v in hostile {
             let value = cstr(v);
             let values = [value.as_ptr()];
-            let q = hark_exec_params(c, cstr("SELECT $1 AS v").as_ptr(), 1, std::ptr::null(), values.as_ptr(), std::ptr::null(), std::ptr::null(), 0);
+            let q = hark_exec_params(
+                c,
+                cstr("SELECT $1 AS v").as_ptr(),
+                1,
+                std::ptr::null(),
+                values.as_ptr(),
+                std::ptr::null(),
+                std::ptr::null(),
+                0,
+            );
             assert_eq!(hark_query_status(q), hark_result::HARK_OK, "{v}");
             assert_eq!(text(hark_query_getvalue(q, 0, 0)), v);
             hark_query_clear(q);
@@ -39,7 +48,16 @@ fn values_pass_through_exec_params_and_escaping_unchanged() {
         let x = cstr("x");
         let values = [x.as_ptr()];
         let binary = [1];
-        let q = hark_exec_params(c, cstr("SELECT $1").as_ptr(), 1, std::ptr::null(), values.as_ptr(), std::ptr::null(), binary.as_ptr(), 0);
+        let q = hark_exec_params(
+            c,
+            cstr("SELECT $1").as_ptr(),
+            1,
+            std::ptr::null(),
+            values.as_ptr(),
+            std::ptr::null(),
+            binary.as_ptr(),
+            0,
+        );
         assert_eq!(hark_query_status(q), hark_result::HARK_ERR_INVALID_ARGUMENT);
         hark_query_clear(q);
         hark_finish(c);

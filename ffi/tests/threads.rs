@@ -110,7 +110,10 @@ fn the_notice_processor_gets_its_argument_and_libpq_formatted_messages() {
         let conn = hark_connect(cdir.as_ptr());
         let arg = (&mut seen as *mut Vec<String>).cast::<c_void>();
         let previous = hark_set_notice_processor(conn, Some(collect), arg);
-        assert_eq!(previous.map(|f| f as usize), Some(hark_default_notice_processor as unsafe extern "C" fn(*mut c_void, *const c_char) as usize));
+        assert_eq!(
+            previous.map(|f| f as usize),
+            Some(hark_default_notice_processor as unsafe extern "C" fn(*mut c_void, *const c_char) as usize)
+        );
         assert_eq!(hark_rollback(conn), hark_result::HARK_OK);
         let q = hark_exec(conn, cstr("BEGIN; BEGIN").as_ptr());
         assert_eq!(hark_query_status(q), hark_result::HARK_OK);
@@ -119,10 +122,7 @@ fn the_notice_processor_gets_its_argument_and_libpq_formatted_messages() {
     }
     assert_eq!(
         seen,
-        [
-            "WARNING:  there is no transaction in progress\n",
-            "WARNING:  there is already a transaction in progress\n"
-        ]
+        ["WARNING:  there is no transaction in progress\n", "WARNING:  there is already a transaction in progress\n"]
     );
     std::fs::remove_dir_all(dir).unwrap();
 }

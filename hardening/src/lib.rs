@@ -89,7 +89,9 @@ pub fn sql(data: &[u8]) -> Option<&'static str> {
     c.execute("NOTIFY fuzz_check, 'after'").expect("a session is usable after any statement text");
     for _ in 0..10_000 {
         match c.notifies() {
-            Ok(Some(n)) => assert!(c.listening_channels().contains(&n.channel), "delivered on {:?}, not listened", n.channel),
+            Ok(Some(n)) => {
+                assert!(c.listening_channels().contains(&n.channel), "delivered on {:?}, not listened", n.channel)
+            }
             Ok(None) => break,
             Err(e) => panic!("reading after arbitrary SQL: {e}"),
         }
@@ -289,7 +291,13 @@ pub fn read_segment(data: &[u8]) -> usize {
 /// An independent walk of the entry format (`layout.rs`): the notifications on `channels` that a
 /// correct reader delivers from `data[..head]`, up to the first invalid entry, and whether the
 /// walk met nothing to report.
-fn reference_walk(data: &[u8], head: usize, seg: usize, max_payload: usize, channels: &[&str]) -> (Vec<(String, String, i32)>, bool) {
+fn reference_walk(
+    data: &[u8],
+    head: usize,
+    seg: usize,
+    max_payload: usize,
+    channels: &[&str],
+) -> (Vec<(String, String, i32)>, bool) {
     let mut out = Vec::new();
     let mut clean = true;
     let mut pos = 0;

@@ -107,7 +107,13 @@ impl Member {
         let Some(st) = st else {
             panic!("{}: still running {limit:?} after the damage (spinning or hung); last lines {tail:?}", self.name)
         };
-        assert_eq!(st.signal(), None, "{}: killed by signal {:?} (7 is SIGBUS); last lines {tail:?}", self.name, st.signal());
+        assert_eq!(
+            st.signal(),
+            None,
+            "{}: killed by signal {:?} (7 is SIGBUS); last lines {tail:?}",
+            self.name,
+            st.signal()
+        );
         assert_eq!(st.code(), Some(3), "{}: {st}; last lines {tail:?}", self.name);
         let err = lines.iter().find(|l| l.starts_with("ERROR ")).expect("an ERROR line");
         assert!(err.starts_with("ERROR XX001 "), "{}: {err}", self.name);

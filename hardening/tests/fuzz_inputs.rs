@@ -25,7 +25,11 @@ fn replay<T>(target: &str, run: fn(&[u8]) -> T) {
             run(&data);
         }) {
             hark_hardening::cleanup();
-            std::panic::resume_unwind(Box::new(format!("fuzz input {} failed: {:?}", f.display(), e.downcast_ref::<String>().map(String::as_str).or(e.downcast_ref::<&str>().copied()))));
+            std::panic::resume_unwind(Box::new(format!(
+                "fuzz input {} failed: {:?}",
+                f.display(),
+                e.downcast_ref::<String>().map(String::as_str).or(e.downcast_ref::<&str>().copied())
+            )));
         }
     }
     hark_hardening::cleanup();
@@ -114,7 +118,9 @@ fn control_offsets_match_the_format() {
 /// HARK_FUZZ_DEBUG=1 cargo test -p hark-hardening --test fuzz_inputs one_input -- --nocapture`.
 #[test]
 fn one_input() {
-    let (Some(file), Ok(target)) = (std::env::var_os("HARK_FUZZ_ONE"), std::env::var("HARK_FUZZ_TARGET")) else { return };
+    let (Some(file), Ok(target)) = (std::env::var_os("HARK_FUZZ_ONE"), std::env::var("HARK_FUZZ_TARGET")) else {
+        return;
+    };
     let data = std::fs::read(file).unwrap();
     match target.as_str() {
         "sql" => drop(hark_hardening::sql(&data)),

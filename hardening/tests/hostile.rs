@@ -106,7 +106,10 @@ fn a_symlink_planted_as_the_next_segment_fails_the_commit_and_is_never_written_t
         n.notify("c", &format!("doomed{i}:{}", "d".repeat(1000))).unwrap();
     }
     let e = n.execute("COMMIT").unwrap_err();
-    assert_eq!((e.kind(), e.message()), (ErrorKind::PermissionDenied, "\"000000000000001\" in the queue directory is a symbolic link"));
+    assert_eq!(
+        (e.kind(), e.message()),
+        (ErrorKind::PermissionDenied, "\"000000000000001\" in the queue directory is a symbolic link")
+    );
     assert_eq!(fs::read(&victim).unwrap(), b"precious", "the commit wrote through the link");
     let got = drain(&mut l);
     assert_eq!(got.len(), filled, "the failed commit became visible: {:?}", &got[filled.min(got.len())..]);
@@ -182,7 +185,10 @@ fn a_spare_that_is_not_a_regular_file_is_removed_or_ignored_and_commits_go_on() 
             let e = e.unwrap();
             let name = e.file_name().into_string().unwrap();
             if name.len() == 15 {
-                assert!(fs::symlink_metadata(e.path()).unwrap().is_file(), "{kind}: segment {name} is not a regular file");
+                assert!(
+                    fs::symlink_metadata(e.path()).unwrap().is_file(),
+                    "{kind}: segment {name} is not a regular file"
+                );
             }
         }
         if kind == "full-dir" {
@@ -249,7 +255,10 @@ fn a_segment_that_cannot_be_removed_is_a_warning_not_a_failed_commit_or_read() {
     assert_eq!(drain(&mut l).len() + got.len(), sent);
     let w = warned.lock().unwrap().clone();
     assert!(w.len() >= 2, "{w:?}");
-    assert!(w.iter().all(|m| m.starts_with("could not truncate the NOTIFY queue: could not remove \"000000000000000\"")), "{w:?}");
+    assert!(
+        w.iter().all(|m| m.starts_with("could not truncate the NOTIFY queue: could not remove \"000000000000000\"")),
+        "{w:?}"
+    );
 }
 
 #[test]
@@ -264,7 +273,10 @@ fn special_files_in_place_of_the_control_file_are_errors_not_hangs() {
     let started = Instant::now();
     let e = Connection::open(&q).unwrap_err();
     assert!(started.elapsed() < Duration::from_secs(2), "opening a FIFO control file blocked");
-    assert_eq!((e.kind(), e.message()), (ErrorKind::PermissionDenied, "\"control\" in the queue directory is not a regular file"));
+    assert_eq!(
+        (e.kind(), e.message()),
+        (ErrorKind::PermissionDenied, "\"control\" in the queue directory is not a regular file")
+    );
     fs::remove_file(q.join("control")).unwrap();
     fs::create_dir(q.join("control")).unwrap();
     let e = Connection::open(&q).unwrap_err();
@@ -393,5 +405,9 @@ fn a_listener_position_behind_the_tail_is_refused_not_walked() {
     write_word(&control, SLOT0_POS_OFFSET, 0);
     let e = n.queue().stats().unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Corrupted, "{e}");
-    assert!(e.message().ends_with(&format!("is corrupted (listener 0 at 0, behind the tail {})", st.tail)), "{}", e.message());
+    assert!(
+        e.message().ends_with(&format!("is corrupted (listener 0 at 0, behind the tail {})", st.tail)),
+        "{}",
+        e.message()
+    );
 }

@@ -40,7 +40,12 @@ fn run_agent(role: &str, dir: &Path) -> Vec<String> {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "agent {role} failed: {}\n{stdout}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "agent {role} failed: {}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
     stdout.lines().filter_map(|l| l.strip_prefix('@')).map(str::to_owned).collect()
 }
 
@@ -160,7 +165,14 @@ fn agent() {
                     .unwrap()
                     .map(|e| e.unwrap())
                     .filter(|e| e.file_name().len() == 15 || e.file_name() == "spare")
-                    .map(|e| format!("{}:{}:{}", e.file_name().to_str().unwrap(), e.metadata().unwrap().len(), e.metadata().unwrap().ino()))
+                    .map(|e| {
+                        format!(
+                            "{}:{}:{}",
+                            e.file_name().to_str().unwrap(),
+                            e.metadata().unwrap().len(),
+                            e.metadata().unwrap().ino()
+                        )
+                    })
                     .collect();
                 v.sort();
                 v
@@ -249,7 +261,10 @@ fn a_commit_that_cannot_allocate_a_segment_fails_with_disk_full_and_the_queue_go
     let mut l = Connection::with_options(&q, &small()).unwrap();
     l.listen("c").unwrap();
     let said = run_agent("disk_full", &q);
-    assert_eq!(said[0], "commit DiskFull 53100 could not allocate segment file \"000000000000001\": File too large (os error 27)");
+    assert_eq!(
+        said[0],
+        "commit DiskFull 53100 could not allocate segment file \"000000000000001\": File too large (os error 27)"
+    );
     assert_eq!(said[1], "next segment exists false", "a failed allocation leaves no segment file behind");
     assert_eq!(said[2], "single DiskFull");
     assert_eq!(said[3], "done");
@@ -263,7 +278,11 @@ fn a_commit_that_cannot_allocate_a_segment_fails_with_disk_full_and_the_queue_go
         .collect();
     assert!(before > 50);
     assert_eq!(got, want);
-    assert_eq!(l.queue().stats().unwrap().segment_files, ["000000000000001"], "the tail moved on and the first segment went");
+    assert_eq!(
+        l.queue().stats().unwrap().segment_files,
+        ["000000000000001"],
+        "the tail moved on and the first segment went"
+    );
 }
 
 /// A transaction that fails on a full file system after taking or allocating some of the segments

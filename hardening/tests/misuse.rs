@@ -32,7 +32,11 @@ fn every_call_after_close_is_a_closed_error_and_close_is_idempotent() {
     assert!(c.is_closed());
     let closed = |r: hark::Result<()>, what: &str| {
         let e = r.expect_err(what);
-        assert_eq!((e.kind(), e.sqlstate(), e.message()), (ErrorKind::Closed, "08003", "connection is closed"), "{what}");
+        assert_eq!(
+            (e.kind(), e.sqlstate(), e.message()),
+            (ErrorKind::Closed, "08003", "connection is closed"),
+            "{what}"
+        );
     };
     closed(c.execute("SELECT 1").map(drop), "execute");
     closed(c.listen("c"), "listen");
@@ -118,13 +122,22 @@ fn strings_hark_cannot_carry_are_refused_clearly() {
     let mut c = Connection::open(&t.0).unwrap();
     c.listen("c").unwrap();
     let nul = |e: hark::Error| {
-        assert_eq!((e.kind(), e.sqlstate(), e.message()), (ErrorKind::InvalidArgument, "22021", "invalid byte sequence for encoding \"UTF8\": 0x00"));
+        assert_eq!(
+            (e.kind(), e.sqlstate(), e.message()),
+            (ErrorKind::InvalidArgument, "22021", "invalid byte sequence for encoding \"UTF8\": 0x00")
+        );
     };
     nul(c.notify("c", "a\0b").unwrap_err());
     nul(c.notify("c\0", "x").unwrap_err());
     nul(c.listen("a\0").unwrap_err());
     // Through SQL: an escape that makes a NUL, or bytes that are not UTF-8, never reach the queue.
-    for sql in [r"NOTIFY c, E'a\000b'", r"NOTIFY c, E'\x00'", r"NOTIFY c, U&'\0000'", r"NOTIFY c, E'\xff\xfe'", r"SELECT pg_notify('c', E'\xc3')"] {
+    for sql in [
+        r"NOTIFY c, E'a\000b'",
+        r"NOTIFY c, E'\x00'",
+        r"NOTIFY c, U&'\0000'",
+        r"NOTIFY c, E'\xff\xfe'",
+        r"SELECT pg_notify('c', E'\xc3')",
+    ] {
         let e = c.execute(sql).unwrap_err();
         assert!(matches!(e.kind(), ErrorKind::InvalidArgument | ErrorKind::Syntax), "{sql}: {e:?}");
         assert!(!e.message().is_empty());
@@ -144,7 +157,9 @@ fn strings_hark_cannot_carry_are_refused_clearly() {
 fn numeric_literals_with_absurd_exponents_are_errors_not_allocations() {
     let t = TempDir::new("numeric");
     let mut c = Connection::open(&t.0).unwrap();
-    for sql in ["SELECT 1e777777777777777", "SELECT 1.5e-99999999999", "SELECT 1e1001", "SELECT 2e99999999999999999999999"] {
+    for sql in
+        ["SELECT 1e777777777777777", "SELECT 1.5e-99999999999", "SELECT 1e1001", "SELECT 2e99999999999999999999999"]
+    {
         let e = c.execute(sql).unwrap_err();
         assert_eq!((e.kind(), e.sqlstate()), (ErrorKind::InvalidArgument, "22P02"), "{sql}");
         assert!(e.message().starts_with("invalid input syntax for type numeric: \""), "{}", e.message());
@@ -178,7 +193,15 @@ fn a_forked_child_is_refused_everything_on_its_parents_sessions_and_leaves_them_
         drop(n);
         drop(l);
         let fresh = Connection::open(&t.0).and_then(|mut c| c.notify("c", "child's own"));
-        unsafe { libc::_exit(if !all { 1 } else if fresh.is_err() { 2 } else { 0 }) };
+        unsafe {
+            libc::_exit(if !all {
+                1
+            } else if fresh.is_err() {
+                2
+            } else {
+                0
+            })
+        };
     }
     let mut status = 0;
     unsafe { libc::waitpid(pid, &mut status, 0) };

@@ -468,7 +468,11 @@ impl Connection {
             };
             let [channel, payload, process_id] = match keys {
                 Some(k) => k,
-                None => *keys.insert([env.create_string("channel")?, env.create_string("payload")?, env.create_string("processId")?]),
+                None => *keys.insert([
+                    env.create_string("channel")?,
+                    env.create_string("payload")?,
+                    env.create_string("processId")?,
+                ]),
             };
             let mut o = env.create_object()?;
             o.set_property(channel, env.create_string(n.channel)?)?;

@@ -54,9 +54,17 @@ extern "C" {
     fn uv_handle_get_data(handle: *const UvHandle) -> *mut c_void;
     fn uv_handle_set_data(handle: *mut UvHandle, data: *mut c_void);
     fn uv_poll_init(lp: *mut sys::uv_loop_s, handle: *mut UvHandle, fd: c_int) -> c_int;
-    fn uv_poll_start(handle: *mut UvHandle, events: c_int, cb: unsafe extern "C" fn(*mut UvHandle, c_int, c_int)) -> c_int;
+    fn uv_poll_start(
+        handle: *mut UvHandle,
+        events: c_int,
+        cb: unsafe extern "C" fn(*mut UvHandle, c_int, c_int),
+    ) -> c_int;
     fn uv_poll_stop(handle: *mut UvHandle) -> c_int;
-    fn uv_async_init(lp: *mut sys::uv_loop_s, handle: *mut UvHandle, cb: Option<unsafe extern "C" fn(*mut UvHandle)>) -> c_int;
+    fn uv_async_init(
+        lp: *mut sys::uv_loop_s,
+        handle: *mut UvHandle,
+        cb: Option<unsafe extern "C" fn(*mut UvHandle)>,
+    ) -> c_int;
     fn uv_close(handle: *mut UvHandle, cb: Option<unsafe extern "C" fn(*mut UvHandle)>);
     fn uv_ref(handle: *mut UvHandle);
     fn uv_unref(handle: *mut UvHandle);

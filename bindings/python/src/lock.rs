@@ -97,7 +97,8 @@ impl SessionLock {
     pub(crate) fn blocking<R: Send>(&self, py: Python<'_>, f: impl FnOnce(&mut Connection) -> R + Send) -> PyResult<R> {
         let held = self.hold(py, None)?.expect("no deadline");
         let r = py.detach(|| {
-            catch_unwind(AssertUnwindSafe(|| f(&mut self.conn()))).map_err(|payload| self.closed_by_panic(payload.as_ref()))
+            catch_unwind(AssertUnwindSafe(|| f(&mut self.conn())))
+                .map_err(|payload| self.closed_by_panic(payload.as_ref()))
         });
         drop(held);
         r
@@ -113,7 +114,8 @@ impl SessionLock {
     ) -> PyResult<Option<R>> {
         let Some(held) = self.hold(py, deadline)? else { return Ok(None) };
         let r = py.detach(|| {
-            catch_unwind(AssertUnwindSafe(|| f(&mut self.conn()))).map_err(|payload| self.closed_by_panic(payload.as_ref()))
+            catch_unwind(AssertUnwindSafe(|| f(&mut self.conn())))
+                .map_err(|payload| self.closed_by_panic(payload.as_ref()))
         });
         drop(held);
         r.map(Some)

@@ -77,7 +77,12 @@ impl Session {
 
     /// Runs one statement with `$1`, `$2`, … bound to `params` (values converted by
     /// `params::to_param`, before the connection is taken); returns as `execute`.
-    fn execute_params<'py>(&self, py: Python<'py>, sql: &str, params: Vec<Bound<'py, PyAny>>) -> PyResult<QueryTuple<'py>> {
+    fn execute_params<'py>(
+        &self,
+        py: Python<'py>,
+        sql: &str,
+        params: Vec<Bound<'py, PyAny>>,
+    ) -> PyResult<QueryTuple<'py>> {
         let params = params.iter().map(crate::params::to_param).collect::<PyResult<Vec<_>>>()?;
         let r = self.conn.blocking(py, |c| c.execute_params(sql, &params))?.py_err()?;
         py_result(py, r)
@@ -148,9 +153,9 @@ impl Session {
         loop {
             // Another thread's call may hold the connection (say, a commit waiting for another
             // process): the timeout still counts while this one waits for it.
-            let prepared = self.conn.blocking_until(py, deadline, |c| {
-                c.prepare_to_sleep().map(|_| (c.pending(), c.as_raw_fd()))
-            })?;
+            let prepared = self
+                .conn
+                .blocking_until(py, deadline, |c| c.prepare_to_sleep().map(|_| (c.pending(), c.as_raw_fd())))?;
             let Some((ready, fd)) = prepared.transpose().py_err()? else { return Ok(0) };
             if ready > 0 {
                 return Ok(ready);
@@ -188,7 +193,8 @@ impl Session {
     /// connection, nor when another thread is using it (that thread's call leaves it settled or
     /// awake): a generator that ends must not wait for, say, another thread's commit.
     fn settle(&self, py: Python<'_>) -> PyResult<()> {
-        let settled = self.conn.quick_until(py, Some(Instant::now()), |c| if c.is_closed() { Ok(()) } else { c.settle() })?;
+        let settled =
+            self.conn.quick_until(py, Some(Instant::now()), |c| if c.is_closed() { Ok(()) } else { c.settle() })?;
         settled.unwrap_or(Ok(())).py_err()
     }
 
@@ -207,7 +213,9 @@ impl Session {
         // garbage collector, so no collection and no finalizer runs). pyo3 makes the tuple, and
         // any exception, after the connection is released.
         self.conn
-            .quick(py, |c| Ok(c.notifies_ref()?.map(|n| (PyString::new(py, n.channel), PyString::new(py, n.payload), n.pid))))?
+            .quick(py, |c| {
+                Ok(c.notifies_ref()?.map(|n| (PyString::new(py, n.channel), PyString::new(py, n.payload), n.pid)))
+            })?
             .py_err()
     }
 

@@ -44,7 +44,9 @@ impl Refusal {
             Refusal::NoHost => "a Host header is required\n",
             Refusal::Host => "host not allowed (hark serve --allow-host NAME admits another)\n",
             Refusal::Origin => "cross-origin request refused\n",
-            Refusal::Token => "a token is required: open the URL hark serve printed, or send Authorization: Bearer TOKEN\n",
+            Refusal::Token => {
+                "a token is required: open the URL hark serve printed, or send Authorization: Bearer TOKEN\n"
+            }
         }
     }
 }
@@ -100,7 +102,8 @@ impl Access {
             return Err(Refusal::Host);
         }
         if let Some(origin) = req.header("Origin") {
-            let known = origin.get(..7).is_some_and(|s| s.eq_ignore_ascii_case("http://")) && self.known_host(&origin[7..]);
+            let known =
+                origin.get(..7).is_some_and(|s| s.eq_ignore_ascii_case("http://")) && self.known_host(&origin[7..]);
             if !known {
                 return Err(Refusal::Origin);
             }
@@ -198,9 +201,7 @@ pub fn read_token_file(path: &Path) -> Result<String, String> {
         ));
     }
     let mut text = String::new();
-    file.take(4096)
-        .read_to_string(&mut text)
-        .map_err(|e| format!("could not read the token file {shown}: {e}"))?;
+    file.take(4096).read_to_string(&mut text).map_err(|e| format!("could not read the token file {shown}: {e}"))?;
     let token = text.lines().next().unwrap_or("").trim().to_owned();
     validate_token(&token).map_err(|e| format!("{shown}: {e}"))?;
     Ok(token)

@@ -96,7 +96,9 @@ fn parse_head(head: &[u8]) -> io::Result<Request> {
         if name.is_empty() || !name.bytes().all(is_token_byte) {
             return Err(bad(format!("bad header name {name:?}")));
         }
-        if SINGLE.iter().any(|s| s.eq_ignore_ascii_case(name)) && headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name)) {
+        if SINGLE.iter().any(|s| s.eq_ignore_ascii_case(name))
+            && headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name))
+        {
             return Err(bad(format!("more than one {name} header")));
         }
         headers.push((name.to_owned(), value.trim_matches([' ', '\t']).to_owned()));
@@ -151,7 +153,10 @@ mod tests {
             ("GET / HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n", "more than one host header"),
             ("GET / HTTP/1.1\r\nCookie: a=1\r\nCookie: b=2\r\n\r\n", "more than one Cookie header"),
             ("GET / HTTP/1.1\r\nOrigin: http://a\r\nOrigin: http://b\r\n\r\n", "more than one Origin header"),
-            ("GET / HTTP/1.1\r\nAuthorization: Bearer a\r\nAuthorization: Bearer b\r\n\r\n", "more than one Authorization header"),
+            (
+                "GET / HTTP/1.1\r\nAuthorization: Bearer a\r\nAuthorization: Bearer b\r\n\r\n",
+                "more than one Authorization header",
+            ),
             ("GET / HTTP/1.1\r\nHost : a\r\n\r\n", "bad header name \"Host \""),
             ("GET / HTTP/1.1\r\nX-A: 1\r\n  Host: evil\r\n\r\n", "folded header lines are not accepted"),
             ("GET / HTTP/1.1\r\nnonsense\r\n\r\n", "header line without a colon"),
@@ -161,6 +166,9 @@ mod tests {
         ] {
             assert_eq!(parse(head).unwrap_err(), why, "{head:?}");
         }
-        assert_eq!(parse_head(b"GET / HTTP/1.1\r\nHost: \xff\r\n\r\n").unwrap_err().to_string(), "request head is not UTF-8");
+        assert_eq!(
+            parse_head(b"GET / HTTP/1.1\r\nHost: \xff\r\n\r\n").unwrap_err().to_string(),
+            "request head is not UTF-8"
+        );
     }
 }

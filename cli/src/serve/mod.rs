@@ -21,8 +21,8 @@ pub use auth::read_token_file;
 
 use crate::json;
 use crate::ws;
-use listen::Conn;
 use hark::Connection;
+use listen::Conn;
 use std::collections::BTreeMap;
 use std::io;
 use std::net::{Shutdown, SocketAddr, TcpListener};
@@ -161,14 +161,17 @@ pub fn run(cfg: ServeConfig) -> Result<(), String> {
         }
     }
     let token = match &cfg.token {
-        TokenSource::Generate => Some(auth::generate_token().map_err(|e| format!("could not read random bytes for the token: {e}"))?),
+        TokenSource::Generate => {
+            Some(auth::generate_token().map_err(|e| format!("could not read random bytes for the token: {e}"))?)
+        }
         TokenSource::Given { token, .. } => {
             auth::validate_token(token)?;
             Some(token.clone())
         }
         TokenSource::Open => None,
     };
-    let mut conn = Connection::with_options(&cfg.dir, &cfg.options).map_err(|e| format!("could not open the queue in {}: {e}", cfg.dir.display()))?;
+    let mut conn = Connection::with_options(&cfg.dir, &cfg.options)
+        .map_err(|e| format!("could not open the queue in {}: {e}", cfg.dir.display()))?;
     for ch in &cfg.channels {
         conn.listen(ch).map_err(|e| e.to_string())?;
     }
@@ -191,7 +194,9 @@ pub fn run(cfg: ServeConfig) -> Result<(), String> {
     let channels = cfg.channels.join(", ");
     match (&cfg.token, &token) {
         (TokenSource::Generate, Some(t)) => eprintln!("hark serve: {base}?token={t}{on} (channels: {channels})"),
-        (TokenSource::Given { from, .. }, _) => eprintln!("hark serve: {base}{on} (channels: {channels}; token from {from})"),
+        (TokenSource::Given { from, .. }, _) => {
+            eprintln!("hark serve: {base}{on} (channels: {channels}; token from {from})")
+        }
         _ => {
             eprintln!("hark serve: {base}{on} (channels: {channels})");
             eprintln!(
@@ -313,10 +318,20 @@ fn serve_connection<S: Conn>(mut stream: S, hub: &Hub) -> io::Result<()> {
 fn serve_websocket<S: Conn>(stream: S, req: &http::Request, hub: &Hub) -> io::Result<()> {
     let mut stream = stream;
     let Some(key) = req.header("Sec-WebSocket-Key") else {
-        return http::respond(&mut stream, "400 Bad Request", "text/plain; charset=utf-8", b"missing Sec-WebSocket-Key\n");
+        return http::respond(
+            &mut stream,
+            "400 Bad Request",
+            "text/plain; charset=utf-8",
+            b"missing Sec-WebSocket-Key\n",
+        );
     };
     let Some(Membership { rx, overrun, gone }) = hub.join() else {
-        return http::respond(&mut stream, "503 Service Unavailable", "text/plain; charset=utf-8", b"too many clients\n");
+        return http::respond(
+            &mut stream,
+            "503 Service Unavailable",
+            "text/plain; charset=utf-8",
+            b"too many clients\n",
+        );
     };
     let _leave = Leave(Arc::clone(&gone));
     write!(
@@ -348,7 +363,8 @@ fn serve_websocket<S: Conn>(stream: S, req: &http::Request, hub: &Hub) -> io::Re
                     Ok(_) => {}
                     Err(e) => {
                         if e.kind() == io::ErrorKind::InvalidData {
-                            let _ = send(&writer, ws::OP_CLOSE, &ws::close_payload(ws::CLOSE_TOO_BIG, "message too big"));
+                            let _ =
+                                send(&writer, ws::OP_CLOSE, &ws::close_payload(ws::CLOSE_TOO_BIG, "message too big"));
                         }
                         break;
                     }
@@ -404,7 +420,12 @@ impl Drop for Leave {
 
 fn serve_sse<S: Conn>(mut stream: S, hub: &Hub) -> io::Result<()> {
     let Some(Membership { rx, overrun, gone }) = hub.join() else {
-        return http::respond(&mut stream, "503 Service Unavailable", "text/plain; charset=utf-8", b"too many clients\n");
+        return http::respond(
+            &mut stream,
+            "503 Service Unavailable",
+            "text/plain; charset=utf-8",
+            b"too many clients\n",
+        );
     };
     let _leave = Leave(gone);
     stream.set_write_timeout(Some(WRITE_TIMEOUT))?;

@@ -95,9 +95,7 @@ impl Queue {
             Some(fd) => fd,
             None => {
                 let lock_fd = dir.open_file(LOCK, true)?.expect("created");
-                _open_lock = Some(
-                    FileLock::exclusive(lock_fd).map_err(|e| Error::io("lock the queue directory", e))?,
-                );
+                _open_lock = Some(FileLock::exclusive(lock_fd).map_err(|e| Error::io("lock the queue directory", e))?);
                 match dir.open_file(CONTROL, false)? {
                     Some(fd) => match read_header(&fd)? {
                         h if h.boot_id != proc::boot_id() => {
@@ -114,8 +112,7 @@ impl Queue {
         let geo = check_header(&header, &control)?;
         check_requested(options, geo)?;
         let layout = ControlLayout::new(header.summary_count as usize);
-        let map = Mmap::map(control.as_raw_fd(), layout.size)
-            .map_err(|e| Error::io("map the control file", e))?;
+        let map = Mmap::map(control.as_raw_fd(), layout.size).map_err(|e| Error::io("map the control file", e))?;
         let checker = dir.open_file(SLOTS, true)?.expect("created");
         let sender = WakeSender::new().map_err(|e| Error::io("create a wake-up socket", e))?;
         // SAFETY: the mutexes sit at fixed, 64-byte aligned offsets inside the mapping, which
@@ -185,9 +182,7 @@ impl Queue {
         assert!(w < SUMMARY_WORDS);
         let i = (seg % self.layout.summary_count as u64) as usize;
         // SAFETY: i < summary_count and w < SUMMARY_WORDS keep it inside the mapping.
-        unsafe {
-            &*(self.control.as_ptr().add(self.layout.summaries) as *const AtomicU64).add(i * SUMMARY_WORDS + w)
-        }
+        unsafe { &*(self.control.as_ptr().add(self.layout.summaries) as *const AtomicU64).add(i * SUMMARY_WORDS + w) }
     }
 
     pub(crate) fn seg_of(&self, pos: u64) -> u64 {
@@ -384,10 +379,8 @@ fn check_header(h: &Header, fd: &OwnedFd) -> Result<Geometry> {
 
 fn check_requested(options: &Options, geo: Geometry) -> Result<()> {
     let clash = |what: &str, stored: u64, asked: u64| {
-        Error::invalid(format!(
-            "queue was created with {what} {stored}; it cannot be reopened with {asked}"
-        ))
-        .with_hint("Sizes are fixed when a queue is created; leave the option unset to use the stored value.")
+        Error::invalid(format!("queue was created with {what} {stored}; it cannot be reopened with {asked}"))
+            .with_hint("Sizes are fixed when a queue is created; leave the option unset to use the stored value.")
     };
     if let Some(v) = options.max_queue_size.filter(|&v| v != geo.max_queue_size) {
         return Err(clash("max_queue_size", geo.max_queue_size, v));

@@ -10,14 +10,49 @@ use std::path::Path;
 /// libpq's connection keywords (and hark's own `dir` of `hark_connect_params`): `KEYWORD=` at
 /// the start of the string or after a space marks a connection string.
 const CONNINFO_KEYWORDS: &[&str] = &[
-    "application_name", "channel_binding", "client_encoding", "connect_timeout", "dbname", "dir",
-    "fallback_application_name", "gssdelegation", "gssencmode", "gsslib", "host", "hostaddr",
-    "keepalives", "keepalives_count", "keepalives_idle", "keepalives_interval", "krbsrvname",
-    "load_balance_hosts", "options", "passfile", "password", "port", "replication", "require_auth",
-    "requirepeer", "requiressl", "service", "ssl_max_protocol_version", "ssl_min_protocol_version",
-    "sslcert", "sslcertmode", "sslcompression", "sslcrl", "sslcrldir", "sslkey", "sslmode",
-    "sslnegotiation", "sslpassword", "sslrootcert", "sslsni", "target_session_attrs",
-    "tcp_user_timeout", "user",
+    "application_name",
+    "channel_binding",
+    "client_encoding",
+    "connect_timeout",
+    "dbname",
+    "dir",
+    "fallback_application_name",
+    "gssdelegation",
+    "gssencmode",
+    "gsslib",
+    "host",
+    "hostaddr",
+    "keepalives",
+    "keepalives_count",
+    "keepalives_idle",
+    "keepalives_interval",
+    "krbsrvname",
+    "load_balance_hosts",
+    "options",
+    "passfile",
+    "password",
+    "port",
+    "replication",
+    "require_auth",
+    "requirepeer",
+    "requiressl",
+    "service",
+    "ssl_max_protocol_version",
+    "ssl_min_protocol_version",
+    "sslcert",
+    "sslcertmode",
+    "sslcompression",
+    "sslcrl",
+    "sslcrldir",
+    "sslkey",
+    "sslmode",
+    "sslnegotiation",
+    "sslpassword",
+    "sslrootcert",
+    "sslsni",
+    "target_session_attrs",
+    "tcp_user_timeout",
+    "user",
 ];
 
 /// Refuses a path that is a connection string (`dbname=app host=db`) or a URL
@@ -52,7 +87,7 @@ fn is_conninfo(s: &str) -> bool {
     let b = s.as_bytes();
     (0..b.len()).filter(|&i| i == 0 || b[i - 1].is_ascii_whitespace()).any(|i| {
         let word = b[i..].iter().take_while(|c| c.is_ascii_alphanumeric() || **c == b'_').count();
-        let after = b[i + word..].iter().skip_while(|c| c.is_ascii_whitespace()).next();
+        let after = b[i + word..].iter().find(|c| !c.is_ascii_whitespace());
         after == Some(&b'=') && std::str::from_utf8(&b[i..i + word]).is_ok_and(|w| CONNINFO_KEYWORDS.contains(&w))
     })
 }
@@ -69,7 +104,9 @@ fn is_queue_file_name(name: &str) -> bool {
 pub(crate) fn check_creatable(dir: &Dir, path: &Path, create: bool) -> Result<()> {
     let shown = path.display();
     if !create {
-        return Err(no_queue(path).with_detail(format!("The directory \"{shown}\" holds no hark queue (no file \"control\").")));
+        return Err(
+            no_queue(path).with_detail(format!("The directory \"{shown}\" holds no hark queue (no file \"control\")."))
+        );
     }
     let names = dir.list()?;
     let mut foreign = names.iter().filter(|n| !is_queue_file_name(n));

@@ -70,7 +70,10 @@ fn map_segment(q: &Queue, seg: u64, create: bool, whole: bool) -> Result<Mmap> {
         Some(fd) => fd,
         None => {
             return Err(Error::corrupted(format!("segment file \"{name}\" of the NOTIFY queue is missing"))
-                .with_detail(format!("Could not access async queue at page {}, offset 0.", seg * size / crate::layout::PAGE_SIZE)))
+                .with_detail(format!(
+                    "Could not access async queue at page {}, offset 0.",
+                    seg * size / crate::layout::PAGE_SIZE
+                )))
         }
     };
     let st = fs::fstat(fd.as_raw_fd()).map_err(|e| Error::io(format_args!("stat \"{name}\""), e))?;

@@ -33,8 +33,13 @@ impl Connection {
                 None => {
                     self.rx.bind()?;
                     let all: Vec<usize> = new_buckets.iter().copied().collect();
-                    let (slot, _start) =
-                        q.register(self.lock_raw(), self.rx.sock_id(), self.backend_pid(), &all, &hashes(&new_channels))?;
+                    let (slot, _start) = q.register(
+                        self.lock_raw(),
+                        self.rx.sock_id(),
+                        self.backend_pid(),
+                        &all,
+                        &hashes(&new_channels),
+                    )?;
                     self.rx.slot = Some(slot);
                     registered_now = true;
                     self.listened_ever = true;

@@ -354,7 +354,8 @@ impl Receiver {
 /// successful read into an error, so it becomes a warning; the next advance retries.
 pub(crate) fn truncate_after_the_fact(queue: &Queue) -> Option<Notice> {
     let (Err(e) | Ok(Some(e))) = queue.advance_tail(false) else { return None };
-    let mut n = Notice::new(Severity::Warning, e.sqlstate(), format!("could not truncate the NOTIFY queue: {}", e.message()));
+    let mut n =
+        Notice::new(Severity::Warning, e.sqlstate(), format!("could not truncate the NOTIFY queue: {}", e.message()));
     n.detail = e.detail().map(str::to_owned);
     Some(n)
 }

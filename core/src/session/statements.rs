@@ -9,7 +9,6 @@ use crate::error::{Error, ErrorKind, Notice, Result, Severity};
 use crate::layout::MAX_CHANNEL_LEN;
 
 impl Connection {
-
     /// `LISTEN channel`, with the channel taken verbatim (no case folding). Takes effect at commit.
     pub fn listen(&mut self, channel: &str) -> Result<()> {
         // Checked inside the statement: an invalid argument fails an open block, as in PostgreSQL.
@@ -158,7 +157,6 @@ impl Connection {
         self.block.give_back(txn);
         r
     }
-
 }
 
 /// Strings in the queue are C strings in UTF-8, as PostgreSQL's text: no NUL byte (R3).

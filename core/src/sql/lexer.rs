@@ -48,7 +48,9 @@ pub(crate) enum Lexeme {
     /// A `$tag$…$tag$` string: the body lies between these character indexes.
     Dollar(usize, usize),
     Word,
-    Number { decimal: bool },
+    Number {
+        decimal: bool,
+    },
     /// A parameter, `$` and digits.
     Param,
     /// A parameter with letters right after its digits (`$1abc`), an error as in PostgreSQL.
@@ -161,7 +163,10 @@ pub(crate) fn scan(chars: &[(usize, char)], i: usize) -> std::result::Result<(Le
             } else if d == '.' && !seen_dot && !seen_exp && at(j + 1) != Some('.') {
                 seen_dot = true;
                 j += 1;
-            } else if (d == 'e' || d == 'E') && !seen_exp && at(j + 1).is_some_and(|x| x.is_ascii_digit() || x == '+' || x == '-') {
+            } else if (d == 'e' || d == 'E')
+                && !seen_exp
+                && at(j + 1).is_some_and(|x| x.is_ascii_digit() || x == '+' || x == '-')
+            {
                 seen_exp = true;
                 j += 2;
             } else {
@@ -174,8 +179,8 @@ pub(crate) fn scan(chars: &[(usize, char)], i: usize) -> std::result::Result<(Le
     match c {
         '|' if two('|') => Ok((Lexeme::Op, i + 2)),
         ':' if two(':') => Ok((Lexeme::Op, i + 2)),
-        ',' | ';' | '(' | ')' | '*' | '.' | '=' | '+' | '-' | '<' | '>' | '[' | ']' | '/' | '%' | ':' | '|' | '!' | '~' | '^'
-        | '&' | '@' | '#' | '?' => Ok((Lexeme::Op, i + 1)),
+        ',' | ';' | '(' | ')' | '*' | '.' | '=' | '+' | '-' | '<' | '>' | '[' | ']' | '/' | '%' | ':' | '|' | '!'
+        | '~' | '^' | '&' | '@' | '#' | '?' => Ok((Lexeme::Op, i + 1)),
         other => Ok((Lexeme::Unknown(other), i + 1)),
     }
 }
@@ -199,7 +204,9 @@ pub fn lex(sql: &str) -> Result<Lexed> {
                 Unterminated::Comment => Error::syntax(format!("unterminated /* comment at or near \"{rest}\"")),
                 Unterminated::Str => Error::syntax(format!("unterminated quoted string at or near \"{rest}\"")),
                 Unterminated::Quoted => Error::syntax(format!("unterminated quoted identifier at or near \"{rest}\"")),
-                Unterminated::Dollar => Error::syntax(format!("unterminated dollar-quoted string at or near \"{rest}\"")),
+                Unterminated::Dollar => {
+                    Error::syntax(format!("unterminated dollar-quoted string at or near \"{rest}\""))
+                }
             }
             .at(start + 1)
         })?;
@@ -231,14 +238,18 @@ pub fn lex(sql: &str) -> Result<Lexed> {
                 match digits.parse::<usize>() {
                     Ok(k) if k <= i32::MAX as usize => Tok::Param(k),
                     _ => {
-                        return Err(Error::syntax(format!("parameter number too large at or near \"${digits}\""))
-                            .at(start + 1))
+                        return Err(
+                            Error::syntax(format!("parameter number too large at or near \"${digits}\"")).at(start + 1)
+                        )
                     }
                 }
             }
             Lexeme::ParamJunk => {
-                return Err(Error::syntax(format!("trailing junk after parameter at or near \"{}\"", text_from(start, i)))
-                    .at(start + 1))
+                return Err(Error::syntax(format!(
+                    "trailing junk after parameter at or near \"{}\"",
+                    text_from(start, i)
+                ))
+                .at(start + 1))
             }
             Lexeme::Op => Tok::Op(text_from(start, i)),
             Lexeme::Unknown(c) => return Err(Error::syntax(format!("syntax error at or near \"{c}\"")).at(start + 1)),
@@ -282,7 +293,11 @@ fn utf8(bytes: Vec<u8>) -> Result<String> {
         let bad = &e.as_bytes()[e.utf8_error().valid_up_to()..];
         let len = e.utf8_error().error_len().unwrap_or(bad.len());
         let shown: Vec<String> = bad[..len].iter().map(|b| format!("0x{b:02x}")).collect();
-        Error::new(ErrorKind::InvalidArgument, "22021", format!("invalid byte sequence for encoding \"UTF8\": {}", shown.join(" ")))
+        Error::new(
+            ErrorKind::InvalidArgument,
+            "22021",
+            format!("invalid byte sequence for encoding \"UTF8\": {}", shown.join(" ")),
+        )
     })
 }
 

@@ -451,7 +451,9 @@ impl Connection {
                 "42883",
                 format!("function {name}({}) does not exist", types.join(", ")),
             )
-            .with_hint("No function matches the given name and argument types. You might need to add explicit type casts.")
+            .with_hint(
+                "No function matches the given name and argument types. You might need to add explicit type casts.",
+            )
             .at(pos));
         }
         Ok(match name {
@@ -463,9 +465,7 @@ impl Connection {
                 self.block.txn.notify(&channel, &payload);
                 Evaluated::One(Value::Void)
             }
-            "pg_listening_channels" => {
-                Evaluated::Set(self.listening_channels().into_iter().map(Value::Text).collect())
-            }
+            "pg_listening_channels" => Evaluated::Set(self.listening_channels().into_iter().map(Value::Text).collect()),
             "pg_notification_queue_usage" => Evaluated::One(Value::Float(self.queue_usage()?)),
             _ => Evaluated::One(Value::Int(self.backend_pid() as i64)),
         })

@@ -104,7 +104,8 @@ pub(crate) fn check_refs(tokens: &[Token], params: &[Param]) -> Result<usize> {
             used[n - 1] = true;
         }
     }
-    let typed = |k: usize| matches!(params.get(k), Some(Param::Int(_) | Param::Float(_) | Param::Bool(_) | Param::Json(_)));
+    let typed =
+        |k: usize| matches!(params.get(k), Some(Param::Int(_) | Param::Float(_) | Param::Bool(_) | Param::Json(_)));
     if let Some(k) = (0..used.len()).find(|&k| !used[k] && !typed(k)) {
         return Err(Error::new(
             ErrorKind::Syntax,
@@ -126,7 +127,10 @@ pub(crate) fn check_bind(required: usize, params: &[Param]) -> Result<()> {
         return Err(Error::new(
             ErrorKind::InvalidArgument,
             "08P01",
-            format!("bind message supplies {} parameters, but prepared statement \"\" requires {required}", params.len()),
+            format!(
+                "bind message supplies {} parameters, but prepared statement \"\" requires {required}",
+                params.len()
+            ),
         ));
     }
     for p in params {

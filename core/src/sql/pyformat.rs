@@ -115,7 +115,9 @@ pub fn convert_pyformat(query: &str) -> Result<PyFormatQuery> {
                         Some(k) => {
                             // psycopg's text and binary formats cannot share one `$n`.
                             if named[k].1 != fmt {
-                                return Err(Error::syntax(format!("placeholder '{name}' cannot have different formats")));
+                                return Err(Error::syntax(format!(
+                                    "placeholder '{name}' cannot have different formats"
+                                )));
                             }
                             k + 1
                         }
@@ -158,7 +160,8 @@ mod tests {
 
     #[test]
     fn placeholders_only_outside_quotes_and_comments() {
-        let q = convert_pyformat("SELECT %s, E'%s\\'%s', \"%s\", $$%s$$, $t$%s$t$ /* %s /* %s */ */ -- %s\n, %t, %b").unwrap();
+        let q = convert_pyformat("SELECT %s, E'%s\\'%s', \"%s\", $$%s$$, $t$%s$t$ /* %s /* %s */ */ -- %s\n, %t, %b")
+            .unwrap();
         assert_eq!(q.text, "SELECT $1, E'%s\\'%s', \"%s\", $$%s$$, $t$%s$t$ /* %s /* %s */ */ -- %s\n, $2, $3");
         assert_eq!(q.placeholders, Placeholders::Positional(3));
     }

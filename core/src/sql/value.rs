@@ -275,7 +275,10 @@ pub fn cast(v: Value, ty: &str, at: CastAt) -> Result<Value> {
                 _ if from_text => text.trim().parse().map_err(|_| bad_input("double precision"))?,
                 _ => return Err(cannot("double precision")),
             };
-            if f.is_infinite() && matches!(v, Value::Numeric(_) | Value::Unknown(_) | Value::Text(_)) && !text.to_ascii_lowercase().contains("inf") {
+            if f.is_infinite()
+                && matches!(v, Value::Numeric(_) | Value::Unknown(_) | Value::Text(_))
+                && !text.to_ascii_lowercase().contains("inf")
+            {
                 return Err(out_of_range("double precision"));
             }
             Value::Float(f)

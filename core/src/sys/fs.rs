@@ -147,9 +147,9 @@ impl Dir {
             let e = errno();
             return match e.raw_os_error() {
                 Some(libc::ENOENT) if !create => Ok(None),
-                Some(libc::ELOOP) => Err(Error::unsafe_path(format!(
-                    "\"{name}\" in the queue directory is a symbolic link"
-                ))),
+                Some(libc::ELOOP) => {
+                    Err(Error::unsafe_path(format!("\"{name}\" in the queue directory is a symbolic link")))
+                }
                 _ => Err(Error::io(format_args!("open \"{name}\""), e)),
             };
         }
@@ -254,7 +254,11 @@ impl Dir {
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
         let Ok(st) = fstat(fd.as_raw_fd()) else { return Some(false) };
         // SAFETY: geteuid cannot fail.
-        let ours = if self.group_shared { st.st_gid == self.gid || st.st_uid == unsafe { libc::geteuid() } } else { st.st_uid == self.uid };
+        let ours = if self.group_shared {
+            st.st_gid == self.gid || st.st_uid == unsafe { libc::geteuid() }
+        } else {
+            st.st_uid == self.uid
+        };
         Some(st.st_mode & libc::S_IFMT == libc::S_IFREG && ours)
     }
 

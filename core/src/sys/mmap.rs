@@ -34,14 +34,7 @@ impl Mmap {
     fn map_flags(fd: RawFd, len: usize, flags: libc::c_int) -> io::Result<Mmap> {
         // SAFETY: a fresh mapping chosen by the kernel; the result is checked.
         let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | flags,
-                fd,
-                0,
-            )
+            libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED | flags, fd, 0)
         };
         if p == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());

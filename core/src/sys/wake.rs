@@ -45,9 +45,7 @@ fn address(dir: RawFd, sock_id: u64) -> (libc::sockaddr_un, libc::socklen_t) {
 
 fn socket() -> io::Result<OwnedFd> {
     // SAFETY: plain socket creation; result checked.
-    let fd = unsafe {
-        libc::socket(libc::AF_UNIX, libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, 0)
-    };
+    let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, 0) };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -148,9 +146,8 @@ fn send_byte(fd: RawFd) -> Sent {
     let byte = [1u8];
     loop {
         // SAFETY: valid fd and buffer.
-        let r = unsafe {
-            libc::send(fd, byte.as_ptr() as *const libc::c_void, 1, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
-        };
+        let r =
+            unsafe { libc::send(fd, byte.as_ptr() as *const libc::c_void, 1, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) };
         if r >= 0 {
             return Sent::Ok;
         }

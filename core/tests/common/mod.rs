@@ -139,7 +139,12 @@ pub fn collect_until(
     let mut got = Vec::new();
     while !done(&got) {
         let left = deadline.saturating_duration_since(Instant::now());
-        assert!(!left.is_zero(), "timed out; got {} notifications: {:?}", got.len(), got.iter().rev().take(3).collect::<Vec<_>>());
+        assert!(
+            !left.is_zero(),
+            "timed out; got {} notifications: {:?}",
+            got.len(),
+            got.iter().rev().take(3).collect::<Vec<_>>()
+        );
         conn.wait(Some(left)).unwrap();
         while let Some(n) = conn.notifies().unwrap() {
             got.push(n);

@@ -88,7 +88,14 @@ extern "C" fn own_handler(_: libc::c_int, info: *mut libc::siginfo_t, _: *mut li
     // mapping made below, which nothing else uses.
     unsafe {
         let page = (*info).si_addr() as usize & !4095;
-        libc::mmap(page as *mut _, 4096, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_FIXED | libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0);
+        libc::mmap(
+            page as *mut _,
+            4096,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_FIXED | libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        );
     }
     REPAIRED.store(true, std::sync::atomic::Ordering::SeqCst);
 }
@@ -109,7 +116,9 @@ fn foreign_sigbus(dir: &str, own: bool) -> ! {
     f.set_len(8192).unwrap();
     use std::os::fd::AsRawFd;
     // SAFETY: a fresh shared mapping of 8192 bytes of our own file.
-    let p = unsafe { libc::mmap(std::ptr::null_mut(), 8192, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, f.as_raw_fd(), 0) };
+    let p = unsafe {
+        libc::mmap(std::ptr::null_mut(), 8192, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, f.as_raw_fd(), 0)
+    };
     assert_ne!(p, libc::MAP_FAILED);
     f.set_len(0).unwrap();
     println!("TOUCHING");

@@ -416,7 +416,8 @@ struct Seen {
 fn auditor(dir: PathBuf, ready: std::sync::mpsc::Sender<()>) -> Result<Vec<Seen>, String> {
     let mut c = Connection::with_options(&dir, &options()).map_err(|e| e.to_string())?;
     c.set_notice_handler(Some(Box::new(|_| {})));
-    c.execute(&CHANNELS.iter().map(|ch| format!("LISTEN {ch}")).collect::<Vec<_>>().join("; ")).map_err(|e| e.to_string())?;
+    c.execute(&CHANNELS.iter().map(|ch| format!("LISTEN {ch}")).collect::<Vec<_>>().join("; "))
+        .map_err(|e| e.to_string())?;
     ready.send(()).unwrap();
     let mut seen = Vec::new();
     let end = key(0, 0, 0);
@@ -450,7 +451,8 @@ fn main() {
         // Children die with the driver, so an interrupted soak leaves nothing running.
         // SAFETY: prctl with integer arguments.
         unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
-        let (dir, run, uid, log) = (Path::new(&args[3]), Path::new(&args[4]), args[5].parse().unwrap(), Path::new(&args[6]));
+        let (dir, run, uid, log) =
+            (Path::new(&args[3]), Path::new(&args[4]), args[5].parse().unwrap(), Path::new(&args[6]));
         match args[2].as_str() {
             "notifier" => notifier(dir, run, uid, log),
             "listener" => listener(dir, run, uid, log),
@@ -581,7 +583,15 @@ fn main() {
         // The global order, for a post-mortem with the logs: index, channel, key (uid.t.k), PID.
         let mut dump = String::new();
         for (i, x) in stream.iter().enumerate() {
-            let _ = writeln!(dump, "{i} {} {}.{}.{} {}", x.chan, x.key >> 40, (x.key >> 16) & 0xff_ffff, x.key & 0xffff, x.pid);
+            let _ = writeln!(
+                dump,
+                "{i} {} {}.{}.{} {}",
+                x.chan,
+                x.key >> 40,
+                (x.key >> 16) & 0xff_ffff,
+                x.key & 0xffff,
+                x.pid
+            );
         }
         let _ = std::fs::write(run.join("auditor.txt"), dump);
         for f in failures.iter().take(30) {
@@ -660,7 +670,12 @@ fn check(r: &Run, a: &[Seen]) -> Report {
     }
     for s in a {
         if !accounted.contains(&s.key) {
-            rep.bad(format!("auditor received {}.{}.{}, which no process logged", s.key >> 40, (s.key >> 16) & 0xff_ffff, s.key & 0xffff));
+            rep.bad(format!(
+                "auditor received {}.{}.{}, which no process logged",
+                s.key >> 40,
+                (s.key >> 16) & 0xff_ffff,
+                s.key & 0xffff
+            ));
         }
         let uid = key_uid(s.key);
         if uid != 0 && pids.get(&uid).is_some_and(|&p| p != s.pid) {
@@ -674,7 +689,14 @@ fn check(r: &Run, a: &[Seen]) -> Report {
 /// visible, the keys a `ROLLBACK TO` dropped, and its outcome (`C`, `R`, `F`, or none if killed).
 type LoggedTxn = (u64, Vec<(u8, u64)>, Vec<u64>, Option<char>);
 
-fn check_notifier(rep: &mut Report, uid: u64, lines: &[String], a: &[Seen], index: &HashMap<u64, usize>, accounted: &mut HashSet<u64>) {
+fn check_notifier(
+    rep: &mut Report,
+    uid: u64,
+    lines: &[String],
+    a: &[Seen],
+    index: &HashMap<u64, usize>,
+    accounted: &mut HashSet<u64>,
+) {
     let mut txns: Vec<LoggedTxn> = Vec::new();
     for l in lines {
         let mut w = l.split(' ');
@@ -724,7 +746,11 @@ fn check_notifier(rep: &mut Report, uid: u64, lines: &[String], a: &[Seen], inde
             Some('C') => {
                 rep.committed += 1;
                 if !whole {
-                    rep.bad(format!("notifier {uid} txn {t}: committed, but {} of {} notifications never arrived", kept.len() - n_present, kept.len()));
+                    rep.bad(format!(
+                        "notifier {uid} txn {t}: committed, but {} of {} notifications never arrived",
+                        kept.len() - n_present,
+                        kept.len()
+                    ));
                     continue;
                 }
             }
@@ -755,7 +781,9 @@ fn check_notifier(rep: &mut Report, uid: u64, lines: &[String], a: &[Seen], inde
         let pos: Vec<usize> = present.into_iter().flatten().collect();
         if let Some(&first) = pos.first() {
             if pos.iter().enumerate().any(|(j, &p)| p != first + j) {
-                rep.bad(format!("notifier {uid} txn {t}: its notifications are not contiguous and in order in the commit order"));
+                rep.bad(format!(
+                    "notifier {uid} txn {t}: its notifications are not contiguous and in order in the commit order"
+                ));
             }
             for ((c, _), &p) in kept.iter().zip(&pos) {
                 if a[p].chan != *c {
@@ -770,7 +798,14 @@ fn check_notifier(rep: &mut Report, uid: u64, lines: &[String], a: &[Seen], inde
     }
 }
 
-fn check_listener(rep: &mut Report, uid: u64, lines: &[String], a: &[Seen], index: &HashMap<u64, usize>, accounted: &mut HashSet<u64>) {
+fn check_listener(
+    rep: &mut Report,
+    uid: u64,
+    lines: &[String],
+    a: &[Seen],
+    index: &HashMap<u64, usize>,
+    accounted: &mut HashSet<u64>,
+) {
     struct Epoch {
         e: u64,
         chans: Vec<u8>,
@@ -827,8 +862,12 @@ fn check_listener(rep: &mut Report, uid: u64, lines: &[String], a: &[Seen], inde
         for &(c, k, p) in &ep.got {
             match index.get(&k) {
                 Some(&i) if a[i].chan == c && a[i].pid == p => places.push(i),
-                Some(_) => rep.bad(format!("{who}: received {k:x} with a channel or PID that differs from the committed one")),
-                None => rep.bad(format!("{who}: received {k:x}, which never committed (rolled back, or killed before commit)")),
+                Some(_) => {
+                    rep.bad(format!("{who}: received {k:x} with a channel or PID that differs from the committed one"))
+                }
+                None => rep.bad(format!(
+                    "{who}: received {k:x}, which never committed (rolled back, or killed before commit)"
+                )),
             }
         }
         if places.len() != ep.got.len() {
@@ -836,7 +875,10 @@ fn check_listener(rep: &mut Report, uid: u64, lines: &[String], a: &[Seen], inde
         }
         rep.checked += places.len() as u64;
         if places[0] > start {
-            rep.bad(format!("{who}: missed notifications committed after its LISTEN (first received at {}, LISTEN at {start})", places[0]));
+            rep.bad(format!(
+                "{who}: missed notifications committed after its LISTEN (first received at {}, LISTEN at {start})",
+                places[0]
+            ));
         }
         // One contiguous run of the stream filtered to the epoch's channels: exactly once, in order.
         let mut expect = places[0];
