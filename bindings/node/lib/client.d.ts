@@ -137,7 +137,7 @@ export declare class Client extends EventEmitter {
    * is not a string is sent as JSON (objects and arrays), ISO text (Date), UTF-8 (Buffer) or
    * String(value); null and undefined send ''.
    */
-  notify(channel: string, payload?: string | number | boolean | bigint | Date | Buffer | object | null): void
+  notify(channel: string, payload?: string | number | boolean | bigint | Date | Buffer | readonly unknown[] | { [key: string]: unknown } | null): void
   /** BEGIN … COMMIT around `fn` (a savepoint when nested); rolls back and rethrows on a throw. */
   transaction<T>(fn: (client: this) => Promise<T> | T): Promise<T>
   /** pg_listening_channels() */

@@ -47,8 +47,10 @@ async function main (): Promise<void> {
   client.unlisten()
   client.notify('events', 'payload')
   client.notify('events')
-  // @ts-expect-error payloads are strings
+  client.notify('events', { order: 42 }) // sent as JSON
   client.notify('events', 42)
+  // @ts-expect-error a function is no payload
+  client.notify('events', () => 42)
 
   const r: QueryResult = await client.query('SELECT 1 AS one')
   const one: unknown = r.rows[0]?.['one']
