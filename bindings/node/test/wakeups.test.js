@@ -58,27 +58,40 @@ test('a listener that keeps up leaves its notifiers almost no wake-up to send', 
     t.skip(why)
     return
   }
-  const dir = queueDir(t)
-  const listener = new Client({ dir })
-  await listener.connect()
-  t.after(() => listener.end())
-  listener.listen('events')
-  const received = collect(listener, COUNT, 120000)
-  const summary = path.join(path.dirname(dir), 'strace.txt')
-  const env = { ...process.env, NODE_PATH: nodePath() }
-  const p = run(t, 'strace', ['-f', '-c', '--seccomp-bpf', '-e', 'trace=sendto,sendmsg', '-o', summary,
-    process.execPath, '-e', NOTIFIER, '--', '[eval]', dir, String(COUNT), String(GAP_US)], { env, deadlineMs: 120000 })
-  const { code, stderr } = await p.exited
-  assert.strictEqual(code, 0, stderr)
-  assert.deepStrictEqual(p.lines, ['SENT'])
-  const got = await received
-  assert.deepStrictEqual(got.map((m) => m.payload), Array.from({ length: COUNT }, (_, i) => `n-${i}`))
-  const sent = sends(fs.readFileSync(summary, 'utf8'))
-  t.diagnostic(`wake-up datagrams sent for ${COUNT} commits: ${sent}`)
+  // One attempt: a Node listener, and a notifier under strace committing COUNT notifications
+  // GAP_US apart (busy-waiting between them); returns how many wake-up datagrams it sent.
+  async function attempt (n) {
+    const dir = queueDir(t)
+    const listener = new Client({ dir })
+    await listener.connect()
+    try {
+      listener.listen('events')
+      const received = collect(listener, COUNT, 120000)
+      const summary = path.join(path.dirname(dir), `strace-${n}.txt`)
+      const env = { ...process.env, NODE_PATH: nodePath() }
+      const p = run(t, 'strace', ['-f', '-c', '--seccomp-bpf', '-e', 'trace=sendto,sendmsg', '-o', summary,
+        process.execPath, '-e', NOTIFIER, '--', '[eval]', dir, String(COUNT), String(GAP_US)], { env, deadlineMs: 120000 })
+      const { code, stderr } = await p.exited
+      assert.strictEqual(code, 0, stderr)
+      assert.deepStrictEqual(p.lines, ['SENT'])
+      const got = await received
+      assert.deepStrictEqual(got.map((m) => m.payload), Array.from({ length: COUNT }, (_, i) => `n-${i}`))
+      return sends(fs.readFileSync(summary, 'utf8'))
+    } finally {
+      await listener.end()
+    }
+  }
   // Each time the listener goes to sleep, the next commit wakes it with a datagram: on a busy
-  // machine that happens now and then (a watch that lost its CPU gives up, and sleeps). Measured
-  // here: 12-130 on a quiet machine, up to 700 with compilers running. A listener whose flag
-  // went down at every wake-up (a waiter that only polls) costs a datagram per wake-up: about
-  // one commit in two here (2,000-2,150).
-  assert.ok(sent <= COUNT / 4, `${sent} wake-up datagrams for ${COUNT} commits`)
+  // machine that happens now and then (a watch that lost its CPU), and when the scheduler puts
+  // the busy-waiting notifier on the listener's CPU, the watch hands it the CPU and sees few
+  // commits (measured here: 12-140 in most runs, 1,800-3,000 in some). A listener whose flag
+  // goes down at every wake-up (a waiter that only polls) costs a datagram per wake-up in every
+  // run (2,000-2,150 of 4,000). So the best of three attempts must be under a quarter.
+  const counts = []
+  for (let n = 0; n < 3; n++) {
+    counts.push(await attempt(n))
+    if (counts[n] <= COUNT / 4) break
+  }
+  t.diagnostic(`wake-up datagrams sent for ${COUNT} commits: ${counts.join(', ')}`)
+  assert.ok(Math.min(...counts) <= COUNT / 4, `${counts.join(', ')} wake-up datagrams for ${COUNT} commits`)
 })

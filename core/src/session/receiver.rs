@@ -8,7 +8,7 @@
 //! 1. *arm*: raise the slot's `wake_pending` flag, so that notifiers committing meanwhile send
 //!    nothing, and read what is waiting;
 //! 2. *watch*: if traffic is steady, watch the head for a few microseconds (yielding the CPU
-//!    between looks, and giving up if a yield comes back late), reading again when it moves;
+//!    between looks), reading again when it moves;
 //! 3. *disarm*: drain the socket, lower the flag, and read once more: a commit after that read
 //!    finds the flag low and sends a datagram, so no wake-up is lost;
 //! 4. *sleep*: poll the descriptor, and note how long the sleep took, to decide whether the next
@@ -34,10 +34,6 @@ const READ_BATCH_BYTES: usize = 1 << 20;
 /// How long a wait watches the head before sleeping: about one cross-CPU wake-up on this class of
 /// machine, so a steady stream of commits keeps the listener awake and the notifiers syscall-free.
 const SPIN: Duration = Duration::from_micros(50);
-
-/// A yield of the watch that returns later than this gave the CPU away for a time slice rather
-/// than to a notifier for a moment (slices are milliseconds; a commit is microseconds).
-const LATE_YIELD: Duration = Duration::from_micros(200);
 
 pub(crate) struct Receiver {
     queue: Arc<Queue>,
@@ -199,15 +195,8 @@ impl Receiver {
                 for _ in 0..256 {
                     std::hint::spin_loop();
                 }
-                let yielded = Instant::now();
                 // SAFETY: sched_yield has no preconditions.
                 unsafe { libc::sched_yield() };
-                if yielded.elapsed() > LATE_YIELD {
-                    // The CPU went to another process for a time slice (a machine busy with other
-                    // work): watching on would only add such slices to the latency, whereas a
-                    // listener asleep on its descriptor is woken promptly. Stop watching.
-                    break;
-                }
                 let now = head.load(SeqCst);
                 if now != seen {
                     seen = now;
