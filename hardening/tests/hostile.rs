@@ -12,23 +12,7 @@ use std::os::unix::fs::{symlink, FileExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-struct TempDir(PathBuf);
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let p = std::env::temp_dir().join(format!("hark-test-hostile-{tag}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&p);
-        fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-    fn queue(&self) -> PathBuf {
-        self.0.join("q")
-    }
-}
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
+use hark_hardening::TempDir;
 
 fn small() -> Options {
     Options::new().max_queue_size(512 << 10).segment_size(64 << 10)

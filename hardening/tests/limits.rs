@@ -13,23 +13,7 @@ fn small() -> Options {
     Options::new().max_queue_size(512 << 10).segment_size(64 << 10)
 }
 
-struct TempDir(PathBuf);
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let p = std::env::temp_dir().join(format!("hark-test-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-    fn queue(&self) -> PathBuf {
-        self.0.join("q")
-    }
-}
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use hark_hardening::TempDir;
 
 /// Runs `role` in a child process on `dir`; returns its `@` lines, asserting that it succeeded.
 fn run_agent(role: &str, dir: &Path) -> Vec<String> {
