@@ -10,10 +10,16 @@ export interface Notification {
   /** PID of the process whose session sent it (PostgreSQL's backend PID). */
   processId: number
 }
-/** A notice (a WARNING or NOTICE that is not an error), as libpq's notice processor gets it. */
+/**
+ * A notice (a WARNING or NOTICE that is not an error), as libpq's notice processor gets it, with
+ * node-postgres' field names (`code` is the SQLSTATE).
+ */
 export interface Notice {
   /** `NOTICE` or `WARNING`. */
   severity: string
+  /** The SQLSTATE, as node-postgres' `notice.code`. */
+  code: string
+  /** The SQLSTATE again, under the name the other languages use. */
   sqlstate: string
   message: string
   detail?: string

@@ -1,8 +1,9 @@
 //! Errors and notices, with PostgreSQL's message texts and SQLSTATEs.
 //!
 //! Every error a user can cause carries an [`ErrorKind`] (the identity shared by all languages:
-//! `HARK_ERR_QUEUE_FULL` in C, `hark.QueueFullError` in Python, `err.code === 'HARK_ERR_QUEUE_FULL'`
-//! in Node), PostgreSQL's five-character SQLSTATE and its message text where it has one.
+//! `HARK_ERR_QUEUE_FULL` in C, `hark.QueueFullError` in Python, `err.harkCode ===
+//! 'HARK_ERR_QUEUE_FULL'` in Node, whose `err.code` is the SQLSTATE as in node-postgres),
+//! PostgreSQL's five-character SQLSTATE and its message text where it has one.
 
 use std::fmt;
 use std::io;
@@ -67,7 +68,7 @@ impl ErrorKind {
         }
     }
 
-    /// The constant's name in C (and the `code` of a Node error).
+    /// The constant's name in C (and the `harkCode` of a Node error).
     pub fn name(self) -> &'static str {
         match self {
             ErrorKind::InvalidArgument => "HARK_ERR_INVALID_ARGUMENT",

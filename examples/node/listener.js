@@ -28,7 +28,7 @@ process.once('SIGINT', () => client.end())
     if (++heard === count) client.end()
   })
 })().catch((err) => {
-  console.error(`listener: ${err.message} (${err.code})`)
+  console.error(`listener: ${err.message} (SQLSTATE ${err.code}, ${err.harkCode})`)
   process.exitCode = 1
   client.end()
 })

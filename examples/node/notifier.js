@@ -20,7 +20,7 @@ const client = new Client()
   }
   await client.end()
 })().catch((err) => {
-  console.error(`notifier: ${err.message} (${err.code})`)
+  console.error(`notifier: ${err.message} (SQLSTATE ${err.code}, ${err.harkCode})`)
   process.exitCode = 1
   client.end()
 })

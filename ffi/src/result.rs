@@ -6,7 +6,7 @@ use std::os::raw::{c_char, c_int};
 /// renumbered (new codes are only ever added): 1xx bad input or statement, 2xx resources,
 /// 3xx the queue directory, 4xx the operating system, 5xx the connection, 9xx the C layer itself.
 /// The 1xx–5xx codes and names are those of the core's `ErrorKind` (shared with Python's exception
-/// classes and Node's `err.code`).
+/// classes and Node's `err.harkCode`).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum hark_result {

@@ -10,7 +10,7 @@ const { Client } = require(path.join(__dirname, '..', '..', 'bindings', 'node'))
 async function listen ([dir, channel, count, timeout]) {
   const client = new Client({ dir })
   await client.connect()
-  client.listen(channel)
+  await client.listen(channel)
   console.log(`READY ${client.processID}`)
   const want = Number(count)
   let got = 0
@@ -30,8 +30,8 @@ async function notify ([dir, channel, prefix, count, perTxn]) {
   const per = Number(perTxn || 1)
   let sent = 0
   while (sent < n) {
-    await client.transaction(() => {
-      for (let k = 0; k < per && sent < n; k++) client.notify(channel, `${prefix}-${sent++}`)
+    await client.transaction(async () => {
+      for (let k = 0; k < per && sent < n; k++) await client.notify(channel, `${prefix}-${sent++}`)
     })
   }
   console.log(`SENT ${sent} ${client.processID}`)

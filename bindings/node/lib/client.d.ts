@@ -13,16 +13,19 @@ export interface Notification {
   processId: number
 }
 
-/** A WARNING or NOTICE that is not an error (libpq's notice). */
+/** A WARNING or NOTICE that is not an error (libpq's notice, node-postgres' field names). */
 export interface Notice {
   severity: 'NOTICE' | 'WARNING' | string
+  /** The SQLSTATE, e.g. '25001' for BEGIN inside a block. */
+  code: string
+  /** The same as `code`, under the name hark's other languages use. */
   sqlstate: string
   message: string
   detail?: string
   hint?: string
 }
 
-/** Error codes: the names of the C constants, the same in every language. */
+/** hark's own error identities: the names of the C constants, the same in every language. */
 export type HarkErrorCode =
   | 'HARK_ERR_INVALID_ARGUMENT'
   | 'HARK_ERR_SYNTAX'
@@ -41,23 +44,34 @@ export type HarkErrorCode =
   /** A bug inside hark (a Rust panic): the client's session was closed. */
   | 'HARK_ERR_PANIC'
 
-/** Every error hark throws or rejects with. */
+/**
+ * Every error hark throws or rejects with, with the fields of node-postgres' DatabaseError that
+ * hark has: test `err.code` against SQLSTATEs as with node-postgres.
+ */
 export interface HarkError extends Error {
-  code: HarkErrorCode
-  /** PostgreSQL's SQLSTATE, e.g. '54000' for a full queue. */
+  /**
+   * PostgreSQL's SQLSTATE: '42601' syntax error, '54000' queue full, '22023' bad argument,
+   * '3D000' no queue (`create: false`), '08003' closed, '25P02' aborted block, …
+   */
+  code: string
+  /** hark's identity of the error, the C constant's name, as in every language. */
+  harkCode: HarkErrorCode
+  /** The same as `code`, under the name hark's other languages use. */
   sqlstate: string
+  severity: 'ERROR'
   detail?: string
   hint?: string
-  /** For errors in SQL text: the 1-based character position. */
-  position?: number
+  /** For errors in SQL text: the 1-based character position, as text (node-postgres'). */
+  position?: string
 }
 
 export interface ClientConfig {
   /**
-   * The queue directory; default $HARK_DIR, else /dev/shm/hark-<uid> (/tmp/hark-<uid> without
-   * /dev/shm). A queue is created only in a missing or empty directory
-   * (HARK_ERR_PERMISSION_DENIED, SQLSTATE 55000, for one holding other files), and a connection
-   * string or URL ('dbname=app', 'postgresql://…') is refused with HARK_ERR_INVALID_ARGUMENT.
+   * The queue directory (the config may also be this path alone); default $HARK_DIR, else
+   * /dev/shm/hark-<uid> (/tmp/hark-<uid> without /dev/shm). A queue is created only in a missing
+   * or empty directory (code '55000', harkCode HARK_ERR_PERMISSION_DENIED, for one holding other
+   * files), and a connection string or URL ('dbname=app', 'postgresql://…') is refused (code
+   * '22023', harkCode HARK_ERR_INVALID_ARGUMENT).
    */
   dir?: string
   /** Fixed when the queue is created (bytes): default 8 GiB, minimum 512 KiB. */
@@ -70,7 +84,7 @@ export interface ClientConfig {
   groupShared?: boolean
   /**
    * Create the queue if there is none (default true); false opens only an existing queue and
-   * rejects with HARK_ERR_IO, SQLSTATE 3D000 (`queue "…" does not exist`) otherwise.
+   * rejects with code '3D000' (`queue "…" does not exist`, harkCode HARK_ERR_IO) otherwise.
    */
   create?: boolean
 }
@@ -131,16 +145,16 @@ export declare class Client extends EventEmitter {
   query<R = Record<string, any>>(text: string | QueryConfig, values?: unknown[]): Promise<QueryResult<R>>
   query<R = Record<string, any>>(text: string | QueryConfig, callback: (err: HarkError | null, result?: QueryResult<R>) => void): void
   query<R = Record<string, any>>(text: string | QueryConfig, values: unknown[], callback: (err: HarkError | null, result?: QueryResult<R>) => void): void
-  /** LISTEN, the channel name taken verbatim. */
-  listen(channel: string): void
-  /** UNLISTEN channel, or every channel when omitted. */
-  unlisten(channel?: string): void
+  /** LISTEN, the channel name taken verbatim; runs at once, rejects (never throws) on failure. */
+  listen(channel: string): Promise<void>
+  /** UNLISTEN channel, or every channel when omitted; rejects (never throws) on failure. */
+  unlisten(channel?: string): Promise<void>
   /**
    * pg_notify(channel, payload): visible to listeners when the transaction commits. A payload that
    * is not a string is sent as JSON (objects and arrays), ISO text (Date), UTF-8 (Buffer) or
-   * String(value); null and undefined send ''.
+   * String(value); null and undefined send ''. Runs at once; rejects (never throws) on failure.
    */
-  notify(channel: string, payload?: string | number | boolean | bigint | Date | Buffer | readonly unknown[] | { [key: string]: unknown } | null): void
+  notify(channel: string, payload?: string | number | boolean | bigint | Date | Buffer | readonly unknown[] | { [key: string]: unknown } | null): Promise<void>
   /** BEGIN … COMMIT around `fn` (a savepoint when nested); rolls back and rethrows on a throw. */
   transaction<T>(fn: (client: this) => Promise<T> | T): Promise<T>
   /** pg_listening_channels() */

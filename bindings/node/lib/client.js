@@ -2,7 +2,10 @@
 // require('hark'): node-postgres' Client, for LISTEN/NOTIFY through a queue directory.
 //
 // A Client owns one native session (index.js, generated from src/lib.rs). Statements run on the
-// JS thread and take microseconds; `query` still returns a Promise, as node-postgres' does.
+// JS thread, when called, and take microseconds; `query`, `listen`, `unlisten` and `notify` still
+// return a Promise, as node-postgres' `query` does, and report every failure by rejecting it.
+// Errors carry node-postgres' DatabaseError fields (`code` is the SQLSTATE) and hark's own
+// identity as `harkCode` (src/error.rs).
 // Notifications arrive as node-postgres delivers them, as 'notification' events, and through
 // `notifications()` iterators:
 //
@@ -35,10 +38,14 @@ const { field, parser, prepareValue } = require('./types.js')
 // Notifications emitted per turn of the event loop.
 const BATCH = 1024
 
-function clientError (code, sqlstate, message) {
+// An error of the client itself, shaped as the native layer's (src/error.rs): node-postgres'
+// DatabaseError fields (`code` the SQLSTATE, `severity`), hark's identity as `harkCode`.
+function clientError (harkCode, sqlstate, message) {
   const err = new Error(message)
-  err.code = code
+  err.code = sqlstate
+  err.harkCode = harkCode
   err.sqlstate = sqlstate
+  err.severity = 'ERROR'
   return err
 }
 
@@ -194,14 +201,27 @@ class Client extends EventEmitter {
     return withCallback(promise, callback)
   }
 
-  /** LISTEN on `channel`, taken verbatim (no case folding), as pg_notify takes it. */
+  // Runs fn(session) now, as _run, and reports through a promise: rejected, never thrown, when
+  // the statement fails, as `query` does.
+  _statement (fn) {
+    try {
+      return Promise.resolve(this._run(fn))
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+
+  /**
+   * LISTEN on `channel`, taken verbatim (no case folding), as pg_notify takes it. The statement
+   * runs at once; the promise says how it went.
+   */
   listen (channel) {
-    this._run((s) => s.listen(channel))
+    return this._statement((s) => { s.listen(channel) })
   }
 
   /** UNLISTEN `channel`, or every channel when omitted. */
   unlisten (channel) {
-    this._run((s) => s.unlisten(channel ?? null))
+    return this._statement((s) => { s.unlisten(channel ?? null) })
   }
 
   /**
@@ -212,8 +232,13 @@ class Client extends EventEmitter {
    * payload on receipt with JSON.parse(msg.payload).
    */
   notify (channel, payload = '') {
-    const text = payloadText(payload)
-    this._run((s) => s.notify(channel, text))
+    let text
+    try {
+      text = payloadText(payload)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    return this._statement((s) => { s.notify(channel, text) })
   }
 
   /**

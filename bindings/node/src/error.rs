@@ -1,6 +1,8 @@
-//! hark errors as JavaScript `Error` objects: `code` is the C constant's name
-//! (`HARK_ERR_QUEUE_FULL`), `message` PostgreSQL's text, and `sqlstate`, `detail`, `hint` and
-//! `position` are set when the core has them (node-postgres puts the same fields on its errors).
+//! hark errors as JavaScript `Error` objects with node-postgres' `DatabaseError` fields: `code` is
+//! PostgreSQL's SQLSTATE (`'54000'`), `message` its text, `severity` `'ERROR'`, and `detail`,
+//! `hint` and `position` (a string, as node-postgres gives it) are set when the core has them.
+//! hark's own identity, the C constant's name (`'HARK_ERR_QUEUE_FULL'`), is `harkCode`; `sqlstate`
+//! repeats `code` under the name the other languages use.
 
 use napi::{Env, JsObject};
 
@@ -16,8 +18,10 @@ pub(crate) fn to_js(env: &Env, err: &hark::Error) -> napi::Error {
 
 fn build(env: &Env, err: &hark::Error) -> napi::Result<JsObject> {
     let mut obj = env.create_error(napi::Error::from_reason(err.message()))?;
-    obj.set_named_property("code", env.create_string(err.kind().name())?)?;
+    obj.set_named_property("code", env.create_string(err.sqlstate())?)?;
+    obj.set_named_property("harkCode", env.create_string(err.kind().name())?)?;
     obj.set_named_property("sqlstate", env.create_string(err.sqlstate())?)?;
+    obj.set_named_property("severity", env.create_string("ERROR")?)?;
     if let Some(d) = err.detail() {
         obj.set_named_property("detail", env.create_string(d)?)?;
     }
@@ -25,7 +29,7 @@ fn build(env: &Env, err: &hark::Error) -> napi::Result<JsObject> {
         obj.set_named_property("hint", env.create_string(h)?)?;
     }
     if let Some(p) = err.position() {
-        obj.set_named_property("position", env.create_uint32(p.min(u32::MAX as usize) as u32)?)?;
+        obj.set_named_property("position", env.create_string(&p.to_string())?)?;
     }
     Ok(obj)
 }
@@ -46,7 +50,7 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// A panic caught at the boundary, as a JS error: the core's `Error::panicked`, so code
-/// `HARK_ERR_PANIC`, SQLSTATE XX000 and the same message as in C and Python.
+/// `harkCode` `HARK_ERR_PANIC`, SQLSTATE (`code`) XX000 and the same message as in C and Python.
 pub(crate) fn panic_error(env: &Env, what: &str) -> napi::Error {
     to_js(env, &hark::Error::panicked(what))
 }

@@ -14,12 +14,13 @@
 //!   JS thread waiting for a notification (the protocol's watch of the queue lasts at most
 //!   ~50 µs, and only while traffic is steady).
 //!
-//! Errors are thrown as JS `Error`s whose `code` is the C constant's name (see [`error`]).
+//! Errors are thrown as JS `Error`s with node-postgres' fields: `code` is the SQLSTATE, and
+//! `harkCode` the C constant's name (see [`error`]).
 //!
 //! Every export runs inside a panic boundary ([`Connection::guard`], [`guarded`]): a panic (a
-//! bug in hark) is thrown as an `Error` with code `HARK_ERR_PANIC`, the process goes on, and the
-//! session it happened in is closed, since nobody can vouch for its state (later calls fail with
-//! `HARK_ERR_CLOSED`; closing frees its listener slot, so the queue does not wait for it).
+//! bug in hark) is thrown as an `Error` with `harkCode` `HARK_ERR_PANIC`, the process goes on,
+//! and the session it happened in is closed, since nobody can vouch for its state (later calls
+//! fail with `HARK_ERR_CLOSED`; closing frees its listener slot, so the queue does not wait).
 
 mod error;
 mod waiter;
@@ -42,11 +43,15 @@ pub struct Notification {
     pub process_id: i32,
 }
 
-/// A notice (a WARNING or NOTICE that is not an error), as libpq's notice processor gets it.
+/// A notice (a WARNING or NOTICE that is not an error), as libpq's notice processor gets it, with
+/// node-postgres' field names (`code` is the SQLSTATE).
 #[napi(object)]
 pub struct Notice {
     /// `NOTICE` or `WARNING`.
     pub severity: String,
+    /// The SQLSTATE, as node-postgres' `notice.code`.
+    pub code: String,
+    /// The SQLSTATE again, under the name the other languages use.
     pub sqlstate: String,
     pub message: String,
     pub detail: Option<String>,
@@ -125,13 +130,13 @@ impl Task for Open {
     }
 
     fn reject(&mut self, env: Env, err: napi::Error) -> Result<Self::JsValue> {
-        // compute's panic (its only error) as the others: an Error with code HARK_ERR_PANIC.
+        // compute's panic (its only error) as the others: an Error with harkCode HARK_ERR_PANIC.
         Err(error::panic_error(&env, &err.reason))
     }
 }
 
-/// The panic boundary of the functions that have no session: a panic becomes an `Error` with code
-/// `HARK_ERR_PANIC`.
+/// The panic boundary of the functions that have no session: a panic becomes an `Error` with
+/// `harkCode` `HARK_ERR_PANIC`.
 fn guarded<T>(env: &Env, f: impl FnOnce() -> Result<T>) -> Result<T> {
     catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|p| Err(error::panic_error(env, &error::panic_message(&*p))))
 }
@@ -206,8 +211,8 @@ pub struct Connection {
 
 impl Connection {
     /// The panic boundary every method runs in: `f`'s result, or, if it panicked, an `Error` with
-    /// code `HARK_ERR_PANIC` after the session was closed (later calls then fail as on a closed
-    /// session, and its listener slot is freed).
+    /// `harkCode` `HARK_ERR_PANIC` after the session was closed (later calls then fail as on a
+    /// closed session, and its listener slot is freed).
     fn guard<T>(&mut self, env: &Env, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
         match catch_unwind(AssertUnwindSafe(|| f(self))) {
             Ok(r) => r,
@@ -333,6 +338,7 @@ impl Connection {
                 .into_iter()
                 .map(|n| Notice {
                     severity: n.severity.as_str().to_owned(),
+                    code: n.sqlstate.to_owned(),
                     sqlstate: n.sqlstate.to_owned(),
                     message: n.message,
                     detail: n.detail,

@@ -113,14 +113,28 @@ async function waitFor (condition, what, ms = 20000) {
 /** Resolves after `ms` milliseconds. */
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
-/** Asserts that `fn` throws (or rejects with) an error with `code` and, if given, `message`. */
-async function rejectsWithCode (assert, fn, code, message) {
+/**
+ * Asserts that `fn()` returns a promise (it must not throw: hark's promise-returning methods report
+ * every failure by rejecting, as node-postgres' do) that rejects with an Error whose `harkCode` is
+ * `harkCode` and, if given, whose `message` is `message`. Resolves with the error.
+ */
+async function rejectsWithHarkCode (assert, fn, harkCode, message) {
+  let promise
+  try {
+    promise = fn()
+  } catch (e) {
+    assert.fail(`expected a rejection with ${harkCode}, but the call threw: ${e && e.stack}`)
+  }
+  assert.ok(promise instanceof Promise, `expected a promise rejecting with ${harkCode}, got ${promise}`)
   let error = null
-  try { await fn() } catch (e) { error = e }
-  assert.ok(error instanceof Error, `expected an Error with code ${code}, got ${error}`)
-  assert.strictEqual(error.code, code, `code of: ${error.message}`)
+  try { await promise } catch (e) { error = e }
+  assert.ok(error instanceof Error, `expected an Error with harkCode ${harkCode}, got ${error}`)
+  assert.strictEqual(error.harkCode, harkCode, `harkCode of: ${error.message}`)
+  assert.match(error.code, /^[0-9A-Z]{5}$/, `code (the SQLSTATE) of: ${error.message}`)
+  assert.strictEqual(error.sqlstate, error.code)
+  assert.strictEqual(error.severity, 'ERROR')
   if (message !== undefined) assert.strictEqual(error.message, message)
   return error
 }
 
-module.exports = { PACKAGE, REPO, queueDir, peerPath, run, runNode, nodePath, collect, waitFor, sleep, rejectsWithCode }
+module.exports = { PACKAGE, REPO, queueDir, peerPath, run, runNode, nodePath, collect, waitFor, sleep, rejectsWithHarkCode }

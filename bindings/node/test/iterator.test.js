@@ -84,7 +84,7 @@ test('a client error rejects a waiting iteration', async (t) => {
   const { listener } = await pair(t)
   const it = listener.notifications()
   const waiting = it.next()
-  const boom = Object.assign(new Error('boom'), { code: 'HARK_ERR_IO' })
+  const boom = Object.assign(new Error('boom'), { harkCode: 'HARK_ERR_IO' })
   listener.emit('error', boom)
   await assert.rejects(waiting, (e) => e === boom)
   assert.deepStrictEqual(await it.next(), { value: undefined, done: true })
@@ -158,14 +158,14 @@ test('a consumer that stops asking holds the queue, as a PostgreSQL client that 
   let error = null
   while (sent < 1000) {
     try {
-      notifier.notify('events', `${sent} ${pad}`)
+      await notifier.notify('events', `${sent} ${pad}`)
     } catch (e) {
       error = e
       break
     }
     if (++sent % 10 === 0) await new Promise(setImmediate)
   }
-  assert.strictEqual(error && error.code, 'HARK_ERR_QUEUE_FULL', `${sent} sent without filling the queue`)
+  assert.strictEqual(error && error.harkCode, 'HARK_ERR_QUEUE_FULL', `${sent} sent without filling the queue`)
   for (let i = 0; i < sent; i++) {
     const { value } = await it.next()
     if (value.payload !== `${i} ${pad}`) assert.fail(`notification ${i} is ${value.payload.slice(0, 20)}`)

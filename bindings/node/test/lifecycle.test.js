@@ -88,7 +88,7 @@ test('a client that was never connected, or failed to connect, does not hold the
     const { Client } = require('hark')
     new Client({ dir: process.argv[2] })
     const bad = new Client({ dir: '/proc/hark-cannot-be-created-here' })
-    bad.connect().catch((e) => console.log('CONNECT FAILED ' + e.code))`
+    bad.connect().catch((e) => console.log('CONNECT FAILED ' + e.harkCode))`
   const { lines } = await exitsBy(t, script, queueDir(t), 10000)
   assert.strictEqual(lines.length, 1)
   assert.match(lines[0], /^CONNECT FAILED HARK_ERR_/)

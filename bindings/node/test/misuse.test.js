@@ -36,13 +36,15 @@ test('every call after end() fails with HARK_ERR_CLOSED', (t) => runCase(t, `
   c.listen('a')
   await c.end()
   await c.end() // twice is fine
-  const closed = { code: 'HARK_ERR_CLOSED', message: 'connection is closed' }
+  const closed = { harkCode: 'HARK_ERR_CLOSED', code: '08003', message: 'connection is closed' }
+  // What returns a promise rejects it, never throws; what returns a value throws.
   for (const f of [() => c.listen('x'), () => c.unlisten(), () => c.unlisten('x'), () => c.notify('x'),
-    () => c.notify('x', 'y'), () => c.listeningChannels(), () => c.queueUsage()]) assert.throws(f, closed)
+    () => c.notify('x', 'y'), () => c.notify('x', { a: 1 })]) await assert.rejects(f(), closed)
+  for (const f of [() => c.listeningChannels(), () => c.queueUsage()]) assert.throws(f, closed)
   await assert.rejects(c.query('SELECT 1'), closed)
   await assert.rejects(c.transaction(async () => 1), closed)
-  await new Promise((resolve) => c.query('SELECT 1', (err) => { assert.equal(err.code, 'HARK_ERR_CLOSED'); resolve() }))
-  await assert.rejects(c.connect(), { code: 'HARK_ERR_INVALID_ARGUMENT', message: 'Client has already been connected. You cannot reuse a client.' })
+  await new Promise((resolve) => c.query('SELECT 1', (err) => { assert.equal(err.code, '08003'); resolve() }))
+  await assert.rejects(c.connect(), { harkCode: 'HARK_ERR_INVALID_ARGUMENT', code: '08000', message: 'Client has already been connected. You cannot reuse a client.' })
   const it = c.notifications()
   assert.deepEqual(await it.next(), { value: undefined, done: true })
 `))
@@ -102,21 +104,22 @@ test('null, undefined and wrong types are refused with a clear error', (t) => ru
   await c.connect()
   const expectString = (v) => ({ code: 'StringExpected', message: new RegExp('Failed to convert JavaScript value .*into rust type \`String\`') })
   for (const v of [undefined, null, 42, Buffer.from('x'), {}]) {
-    assert.throws(() => c.listen(v), expectString(v))
-    assert.throws(() => c.notify(v, 'p'), expectString(v))
+    await assert.rejects(c.listen(v), expectString(v))
+    await assert.rejects(c.notify(v, 'p'), expectString(v))
   }
-  assert.throws(() => c.unlisten(42), expectString(42))
-  assert.throws(() => c.notify(42), expectString(42))
+  await assert.rejects(c.unlisten(42), expectString(42))
+  await assert.rejects(c.notify(42), expectString(42))
+  for (const v of [() => 1, Symbol('s')]) await assert.rejects(c.notify('ok', v), TypeError)
   await assert.rejects(new Client({ dir: 42 }).connect(), expectString(42))
   await assert.rejects(new Client({ dir, maxPayload: 'x' }).connect(), { code: 'NumberExpected' })
   // query text is converted with String(): a syntax error, as PostgreSQL gives
   for (const v of [undefined, null, 42]) {
-    await assert.rejects(c.query(v), { code: 'HARK_ERR_SYNTAX', sqlstate: '42601', message: 'syntax error at or near "' + String(v) + '"' })
+    await assert.rejects(c.query(v), { harkCode: 'HARK_ERR_SYNTAX', code: '42601', message: 'syntax error at or near "' + String(v) + '"' })
   }
   await assert.rejects(c.transaction(42), TypeError)
   assert.equal(c.listeningChannels().length, 0)
-  c.listen('ok')
-  c.notify('ok', 'still works')
+  await c.listen('ok')
+  await c.notify('ok', 'still works')
   const n = await new Promise((resolve) => c.once('notification', resolve))
   assert.equal(n.payload, 'still works')
   await c.end()
@@ -125,10 +128,10 @@ test('null, undefined and wrong types are refused with a clear error', (t) => ru
 test('NUL is refused; lone surrogates and Buffers arrive as UTF-8 text', (t) => runCase(t, `
   const c = new Client(dir)
   await c.connect()
-  const nul = { code: 'HARK_ERR_INVALID_ARGUMENT', sqlstate: '22021', message: 'invalid byte sequence for encoding "UTF8": 0x00' }
-  assert.throws(() => c.notify('ok', 'a\\0b'), nul)
-  assert.throws(() => c.notify('a\\0b', 'p'), nul)
-  assert.throws(() => c.listen('a\\0'), nul)
+  const nul = { harkCode: 'HARK_ERR_INVALID_ARGUMENT', code: '22021', message: 'invalid byte sequence for encoding "UTF8": 0x00' }
+  await assert.rejects(c.notify('ok', 'a\\0b'), nul)
+  await assert.rejects(c.notify('a\\0b', 'p'), nul)
+  await assert.rejects(c.listen('a\\0'), nul)
   await assert.rejects(c.query("NOTIFY ok, 'a\\0b'"), nul)
   c.listen('ok')
   const got = []
@@ -178,8 +181,8 @@ test('a child process (child_process.fork) opens its own client; the parent list
 // and :: of any length work. Before the limit, the first one killed the process (SIGSEGV).
 const DEEP_SQL_CHECKS = `
   const tooDeep = {
-    code: 'HARK_ERR_SYNTAX',
-    sqlstate: '54001',
+    harkCode: 'HARK_ERR_SYNTAX',
+    code: '54001',
     message: 'stack depth limit exceeded',
     hint: 'Parentheses and function calls may nest at most 256 levels deep in hark; write the expression with less nesting.'
   }

@@ -6,7 +6,7 @@
 const test = require('node:test')
 const assert = require('node:assert')
 const { Client, escapeLiteral, escapeIdentifier } = require('..')
-const { queueDir, collect, rejectsWithCode } = require('./helpers.js')
+const { queueDir, collect, rejectsWithHarkCode } = require('./helpers.js')
 
 const HOSTILE = [
   "'", "''", "it's", '\\', "\\'", "E'x'", "e'\\''", '$$', "$$; NOTIFY evil, 'x'; $$", '$tag$', '$1',
@@ -58,23 +58,23 @@ test('placeholders inside strings, identifiers and comments are text', async (t)
 test('PostgreSQL\'s errors for mistakes with values', async (t) => {
   const c = await connected(t)
   // As node-postgres gets them from PostgreSQL.
-  let e = await rejectsWithCode(assert, () => c.query('SELECT $1, $2', ['a']), 'HARK_ERR_INVALID_ARGUMENT',
+  let e = await rejectsWithHarkCode(assert, () => c.query('SELECT $1, $2', ['a']), 'HARK_ERR_INVALID_ARGUMENT',
     'bind message supplies 1 parameters, but prepared statement "" requires 2')
-  assert.strictEqual(e.sqlstate, '08P01')
-  e = await rejectsWithCode(assert, () => c.query('SELECT $1, $3', ['a', 'b', 'c']), 'HARK_ERR_SYNTAX',
+  assert.strictEqual(e.code, '08P01')
+  e = await rejectsWithHarkCode(assert, () => c.query('SELECT $1, $3', ['a', 'b', 'c']), 'HARK_ERR_SYNTAX',
     'could not determine data type of parameter $2')
-  assert.strictEqual(e.sqlstate, '42P18')
-  e = await rejectsWithCode(assert, () => c.query('SELECT $0', ['a']), 'HARK_ERR_SYNTAX', 'there is no parameter $0')
-  assert.strictEqual(e.sqlstate, '42P02')
-  e = await rejectsWithCode(assert, () => c.query('SELECT $1', ['a', 'b']), 'HARK_ERR_INVALID_ARGUMENT',
+  assert.strictEqual(e.code, '42P18')
+  e = await rejectsWithHarkCode(assert, () => c.query('SELECT $0', ['a']), 'HARK_ERR_SYNTAX', 'there is no parameter $0')
+  assert.strictEqual(e.code, '42P02')
+  e = await rejectsWithHarkCode(assert, () => c.query('SELECT $1', ['a', 'b']), 'HARK_ERR_INVALID_ARGUMENT',
     'bind message supplies 2 parameters, but prepared statement "" requires 1')
-  assert.strictEqual(e.sqlstate, '08P01')
-  await rejectsWithCode(assert, () => c.query('SELECT $1; SELECT 2', ['a']), 'HARK_ERR_SYNTAX',
+  assert.strictEqual(e.code, '08P01')
+  await rejectsWithHarkCode(assert, () => c.query('SELECT $1; SELECT 2', ['a']), 'HARK_ERR_SYNTAX',
     'cannot insert multiple commands into a prepared statement')
-  e = await rejectsWithCode(assert, () => c.query('SELECT $1', ['nul\0byte']), 'HARK_ERR_INVALID_ARGUMENT')
-  assert.strictEqual(e.sqlstate, '22021')
+  e = await rejectsWithHarkCode(assert, () => c.query('SELECT $1', ['nul\0byte']), 'HARK_ERR_INVALID_ARGUMENT')
+  assert.strictEqual(e.code, '22021')
   // Without values: the simple protocol, several statements, and no parameter at all.
-  await rejectsWithCode(assert, () => c.query('SELECT $1'), 'HARK_ERR_SYNTAX', 'there is no parameter $1')
+  await rejectsWithHarkCode(assert, () => c.query('SELECT $1'), 'HARK_ERR_SYNTAX', 'there is no parameter $1')
   assert.strictEqual((await c.query('SELECT 1; SELECT 2', [])).length, 2)
 })
 

@@ -31,12 +31,16 @@ function explain (code: HarkErrorCode): string {
 }
 
 function report (err: HarkError): string {
-  const where = err.position === undefined ? '' : ` at ${err.position}`
-  return `${explain(err.code)} (${err.sqlstate})${where}: ${err.message}${err.detail ?? ''}${err.hint ?? ''}`
+  const where = err.position === undefined ? '' : ` at ${Number.parseInt(err.position, 10) - 1}`
+  // node-postgres' checks: code is the SQLSTATE.
+  if (err.code === '54000' || err.code === '42601') console.error(err.severity, err.code, err.sqlstate)
+  return `${explain(err.harkCode)} (${err.code})${where}: ${err.message}${err.detail ?? ''}${err.hint ?? ''}`
 }
 
 async function main (): Promise<void> {
   const config: ClientConfig = { dir: defaultDir(), maxQueueSize: 1 << 20, maxPayload: 8000, groupShared: false }
+  // @ts-expect-error hark's code is harkCode; code is the SQLSTATE
+  const wrong: HarkErrorCode = ({} as HarkError).code
   const client = new Client(config)
   const byPath = new Client('/tmp/queue')
   await client.connect()
@@ -44,15 +48,17 @@ async function main (): Promise<void> {
   const dir: string | null = client.dir
   const pid: number | null = client.processID
 
-  client.listen('events')
-  client.unlisten('events')
-  client.unlisten()
-  client.notify('events', 'payload')
-  client.notify('events')
-  client.notify('events', { order: 42 }) // sent as JSON
-  client.notify('events', 42)
+  await client.listen('events')
+  await client.unlisten('events')
+  await client.unlisten()
+  const sent: Promise<void> = client.notify('events', 'payload')
+  await sent
+  await client.notify('events')
+  await client.notify('events', { order: 42 }) // sent as JSON
+  await client.notify('events', 42)
+  client.listen('').catch((err: HarkError) => report(err))
   // @ts-expect-error a function is no payload
-  client.notify('events', () => 42)
+  await client.notify('events', () => 42)
 
   const r: QueryResult = await client.query('SELECT 1 AS one')
   const one: unknown = r.rows[0]?.['one']
@@ -68,16 +74,16 @@ async function main (): Promise<void> {
   await client.query(42)
 
   const total: number = await client.transaction(async (c) => {
-    c.notify('events', 'inside')
+    await c.notify('events', 'inside')
     return 3
   })
   const channels: string[] = client.listeningChannels()
   const usage: number = client.queueUsage()
 
   client.on('notification', (msg: Notification) => console.log(msg.channel, msg.payload, msg.processId))
-  client.once('notice', (notice: Notice) => console.log(notice.severity, notice.sqlstate, notice.message))
+  client.once('notice', (notice: Notice) => console.log(notice.severity, notice.code, notice.sqlstate, notice.message))
   client.on('error', (err: HarkError) => {
-    if (err.code === 'HARK_ERR_PANIC') console.error('hark has a bug: this client is closed')
+    if (err.harkCode === 'HARK_ERR_PANIC') console.error('hark has a bug: this client is closed')
   })
   client.on('end', () => {})
 
@@ -92,7 +98,7 @@ async function main (): Promise<void> {
 
   client.unref().ref()
   console.log(escapeLiteral("it's"), escapeIdentifier('Table'), client.escapeLiteral('x'), client.escapeIdentifier('y'))
-  console.log(dir, pid, one, n, command, count, oid, total, channels, usage)
+  console.log(dir, pid, one, n, command, count, oid, total, channels, usage, wrong)
   await client.end()
   client.end((err) => { if (err) report(err) })
   try {
