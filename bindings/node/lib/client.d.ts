@@ -71,7 +71,9 @@ export interface ClientConfig {
    * /dev/shm/hark-<uid> (/tmp/hark-<uid> without /dev/shm). A queue is created only in a missing
    * or empty directory (code '55000', harkCode HARK_ERR_PERMISSION_DENIED, for one holding other
    * files), and a connection string or URL ('dbname=app', 'postgresql://…') is refused (code
-   * '22023', harkCode HARK_ERR_INVALID_ARGUMENT).
+   * '22023', harkCode HARK_ERR_INVALID_ARGUMENT). So is any key not declared here
+   * (node-postgres' `host`, `user`, `password`, `database`, `port`, `connectionString`, …):
+   * connect() rejects, naming it.
    */
   dir?: string
   /** Fixed when the queue is created (bytes): default 8 GiB, minimum 512 KiB. */

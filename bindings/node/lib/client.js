@@ -40,13 +40,51 @@ const BATCH = 1024
 
 // An error of the client itself, shaped as the native layer's (src/error.rs): node-postgres'
 // DatabaseError fields (`code` the SQLSTATE, `severity`), hark's identity as `harkCode`.
-function clientError (harkCode, sqlstate, message) {
+function clientError (harkCode, sqlstate, message, hint) {
   const err = new Error(message)
   err.code = sqlstate
   err.harkCode = harkCode
   err.sqlstate = sqlstate
   err.severity = 'ERROR'
+  if (hint !== undefined) err.hint = hint
   return err
+}
+
+// The options a Client takes (ClientConfig in client.d.ts).
+const OPTIONS = ['dir', 'maxQueueSize', 'maxPayload', 'segmentSize', 'groupShared', 'create']
+
+// node-postgres' options for reaching a PostgreSQL server (and libpq's words for them): hark has
+// none, and ignoring them would have a program written for a server use some other queue.
+const SERVER_OPTIONS = new Set([
+  'host', 'hostaddr', 'port', 'user', 'password', 'database', 'dbname', 'connectionString', 'ssl',
+  'sslmode', 'options', 'application_name', 'fallback_application_name', 'client_encoding',
+  'keepAlive', 'keepAliveInitialDelayMillis', 'connectionTimeoutMillis', 'statement_timeout',
+  'query_timeout', 'lock_timeout', 'idle_in_transaction_session_timeout', 'stream', 'types',
+  'binary', 'Promise', 'enableChannelBinding'
+])
+
+const WHERE_THE_QUEUE_IS = "hark has no server: give the path of a queue directory, as { dir: '/path/to/queue' } " +
+  'or the path alone, or none for the default ($HARK_DIR if set, else defaultDir()).'
+
+// The error a config deserves, or null: connect() rejects with it, as with the errors of opening.
+function configError (config) {
+  if (typeof config !== 'object' || Array.isArray(config)) {
+    const what = Array.isArray(config) ? 'an array' : `a ${typeof config}`
+    return clientError('HARK_ERR_INVALID_ARGUMENT', '22023',
+      `a Client takes a queue directory path or an options object, not ${what}`, WHERE_THE_QUEUE_IS)
+  }
+  for (const key of Object.keys(config)) {
+    if (SERVER_OPTIONS.has(key)) {
+      return clientError('HARK_ERR_INVALID_ARGUMENT', '22023',
+        `option "${key}" is for a PostgreSQL server: hark takes a queue directory ({ dir } or $HARK_DIR)`,
+        WHERE_THE_QUEUE_IS)
+    }
+    if (!OPTIONS.includes(key)) {
+      return clientError('HARK_ERR_INVALID_ARGUMENT', '22023',
+        `unknown option "${key}": a Client takes ${OPTIONS.slice(0, -1).join(', ')} and ${OPTIONS.at(-1)}`)
+    }
+  }
+  return null
 }
 
 // The text of a notify() payload (see Client#notify): never "[object Object]".
@@ -98,11 +136,16 @@ function withCallback (promise, callback) {
 class Client extends EventEmitter {
   /**
    * @param {string | {dir?: string, maxQueueSize?: number, maxPayload?: number,
-   *   segmentSize?: number, groupShared?: boolean, create?: boolean}} [config]
+   *   segmentSize?: number, groupShared?: boolean, create?: boolean}} [config] the queue
+   *   directory, or options; any other key (node-postgres' `host`, `user`, `database`, …
+   *   included) makes connect() reject, never silently ignored.
    */
-  constructor (config = {}) {
+  constructor (config) {
     super()
     if (typeof config === 'string') config = { dir: config }
+    config = config ?? {} // as node-postgres: no config (or null) is the defaults
+    this._configError = configError(config)
+    if (this._configError !== null) config = {}
     this.dir = config.dir ?? null
     this.processID = null
     this._options = {
@@ -136,6 +179,7 @@ class Client extends EventEmitter {
     this._state = 'connecting'
     let session
     try {
+      if (this._configError !== null) throw this._configError
       this._connecting = native.open(this.dir ?? undefined, this._options) // throws on bad options
       session = await this._connecting
     } catch (err) {

@@ -71,12 +71,16 @@ test('create: false opens only an existing queue; no queue among other files nor
     return true
   })
   assert.deepStrictEqual(fs.readdirSync(populated), ['queue'])
-  for (const dsn of ['dbname=app', 'postgresql://localhost/app']) {
-    await assert.rejects(new Client(dsn).connect(), (err) => {
-      assert.strictEqual(err.harkCode, 'HARK_ERR_INVALID_ARGUMENT')
-      assert.match(err.message, /looks like/)
-      return true
-    })
+  for (const dsn of ['dbname=app', 'postgresql://localhost/app', 'postgres://u:p@db:5432/app']) {
+    for (const config of [dsn, { dir: dsn }]) {
+      await assert.rejects(new Client(config).connect(), (err) => {
+        assert.strictEqual(err.harkCode, 'HARK_ERR_INVALID_ARGUMENT')
+        assert.strictEqual(err.code, '22023')
+        assert.match(err.message, /looks like (a URL|a connection string), not a directory/)
+        assert.match(err.hint, /queue directory.*\$HARK_DIR/)
+        return true
+      })
+    }
   }
 })
 

@@ -39,6 +39,10 @@ function report (err: HarkError): string {
 
 async function main (): Promise<void> {
   const config: ClientConfig = { dir: defaultDir(), maxQueueSize: 1 << 20, maxPayload: 8000, groupShared: false }
+  // @ts-expect-error node-postgres' server options are no ClientConfig (connect() rejects them)
+  const pgConfig: ClientConfig = { host: 'localhost', database: 'app' }
+  // @ts-expect-error nor is any other key
+  new Client({ dir: '/tmp/queue', maxQueueSzie: 1 })
   // @ts-expect-error hark's code is harkCode; code is the SQLSTATE
   const wrong: HarkErrorCode = ({} as HarkError).code
   const client = new Client(config)
@@ -98,7 +102,7 @@ async function main (): Promise<void> {
 
   client.unref().ref()
   console.log(escapeLiteral("it's"), escapeIdentifier('Table'), client.escapeLiteral('x'), client.escapeIdentifier('y'))
-  console.log(dir, pid, one, n, command, count, oid, total, channels, usage, wrong)
+  console.log(dir, pid, one, n, command, count, oid, total, channels, usage, pgConfig, wrong)
   await client.end()
   client.end((err) => { if (err) report(err) })
   try {
