@@ -80,10 +80,18 @@ class MisuseTest < Minitest::Test
   def test_a_forked_child_cannot_use_the_parents_connection_and_leaves_its_session_alone
     parent = connect
     parent.exec('LISTEN events')
+    fd = parent.socket_io.fileno
     r, w = IO.pipe
     pid = fork do
       r.close
       report = []
+      # The copy of the parent's socket_io descriptor is closed in the child.
+      report << (File.exist?("/proc/self/fd/#{fd}") ? 'socket copy open' : 'socket copy closed')
+      begin
+        parent.socket_io
+      rescue Hark::ClosedError
+        report << 'socket_io refused'
+      end
       begin
         parent.exec('SELECT 1')
       rescue Hark::ClosedError => e
@@ -102,7 +110,7 @@ class MisuseTest < Minitest::Test
     end
     w.close
     Process.wait(pid)
-    assert_equal '08003,wait refused', r.read
+    assert_equal 'socket copy closed,socket_io refused,08003,wait refused', r.read
     assert $?.success?
     child_payload = nil
     assert_equal 'events', parent.wait_for_notify(5) { |_, _, p| child_payload = p }

@@ -25,9 +25,21 @@ module Hark
     LISTEN_OPTIONS = %i[loop after_listen timeout server].freeze
     private_constant :OPTIONS, :LISTEN_OPTIONS
 
+    # Every open connection, for the fork hook below.
+    LIVE = ObjectSpace::WeakMap.new
+    private_constant :LIVE
+
     class << self
       alias open new
       alias connect new
+
+      # In a forked child: close the child's copies of the parent's #socket_io descriptors, as
+      # hark points its own descriptors at /dev/null there, so that the child holds nothing of the
+      # parent's sessions (Process._fork, Ruby >= 3.1; Process.fork, Kernel#fork and IO.popen('-')
+      # all go through it).
+      def after_fork_in_child
+        LIVE.each_key { |conn| conn.send(:drop_socket_io) }
+      end
     end
 
     # Opens (creating it unless `create: false`) the queue in `dir`: nil means $HARK_DIR, else
@@ -70,6 +82,7 @@ module Hark
       @depth = 0
       @socket_io = nil
       @notice_proc = nil
+      LIVE[self] = true
     end
 
     # --- The session ------------------------------------------------------------------------
@@ -109,7 +122,7 @@ module Hark
     # call #consume_input and drain #notifies. It is this connection's (a duplicate of its
     # descriptor, closed by #close): do not close or read it.
     def socket_io
-      ptr!
+      check(Native.hark_status(ptr!)) # a forked child's copy is closed
       # IO#dup dup(2)s the descriptor: closing the copy never closes hark's.
       @socket_io ||= IO.for_fd(Native.hark_socket(@ptr), autoclose: false).dup
     end
@@ -333,6 +346,11 @@ module Hark
       @ptr || raise(ClosedError.new('connection is closed', sqlstate: '08003', code: 500, connection: self))
     end
 
+    def drop_socket_io
+      @socket_io&.close
+      @socket_io = nil
+    end
+
     # Raises the connection's error for a non-zero hark_result.
     def check(code)
       return if code.zero?
@@ -421,4 +439,14 @@ module Hark
       array
     end
   end
+
+  # Runs Connection.after_fork_in_child in every forked child.
+  module ForkHook
+    def _fork
+      pid = super
+      Connection.after_fork_in_child if pid.zero?
+      pid
+    end
+  end
+  Process.singleton_class.prepend(ForkHook) if Process.respond_to?(:_fork)
 end
