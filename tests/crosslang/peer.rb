@@ -11,12 +11,18 @@ a = ARGV
 if a.size >= 4 && a[0] == 'listen'
   count = Integer(a[3])
   got = 0
+  heard = false
   Hark.connect(a[1]) do |conn|
-    # Sequel's listen: READY once listening, the timeout per wait, stop after COUNT.
+    # Sequel's listen: READY once listening, the timeout per wait; the loop proc, called after
+    # each notification and each timeout, stops after COUNT or a wait that heard nothing.
     conn.listen(a[2], after_listen: ->(c) { puts "READY #{c.backend_pid}" }, timeout: Float(a[4] || 30),
-                      loop: ->(_) { throw :stop if got == count }) do |channel, pid, payload|
+                      loop: lambda { |_|
+                        throw :stop if got == count || !heard
+                        heard = false
+                      }) do |channel, pid, payload|
       puts "#{channel}\t#{payload}\t#{pid}"
       got += 1
+      heard = true
     end
   end
   exit(got == count ? 0 : 2)

@@ -34,8 +34,6 @@ module Hark
 
     def ntuples = @values.length
     alias num_tuples ntuples
-    alias count ntuples
-    alias length ntuples
 
     def nfields = @fields.length
     alias num_fields nfields
