@@ -6,7 +6,8 @@ TEST_TARGETS += test-ruby
 RUBY ?= ruby
 RUBY_PKG := bindings/ruby
 # Debian's packages: the interpreter, the ffi gem, minitest, and for the push example
-# faye-websocket and the puma Rack server.
+# faye-websocket and the puma Rack server. No ruby-dev: the gem compiles nothing (the ffi gem
+# binds libhark.so at run time; bindings/ruby/README.md says why).
 RUBY_DEBS := ruby ruby-ffi ruby-minitest ruby-faye-websocket puma
 RUBY_CHECK := require "ffi"; require "minitest"; require "faye/websocket"; require "puma"
 
@@ -16,6 +17,7 @@ ruby-setup:
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "test-ruby: installing $(RUBY_DEBS)"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(RUBY_DEBS) >/dev/null; \
+	    $(RUBY) -e '$(RUBY_CHECK)' || { echo "test-ruby: $(RUBY_DEBS) installed, but Ruby still cannot load them"; exit 1; }; \
 	  else \
 	    echo "test-ruby: Ruby or its gems are missing; install Debian's $(RUBY_DEBS) (needs root)"; exit 1; \
 	  fi; \
