@@ -7,6 +7,17 @@ require_relative 'helper'
 class ConnectionTest < Minitest::Test
   include HarkTest
 
+  def test_connection_new_takes_a_pathname_and_reports_its_status
+    require 'pathname'
+    conn = Hark::Connection.new(Pathname(@dir))
+    @open << conn
+    assert_equal Hark::CONNECTION_OK, conn.status
+    assert_equal Hark::PQTRANS_IDLE, conn.transaction_status
+    assert_equal Process.pid, conn.backend_pid, "a process's first session has the process's id"
+    assert_operator connect.backend_pid, :>=, 1 << 22, 'its other sessions get ids from 2^22 up'
+    assert_match(/\A\d+\.\d+\.\d+/, Hark.library_version)
+  end
+
   def test_exec_returns_pg_shaped_results
     conn = connect
     r = conn.exec("SELECT 'a' AS x, NULL AS y, 42::int AS z")
@@ -40,6 +51,7 @@ class ConnectionTest < Minitest::Test
     assert_equal ['42601', 101, 'HARK_ERR_SYNTAX'], [e.sqlstate, e.code, e.code_name]
     assert_equal 'syntax error at or near "SELEC"', e.message
     assert_equal '42601', e.error_field('C')
+    assert_equal 'syntax error at or near "SELEC"', e.error_field(77) # PG::PG_DIAG_MESSAGE_PRIMARY
     assert_same conn, e.connection
     conn.exec('BEGIN')
     assert_raises(Hark::SqlSyntaxError) { conn.exec('SELEC 1') }

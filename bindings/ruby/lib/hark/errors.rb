@@ -27,9 +27,13 @@ module Hark
       code && Native.hark_result_str(code).dup.force_encoding(Encoding::UTF_8)
     end
 
-    # pg's PG::Result#error_field with PG::PG_DIAG_SQLSTATE ('C'): the SQLSTATE.
+    # pg's PG::Result#error_field: PG::PG_DIAG_SQLSTATE ('C', 67) the SQLSTATE,
+    # PG::PG_DIAG_MESSAGE_PRIMARY ('M', 77) the message's first line; nil for other fields.
     def error_field(field)
-      field.to_s == 'C' ? sqlstate : nil
+      case field
+      when 'C', 67 then sqlstate
+      when 'M', 77 then message.lines.first&.chomp
+      end
     end
   end
 
