@@ -27,8 +27,13 @@ ruby-setup:
 ruby-lib: ffi-libs ruby-setup
 	cp -f $(FFI_LIBDIR)/libhark.so $(RUBY_PKG)/lib/hark/libhark.so
 
-# Chromium comes from cli-test-setup (mk/cli.mk): the push example's browser test needs it.
+# Chromium comes from cli-test-setup (mk/cli.mk): the push example's browser test needs it. The
+# hardening crate's `member`, built with the core's test hooks in a target directory of its own
+# (so that no hooked library replaces the released one), parks a commit holding the writer lock.
+RUBY_HOOKS_DIR := $(CURDIR)/target/fault-hooks
 test-ruby: ruby-lib cli-test-setup
-	cd $(RUBY_PKG) && $(RUBY) -w -Ilib -Itest -e 'ARGV.each { |f| require File.expand_path(f) }' test/*_test.rb
+	CARGO_TARGET_DIR=$(RUBY_HOOKS_DIR) $(CARGO) build -q -p hark-hardening --release --bin member
+	cd $(RUBY_PKG) && HARK_MEMBER=$(RUBY_HOOKS_DIR)/release/member \
+	  $(RUBY) -w -Ilib -Itest -e 'ARGV.each { |f| require File.expand_path(f) }' test/*_test.rb
 	mkdir -p target/ruby
 	cd $(RUBY_PKG) && gem build --silent hark.gemspec -o ../../target/ruby/hark.gem

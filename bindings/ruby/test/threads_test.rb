@@ -92,6 +92,37 @@ class ThreadsTest < Minitest::Test
     assert_equal [0, 1, 2].map { |i| ['events', out.to_i, "m-#{i}"] }, got
   end
 
+  # A process stopped inside its commit holds the writer lock: a Ruby thread that commits then
+  # waits for it in the kernel, without the GVL, so the process's other threads go on; the
+  # holder's death frees the lock and the commit completes. `member` is the hardening crate's
+  # process with the core's test hooks (HARK_MEMBER, set by make test-ruby).
+  def test_a_commit_waiting_for_a_stopped_process_stalls_only_its_thread
+    member = ENV['HARK_MEMBER']
+    unless member && File.executable?(member)
+      puts 'skipped: test_a_commit_waiting_for_a_stopped_process_stalls_only_its_thread: no HARK_MEMBER ' \
+           '(make test-ruby builds it)'
+      skip 'no HARK_MEMBER'
+    end
+    connect # the queue exists before the holder opens it
+    parked = File.join(@tmp, 'parked')
+    holder = spawn({ 'HARK_FAULT_PARK_IN_APPEND' => parked }, member, 'notify', @dir, 'c', out: File::NULL)
+    begin
+      Timeout.timeout(20) { sleep 0.01 until File.exist?(parked) }
+      conn = connect
+      committer = quiet_thread { conn.notify(:c, payload: 'after the holder'); :committed }
+      sleep 0.1 until committer.status == 'sleep' || !committer.alive?
+      counted = 0
+      deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 0.5
+      counted += 1 while Process.clock_gettime(Process::CLOCK_MONOTONIC) < deadline
+      assert committer.alive?, 'the commit went past a held writer lock'
+      assert_operator counted, :>, 1000, 'the other threads stalled with the committing one'
+    ensure
+      Process.kill(:KILL, holder)
+      Process.wait(holder)
+    end
+    assert_equal :committed, committer.join(10)&.value, 'the commit did not complete after the holder died'
+  end
+
   private
 
   # A thread whose expected exception is not also printed to standard error.

@@ -15,10 +15,10 @@ module Hark
   # One session on a queue directory, in the shape of the pg gem's PG::Connection (exec,
   # exec_params, wait_for_notify, notifies, socket_io, backend_pid, transaction, close), with
   # Sequel's Database#listen and #notify. Each connection is its own session with its own backend
-  # PID, as each PostgreSQL connection is. Several threads may share one (the GVL keeps two calls
-  # from running at once, and no call runs without it but the open); a wait sleeps in
-  # IO#wait_readable, which lets other threads run and is interrupted by Thread#raise, Thread#kill,
-  # Timeout and Ctrl-C. After fork the child must open its own connections: calls on the parent's
+  # PID, as each PostgreSQL connection is. Several threads may share one (a Mutex keeps two calls
+  # from running at once); a wait sleeps in IO#wait_readable, which lets other threads run and is
+  # interrupted by Thread#raise, Thread#kill, Timeout and Ctrl-C. Calls that may wait for another process's lock run without the GVL too,
+  # each holding the connection's Mutex. After fork the child must open its own connections: calls on the parent's
   # raise Hark::ClosedError there, and closing it in the child leaves the parent's session alone.
   class Connection
     OPTIONS = %i[create max_queue_size max_payload segment_size group_shared].freeze
@@ -79,6 +79,7 @@ module Hark
         raise error
       end
       @ptr = FFI::AutoPointer.new(raw, Native.method(:hark_finish))
+      @lock = Mutex.new
       @depth = 0
       @socket_io = nil
       @notice_proc = nil
@@ -90,14 +91,18 @@ module Hark
     # Ends the session (PQfinish): the connection's LISTENs end, an open transaction is rolled
     # back, and a thread waiting on it gets Hark::ClosedError. Closing twice does nothing.
     def close
-      return nil if @ptr.nil?
+      io = nil
+      @lock.synchronize do
+        return nil if @ptr.nil?
 
-      io = @socket_io
-      @socket_io = nil
-      ptr = @ptr
-      @ptr = nil
-      io&.close
-      ptr.free
+        ptr = @ptr
+        @ptr = nil
+        io = @socket_io
+        @socket_io = nil
+        ptr.autorelease = false
+        Native.hark_finish_blocking(ptr)
+      end
+      io&.close # wakes a thread waiting on it
       nil
     end
     alias finish close
@@ -106,30 +111,32 @@ module Hark
     alias finished? closed?
 
     # CONNECTION_OK while usable; CONNECTION_BAD once closed, in a forked child, or after a bug in hark.
-    def status = @ptr && Native.hark_status(@ptr).zero? ? CONNECTION_OK : CONNECTION_BAD
+    def status = @lock.synchronize { @ptr && Native.hark_status(@ptr).zero? ? CONNECTION_OK : CONNECTION_BAD }
 
     # This session's backend PID (PQbackendPID): the pid its notifications carry, its own among
     # the queue's live sessions, so `pid == conn.backend_pid` skips exactly this one's.
-    def backend_pid = Native.hark_backend_pid(ptr!)
+    def backend_pid = locked { |p| Native.hark_backend_pid(p) }
 
     # PQTRANS_IDLE, PQTRANS_INTRANS or PQTRANS_INERROR (PQTRANS_UNKNOWN once closed).
-    def transaction_status = @ptr ? Native.hark_transaction_status(@ptr) : PQTRANS_UNKNOWN
+    def transaction_status = @lock.synchronize { @ptr ? Native.hark_transaction_status(@ptr) : PQTRANS_UNKNOWN }
 
     # The descriptor to wait on (PQsocket), an Integer. Prefer #socket_io.
-    def socket = Native.hark_socket(ptr!)
+    def socket = locked { |p| Native.hark_socket(p) }
 
     # An IO for IO.select / #wait_readable, readable when notifications may be waiting; then
     # call #consume_input and drain #notifies. It is this connection's (a duplicate of its
     # descriptor, closed by #close): do not close or read it.
     def socket_io
-      check(Native.hark_status(ptr!)) # a forked child's copy is closed
-      # IO#dup dup(2)s the descriptor: closing the copy never closes hark's.
-      @socket_io ||= IO.for_fd(Native.hark_socket(@ptr), autoclose: false).dup
+      locked do |p|
+        check(Native.hark_status(p)) # a forked child's copy is closed
+        # IO#dup dup(2)s the descriptor: closing the copy never closes hark's.
+        @socket_io ||= IO.for_fd(Native.hark_socket(p), autoclose: false).dup
+      end
     end
 
     # Reads what #socket_io announced (PQconsumeInput). Raises on trouble; returns nil.
     def consume_input
-      check(Native.hark_consume_input(ptr!).zero? ? 1 : 0)
+      locked { |p| raise_error(400) if Native.hark_consume_input(p).zero? }
       nil
     end
 
@@ -178,7 +185,8 @@ module Hark
     # Runs SQL text in hark's dialect (PQexec) and returns the last statement's Hark::Result;
     # with a block, yields it and returns the block's value. Failures raise Hark::Error subclasses.
     def exec(sql)
-      result = take(Native.hark_exec(ptr!, Hark.c_string(sql, 'sql')))
+      sql = Hark.c_string(sql, 'sql')
+      result = locked { |p| take(Native.hark_exec(p, sql)) }
       block_given? ? yield(result) : result
     end
     alias query exec
@@ -204,8 +212,8 @@ module Hark
         param.nil? ? nil : Hark.c_string(param_text(param, i), "parameter $#{i + 1}")
       end
       ptrs = c_array(values, keep, terminate: false)
-      result = take(Native.hark_exec_params(ptr!, Hark.c_string(sql, 'sql'), params.size, types, ptrs, nil,
-                                            formats, result_format))
+      sql = Hark.c_string(sql, 'sql')
+      result = locked { |p| take(Native.hark_exec_params(p, sql, params.size, types, ptrs, nil, formats, result_format)) }
       block_given? ? yield(result) : result
     end
     alias async_exec_params exec_params
@@ -223,7 +231,7 @@ module Hark
     # pg_notification_queue_usage(): the fraction of the queue in use, 0.0 … 1.0.
     def queue_usage
       out = FFI::MemoryPointer.new(:double)
-      check(Native.hark_queue_usage(ptr!, out))
+      locked { |p| check(Native.hark_queue_usage(p, out)) }
       out.read_double
     end
 
@@ -237,7 +245,7 @@ module Hark
       rescue Exception => e # rubocop:disable Lint/RescueException
         warn "hark: the notice processor raised #{e.class}: #{e.message}"
       end
-      Native.hark_set_notice_processor(ptr!, function || Native::DEFAULT_NOTICE_PROCESSOR, nil)
+      locked { |p| Native.hark_set_notice_processor(p, function || Native::DEFAULT_NOTICE_PROCESSOR, nil) }
       @notice_function = function # kept alive while installed
       @notice_proc = block
       previous
@@ -303,7 +311,8 @@ module Hark
 
     # UNLISTEN `channel` (verbatim), or every channel when nil.
     def unlisten(channel = nil)
-      check(Native.hark_unlisten(ptr!, channel.nil? ? nil : Hark.c_string(channel_name(channel), 'channel')))
+      name = channel.nil? ? nil : Hark.c_string(channel_name(channel), 'channel')
+      locked { |p| check(Native.hark_unlisten(p, name)) }
       nil
     end
 
@@ -316,14 +325,16 @@ module Hark
     def transaction
       outer = transaction_status == PQTRANS_IDLE
       name = "_hark_#{@depth + 1}" unless outer
-      check(outer ? Native.hark_begin(ptr!) : Native.hark_savepoint(ptr!, name))
+      locked { |p| check(outer ? Native.hark_begin(p) : Native.hark_savepoint(p, name)) }
       @depth += 1
       failed = false
       begin
         yield self
       rescue Exception => e # rubocop:disable Lint/RescueException: rolled back, then re-raised
         failed = true
-        unless closed?
+        @lock.synchronize do
+          next if @ptr.nil?
+
           check(outer ? Native.hark_rollback(@ptr) : Native.hark_rollback_to(@ptr, name))
           check(Native.hark_release(@ptr, name)) unless outer
         end
@@ -332,7 +343,7 @@ module Hark
         nil
       ensure
         @depth -= 1
-        check(outer ? Native.hark_commit(ptr!) : Native.hark_release(ptr!, name)) unless failed
+        locked { |p| check(outer ? Native.hark_commit(p) : Native.hark_release(p, name)) } unless failed
       end
     end
 
@@ -344,6 +355,19 @@ module Hark
 
     def ptr!
       @ptr || raise(ClosedError.new('connection is closed', sqlstate: '08003', code: 500, connection: self))
+    end
+
+    # Yields this session's pointer holding its lock, so that no other thread uses or closes the
+    # session meanwhile (the checks of a call's error belong inside, with the call).
+    def locked
+      @lock.synchronize { yield ptr! }
+    end
+
+    # Raises the error of the call that just failed: the connection's status when it is not
+    # usable, else `fallback`, with the connection's message and SQLSTATE.
+    def raise_error(fallback)
+      code = Native.hark_status(@ptr)
+      check(code.zero? ? fallback : code)
     end
 
     def drop_socket_io
@@ -377,33 +401,37 @@ module Hark
       end
     end
 
-    # [channel, pid, payload-or-nil] or nil.
+    # [channel, pid, payload-or-nil] or nil. A failure, unlike an empty list, sets the
+    # connection's status (closed, forked) or its message.
     def next_notification
-      raw = Native.hark_notifies(ptr!)
-      if raw.null?
-        check(Native.hark_status(@ptr)) # a failure, not an empty list, sets the status or the message
-        message = Native.hark_error_message(@ptr)
-        raise Error.new(Hark.utf8(message), sqlstate: Hark.sqlstate(Native.hark_error_sqlstate(@ptr))) unless message.empty?
-
-        return nil
+      raw = locked do |p|
+        r = Native.hark_notifies(p)
+        raise_error(400) if r.null? && !(Native.hark_status(p).zero? && Native.hark_error_message(p).empty?)
+        r
       end
-      n = Native::Notification.new(raw)
-      payload = Hark.utf8(n[:extra].read_string)
-      [Hark.utf8(n[:relname].read_string), n[:be_pid], payload.empty? ? nil : payload]
-    ensure
-      Native.hark_freemem(raw) if raw && !raw.null?
+      return nil if raw.null?
+
+      begin
+        n = Native::Notification.new(raw)
+        payload = Hark.utf8(n[:extra].read_string)
+        [Hark.utf8(n[:relname].read_string), n[:be_pid], payload.empty? ? nil : payload]
+      ensure
+        Native.hark_freemem(raw)
+      end
     end
 
     def escape(function, text)
       s = Hark.c_string(text, 'text')
-      out = Native.public_send(function, ptr!, s, s.bytesize)
-      if out.null?
-        code = Native.hark_status(@ptr)
-        check(code.zero? ? 100 : code)
+      out = locked do |p|
+        r = Native.public_send(function, p, s, s.bytesize)
+        raise_error(100) if r.null?
+        r
       end
-      Hark.utf8(out.read_string)
-    ensure
-      Native.hark_freemem(out) if out && !out.null?
+      begin
+        Hark.utf8(out.read_string)
+      ensure
+        Native.hark_freemem(out)
+      end
     end
 
     def channel_name(channel)

@@ -21,9 +21,14 @@ module Hark
     end
 
 
-    # Opening a queue touches files (creates, maps, locks): done without the GVL.
+    # Calls that may wait for a lock another process holds (the writer lock at a commit, the tail
+    # lock at a LISTEN, when reading crosses into another segment, or at close) or touch files
+    # run without the GVL (`blocking: true`): a process stopped while holding a lock stalls only
+    # the Ruby thread that waits for it. Hark::Connection keeps two threads out of one session.
+    # hark_finish is also bound as it is, for the garbage collector's finalizer.
     attach_function :hark_connect_params, %i[pointer pointer], :pointer, blocking: true
     attach_function :hark_finish, [:pointer], :void
+    attach_function :hark_finish_blocking, :hark_finish, [:pointer], :void, blocking: true
     attach_function :hark_status, [:pointer], :int
     attach_function :hark_error_message, [:pointer], :string
     attach_function :hark_error_sqlstate, [:pointer], :string
@@ -33,8 +38,8 @@ module Hark
     attach_function :hark_set_notice_processor, %i[pointer pointer pointer], :pointer
     attach_function :hark_escape_literal, %i[pointer pointer size_t], :pointer
     attach_function :hark_escape_identifier, %i[pointer pointer size_t], :pointer
-    attach_function :hark_exec, %i[pointer string], :pointer
-    attach_function :hark_exec_params, %i[pointer string int pointer pointer pointer pointer int], :pointer
+    attach_function :hark_exec, %i[pointer string], :pointer, blocking: true
+    attach_function :hark_exec_params, %i[pointer string int pointer pointer pointer pointer int], :pointer, blocking: true
     attach_function :hark_query_clear, [:pointer], :void
     attach_function :hark_query_status, [:pointer], :int
     attach_function :hark_query_sqlstate, [:pointer], :string
@@ -45,21 +50,21 @@ module Hark
     attach_function :hark_query_fname, %i[pointer int], :string
     attach_function :hark_query_getvalue, %i[pointer int int], :pointer
     attach_function :hark_query_getisnull, %i[pointer int int], :int
-    attach_function :hark_consume_input, [:pointer], :int
-    attach_function :hark_notifies, [:pointer], :pointer
+    attach_function :hark_consume_input, [:pointer], :int, blocking: true
+    attach_function :hark_notifies, [:pointer], :pointer, blocking: true
     attach_function :hark_freemem, [:pointer], :void
-    attach_function :hark_queue_usage, %i[pointer pointer], :int
+    attach_function :hark_queue_usage, %i[pointer pointer], :int, blocking: true
     attach_function :hark_result_str, [:int], :string
     attach_function :hark_version, [], :string
-    attach_function :hark_listen, %i[pointer string], :int
-    attach_function :hark_unlisten, %i[pointer string], :int
-    attach_function :hark_notify, %i[pointer string string], :int
-    attach_function :hark_begin, [:pointer], :int
-    attach_function :hark_commit, [:pointer], :int
-    attach_function :hark_rollback, [:pointer], :int
-    attach_function :hark_savepoint, %i[pointer string], :int
-    attach_function :hark_release, %i[pointer string], :int
-    attach_function :hark_rollback_to, %i[pointer string], :int
+    attach_function :hark_listen, %i[pointer string], :int, blocking: true
+    attach_function :hark_unlisten, %i[pointer string], :int, blocking: true
+    attach_function :hark_notify, %i[pointer string string], :int, blocking: true
+    attach_function :hark_begin, [:pointer], :int, blocking: true
+    attach_function :hark_commit, [:pointer], :int, blocking: true
+    attach_function :hark_rollback, [:pointer], :int, blocking: true
+    attach_function :hark_savepoint, %i[pointer string], :int, blocking: true
+    attach_function :hark_release, %i[pointer string], :int, blocking: true
+    attach_function :hark_rollback_to, %i[pointer string], :int, blocking: true
 
     DEFAULT_NOTICE_PROCESSOR = ffi_libraries.first.find_function('hark_default_notice_processor')
 
