@@ -119,4 +119,14 @@ class MisuseTest < Minitest::Test
     parent.exec("NOTIFY events, 'still mine'")
     assert_equal 'events', parent.wait_for_notify(5)
   end
+
+  # Every hark_result that libhark.so names has its own Hark::Error subclass.
+  def test_every_error_kind_of_the_library_has_its_class
+    named = (1..999).reject { |code| Hark::Native.hark_result_str(code) == 'HARK_ERR_UNKNOWN' }
+    assert_includes named, 200
+    named.each do |code|
+      refute_equal Hark::Error, Hark.error_class(code), "#{Hark::Native.hark_result_str(code)} (#{code}) has no class"
+      assert_equal Hark::Native.hark_result_str(code), Hark.error_class(code).new('x', code: code).code_name
+    end
+  end
 end

@@ -43,6 +43,8 @@ module Hark
   class SqlSyntaxError < Error; end
   # HARK_ERR_TRANSACTION_STATE (102): not allowed in the transaction's state.
   class TransactionStateError < Error; end
+  # HARK_ERR_IN_USE (103): SQLSTATE 55006, a durable subscription attached by another live session.
+  class InUseError < Error; end
   # HARK_ERR_QUEUE_FULL (200): SQLSTATE 54000, too many notifications in the NOTIFY queue.
   class QueueFullError < Error; end
   # HARK_ERR_TOO_MANY_LISTENERS (201): every listener slot of the queue is taken.
@@ -59,6 +61,11 @@ module Hark
   class IoError < Error; end
   # HARK_ERR_CLOSED (500): the connection was closed, or belongs to the parent of a fork.
   class ClosedError < Error; end
+  # HARK_ERR_GAP (600): this receiver was cut (past its lag limit, or under the cut policy) and
+  # notifications were skipped; given once, by the receive that meets the gap.
+  class GapError < Error; end
+  # HARK_ERR_NULL_PARAMETER (900): a NULL pointer reached the C layer (a bug in this gem).
+  class NullParameterError < Error; end
   # HARK_ERR_PANIC (901): a bug inside hark; the call failed and the session was closed.
   class InternalError < Error; end
 
@@ -66,10 +73,10 @@ module Hark
   class Rollback < StandardError; end
 
   ERROR_CLASSES = {
-    100 => InvalidArgumentError, 101 => SqlSyntaxError, 102 => TransactionStateError,
+    100 => InvalidArgumentError, 101 => SqlSyntaxError, 102 => TransactionStateError, 103 => InUseError,
     200 => QueueFullError, 201 => TooManyListenersError, 202 => DiskFullError,
     300 => CorruptedError, 301 => IncompatibleError, 302 => PermissionDeniedError,
-    400 => IoError, 500 => ClosedError, 901 => InternalError
+    400 => IoError, 500 => ClosedError, 600 => GapError, 900 => NullParameterError, 901 => InternalError
   }.freeze
   private_constant :ERROR_CLASSES
 
