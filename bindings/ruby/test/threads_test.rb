@@ -60,9 +60,9 @@ class ThreadsTest < Minitest::Test
     pid = spawn(RUBY, '-I', LIB, '-rhark', '-e', <<~RUBY, @dir, out: w)
       Hark.connect(ARGV[0]) do |c|
         c.exec('LISTEN a')
-        puts 'READY'
-        $stdout.flush
         begin
+          puts 'READY'
+          $stdout.flush
           c.wait_for_notify
         rescue Interrupt
           puts 'interrupted'

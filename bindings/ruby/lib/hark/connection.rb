@@ -164,14 +164,13 @@ module Hark
         break if left && left <= 0
 
         begin
-          ready = socket_io.wait_readable(left)
+          socket_io.wait_readable(left) # nil on timeout: the deadline ends the loop
         rescue IOError
           ptr! # closed by another thread: raises ClosedError
           raise
         end
         consume_input
         n = next_notification
-        break unless ready
       end
       return nil unless n
 
