@@ -17,9 +17,10 @@ module Hark
   # Sequel's Database#listen and #notify. Each connection is its own session with its own backend
   # PID, as each PostgreSQL connection is. Several threads may share one (a Mutex keeps two calls
   # from running at once); a wait sleeps in IO#wait_readable, which lets other threads run and is
-  # interrupted by Thread#raise, Thread#kill, Timeout and Ctrl-C. Calls that may wait for another process's lock run without the GVL too,
-  # each holding the connection's Mutex. After fork the child must open its own connections: calls on the parent's
-  # raise Hark::ClosedError there, and closing it in the child leaves the parent's session alone.
+  # interrupted by Thread#raise, Thread#kill, Timeout and Ctrl-C. Calls that may wait for another
+  # process's lock run without the GVL too, holding the connection's Mutex. After fork the child
+  # must open its own connections: calls on the parent's raise Hark::ClosedError there, and
+  # closing it in the child leaves the parent's session alone.
   class Connection
     OPTIONS = %i[create max_queue_size max_payload segment_size group_shared].freeze
     LISTEN_OPTIONS = %i[loop after_listen timeout server].freeze
