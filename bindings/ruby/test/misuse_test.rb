@@ -33,6 +33,16 @@ class MisuseTest < Minitest::Test
     assert kept.closed?
   end
 
+  # The article's connection line left unchanged gets PostgreSQL's 22023 and a hint, not a queue.
+  def test_a_postgresql_url_is_refused_with_a_hint
+    Dir.chdir(@tmp) do
+      e = assert_raises(Hark::InvalidArgumentError) { Hark.connect('postgres://user@localhost/notify-test') }
+      assert_equal '22023', e.sqlstate
+      assert_match(/looks like a URL, not a directory\nHINT:  hark has no server/, e.message)
+      assert_empty Dir.children(@tmp), 'nothing was created'
+    end
+  end
+
   def test_wrong_types_raise_type_error_before_anything_runs
     conn = connect
     assert_raises(TypeError) { Hark.connect(42) }
