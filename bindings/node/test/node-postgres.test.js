@@ -56,7 +56,8 @@ test('on a client never connected, or ended, every promise-returning method reje
   for (const [c, message] of [[fresh, 'client is not connected; call client.connect() first'], [ended, 'connection is closed']]) {
     for (const call of [() => c.listen('x'), () => c.unlisten('x'), () => c.unlisten(), () => c.notify('x', 'y'),
       () => c.notify('x', { a: 1 }), () => c.query('SELECT 1'), () => c.query('SELECT $1', ['v']),
-      () => c.transaction(async () => 1)]) {
+      () => c.transaction(async () => 1), () => c.subscribe('s', ['x']), () => c.ack(1), () => c.detach(),
+      () => c.unsubscribe('s')]) {
       const err = await rejectsWithHarkCode(assert, call, 'HARK_ERR_CLOSED', message)
       assert.strictEqual(err.code, '08003')
     }
@@ -105,13 +106,17 @@ test('any key hark does not take is refused by name; the keys it takes are accep
   const dir = queueDir(t)
   for (const key of ['maxQueueSzie', 'Dir', 'directory', 'path', 'create_if_missing']) {
     const err = await rejectsWithHarkCode(assert, () => new Client({ dir, [key]: 1 }).connect(), 'HARK_ERR_INVALID_ARGUMENT',
-      `unknown option "${key}": a Client takes dir, maxQueueSize, maxPayload, segmentSize, groupShared and create`)
+      `unknown option "${key}": a Client takes dir, maxQueueSize, maxPayload, segmentSize, groupShared, create, ` +
+      'cutLaggards, listenerMaxLagBytes and listenerMaxLagAge')
     assert.strictEqual(err.code, '22023')
   }
   // A key is refused whatever its value, undefined included: it is the name that is wrong.
   await rejectsWithHarkCode(assert, () => new Client({ dir, host: undefined }).connect(), 'HARK_ERR_INVALID_ARGUMENT')
   assert.ok(!fs.existsSync(dir))
-  const c = new Client({ dir, maxQueueSize: 1 << 20, maxPayload: 8000, segmentSize: 1 << 16, groupShared: false, create: true })
+  const c = new Client({
+    dir, maxQueueSize: 1 << 20, maxPayload: 8000, segmentSize: 1 << 16, groupShared: false, create: true,
+    cutLaggards: false, listenerMaxLagBytes: 1 << 19, listenerMaxLagAge: 60000
+  })
   await c.connect()
   t.after(() => c.end())
   assert.deepStrictEqual((await c.query('SELECT 1 AS one')).rows, [{ one: 1 }])
