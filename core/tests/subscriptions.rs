@@ -144,6 +144,22 @@ fn one_session_is_attached_at_a_time_and_a_second_may_wait() {
 }
 
 #[test]
+fn unlisten_in_a_subscribed_session_leaves_the_subscription_alone() {
+    let t = TempDir::new("sub-unlisten");
+    let q = t.queue();
+    let mut app = Connection::open(&q).unwrap();
+    let mut w = Connection::open(&q).unwrap();
+    w.listen("x").unwrap();
+    w.unlisten_all().unwrap(); // the session has listened before
+    w.subscribe("s", &["c"], &SubscribeOptions::new()).unwrap();
+    w.execute("UNLISTEN *; UNLISTEN c").unwrap();
+    w.execute("DISCARD ALL").unwrap();
+    app.notify("c", "still here").unwrap();
+    assert_eq!(payloads(&mut w), ["still here"]);
+    assert_eq!(app.subscriptions().unwrap().len(), 1);
+}
+
+#[test]
 fn unsubscribe_drops_and_bad_input_is_refused() {
     let t = TempDir::new("sub-drop");
     let q = t.queue();

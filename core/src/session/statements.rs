@@ -48,7 +48,13 @@ impl Connection {
     /// Records an UNLISTEN, except, as PostgreSQL, in a session that never committed a LISTEN and
     /// has no other listen action pending: it could not be listening, so nothing is recorded (the
     /// difference shows in `PREPARE TRANSACTION`, R25).
+    ///
+    /// A session attached to a subscription listens on nothing: its UNLISTEN does nothing (and
+    /// never touches the subscription's slot).
     pub(crate) fn record_unlisten(&mut self, a: ListenAction) {
+        if self.rx.sub.is_some() {
+            return;
+        }
         if self.listened_ever || !self.block.txn.actions.is_empty() {
             self.block.txn.actions.push(a);
         }
