@@ -140,6 +140,8 @@ fn one_session_is_attached_at_a_time_and_a_second_may_wait() {
     let mut s = Connection::open(&q).unwrap();
     s.subscribe("t", &["c"], &SubscribeOptions::new()).unwrap();
     assert_eq!(s.listen("c").unwrap_err().sqlstate(), "55000");
+    assert_eq!(s.execute("LISTEN c").unwrap_err().sqlstate(), "55000");
+    assert_eq!(s.subscription(), Some("t"));
     s.notify("c", "a subscriber may notify").unwrap();
 }
 

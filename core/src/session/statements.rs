@@ -14,17 +14,23 @@ impl Connection {
         // Checked inside the statement: an invalid argument fails an open block, as in PostgreSQL.
         self.statement(|c| {
             check_channel(channel)?;
-            if let Some(name) = c.subscription() {
-                return Err(Error::new(
-                    ErrorKind::TransactionState,
-                    "55000",
-                    format!("cannot LISTEN in a session attached to subscription \"{name}\""),
-                )
-                .with_hint("Listen from another connection, or add the channel to the subscription."));
-            }
-            c.block.txn.actions.push(ListenAction::Listen(channel.to_owned()));
-            Ok(())
+            c.record_listen(channel.to_owned())
         })
+    }
+
+    /// Records a LISTEN (both the method and the SQL statement come here). A session attached to
+    /// a subscription cannot listen: its slot is the subscription's.
+    pub(crate) fn record_listen(&mut self, channel: String) -> Result<()> {
+        if let Some(name) = self.subscription() {
+            return Err(Error::new(
+                ErrorKind::TransactionState,
+                "55000",
+                format!("cannot LISTEN in a session attached to subscription \"{name}\""),
+            )
+            .with_hint("Listen from another connection, or add the channel to the subscription."));
+        }
+        self.block.txn.actions.push(ListenAction::Listen(channel));
+        Ok(())
     }
 
     /// `UNLISTEN channel`. Takes effect at commit; unknown channels are ignored (R10).
