@@ -15,12 +15,12 @@ use std::time::{Duration, Instant};
 
 /// PostgreSQL's LISTEN/NOTIFY on a queue directory shared by the processes of one machine.
 ///
-/// The queue directory is DIR when given, else $HARK_DIR, else /dev/shm/hark-<uid>
+/// The queue directory is the one given with -d/--dir DIR, else $HARK_DIR, else /dev/shm/hark-<uid>
 /// (/tmp/hark-<uid> without /dev/shm): one rule, so that a service and a login shell of the same
 /// user meet on one queue. A queue is created there if there is none (unless --no-create), in a
-/// missing or empty directory only. For listen, notify and serve, whose other arguments are
-/// channels, a first argument is taken as DIR only when it contains a `/` (write `./q` for a
-/// relative one), or give it with --dir.
+/// missing or empty directory only. Positional arguments are never a directory, except the one
+/// DIR that shell and stat take (they take nothing else): for listen, notify and serve they are
+/// channels (and notify's payload), and an argument that names a directory is refused.
 #[derive(Parser)]
 #[command(name = "hark", version)]
 struct Cli {
@@ -89,7 +89,11 @@ impl QueueArgs {
 
 #[derive(Args)]
 struct ShellArgs {
+    /// Queue directory (the same as --dir).
+    #[arg(value_name = "DIR", conflicts_with = "dir")]
+    positional_dir: Option<PathBuf>,
     /// Queue directory.
+    #[arg(short = 'd', long)]
     dir: Option<PathBuf>,
     #[command(flatten)]
     queue: QueueArgs,
@@ -111,9 +115,9 @@ struct ShellArgs {
 }
 
 #[derive(Args)]
-#[command(override_usage = "hark listen [OPTIONS] [DIR] CHANNEL...")]
+#[command(override_usage = "hark listen [OPTIONS] CHANNEL...")]
 struct ListenArgs {
-    /// [DIR] CHANNEL…
+    /// Channels to listen on.
     #[arg(required = true, value_name = "CHANNEL")]
     args: Vec<String>,
     /// Queue directory.
@@ -134,10 +138,10 @@ struct ListenArgs {
 
 #[derive(Args)]
 #[command(
-    override_usage = "hark notify [OPTIONS] [DIR] CHANNEL [PAYLOAD]\n       hark notify [OPTIONS] [DIR] [CHANNEL] --tcn TABLE OP KEY=VALUE..."
+    override_usage = "hark notify [OPTIONS] CHANNEL [PAYLOAD]\n       hark notify [OPTIONS] [CHANNEL] --tcn TABLE OP KEY=VALUE..."
 )]
 struct NotifyArgs {
-    /// [DIR] CHANNEL [PAYLOAD]; PAYLOAD `-` reads it from standard input (one final newline
+    /// CHANNEL [PAYLOAD]; PAYLOAD `-` reads it from standard input (one final newline
     /// dropped). With --tcn, CHANNEL defaults to `tcn`.
     #[arg(value_name = "CHANNEL")]
     args: Vec<String>,
@@ -154,7 +158,11 @@ struct NotifyArgs {
 
 #[derive(Args)]
 struct StatArgs {
+    /// Queue directory (the same as --dir).
+    #[arg(value_name = "DIR", conflicts_with = "dir")]
+    positional_dir: Option<PathBuf>,
     /// Queue directory.
+    #[arg(short = 'd', long)]
     dir: Option<PathBuf>,
     /// The queue is shared with the directory's group (as created with --group-shared).
     #[arg(long)]
@@ -165,9 +173,9 @@ struct StatArgs {
 }
 
 #[derive(Args)]
-#[command(override_usage = "hark serve [OPTIONS] [DIR] CHANNEL...")]
+#[command(override_usage = "hark serve [OPTIONS] CHANNEL...")]
 struct ServeArgs {
-    /// [DIR] CHANNEL…
+    /// Channels to forward.
     #[arg(required = true, value_name = "CHANNEL")]
     args: Vec<String>,
     /// Queue directory.
@@ -216,16 +224,27 @@ fn main() -> ExitCode {
     ExitCode::from(status)
 }
 
-/// Separates an optional leading DIR (recognised by a `/`) from the channels.
-fn dir_and_rest(dir: Option<PathBuf>, mut args: Vec<String>) -> (PathBuf, Vec<String>) {
-    if let Some(d) = dir {
-        return (d, args);
+/// The queue directory: `--dir` (or shell's and stat's positional DIR), else $HARK_DIR, else the
+/// default.
+fn queue_dir(dir: Option<PathBuf>) -> PathBuf {
+    dir.unwrap_or_else(hark::default_dir)
+}
+
+/// Refuses a channel argument that is a directory or written as a path: the queue directory is
+/// given with --dir only, so such an argument is a mistake, never a guess to be made.
+fn check_channels(command: &str, channels: &[String]) -> Result<(), u8> {
+    for ch in channels {
+        let path_like =
+            ch.starts_with(['/', '~']) || ch.starts_with("./") || ch.starts_with("../") || ch.ends_with('/');
+        if path_like || (!ch.is_empty() && std::path::Path::new(ch).is_dir()) {
+            eprintln!(
+                "hark {command}: {ch:?} names a directory, not a channel\n\
+                 HINT:  Give the queue directory with --dir {ch} (or $HARK_DIR); the other arguments are channels."
+            );
+            return Err(2);
+        }
     }
-    if args.first().is_some_and(|a| a.contains('/')) {
-        let d = args.remove(0);
-        return (PathBuf::from(d), args);
-    }
-    (hark::default_dir(), args)
+    Ok(())
 }
 
 fn open(dir: &std::path::Path, queue: &QueueArgs) -> Result<Connection, u8> {
@@ -241,7 +260,7 @@ fn fail(e: &hark::Error) -> u8 {
 }
 
 fn shell(a: ShellArgs) -> u8 {
-    let dir = a.dir.unwrap_or_else(hark::default_dir);
+    let dir = queue_dir(a.dir.or(a.positional_dir));
     let conn = match open(&dir, &a.queue) {
         Ok(c) => c,
         Err(code) => return code,
@@ -274,10 +293,9 @@ fn shell(a: ShellArgs) -> u8 {
 }
 
 fn listen(a: ListenArgs) -> u8 {
-    let (dir, channels) = dir_and_rest(a.dir, a.args);
-    if channels.is_empty() {
-        eprintln!("hark listen: no channel given");
-        return 2;
+    let (dir, channels) = (queue_dir(a.dir), a.args);
+    if let Err(code) = check_channels("listen", &channels) {
+        return code;
     }
     let mut conn = match open(&dir, &a.queue) {
         Ok(c) => c,
@@ -330,7 +348,10 @@ fn listen(a: ListenArgs) -> u8 {
 }
 
 fn notify(a: NotifyArgs) -> u8 {
-    let (dir, mut rest) = dir_and_rest(a.dir, a.args);
+    let (dir, mut rest) = (queue_dir(a.dir), a.args);
+    if let Err(code) = check_channels("notify", &rest[..rest.len().min(1)]) {
+        return code;
+    }
     let (channel, payload) = if let Some(t) = a.tcn {
         if rest.len() > 1 {
             eprintln!("hark notify: with --tcn, give at most a channel (the payload is built from --tcn)");
@@ -374,7 +395,9 @@ fn notify(a: NotifyArgs) -> u8 {
                 return 2;
             }
             _ => {
-                eprintln!("hark notify: too many arguments (expected [DIR] CHANNEL [PAYLOAD])");
+                eprintln!(
+                    "hark notify: too many arguments (expected CHANNEL [PAYLOAD]; the queue directory goes with --dir)"
+                );
                 return 2;
             }
         }
@@ -390,7 +413,7 @@ fn notify(a: NotifyArgs) -> u8 {
 }
 
 fn stat_cmd(a: StatArgs) -> u8 {
-    let dir = a.dir.unwrap_or_else(hark::default_dir);
+    let dir = queue_dir(a.dir.or(a.positional_dir));
     // Looking must not create a queue.
     let options = hark::Options::new().group_shared(a.group_shared).create(false);
     let stats = hark::Queue::open(&dir, &options).and_then(|q| q.stats());
@@ -405,7 +428,10 @@ fn stat_cmd(a: StatArgs) -> u8 {
 }
 
 fn serve_cmd(a: ServeArgs) -> u8 {
-    let (dir, channels) = dir_and_rest(a.dir, a.args);
+    let (dir, channels) = (queue_dir(a.dir), a.args);
+    if let Err(code) = check_channels("serve", &channels) {
+        return code;
+    }
     let env_token = std::env::var_os("HARK_SERVE_TOKEN");
     let token = if a.open {
         if env_token.is_some() {

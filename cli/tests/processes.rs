@@ -30,7 +30,7 @@ fn run(cmd: &mut Command, stdin: &str) -> (i32, String, String) {
 }
 
 fn notify(dir: &TempDir, args: &[&str]) {
-    let (code, out, err) = run(hark().arg("notify").arg(dir_arg(dir)).args(args), "");
+    let (code, out, err) = run(hark().arg("notify").arg("--dir").arg(dir_arg(dir)).args(args), "");
     assert_eq!((code, out.as_str(), err.as_str()), (0, "", ""), "hark notify {args:?}");
 }
 
@@ -56,14 +56,15 @@ fn next_line(rx: &Receiver<String>, what: &str) -> String {
 #[test]
 fn listen_receives_what_notify_sends() {
     let dir = TempDir::new("listen");
-    let mut l = piped(hark().args(["listen", &dir_arg(&dir), "--json", "--count", "5", "orders", "tcn", "Mixed"]));
+    let mut l =
+        piped(hark().args(["listen", "--dir", &dir_arg(&dir), "--json", "--count", "5", "orders", "tcn", "Mixed"]));
     wait_until("the listener to register", || listeners(dir.path()) == 1);
     notify(&dir, &["orders", "{\"id\": 42}"]);
     notify(&dir, &["orders"]);
     notify(&dir, &["Mixed", "case is kept: these are names, not SQL identifiers"]);
     notify(&dir, &["--tcn", "we\"ird", "I", "k=O'Brien"]);
     notify(&dir, &["elsewhere", "not listened to"]);
-    let (code, out, err) = run(hark().args(["notify", &dir_arg(&dir), "orders", "-"]), "from stdin\n");
+    let (code, out, err) = run(hark().args(["notify", "--dir", &dir_arg(&dir), "orders", "-"]), "from stdin\n");
     assert_eq!((code, out.as_str(), err.as_str()), (0, "", ""));
     let status = l.0.wait().unwrap();
     assert!(status.success(), "hark listen exited with {status}");
@@ -101,7 +102,7 @@ fn listen_prints_psql_lines_and_honours_timeout() {
     assert_eq!(out.2, "hark listen: timed out after 2 of 3 notifications\n");
 
     // Without --count, a timeout is the normal end.
-    let (code, out, err) = run(hark().args(["listen", &dir_arg(&dir), "--timeout", "0.2", "quiet"]), "");
+    let (code, out, err) = run(hark().args(["listen", "--dir", &dir_arg(&dir), "--timeout", "0.2", "quiet"]), "");
     assert_eq!((code, out.as_str(), err.as_str()), (0, "", ""));
 }
 
@@ -124,17 +125,17 @@ impl WaitReaped for std::process::Child {
 fn notify_reports_errors_as_postgresql_does() {
     let dir = TempDir::new("notify-errors");
     let long = "x".repeat(8000);
-    let (code, _, err) = run(hark().args(["notify", &dir_arg(&dir), "c", &long]), "");
+    let (code, _, err) = run(hark().args(["notify", "--dir", &dir_arg(&dir), "c", &long]), "");
     assert_eq!((code, err.as_str()), (1, "ERROR:  payload string too long\n"));
-    let (code, _, err) = run(hark().args(["notify", &dir_arg(&dir), &"c".repeat(64)]), "");
+    let (code, _, err) = run(hark().args(["notify", "--dir", &dir_arg(&dir), &"c".repeat(64)]), "");
     assert_eq!((code, err.as_str()), (1, "ERROR:  channel name too long\n"));
-    let (code, _, err) = run(hark().args(["notify", &dir_arg(&dir), "--tcn", "t", "X", "k=1"]), "");
+    let (code, _, err) = run(hark().args(["notify", "--dir", &dir_arg(&dir), "--tcn", "t", "X", "k=1"]), "");
     assert_eq!(code, 2);
     assert!(err.contains("must be I, U or D"), "{err}");
-    let (code, _, err) = run(hark().args(["notify", &dir_arg(&dir), "--tcn", "t", "I", "novalue"]), "");
+    let (code, _, err) = run(hark().args(["notify", "--dir", &dir_arg(&dir), "--tcn", "t", "I", "novalue"]), "");
     assert_eq!(code, 2);
     assert!(err.contains("KEY=VALUE"), "{err}");
-    let (code, _, _) = run(hark().args(["notify", &dir_arg(&dir), "a", "b", "c"]), "");
+    let (code, _, _) = run(hark().args(["notify", "--dir", &dir_arg(&dir), "a", "b", "c"]), "");
     assert_eq!(code, 2);
 }
 
@@ -310,7 +311,7 @@ fn stat_shows_listeners_and_lag() {
 #[test]
 fn tcn_matches_postgresql() {
     let dir = TempDir::new("tcn");
-    let mut l = piped(hark().args(["listen", &dir_arg(&dir), "--count", "9", "tcn", "changes"]));
+    let mut l = piped(hark().args(["listen", "--dir", &dir_arg(&dir), "--count", "9", "tcn", "changes"]));
     wait_until("the listener to register", || listeners(dir.path()) == 1);
     let changes: &[&[&str]] = &[
         &["--tcn", "tcndata", "I", "a=1", "b=2012-12-22"],
@@ -341,7 +342,7 @@ fn queue_options_create_a_group_shared_queue_of_the_given_sizes() {
     let dir = TempDir::new("options");
     let q = dir_arg(&dir);
     let opts = ["--group-shared", "--max-payload", "16", "--max-queue-size", "1048576"];
-    let (code, out, err) = run(hark().args(["notify", &q, "c", "sixteen bytes..."]).args(opts), "");
+    let (code, out, err) = run(hark().args(["notify", "--dir", &q, "c", "sixteen bytes..."]).args(opts), "");
     assert_eq!((code, out.as_str(), err.as_str()), (0, "", ""));
     let mode = std::fs::metadata(dir.path()).unwrap().permissions().mode();
     assert_eq!(mode & 0o7777, 0o2770, "a group-shared queue directory: {mode:o}");
@@ -350,20 +351,20 @@ fn queue_options_create_a_group_shared_queue_of_the_given_sizes() {
     assert!(out.contains("\"max_queue_size\":1048576,") && out.contains("\"max_payload\":16,"), "{out}");
 
     // Without the option the group-writable directory is refused, and the hint says which to give.
-    let (code, _, err) = run(hark().args(["notify", &q, "c", "x"]), "");
+    let (code, _, err) = run(hark().args(["notify", "--dir", &q, "c", "x"]), "");
     assert_eq!(code, 1);
     assert!(err.contains("is writable by its group (mode 0770)") && err.contains("--group-shared"), "{err}");
     let (code, _, err) = run(hark().args(["stat", &q]), "");
     assert!(code == 1 && err.contains("writable by its group"), "{err}");
 
     // The sizes hold: a longer payload is refused, a different size is an error.
-    let (code, _, err) = run(hark().args(["notify", &q, "--group-shared", "c", "seventeen bytes.."]), "");
+    let (code, _, err) = run(hark().args(["notify", "--dir", &q, "--group-shared", "c", "seventeen bytes.."]), "");
     assert!(code == 1 && err.contains("payload string too long"), "{err}");
     let (code, _, err) = run(hark().args(["shell", &q, "--group-shared", "--max-payload", "17", "-c", "NOTIFY c"]), "");
     assert!(code == 1 && err.contains("queue was created with max_payload 16; it cannot be reopened with 17"), "{err}");
 
     // listen and serve open it too.
-    let mut l = piped(hark().args(["listen", &q, "--group-shared", "--count", "1", "c"]));
+    let mut l = piped(hark().args(["listen", "--dir", &q, "--group-shared", "--count", "1", "c"]));
     let shared = hark::Options::new().group_shared(true);
     let listening =
         || hark::Queue::open(dir.path(), &shared).and_then(|q| q.stats()).map(|s| s.listeners.len()).unwrap();
@@ -375,7 +376,7 @@ fn queue_options_create_a_group_shared_queue_of_the_given_sizes() {
     assert!(out.starts_with("Asynchronous notification \"c\" with payload \"shared\" received"), "{out}");
     let _server = common::serve(dir.path(), &["--group-shared", "c"]);
     assert_eq!(listening(), 1);
-    let (code, _, err) = run(hark().args(["serve", &q, "--addr", "127.0.0.1:0", "c"]), "");
+    let (code, _, err) = run(hark().args(["serve", "--dir", &q, "--addr", "127.0.0.1:0", "c"]), "");
     assert!(code == 1 && err.contains("writable by its group"), "{err}");
 }
 
@@ -385,8 +386,8 @@ fn queue_options_create_a_group_shared_queue_of_the_given_sizes() {
 fn queue_directories_are_never_mistaken() {
     let dir = TempDir::new("no-create");
     for args in [
-        &["notify", "--no-create", &dir_arg(&dir), "c"][..],
-        &["listen", "--no-create", "--timeout", "0", &dir_arg(&dir), "c"],
+        &["notify", "--no-create", "--dir", &dir_arg(&dir), "c"][..],
+        &["listen", "--no-create", "--timeout", "0", "--dir", &dir_arg(&dir), "c"],
         &["shell", "--no-create", &dir_arg(&dir), "-c", "SELECT 1"],
     ] {
         let (code, _, err) = run(hark().args(args), "");
@@ -395,13 +396,13 @@ fn queue_directories_are_never_mistaken() {
         assert!(!dir.path().exists(), "{args:?} created the queue");
     }
     notify(&dir, &["c"]);
-    let (code, _, err) = run(hark().args(["notify", "--no-create", &dir_arg(&dir), "c"]), "");
+    let (code, _, err) = run(hark().args(["notify", "--no-create", "--dir", &dir_arg(&dir), "c"]), "");
     assert_eq!((code, err.as_str()), (0, ""));
 
     let populated = TempDir::new("populated");
     std::fs::create_dir_all(populated.path()).unwrap();
     std::fs::write(populated.path().join("notes.txt"), "mine").unwrap();
-    let (code, _, err) = run(hark().args(["notify", &dir_arg(&populated), "c"]), "");
+    let (code, _, err) = run(hark().args(["notify", "--dir", &dir_arg(&populated), "c"]), "");
     assert_eq!(code, 1);
     assert!(err.contains("exists but is not empty"), "{err}");
     assert_eq!(std::fs::read_dir(populated.path()).unwrap().count(), 1, "nothing was written");
@@ -409,4 +410,51 @@ fn queue_directories_are_never_mistaken() {
     let (code, _, err) = run(hark().args(["shell", "dbname=app", "-c", "SELECT 1"]), "");
     assert_eq!(code, 1);
     assert!(err.contains("looks like a connection string") && err.contains("HINT:"), "{err}");
+}
+
+/// Positional arguments of listen, notify and serve are channels only: an argument naming a
+/// directory (the issue's `hark notify q orders`, with a queue in ./q) is refused with a hint
+/// rather than sent to another queue, and --dir, $HARK_DIR and stat's/shell's DIR all name it.
+#[test]
+fn a_directory_is_never_taken_for_a_channel_nor_guessed() {
+    let base = TempDir::new("which-dir");
+    let q = base.path().join("q");
+    std::fs::create_dir_all(&q).unwrap();
+    let elsewhere = base.path().join("default");
+    let in_base = |args: &[&str]| {
+        let mut cmd = hark();
+        cmd.current_dir(base.path()).env("HARK_DIR", &elsewhere).args(args);
+        run(&mut cmd, "")
+    };
+    for args in [
+        &["notify", "q", "orders"][..],
+        &["notify", "./q", "orders"],
+        &["notify", "q/", "orders"],
+        &["listen", "--timeout", "0", "q", "orders"],
+        &["serve", "--addr", "127.0.0.1:0", "q", "orders"],
+        &["notify", "q", "--tcn", "t", "I", "k=1"],
+    ] {
+        let (code, out, err) = in_base(args);
+        assert_eq!((code, out.as_str()), (2, ""), "{args:?}: {err}");
+        assert!(
+            err.contains("names a directory, not a channel\nHINT:  Give the queue directory with --dir "),
+            "{args:?}: {err}"
+        );
+    }
+    assert!(!elsewhere.exists(), "a refused command created the default queue");
+    assert_eq!(std::fs::read_dir(&q).unwrap().count(), 0, "a refused command created a queue in q");
+
+    // --dir names it; then $HARK_DIR; stat and shell take it as --dir or as their one argument.
+    assert_eq!(in_base(&["notify", "--dir", "q", "orders", "to q"]).0, 0);
+    assert_eq!(in_base(&["notify", "orders", "to the default"]).0, 0);
+    assert!(q.join("control").exists() && elsewhere.join("control").exists());
+    for args in [&["stat", "--dir", "q", "--json"][..], &["stat", "q", "--json"]] {
+        let (code, out, err) = in_base(args);
+        assert_eq!(code, 0, "{err}");
+        assert!(out.contains("\"dir\":\"q\""), "{out}");
+    }
+    let (code, out, _) = in_base(&["stat", "--json"]);
+    assert!(code == 0 && out.contains(&format!("\"dir\":\"{}\"", elsewhere.display())), "{out}");
+    let (code, _, err) = in_base(&["stat", "q", "--dir", "q"]);
+    assert!(code == 2 && err.contains("cannot be used with"), "{err}");
 }

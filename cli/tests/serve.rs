@@ -85,8 +85,10 @@ fn dashboard_page_and_refusals() {
     let same = format!("Origin: http://{}\r\n", srv.addr);
     assert!(ws_connect(srv.addr, &srv.path("/ws"), &same).is_ok());
 
-    let out =
-        common::hark().args(["serve", dir.path().to_str().unwrap(), "--addr", "0.0.0.0:0", "x"]).output().unwrap();
+    let out = common::hark()
+        .args(["serve", "--dir", dir.path().to_str().unwrap(), "--addr", "0.0.0.0:0", "x"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not a loopback address"));
 }

@@ -98,7 +98,7 @@ impl Server {
     }
 }
 
-/// Starts `hark serve DIR --addr 127.0.0.1:0 ARGS…` and reads the address it bound.
+/// Starts `hark serve --dir DIR --addr 127.0.0.1:0 ARGS…` and reads the address it bound.
 pub fn serve(dir: &Path, args: &[&str]) -> Server {
     serve_with(dir, args, &mut hark())
 }
@@ -108,6 +108,7 @@ pub fn serve_with(dir: &Path, args: &[&str], cmd: &mut Command) -> Server {
     use std::io::BufRead;
     let mut child = Reaper(
         cmd.arg("serve")
+            .arg("--dir")
             .arg(dir)
             .args(["--addr", "127.0.0.1:0"])
             .args(args)
