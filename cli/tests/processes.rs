@@ -285,7 +285,9 @@ fn stat_shows_listeners_and_lag() {
     let cols: Vec<&str> = row.split_whitespace().collect();
     assert_eq!(cols[1], sh.0.id().to_string(), "os_pid: {row}");
     assert_eq!(cols[3], "2", "channels: {row}");
-    assert!(cols[5].parse::<u64>().unwrap() > 0, "lag: {row}");
+    // Sizes read at a glance: the lag as `152B` or `1.5KiB`, not 0.
+    assert!(cols[5].ends_with('B') && cols[5] != "0B", "lag: {row}");
+    assert!(text.contains("max payload  7.8 KiB\n") && text.contains(" of 8 GiB in use ("), "{text}");
     assert_eq!(cols[6], "alive");
 
     let (code, json, _) = run(hark().args(["stat", &dir_arg(&dir), "--json"]), "");
@@ -457,4 +459,34 @@ fn a_directory_is_never_taken_for_a_channel_nor_guessed() {
     assert!(code == 0 && out.contains(&format!("\"dir\":\"{}\"", elsewhere.display())), "{out}");
     let (code, _, err) = in_base(&["stat", "q", "--dir", "q"]);
     assert!(code == 2 && err.contains("cannot be used with"), "{err}");
+}
+
+/// `hark stat` on a queue of another user says why it cannot look (permission denied, or the
+/// owner), never that there is no queue.
+#[test]
+fn stat_on_another_users_queue_says_why_it_cannot_look() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!(
+            "skipped: stat_on_another_users_queue_says_why_it_cannot_look needs root to run as harktest1 and harktest2"
+        );
+        return;
+    }
+    let (uid1, gid1) = common::test_user("harktest1");
+    let (uid2, gid2) = common::test_user("harktest2");
+    let base = TempDir::new("stat-perm");
+    std::fs::create_dir_all(base.path()).unwrap();
+    std::os::unix::fs::chown(base.path(), Some(uid1), Some(gid1)).unwrap();
+    let q = base.path().join("q");
+    let q = q.to_str().unwrap();
+    let (code, _, err) = run(hark().args(["notify", "--dir", q, "c"]).uid(uid1).gid(gid1), "");
+    assert_eq!((code, err.as_str()), (0, ""));
+    for (mode, why) in [(0o700, "Permission denied"), (0o755, "is owned by another user")] {
+        std::fs::set_permissions(base.path(), std::fs::Permissions::from_mode(mode)).unwrap();
+        let (code, out, err) = run(hark().args(["stat", q]).uid(uid2).gid(gid2), "");
+        assert_eq!((code, out.as_str()), (1, ""), "{err}");
+        assert!(err.contains(why) && !err.contains("does not exist"), "{mode:o}: {err}");
+    }
 }

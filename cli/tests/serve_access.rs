@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{hark, serve, serve_with, ws_connect, ws_text, TempDir};
+use common::{hark, serve, serve_with, test_user, ws_connect, ws_text, TempDir};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -296,18 +296,6 @@ fn a_token_of_the_users_choosing() {
         assert_eq!(out.status.code(), Some(1), "{token}");
         assert!(String::from_utf8_lossy(&out.stderr).contains(why), "{token}");
     }
-}
-
-/// The uid and gid of `name`, creating it first as the project's tests do.
-fn test_user(name: &str) -> (u32, u32) {
-    let _ =
-        Command::new("useradd").args(["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name]).output();
-    let id = |flag: &str| {
-        let out = Command::new("id").args([flag, name]).output().unwrap();
-        assert!(out.status.success(), "no user {name}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap().trim().parse().unwrap()
-    };
-    (id("-u"), id("-g"))
 }
 
 #[test]

@@ -45,6 +45,18 @@ pub fn normalize_pids(s: &str) -> String {
     out
 }
 
+/// The uid and gid of `name`, creating it first as the project's tests do.
+pub fn test_user(name: &str) -> (u32, u32) {
+    let _ =
+        Command::new("useradd").args(["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name]).output();
+    let id = |flag: &str| {
+        let out = Command::new("id").args([flag, name]).output().unwrap();
+        assert!(out.status.success(), "no user {name}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().trim().parse().unwrap()
+    };
+    (id("-u"), id("-g"))
+}
+
 pub fn hark() -> Command {
     Command::new(env!("CARGO_BIN_EXE_hark"))
 }
