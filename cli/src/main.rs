@@ -197,6 +197,10 @@ struct ServeArgs {
     /// Browsers served at once.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
     max_clients: u32,
+    /// Recent notifications kept and shown to a page when it opens (at most 8 MiB of them; 0 keeps
+    /// none).
+    #[arg(long, value_name = "N", default_value_t = 200)]
+    history: u32,
     /// Read the token from the first line of FILE, which must be yours and closed to group and
     /// others (chmod 600). Takes precedence over HARK_SERVE_TOKEN.
     #[arg(long, value_name = "FILE")]
@@ -468,6 +472,7 @@ fn serve_cmd(a: ServeArgs) -> u8 {
         max_clients: a.max_clients as usize,
         token,
         allow_hosts: a.allow_host,
+        history: a.history as usize,
     };
     match serve::run(cfg) {
         Ok(()) => 0,

@@ -154,9 +154,13 @@ pub fn serve_with(dir: &Path, args: &[&str], cmd: &mut Command) -> Server {
     Server { child, addr, token, stderr: seen }
 }
 
-/// Opens a WebSocket to `addr` + `path` (sending `extra` header lines), returning the stream
-/// after the handshake, or the HTTP status line when the server refused.
-pub fn ws_connect(addr: std::net::SocketAddr, path: &str, extra: &str) -> Result<std::net::TcpStream, String> {
+/// A WebSocket client over TCP (tungstenite's).
+pub type Ws = tungstenite::WebSocket<std::net::TcpStream>;
+
+/// Opens a WebSocket to `addr` + `path` (sending `extra` header lines), returning it after the
+/// handshake, or the HTTP status line when the server refused. The handshake is written by hand
+/// so that a test can send any header it likes.
+pub fn ws_connect(addr: std::net::SocketAddr, path: &str, extra: &str) -> Result<Ws, String> {
     use std::io::Write;
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -181,19 +185,23 @@ pub fn ws_connect(addr: std::net::SocketAddr, path: &str, extra: &str) -> Result
         return Err(status);
     }
     let accept = head.lines().find_map(|l| l.strip_prefix("Sec-WebSocket-Accept: ")).unwrap_or("");
-    assert_eq!(accept, hark_cli::ws::accept_key(key));
-    Ok(s)
+    assert_eq!(accept, tungstenite::handshake::derive_accept_key(key.as_bytes()));
+    Ok(tungstenite::WebSocket::from_raw_socket(s, tungstenite::protocol::Role::Client, None))
 }
 
-/// The next text frame's content (skipping pings and pongs).
+/// The next text message (skipping pings and pongs).
 #[track_caller]
-pub fn ws_text(s: &mut std::net::TcpStream) -> String {
+pub fn ws_text(s: &mut Ws) -> String {
     loop {
-        let f = hark_cli::ws::read_frame(s, 64 << 20).expect("read a frame");
-        match f.opcode {
-            hark_cli::ws::OP_TEXT => return String::from_utf8(f.payload).unwrap(),
-            hark_cli::ws::OP_PING | hark_cli::ws::OP_PONG => {}
-            op => panic!("unexpected frame {op:#x}: {:?}", String::from_utf8_lossy(&f.payload)),
+        match s.read().expect("read a message") {
+            tungstenite::Message::Text(t) => return t.as_str().to_owned(),
+            tungstenite::Message::Ping(_) | tungstenite::Message::Pong(_) => {}
+            m => panic!("unexpected message {m:?}"),
         }
     }
+}
+
+/// A JSON message's value.
+pub fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
 }
