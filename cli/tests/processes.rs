@@ -126,7 +126,16 @@ fn notify_reports_errors_as_postgresql_does() {
     let dir = TempDir::new("notify-errors");
     let long = "x".repeat(8000);
     let (code, _, err) = run(hark().args(["notify", "--dir", &dir_arg(&dir), "c", &long]), "");
-    assert_eq!((code, err.as_str()), (1, "ERROR:  payload string too long\n"));
+    assert_eq!(
+        (code, err.as_str()),
+        (
+            1,
+            "ERROR:  payload string too long\n\
+             DETAIL:  The payload is 8000 bytes; this queue's max_payload is 7999 bytes.\n\
+             HINT:  max_payload is chosen when a queue is created, up to 1048576 bytes: the max_payload option \
+             (maxPayload in Node, --max-payload of the hark command).\n"
+        )
+    );
     let (code, _, err) = run(hark().args(["notify", "--dir", &dir_arg(&dir), &"c".repeat(64)]), "");
     assert_eq!((code, err.as_str()), (1, "ERROR:  channel name too long\n"));
     let (code, _, err) = run(hark().args(["notify", "--dir", &dir_arg(&dir), "--tcn", "t", "X", "k=1"]), "");
