@@ -112,6 +112,10 @@ struct ShellArgs {
     /// Unaligned output: fields separated by `|`.
     #[arg(short = 'A', long = "no-align")]
     no_align: bool,
+    /// Set variable NAME to VALUE, as \set does (`-v NAME` unsets it). `-v ON_ERROR_STOP=1` makes
+    /// a script stop at its first error, with exit status 3.
+    #[arg(short = 'v', long = "set", visible_alias = "variable", value_name = "NAME=VALUE")]
+    variables: Vec<String>,
 }
 
 #[derive(Args)]
@@ -271,6 +275,12 @@ fn shell(a: ShellArgs) -> u8 {
     };
     let opts = ShellOptions { quiet: a.quiet, style: TableStyle { unaligned: a.no_align, tuples_only: a.tuples_only } };
     let mut sh = Shell::new(conn, opts);
+    for v in &a.variables {
+        if let Err(e) = sh.assign_variable(v) {
+            eprintln!("hark: error: {e}");
+            return 1;
+        }
+    }
     let code = if let Some(sql) = a.command {
         sh.run_command(&sql)
     } else if let Some(f) = a.file.as_deref().filter(|f| *f != "-") {

@@ -499,3 +499,49 @@ fn stat_on_another_users_queue_says_why_it_cannot_look() {
         assert!(err.contains(why) && !err.contains("does not exist"), "{mode:o}: {err}");
     }
 }
+
+/// ON_ERROR_STOP makes a script fail CI: it stops at the first error (SQL or meta-command) with
+/// psql's exit status 3, from -f or standard input; -c fails with 1 as psql's does. `\conninfo`,
+/// `\timing` and `-c '\h …'` answer as psql's do.
+#[test]
+fn on_error_stop_conninfo_timing_and_help() {
+    let dir = TempDir::new("stop");
+    let q = dir_arg(&dir);
+    let files = TempDir::new("stop-script");
+    std::fs::create_dir_all(files.path()).unwrap();
+    let script = files.path().join("s.sql");
+    std::fs::write(&script, "SELECT 1 AS a;\nSELECT nosuch;\nSELECT 3 AS never;\n").unwrap();
+    let f = script.to_str().unwrap();
+    let stopped = |out: &str| out.contains(" a \n") && !out.contains("never");
+    let (code, out, err) = run(hark().args(["shell", &q, "-v", "ON_ERROR_STOP=1", "-f", f]), "");
+    assert!(code == 3 && stopped(&out), "{code} {out} {err}");
+    assert!(err.starts_with(&format!("hark:{f}:2: ERROR:  column \"nosuch\" does not exist\n")), "{err}");
+    let (code, out, _) =
+        run(hark().args(["shell", &q, "-v", "ON_ERROR_STOP=on"]), &std::fs::read_to_string(&script).unwrap());
+    assert!(code == 3 && stopped(&out), "{code} {out}");
+    let (code, out, _) = run(hark().args(["shell", &q]), "\\set ON_ERROR_STOP\n\\nosuch\nSELECT 3 AS never;\n");
+    assert!(code == 3 && !out.contains("never"), "{code} {out}");
+    // Without it, the script goes on and succeeds, as psql's does.
+    let (code, out, _) = run(hark().args(["shell", &q, "-f", f]), "");
+    assert!(code == 0 && out.contains("never"), "{code} {out}");
+    let (code, _, _) = run(hark().args(["shell", &q, "-v", "ON_ERROR_STOP=1", "-c", "SELECT nosuch"]), "");
+    assert_eq!(code, 1);
+    let (code, _, err) = run(hark().args(["shell", &q, "-v", "ON_ERROR_STOP=maybe", "-c", "SELECT 1"]), "");
+    assert!(code == 1 && err.contains("unrecognized value \"maybe\" for \"ON_ERROR_STOP\": Boolean expected"), "{err}");
+
+    let (code, out, _) = run(hark().args(["shell", &q, "-c", "\\conninfo"]), "");
+    assert_eq!(code, 0);
+    assert!(out.starts_with(&format!("You are connected to queue \"{q}\" with backend PID ")), "{out}");
+    let (code, out, _) = run(hark().args(["shell", &q]), "\\timing\nSELECT 1 AS x;\n\\timing\nSELECT 2 AS y;\n");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(code, 0);
+    assert_eq!(lines[..5], ["Timing is on.", " x ", "---", " 1", "(1 row)"]);
+    let time = lines[6];
+    let ms = time.strip_prefix("Time: ").and_then(|t| t.strip_suffix(" ms")).expect(time);
+    assert!(ms.split_once('.').is_some_and(|(_, frac)| frac.len() == 3) && ms.parse::<f64>().is_ok(), "{time}");
+    assert_eq!(lines[7], "Timing is off.");
+    assert!(!out[out.find("Timing is off.").unwrap()..].contains("Time:"), "{out}");
+    let (code, out, _) = run(hark().args(["shell", &q, "-c", "\\h notify"]), "");
+    assert_eq!(code, 0);
+    assert!(out.starts_with("Command:     NOTIFY\nDescription: generate a notification\n"), "{out}");
+}
