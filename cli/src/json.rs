@@ -19,7 +19,14 @@ pub fn notification(n: &hark::NotificationRef<'_>) -> String {
 mod tests {
     #[test]
     fn escapes() {
-        let n = hark::NotificationRef { channel: "c", payload: "{\"x\":1}\n\u{1}", pid: 7 };
+        let n = hark::NotificationRef {
+            channel: "c",
+            payload: "{\"x\":1}\n\u{1}",
+            pid: 7,
+            position: 0,
+            txn: 0,
+            commit_time: std::time::UNIX_EPOCH,
+        };
         assert_eq!(super::notification(&n), r#"{"channel":"c","payload":"{\"x\":1}\n\u0001","pid":7}"#);
     }
 }
