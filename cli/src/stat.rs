@@ -2,8 +2,9 @@
 //! person reads at a glance, or as one JSON object with every number exact.
 //!
 //! The report is built from `Report`, the one place that turns the core's statistics into what is
-//! shown: what the core adds (a listener's channel names, its lag in notifications and in time)
-//! goes there, and both renderings follow.
+//! shown; both renderings follow it. Each listener or durable subscription shows its lag three
+//! ways: in bytes of queue, in unread notifications on its channels, and as the age of the oldest
+//! of them, with its channel names (or patterns).
 
 use hark::QueueStats;
 use serde::Serialize;
@@ -29,11 +30,24 @@ struct Listener {
     pid: i32,
     os_pid: i32,
     slot: usize,
-    /// How many channels it listens on.
+    /// The durable subscription's name; `None` for a plain listener.
+    subscription: Option<String>,
+    /// How many channels (and patterns) it listens on.
     channels: u32,
+    /// Their names, when the core could keep them.
+    channel_names: Option<Vec<String>>,
     position: u64,
     /// Bytes of the queue it has yet to read.
     lag: u64,
+    /// Notifications on its channels it has yet to read.
+    lag_notifications: u64,
+    /// Milliseconds since the oldest of them was committed.
+    lag_age_ms: Option<u64>,
+    /// Its lag limits (0: none).
+    max_lag_bytes: u64,
+    max_lag_age_ms: u64,
+    /// Notifications skipped by a cut, not yet reported to it.
+    gap_pending: u64,
     alive: bool,
 }
 
@@ -46,9 +60,16 @@ impl<'a> Report<'a> {
                 pid: l.pid,
                 os_pid: l.os_pid,
                 slot: l.slot,
+                subscription: l.subscription.clone(),
                 channels: l.channels,
+                channel_names: l.channel_names.clone(),
                 position: l.position,
                 lag: l.lag,
+                lag_notifications: l.lag_notifications,
+                lag_age_ms: l.lag_age.map(|d| d.as_millis() as u64),
+                max_lag_bytes: l.max_lag_bytes,
+                max_lag_age_ms: l.max_lag_age.as_millis() as u64,
+                gap_pending: l.gap_pending,
                 alive: l.alive,
             })
             .collect();
@@ -122,23 +143,50 @@ pub fn render_text(dir: &Path, s: &QueueStats) -> String {
     out.push_str(&format!("listeners    {}\n", r.listeners.len()));
     if !r.listeners.is_empty() {
         out.push_str(&format!(
-            "  {:>10}  {:>8}  {:>5}  {:>8}  {:>14}  {:>10}  {}\n",
-            "pid", "os_pid", "slot", "channels", "position", "lag", "state"
+            "  {:>10}  {:>8}  {:>5}  {:>14}  {:>9}  {:>8}  {:>7}  {:<5}  {}\n",
+            "pid", "os_pid", "slot", "position", "lag", "unread", "oldest", "state", "channels"
         ));
         for l in &r.listeners {
+            let state = match (l.alive, &l.subscription) {
+                (true, _) => "alive",
+                (false, Some(_)) => "detached",
+                (false, None) => "dead",
+            };
+            let names = match &l.channel_names {
+                Some(names) => names.join(" "),
+                None => format!("({} channels)", l.channels),
+            };
+            let names = match &l.subscription {
+                Some(sub) => format!("subscription {sub}: {names}"),
+                None => names,
+            };
             out.push_str(&format!(
-                "  {:>10}  {:>8}  {:>5}  {:>8}  {:>14}  {:>10}  {}\n",
+                "  {:>10}  {:>8}  {:>5}  {:>14}  {:>9}  {:>8}  {:>7}  {:<5}  {}\n",
                 l.pid,
                 l.os_pid,
                 l.slot,
-                l.channels,
                 l.position,
                 bytes_compact(l.lag),
-                if l.alive { "alive" } else { "dead" }
+                l.lag_notifications,
+                l.lag_age_ms.map_or_else(|| "-".to_owned(), age),
+                state,
+                names
             ));
         }
     }
     out
+}
+
+/// A lag in time as a person reads it: `350ms`, `12s`, `3m05s`, `2h03m`, `4d02h`.
+pub fn age(ms: u64) -> String {
+    let s = ms / 1000;
+    match s {
+        0 => format!("{ms}ms"),
+        1..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
+        3600..=86399 => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
+        _ => format!("{}d{:02}h", s / 86400, s % 86400 / 3600),
+    }
 }
 
 /// A fraction as a percentage with enough digits to show a queue that is barely used.
@@ -178,5 +226,10 @@ mod tests {
         assert_eq!(percent(0.0), "0%");
         assert_eq!(percent(0.5), "50.00%");
         assert_eq!(percent(1e-7), "0.000010%");
+        assert_eq!(age(350), "350ms");
+        assert_eq!(age(12_400), "12s");
+        assert_eq!(age(185_000), "3m05s");
+        assert_eq!(age(7_380_000), "2h03m");
+        assert_eq!(age(352_800_000), "4d02h");
     }
 }

@@ -287,24 +287,34 @@ fn stat_shows_listeners_and_lag() {
     let header = text.lines().find(|l| l.trim_start().starts_with("pid")).expect("header");
     assert_eq!(
         header.split_whitespace().collect::<Vec<_>>(),
-        ["pid", "os_pid", "slot", "channels", "position", "lag", "state"]
+        ["pid", "os_pid", "slot", "position", "lag", "unread", "oldest", "state", "channels"]
     );
     // The shell's one session has its process's id as its backend PID.
     let row = text.lines().find(|l| l.split_whitespace().next() == Some(&sh.0.id().to_string())).expect("listener row");
     let cols: Vec<&str> = row.split_whitespace().collect();
     assert_eq!(cols[1], sh.0.id().to_string(), "os_pid: {row}");
-    assert_eq!(cols[3], "2", "channels: {row}");
-    // Sizes read at a glance: the lag as `152B` or `1.5KiB`, not 0.
-    assert!(cols[5].ends_with('B') && cols[5] != "0B", "lag: {row}");
+    // Its lag three ways: bytes (as `152B` or `1.5KiB`), unread notifications, and the age of the
+    // oldest; then its channels by name.
+    assert!(cols[4].ends_with('B') && cols[4] != "0B", "lag: {row}");
+    assert_eq!(cols[5], "2", "unread: {row}");
+    assert!(cols[6].ends_with('s'), "oldest: {row}");
+    assert_eq!(cols[7..], ["alive", "a", "b"], "{row}");
     assert!(text.contains("max payload  7.8 KiB\n") && text.contains(" of 8 GiB in use ("), "{text}");
-    assert_eq!(cols[6], "alive");
 
     let (code, json, _) = run(hark().args(["stat", &dir_arg(&dir), "--json"]), "");
     assert_eq!(code, 0);
     assert!(json.starts_with("{\"dir\":"), "{json}");
     assert!(json.contains(&format!("\"listeners\":[{{\"pid\":{0},\"os_pid\":{0},", sh.0.id())), "{json}");
-    assert!(json.contains("\"channels\":2,"), "{json}");
+    assert!(json.contains("\"channels\":2,\"channel_names\":[\"a\",\"b\"],"), "{json}");
+    assert!(json.contains("\"lag_notifications\":2,\"lag_age_ms\":"), "{json}");
     assert!(!json.contains("\"lag\":0,"), "{json}");
+
+    // A durable subscription, detached: its name, and the same figures.
+    let mut sub = hark::Connection::open(dir.path()).unwrap();
+    sub.subscribe("audit", &["a"], &hark::SubscribeOptions::default()).unwrap();
+    drop(sub);
+    let (_, text, _) = run(hark().args(["stat", &dir_arg(&dir)]), "");
+    assert!(text.lines().any(|l| l.ends_with("  detached  subscription audit: a")), "{text}");
 
     // Once the shell has read them, it no longer lags.
     writeln!(sh_in, "SELECT 1 AS x;").unwrap();
@@ -314,7 +324,7 @@ fn stat_shows_listeners_and_lag() {
     assert!(next_line(&sh_out, "notification").contains("\"one\""));
     assert!(next_line(&sh_out, "notification").contains("\"two\""));
     let (_, json, _) = run(hark().args(["stat", &dir_arg(&dir), "--json"]), "");
-    assert!(json.contains("\"lag\":0,"), "{json}");
+    assert!(json.contains("\"lag\":0,\"lag_notifications\":0,\"lag_age_ms\":null,"), "{json}");
 }
 
 /// The same row changes as `tcn/postgres.sql` makes under PostgreSQL's tcn trigger, sent with
