@@ -228,10 +228,13 @@ fn dashboard_shows_notifications_in_a_real_browser() {
     let seed_saw = cdp.eval_until("the seed's socket to log 3 payloads", logged, |s| s.matches("\",\"").count() == 2);
     assert_eq!(seed_saw, r#"["{\"order\": 42, \"paid\": true}","cpu 0.93 <b>not markup</b>","second order"]"#);
 
-    // Its time: when the server received it (the page's one function for it would take a commit
-    // time, where the server sends one).
+    // Its time is its commit time, to the millisecond, in the browser's time zone.
     let time = cdp.eval("document.querySelector('#events .event time').textContent");
     assert!(time.len() == 12 && time.as_bytes()[2] == b':' && time.as_bytes()[8] == b'.', "{time}");
+    let iso = cdp.eval("document.querySelector('#events .event time').dateTime");
+    let shown_ms = cdp.eval(&format!("String(Date.parse('{iso}'))")).parse::<u64>().unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    assert!(shown_ms <= now && now - shown_ms < 60_000, "{iso}");
 
     // A JSON payload opens indented on a click, and closes on another.
     let detail = "String((document.querySelector('#events .event.json .detail') || {}).textContent)";

@@ -59,6 +59,9 @@ fn websocket_and_sse_receive_notifications() {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
         let received = v["received"].as_u64().expect("received");
         assert!(received <= now && now - received < 60_000, "{text}");
+        // When it committed, from the queue: before it was received.
+        let committed = v["commit_time"].as_u64().expect("commit_time");
+        assert!(committed <= received && received - committed < 60_000, "{text}");
     };
     let (first, second) = (ws_text(&mut wsock), ws_text(&mut wsock));
     check(&first, 1, "orders", "{\"id\": 42}");
@@ -95,10 +98,12 @@ fn plain_websocket_at_the_root_sends_payloads_as_they_are() {
     let srv = serve(dir.path(), &["orders", "--history", "5"]);
     let mut conn = hark::Connection::open(dir.path()).unwrap();
     conn.notify("orders", "before it connected").unwrap();
+    // Once the server has it, a dashboard's socket gets it in its hello; a plain one does not.
+    common::wait_until("the server to receive it", || {
+        let mut dash = ws_connect(srv.addr, &srv.path("/ws"), "").unwrap();
+        json(&ws_text(&mut dash))["history"][0]["payload"] == "before it connected"
+    });
     let mut plain = ws_connect(srv.addr, &srv.path("/"), "").unwrap();
-    // The dashboard's socket gets the earlier notification in its hello; the plain one does not.
-    let mut dash = ws_connect(srv.addr, &srv.path("/ws"), "").unwrap();
-    assert_eq!(json(&ws_text(&mut dash))["history"][0]["payload"], "before it connected");
     conn.notify("orders", "{\"id\": 1}").unwrap();
     conn.notify("orders", "").unwrap();
     conn.notify("orders", "línea <b>3</b>").unwrap();

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The most bytes of notifications kept for pages that open later, whatever `--history` says.
 const HISTORY_BYTES: usize = 8 << 20;
@@ -35,6 +36,8 @@ pub struct NotificationMessage<'a> {
     pub channel: &'a str,
     pub payload: &'a str,
     pub pid: i32,
+    /// When its transaction committed, in milliseconds since the Unix epoch.
+    pub commit_time: u64,
     /// When the server received it, in milliseconds since the Unix epoch.
     pub received: u64,
 }
@@ -145,11 +148,9 @@ impl Hub {
     }
 
     /// Counts, numbers and keeps one notification, then queues it for every client.
-    pub fn notification(&self, channel: &str, payload: &str, pid: i32) {
-        let received = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
+    pub fn notification(&self, channel: &str, payload: &str, pid: i32, committed: SystemTime) {
+        let ms = |t: SystemTime| t.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+        let (commit_time, received) = (ms(committed), ms(SystemTime::now()));
         let mut st = self.state();
         st.seq += 1;
         // The served channels are counted from the start: a key is copied only for another.
@@ -159,7 +160,8 @@ impl Hub {
                 st.counts.insert(channel.to_owned(), 1);
             }
         }
-        let msg = NotificationMessage { kind: "notification", seq: st.seq, channel, payload, pid, received };
+        let msg =
+            NotificationMessage { kind: "notification", seq: st.seq, channel, payload, pid, commit_time, received };
         let text = serde_json::to_string(&msg).expect("JSON of a notification");
         let item = Arc::new(Item {
             json: RawValue::from_string(text).expect("JSON just written"),

@@ -201,7 +201,7 @@ fn forward(mut conn: Connection, hub: &Hub) {
         }
         loop {
             match conn.notifies_ref() {
-                Ok(Some(n)) => hub.notification(n.channel, n.payload, n.pid),
+                Ok(Some(n)) => hub.notification(n.channel, n.payload, n.pid, n.commit_time),
                 Ok(None) => break,
                 Err(e) => fatal(e),
             }
