@@ -25,8 +25,9 @@ fn sql_outside_the_dialect_says_what_hark_understands() {
         assert!(hint.starts_with("hark understands LISTEN, UNLISTEN, NOTIFY, BEGIN,"), "{hint}");
         assert!(hint.contains("pg_notify()") && hint.ends_with("it has no tables."), "{hint}");
     }
-    // Mistakes in hark's own statements are PostgreSQL's errors, hint and all (none).
-    for sql in ["NOTIFY a 'x'", "LISTEN;", "DISCARD;", "SELECT 1,", "SELECT (1"] {
+    // Mistakes in hark's own statements, and misspelt words, are PostgreSQL's errors, hint and all
+    // (none).
+    for sql in ["NOTIFY a 'x'", "LISTEN;", "DISCARD;", "SELECT 1,", "SELECT (1", "SELEC 1", "FROB x"] {
         let e = c.execute(sql).unwrap_err();
         assert_eq!((e.sqlstate(), e.hint()), ("42601", None), "{sql}: {}", e.message());
     }
