@@ -36,15 +36,21 @@ enum Command {
     Listen(ListenArgs),
     /// Send one notification.
     Notify(NotifyArgs),
-    /// Show the queue's size, positions, segment files and listeners.
+    /// Show the queue's size, positions, segment files, listeners and subscriptions with their lag.
     Stat(StatArgs),
     /// Forward notifications to browsers (WebSocket /ws, Server-Sent Events /events) with a live
     /// dashboard at /.
     ///
+    /// The dashboard shows the last --history notifications as soon as it opens, one line each
+    /// (a JSON payload opens on a click), with filters by channel and by text, pause, clear, and
+    /// a field to listen on one more channel (not with --open). A WebSocket at / (plain mode)
+    /// sends each payload as it is and nothing else, for code such as
+    /// `new WebSocket("ws://localhost:9292")` with `console.log(event.data)`.
+    ///
     /// Every request must present a secret token: as `?token=` in the URL, as the cookie the
     /// dashboard sets when opened with it, or as `Authorization: Bearer TOKEN`; others get 403.
     /// By default a fresh token is made at start and the dashboard's URL with it is printed on
-    /// standard error (`http://127.0.0.1:9292/?token=…`). To choose the token, for scripts, give
+    /// standard error (`http://localhost:9292/?token=…`). To choose the token, for scripts, give
     /// it in --token-file or in the environment variable HARK_SERVE_TOKEN (at least 16 letters,
     /// digits or `-._~`). Requests whose Host is not 127.0.0.1, [::1], localhost or an
     /// --allow-host name (with the port), or whose Origin is another site, are refused too.

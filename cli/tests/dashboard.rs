@@ -156,9 +156,11 @@ fn dashboard_shows_notifications_in_a_real_browser() {
     // Sent before any page is open: the page shows it from the server's history.
     conn.execute("NOTIFY orders, 'before the page'").unwrap();
     // The URL hark serve printed, with its token, under the name `localhost` that the seed
-    // articles' browser code uses.
+    // articles' browser code uses, so that the page's cookie goes with that code's socket too.
     let host = format!("localhost:{}", srv.addr.port());
     let page_url = format!("http://{host}{}", srv.path("/"));
+    let printed = srv.stderr.lock().unwrap().lines().next().unwrap_or("").to_owned();
+    assert!(printed.starts_with(&format!("hark serve: {page_url} ")), "{printed}");
     let (_browser, devtools) = start_browser(&binary, profile.path(), &page_url);
 
     // The page's own DevTools target (its URL loses the token once the page has loaded).

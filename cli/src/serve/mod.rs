@@ -114,6 +114,11 @@ pub fn run(cfg: ServeConfig) -> Result<(), String> {
     };
     // What a client asks for, and where (`curl --unix-socket PATH URL` for a Unix socket).
     let (local, base, place, on) = match &listener {
+        // Named `localhost` when it is 127.0.0.1 or ::1: the page's cookie then also goes with
+        // code that opens `ws://localhost:PORT` from its console, as the PostgreSQL articles do.
+        Listener::Tcp(_, a) if a.ip() == std::net::Ipv4Addr::LOCALHOST || a.ip() == std::net::Ipv6Addr::LOCALHOST => {
+            (Some(*a), format!("http://localhost:{}/", a.port()), a.to_string(), String::new())
+        }
         Listener::Tcp(_, a) => (Some(*a), format!("http://{a}/"), a.to_string(), String::new()),
         Listener::Unix(_, p) => {
             let place = format!("unix:{}", p.display());

@@ -138,7 +138,11 @@ pub fn serve_with(dir: &Path, args: &[&str], cmd: &mut Command) -> Server {
         .and_then(|r| r.split(' ').next())
         .unwrap_or_else(|| panic!("unexpected first line from hark serve: {line:?}"));
     let (addr, rest) = url.split_once('/').unwrap();
-    let addr = addr.parse().unwrap();
+    // `localhost:PORT` for 127.0.0.1 (what these tests bind), else the address itself.
+    let addr = match addr.strip_prefix("localhost:") {
+        Some(port) => std::net::SocketAddr::from(([127, 0, 0, 1], port.parse().unwrap())),
+        None => addr.parse().unwrap(),
+    };
     let token = rest.strip_prefix("?token=").map(str::to_owned);
     let seen = std::sync::Arc::new(std::sync::Mutex::new(line));
     // Keep draining its standard error so that it never blocks on it.
