@@ -43,7 +43,7 @@ enum Command {
     ///
     /// The dashboard shows the last --history notifications as soon as it opens, one line each
     /// (a JSON payload opens on a click), with filters by channel and by text, pause, clear, and
-    /// a field to listen on one more channel (not with --open). A WebSocket at / (plain mode)
+    /// a field to listen on one more channel or pattern (not with --open). A WebSocket at / (plain mode)
     /// sends each payload as it is and nothing else, for code such as
     /// `new WebSocket("ws://localhost:9292")` with `console.log(event.data)`.
     ///

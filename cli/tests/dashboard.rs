@@ -292,6 +292,14 @@ fn dashboard_shows_notifications_in_a_real_browser() {
     cdp.eval_until("the new channel's counter", "String(!!document.getElementById('count-late'))", |s| s == "true");
     conn.execute("NOTIFY late, 'added from the page'").unwrap();
     cdp.eval_until("the added channel's notification", rows, |s| s == "late text [added from the page]");
+    // And a pattern.
+    cdp.eval(
+        "(document.getElementById('listen-channel').value = 'sensor.*', \
+         document.getElementById('listen-form').requestSubmit(), 'asked')",
+    );
+    cdp.eval_until("the pattern's entry", "String(!!document.getElementById('count-sensor.*'))", |s| s == "true");
+    conn.execute("NOTIFY \"sensor.7\", '21.5'").unwrap();
+    cdp.eval_until("the pattern's notification", rows, |s| s.starts_with("sensor.7 text [21.5]\n"));
 
     let out = artifacts_dir();
     std::fs::create_dir_all(&out).unwrap();

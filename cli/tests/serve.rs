@@ -120,8 +120,8 @@ fn plain_websocket_at_the_root_sends_payloads_as_they_are() {
     assert_eq!(ws_connect(srv.addr, &srv.path("/"), other).unwrap_err(), "HTTP/1.1 403 Forbidden");
 }
 
-/// A page adds a channel over its WebSocket; every page is told, and its notifications follow.
-/// Served `--open`, the server refuses: anyone could then read any channel.
+/// A page adds a channel, or a pattern, over its WebSocket; every page is told, and its
+/// notifications follow. Served `--open`, the server refuses: anyone could then read any channel.
 #[test]
 fn a_page_adds_a_channel() {
     let dir = TempDir::new("serve-add");
@@ -145,6 +145,33 @@ fn a_page_adds_a_channel() {
     assert!(err["message"].as_str().unwrap().contains("channel name cannot be empty"), "{err}");
     a.send(Message::text("nonsense")).unwrap();
     assert_eq!(json(&ws_text(&mut a))["type"], "error");
+
+    // A pattern: its matching channels follow, and a notification the server also gets as a
+    // listener ('orders') is shown once.
+    a.send(Message::text(r#"{"type":"listen","channel":"ord*"}"#)).unwrap();
+    assert_eq!(ws_text(&mut a), r#"{"type":"channels","channels":["orders","late","ord*"]}"#);
+    ws_text(&mut b);
+    conn.notify("orders", "both ways").unwrap();
+    conn.notify("ordinal", "by the pattern").unwrap();
+    conn.notify("other", "neither").unwrap();
+    conn.notify("late", "after").unwrap();
+    for s in [&mut a, &mut b] {
+        // Two sessions receive them, so those of the pattern may come before or after the others.
+        let mut got: Vec<String> = (0..3).map(|_| json(&ws_text(s))["payload"].as_str().unwrap().to_owned()).collect();
+        got.sort();
+        assert_eq!(got, ["after", "both ways", "by the pattern"]);
+    }
+    // It is a durable subscription of the server's, dropped by the next server once this one is
+    // gone.
+    let subscriptions = || {
+        let stats = hark::Queue::open(dir.path(), &hark::Options::default()).unwrap().stats().unwrap();
+        stats.listeners.into_iter().filter_map(|l| l.subscription).collect::<Vec<_>>()
+    };
+    assert_eq!(subscriptions(), [format!("hark-serve.{}.0", srv.child.0.id())]);
+    drop((a, b));
+    drop(srv);
+    let _next = serve(dir.path(), &["orders"]);
+    assert!(subscriptions().is_empty(), "{:?}", subscriptions());
 
     let open = serve(dir.path(), &["orders", "--open"]);
     let mut c = ws_connect(open.addr, "/ws", "").unwrap();

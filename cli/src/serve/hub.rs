@@ -12,6 +12,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The most bytes of notifications kept for pages that open later, whatever `--history` says.
 const HISTORY_BYTES: usize = 8 << 20;
+/// How many positions are remembered to show a notification once (a listener and a pattern's
+/// subscription receive one in much the same time).
+const RECENT: usize = 4096;
 
 /// One message for clients: the dashboard's JSON text, and for a notification its payload as
 /// sent (what a plain WebSocket client gets).
@@ -95,6 +98,9 @@ struct State {
     history: VecDeque<Arc<Item>>,
     history_bytes: usize,
     seq: u64,
+    /// Queue positions of the last notifications, so that one received both as a listener and
+    /// through a pattern's subscription is shown once.
+    recent: VecDeque<u64>,
 }
 
 pub struct Hub {
@@ -123,6 +129,7 @@ impl Hub {
             history: VecDeque::new(),
             history_bytes: 0,
             seq: 0,
+            recent: VecDeque::new(),
         };
         Hub {
             state: Mutex::new(state),
@@ -148,10 +155,17 @@ impl Hub {
     }
 
     /// Counts, numbers and keeps one notification, then queues it for every client.
-    pub fn notification(&self, channel: &str, payload: &str, pid: i32, committed: SystemTime) {
+    pub fn notification(&self, channel: &str, payload: &str, pid: i32, committed: SystemTime, position: u64) {
         let ms = |t: SystemTime| t.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
         let (commit_time, received) = (ms(committed), ms(SystemTime::now()));
         let mut st = self.state();
+        if st.recent.contains(&position) {
+            return;
+        }
+        if st.recent.len() >= RECENT {
+            st.recent.pop_front();
+        }
+        st.recent.push_back(position);
         st.seq += 1;
         // The served channels are counted from the start: a key is copied only for another.
         match st.counts.get_mut(channel) {

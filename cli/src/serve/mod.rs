@@ -22,6 +22,7 @@ mod client;
 mod http;
 mod hub;
 mod listen;
+mod patterns;
 
 pub use auth::read_token_file;
 
@@ -101,6 +102,7 @@ pub fn run(cfg: ServeConfig) -> Result<(), String> {
     };
     let mut conn = Connection::with_options(&cfg.dir, &cfg.options)
         .map_err(|e| format!("could not open the queue in {}: {e}", cfg.dir.display()))?;
+    patterns::sweep(&mut conn)?;
     for ch in &cfg.channels {
         conn.listen(ch).map_err(|e| e.to_string())?;
     }
@@ -141,12 +143,13 @@ pub fn run(cfg: ServeConfig) -> Result<(), String> {
     let can_listen = token.is_some();
     let queue = cfg.dir.display().to_string();
     let hub = Hub::new(queue, cfg.channels.clone(), cfg.client_queue, cfg.max_clients, cfg.history, can_listen);
-    let server = Arc::new(Server { hub, access: auth::Access::new(token, local, &cfg.allow_hosts) });
+    let server = Arc::new(Server { hub: Arc::new(hub), access: auth::Access::new(token, local, &cfg.allow_hosts) });
     {
-        let hub = Arc::clone(&server);
+        let hub = Arc::clone(&server.hub);
+        let (dir, options) = (cfg.dir.clone(), cfg.options.clone());
         thread::Builder::new()
             .name("hark-listen".into())
-            .spawn(move || forward(conn, &hub.hub))
+            .spawn(move || forward(conn, &hub, &dir, &options))
             .map_err(|e| e.to_string())?;
     }
     match listener {
@@ -157,7 +160,7 @@ pub fn run(cfg: ServeConfig) -> Result<(), String> {
 }
 
 struct Server {
-    hub: Hub,
+    hub: Arc<Hub>,
     access: auth::Access,
 }
 
@@ -186,8 +189,8 @@ fn accept<S: Conn>(incoming: impl Iterator<Item = io::Result<S>>, server: &Arc<S
 }
 
 /// The listening thread: waits on the session, hands each notification to the hub, and listens
-/// on the channels pages ask for.
-fn forward(mut conn: Connection, hub: &Hub) {
+/// on the channels pages ask for (a pattern on a subscription of its own: `patterns.rs`).
+fn forward(mut conn: Connection, hub: &Arc<Hub>, dir: &std::path::Path, options: &hark::Options) {
     let fatal = |e: hark::Error| -> ! {
         eprintln!("hark serve: error: {e}");
         std::process::exit(1);
@@ -195,7 +198,11 @@ fn forward(mut conn: Connection, hub: &Hub) {
     loop {
         let requests = std::mem::take(&mut *hub.requests.lock().unwrap_or_else(|e| e.into_inner()));
         for r in requests {
-            let answer = conn.listen(&r.channel).map_err(|e| e.to_string());
+            let answer = if patterns::is_pattern(&r.channel) {
+                patterns::follow(dir, options, &r.channel, Arc::clone(hub))
+            } else {
+                conn.listen(&r.channel).map_err(|e| e.to_string())
+            };
             if answer.is_ok() {
                 hub.add_channel(&r.channel);
             }
@@ -206,7 +213,7 @@ fn forward(mut conn: Connection, hub: &Hub) {
         }
         loop {
             match conn.notifies_ref() {
-                Ok(Some(n)) => hub.notification(n.channel, n.payload, n.pid, n.commit_time),
+                Ok(Some(n)) => hub.notification(n.channel, n.payload, n.pid, n.commit_time, n.position),
                 Ok(None) => break,
                 Err(e) => fatal(e),
             }
