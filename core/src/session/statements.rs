@@ -86,7 +86,7 @@ impl Connection {
             return Err(Error::invalid("channel name too long"));
         }
         if payload.len() > self.queue.max_payload() {
-            return Err(Error::invalid("payload string too long"));
+            return Err(payload_too_long(payload.len(), self.queue.max_payload()));
         }
         Ok(())
     }
@@ -201,4 +201,17 @@ pub(crate) fn check_channel(channel: &str) -> Result<()> {
         return Err(Error::invalid("channel name too long"));
     }
     Ok(())
+}
+
+/// PostgreSQL's `payload string too long`, with the limit and how to raise it: unlike
+/// PostgreSQL's fixed 8000 bytes, a hark queue's limit is chosen when it is created.
+#[cold]
+fn payload_too_long(len: usize, max: usize) -> Error {
+    Error::invalid("payload string too long")
+        .with_detail(format!("The payload is {len} bytes; this queue's max_payload is {max} bytes."))
+        .with_hint(format!(
+            "max_payload is chosen when a queue is created, up to {} bytes: the max_payload option \
+(maxPayload in Node, --max-payload of the hark command).",
+            crate::options::MAX_MAX_PAYLOAD
+        ))
 }

@@ -4,6 +4,7 @@
 //! `pg_backend_pid`. Several statements in one call run as one implicit transaction, as in
 //! PostgreSQL's simple query protocol.
 
+mod hint;
 mod lexer;
 mod params;
 mod parser;
