@@ -1,7 +1,7 @@
 """The exceptions hark raises.
 
 Each class stands for one error family of the core library and carries the same identity as the
-C constant and the Node ``err.code``: ``hark.QueueFullError`` is ``HARK_ERR_QUEUE_FULL``. Every
+C constant and the Node ``err.harkCode``: ``hark.QueueFullError`` is ``HARK_ERR_QUEUE_FULL``. Every
 instance also has PostgreSQL's five-character ``sqlstate`` (``"54000"`` for a full queue), and the
 message is PostgreSQL's text where PostgreSQL has one (``too many notifications in the NOTIFY
 queue``, ``channel name too long``)::

@@ -22,7 +22,7 @@ module Hark
       @connection = connection
     end
 
-    # The kind's name as in include/hark.h and Node's err.code: "HARK_ERR_QUEUE_FULL".
+    # The kind's name as in include/hark.h and Node's err.harkCode: "HARK_ERR_QUEUE_FULL".
     def code_name
       code && Native.hark_result_str(code).dup.force_encoding(Encoding::UTF_8)
     end
