@@ -7,8 +7,8 @@ PYTHON ?= python3
 VENV := .venv
 VENV_PY := $(VENV)/bin/python
 # Pinned so that every machine builds and checks with the same tools.
-PY_TOOLS := maturin==1.16.0 pytest==8.4.2 mypy==1.19.1
-PY_SRC := $(shell find bindings/python/src bindings/python/python -type f) bindings/python/Cargo.toml bindings/python/pyproject.toml $(shell find core/src -type f) core/Cargo.toml
+PY_TOOLS := maturin==1.16.0 pytest==8.4.2 mypy==1.19.1 ziglang==0.14.1 auditwheel==6.8.2
+PY_SRC := $(shell find bindings/python/src bindings/python/python -type f) bindings/python/Cargo.toml bindings/python/pyproject.toml bindings/python/README.md $(shell find core/src -type f) core/Cargo.toml
 
 .PHONY: test-python python-wheel
 
@@ -19,11 +19,15 @@ $(VENV)/.tools: mk/python.mk
 	$(VENV_PY) -m pip install --quiet --disable-pip-version-check $(PY_TOOLS)
 	touch $@
 
-# Release wheel for this machine's CPython (abi3, so any CPython >= 3.10 takes it).
+# The release wheel, the one `make dist` ships: abi3, so any CPython >= 3.10 takes it, and linked
+# by zig against glibc 2.17's symbols (manylinux2014), so that it installs on any Linux of the last
+# decade and not only on one as new as this machine; maturin refuses to tag it so otherwise. Zig is
+# the venv's (PyPI's ziglang), which maturin finds as `python3 -m ziglang` on the PATH.
 $(VENV)/.wheel: $(VENV)/.tools $(PY_SRC)
-	rm -rf target/wheels/hark-*.whl
-	$(VENV)/bin/maturin build --release --quiet -m bindings/python/Cargo.toml -i $(VENV_PY) -o target/wheels
-	$(VENV_PY) -m pip install --quiet --disable-pip-version-check --no-index --no-deps --force-reinstall target/wheels/hark-*.whl
+	rm -rf target/wheels/hark_notify-*.whl
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/maturin build --release --quiet -m bindings/python/Cargo.toml \
+	    -i $(VENV_PY) -o target/wheels --zig --compatibility manylinux2014
+	$(VENV_PY) -m pip install --quiet --disable-pip-version-check --no-index --no-deps --force-reinstall target/wheels/hark_notify-*.whl
 	touch $@
 
 python-wheel: $(VENV)/.wheel
