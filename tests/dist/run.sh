@@ -98,6 +98,12 @@ if timeout 1200 "$scratch/venv-sdist/bin/pip" install --quiet --disable-pip-vers
     >"$scratch/sdist.log" 2>&1 &&
     "$scratch/venv-sdist/bin/python" "$here/smoke.py" "$scratch/q-sdist" "$scratch/venv-sdist"; then
     ok "pip install the sdist (built from source) in a fresh venv: import hark, LISTEN/NOTIFY"
+    built=$(find "$scratch/venv-sdist" -name '_hark*.so' | head -n1)
+    if [ -n "$built" ] && ! has_debug_info "$built"; then
+        ok "the module built from the sdist has no debug info ($(stat -c %s "$built") bytes)"
+    else
+        not_ok "the module built from the sdist ${built:-(missing)} has debug info"
+    fi
 else
     not_ok "the sdist installed in a fresh venv"
     tail -n 30 "$scratch/sdist.log"
