@@ -28,3 +28,18 @@ with hark.connect(queue) as listener, hark.connect(queue) as app:
     assert got == [("smoke", "from-python", app.pid)], got
     assert list(listener.notifies(timeout=0.2)) == [], "a second notification arrived"
 print("python smoke: ok", where)
+
+# A daemon thread still waiting in hark when the interpreter exits: CPython ends it with
+# pthread_exit, whose unwinding must get through the native module (the wheel links the system's
+# unwinder, libgcc_s, for that).
+import subprocess  # noqa: E402
+
+child = subprocess.run(
+    [sys.executable, "-c", "import sys, threading, time, hark\n"
+     "conn = hark.connect(sys.argv[1]); conn.listen('never')\n"
+     "threading.Thread(target=lambda: list(conn.notifies(timeout=30)), daemon=True).start()\n"
+     "time.sleep(0.3)\n", queue],
+    timeout=60,
+)
+assert child.returncode == 0, f"exit with a daemon thread waiting: status {child.returncode}"
+print("python smoke: a daemon thread waiting at exit ends cleanly")
