@@ -167,10 +167,7 @@ impl Connection {
         match s {
             Stmt::Empty => Ok(QueryResult::default()),
             Stmt::Listen(ch) => {
-                self.statement(|c| {
-                    c.block.txn.actions.push(ListenAction::Listen(ch));
-                    Ok(())
-                })?;
+                self.statement(|c| c.record_listen(ch))?;
                 Ok(QueryResult::command("LISTEN"))
             }
             Stmt::Unlisten(ch) => {
