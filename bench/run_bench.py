@@ -103,7 +103,7 @@ def main():
     ap.add_argument("--pg-peer")
     ap.add_argument("--honker-python")
     ap.add_argument("--python-peer", help="python interpreter with the hark package")
-    ap.add_argument("--node-peer", help="node script playing the roles with require('hark')")
+    ap.add_argument("--node-peer", help="node script playing the roles with the Node package (bindings/node)")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default=os.path.join(HERE, "RESULTS.md"))

@@ -2,11 +2,14 @@
 #
 #   make header            regenerate include/hark.h from ffi/src (cbindgen, installed locally)
 #   make test-ffi          the whole ffi suite (part of `make test`)
-#   make install PREFIX=…  install the libraries, the header and hark.pc (default /usr/local)
+#   make install PREFIX=…  install the libraries, the header and hark.pc (default /usr/local), and
+#                          the hark command and its man page (mk/dist.mk); DESTDIR for staging
 #
 # Cargo builds the library as hark_ffi (the core crate's library is already named hark); the rules
-# below give the artifacts their real names under target/c/lib. The shared library's soname is
-# libhark.so (ffi/build.rs).
+# below give the artifacts their real names under target/c/lib: libhark.so.<version>, its soname
+# link libhark.so.0 (ffi/build.rs) and the link libhark.so that `-lhark` finds, as libpq's. The
+# release profile leaves debug info out of libhark.so; libhark.a holds the standard library's
+# objects as shipped, with theirs, which strip --strip-debug takes out (23 MB to 14 MB).
 TEST_TARGETS += test-ffi
 
 FFI_TOOLS      := $(CURDIR)/.tools
@@ -15,6 +18,7 @@ CBINDGEN       := $(FFI_TOOLS)/bin/cbindgen
 FFI_OUT        := target/c
 FFI_LIBDIR     := $(FFI_OUT)/lib
 FFI_VERSION     = $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
+FFI_SONAME     := libhark.so.0
 # What a program linked with libhark.a needs besides it (rustc --print native-static-libs).
 HARK_LIBS_PRIVATE := -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
 
@@ -33,8 +37,12 @@ $(CBINDGEN):
 ffi-libs: FORCE
 	$(CARGO) build -p hark-ffi --release
 	mkdir -p $(FFI_LIBDIR)
-	cp -f target/release/libhark_ffi.so $(FFI_LIBDIR)/libhark.so
+	rm -f $(FFI_LIBDIR)/libhark.so*
+	cp -f target/release/libhark_ffi.so $(FFI_LIBDIR)/libhark.so.$(FFI_VERSION)
+	ln -s libhark.so.$(FFI_VERSION) $(FFI_LIBDIR)/$(FFI_SONAME)
+	ln -s $(FFI_SONAME) $(FFI_LIBDIR)/libhark.so
 	cp -f target/release/libhark_ffi.a $(FFI_LIBDIR)/libhark.a
+	strip --strip-debug $(FFI_LIBDIR)/libhark.a
 
 $(FFI_OUT)/hark.pc: ffi/hark.pc.in FORCE
 	mkdir -p $(FFI_OUT)
@@ -60,7 +68,10 @@ test-ffi: check-header ffi-libs
 install: install-c
 install-c: ffi-libs $(FFI_OUT)/hark.pc
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)
-	install -m 0755 $(FFI_LIBDIR)/libhark.so $(DESTDIR)$(LIBDIR)/libhark.so
+	rm -f $(DESTDIR)$(LIBDIR)/libhark.so $(DESTDIR)$(LIBDIR)/$(FFI_SONAME)
+	install -m 0755 $(FFI_LIBDIR)/libhark.so.$(FFI_VERSION) $(DESTDIR)$(LIBDIR)/libhark.so.$(FFI_VERSION)
+	ln -s libhark.so.$(FFI_VERSION) $(DESTDIR)$(LIBDIR)/$(FFI_SONAME)
+	ln -s $(FFI_SONAME) $(DESTDIR)$(LIBDIR)/libhark.so
 	install -m 0644 $(FFI_LIBDIR)/libhark.a $(DESTDIR)$(LIBDIR)/libhark.a
 	install -m 0644 include/hark.h $(DESTDIR)$(INCLUDEDIR)/hark.h
 	install -m 0644 $(FFI_OUT)/hark.pc $(DESTDIR)$(LIBDIR)/pkgconfig/hark.pc

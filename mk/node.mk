@@ -1,4 +1,4 @@
-# The Node package (bindings/node, require('hark')): npm ci installs the napi CLI from the npm
+# The Node package (bindings/node, require('hark-notify')): npm ci installs the napi CLI from the npm
 # registry, which builds the addon (release) and regenerates index.js/index.d.ts; those are
 # committed, so a difference means they are stale. The suite runs against the Rust peer too, after
 # tsc checks the type declarations against a usage file (test/types/usage.ts).

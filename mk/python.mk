@@ -7,8 +7,8 @@ PYTHON ?= python3
 VENV := .venv
 VENV_PY := $(VENV)/bin/python
 # Pinned so that every machine builds and checks with the same tools.
-PY_TOOLS := maturin==1.16.0 pytest==8.4.2 mypy==1.19.1
-PY_SRC := $(shell find bindings/python/src bindings/python/python -type f) bindings/python/Cargo.toml bindings/python/pyproject.toml $(shell find core/src -type f) core/Cargo.toml
+PY_TOOLS := maturin==1.16.0 pytest==8.4.2 mypy==1.19.1 ziglang==0.14.1 auditwheel==6.8.2
+PY_SRC := $(shell find bindings/python/src bindings/python/python -type f) bindings/python/Cargo.toml bindings/python/pyproject.toml bindings/python/README.md $(shell find core/src -type f) core/Cargo.toml
 
 .PHONY: test-python python-wheel
 
@@ -19,11 +19,26 @@ $(VENV)/.tools: mk/python.mk
 	$(VENV_PY) -m pip install --quiet --disable-pip-version-check $(PY_TOOLS)
 	touch $@
 
-# Release wheel for this machine's CPython (abi3, so any CPython >= 3.10 takes it).
+# The release wheel, the one `make dist` ships: abi3, so any CPython >= 3.10 takes it, and linked
+# by zig against glibc 2.17's symbols (manylinux2014), so that it installs on any Linux of the last
+# decade and not only on one as new as this machine; maturin refuses to tag it so otherwise. Zig is
+# the venv's (PyPI's ziglang), which maturin finds as `python3 -m ziglang` on the PATH.
+#
+# Zig links its own static copy of LLVM's libunwind in place of libgcc_s (cargo-zigbuild rewrites
+# -lgcc_s to -lunwind). glibc's pthread_exit unwinds with libgcc_s's unwinder, and CPython calls
+# it in a daemon thread that returns from a wait in hark while the interpreter exits: mixing the
+# two unwinders crashed it (SIGSEGV; test_interrupt.py's threaded test). The module is therefore
+# linked against the system's libgcc_s.so.1 (allowed by manylinux2014) under a name zig leaves
+# alone, given before the standard library so that its _Unwind_* symbols win.
+ZIG_LIBGCC := target/zig-libgcc
 $(VENV)/.wheel: $(VENV)/.tools $(PY_SRC)
-	rm -rf target/wheels/hark-*.whl
-	$(VENV)/bin/maturin build --release --quiet -m bindings/python/Cargo.toml -i $(VENV_PY) -o target/wheels
-	$(VENV_PY) -m pip install --quiet --disable-pip-version-check --no-index --no-deps --force-reinstall target/wheels/hark-*.whl
+	rm -rf target/wheels/hark_notify-*.whl
+	mkdir -p $(ZIG_LIBGCC)
+	ln -sfn "$$(realpath "$$($(CC) -print-file-name=libgcc_s.so.1)")" $(ZIG_LIBGCC)/libhark_gcc_s.so
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/maturin build --release --quiet -m bindings/python/Cargo.toml \
+	    -i $(VENV_PY) -o target/wheels --zig --compatibility manylinux2014 \
+	    -- -L native=$(CURDIR)/$(ZIG_LIBGCC) -l dylib=hark_gcc_s
+	$(VENV_PY) -m pip install --quiet --disable-pip-version-check --no-index --no-deps --force-reinstall target/wheels/hark_notify-*.whl
 	touch $@
 
 python-wheel: $(VENV)/.wheel

@@ -4,7 +4,7 @@
 //
 //   node listener.js [--count N]     exits after N events (default: runs until Ctrl-C)
 
-const { Client } = require('hark')
+const { Client } = require('hark-notify')
 
 const at = process.argv.indexOf('--count')
 const count = at > 0 ? Number(process.argv[at + 1]) : Infinity

@@ -4,7 +4,7 @@
 //
 //   node notifier.js [COUNT]         default 3 orders
 
-const { Client } = require('hark')
+const { Client } = require('hark-notify')
 
 const count = Number(process.argv[2] ?? 3)
 const client = new Client()

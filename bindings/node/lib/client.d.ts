@@ -1,4 +1,4 @@
-// Types of require('hark'): node-postgres' Client for LISTEN/NOTIFY through a queue directory.
+// Types of require('hark-notify'): node-postgres' Client for LISTEN/NOTIFY through a queue directory.
 
 import { EventEmitter } from 'node:events'
 

@@ -1,5 +1,5 @@
 'use strict'
-// require('hark'): node-postgres' Client, for LISTEN/NOTIFY through a queue directory.
+// require('hark-notify'): node-postgres' Client, for LISTEN/NOTIFY through a queue directory.
 //
 // A Client owns one native session (index.js, generated from src/lib.rs). Statements run on the
 // JS thread, when called, and take microseconds; `query`, `listen`, `unlisten` and `notify` still

@@ -373,7 +373,7 @@ test('end() drops what the client had not yet emitted, and emits nothing after',
 test('a listener that throws does not lose the rest of the batch', async (t) => {
   // In a child process: the error must surface as an uncaught exception, as from any handler.
   const script = `
-    const { Client } = require('hark')
+    const { Client } = require('hark-notify')
     const c = new Client({ dir: process.argv[2] })
     const got = [], uncaught = []
     process.on('uncaughtException', (e) => uncaught.push(e.message))

@@ -133,7 +133,7 @@ test('Node to Node across processes, both ways, in one commit order', async (t) 
   const got = collect(listener, 2000, 60000)
   // Two notifier processes at once: each one's messages arrive in its own order, all exactly once.
   const script = `
-    const { Client } = require('hark')
+    const { Client } = require('hark-notify')
     const [dir, prefix] = process.argv.slice(2)
     const c = new Client({ dir })
     c.connect().then(async () => {
@@ -153,7 +153,7 @@ test('Node to Node across processes, both ways, in one commit order', async (t) 
 
   // The other direction: a Node listener process hears this process.
   const lscript = `
-    const { Client } = require('hark')
+    const { Client } = require('hark-notify')
     const c = new Client({ dir: process.argv[2] })
     c.connect().then(() => {
       c.listen('back')
@@ -189,7 +189,7 @@ test('a listener that joined late hears only what committed after its LISTEN', a
 test('round trips between two Node processes (latency, for the record)', async (t) => {
   const dir = queueDir(t)
   const echo = runNode(t, `
-    const { Client } = require('hark')
+    const { Client } = require('hark-notify')
     const c = new Client({ dir: process.argv[2] })
     c.connect().then(() => {
       c.listen('ping')

@@ -63,19 +63,19 @@ function run (t, command, args, { deadlineMs = 60000, env, cwd } = {}) {
   return { child, lines, waitLine, exited, stderr: () => stderr }
 }
 
-/** Runs a Node script in a child process (the package is reachable as require('hark')). */
+/** Runs a Node script in a child process (the package is reachable as require('hark-notify')). */
 function runNode (t, script, args = [], opts = {}) {
   const env = { ...process.env, NODE_PATH: nodePath(), ...(opts.env || {}) }
   // '[eval]' stands where a script's path would, so that process.argv[2] is the first argument.
   return run(t, process.execPath, ['-e', script, '--', '[eval]', ...args], { ...opts, env })
 }
 
-// A directory holding a `hark` link to this package, so that child scripts can require('hark').
+// A directory holding a `hark-notify` link to this package, so that child scripts can require('hark-notify').
 let linkDir = null
 function nodePath () {
   if (linkDir === null) {
     linkDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hark-node-path-'))
-    fs.symlinkSync(PACKAGE, path.join(linkDir, 'hark'))
+    fs.symlinkSync(PACKAGE, path.join(linkDir, 'hark-notify'))
     process.on('exit', () => fs.rmSync(linkDir, { recursive: true, force: true }))
   }
   return linkDir

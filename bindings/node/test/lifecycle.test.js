@@ -9,7 +9,7 @@ const { queueDir, runNode, sleep } = require('./helpers.js')
 // Connects, LISTENs, prints READY, then does `then` (JS source) with `c` in scope.
 function listenerScript (then) {
   return `
-    const { Client } = require('hark')
+    const { Client } = require('hark-notify')
     const c = new Client({ dir: process.argv[2] })
     c.connect().then(async () => {
       c.listen('events')
@@ -85,7 +85,7 @@ test('ref() after unref() keeps the process alive again', async (t) => {
 
 test('a client that was never connected, or failed to connect, does not hold the process', async (t) => {
   const script = `
-    const { Client } = require('hark')
+    const { Client } = require('hark-notify')
     new Client({ dir: process.argv[2] })
     const bad = new Client({ dir: '/proc/hark-cannot-be-created-here' })
     bad.connect().catch((e) => console.log('CONNECT FAILED ' + e.harkCode))`
@@ -123,11 +123,11 @@ test('a listener does not busy-poll: before and after a wake-up, its process use
 test('in a worker thread: the worker exits after end(), and terminating one with an open client is clean', async (t) => {
   const script = `
     const { Worker } = require('node:worker_threads')
-    const { Client } = require('hark')
+    const { Client } = require('hark-notify')
     const dir = process.argv[2]
     const body = \`
       const { parentPort, workerData } = require('node:worker_threads')
-      const { Client } = require('hark')
+      const { Client } = require('hark-notify')
       const c = new Client({ dir: workerData.dir })
       c.connect().then(() => {
         c.listen('events')

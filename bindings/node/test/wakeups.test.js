@@ -37,7 +37,7 @@ function sends (summary) {
 // Commits COUNT notifications, one per transaction, GAP_US apart (a busy wait: a sleep's wake-up
 // would be slower than the gap), then prints SENT.
 const NOTIFIER = `
-  const { Client } = require('hark')
+  const { Client } = require('hark-notify')
   const [dir, count, gapUs] = process.argv.slice(2)
   const c = new Client({ dir })
   c.connect().then(async () => {

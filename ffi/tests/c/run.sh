@@ -8,8 +8,8 @@
 #  3. runs listeners and notifiers as separate processes against each other: C with C, C with the
 #     Rust peer both ways, and two listeners at once; each listener's output must be exactly the
 #     committed notifications, in order, from the notifier's PID (never the rolled-back one);
-#  4. installs into a temporary prefix with `make install` and builds examples against it with
-#     pkg-config, shared and static.
+#  4. installs into a temporary prefix with `make install-c` (the C part of `make install`) and
+#     builds examples against it with pkg-config, shared and static.
 # Ends with "ffi-c: N passed, M failed" and exits non-zero if anything failed.
 #
 # Environment: ROOT (the repository), HARK_LIBS_PRIVATE (what a static link needs besides
@@ -49,11 +49,13 @@ done
 ok "compiled ${#sources[@]} programs, each shared, static and with ASan (-Werror -pedantic)"
 
 # (grep without -q after a pipe: an early exit would make the writer fail under pipefail)
-if readelf -d "$bin/listener" | grep 'NEEDED.*\[libhark\.so\]' >/dev/null &&
-    readelf -d "$libdir/libhark.so" | grep 'SONAME.*\[libhark\.so\]' >/dev/null; then
-    ok "the shared build needs libhark.so by its soname"
+if readelf -d "$bin/listener" | grep 'NEEDED.*\[libhark\.so\.0\]' >/dev/null &&
+    readelf -d "$libdir/libhark.so" | grep 'SONAME.*\[libhark\.so\.0\]' >/dev/null &&
+    [ "$(readlink "$libdir/libhark.so")" = libhark.so.0 ] &&
+    [[ "$(readlink "$libdir/libhark.so.0")" == libhark.so.0.* ]]; then
+    ok "the shared build needs libhark.so.0 by its soname (libhark.so -> libhark.so.0 -> libhark.so.0.x.y)"
 else
-    not_ok "the shared build does not record libhark.so as NEEDED/SONAME"
+    not_ok "the shared build does not record libhark.so.0 as NEEDED/SONAME, or the links are wrong"
 fi
 if ! readelf -d "$bin/listener-static" | grep 'NEEDED.*libhark' >/dev/null &&
     nm "$bin/listener-static" | grep ' T hark_notifies$' >/dev/null; then
@@ -153,12 +155,14 @@ exchange c-listener-from-rust-notifier 30 5 "$peer notify" "$bin/listener-static
 exchange rust-listener-from-c-notifier 30 4 "$bin/notifier" "$peer listen"
 exchange two-listeners-c-and-rust 40 10 "$bin/notifier-asan" "$bin/listener-asan" "$peer listen"
 
-# ---- 4. make install and pkg-config --------------------------------------------------------------
+# ---- 4. make install-c and pkg-config ------------------------------------------------------------
 prefix=$scratch/prefix
-if "$make" -s -C "$root" --no-print-directory install PREFIX="$prefix" >"$scratch/install.log" 2>&1 &&
-    [ -f "$prefix/include/hark.h" ] && [ -f "$prefix/lib/libhark.so" ] && [ -f "$prefix/lib/libhark.a" ] &&
+if "$make" -s -C "$root" --no-print-directory install-c PREFIX="$prefix" >"$scratch/install.log" 2>&1 &&
+    [ -f "$prefix/include/hark.h" ] && [ -f "$prefix/lib/libhark.a" ] &&
+    [ "$(readlink "$prefix/lib/libhark.so")" = libhark.so.0 ] &&
+    [[ "$(readlink "$prefix/lib/libhark.so.0")" == libhark.so.0.* ]] && [ -f "$prefix/lib/libhark.so.0" ] &&
     [ -f "$prefix/lib/pkgconfig/hark.pc" ]; then
-    ok "make install PREFIX=… installs the header, both libraries and hark.pc"
+    ok "make install-c PREFIX=… installs the header, both libraries (with the soname links) and hark.pc"
 else
     not_ok "make install"
     cat "$scratch/install.log"

@@ -2,9 +2,9 @@
 // API as a TypeScript program would, so that a declaration that drifts from lib/client.js or the
 // generated index.d.ts fails the check. `@ts-expect-error` lines are misuses that must not compile.
 
-import { Client, defaultDir, escapeIdentifier, escapeLiteral } from '../..'
-import type { ClientConfig, HarkError, HarkErrorCode, Notification, Notice, QueryResult } from '../..'
-import * as native from '../../index'
+import { Client, defaultDir, escapeIdentifier, escapeLiteral } from 'hark-notify'
+import type { ClientConfig, HarkError, HarkErrorCode, Notification, Notice, QueryResult } from 'hark-notify'
+import * as native from 'hark-notify/index'
 
 // Every code, once: the switch must stay exhaustive over the union.
 function explain (code: HarkErrorCode): string {
