@@ -1,0 +1,397 @@
+//! # hark-bridge: a hark queue's channels carried between machines through PostgreSQL
+//!
+//! hark is for the processes of one machine. A bridge joins one machine's queue to a PostgreSQL
+//! database, so that its processes keep hark's local delivery among themselves and also hear what
+//! other machines' processes commit, through PostgreSQL's own LISTEN/NOTIFY, with no change to
+//! their code. There is no protocol of hark's own on the network: any PostgreSQL client
+//! (psql, node-postgres, psycopg) on the database hears and sends on the same channels.
+//!
+//! ```no_run
+//! let config = hark_bridge::Config::new("/srv/q", "postgresql://bridge@db.example/app", ["orders", "stock"]);
+//! let bridge = hark_bridge::Bridge::start(config)?;   // runs on a thread of its own
+//! // … the application runs …
+//! bridge.stop();                                        // or drop it
+//! # Ok::<(), String>(())
+//! ```
+//!
+//! ## Design
+//!
+//! One thread, one PostgreSQL connection (`pg.rs`, through tokio-postgres, settings read as libpq
+//! reads them: `conninfo.rs`), two local sessions, and a state file (`state.rs`).
+//!
+//! 1. **Connect.** The bridge connects, learns its backend PID and LISTENs on the bridged channels
+//!    and on the frame channel `hark.bridge` (`wire.rs`). Failing that, or when the connection is
+//!    lost later, it waits and tries again, the wait doubling from [`Config::backoff_min`] to
+//!    [`Config::backoff_max`]; each phase is written to `bridge.NAME.state` in the queue directory,
+//!    which `hark stat` shows.
+//! 2. **PostgreSQL to local** (`inbound.rs`). Notifications arrive in PostgreSQL's order, each
+//!    transaction's together. Those carrying the bridge's own backend PID are its own sends and are
+//!    skipped (no echo). The rest are grouped back into their transactions (exactly, for another
+//!    bridge's framed transactions; by backend PID and arrival for other clients) and each group
+//!    is committed as one local transaction by the bridge's inbound session, whose first
+//!    notification is on `hark.bridge.origin` with the bridge's name.
+//! 3. **The gap.** PostgreSQL keeps nothing for a listener that is gone: what it delivered while
+//!    the bridge was disconnected, or not running, is lost. Each time the bridge listens again
+//!    after having listened before (in this process or an earlier one of the same name on this
+//!    queue), it commits a notification on `hark.bridge.gap` before anything else, so that local
+//!    listeners that care hear of the gap instead of silence.
+//!
+//! ## What is not guaranteed
+//!
+//! PostgreSQL's payloads are shorter than 8,000 bytes; its queue is 8 GB and a listener that
+//! falls behind holds it back for every client of the database. Transactions of clients other
+//! than bridges are regrouped from their arrival: two that one backend commits back to back may
+//! be committed locally as one (in order, nothing folded). Notifications PostgreSQL delivered
+//! while the bridge was away are lost (the gap signal says so). The connection has no TLS.
+
+mod conninfo;
+mod inbound;
+pub mod pg;
+pub mod state;
+pub mod wire;
+
+pub use conninfo::{default_socket_dir, describe, redact, resolve, resolve_with};
+
+use inbound::Inbound;
+use state::{now_secs, Phase, State, StateFile};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+
+/// What to bridge, and where.
+#[derive(Clone)]
+pub struct Config {
+    /// The queue directory.
+    pub dir: PathBuf,
+    /// How to open it (and create it, the first time).
+    pub options: hark::Options,
+    /// A libpq connection string or `postgresql://` URI; empty: the `PG*` variables and defaults.
+    pub postgres: String,
+    /// The channels carried both ways, verbatim (as `pg_notify` takes them).
+    pub channels: Vec<String>,
+    /// The bridge's name on this queue (its state file, its subscription): default `default`.
+    pub name: String,
+    /// The first wait before reconnecting; doubled at each failure up to `backoff_max`.
+    pub backoff_min: Duration,
+    pub backoff_max: Duration,
+}
+
+impl Config {
+    pub fn new<I, S>(dir: impl Into<PathBuf>, postgres: &str, channels: I) -> Config
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Config {
+            dir: dir.into(),
+            options: hark::Options::new(),
+            postgres: postgres.to_owned(),
+            channels: channels.into_iter().map(Into::into).collect(),
+            name: "default".to_owned(),
+            backoff_min: Duration::from_millis(100),
+            backoff_max: Duration::from_secs(10),
+        }
+    }
+
+    fn check(&self) -> Result<(), String> {
+        state::check_name(&self.name)?;
+        if self.channels.is_empty() {
+            return Err("no channel to bridge".to_owned());
+        }
+        for ch in &self.channels {
+            if ch.is_empty() {
+                return Err("a channel name cannot be empty".to_owned());
+            }
+            if ch.len() > hark::MAX_CHANNEL_LEN {
+                return Err(format!("channel name too long: \"{ch}\""));
+            }
+            if wire::is_reserved(ch) {
+                return Err(format!(
+                    "channel \"{ch}\" is reserved for the bridge's own use (names starting with \"{}\")",
+                    wire::RESERVED_PREFIX
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A running bridge.
+pub struct Bridge {
+    stop: Arc<Notify>,
+    thread: Option<std::thread::JoinHandle<Result<(), String>>>,
+}
+
+impl Bridge {
+    /// Checks the configuration, opens the queue and claims the bridge's name on it, then runs
+    /// the bridge on a thread of its own. Errors here are final; once running, the bridge
+    /// retries PostgreSQL for ever and stops only when told (or on a local error it cannot go
+    /// past, which [`Bridge::join`] returns).
+    pub fn start(config: Config) -> Result<Bridge, String> {
+        let setup = Setup::new(config)?;
+        let stop = Arc::new(Notify::new());
+        let stop2 = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("hark-bridge".into())
+            .spawn(move || run(setup, stop2))
+            .map_err(|e| format!("could not start the bridge's thread: {e}"))?;
+        Ok(Bridge { stop, thread: Some(thread) })
+    }
+
+    /// Asks the bridge to stop; it commits what it holds and marks its state stopped.
+    pub fn stop(&self) {
+        self.stop.notify_one();
+    }
+
+    /// A handle that stops the bridge from another thread.
+    pub fn stopper(&self) -> Stopper {
+        Stopper(self.stop.clone())
+    }
+
+    /// Waits for the bridge's thread; its error if it ended on one.
+    pub fn join(mut self) -> Result<(), String> {
+        match self.thread.take().map(|t| t.join()) {
+            Some(Ok(r)) => r,
+            Some(Err(_)) => Err("the bridge's thread panicked".to_owned()),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Bridge {
+    fn drop(&mut self) {
+        if let Some(t) = self.thread.take() {
+            self.stop.notify_one();
+            let _ = t.join();
+        }
+    }
+}
+
+/// Stops a [`Bridge`] from anywhere.
+#[derive(Clone)]
+pub struct Stopper(Arc<Notify>);
+
+impl Stopper {
+    pub fn stop(&self) {
+        self.0.notify_one();
+    }
+}
+
+/// What `start` checks and opens before the thread runs.
+struct Setup {
+    config: Config,
+    pg: tokio_postgres::Config,
+    inbound: Inbound,
+    file: StateFile,
+    state: State,
+    /// Whether an earlier run of this bridge listened (a restart is a gap too).
+    listened_before: Option<u64>,
+}
+
+impl Setup {
+    fn new(config: Config) -> Result<Setup, String> {
+        config.check()?;
+        let pg = resolve(&config.postgres)?;
+        let open = |what: &str| {
+            hark::Connection::with_options(&config.dir, &config.options)
+                .map_err(|e| format!("could not open the queue in {} ({what}): {e}", config.dir.display()))
+        };
+        let inbound_conn = open("inbound session")?;
+        let previous = state::read_all(&config.dir).into_iter().find(|r| r.name == config.name);
+        let file = StateFile::claim(&config.dir, &config.name)?;
+        // `connects` counts every connection of this bridge on this queue, across restarts.
+        let previous_connects = previous.as_ref().map_or(0, |r| r.get("connects").parse::<u64>().unwrap_or(0));
+        let listened_before = previous.filter(|_| previous_connects > 0).map(|r| r.get("since").parse().unwrap_or(0));
+        let mut state = State::new(&config.name, describe(&pg), config.channels.clone());
+        state.connects = previous_connects;
+        let inbound = Inbound::new(inbound_conn, &config.name);
+        Ok(Setup { config, pg, inbound, file, state, listened_before })
+    }
+}
+
+/// The state, written to the file at each change of phase and at most once a second otherwise.
+struct Reporter {
+    file: StateFile,
+    state: State,
+    written: Instant,
+}
+
+impl Reporter {
+    fn phase(&mut self, phase: Phase) {
+        self.state.phase = phase;
+        self.state.since = now_secs();
+        self.flush();
+    }
+
+    fn flush(&mut self) {
+        self.file.write(&self.state);
+        self.written = Instant::now();
+    }
+
+    fn tick(&mut self, inbound: &Inbound) {
+        self.state.from_pg_transactions = inbound.transactions;
+        self.state.from_pg_notifications = inbound.notifications;
+        if self.written.elapsed() >= Duration::from_secs(1) {
+            self.flush();
+        }
+    }
+}
+
+fn run(setup: Setup, stop: Arc<Notify>) -> Result<(), String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("could not start the bridge's runtime: {e}"))?;
+    let Setup { config, pg, mut inbound, file, state, listened_before } = setup;
+    let reporter = Arc::new(Mutex::new(Reporter { file, state, written: Instant::now() }));
+    let result = rt.block_on(bridge_loop(&config, &pg, &mut inbound, &reporter, listened_before, &stop));
+    let mut r = reporter.lock().unwrap_or_else(|e| e.into_inner());
+    r.tick(&inbound);
+    if let Err(e) = &result {
+        r.state.last_error = e.clone();
+    }
+    r.phase(Phase::Stopped);
+    result
+}
+
+async fn bridge_loop(
+    config: &Config,
+    pg: &tokio_postgres::Config,
+    inbound: &mut Inbound,
+    reporter: &Mutex<Reporter>,
+    mut listened_before: Option<u64>,
+    stop: &Notify,
+) -> Result<(), String> {
+    let report = |f: &mut dyn FnMut(&mut Reporter)| f(&mut reporter.lock().unwrap_or_else(|e| e.into_inner()));
+    let mut backoff = config.backoff_min;
+    let mut disconnected_at = listened_before.unwrap_or(0);
+    let mut restarted = listened_before.is_some();
+    loop {
+        report(&mut |r| r.phase(Phase::Connecting));
+        let connected = tokio::select! {
+            _ = stop.notified() => return Ok(()),
+            c = pg::connect(pg, &config.channels) => c,
+        };
+        let mut link = match connected {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("hark bridge: could not connect to PostgreSQL ({}): {e}", describe(pg));
+                report(&mut |r| {
+                    r.state.last_error = e.clone();
+                    r.state.retry_in_ms = backoff.as_millis() as u64;
+                    r.phase(Phase::Disconnected);
+                });
+                tokio::select! {
+                    _ = stop.notified() => return Ok(()),
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(config.backoff_max);
+                continue;
+            }
+        };
+        inbound.own_pg_pid = link.backend_pid;
+        if listened_before.is_some() {
+            let reason = if restarted { "restarted" } else { "reconnected" };
+            let now = now_secs();
+            commit_with_retry(stop, || inbound.signal_gap(reason, disconnected_at, now)).await?;
+            report(&mut |r| r.state.gaps_signalled += 1);
+        }
+        listened_before = Some(now_secs());
+        restarted = false;
+        report(&mut |r| {
+            r.state.connects += 1;
+            r.state.pg_backend_pid = Some(link.backend_pid);
+            r.state.retry_in_ms = 0;
+            r.phase(Phase::Connected);
+        });
+        let up_since = Instant::now();
+        let lost = serve(&mut link, inbound, reporter, stop).await?;
+        let Some(error) = lost else { return Ok(()) };
+        eprintln!("hark bridge: lost PostgreSQL: {error}");
+        commit_with_retry(stop, || inbound.disconnected()).await?;
+        disconnected_at = now_secs();
+        // A connection that lasted resets the wait; one that failed at once keeps doubling it.
+        if up_since.elapsed() > config.backoff_max {
+            backoff = config.backoff_min;
+        }
+        report(&mut |r| {
+            r.state.last_error = error.clone();
+            r.state.pg_backend_pid = None;
+            r.state.retry_in_ms = backoff.as_millis() as u64;
+            r.phase(Phase::Disconnected);
+        });
+        tokio::select! {
+            _ = stop.notified() => return Ok(()),
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(config.backoff_max);
+    }
+}
+
+/// Moves notifications while the connection lives. `Ok(None)`: told to stop; `Ok(Some(e))`: the
+/// connection was lost.
+async fn serve(
+    link: &mut pg::Link,
+    inbound: &mut Inbound,
+    reporter: &Mutex<Reporter>,
+    stop: &Notify,
+) -> Result<Option<String>, String> {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        let quiet = inbound.waits_for_quiet();
+        tokio::select! {
+            biased;
+            _ = stop.notified() => {
+                commit_with_retry(stop, || inbound.commit_pending()).await?;
+                return Ok(None);
+            }
+            note = link.notes.recv() => {
+                match note {
+                    Some(Ok(n)) => {
+                        commit_with_retry(stop, || inbound.push(n.clone())).await?;
+                        // Take what already arrived before looking anywhere else.
+                        while let Ok(more) = link.notes.try_recv() {
+                            match more {
+                                Ok(n) => commit_with_retry(stop, || inbound.push(n.clone())).await?,
+                                Err(e) => return Ok(Some(e)),
+                            }
+                        }
+                    }
+                    Some(Err(e)) => return Ok(Some(e)),
+                    None => return Ok(Some("the connection to PostgreSQL was closed".to_owned())),
+                }
+            }
+            _ = tokio::time::sleep(inbound::QUIET), if quiet => {
+                commit_with_retry(stop, || inbound.commit_pending()).await?;
+            }
+            _ = tick.tick() => {}
+        }
+        reporter.lock().unwrap_or_else(|e| e.into_inner()).tick(inbound);
+    }
+}
+
+/// Runs a local commit until it succeeds. A full local queue (or disk) is waited out, as a
+/// PostgreSQL client blocked on a full queue would be; an error the queue cannot recover from
+/// ends the bridge.
+async fn commit_with_retry(stop: &Notify, mut f: impl FnMut() -> hark::Result<()>) -> Result<(), String> {
+    let mut logged = false;
+    loop {
+        match f() {
+            Ok(()) => return Ok(()),
+            Err(e)
+                if matches!(e.kind(), hark::ErrorKind::QueueFull | hark::ErrorKind::DiskFull | hark::ErrorKind::Io) =>
+            {
+                if !logged {
+                    eprintln!("hark bridge: could not commit into the local queue, retrying: {e}");
+                    logged = true;
+                }
+                tokio::select! {
+                    _ = stop.notified() => return Err(format!("stopped while the local queue refused a commit: {e}")),
+                    _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                }
+            }
+            Err(e) => return Err(format!("local queue: {e}")),
+        }
+    }
+}
