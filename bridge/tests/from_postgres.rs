@@ -73,10 +73,7 @@ fn psql_transactions_reach_every_host_once_in_order_and_never_split() {
                         panic!("t{t} split or reordered in {group:?}");
                     }
                 }
-                assert!(
-                    !group.contains(&b) || group.contains(&a),
-                    "t{t} split across local transactions: {group:?}"
-                );
+                assert!(!group.contains(&b) || group.contains(&a), "t{t} split across local transactions: {group:?}");
             }
         }
     }
