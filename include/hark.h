@@ -56,6 +56,10 @@ typedef enum hark_result {
    */
   HARK_ERR_TRANSACTION_STATE = 102,
   /**
+   * A durable subscription is attached by another live session (SQLSTATE `55006`).
+   */
+  HARK_ERR_IN_USE = 103,
+  /**
    * The queue has reached its maximum size (`too many notifications in the NOTIFY queue`).
    */
   HARK_ERR_QUEUE_FULL = 200,
@@ -88,6 +92,11 @@ typedef enum hark_result {
    * forked process.
    */
   HARK_ERR_CLOSED = 500,
+  /**
+   * A receiver was cut (it fell past its lag limit, or held back a full queue under the cut
+   * policy): notifications were skipped. Given once, by the receive that meets the gap.
+   */
+  HARK_ERR_GAP = 600,
   /**
    * A required pointer argument was NULL.
    */

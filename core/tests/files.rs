@@ -189,11 +189,11 @@ fn damaged_control_files_give_errors_not_crashes() {
     assert_eq!(Connection::open(&q).unwrap_err().kind(), ErrorKind::Corrupted);
     // From a newer format version.
     let mut newer = good.clone();
-    newer[8..12].copy_from_slice(&4u32.to_ne_bytes());
+    newer[8..12].copy_from_slice(&5u32.to_ne_bytes());
     fs::write(&control, &newer).unwrap();
     let e = Connection::open(&q).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Incompatible);
-    assert!(e.message().contains("queue format version 4 is not supported"), "{}", e.message());
+    assert!(e.message().contains("queue format version 5 is not supported"), "{}", e.message());
     // Sizes that do not add up.
     let mut bad = good.clone();
     bad[64..72].copy_from_slice(&12345u64.to_ne_bytes()); // segment_size
@@ -231,12 +231,12 @@ fn damaged_segments_give_errors_not_crashes() {
     n.notify("c", "second").unwrap();
     // Overwrite the second entry's length with nonsense.
     let seg = q.join("000000000000000");
-    let first_len = 24 + 1 + 4; // header + "c" + "good", rounded up to 8
+    let first_len = 32 + 1 + 4; // header + "c" + "good", rounded up to 8
     write_at(&seg, (first_len as u64).next_multiple_of(8), &0xffff_fff0u32.to_ne_bytes());
     let e = common_first_error(&mut l);
     assert_eq!(e.kind(), ErrorKind::Corrupted);
-    assert!(e.message().starts_with("invalid entry in the NOTIFY queue at position 32"), "{}", e.message());
-    assert_eq!(e.detail(), Some("Could not access async queue at page 0, offset 32."));
+    assert!(e.message().starts_with("invalid entry in the NOTIFY queue at position 40"), "{}", e.message());
+    assert_eq!(e.detail(), Some("Could not access async queue at page 0, offset 40."));
     // A truncated segment file is reported, not mapped past its end.
     let mut l2 = Connection::open(&q).unwrap();
     l2.listen("d").unwrap();

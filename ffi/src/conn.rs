@@ -58,6 +58,7 @@ impl hark_options {
             segment_size: nonzero(self.segment_size),
             group_shared: self.group_shared,
             create: true,
+            ..Options::default()
         }
     }
 }

@@ -144,7 +144,14 @@ mod tests {
 
     #[test]
     fn a_notification_is_one_block_with_both_strings() {
-        let n = NotificationRef { channel: "caf\u{e9}", payload: "", pid: 42 };
+        let n = NotificationRef {
+            channel: "caf\u{e9}",
+            payload: "",
+            pid: 42,
+            position: 0,
+            txn: 0,
+            commit_time: std::time::UNIX_EPOCH,
+        };
         let p = to_c(&n).unwrap();
         unsafe {
             assert_eq!(CStr::from_ptr((*p).relname).to_str().unwrap(), "caf\u{e9}");

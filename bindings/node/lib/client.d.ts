@@ -27,6 +27,7 @@ export type HarkErrorCode =
   | 'HARK_ERR_INVALID_ARGUMENT'
   | 'HARK_ERR_SYNTAX'
   | 'HARK_ERR_TRANSACTION_STATE'
+  | 'HARK_ERR_IN_USE'
   | 'HARK_ERR_QUEUE_FULL'
   | 'HARK_ERR_TOO_MANY_LISTENERS'
   | 'HARK_ERR_DISK_FULL'
@@ -35,6 +36,8 @@ export type HarkErrorCode =
   | 'HARK_ERR_PERMISSION_DENIED'
   | 'HARK_ERR_IO'
   | 'HARK_ERR_CLOSED'
+  /** A receiver was cut: notifications were skipped (raised once, before those after the gap). */
+  | 'HARK_ERR_GAP'
   /** A bug inside hark (a Rust panic): the client's session was closed. */
   | 'HARK_ERR_PANIC'
 

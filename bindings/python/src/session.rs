@@ -55,7 +55,7 @@ impl Session {
         group_shared: bool,
         create: bool,
     ) -> PyResult<Session> {
-        let options = Options { max_queue_size, max_payload, segment_size, group_shared, create };
+        let options = Options { max_queue_size, max_payload, segment_size, group_shared, create, ..Options::default() };
         let dir = dir.unwrap_or_else(hark::default_dir);
         // Opening may create the queue (mkdir, fallocate of the first segment): no Python needed.
         let mut conn = py.detach(|| Connection::with_options(&dir, &options)).py_err()?;

@@ -26,6 +26,7 @@ __all__ = [
     "InvalidArgumentError",
     "SqlSyntaxError",
     "TransactionStateError",
+    "InUseError",
     "QueueFullError",
     "TooManyListenersError",
     "DiskFullError",
@@ -34,6 +35,7 @@ __all__ = [
     "PermissionDeniedError",
     "IoError",
     "ClosedError",
+    "GapError",
     "InternalError",
 ]
 
@@ -160,6 +162,12 @@ class TransactionStateError(DatabaseError):
     code = "HARK_ERR_TRANSACTION_STATE"
 
 
+class InUseError(OperationalError):
+    """A durable subscription is attached by another live session (SQLSTATE ``55006``)."""
+
+    code = "HARK_ERR_IN_USE"
+
+
 class QueueFullError(OperationalError):
     """The queue reached its maximum size; the committing transaction was rolled back and
     nothing of it became visible (SQLSTATE ``54000``)."""
@@ -213,6 +221,14 @@ class ClosedError(OperationalError):
     code = "HARK_ERR_CLOSED"
 
 
+class GapError(OperationalError):
+    """A receiver was cut (past its lag limit, or holding back a full queue under the cut
+    policy): notifications were skipped. Raised once, by the receive that meets the gap, before
+    the notifications after it (SQLSTATE ``HK001``)."""
+
+    code = "HARK_ERR_GAP"
+
+
 class InternalError(DatabaseError):
     """A bug in hark: the call panicked inside the native code (SQLSTATE XX000, psycopg's name for
     that class). The call failed, the process goes on, and the connection it happened on was
@@ -227,6 +243,7 @@ _BY_CODE: dict[str, type[Error]] = {
         InvalidArgumentError,
         SqlSyntaxError,
         TransactionStateError,
+        InUseError,
         QueueFullError,
         TooManyListenersError,
         DiskFullError,
@@ -235,6 +252,7 @@ _BY_CODE: dict[str, type[Error]] = {
         PermissionDeniedError,
         IoError,
         ClosedError,
+        GapError,
         InternalError,
     )
 }
