@@ -46,6 +46,7 @@
 
 mod conninfo;
 mod inbound;
+mod outbound;
 pub mod pg;
 pub mod state;
 pub mod wire;
@@ -53,6 +54,7 @@ pub mod wire;
 pub use conninfo::{default_socket_dir, describe, redact, resolve, resolve_with};
 
 use inbound::Inbound;
+use outbound::{Outbound, SendError};
 use state::{now_secs, Phase, State, StateFile};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -75,6 +77,10 @@ pub struct Config {
     /// The first wait before reconnecting; doubled at each failure up to `backoff_max`.
     pub backoff_min: Duration,
     pub backoff_max: Duration,
+    /// The lag limit of the bridge's subscription, in bytes of the local queue: past it, what
+    /// was not sent yet is skipped and `hark.bridge.gap` is sent instead. `None`: no limit (the
+    /// subscription holds the queue back, up to its maximum size, while PostgreSQL is away).
+    pub max_lag_bytes: Option<u64>,
 }
 
 impl Config {
@@ -91,6 +97,7 @@ impl Config {
             name: "default".to_owned(),
             backoff_min: Duration::from_millis(100),
             backoff_max: Duration::from_secs(10),
+            max_lag_bytes: None,
         }
     }
 
@@ -183,6 +190,7 @@ struct Setup {
     config: Config,
     pg: tokio_postgres::Config,
     inbound: Inbound,
+    outbound: Outbound,
     file: StateFile,
     state: State,
     /// Whether an earlier run of this bridge listened (a restart is a gap too).
@@ -206,8 +214,45 @@ impl Setup {
         let mut state = State::new(&config.name, describe(&pg), config.channels.clone());
         state.connects = previous_connects;
         let inbound = Inbound::new(inbound_conn, &config.name);
-        Ok(Setup { config, pg, inbound, file, state, listened_before })
+        let mut sub_conn = open("subscription")?;
+        let mut channels: Vec<&str> = config.channels.iter().map(String::as_str).collect();
+        channels.push(wire::LOCAL_ORIGIN);
+        let mut options = hark::SubscribeOptions::new().ack(hark::AckMode::Explicit).wait(Duration::from_secs(5));
+        options.max_lag_bytes = config.max_lag_bytes;
+        sub_conn
+            .subscribe(&subscription_name(&config.name), &channels, &options)
+            .map_err(|e| format!("could not attach to the bridge's subscription: {e}"))?;
+        let outbound = Outbound::new(sub_conn, &config.name, &origin(&config)?);
+        Ok(Setup { config, pg, inbound, outbound, file, state, listened_before })
     }
+}
+
+/// The durable subscription through which the bridge reads the local queue.
+pub fn subscription_name(bridge: &str) -> String {
+    format!("bridge.{bridge}")
+}
+
+/// The bridge's name in its frames: its name, this machine's name, and a tag of this queue
+/// (this boot's id and the control file's identity), so that the commit numbers it sends, which
+/// restart from zero with a new queue, are never taken for an earlier queue's.
+fn origin(config: &Config) -> Result<String, String> {
+    let mut host = [0u8; 256];
+    // SAFETY: gethostname writes at most len bytes into our buffer.
+    let host = if unsafe { libc::gethostname(host.as_mut_ptr().cast(), host.len()) } == 0 {
+        let end = host.iter().position(|b| *b == 0).unwrap_or(host.len());
+        String::from_utf8_lossy(&host[..end]).replace(' ', "_")
+    } else {
+        "unknown".to_owned()
+    };
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
+    let control = std::fs::metadata(config.dir.join("control"))
+        .map_err(|e| format!("could not look at {}: {e}", config.dir.join("control").display()))?;
+    use std::os::unix::fs::MetadataExt;
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in format!("{}|{}|{}|{}", boot.trim(), control.dev(), control.ino(), control.ctime()).bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+    }
+    Ok(format!("{}@{host}#{h:016x}", config.name))
 }
 
 /// The state, written to the file at each change of phase and at most once a second otherwise.
@@ -229,9 +274,12 @@ impl Reporter {
         self.written = Instant::now();
     }
 
-    fn tick(&mut self, inbound: &Inbound) {
+    fn tick(&mut self, inbound: &Inbound, outbound: &Outbound) {
         self.state.from_pg_transactions = inbound.transactions;
         self.state.from_pg_notifications = inbound.notifications;
+        self.state.to_pg_transactions = outbound.transactions;
+        self.state.to_pg_notifications = outbound.notifications;
+        self.state.too_long = outbound.too_long;
         if self.written.elapsed() >= Duration::from_secs(1) {
             self.flush();
         }
@@ -243,11 +291,12 @@ fn run(setup: Setup, stop: Arc<Notify>) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("could not start the bridge's runtime: {e}"))?;
-    let Setup { config, pg, mut inbound, file, state, listened_before } = setup;
+    let Setup { config, pg, mut inbound, mut outbound, file, state, listened_before } = setup;
     let reporter = Arc::new(Mutex::new(Reporter { file, state, written: Instant::now() }));
-    let result = rt.block_on(bridge_loop(&config, &pg, &mut inbound, &reporter, listened_before, &stop));
+    let mut sides = Sides { inbound: &mut inbound, outbound: &mut outbound };
+    let result = rt.block_on(bridge_loop(&config, &pg, &mut sides, &reporter, listened_before, &stop));
     let mut r = reporter.lock().unwrap_or_else(|e| e.into_inner());
-    r.tick(&inbound);
+    r.tick(&inbound, &outbound);
     if let Err(e) = &result {
         r.state.last_error = e.clone();
     }
@@ -255,10 +304,16 @@ fn run(setup: Setup, stop: Arc<Notify>) -> Result<(), String> {
     result
 }
 
+/// The two directions.
+struct Sides<'a> {
+    inbound: &'a mut Inbound,
+    outbound: &'a mut Outbound,
+}
+
 async fn bridge_loop(
     config: &Config,
     pg: &tokio_postgres::Config,
-    inbound: &mut Inbound,
+    sides: &mut Sides<'_>,
     reporter: &Mutex<Reporter>,
     mut listened_before: Option<u64>,
     stop: &Notify,
@@ -267,7 +322,15 @@ async fn bridge_loop(
     let mut backoff = config.backoff_min;
     let mut disconnected_at = listened_before.unwrap_or(0);
     let mut restarted = listened_before.is_some();
+    // SAFETY: the descriptor is the subscription session's wake-up socket, bound before the
+    // bridge starts and never replaced; the session (in `sides`) outlives this registration,
+    // which ends with this function.
+    let local_fd = unsafe {
+        tokio::io::unix::AsyncFd::register_with_interest(Fd(sides.outbound.fd()), tokio::io::Interest::READABLE)
+    }
+    .map_err(|e| format!("could not watch the local queue: {e}"))?;
     loop {
+        let inbound = &mut *sides.inbound;
         report(&mut |r| r.phase(Phase::Connecting));
         let connected = tokio::select! {
             _ = stop.notified() => return Ok(()),
@@ -306,7 +369,8 @@ async fn bridge_loop(
             r.phase(Phase::Connected);
         });
         let up_since = Instant::now();
-        let lost = serve(&mut link, inbound, reporter, stop).await?;
+        let lost = serve(&mut link, sides, &local_fd, reporter, stop).await?;
+        let inbound = &mut *sides.inbound;
         let Some(error) = lost else { return Ok(()) };
         eprintln!("hark bridge: lost PostgreSQL: {error}");
         commit_with_retry(stop, || inbound.disconnected()).await?;
@@ -333,13 +397,38 @@ async fn bridge_loop(
 /// connection was lost.
 async fn serve(
     link: &mut pg::Link,
-    inbound: &mut Inbound,
+    sides: &mut Sides<'_>,
+    local_fd: &tokio::io::unix::AsyncFd<Fd>,
     reporter: &Mutex<Reporter>,
     stop: &Notify,
 ) -> Result<Option<String>, String> {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let Sides { inbound, outbound } = sides;
+    // What committed locally while PostgreSQL was away (or before a restart) goes first.
+    let mut drained = outbound.read_local().map_err(|e| format!("local queue: {e}"))?;
+    let mut refused_until: Option<tokio::time::Instant> = None;
     loop {
+        if refused_until.is_some_and(|t| t <= tokio::time::Instant::now()) {
+            refused_until = None;
+        }
+        if refused_until.is_none() && outbound.has_work() {
+            match outbound.send(&link.client).await {
+                Ok(()) => {}
+                Err(SendError::Lost(e)) => return Ok(Some(e)),
+                Err(SendError::Refused(e)) => {
+                    eprintln!("hark bridge: PostgreSQL refused a transaction, retrying in a second: {e}");
+                    reporter.lock().unwrap_or_else(|e| e.into_inner()).state.last_error = e;
+                    refused_until = Some(tokio::time::Instant::now() + Duration::from_secs(1));
+                }
+            }
+            reporter.lock().unwrap_or_else(|e| e.into_inner()).tick(inbound, outbound);
+        }
+        if !drained {
+            drained = outbound.read_local().map_err(|e| format!("local queue: {e}"))?;
+            continue;
+        }
         let quiet = inbound.waits_for_quiet();
+        let retry_at = refused_until.unwrap_or_else(tokio::time::Instant::now);
         tokio::select! {
             biased;
             _ = stop.notified() => {
@@ -362,12 +451,27 @@ async fn serve(
                     None => return Ok(Some("the connection to PostgreSQL was closed".to_owned())),
                 }
             }
+            ready = local_fd.readable() => {
+                let mut guard = ready.map_err(|e| format!("could not watch the local queue: {e}"))?;
+                guard.clear_ready();
+                drained = outbound.read_local().map_err(|e| format!("local queue: {e}"))?;
+            }
             _ = tokio::time::sleep(inbound::QUIET), if quiet => {
                 commit_with_retry(stop, || inbound.commit_pending()).await?;
             }
+            _ = tokio::time::sleep_until(retry_at), if refused_until.is_some() => {}
             _ = tick.tick() => {}
         }
-        reporter.lock().unwrap_or_else(|e| e.into_inner()).tick(inbound);
+        reporter.lock().unwrap_or_else(|e| e.into_inner()).tick(inbound, outbound);
+    }
+}
+
+/// The local subscription's descriptor, for the runtime to watch (the session owns it).
+struct Fd(std::os::fd::RawFd);
+
+impl std::os::fd::AsRawFd for Fd {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.0
     }
 }
 

@@ -1,0 +1,283 @@
+//! Local to PostgreSQL: the bridge's durable subscription (`bridge.NAME`) hands out the local
+//! transactions on the bridged channels in commit order; each is sent as one PostgreSQL
+//! transaction, framed (`wire::PG_TXN`), and acknowledged locally only after PostgreSQL's COMMIT
+//! succeeded.
+//!
+//! * Transactions the bridge itself committed from PostgreSQL begin with its own
+//!   `hark.bridge.origin` notification: they are skipped (acknowledged, never sent). That mark is
+//!   part of the transaction in the queue, so it survives a crash of the bridge and a replay.
+//! * Several transactions go in one simple-query message (`BEGIN; SELECT …; COMMIT; BEGIN; …`),
+//!   one round trip; PostgreSQL commits each on its own, and the bridge counts the statements
+//!   that completed, so it acknowledges exactly the transactions PostgreSQL committed.
+//! * **When a duplicate can occur**: a transaction is sent again only if PostgreSQL committed it
+//!   but the bridge did not learn it, or did not store the acknowledgement: the connection was lost
+//!   after COMMIT was sent and before its reply arrived, or the bridge was killed between the
+//!   reply and the acknowledgement. The frames carry the local commit number, and a bridge that
+//!   receives from PostgreSQL skips a transaction it already committed from that origin, so other
+//!   hosts' bridges drop such a repeat while they run; a plain PostgreSQL client receives it twice.
+//! * A payload PostgreSQL cannot carry (8,000 bytes or more: a queue created with a larger
+//!   `max_payload`) is not sent: the rest of its transaction is, with a notification on
+//!   `hark.bridge.dropped` saying which channel and how long, and the bridge counts it and says so
+//!   on standard error.
+//! * A gap (the subscription passed its lag limit) is sent as a notification on
+//!   `hark.bridge.gap`, in order.
+
+use crate::pg::quote_literal;
+use crate::wire;
+use futures_util::{pin_mut, TryStreamExt};
+use tokio_postgres::{Client, SimpleQueryMessage};
+
+/// At most this many notifications (and this much SQL text) go in one message to PostgreSQL.
+const BATCH_NOTIFICATIONS: usize = 2000;
+const BATCH_BYTES: usize = 1 << 20;
+
+/// One PostgreSQL transaction to send (or, with no rows, a local transaction only to
+/// acknowledge).
+struct Unit {
+    /// `(channel, payload)` rows, frames included.
+    rows: Vec<(String, String)>,
+    /// Local notifications in it (frames and notices excluded).
+    notifications: u64,
+    /// The position to acknowledge once it is committed.
+    ack: u64,
+}
+
+pub struct Outbound {
+    conn: hark::Connection,
+    name: String,
+    origin: String,
+    units: Vec<Unit>,
+    /// Whether the last unit's transaction may have more to read.
+    open_tail: bool,
+    /// The local transaction being gathered: its commit number, and whether it is the bridge's
+    /// own (skipped).
+    current: Option<(u64, bool)>,
+    pub transactions: u64,
+    pub notifications: u64,
+    pub too_long: u64,
+    pub gaps: u64,
+}
+
+/// Why a send did not go through.
+pub enum SendError {
+    /// The connection is gone: reconnect, then send again.
+    Lost(String),
+    /// PostgreSQL refused (its queue is full, say): wait, then send again.
+    Refused(String),
+}
+
+impl Outbound {
+    pub fn new(conn: hark::Connection, name: &str, origin: &str) -> Outbound {
+        Outbound {
+            conn,
+            name: name.to_owned(),
+            origin: origin.to_owned(),
+            units: Vec::new(),
+            open_tail: false,
+            current: None,
+            transactions: 0,
+            notifications: 0,
+            too_long: 0,
+            gaps: 0,
+        }
+    }
+
+    pub fn fd(&self) -> std::os::fd::RawFd {
+        self.conn.as_raw_fd()
+    }
+
+    /// Whether transactions wait to be sent.
+    pub fn has_work(&self) -> bool {
+        self.units.len() > usize::from(self.open_tail)
+    }
+
+    /// Takes what the subscription has, into units; `false` when it stopped early and there is
+    /// more to read. When nothing is left, the last transaction is whole (a commit is published
+    /// at once).
+    pub fn read_local(&mut self) -> hark::Result<bool> {
+        self.conn.consume_input()?;
+        let mut taken = 0;
+        while let Some(e) = self.conn.next_event()? {
+            match e {
+                hark::Event::Notification(n) => self.take(n),
+                hark::Event::Gap(g) => {
+                    self.current = None;
+                    self.gaps += 1;
+                    let payload = format!(
+                        "{{\"origin\":{},\"skipped\":{},\"first_txn\":{},\"last_txn\":{}}}",
+                        wire::json_string(&self.origin),
+                        g.skipped,
+                        g.first_txn,
+                        g.last_txn
+                    );
+                    eprintln!("hark bridge: the local queue skipped {} notifications before they were sent", g.skipped);
+                    let ack = self.units.last().map_or(0, |u| u.ack);
+                    self.units.push(Unit { rows: vec![(wire::PG_GAP.to_owned(), payload)], notifications: 0, ack });
+                }
+            }
+            taken += 1;
+            if taken >= BATCH_NOTIFICATIONS * 4 {
+                // Let the loop send; the rest (perhaps of this very transaction) comes next turn.
+                self.open_tail = true;
+                return Ok(false);
+            }
+        }
+        self.open_tail = false;
+        Ok(true)
+    }
+
+    fn take(&mut self, n: hark::Notification) {
+        let new_txn = self.current.is_none_or(|(t, _)| t != n.txn);
+        if new_txn {
+            let own = n.channel == wire::LOCAL_ORIGIN && n.payload == self.name;
+            self.current = Some((n.txn, own));
+            let rows =
+                if own { Vec::new() } else { vec![(wire::PG_TXN.to_owned(), wire::begin_frame(&self.origin, n.txn))] };
+            self.units.push(Unit { rows, notifications: 0, ack: n.position });
+        }
+        let own = self.current.is_some_and(|(_, own)| own);
+        let unit = self.units.last_mut().expect("a unit for the current transaction");
+        unit.ack = n.position;
+        if own || wire::is_reserved(&n.channel) {
+            return;
+        }
+        if n.payload.len() > wire::PG_MAX_PAYLOAD {
+            self.too_long += 1;
+            eprintln!(
+                "hark bridge: not sent to PostgreSQL: a payload of {} bytes on channel \"{}\" (PostgreSQL's limit is {} bytes)",
+                n.payload.len(),
+                n.channel,
+                wire::PG_MAX_PAYLOAD
+            );
+            let notice = format!(
+                "{{\"origin\":{},\"channel\":{},\"bytes\":{},\"txn\":{}}}",
+                wire::json_string(&self.origin),
+                wire::json_string(&n.channel),
+                n.payload.len(),
+                n.txn
+            );
+            unit.rows.push((wire::PG_DROPPED.to_owned(), notice));
+            return;
+        }
+        unit.rows.push((n.channel, n.payload));
+        unit.notifications += 1;
+    }
+
+    /// Sends the waiting units, in order, a batch per round trip, and acknowledges each batch's
+    /// committed transactions locally.
+    pub async fn send(&mut self, client: &Client) -> Result<(), SendError> {
+        while self.has_work() {
+            let sendable = self.units.len() - usize::from(self.open_tail);
+            let mut count = 0;
+            let mut bytes = 0;
+            let mut sql = String::new();
+            let mut taken = 0;
+            for u in &self.units[..sendable] {
+                if count > 0 && (count + u.rows.len() > BATCH_NOTIFICATIONS || bytes > BATCH_BYTES) {
+                    break;
+                }
+                if !u.rows.is_empty() {
+                    let start = sql.len();
+                    sql.push_str("BEGIN; SELECT pg_notify(c, p) FROM (VALUES ");
+                    for (j, (c, p)) in u.rows.iter().enumerate() {
+                        if j > 0 {
+                            sql.push(',');
+                        }
+                        sql.push('(');
+                        sql.push_str(&quote_literal(c));
+                        sql.push(',');
+                        sql.push_str(&quote_literal(p));
+                        sql.push(')');
+                    }
+                    if u.rows[0].0 == wire::PG_TXN {
+                        sql.push_str(&format!(
+                            ",({},{})",
+                            quote_literal(wire::PG_TXN),
+                            quote_literal(&end_of(&u.rows[0].1))
+                        ));
+                    }
+                    sql.push_str(") AS v(c, p); COMMIT;");
+                    bytes += sql.len() - start;
+                    count += u.rows.len();
+                }
+                taken += 1;
+            }
+            let committed = if sql.is_empty() { taken } else { self.run(client, &sql, taken).await? };
+            if committed > 0 {
+                let ack = self.units[committed - 1].ack;
+                for u in self.units.drain(..committed) {
+                    if !u.rows.is_empty() {
+                        self.transactions += 1;
+                        self.notifications += u.notifications;
+                    }
+                }
+                if let Err(e) = self.conn.ack(ack) {
+                    return Err(SendError::Refused(format!("local queue: could not acknowledge: {e}")));
+                }
+            }
+            if committed < taken {
+                return Err(SendError::Refused("PostgreSQL did not commit every transaction".to_owned()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs `sql` (units of three statements each, and ack-only units of none); how many of the
+    /// `taken` units PostgreSQL committed, or the error when none was lost in doubt.
+    async fn run(&self, client: &Client, sql: &str, taken: usize) -> Result<usize, SendError> {
+        let stream = client.simple_query_raw(sql).await.map_err(lost_or_refused)?;
+        pin_mut!(stream);
+        let mut completed = 0usize;
+        let mut error = None;
+        loop {
+            match stream.try_next().await {
+                Ok(Some(SimpleQueryMessage::CommandComplete(_))) => completed += 1,
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(e) => {
+                    error = Some(e);
+                    break;
+                }
+            }
+        }
+        // Map completed statements back to units: each sending unit is BEGIN, SELECT, COMMIT.
+        let mut statements = completed;
+        let mut committed = 0;
+        for u in self.units.iter().take(taken) {
+            if u.rows.is_empty() {
+                committed += 1;
+                continue;
+            }
+            if statements >= 3 {
+                statements -= 3;
+                committed += 1;
+            } else {
+                break;
+            }
+        }
+        match error {
+            None => Ok(committed),
+            Some(e) if committed > 0 => {
+                eprintln!("hark bridge: {}", crate::pg::describe_error(&e));
+                Ok(committed)
+            }
+            Some(e) => Err(lost_or_refused(e)),
+        }
+    }
+}
+
+fn end_of(begin: &str) -> String {
+    match wire::parse_frame(begin) {
+        Some(wire::Frame::Begin { origin, txn }) => wire::end_frame(origin, txn),
+        _ => begin.to_owned(),
+    }
+}
+
+fn lost_or_refused(e: tokio_postgres::Error) -> SendError {
+    let text = crate::pg::describe_error(&e);
+    if e.as_db_error().is_some() {
+        SendError::Refused(text)
+    } else {
+        SendError::Lost(text)
+    }
+}
