@@ -33,7 +33,7 @@ pub struct Inbound {
     last_txn: HashMap<String, u64>,
     pub transactions: u64,
     pub notifications: u64,
-    pub duplicates_skipped: u64,
+    pub repeats_skipped: u64,
 }
 
 impl Inbound {
@@ -49,7 +49,7 @@ impl Inbound {
             last_txn: HashMap::new(),
             transactions: 0,
             notifications: 0,
-            duplicates_skipped: 0,
+            repeats_skipped: 0,
         }
     }
 
@@ -79,7 +79,7 @@ impl Inbound {
                     }
                     let seen_before = self.last_txn.get(origin).is_some_and(|last| *last >= txn);
                     if seen_before {
-                        self.duplicates_skipped += self.group.len() as u64;
+                        self.repeats_skipped += 1;
                         self.group.clear();
                         self.framed = None;
                         return Ok(());

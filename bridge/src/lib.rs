@@ -249,7 +249,7 @@ fn origin(config: &Config) -> Result<String, String> {
         .map_err(|e| format!("could not look at {}: {e}", config.dir.join("control").display()))?;
     use std::os::unix::fs::MetadataExt;
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in format!("{}|{}|{}|{}", boot.trim(), control.dev(), control.ino(), control.ctime()).bytes() {
+    for b in format!("{}|{}|{}", boot.trim(), control.dev(), control.ino()).bytes() {
         h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
     }
     Ok(format!("{}@{host}#{h:016x}", config.name))
@@ -280,6 +280,7 @@ impl Reporter {
         self.state.to_pg_transactions = outbound.transactions;
         self.state.to_pg_notifications = outbound.notifications;
         self.state.too_long = outbound.too_long;
+        self.state.repeats_skipped = inbound.repeats_skipped;
         if self.written.elapsed() >= Duration::from_secs(1) {
             self.flush();
         }

@@ -58,6 +58,9 @@ pub struct State {
     /// Local notifications PostgreSQL cannot carry (payloads of 8,000 bytes or more).
     pub too_long: u64,
     pub gaps_signalled: u64,
+    /// Framed transactions received again from an origin (its bridge crashed before it
+    /// acknowledged them locally) and not committed twice.
+    pub repeats_skipped: u64,
 }
 
 impl State {
@@ -79,6 +82,7 @@ impl State {
             from_pg_notifications: 0,
             too_long: 0,
             gaps_signalled: 0,
+            repeats_skipped: 0,
         }
     }
 
@@ -94,7 +98,7 @@ impl State {
         let mut s = format!(
             "name={}\npid={}\nstate={}\nsince={}\npostgres={}\nchannels={}\npg_backend_pid={}\nconnects={}\n\
              retry_in_ms={}\nlast_error={}\nto_pg_transactions={}\nto_pg_notifications={}\nfrom_pg_transactions={}\n\
-             from_pg_notifications={}\ntoo_long={}\ngaps_signalled={}\nend\n",
+             from_pg_notifications={}\ntoo_long={}\ngaps_signalled={}\nrepeats_skipped={}\nend\n",
             self.name,
             self.pid,
             self.phase.name(),
@@ -111,6 +115,7 @@ impl State {
             self.from_pg_notifications,
             self.too_long,
             self.gaps_signalled,
+            self.repeats_skipped,
         );
         if s.len() > FILE_SIZE - 1 {
             let mut cut = FILE_SIZE - 5;

@@ -96,10 +96,11 @@ pub fn stat_text(dir: &std::path::Path) -> String {
             r.get("too_long")
         ));
         out.push_str(&format!(
-            "  received   {} transactions, {} notifications from PostgreSQL; {} gaps signalled\n",
+            "  received   {} transactions, {} notifications from PostgreSQL; {} gaps signalled; {} repeats skipped\n",
             r.get("from_pg_transactions"),
             r.get("from_pg_notifications"),
-            r.get("gaps_signalled")
+            r.get("gaps_signalled"),
+            r.get("repeats_skipped")
         ));
         if !r.get("last_error").is_empty() {
             out.push_str(&format!("  last error {}\n", r.get("last_error")));
