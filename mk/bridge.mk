@@ -19,3 +19,11 @@ bridge-test-setup:
 test-bridge: bridge-test-setup
 	$(CARGO) build -p hark-cli --release
 	$(CARGO) test -p hark-bridge --release
+
+# `make bench` measures two hosts' bridges through its PostgreSQL cluster, in the same run.
+BRIDGE_BENCH := target/release/examples/bridge_bench
+.PHONY: bridge-bench-build
+bridge-bench-build:
+	$(CARGO) build -q -p hark-bridge --release --example bridge_bench
+bench: bridge-bench-build
+BENCH_ARGS += --bridge-bench $(BRIDGE_BENCH)

@@ -28,7 +28,7 @@ use futures_util::{pin_mut, TryStreamExt};
 use tokio_postgres::{Client, SimpleQueryMessage};
 
 /// At most this many notifications (and this much SQL text) go in one message to PostgreSQL.
-const BATCH_NOTIFICATIONS: usize = 2000;
+const BATCH_NOTIFICATIONS: usize = 5000;
 const BATCH_BYTES: usize = 1 << 20;
 
 /// One PostgreSQL transaction to send (or, with no rows, a local transaction only to
@@ -168,41 +168,51 @@ impl Outbound {
     pub async fn send(&mut self, client: &Client) -> Result<(), SendError> {
         while self.has_work() {
             let sendable = self.units.len() - usize::from(self.open_tail);
-            let mut count = 0;
-            let mut bytes = 0;
-            let mut sql = String::new();
+            let (mut count, mut bytes) = (0, 0);
             let mut taken = 0;
-            for u in &self.units[..sendable] {
-                if count > 0 && (count + u.rows.len() > BATCH_NOTIFICATIONS || bytes > BATCH_BYTES) {
+            let mut batch: Vec<usize> = Vec::new();
+            for (i, u) in self.units[..sendable].iter().enumerate() {
+                let size: usize = u.rows.iter().map(|(c, p)| c.len() + p.len() + 8).sum();
+                if count > 0 && (count + u.rows.len() > BATCH_NOTIFICATIONS || bytes + size > BATCH_BYTES) {
                     break;
                 }
                 if !u.rows.is_empty() {
-                    let start = sql.len();
-                    sql.push_str("BEGIN; SELECT pg_notify(c, p) FROM (VALUES ");
-                    for (j, (c, p)) in u.rows.iter().enumerate() {
-                        if j > 0 {
-                            sql.push(',');
-                        }
-                        sql.push('(');
-                        sql.push_str(&quote_literal(c));
-                        sql.push(',');
-                        sql.push_str(&quote_literal(p));
-                        sql.push(')');
-                    }
-                    if u.rows[0].0 == wire::PG_TXN {
-                        sql.push_str(&format!(
-                            ",({},{})",
-                            quote_literal(wire::PG_TXN),
-                            quote_literal(&end_of(&u.rows[0].1))
-                        ));
-                    }
-                    sql.push_str(") AS v(c, p); COMMIT;");
-                    bytes += sql.len() - start;
+                    batch.push(i);
                     count += u.rows.len();
+                    bytes += size;
                 }
                 taken += 1;
             }
-            let committed = if sql.is_empty() { taken } else { self.run(client, &sql, taken).await? };
+            // One transaction alone is one statement, its own implicit transaction (a round trip
+            // with less for PostgreSQL to do); several are each framed by BEGIN and COMMIT.
+            let alone = batch.len() == 1;
+            let mut sql = String::new();
+            for &i in &batch {
+                let rows = &self.units[i].rows;
+                if !alone {
+                    sql.push_str("BEGIN; ");
+                }
+                sql.push_str("SELECT pg_notify(c, p) FROM (VALUES ");
+                for (j, (c, p)) in rows.iter().enumerate() {
+                    if j > 0 {
+                        sql.push(',');
+                    }
+                    sql.push('(');
+                    sql.push_str(&quote_literal(c));
+                    sql.push(',');
+                    sql.push_str(&quote_literal(p));
+                    sql.push(')');
+                }
+                if rows[0].0 == wire::PG_TXN {
+                    sql.push_str(&format!(",({},{})", quote_literal(wire::PG_TXN), quote_literal(&end_of(&rows[0].1))));
+                }
+                sql.push_str(") AS v(c, p);");
+                if !alone {
+                    sql.push_str(" COMMIT;");
+                }
+            }
+            let per_unit = if alone { 1 } else { 3 };
+            let committed = if sql.is_empty() { taken } else { self.run(client, &sql, taken, per_unit).await? };
             if committed > 0 {
                 let ack = self.units[committed - 1].ack;
                 for u in self.units.drain(..committed) {
@@ -222,9 +232,10 @@ impl Outbound {
         Ok(())
     }
 
-    /// Runs `sql` (units of three statements each, and ack-only units of none); how many of the
-    /// `taken` units PostgreSQL committed, or the error when none was lost in doubt.
-    async fn run(&self, client: &Client, sql: &str, taken: usize) -> Result<usize, SendError> {
+    /// Runs `sql` (`per_unit` statements for each sending unit, none for an ack-only one); how
+    /// many of the `taken` units PostgreSQL committed (a statement's completion is reported
+    /// after its commit), or the error when it committed none.
+    async fn run(&self, client: &Client, sql: &str, taken: usize, per_unit: usize) -> Result<usize, SendError> {
         let stream = client.simple_query_raw(sql).await.map_err(lost_or_refused)?;
         pin_mut!(stream);
         let mut completed = 0usize;
@@ -240,7 +251,7 @@ impl Outbound {
                 }
             }
         }
-        // Map completed statements back to units: each sending unit is BEGIN, SELECT, COMMIT.
+        // Map completed statements back to units.
         let mut statements = completed;
         let mut committed = 0;
         for u in self.units.iter().take(taken) {
@@ -248,8 +259,8 @@ impl Outbound {
                 committed += 1;
                 continue;
             }
-            if statements >= 3 {
-                statements -= 3;
+            if statements >= per_unit {
+                statements -= per_unit;
                 committed += 1;
             } else {
                 break;
