@@ -17,32 +17,52 @@
 //! ## Design
 //!
 //! One thread, one PostgreSQL connection (`pg.rs`, through tokio-postgres, settings read as libpq
-//! reads them: `conninfo.rs`), two local sessions, and a state file (`state.rs`).
+//! reads them: `conninfo.rs`), two local sessions (one attached to the bridge's durable
+//! subscription, one that commits what PostgreSQL delivers), and a state file (`state.rs`).
 //!
 //! 1. **Connect.** The bridge connects, learns its backend PID and LISTENs on the bridged channels
 //!    and on the frame channel `hark.bridge` (`wire.rs`). Failing that, or when the connection is
 //!    lost later, it waits and tries again, the wait doubling from [`Config::backoff_min`] to
 //!    [`Config::backoff_max`]; each phase is written to `bridge.NAME.state` in the queue directory,
 //!    which `hark stat` shows.
-//! 2. **PostgreSQL to local** (`inbound.rs`). Notifications arrive in PostgreSQL's order, each
+//! 2. **Local to PostgreSQL** (`outbound.rs`). The durable subscription `bridge.NAME`, on the
+//!    bridged channels and `hark.bridge.origin`, hands out local transactions in commit order,
+//!    also those committed while PostgreSQL was away or the bridge was not running. Each is sent
+//!    as one PostgreSQL transaction framed by `begin`/`end` notifications on `hark.bridge`
+//!    (origin and local commit number), never merged with another (PostgreSQL would fold
+//!    duplicates across them). Several go in one message, each between BEGIN and COMMIT, and the
+//!    local acknowledgement covers exactly those whose COMMIT PostgreSQL reported.
+//! 3. **PostgreSQL to local** (`inbound.rs`). Notifications arrive in PostgreSQL's order, each
 //!    transaction's together. Those carrying the bridge's own backend PID are its own sends and are
 //!    skipped (no echo). The rest are grouped back into their transactions (exactly, for another
 //!    bridge's framed transactions; by backend PID and arrival for other clients) and each group
 //!    is committed as one local transaction by the bridge's inbound session, whose first
-//!    notification is on `hark.bridge.origin` with the bridge's name.
-//! 3. **The gap.** PostgreSQL keeps nothing for a listener that is gone: what it delivered while
+//!    notification is on `hark.bridge.origin` with the bridge's name. That mark is what step 2
+//!    skips: it is in the queue with the transaction, so a replay after a crash of the bridge
+//!    recognises it too (a backend PID would not survive the restart).
+//! 4. **Repeats.** A transaction is sent twice only when PostgreSQL committed it and the bridge
+//!    did not record it locally: the connection was lost between sending COMMIT and its reply,
+//!    or the bridge died between the reply and the acknowledgement. A receiving bridge remembers
+//!    the last commit number of each origin and skips a framed transaction it already committed,
+//!    so while it runs, its host's listeners get each transaction once; a plain PostgreSQL
+//!    listener gets the repeat.
+//! 5. **The gap.** PostgreSQL keeps nothing for a listener that is gone: what it delivered while
 //!    the bridge was disconnected, or not running, is lost. Each time the bridge listens again
 //!    after having listened before (in this process or an earlier one of the same name on this
 //!    queue), it commits a notification on `hark.bridge.gap` before anything else, so that local
-//!    listeners that care hear of the gap instead of silence.
+//!    listeners that care hear of the gap instead of silence. The other way, a subscription cut
+//!    at its lag limit ([`Config::max_lag_bytes`]) sends `hark.bridge.gap` to PostgreSQL.
 //!
 //! ## What is not guaranteed
 //!
-//! PostgreSQL's payloads are shorter than 8,000 bytes; its queue is 8 GB and a listener that
-//! falls behind holds it back for every client of the database. Transactions of clients other
-//! than bridges are regrouped from their arrival: two that one backend commits back to back may
-//! be committed locally as one (in order, nothing folded). Notifications PostgreSQL delivered
-//! while the bridge was away are lost (the gap signal says so). The connection has no TLS.
+//! PostgreSQL's payloads are shorter than 8,000 bytes: a longer local one is not sent (the rest of
+//! its transaction is), and `hark.bridge.dropped` on PostgreSQL, standard error and `hark stat`
+//! say so. PostgreSQL's queue is 8 GB and a listener that falls behind holds it back for every
+//! client of the database. Transactions of clients other than bridges are regrouped from their
+//! arrival: two that one backend commits back to back may be committed locally as one (in
+//! order, nothing folded). Notifications PostgreSQL delivered while the bridge was away are lost
+//! (the gap signal says so). A receiving bridge's memory of commit numbers is its process's: a
+//! repeat that reaches it after it restarted is committed again. The connection has no TLS.
 
 mod conninfo;
 mod inbound;
