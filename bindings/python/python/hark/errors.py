@@ -223,10 +223,18 @@ class ClosedError(OperationalError):
 
 class GapError(OperationalError):
     """A receiver was cut (past its lag limit, or holding back a full queue under the cut
-    policy): notifications were skipped. Raised once, by the receive that meets the gap, before
-    the notifications after it (SQLSTATE ``HK001``)."""
+    policy): notifications were skipped. Raised once, by the receive that meets the gap, after
+    every notification before the skipped range and before those after it (SQLSTATE
+    ``HK001``); receive again for the rest. ``skipped`` counts the notifications on the
+    receiver's channels that were skipped, ``first_txn`` and ``last_txn`` are the commit
+    numbers (``Notify.txn``) of the first and last of them, ``resumed_at`` the position the
+    receiver goes on from."""
 
     code = "HARK_ERR_GAP"
+    skipped: int | None = None
+    first_txn: int | None = None
+    last_txn: int | None = None
+    resumed_at: int | None = None
 
 
 class InternalError(DatabaseError):
@@ -265,10 +273,14 @@ def _from_native(
     detail: str | None,
     hint: str | None,
     position: int | None,
+    gap: tuple[int, int, int, int] | None = None,
 ) -> Error:
     """Called by the native module to build the exception for a core error."""
     cls = _BY_CODE.get(code, Error)
-    return cls(message, sqlstate=sqlstate, detail=detail, hint=hint, position=position)
+    e = cls(message, sqlstate=sqlstate, detail=detail, hint=hint, position=position)
+    if isinstance(e, GapError) and gap is not None:
+        e.skipped, e.first_txn, e.last_txn, e.resumed_at = gap
+    return e
 
 
 def _rebuild(
