@@ -164,11 +164,22 @@ impl Host {
 
     /// Starts `hark bridge` on this host's queue; its standard error goes to `bridge.log`.
     pub fn start_bridge(&mut self, conninfo: &str, channels: &[&str]) {
+        self.start_bridge_with(conninfo, channels, &[]);
+    }
+
+    /// The same, with these environment variables (and no PG* variable of the test's own).
+    pub fn start_bridge_with(&mut self, conninfo: &str, channels: &[&str], env: &[(&str, &str)]) {
         let log =
             std::fs::OpenOptions::new().create(true).append(true).open(self.scratch.0.join("bridge.log")).unwrap();
         let mut cmd = Command::new(hark_bin());
         cmd.arg("bridge").arg(self.queue()).args(["--postgres", conninfo, "--max-backoff", "0.5", "--channel"]);
         cmd.args(channels);
+        for (k, _) in std::env::vars() {
+            if k.starts_with("PG") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.envs(env.iter().copied());
         let child = cmd.stdout(Stdio::null()).stderr(log).spawn().unwrap();
         self.bridge = Some(child);
     }
