@@ -133,9 +133,11 @@ def main():
             if a.bridge_bench and os.path.exists(a.bridge_bench):
                 # Two hosts' bridges through this cluster, against its plain clients, same run.
                 print(f"bridge: {a.runs} runs", flush=True)
-                hark_bin = hb[0]
-                bridge_results = medians([run_json([a.bridge_bench, hark_bin, conninfo] + quick)
-                                          for _ in range(a.runs)])
+                try:
+                    bridge_results = medians([run_json([a.bridge_bench, hb[0], conninfo] + quick)
+                                              for _ in range(a.runs)])
+                except RuntimeError as e:
+                    missing["hark bridge"] = f"could not run: {e}"
         except (RuntimeError, subprocess.CalledProcessError) as e:
             missing["PostgreSQL 15"] = f"could not run: {e}"
         finally:
