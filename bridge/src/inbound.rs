@@ -3,20 +3,21 @@
 //! a session of the bridge's own that marks each of its transactions with [`wire::LOCAL_ORIGIN`].
 //!
 //! Where a transaction ends: PostgreSQL delivers a transaction's notifications together and in
-//! order, but its protocol does not mark the end. A bridge's transactions are framed
-//! (`wire::PG_TXN`), so they are committed exactly. For any other sender (psql, an application)
-//! the group is the run of notifications from one backend PID that arrive together: it ends at a
+//! order, but its protocol does not mark the end. A bridge's transactions end with an end mark
+//! (`wire::PG_TXN`), and a bridge's connection sends nothing else: once a backend PID has sent an
+//! end mark, its groups end only at one, so they are committed exactly. For any other sender
+//! (psql, an application) the group is the run of notifications from one backend PID that arrive together: it ends at a
 //! notification from another backend, at a repeated (channel, payload) (PostgreSQL folded
 //! duplicates within a transaction, so a repeat is a new transaction, and hark would fold it),
 //! or when nothing more arrives within [`QUIET`]. Two transactions one backend commits back to back
 //! may therefore be committed locally as one: still in order, and nothing folded.
 
 use crate::pg::PgNote;
-use crate::wire::{self, Frame};
+use crate::wire;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-/// How long an unframed group waits for more of its transaction before it is committed.
+/// How long a group of a client other than a bridge waits for more of its transaction before it is committed.
 pub const QUIET: Duration = Duration::from_millis(2);
 
 pub struct Inbound {
@@ -26,7 +27,8 @@ pub struct Inbound {
     pub own_pg_pid: i32,
     group: Vec<PgNote>,
     group_pid: i32,
-    framed: Option<(String, u64)>,
+    /// Backend PIDs that sent an end mark on this connection: bridges.
+    bridges: HashSet<i32>,
     seen: HashSet<(String, String)>,
     /// The last transaction committed from each framing origin: a transaction a sender repeats
     /// (it crashed between PostgreSQL's commit and its local acknowledgement) is skipped.
@@ -44,7 +46,7 @@ impl Inbound {
             own_pg_pid: 0,
             group: Vec::new(),
             group_pid: 0,
-            framed: None,
+            bridges: HashSet::new(),
             seen: HashSet::new(),
             last_txn: HashMap::new(),
             transactions: 0,
@@ -60,61 +62,45 @@ impl Inbound {
             return Ok(());
         }
         if n.channel == wire::PG_TXN {
-            let frame = match wire::parse_frame(&n.payload) {
-                Some(f) => f,
-                None => return Ok(()), // someone else's NOTIFY on the frame channel
+            let Some((origin, txn)) = wire::parse_end_mark(&n.payload) else {
+                return Ok(()); // someone else's NOTIFY on the mark channel
             };
-            return match frame {
-                Frame::Begin { origin, txn } => {
-                    self.commit_pending()?;
-                    self.framed = Some((origin.to_owned(), txn));
-                    self.group_pid = n.pid;
-                    Ok(())
-                }
-                Frame::End { origin, txn } => {
-                    let matches = self.framed.as_ref().is_some_and(|(o, t)| o == origin && *t == txn);
-                    if !matches {
-                        self.framed = None;
-                        return self.commit_pending();
-                    }
-                    let seen_before = self.last_txn.get(origin).is_some_and(|last| *last >= txn);
-                    if seen_before {
-                        self.repeats_skipped += 1;
-                        self.group.clear();
-                        self.framed = None;
-                        return Ok(());
-                    }
-                    self.last_txn.insert(origin.to_owned(), txn);
-                    self.framed = None;
-                    self.commit_pending()
-                }
-            };
-        }
-        if self.framed.is_some() {
-            if n.pid == self.group_pid {
-                self.group.push(n);
+            self.bridges.insert(n.pid);
+            if self.group.is_empty() || self.group_pid != n.pid {
+                // The transaction carried nothing on our channels; what is pending is another's.
+                return self.commit_pending();
+            }
+            if self.last_txn.get(origin).is_some_and(|last| *last >= txn) {
+                self.repeats_skipped += 1;
+                self.group.clear();
+                self.seen.clear();
                 return Ok(());
             }
-            // Cannot happen while PostgreSQL delivers transactions whole; commit what came.
-            self.framed = None;
+            self.last_txn.insert(origin.to_owned(), txn);
+            return self.commit_pending();
         }
-        if !self.group.is_empty()
-            && (self.group_pid != n.pid || self.seen.contains(&(n.channel.clone(), n.payload.clone())))
-        {
-            self.commit_pending()?;
+        if !self.group.is_empty() {
+            let other_backend = self.group_pid != n.pid;
+            let repeat = !self.bridges.contains(&n.pid) && self.seen.contains(&(n.channel.clone(), n.payload.clone()));
+            if other_backend || repeat {
+                self.commit_pending()?;
+            }
         }
         self.group_pid = n.pid;
-        self.seen.insert((n.channel.clone(), n.payload.clone()));
+        if !self.bridges.contains(&n.pid) {
+            self.seen.insert((n.channel.clone(), n.payload.clone()));
+        }
         self.group.push(n);
         Ok(())
     }
 
-    /// Whether an unframed group waits for the quiet moment that ends it.
+    /// Whether a group of a client other than a bridge waits for the quiet moment that ends it.
     pub fn waits_for_quiet(&self) -> bool {
-        self.framed.is_none() && !self.group.is_empty()
+        !self.group.is_empty() && !self.bridges.contains(&self.group_pid)
     }
 
-    /// Commits the group gathered so far (also a framed one cut short by a lost connection).
+    /// Commits the group gathered so far (also a bridge's transaction cut short by a lost
+    /// connection).
     pub fn commit_pending(&mut self) -> hark::Result<()> {
         if self.group.is_empty() {
             self.seen.clear();
@@ -144,7 +130,8 @@ impl Inbound {
     /// The connection to PostgreSQL ended: what came of a transaction is committed, and the next
     /// one starts afresh.
     pub fn disconnected(&mut self) -> hark::Result<()> {
-        self.framed = None;
+        // Backend PIDs are the old connection's view; the next one learns them again.
+        self.bridges.clear();
         self.commit_pending()
     }
 

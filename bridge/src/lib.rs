@@ -21,21 +21,21 @@
 //! subscription, one that commits what PostgreSQL delivers), and a state file (`state.rs`).
 //!
 //! 1. **Connect.** The bridge connects, learns its backend PID and LISTENs on the bridged channels
-//!    and on the frame channel `hark.bridge` (`wire.rs`). Failing that, or when the connection is
+//!    and on the mark channel `hark.bridge` (`wire.rs`). Failing that, or when the connection is
 //!    lost later, it waits and tries again, the wait doubling from [`Config::backoff_min`] to
 //!    [`Config::backoff_max`]; each phase is written to `bridge.NAME.state` in the queue directory,
 //!    which `hark stat` shows.
 //! 2. **Local to PostgreSQL** (`outbound.rs`). The durable subscription `bridge.NAME`, on the
 //!    bridged channels and `hark.bridge.origin`, hands out local transactions in commit order,
 //!    also those committed while PostgreSQL was away or the bridge was not running. Each is sent
-//!    as one PostgreSQL transaction framed by `begin`/`end` notifications on `hark.bridge`
-//!    (origin and local commit number), never merged with another (PostgreSQL would fold
+//!    as one PostgreSQL transaction ending with an end mark on `hark.bridge` (origin and local
+//!    commit number), never merged with another (PostgreSQL would fold
 //!    duplicates across them). Several go in one message, each between BEGIN and COMMIT, and the
 //!    local acknowledgement covers exactly those whose COMMIT PostgreSQL reported.
 //! 3. **PostgreSQL to local** (`inbound.rs`). Notifications arrive in PostgreSQL's order, each
 //!    transaction's together. Those carrying the bridge's own backend PID are its own sends and are
 //!    skipped (no echo). The rest are grouped back into their transactions (exactly, for another
-//!    bridge's framed transactions; by backend PID and arrival for other clients) and each group
+//!    bridge's transactions, which end with a mark; by backend PID and arrival for other clients) and each group
 //!    is committed as one local transaction by the bridge's inbound session, whose first
 //!    notification is on `hark.bridge.origin` with the bridge's name. That mark is what step 2
 //!    skips: it is in the queue with the transaction, so a replay after a crash of the bridge
@@ -43,7 +43,7 @@
 //! 4. **Repeats.** A transaction is sent twice only when PostgreSQL committed it and the bridge
 //!    did not record it locally: the connection was lost between sending COMMIT and its reply,
 //!    or the bridge died between the reply and the acknowledgement. A receiving bridge remembers
-//!    the last commit number of each origin and skips a framed transaction it already committed,
+//!    the last commit number of each origin and skips a marked transaction it already committed,
 //!    so while it runs, its host's listeners get each transaction once; a plain PostgreSQL
 //!    listener gets the repeat.
 //! 5. **The gap.** PostgreSQL keeps nothing for a listener that is gone: what it delivered while
@@ -252,7 +252,7 @@ pub fn subscription_name(bridge: &str) -> String {
     format!("bridge.{bridge}")
 }
 
-/// The bridge's name in its frames: its name, this machine's name, and a tag of this queue
+/// The bridge's name in its end marks: its name, this machine's name, and a tag of this queue
 /// (this boot's id and the control file's identity), so that the commit numbers it sends, which
 /// restart from zero with a new queue, are never taken for an earlier queue's.
 fn origin(config: &Config) -> Result<String, String> {

@@ -1,6 +1,6 @@
 //! Local to PostgreSQL: the bridge's durable subscription (`bridge.NAME`) hands out the local
 //! transactions on the bridged channels in commit order; each is sent as one PostgreSQL
-//! transaction, framed (`wire::PG_TXN`), and acknowledged locally only after PostgreSQL's COMMIT
+//! transaction, closed by an end mark (`wire::PG_TXN`), and acknowledged locally only after PostgreSQL's COMMIT
 //! succeeded.
 //!
 //! * Transactions the bridge itself committed from PostgreSQL begin with its own
@@ -12,7 +12,7 @@
 //! * **When a duplicate can occur**: a transaction is sent again only if PostgreSQL committed it
 //!   but the bridge did not learn it, or did not store the acknowledgement: the connection was lost
 //!   after COMMIT was sent and before its reply arrived, or the bridge was killed between the
-//!   reply and the acknowledgement. The frames carry the local commit number, and a bridge that
+//!   reply and the acknowledgement. The end marks carry the local commit number, and a bridge that
 //!   receives from PostgreSQL skips a transaction it already committed from that origin, so other
 //!   hosts' bridges drop such a repeat while they run; a plain PostgreSQL client receives it twice.
 //! * A payload PostgreSQL cannot carry (8,000 bytes or more: a queue created with a larger
@@ -34,9 +34,11 @@ const BATCH_BYTES: usize = 1 << 20;
 /// One PostgreSQL transaction to send (or, with no rows, a local transaction only to
 /// acknowledge).
 struct Unit {
-    /// `(channel, payload)` rows, frames included.
+    /// `(channel, payload)` rows, without the end mark.
     rows: Vec<(String, String)>,
-    /// Local notifications in it (frames and notices excluded).
+    /// The local commit number its end mark carries; `None` for a unit sent without one (a gap).
+    txn: Option<u64>,
+    /// Local notifications in it (notices excluded).
     notifications: u64,
     /// The position to acknowledge once it is committed.
     ack: u64,
@@ -112,7 +114,12 @@ impl Outbound {
                     );
                     eprintln!("hark bridge: the local queue skipped {} notifications before they were sent", g.skipped);
                     let ack = self.units.last().map_or(0, |u| u.ack);
-                    self.units.push(Unit { rows: vec![(wire::PG_GAP.to_owned(), payload)], notifications: 0, ack });
+                    self.units.push(Unit {
+                        rows: vec![(wire::PG_GAP.to_owned(), payload)],
+                        txn: None,
+                        notifications: 0,
+                        ack,
+                    });
                 }
             }
             taken += 1;
@@ -131,9 +138,7 @@ impl Outbound {
         if new_txn {
             let own = n.channel == wire::LOCAL_ORIGIN && n.payload == self.name;
             self.current = Some((n.txn, own));
-            let rows =
-                if own { Vec::new() } else { vec![(wire::PG_TXN.to_owned(), wire::begin_frame(&self.origin, n.txn))] };
-            self.units.push(Unit { rows, notifications: 0, ack: n.position });
+            self.units.push(Unit { rows: Vec::new(), txn: (!own).then_some(n.txn), notifications: 0, ack: n.position });
         }
         let own = self.current.is_some_and(|(_, own)| own);
         let unit = self.units.last_mut().expect("a unit for the current transaction");
@@ -188,7 +193,7 @@ impl Outbound {
             let alone = batch.len() == 1;
             let mut sql = String::new();
             for &i in &batch {
-                let rows = &self.units[i].rows;
+                let (rows, txn) = (&self.units[i].rows, self.units[i].txn);
                 if !alone {
                     sql.push_str("BEGIN; ");
                 }
@@ -203,8 +208,9 @@ impl Outbound {
                     sql.push_str(&quote_literal(p));
                     sql.push(')');
                 }
-                if rows[0].0 == wire::PG_TXN {
-                    sql.push_str(&format!(",({},{})", quote_literal(wire::PG_TXN), quote_literal(&end_of(&rows[0].1))));
+                if let Some(txn) = txn {
+                    let mark = wire::end_mark(&self.origin, txn);
+                    sql.push_str(&format!(",({},{})", quote_literal(wire::PG_TXN), quote_literal(&mark)));
                 }
                 sql.push_str(") AS v(c, p);");
                 if !alone {
@@ -274,13 +280,6 @@ impl Outbound {
             }
             Some(e) => Err(lost_or_refused(e)),
         }
-    }
-}
-
-fn end_of(begin: &str) -> String {
-    match wire::parse_frame(begin) {
-        Some(wire::Frame::Begin { origin, txn }) => wire::end_frame(origin, txn),
-        _ => begin.to_owned(),
     }
 }
 

@@ -1,4 +1,4 @@
-//! One connection to PostgreSQL: it LISTENs on the bridged channels and the frame channel, and
+//! One connection to PostgreSQL: it LISTENs on the bridged channels and the mark channel, and
 //! sends the local transactions. A task drives the connection and passes its notifications on in
 //! the order PostgreSQL sent them; when the connection ends, the receiver sees the end.
 

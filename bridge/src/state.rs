@@ -58,7 +58,7 @@ pub struct State {
     /// Local notifications PostgreSQL cannot carry (payloads of 8,000 bytes or more).
     pub too_long: u64,
     pub gaps_signalled: u64,
-    /// Framed transactions received again from an origin (its bridge crashed before it
+    /// Marked transactions received again from an origin (its bridge crashed before it
     /// acknowledged them locally) and not committed twice.
     pub repeats_skipped: u64,
 }

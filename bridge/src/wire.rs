@@ -2,11 +2,12 @@
 //! `hark.bridge`, which the bridge refuses to carry as a user channel.
 //!
 //! On PostgreSQL:
-//! * [`PG_TXN`] (`hark.bridge`): each transaction a bridge sends is framed by `begin ORIGIN TXN`
-//!   and `end ORIGIN TXN`, its first and last notification. PostgreSQL's protocol does not say
-//!   where one transaction's notifications end, but it delivers each transaction's together, in
-//!   send order: the frames let another bridge commit exactly that transaction as one local
-//!   transaction, even when it listens on only some of its channels.
+//! * [`PG_TXN`] (`hark.bridge`): each transaction a bridge sends ends with `end ORIGIN TXN`, its
+//!   origin and local commit number. PostgreSQL's protocol does not say where one transaction's
+//!   notifications end, but it delivers each transaction's together, in send order, and a
+//!   bridge's connection sends nothing else: the mark lets another bridge commit exactly that
+//!   transaction as one local transaction, even when it listens on only some of its channels,
+//!   and recognise a transaction sent again.
 //! * [`PG_GAP`] (`hark.bridge.gap`): the local queue dropped notifications the bridge had not
 //!   sent yet (its durable subscription passed a lag limit). The payload is JSON.
 //! * [`PG_DROPPED`] (`hark.bridge.dropped`): a local notification PostgreSQL cannot carry (a
@@ -31,31 +32,16 @@ pub const RESERVED_PREFIX: &str = "hark.bridge";
 /// PostgreSQL's largest payload is 7,999 bytes (its `NOTIFY_PAYLOAD_MAX_LENGTH` less one).
 pub const PG_MAX_PAYLOAD: usize = 7999;
 
-/// What a frame on [`PG_TXN`] says.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Frame<'a> {
-    Begin { origin: &'a str, txn: u64 },
-    End { origin: &'a str, txn: u64 },
-}
-
-pub fn begin_frame(origin: &str, txn: u64) -> String {
-    format!("begin {origin} {txn}")
-}
-
-pub fn end_frame(origin: &str, txn: u64) -> String {
+pub fn end_mark(origin: &str, txn: u64) -> String {
     format!("end {origin} {txn}")
 }
 
-/// Reads a frame; `None` for a payload that is not one (someone else's NOTIFY on the channel).
-pub fn parse_frame(payload: &str) -> Option<Frame<'_>> {
-    let (kind, rest) = payload.split_once(' ')?;
+/// Reads an end mark: its origin and commit number; `None` for a payload that is not one
+/// (someone else's NOTIFY on the channel).
+pub fn parse_end_mark(payload: &str) -> Option<(&str, u64)> {
+    let rest = payload.strip_prefix("end ")?;
     let (origin, txn) = rest.rsplit_once(' ')?;
-    let txn = txn.parse().ok()?;
-    match kind {
-        "begin" => Some(Frame::Begin { origin, txn }),
-        "end" => Some(Frame::End { origin, txn }),
-        _ => None,
-    }
+    Some((origin, txn.parse().ok()?))
 }
 
 /// Whether a channel is the bridge's own.
@@ -87,11 +73,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn frames_read_back_and_other_payloads_are_not_frames() {
-        assert_eq!(parse_frame(&begin_frame("host a/b", 7)), Some(Frame::Begin { origin: "host a/b", txn: 7 }));
-        assert_eq!(parse_frame(&end_frame("x", 0)), Some(Frame::End { origin: "x", txn: 0 }));
-        assert_eq!(parse_frame("hello"), None);
-        assert_eq!(parse_frame("end x y"), None);
+    fn end_marks_read_back_and_other_payloads_are_not_marks() {
+        assert_eq!(parse_end_mark(&end_mark("host a/b", 7)), Some(("host a/b", 7)));
+        assert_eq!(parse_end_mark("hello"), None);
+        assert_eq!(parse_end_mark("end x y"), None);
+        assert_eq!(parse_end_mark("begin x 1"), None);
     }
 
     #[test]
