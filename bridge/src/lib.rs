@@ -433,7 +433,7 @@ async fn serve(
             refused_until = None;
         }
         if refused_until.is_none() && outbound.has_work() {
-            match outbound.send(&link.client).await {
+            match outbound.send(link).await {
                 Ok(()) => {}
                 Err(SendError::Lost(e)) => return Ok(Some(e)),
                 Err(SendError::Refused(e)) => {

@@ -23,6 +23,7 @@
 //!   `hark.bridge.gap`, in order.
 
 use crate::pg::quote_literal;
+use crate::pg::Link;
 use crate::wire;
 use futures_util::{pin_mut, TryStreamExt};
 use tokio_postgres::{Client, SimpleQueryMessage};
@@ -170,7 +171,8 @@ impl Outbound {
 
     /// Sends the waiting units, in order, a batch per round trip, and acknowledges each batch's
     /// committed transactions locally.
-    pub async fn send(&mut self, client: &Client) -> Result<(), SendError> {
+    pub async fn send(&mut self, link: &Link) -> Result<(), SendError> {
+        let client = &link.client;
         while self.has_work() {
             let sendable = self.units.len() - usize::from(self.open_tail);
             let (mut count, mut bytes) = (0, 0);
@@ -188,9 +190,32 @@ impl Outbound {
                 }
                 taken += 1;
             }
-            // One transaction alone is one statement, its own implicit transaction (a round trip
-            // with less for PostgreSQL to do); several are each framed by BEGIN and COMMIT.
+            // One transaction alone is one prepared statement, its own implicit transaction (less
+            // for PostgreSQL to do: the latency path); several are each between BEGIN and COMMIT
+            // in one simple-query message, which PostgreSQL stops at the first failure, so that
+            // what commits is always a prefix, in order.
             let alone = batch.len() == 1;
+            if alone {
+                let u = &self.units[batch[0]];
+                let mut channels: Vec<&str> = u.rows.iter().map(|(c, _)| c.as_str()).collect();
+                let mut payloads: Vec<&str> = u.rows.iter().map(|(_, p)| p.as_str()).collect();
+                let mark = u.txn.map(|t| wire::end_mark(&self.origin, t));
+                if let Some(m) = &mark {
+                    channels.push(wire::PG_TXN);
+                    payloads.push(m);
+                }
+                let committed = match client.execute(&link.notify_many, &[&channels, &payloads]).await {
+                    Ok(_) => taken,
+                    Err(e) if batch[0] > 0 => {
+                        // The acknowledgement-only units before it are done; the rest waits.
+                        self.settle(batch[0])?;
+                        return Err(lost_or_refused(e));
+                    }
+                    Err(e) => return Err(lost_or_refused(e)),
+                };
+                self.settle(committed)?;
+                continue;
+            }
             let mut sql = String::new();
             for &i in &batch {
                 let (rows, txn) = (&self.units[i].rows, self.units[i].txn);
@@ -217,25 +242,28 @@ impl Outbound {
                     sql.push_str(" COMMIT;");
                 }
             }
-            let per_unit = if alone { 1 } else { 3 };
-            let committed = if sql.is_empty() { taken } else { self.run(client, &sql, taken, per_unit).await? };
-            if committed > 0 {
-                let ack = self.units[committed - 1].ack;
-                for u in self.units.drain(..committed) {
-                    if !u.rows.is_empty() {
-                        self.transactions += 1;
-                        self.notifications += u.notifications;
-                    }
-                }
-                if let Err(e) = self.conn.ack(ack) {
-                    return Err(SendError::Refused(format!("local queue: could not acknowledge: {e}")));
-                }
-            }
+            let committed = if sql.is_empty() { taken } else { self.run(client, &sql, taken, 3).await? };
+            self.settle(committed)?;
             if committed < taken {
                 return Err(SendError::Refused("PostgreSQL did not commit every transaction".to_owned()));
             }
         }
         Ok(())
+    }
+
+    /// The first `committed` units are in PostgreSQL: counts them and acknowledges them locally.
+    fn settle(&mut self, committed: usize) -> Result<(), SendError> {
+        if committed == 0 {
+            return Ok(());
+        }
+        let ack = self.units[committed - 1].ack;
+        for u in self.units.drain(..committed) {
+            if !u.rows.is_empty() {
+                self.transactions += 1;
+                self.notifications += u.notifications;
+            }
+        }
+        self.conn.ack(ack).map_err(|e| SendError::Refused(format!("local queue: could not acknowledge: {e}")))
     }
 
     /// Runs `sql` (`per_unit` statements for each sending unit, none for an ack-only one); how

@@ -22,6 +22,9 @@ pub struct Link {
     pub backend_pid: i32,
     /// PostgreSQL's notifications, in order; `None` once the connection ended.
     pub notes: mpsc::UnboundedReceiver<Result<PgNote, String>>,
+    /// One transaction's notifications in one statement, prepared once per connection: channels
+    /// and payloads as two arrays, notified in order.
+    pub notify_many: tokio_postgres::Statement,
     driver: tokio::task::JoinHandle<()>,
 }
 
@@ -70,7 +73,11 @@ pub async fn connect(config: &Config, channels: &[String]) -> Result<Link, Strin
         listen.push_str(&format!(" LISTEN {};", quote_ident(ch)));
     }
     client.batch_execute(&listen).await.map_err(|e| describe_error(&e))?;
-    Ok(Link { client, backend_pid, notes, driver })
+    let notify_many = client
+        .prepare("SELECT pg_notify(c, p) FROM unnest($1::text[], $2::text[]) AS v(c, p)")
+        .await
+        .map_err(|e| describe_error(&e))?;
+    Ok(Link { client, backend_pid, notes, notify_many, driver })
 }
 
 /// PostgreSQL's SQLSTATE and message when it sent one, else the client's description.
