@@ -87,6 +87,17 @@ pub fn resolve_with(conninfo: &str, env: &dyn Fn(&str) -> Option<String>) -> Res
     if c.get_ssl_mode() == SslMode::Require {
         return Err(no_tls("require"));
     }
+    // A bridge mostly waits on an idle connection: notice a vanished server (a partition, a
+    // crashed host) within about 25 s instead of the kernel's two hours, unless told otherwise.
+    if !mentions(conninfo, "keepalives_idle") {
+        c.keepalives_idle(Duration::from_secs(10));
+    }
+    if !mentions(conninfo, "keepalives_interval") {
+        c.keepalives_interval(Duration::from_secs(5));
+    }
+    if !mentions(conninfo, "keepalives_retries") {
+        c.keepalives_retries(3);
+    }
     if c.get_password().is_none() {
         if let Some(pw) = env("PGPASSWORD") {
             c.password(pw);
@@ -256,6 +267,15 @@ mod tests {
         let c = resolve_with("postgresql://carol@db.example:6000/orders", &env).unwrap();
         assert_eq!((c.get_user(), c.get_dbname(), c.get_ports()), (Some("carol"), Some("orders"), &[6000u16][..]));
         assert!(matches!(&c.get_hosts()[0], Host::Tcp(h) if h == "db.example"));
+    }
+
+    #[test]
+    fn an_idle_connection_is_watched_by_keepalives_unless_the_string_says_otherwise() {
+        let c = resolve_with("host=/x", &env_of(&[])).unwrap();
+        assert_eq!(c.get_keepalives_idle(), Duration::from_secs(10));
+        assert_eq!(c.get_keepalives_retries(), Some(3));
+        let c = resolve_with("host=/x keepalives_idle=600", &env_of(&[])).unwrap();
+        assert_eq!(c.get_keepalives_idle(), Duration::from_secs(600));
     }
 
     #[test]

@@ -433,7 +433,13 @@ async fn serve(
             refused_until = None;
         }
         if refused_until.is_none() && outbound.has_work() {
-            match outbound.send(link).await {
+            let sent = tokio::select! {
+                biased;
+                // What was sent and not acknowledged is sent again by the next run.
+                _ = stop.notified() => return Ok(None),
+                sent = outbound.send(link) => sent,
+            };
+            match sent {
                 Ok(()) => {}
                 Err(SendError::Lost(e)) => return Ok(Some(e)),
                 Err(SendError::Refused(e)) => {
