@@ -302,3 +302,45 @@ fn payloads_postgresql_cannot_carry_are_counted_announced_and_the_rest_is_sent()
         "{out}"
     );
 }
+
+#[test]
+fn what_the_local_queue_skipped_past_the_lag_limit_is_announced_on_postgresql() {
+    let Some(pg) = Pg::start() else { return };
+    let mut a = Host::new("lagging");
+    let options = hark::Options { max_queue_size: Some(64 << 20), ..hark::Options::new() }.segment_size(64 << 10);
+    drop(hark::Connection::with_options(a.queue(), &options).unwrap());
+    a.start_bridge_args(&pg.conninfo, &["ev"], &[], &["--max-lag-bytes", "131072"]);
+    a.wait_connected(1);
+    let mut psql = pg.psql_session();
+    feed(&mut psql, "LISTEN \"hark.bridge.gap\"; LISTEN ev;\nSELECT 'listening';\n");
+    std::thread::sleep(Duration::from_millis(300));
+    // The bridge stops reading (SIGSTOP) while the queue moves on well past its lag limit.
+    let pid = a.bridge.as_ref().unwrap().id() as i32;
+    // SAFETY: signals to our own child.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    let mut c = a.connect();
+    let payload = "p".repeat(1000);
+    for _ in 0..600 {
+        c.notify("ev", &payload).unwrap();
+    }
+    c.notify("ev", "last").unwrap();
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while a.state().unwrap().get("to_pg_notifications").parse::<u64>().unwrap_or(0) == 0 {
+        assert!(Instant::now() < deadline, "nothing sent; log:\n{}", a.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    feed(&mut psql, "SELECT pg_sleep(1);\n\\q\n");
+    let mut out = String::new();
+    psql.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    psql.wait().unwrap();
+    let lines: Vec<&str> = out.lines().filter(|l| l.starts_with("Asynchronous notification")).collect();
+    let gap = lines.iter().position(|l| l.contains("\"hark.bridge.gap\"")).unwrap_or_else(|| panic!("no gap:\n{out}"));
+    assert!(lines[gap].contains("\"skipped\":"), "{}", lines[gap]);
+    assert_eq!(lines.iter().filter(|l| l.contains("\"hark.bridge.gap\"")).count(), 1);
+    assert!(lines.last().unwrap().contains("with payload \"last\""), "what follows the gap is sent: {lines:?}");
+    let sent = lines.len() - 1;
+    assert!(sent < 601, "the skipped notifications were not sent: {sent} of 601 arrived");
+    assert!(a.log().contains("the local queue skipped"), "{}", a.log());
+}

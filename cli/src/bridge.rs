@@ -27,6 +27,11 @@ pub struct BridgeArgs {
     /// Longest wait between two connection attempts, in seconds.
     #[arg(long, value_name = "S", default_value_t = 10.0)]
     pub max_backoff: f64,
+    /// Lag limit of the bridge's subscription, in bytes of the local queue: what PostgreSQL has
+    /// not taken past it (while it is unreachable, say) is skipped, and `hark.bridge.gap` sent
+    /// in its place. Default: none (the queue holds it, up to its maximum size).
+    #[arg(long, value_name = "BYTES")]
+    pub max_lag_bytes: Option<u64>,
     /// Share the queue with the directory's group (as every member must give it).
     #[arg(long)]
     pub group_shared: bool,
@@ -39,6 +44,7 @@ pub fn run(a: BridgeArgs) -> u8 {
     config.options = hark::Options::new().group_shared(a.group_shared);
     config.backoff_max = Duration::from_secs_f64(a.max_backoff.clamp(0.01, 3600.0));
     config.backoff_min = config.backoff_min.min(config.backoff_max);
+    config.max_lag_bytes = a.max_lag_bytes;
     // SIGINT and SIGTERM are taken here, by sigwait, and never by the bridge's thread.
     // SAFETY: a sigset initialised by sigemptyset, used by this thread only.
     let set = unsafe {

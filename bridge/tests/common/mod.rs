@@ -169,10 +169,16 @@ impl Host {
 
     /// The same, with these environment variables (and no PG* variable of the test's own).
     pub fn start_bridge_with(&mut self, conninfo: &str, channels: &[&str], env: &[(&str, &str)]) {
+        self.start_bridge_args(conninfo, channels, env, &[]);
+    }
+
+    /// The same, with more arguments for `hark bridge`.
+    pub fn start_bridge_args(&mut self, conninfo: &str, channels: &[&str], env: &[(&str, &str)], args: &[&str]) {
         let log =
             std::fs::OpenOptions::new().create(true).append(true).open(self.scratch.0.join("bridge.log")).unwrap();
         let mut cmd = Command::new(hark_bin());
-        cmd.arg("bridge").arg(self.queue()).args(["--postgres", conninfo, "--max-backoff", "0.5", "--channel"]);
+        cmd.arg("bridge").arg(self.queue()).args(args);
+        cmd.args(["--postgres", conninfo, "--max-backoff", "0.5", "--channel"]);
         cmd.args(channels);
         for (k, _) in std::env::vars() {
             if k.starts_with("PG") {
