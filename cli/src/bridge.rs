@@ -117,14 +117,16 @@ pub fn stat_text(dir: &std::path::Path) -> String {
 
 /// The same as a JSON array of objects (every field as a string, and `running`).
 pub fn stat_json(dir: &std::path::Path) -> String {
-    let items: Vec<String> = hark_bridge::state::read_all(dir)
+    let items: Vec<serde_json::Value> = hark_bridge::state::read_all(dir)
         .iter()
         .map(|r| {
-            let mut fields = vec![format!("\"running\":{}", r.running)];
-            fields
-                .extend(r.fields.iter().map(|(k, v)| format!("{}:{}", crate::json::string(k), crate::json::string(v))));
-            format!("{{{}}}", fields.join(","))
+            let mut object = serde_json::Map::new();
+            object.insert("running".into(), r.running.into());
+            for (k, v) in &r.fields {
+                object.insert(k.clone(), v.as_str().into());
+            }
+            serde_json::Value::Object(object)
         })
         .collect();
-    format!("[{}]", items.join(","))
+    serde_json::Value::Array(items).to_string()
 }

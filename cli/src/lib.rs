@@ -7,4 +7,3 @@ pub mod serve;
 pub mod shell;
 pub mod stat;
 pub mod tcn;
-pub mod ws;

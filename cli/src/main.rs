@@ -15,12 +15,12 @@ use std::time::{Duration, Instant};
 
 /// PostgreSQL's LISTEN/NOTIFY on a queue directory shared by the processes of one machine.
 ///
-/// The queue directory is DIR when given, else $HARK_DIR, else /dev/shm/hark-<uid>
+/// The queue directory is the one given with -d/--dir DIR, else $HARK_DIR, else /dev/shm/hark-<uid>
 /// (/tmp/hark-<uid> without /dev/shm): one rule, so that a service and a login shell of the same
 /// user meet on one queue. A queue is created there if there is none (unless --no-create), in a
-/// missing or empty directory only. For listen, notify and serve, whose other arguments are
-/// channels, a first argument is taken as DIR only when it contains a `/` (write `./q` for a
-/// relative one), or give it with --dir.
+/// missing or empty directory only. Positional arguments are never a directory, except the one
+/// DIR that shell and stat take (they take nothing else): for listen, notify and serve they are
+/// channels (and notify's payload), and an argument that names a directory is refused.
 #[derive(Parser)]
 #[command(name = "hark", version)]
 struct Cli {
@@ -36,15 +36,21 @@ enum Command {
     Listen(ListenArgs),
     /// Send one notification.
     Notify(NotifyArgs),
-    /// Show the queue's size, positions, segment files and listeners.
+    /// Show the queue's size, positions, segment files, listeners and subscriptions with their lag.
     Stat(StatArgs),
     /// Forward notifications to browsers (WebSocket /ws, Server-Sent Events /events) with a live
     /// dashboard at /.
     ///
+    /// The dashboard shows the last --history notifications as soon as it opens, one line each
+    /// (a JSON payload opens on a click), with filters by channel and by text, pause, clear, and
+    /// a field to listen on one more channel or pattern (not with --open). A WebSocket at / (plain mode)
+    /// sends each payload as it is and nothing else, for code such as
+    /// `new WebSocket("ws://localhost:9292")` with `console.log(event.data)`.
+    ///
     /// Every request must present a secret token: as `?token=` in the URL, as the cookie the
     /// dashboard sets when opened with it, or as `Authorization: Bearer TOKEN`; others get 403.
     /// By default a fresh token is made at start and the dashboard's URL with it is printed on
-    /// standard error (`http://127.0.0.1:9292/?token=…`). To choose the token, for scripts, give
+    /// standard error (`http://localhost:9292/?token=…`). To choose the token, for scripts, give
     /// it in --token-file or in the environment variable HARK_SERVE_TOKEN (at least 16 letters,
     /// digits or `-._~`). Requests whose Host is not 127.0.0.1, [::1], localhost or an
     /// --allow-host name (with the port), or whose Origin is another site, are refused too.
@@ -92,7 +98,11 @@ impl QueueArgs {
 
 #[derive(Args)]
 struct ShellArgs {
+    /// Queue directory (the same as --dir).
+    #[arg(value_name = "DIR", conflicts_with = "dir")]
+    positional_dir: Option<PathBuf>,
     /// Queue directory.
+    #[arg(short = 'd', long)]
     dir: Option<PathBuf>,
     #[command(flatten)]
     queue: QueueArgs,
@@ -111,12 +121,16 @@ struct ShellArgs {
     /// Unaligned output: fields separated by `|`.
     #[arg(short = 'A', long = "no-align")]
     no_align: bool,
+    /// Set variable NAME to VALUE, as \set does (`-v NAME` unsets it). `-v ON_ERROR_STOP=1` makes
+    /// a script stop at its first error, with exit status 3.
+    #[arg(short = 'v', long = "set", visible_alias = "variable", value_name = "NAME=VALUE")]
+    variables: Vec<String>,
 }
 
 #[derive(Args)]
-#[command(override_usage = "hark listen [OPTIONS] [DIR] CHANNEL...")]
+#[command(override_usage = "hark listen [OPTIONS] CHANNEL...")]
 struct ListenArgs {
-    /// [DIR] CHANNEL…
+    /// Channels to listen on.
     #[arg(required = true, value_name = "CHANNEL")]
     args: Vec<String>,
     /// Queue directory.
@@ -137,10 +151,10 @@ struct ListenArgs {
 
 #[derive(Args)]
 #[command(
-    override_usage = "hark notify [OPTIONS] [DIR] CHANNEL [PAYLOAD]\n       hark notify [OPTIONS] [DIR] [CHANNEL] --tcn TABLE OP KEY=VALUE..."
+    override_usage = "hark notify [OPTIONS] CHANNEL [PAYLOAD]\n       hark notify [OPTIONS] [CHANNEL] --tcn TABLE OP KEY=VALUE..."
 )]
 struct NotifyArgs {
-    /// [DIR] CHANNEL [PAYLOAD]; PAYLOAD `-` reads it from standard input (one final newline
+    /// CHANNEL [PAYLOAD]; PAYLOAD `-` reads it from standard input (one final newline
     /// dropped). With --tcn, CHANNEL defaults to `tcn`.
     #[arg(value_name = "CHANNEL")]
     args: Vec<String>,
@@ -157,7 +171,11 @@ struct NotifyArgs {
 
 #[derive(Args)]
 struct StatArgs {
+    /// Queue directory (the same as --dir).
+    #[arg(value_name = "DIR", conflicts_with = "dir")]
+    positional_dir: Option<PathBuf>,
     /// Queue directory.
+    #[arg(short = 'd', long)]
     dir: Option<PathBuf>,
     /// The queue is shared with the directory's group (as created with --group-shared).
     #[arg(long)]
@@ -168,9 +186,9 @@ struct StatArgs {
 }
 
 #[derive(Args)]
-#[command(override_usage = "hark serve [OPTIONS] [DIR] CHANNEL...")]
+#[command(override_usage = "hark serve [OPTIONS] CHANNEL...")]
 struct ServeArgs {
-    /// [DIR] CHANNEL…
+    /// Channels to forward.
     #[arg(required = true, value_name = "CHANNEL")]
     args: Vec<String>,
     /// Queue directory.
@@ -192,6 +210,10 @@ struct ServeArgs {
     /// Browsers served at once.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
     max_clients: u32,
+    /// Recent notifications kept and shown to a page when it opens (at most 8 MiB of them; 0 keeps
+    /// none).
+    #[arg(long, value_name = "N", default_value_t = 200)]
+    history: u32,
     /// Read the token from the first line of FILE, which must be yours and closed to group and
     /// others (chmod 600). Takes precedence over HARK_SERVE_TOKEN.
     #[arg(long, value_name = "FILE")]
@@ -220,16 +242,27 @@ fn main() -> ExitCode {
     ExitCode::from(status)
 }
 
-/// Separates an optional leading DIR (recognised by a `/`) from the channels.
-fn dir_and_rest(dir: Option<PathBuf>, mut args: Vec<String>) -> (PathBuf, Vec<String>) {
-    if let Some(d) = dir {
-        return (d, args);
+/// The queue directory: `--dir` (or shell's and stat's positional DIR), else $HARK_DIR, else the
+/// default.
+fn queue_dir(dir: Option<PathBuf>) -> PathBuf {
+    dir.unwrap_or_else(hark::default_dir)
+}
+
+/// Refuses a channel argument that is a directory or written as a path: the queue directory is
+/// given with --dir only, so such an argument is a mistake, never a guess to be made.
+fn check_channels(command: &str, channels: &[String]) -> Result<(), u8> {
+    for ch in channels {
+        let path_like =
+            ch.starts_with(['/', '~']) || ch.starts_with("./") || ch.starts_with("../") || ch.ends_with('/');
+        if path_like || (!ch.is_empty() && std::path::Path::new(ch).is_dir()) {
+            eprintln!(
+                "hark {command}: {ch:?} names a directory, not a channel\n\
+                 HINT:  Give the queue directory with --dir {ch} (or $HARK_DIR); the other arguments are channels."
+            );
+            return Err(2);
+        }
     }
-    if args.first().is_some_and(|a| a.contains('/')) {
-        let d = args.remove(0);
-        return (PathBuf::from(d), args);
-    }
-    (hark::default_dir(), args)
+    Ok(())
 }
 
 fn open(dir: &std::path::Path, queue: &QueueArgs) -> Result<Connection, u8> {
@@ -245,13 +278,19 @@ fn fail(e: &hark::Error) -> u8 {
 }
 
 fn shell(a: ShellArgs) -> u8 {
-    let dir = a.dir.unwrap_or_else(hark::default_dir);
+    let dir = queue_dir(a.dir.or(a.positional_dir));
     let conn = match open(&dir, &a.queue) {
         Ok(c) => c,
         Err(code) => return code,
     };
     let opts = ShellOptions { quiet: a.quiet, style: TableStyle { unaligned: a.no_align, tuples_only: a.tuples_only } };
     let mut sh = Shell::new(conn, opts);
+    for v in &a.variables {
+        if let Err(e) = sh.assign_variable(v) {
+            eprintln!("hark: error: {e}");
+            return 1;
+        }
+    }
     let code = if let Some(sql) = a.command {
         sh.run_command(&sql)
     } else if let Some(f) = a.file.as_deref().filter(|f| *f != "-") {
@@ -278,10 +317,9 @@ fn shell(a: ShellArgs) -> u8 {
 }
 
 fn listen(a: ListenArgs) -> u8 {
-    let (dir, channels) = dir_and_rest(a.dir, a.args);
-    if channels.is_empty() {
-        eprintln!("hark listen: no channel given");
-        return 2;
+    let (dir, channels) = (queue_dir(a.dir), a.args);
+    if let Err(code) = check_channels("listen", &channels) {
+        return code;
     }
     let mut conn = match open(&dir, &a.queue) {
         Ok(c) => c,
@@ -334,7 +372,10 @@ fn listen(a: ListenArgs) -> u8 {
 }
 
 fn notify(a: NotifyArgs) -> u8 {
-    let (dir, mut rest) = dir_and_rest(a.dir, a.args);
+    let (dir, mut rest) = (queue_dir(a.dir), a.args);
+    if let Err(code) = check_channels("notify", &rest[..rest.len().min(1)]) {
+        return code;
+    }
     let (channel, payload) = if let Some(t) = a.tcn {
         if rest.len() > 1 {
             eprintln!("hark notify: with --tcn, give at most a channel (the payload is built from --tcn)");
@@ -378,7 +419,9 @@ fn notify(a: NotifyArgs) -> u8 {
                 return 2;
             }
             _ => {
-                eprintln!("hark notify: too many arguments (expected [DIR] CHANNEL [PAYLOAD])");
+                eprintln!(
+                    "hark notify: too many arguments (expected CHANNEL [PAYLOAD]; the queue directory goes with --dir)"
+                );
                 return 2;
             }
         }
@@ -394,7 +437,7 @@ fn notify(a: NotifyArgs) -> u8 {
 }
 
 fn stat_cmd(a: StatArgs) -> u8 {
-    let dir = a.dir.unwrap_or_else(hark::default_dir);
+    let dir = queue_dir(a.dir.or(a.positional_dir));
     // Looking must not create a queue.
     let options = hark::Options::new().group_shared(a.group_shared).create(false);
     let stats = hark::Queue::open(&dir, &options).and_then(|q| q.stats());
@@ -415,7 +458,10 @@ fn stat_cmd(a: StatArgs) -> u8 {
 }
 
 fn serve_cmd(a: ServeArgs) -> u8 {
-    let (dir, channels) = dir_and_rest(a.dir, a.args);
+    let (dir, channels) = (queue_dir(a.dir), a.args);
+    if let Err(code) = check_channels("serve", &channels) {
+        return code;
+    }
     let env_token = std::env::var_os("HARK_SERVE_TOKEN");
     let token = if a.open {
         if env_token.is_some() {
@@ -452,6 +498,7 @@ fn serve_cmd(a: ServeArgs) -> u8 {
         max_clients: a.max_clients as usize,
         token,
         allow_hosts: a.allow_host,
+        history: a.history as usize,
     };
     match serve::run(cfg) {
         Ok(()) => 0,

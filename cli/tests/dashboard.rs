@@ -1,19 +1,22 @@
 //! The dashboard in a real browser: headless Chromium opens `hark serve`'s page, notifications
-//! are sent, and the test reads the page (over the DevTools protocol) until they appear, then
-//! keeps a screenshot in `target/test-artifacts/dashboard.png`.
+//! are sent, and the test reads the page (over the DevTools protocol) until they appear, works its
+//! controls (expanding a JSON payload, filters, pause and resume, clear, adding a channel), runs
+//! the seed articles' plain WebSocket code in it, and keeps a screenshot in
+//! `target/test-artifacts/dashboard.png`.
 //!
 //! `make test-cli` installs Debian's `chromium` first; where it cannot be installed this test says
 //! so and skips. `HARK_CHROMIUM` names another binary.
 
 mod common;
 
-use common::{serve, ws_connect, Reaper, TempDir};
-use hark_cli::ws;
+use base64::Engine as _;
+use common::{serve, ws_connect, Reaper, TempDir, Ws};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use tungstenite::Message;
 
 fn chromium() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("HARK_CHROMIUM") {
@@ -30,63 +33,34 @@ fn artifacts_dir() -> PathBuf {
     target.join("test-artifacts")
 }
 
-/// Decodes the JSON string literal that starts at `s` (just after its opening quote).
-fn json_string_at(s: &str) -> String {
-    let mut out = String::new();
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' => return out,
-            '\\' => match chars.next() {
-                Some('n') => out.push('\n'),
-                Some('t') => out.push('\t'),
-                Some('r') => out.push('\r'),
-                Some('b') => out.push('\u{8}'),
-                Some('f') => out.push('\u{c}'),
-                Some('u') => {
-                    let hex: String = chars.by_ref().take(4).collect();
-                    let code = u32::from_str_radix(&hex, 16).unwrap();
-                    out.push(char::from_u32(code).unwrap_or('\u{fffd}'));
-                }
-                Some(other) => out.push(other),
-                None => break,
-            },
-            c => out.push(c),
-        }
-    }
-    panic!("unterminated JSON string");
-}
-
 /// A DevTools protocol session on one page.
 struct Cdp {
-    sock: TcpStream,
+    sock: Ws,
     next_id: u64,
 }
 
 impl Cdp {
     /// Sends one command and returns the raw text of its response.
-    fn call(&mut self, method: &str, params: &str) -> String {
+    fn call(&mut self, method: &str, params: serde_json::Value) -> serde_json::Value {
         self.next_id += 1;
         let id = self.next_id;
-        let msg = format!("{{\"id\":{id},\"method\":\"{method}\",\"params\":{params}}}");
-        ws::write_frame(&mut self.sock, ws::OP_TEXT, msg.as_bytes(), Some([0x5a, 0x17, 0x3c, 0x99])).unwrap();
-        let prefix = format!("{{\"id\":{id},");
+        let msg = serde_json::json!({ "id": id, "method": method, "params": params });
+        self.sock.send(Message::text(msg.to_string())).unwrap();
         loop {
-            let f = ws::read_frame(&mut self.sock, 64 << 20).expect("a DevTools message");
-            let text = String::from_utf8_lossy(&f.payload).into_owned();
-            if text.starts_with(&prefix) {
-                assert!(!text.contains("\"error\":"), "{method} failed: {text}");
-                return text;
+            let Message::Text(text) = self.sock.read().expect("a DevTools message") else { continue };
+            let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+            if v["id"].as_u64() == Some(id) {
+                assert!(v.get("error").is_none(), "{method} failed: {text}");
+                return v;
             }
         }
     }
 
     /// Evaluates a JavaScript expression whose value is a string.
     fn eval(&mut self, expr: &str) -> String {
-        let params = format!("{{\"expression\":{},\"returnByValue\":true}}", hark_cli::json::string(expr));
-        let r = self.call("Runtime.evaluate", &params);
-        let i = r.find("\"value\":\"").unwrap_or_else(|| panic!("no string value in {r}"));
-        json_string_at(&r[i + 9..])
+        let r = self.call("Runtime.evaluate", serde_json::json!({ "expression": expr, "returnByValue": true }));
+        let value = &r["result"]["result"]["value"];
+        value.as_str().unwrap_or_else(|| panic!("no string value in {r}")).to_owned()
     }
 
     fn eval_until(&mut self, what: &str, expr: &str, done: impl Fn(&str) -> bool) -> String {
@@ -178,12 +152,19 @@ fn dashboard_shows_notifications_in_a_real_browser() {
     let profile = TempDir::new("chromium-profile");
     std::fs::create_dir_all(profile.path()).unwrap();
     let srv = serve(dir.path(), &["orders", "metrics"]);
-    // The URL hark serve printed, with its token.
-    let page_url = format!("http://{}{}", srv.addr, srv.path("/"));
+    let mut conn = hark::Connection::open(dir.path()).unwrap();
+    // Sent before any page is open: the page shows it from the server's history.
+    conn.execute("NOTIFY orders, 'before the page'").unwrap();
+    // The URL hark serve printed, with its token, under the name `localhost` that the seed
+    // articles' browser code uses, so that the page's cookie goes with that code's socket too.
+    let host = format!("localhost:{}", srv.addr.port());
+    let page_url = format!("http://{host}{}", srv.path("/"));
+    let printed = srv.stderr.lock().unwrap().lines().next().unwrap_or("").to_owned();
+    assert!(printed.starts_with(&format!("hark serve: {page_url} ")), "{printed}");
     let (_browser, devtools) = start_browser(&binary, profile.path(), &page_url);
 
     // The page's own DevTools target (its URL loses the token once the page has loaded).
-    let origin = format!("\"url\": \"http://{}/", srv.addr);
+    let origin = format!("\"url\": \"http://{host}/");
     let deadline = Instant::now() + Duration::from_secs(30);
     let ws_path = loop {
         let list = http_get(devtools, "/json/list");
@@ -195,46 +176,142 @@ fn dashboard_shows_notifications_in_a_real_browser() {
         std::thread::sleep(Duration::from_millis(100));
     };
     let sock = ws_connect(devtools, &ws_path, "").expect("DevTools WebSocket");
-    sock.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    sock.get_ref().set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let mut cdp = Cdp { sock, next_id: 0 };
 
     let status = "String((document.getElementById('status') || {}).textContent)";
     cdp.eval_until("the page to connect", status, |s| s == "live");
     // The token has left the address bar; the page's HttpOnly cookie carries it, unseen by
     // scripts, to its own WebSocket, and to the page itself when reloaded without it.
-    assert_eq!(cdp.eval("location.href"), format!("http://{}/", srv.addr));
+    assert_eq!(cdp.eval("location.href"), format!("http://{host}/"));
     assert_eq!(cdp.eval("document.cookie"), "");
     cdp.eval("(window.beforeReload = 'yes', location.reload(), 'reloading')");
     let reloaded = format!("String(window.beforeReload) + ' ' + {status}");
     cdp.eval_until("the reloaded page to connect", &reloaded, |s| s == "undefined live");
 
-    let mut conn = hark::Connection::open(dir.path()).unwrap();
+    // The seed articles' browser code, unchanged but for the port: a plain WebSocket at the root
+    // whose messages are the payloads as sent.
+    let seed = format!(
+        "(window.logged = [], socket = new WebSocket(\"ws://localhost:{}\"), \
+         socket.onmessage = (event) => window.logged.push(event.data), \
+         socket.onopen = () => window.seedOpen = 'open', 'started')",
+        srv.addr.port()
+    );
+    cdp.eval(&seed);
+    cdp.eval_until("the seed's socket to open", "String(window.seedOpen)", |s| s == "open");
+
     conn.execute("NOTIFY orders, '{\"order\": 42, \"paid\": true}'").unwrap();
     conn.execute("NOTIFY metrics, 'cpu 0.93 <b>not markup</b>'").unwrap();
     conn.execute("NOTIFY orders, 'second order'").unwrap();
 
-    let expr = "Array.from(document.querySelectorAll('#events .event')).map(e => \
-        e.dataset.channel + ' ' + (e.querySelector('.payload').classList.contains('json') ? 'json' : 'text') + \
-        ' [' + e.querySelector('.payload').textContent + ']').join('\\n') + \
-        '\\ncounts orders=' + document.getElementById('count-orders').textContent + \
-        ' metrics=' + document.getElementById('count-metrics').textContent + \
-        ' bold=' + document.querySelectorAll('#events b').length";
-    let shown = cdp.eval_until("three events on the page", expr, |s| s.contains("counts orders=2 metrics=1"));
-    // Newest first; JSON pretty-printed, text as it is (markup in it stays text).
+    // What the list shows: each visible row's channel, kind and one-line payload.
+    let rows = "Array.from(document.querySelectorAll('#events .event')).filter(e => !e.hidden).map(e => \
+        e.dataset.channel + ' ' + (e.classList.contains('json') ? 'json' : 'text') + \
+        ' [' + e.querySelector('.payload').textContent + ']').join('\\n')";
+    let counts = format!(
+        "{rows} + '\\ncounts orders=' + document.getElementById('count-orders').textContent + \
+         ' metrics=' + document.getElementById('count-metrics').textContent + \
+         ' bold=' + document.querySelectorAll('#events b').length"
+    );
+    let shown = cdp.eval_until("four events on the page", &counts, |s| s.contains("counts orders=3 metrics=1"));
+    // Newest first, one line each; markup in a payload stays text.
     assert_eq!(
         shown,
         "orders text [second order]\n\
          metrics text [cpu 0.93 <b>not markup</b>]\n\
-         orders json [{\n  \"order\": 42,\n  \"paid\": true\n}]\n\
-         counts orders=2 metrics=1 bold=0"
+         orders json [{\"order\": 42, \"paid\": true}]\n\
+         orders text [before the page]\n\
+         counts orders=3 metrics=1 bold=0"
     );
+    // One line each: a row is as tall as a line of text.
+    let height = cdp.eval("String(document.querySelector('#events .event.json').getBoundingClientRect().height)");
+    assert!(height.parse::<f64>().unwrap() < 30.0, "a compact row is {height} px tall");
+    let logged = "JSON.stringify(window.logged)";
+    let seed_saw = cdp.eval_until("the seed's socket to log 3 payloads", logged, |s| s.matches("\",\"").count() == 2);
+    assert_eq!(seed_saw, r#"["{\"order\": 42, \"paid\": true}","cpu 0.93 <b>not markup</b>","second order"]"#);
 
-    let shot = cdp.call("Page.captureScreenshot", "{\"format\":\"png\"}");
-    let data = &shot[shot.find("\"data\":\"").expect("screenshot data") + 8..];
-    let png = ws::base64_decode(&data[..data.find('"').unwrap()]).expect("base64 PNG");
-    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 2000, "not a PNG screenshot");
+    // Its time is its commit time, to the millisecond, in the browser's time zone.
+    let time = cdp.eval("document.querySelector('#events .event time').textContent");
+    assert!(time.len() == 12 && time.as_bytes()[2] == b':' && time.as_bytes()[8] == b'.', "{time}");
+    let iso = cdp.eval("document.querySelector('#events .event time').dateTime");
+    let shown_ms = cdp.eval(&format!("String(Date.parse('{iso}'))")).parse::<u64>().unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    assert!(shown_ms <= now && now - shown_ms < 60_000, "{iso}");
+
+    // A JSON payload opens indented on a click, and closes on another.
+    let detail = "String((document.querySelector('#events .event.json .detail') || {}).textContent)";
+    cdp.eval("(document.querySelector('#events .event.json .row').click(), 'clicked')");
+    assert_eq!(cdp.eval(detail), "{\n  \"order\": 42,\n  \"paid\": true\n}");
+    let shot = screenshot(&mut cdp);
+
+    // Filters: by channel (the select, or a click on its counter), by text, both.
+    let set_channel = |cdp: &mut Cdp, ch: &str| {
+        cdp.eval(&format!(
+            "(document.getElementById('channel-filter').value = '{ch}', \
+             document.getElementById('channel-filter').dispatchEvent(new Event('change')), 'set')"
+        ));
+    };
+    let set_text = |cdp: &mut Cdp, t: &str| {
+        cdp.eval(&format!(
+            "(document.getElementById('text-filter').value = '{t}', \
+             document.getElementById('text-filter').dispatchEvent(new Event('input')), 'set')"
+        ));
+    };
+    set_channel(&mut cdp, "metrics");
+    assert_eq!(cdp.eval(rows), "metrics text [cpu 0.93 <b>not markup</b>]");
+    set_channel(&mut cdp, "");
+    cdp.eval("(document.querySelector('.counter[data-channel=\"orders\"]').click(), 'clicked')");
+    assert_eq!(cdp.eval(rows).lines().count(), 3);
+    set_text(&mut cdp, "cpu");
+    assert_eq!(cdp.eval(rows), "");
+    set_text(&mut cdp, "PAID");
+    assert_eq!(cdp.eval(rows), "orders json [{\"order\": 42, \"paid\": true}]");
+    set_channel(&mut cdp, "");
+    set_text(&mut cdp, "");
+    assert_eq!(cdp.eval(rows).lines().count(), 4);
+
+    // Pause holds new notifications back (and says how many); resume shows them.
+    cdp.eval("(document.getElementById('pause').click(), 'paused')");
+    conn.execute("NOTIFY metrics, 'while paused'").unwrap();
+    cdp.eval_until("the held count", status, |s| s == "paused · 1 new");
+    assert_eq!(cdp.eval(rows).lines().count(), 4);
+    assert_eq!(cdp.eval("document.getElementById('count-metrics').textContent"), "2");
+    cdp.eval("(document.getElementById('pause').click(), 'resumed')");
+    assert_eq!(cdp.eval(status), "live");
+    assert_eq!(cdp.eval(rows).lines().next(), Some("metrics text [while paused]"));
+
+    // Clear empties the list; what comes next shows.
+    cdp.eval("(document.getElementById('clear').click(), 'cleared')");
+    assert_eq!(cdp.eval(rows), "");
+
+    // A channel added from the page: the server listens on it, and its notifications show.
+    cdp.eval(
+        "(document.getElementById('listen-channel').value = 'late', \
+         document.getElementById('listen-form').requestSubmit(), 'asked')",
+    );
+    cdp.eval_until("the new channel's counter", "String(!!document.getElementById('count-late'))", |s| s == "true");
+    conn.execute("NOTIFY late, 'added from the page'").unwrap();
+    cdp.eval_until("the added channel's notification", rows, |s| s == "late text [added from the page]");
+    // And a pattern.
+    cdp.eval(
+        "(document.getElementById('listen-channel').value = 'sensor.*', \
+         document.getElementById('listen-form').requestSubmit(), 'asked')",
+    );
+    cdp.eval_until("the pattern's entry", "String(!!document.getElementById('count-sensor.*'))", |s| s == "true");
+    conn.execute("NOTIFY \"sensor.7\", '21.5'").unwrap();
+    cdp.eval_until("the pattern's notification", rows, |s| s.starts_with("sensor.7 text [21.5]\n"));
+
     let out = artifacts_dir();
     std::fs::create_dir_all(&out).unwrap();
-    std::fs::write(out.join("dashboard.png"), &png).unwrap();
+    std::fs::write(out.join("dashboard.png"), &shot).unwrap();
     eprintln!("dashboard screenshot: {}", out.join("dashboard.png").display());
+}
+
+/// A PNG of the page as it is.
+fn screenshot(cdp: &mut Cdp) -> Vec<u8> {
+    let shot = cdp.call("Page.captureScreenshot", serde_json::json!({ "format": "png" }));
+    let data = shot["result"]["data"].as_str().expect("screenshot data");
+    let png = base64::engine::general_purpose::STANDARD.decode(data).expect("base64 PNG");
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 2000, "not a PNG screenshot");
+    png
 }

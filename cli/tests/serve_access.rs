@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{hark, serve, serve_with, ws_connect, ws_text, TempDir};
+use common::{hark, serve, serve_with, test_user, ws_connect, ws_text, TempDir};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -199,7 +199,7 @@ fn only_this_machines_names_are_answered() {
 
     for bad in ["evil.example:80", "http://x", ""] {
         let out = hark()
-            .args(["serve", dir.path().to_str().unwrap(), "--addr", "127.0.0.1:0", "--allow-host", bad, "x"])
+            .args(["serve", "--dir", dir.path().to_str().unwrap(), "--addr", "127.0.0.1:0", "--allow-host", bad, "x"])
             .output()
             .unwrap();
         assert_eq!(out.status.code(), Some(1), "{bad}");
@@ -232,10 +232,11 @@ fn open_serves_without_a_token_and_warns() {
 
     // --open does not combine with a token.
     let d = dir.path().to_str().unwrap();
-    let out = hark().args(["serve", d, "--open", "x"]).env("HARK_SERVE_TOKEN", "0123456789abcdef").output().unwrap();
+    let out =
+        hark().args(["serve", "--dir", d, "--open", "x"]).env("HARK_SERVE_TOKEN", "0123456789abcdef").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("HARK_SERVE_TOKEN is set but --open serves without a token"));
-    let out = hark().args(["serve", d, "--open", "--token-file", "/nonexistent", "x"]).output().unwrap();
+    let out = hark().args(["serve", "--dir", d, "--open", "--token-file", "/nonexistent", "x"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
 
@@ -251,7 +252,12 @@ fn a_token_of_the_users_choosing() {
 
     // A file others can read is refused, as ssh refuses such a key.
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let out = hark().args(["serve", d, "--addr", "127.0.0.1:0", "--token-file"]).arg(&file).arg("x").output().unwrap();
+    let out = hark()
+        .args(["serve", "--dir", d, "--addr", "127.0.0.1:0", "--token-file"])
+        .arg(&file)
+        .arg("x")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -282,23 +288,14 @@ fn a_token_of_the_users_choosing() {
     for (token, why) in
         [("short", "at least 16 characters"), ("0123456789abcdef;x", "may contain only letters, digits")]
     {
-        let out =
-            hark().args(["serve", d, "--addr", "127.0.0.1:0", "x"]).env("HARK_SERVE_TOKEN", token).output().unwrap();
+        let out = hark()
+            .args(["serve", "--dir", d, "--addr", "127.0.0.1:0", "x"])
+            .env("HARK_SERVE_TOKEN", token)
+            .output()
+            .unwrap();
         assert_eq!(out.status.code(), Some(1), "{token}");
         assert!(String::from_utf8_lossy(&out.stderr).contains(why), "{token}");
     }
-}
-
-/// The uid and gid of `name`, creating it first as the project's tests do.
-fn test_user(name: &str) -> (u32, u32) {
-    let _ =
-        Command::new("useradd").args(["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name]).output();
-    let id = |flag: &str| {
-        let out = Command::new("id").args([flag, name]).output().unwrap();
-        assert!(out.status.success(), "no user {name}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap().trim().parse().unwrap()
-    };
-    (id("-u"), id("-g"))
 }
 
 #[test]
@@ -368,7 +365,15 @@ fn connect_as(path: &Path, uid: u32, gid: u32) -> std::io::Result<()> {
 /// Starts `hark serve` on a Unix socket and returns it with the token it printed.
 fn serve_unix(cmd: &mut Command, dir: &Path, sock: &Path) -> (common::Reaper, String) {
     let mut child = common::Reaper(
-        cmd.arg("serve").arg(dir).arg("--unix").arg(sock).arg("orders").stderr(Stdio::piped()).spawn().unwrap(),
+        cmd.arg("serve")
+            .arg("--dir")
+            .arg(dir)
+            .arg("--unix")
+            .arg(sock)
+            .arg("orders")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
     );
     let mut line = String::new();
     BufReader::new(child.0.stderr.take().unwrap()).read_line(&mut line).unwrap();
@@ -415,12 +420,19 @@ fn a_unix_socket_answers_its_owner_only() {
     assert!(unix_get(&sock, &elsewhere).starts_with("HTTP/1.1 403 Forbidden\r\n"));
 
     // A live socket is not taken over; a directory others may write is refused.
-    let out = hark().arg("serve").arg(dir.path()).arg("--unix").arg(&sock).arg("x").output().unwrap();
+    let out = hark().arg("serve").arg("--dir").arg(dir.path()).arg("--unix").arg(&sock).arg("x").output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("is in use by another server"));
     std::fs::set_permissions(socks.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-    let out =
-        hark().arg("serve").arg(dir.path()).arg("--unix").arg(socks.path().join("b.sock")).arg("x").output().unwrap();
+    let out = hark()
+        .arg("serve")
+        .arg("--dir")
+        .arg(dir.path())
+        .arg("--unix")
+        .arg(socks.path().join("b.sock"))
+        .arg("x")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("must be yours and writable by you only"));
     std::fs::set_permissions(socks.path(), std::fs::Permissions::from_mode(0o755)).unwrap();

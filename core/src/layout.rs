@@ -91,7 +91,10 @@ pub struct Shared {
     pub next_backend_pid: AtomicU32,
     /// CLOCK_MONOTONIC nanoseconds of the last half-full warning (rate limit).
     pub last_warning: AtomicU64,
-    pub _pad2: [u64; 4],
+    /// Set (never cleared) once a subscription with patterns attached: until then notifiers
+    /// skip the prefix buckets, so queues without patterns pay nothing for them.
+    pub patterns_used: AtomicU64,
+    pub _pad2: [u64; 3],
 }
 
 /// One listener (a session that has committed a LISTEN) or one durable subscription.

@@ -57,7 +57,9 @@ fn a_full_queue_fails_the_commit_whole_and_recovers_when_listeners_catch_up() {
     );
     assert_eq!(
         ws[0].hint.as_deref(),
-        Some("The NOTIFY queue cannot be emptied until that process ends its current transaction.")
+        Some(
+            "The NOTIFY queue cannot be emptied until that session reads its notifications (a listener that is not reading holds it back) or stops listening."
+        )
     );
 
     // The listener catches up: it got every committed notification and nothing of the failures.

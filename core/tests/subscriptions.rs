@@ -140,7 +140,25 @@ fn one_session_is_attached_at_a_time_and_a_second_may_wait() {
     let mut s = Connection::open(&q).unwrap();
     s.subscribe("t", &["c"], &SubscribeOptions::new()).unwrap();
     assert_eq!(s.listen("c").unwrap_err().sqlstate(), "55000");
+    assert_eq!(s.execute("LISTEN c").unwrap_err().sqlstate(), "55000");
+    assert_eq!(s.subscription(), Some("t"));
     s.notify("c", "a subscriber may notify").unwrap();
+}
+
+#[test]
+fn unlisten_in_a_subscribed_session_leaves_the_subscription_alone() {
+    let t = TempDir::new("sub-unlisten");
+    let q = t.queue();
+    let mut app = Connection::open(&q).unwrap();
+    let mut w = Connection::open(&q).unwrap();
+    w.listen("x").unwrap();
+    w.unlisten_all().unwrap(); // the session has listened before
+    w.subscribe("s", &["c"], &SubscribeOptions::new()).unwrap();
+    w.execute("UNLISTEN *; UNLISTEN c").unwrap();
+    w.execute("DISCARD ALL").unwrap();
+    app.notify("c", "still here").unwrap();
+    assert_eq!(payloads(&mut w), ["still here"]);
+    assert_eq!(app.subscriptions().unwrap().len(), 1);
 }
 
 #[test]

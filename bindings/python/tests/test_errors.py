@@ -57,8 +57,11 @@ def test_every_core_error_kind_has_its_class() -> None:
 def test_invalid_notify_arguments(conn: hark.Connection, channel: str, payload: str, message: str) -> None:
     with pytest.raises(hark.InvalidArgumentError) as e:
         conn.notify(channel, payload)
-    assert str(e.value) == message
+    assert e.value.message == message
     assert e.value.sqlstate == "22023"
+    if message == "payload string too long":  # with the queue's limit and how to raise it
+        assert e.value.detail == f"The payload is {len(payload.encode())} bytes; this queue's max_payload is 7999 bytes."
+        assert e.value.hint is not None and "max_payload" in e.value.hint
     conn.notify("ch", "p" * 7999)  # the limit itself is fine
 
 

@@ -10,18 +10,15 @@ use std::time::Duration;
 
 /// A client connection, over TCP or a Unix socket.
 pub trait Conn: Read + Write + Send + Sized + 'static {
-    fn try_clone(&self) -> io::Result<Self>;
     fn shutdown(&self, how: Shutdown) -> io::Result<()>;
     fn set_read_timeout(&self, d: Option<Duration>) -> io::Result<()>;
     fn set_write_timeout(&self, d: Option<Duration>) -> io::Result<()>;
+    fn set_nonblocking(&self, on: bool) -> io::Result<()>;
 }
 
 macro_rules! conn_for {
     ($t:ty) => {
         impl Conn for $t {
-            fn try_clone(&self) -> io::Result<Self> {
-                <$t>::try_clone(self)
-            }
             fn shutdown(&self, how: Shutdown) -> io::Result<()> {
                 <$t>::shutdown(self, how)
             }
@@ -30,6 +27,9 @@ macro_rules! conn_for {
             }
             fn set_write_timeout(&self, d: Option<Duration>) -> io::Result<()> {
                 <$t>::set_write_timeout(self, d)
+            }
+            fn set_nonblocking(&self, on: bool) -> io::Result<()> {
+                <$t>::set_nonblocking(self, on)
             }
         }
     };

@@ -45,6 +45,18 @@ pub fn normalize_pids(s: &str) -> String {
     out
 }
 
+/// The uid and gid of `name`, creating it first as the project's tests do.
+pub fn test_user(name: &str) -> (u32, u32) {
+    let _ =
+        Command::new("useradd").args(["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name]).output();
+    let id = |flag: &str| {
+        let out = Command::new("id").args([flag, name]).output().unwrap();
+        assert!(out.status.success(), "no user {name}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().trim().parse().unwrap()
+    };
+    (id("-u"), id("-g"))
+}
+
 pub fn hark() -> Command {
     Command::new(env!("CARGO_BIN_EXE_hark"))
 }
@@ -98,7 +110,7 @@ impl Server {
     }
 }
 
-/// Starts `hark serve DIR --addr 127.0.0.1:0 ARGS…` and reads the address it bound.
+/// Starts `hark serve --dir DIR --addr 127.0.0.1:0 ARGS…` and reads the address it bound.
 pub fn serve(dir: &Path, args: &[&str]) -> Server {
     serve_with(dir, args, &mut hark())
 }
@@ -108,6 +120,7 @@ pub fn serve_with(dir: &Path, args: &[&str], cmd: &mut Command) -> Server {
     use std::io::BufRead;
     let mut child = Reaper(
         cmd.arg("serve")
+            .arg("--dir")
             .arg(dir)
             .args(["--addr", "127.0.0.1:0"])
             .args(args)
@@ -125,7 +138,11 @@ pub fn serve_with(dir: &Path, args: &[&str], cmd: &mut Command) -> Server {
         .and_then(|r| r.split(' ').next())
         .unwrap_or_else(|| panic!("unexpected first line from hark serve: {line:?}"));
     let (addr, rest) = url.split_once('/').unwrap();
-    let addr = addr.parse().unwrap();
+    // `localhost:PORT` for 127.0.0.1 (what these tests bind), else the address itself.
+    let addr = match addr.strip_prefix("localhost:") {
+        Some(port) => std::net::SocketAddr::from(([127, 0, 0, 1], port.parse().unwrap())),
+        None => addr.parse().unwrap(),
+    };
     let token = rest.strip_prefix("?token=").map(str::to_owned);
     let seen = std::sync::Arc::new(std::sync::Mutex::new(line));
     // Keep draining its standard error so that it never blocks on it.
@@ -141,9 +158,13 @@ pub fn serve_with(dir: &Path, args: &[&str], cmd: &mut Command) -> Server {
     Server { child, addr, token, stderr: seen }
 }
 
-/// Opens a WebSocket to `addr` + `path` (sending `extra` header lines), returning the stream
-/// after the handshake, or the HTTP status line when the server refused.
-pub fn ws_connect(addr: std::net::SocketAddr, path: &str, extra: &str) -> Result<std::net::TcpStream, String> {
+/// A WebSocket client over TCP (tungstenite's).
+pub type Ws = tungstenite::WebSocket<std::net::TcpStream>;
+
+/// Opens a WebSocket to `addr` + `path` (sending `extra` header lines), returning it after the
+/// handshake, or the HTTP status line when the server refused. The handshake is written by hand
+/// so that a test can send any header it likes.
+pub fn ws_connect(addr: std::net::SocketAddr, path: &str, extra: &str) -> Result<Ws, String> {
     use std::io::Write;
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -168,19 +189,23 @@ pub fn ws_connect(addr: std::net::SocketAddr, path: &str, extra: &str) -> Result
         return Err(status);
     }
     let accept = head.lines().find_map(|l| l.strip_prefix("Sec-WebSocket-Accept: ")).unwrap_or("");
-    assert_eq!(accept, hark_cli::ws::accept_key(key));
-    Ok(s)
+    assert_eq!(accept, tungstenite::handshake::derive_accept_key(key.as_bytes()));
+    Ok(tungstenite::WebSocket::from_raw_socket(s, tungstenite::protocol::Role::Client, None))
 }
 
-/// The next text frame's content (skipping pings and pongs).
+/// The next text message (skipping pings and pongs).
 #[track_caller]
-pub fn ws_text(s: &mut std::net::TcpStream) -> String {
+pub fn ws_text(s: &mut Ws) -> String {
     loop {
-        let f = hark_cli::ws::read_frame(s, 64 << 20).expect("read a frame");
-        match f.opcode {
-            hark_cli::ws::OP_TEXT => return String::from_utf8(f.payload).unwrap(),
-            hark_cli::ws::OP_PING | hark_cli::ws::OP_PONG => {}
-            op => panic!("unexpected frame {op:#x}: {:?}", String::from_utf8_lossy(&f.payload)),
+        match s.read().expect("read a message") {
+            tungstenite::Message::Text(t) => return t.as_str().to_owned(),
+            tungstenite::Message::Ping(_) | tungstenite::Message::Pong(_) => {}
+            m => panic!("unexpected message {m:?}"),
         }
     }
+}
+
+/// A JSON message's value.
+pub fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
 }

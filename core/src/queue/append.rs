@@ -193,7 +193,11 @@ impl Queue {
         let mut n = Notice::new(Severity::Warning, "01000", format!("NOTIFY queue is {:.0}% full", usage * 100.0));
         if let Some(pid) = self.slowest_listener_pid() {
             n.detail = Some(format!("The server process with PID {pid} is among those with the oldest transactions."));
-            n.hint = Some("The NOTIFY queue cannot be emptied until that process ends its current transaction.".into());
+            // PostgreSQL's hint blames an open transaction; in hark the listener furthest behind is
+            // usually one that is not reading (idle, or busy elsewhere), and never blocked by one.
+            n.hint = Some(
+                "The NOTIFY queue cannot be emptied until that session reads its notifications (a listener that is not reading holds it back) or stops listening.".into(),
+            );
         }
         Some(n)
     }

@@ -150,7 +150,9 @@ impl Queue {
     /// `prefixes` (prefix buckets of the channels, for pattern subscriptions), and the pattern
     /// subscriptions every commit wakes, except `me` (I7). A listener with a wake-up already
     /// pending costs one load and no system call.
-    pub(crate) fn wake_buckets(&self, buckets: &[usize], prefixes: &[usize], me: Option<usize>) {
+    /// `patterns`: whether a pattern subscription ever attached to this queue (else the prefix
+    /// bitmaps are all empty and are not looked at).
+    pub(crate) fn wake_buckets(&self, buckets: &[usize], prefixes: &[usize], patterns: bool, me: Option<usize>) {
         let words = (self.shared().slot_hwm.load(Ordering::SeqCst) as usize).min(SLOT_COUNT).div_ceil(64);
         let wake_word = |word: &std::sync::atomic::AtomicU64, w: usize| {
             let mut bits = word.load(Ordering::SeqCst);
@@ -166,10 +168,12 @@ impl Queue {
             for &b in buckets {
                 wake_word(self.bucket_word(b, w), w);
             }
-            for &b in prefixes {
-                wake_word(self.prefix_word(b, w), w);
+            if patterns {
+                for &b in prefixes {
+                    wake_word(self.prefix_word(b, w), w);
+                }
+                wake_word(self.prefix_word(BUCKET_COUNT, w), w);
             }
-            wake_word(self.prefix_word(BUCKET_COUNT, w), w);
         }
     }
 

@@ -121,10 +121,12 @@ impl Connection {
     fn after_append(&mut self, o: AppendOutcome, txn: &Txn) -> Result<()> {
         let q = &self.queue;
         let mut it = txn.notifies();
+        // Prefix buckets matter only once a pattern subscription exists in this queue.
+        let patterns = q.shared().patterns_used.load(Ordering::SeqCst) != 0;
         if it.len() == 1 {
             let c = it.next().expect("one").0;
-            let prefix = channel_prefix_bucket(c);
-            q.wake_buckets(&[bucket_of(c)], prefix.as_slice(), self.rx.slot);
+            let prefix = if patterns { channel_prefix_bucket(c) } else { None };
+            q.wake_buckets(&[bucket_of(c)], prefix.as_slice(), patterns, self.rx.slot);
         } else {
             let mut seen = [0u64; BUCKET_COUNT / 64];
             let mut seen_prefix = [0u64; BUCKET_COUNT / 64];
@@ -137,14 +139,14 @@ impl Connection {
                 last = Some(c.as_ptr());
                 let b = bucket_of(c);
                 seen[b / 64] |= 1 << (b % 64);
-                if let Some(b) = channel_prefix_bucket(c) {
+                if let Some(b) = channel_prefix_bucket(c).filter(|_| patterns) {
                     seen_prefix[b / 64] |= 1 << (b % 64);
                 }
             }
             let set = |seen: &[u64]| -> Vec<usize> {
                 (0..BUCKET_COUNT).filter(|b| seen[b / 64] & (1 << (b % 64)) != 0).collect()
             };
-            q.wake_buckets(&set(&seen), &set(&seen_prefix), self.rx.slot);
+            q.wake_buckets(&set(&seen), &set(&seen_prefix), patterns, self.rx.slot);
         }
         debug_assert!(o.end > o.start);
         if o.crossed_segment {

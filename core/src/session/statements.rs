@@ -14,17 +14,23 @@ impl Connection {
         // Checked inside the statement: an invalid argument fails an open block, as in PostgreSQL.
         self.statement(|c| {
             check_channel(channel)?;
-            if let Some(name) = c.subscription() {
-                return Err(Error::new(
-                    ErrorKind::TransactionState,
-                    "55000",
-                    format!("cannot LISTEN in a session attached to subscription \"{name}\""),
-                )
-                .with_hint("Listen from another connection, or add the channel to the subscription."));
-            }
-            c.block.txn.actions.push(ListenAction::Listen(channel.to_owned()));
-            Ok(())
+            c.record_listen(channel.to_owned())
         })
+    }
+
+    /// Records a LISTEN (both the method and the SQL statement come here). A session attached to
+    /// a subscription cannot listen: its slot is the subscription's.
+    pub(crate) fn record_listen(&mut self, channel: String) -> Result<()> {
+        if let Some(name) = self.subscription() {
+            return Err(Error::new(
+                ErrorKind::TransactionState,
+                "55000",
+                format!("cannot LISTEN in a session attached to subscription \"{name}\""),
+            )
+            .with_hint("Listen from another connection, or add the channel to the subscription."));
+        }
+        self.block.txn.actions.push(ListenAction::Listen(channel));
+        Ok(())
     }
 
     /// `UNLISTEN channel`. Takes effect at commit; unknown channels are ignored (R10).
@@ -48,7 +54,13 @@ impl Connection {
     /// Records an UNLISTEN, except, as PostgreSQL, in a session that never committed a LISTEN and
     /// has no other listen action pending: it could not be listening, so nothing is recorded (the
     /// difference shows in `PREPARE TRANSACTION`, R25).
+    ///
+    /// A session attached to a subscription listens on nothing: its UNLISTEN does nothing (and
+    /// never touches the subscription's slot).
     pub(crate) fn record_unlisten(&mut self, a: ListenAction) {
+        if self.rx.sub.is_some() {
+            return;
+        }
         if self.listened_ever || !self.block.txn.actions.is_empty() {
             self.block.txn.actions.push(a);
         }
@@ -74,7 +86,7 @@ impl Connection {
             return Err(Error::invalid("channel name too long"));
         }
         if payload.len() > self.queue.max_payload() {
-            return Err(Error::invalid("payload string too long"));
+            return Err(payload_too_long(payload.len(), self.queue.max_payload()));
         }
         Ok(())
     }
@@ -189,4 +201,17 @@ pub(crate) fn check_channel(channel: &str) -> Result<()> {
         return Err(Error::invalid("channel name too long"));
     }
     Ok(())
+}
+
+/// PostgreSQL's `payload string too long`, with the limit and how to raise it: unlike
+/// PostgreSQL's fixed 8000 bytes, a hark queue's limit is chosen when it is created.
+#[cold]
+fn payload_too_long(len: usize, max: usize) -> Error {
+    Error::invalid("payload string too long")
+        .with_detail(format!("The payload is {len} bytes; this queue's max_payload is {max} bytes."))
+        .with_hint(format!(
+            "max_payload is chosen when a queue is created, up to {} bytes: the max_payload option \
+(maxPayload in Node, --max-payload of the hark command).",
+            crate::options::MAX_MAX_PAYLOAD
+        ))
 }

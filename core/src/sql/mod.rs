@@ -4,6 +4,7 @@
 //! `pg_backend_pid`. Several statements in one call run as one implicit transaction, as in
 //! PostgreSQL's simple query protocol.
 
+mod hint;
 mod lexer;
 mod params;
 mod parser;
@@ -167,10 +168,7 @@ impl Connection {
         match s {
             Stmt::Empty => Ok(QueryResult::default()),
             Stmt::Listen(ch) => {
-                self.statement(|c| {
-                    c.block.txn.actions.push(ListenAction::Listen(ch));
-                    Ok(())
-                })?;
+                self.statement(|c| c.record_listen(ch))?;
                 Ok(QueryResult::command("LISTEN"))
             }
             Stmt::Unlisten(ch) => {

@@ -275,7 +275,13 @@ impl Parser<'_> {
 
     fn unexpected(&self) -> Error {
         match self.toks.get(self.i) {
-            Some(t) => Error::syntax(format!("syntax error at or near \"{}\"", t.text)).at(t.pos),
+            Some(t) => {
+                let e = Error::syntax(format!("syntax error at or near \"{}\"", t.text)).at(t.pos);
+                match super::hint::outside_dialect(self.toks, self.i) {
+                    Some(h) => e.with_hint(h),
+                    None => e,
+                }
+            }
             None => match self.end {
                 End::Semicolon(p) => Error::syntax("syntax error at or near \";\"").at(p),
                 End::Input(p) => Error::syntax("syntax error at end of input").at(p),
