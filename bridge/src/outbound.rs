@@ -41,8 +41,8 @@ struct Unit {
     txn: Option<u64>,
     /// Local notifications in it (notices excluded).
     notifications: u64,
-    /// The position to acknowledge once it is committed.
-    ack: u64,
+    /// The position to acknowledge once it is committed (`None`: a gap, which has none).
+    ack: Option<u64>,
 }
 
 pub struct Outbound {
@@ -114,12 +114,11 @@ impl Outbound {
                         g.last_txn
                     );
                     eprintln!("hark bridge: the local queue skipped {} notifications before they were sent", g.skipped);
-                    let ack = self.units.last().map_or(0, |u| u.ack);
                     self.units.push(Unit {
                         rows: vec![(wire::PG_GAP.to_owned(), payload)],
                         txn: None,
                         notifications: 0,
-                        ack,
+                        ack: None,
                     });
                 }
             }
@@ -139,11 +138,16 @@ impl Outbound {
         if new_txn {
             let own = n.channel == wire::LOCAL_ORIGIN && n.payload == self.name;
             self.current = Some((n.txn, own));
-            self.units.push(Unit { rows: Vec::new(), txn: (!own).then_some(n.txn), notifications: 0, ack: n.position });
+            self.units.push(Unit {
+                rows: Vec::new(),
+                txn: (!own).then_some(n.txn),
+                notifications: 0,
+                ack: Some(n.position),
+            });
         }
         let own = self.current.is_some_and(|(_, own)| own);
         let unit = self.units.last_mut().expect("a unit for the current transaction");
-        unit.ack = n.position;
+        unit.ack = Some(n.position);
         if own || wire::is_reserved(&n.channel) {
             return;
         }
@@ -253,17 +257,20 @@ impl Outbound {
 
     /// The first `committed` units are in PostgreSQL: counts them and acknowledges them locally.
     fn settle(&mut self, committed: usize) -> Result<(), SendError> {
-        if committed == 0 {
-            return Ok(());
-        }
-        let ack = self.units[committed - 1].ack;
+        let ack = self.units[..committed].iter().rev().find_map(|u| u.ack);
         for u in self.units.drain(..committed) {
-            if !u.rows.is_empty() {
+            if u.txn.is_some() && !u.rows.is_empty() {
                 self.transactions += 1;
                 self.notifications += u.notifications;
             }
         }
-        self.conn.ack(ack).map_err(|e| SendError::Refused(format!("local queue: could not acknowledge: {e}")))
+        match ack {
+            Some(position) => self
+                .conn
+                .ack(position)
+                .map_err(|e| SendError::Refused(format!("local queue: could not acknowledge: {e}"))),
+            None => Ok(()),
+        }
     }
 
     /// Runs `sql` (`per_unit` statements for each sending unit, none for an ack-only one); how
@@ -317,5 +324,37 @@ fn lost_or_refused(e: tokio_postgres::Error) -> SendError {
         SendError::Refused(text)
     } else {
         SendError::Lost(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_gap_sent_alone_acknowledges_nothing_and_a_transaction_after_it_is_acknowledged() {
+        let dir = std::env::temp_dir().join(format!("hark-bridge-outbound-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut sub = hark::Connection::open(&dir).unwrap();
+        sub.subscribe("bridge.t", &["ev"], &hark::SubscribeOptions::new()).unwrap();
+        let mut app = hark::Connection::open(&dir).unwrap();
+        app.notify("ev", "x").unwrap();
+        let mut out = Outbound::new(sub, "t", "t@here");
+        // What a gap used to acknowledge when nothing was left before it: refused, which made the
+        // bridge send the gap again every second.
+        assert!(out.conn.ack(0).is_err());
+        out.units.push(Unit { rows: vec![(wire::PG_GAP.into(), "{}".into())], txn: None, notifications: 0, ack: None });
+        assert!(out.settle(1).is_ok(), "a gap has no position to acknowledge");
+        assert!(out.read_local().unwrap());
+        assert_eq!(out.units.len(), 1);
+        assert!(out.settle(1).is_ok());
+        assert_eq!((out.transactions, out.notifications), (1, 1));
+        drop(out);
+        // Acknowledged: a new attachment receives nothing again.
+        let mut again = hark::Connection::open(&dir).unwrap();
+        again.subscribe("bridge.t", &["ev"], &hark::SubscribeOptions::new()).unwrap();
+        assert!(again.notifies().unwrap().is_none());
+        drop((again, app));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -338,9 +338,11 @@ fn what_the_local_queue_skipped_past_the_lag_limit_is_announced_on_postgresql() 
     let lines: Vec<&str> = out.lines().filter(|l| l.starts_with("Asynchronous notification")).collect();
     let gap = lines.iter().position(|l| l.contains("\"hark.bridge.gap\"")).unwrap_or_else(|| panic!("no gap:\n{out}"));
     assert!(lines[gap].contains("\"skipped\":"), "{}", lines[gap]);
-    assert_eq!(lines.iter().filter(|l| l.contains("\"hark.bridge.gap\"")).count(), 1);
+    // The bridge may be cut again while it catches up (its acknowledged position stays behind
+    // until PostgreSQL commits): each cut is one more gap, never a silent loss.
+    let gaps = lines.iter().filter(|l| l.contains("\"hark.bridge.gap\"")).count();
     assert!(lines.last().unwrap().contains("with payload \"last\""), "what follows the gap is sent: {lines:?}");
-    let sent = lines.len() - 1;
+    let sent = lines.len() - gaps;
     assert!(sent < 601, "the skipped notifications were not sent: {sent} of 601 arrived");
     assert!(a.log().contains("the local queue skipped"), "{}", a.log());
 }
