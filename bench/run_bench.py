@@ -104,6 +104,7 @@ def main():
     ap.add_argument("--honker-python")
     ap.add_argument("--python-peer", help="python interpreter with the hark package")
     ap.add_argument("--node-peer", help="node script playing the roles with the Node package (bindings/node)")
+    ap.add_argument("--bridge-bench", help="the bridge's benchmark (bridge/examples/bridge_bench.rs), built")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default=os.path.join(HERE, "RESULTS.md"))
@@ -112,6 +113,7 @@ def main():
     hb = a.hark_bench.split()  # e.g. "target/release/hark bench"
     missing = {}
     results = {}
+    bridge_results = None
 
     print(f"hark: {a.runs} runs of every scenario", flush=True)
     results["hark"] = medians([run_json(hb + ["--json"] + quick) for _ in range(a.runs)])
@@ -136,6 +138,14 @@ def main():
                 return r
 
             results["PostgreSQL 15"] = medians([pg() for _ in range(a.runs)])
+            if a.bridge_bench and os.path.exists(a.bridge_bench):
+                # Two hosts' bridges through this cluster, against its plain clients, same run.
+                print(f"bridge: {a.runs} runs", flush=True)
+                try:
+                    bridge_results = medians([run_json([a.bridge_bench, hb[0], conninfo] + quick)
+                                              for _ in range(a.runs)])
+                except RuntimeError as e:
+                    missing["hark bridge"] = f"could not run: {e}"
         except (RuntimeError, subprocess.CalledProcessError) as e:
             missing["PostgreSQL 15"] = f"could not run: {e}"
         finally:
@@ -258,6 +268,32 @@ def main():
         hv, pv = h.get(f"broadcast.n{k}.slowest_p99_us"), pg.get(f"broadcast.n{k}.slowest_p99_us")
         goal(f"broadcast to {k}: slowest listener's p99 beats PostgreSQL", ratio(hv, pv, False), cmp(hv, pv, lambda x, y: x < y))
     lines.append("")
+    lines.append("## Several machines: `hark bridge` through PostgreSQL\n")
+    if bridge_results:
+        br = bridge_results
+        lines.append("Two queue directories, each with its `hark bridge` process, joined through the same cluster; "
+                     "PostgreSQL's figures are two plain clients of it (tokio-postgres, the bridge's own client "
+                     "library), measured in the same run.\n")
+        lines.append("| | bridge (host → host) | PostgreSQL client → client | goal | met |")
+        lines.append("|---|---|---|---|---|")
+        hk50 = br["latency.hark.p50_us"]
+        for q in ("p50", "p99"):
+            b_, p_ = br[f"latency.bridge.{q}_us"], br[f"latency.postgres.{q}_us"]
+            if q == "p50":
+                lim = p_ + 2 * hk50
+                lines.append(f"| latency {q} | {b_:,.1f} µs | {p_:,.1f} µs | ≤ PostgreSQL's + 2 hark wake-ups "
+                             f"({hk50:,.1f} µs each) = {lim:,.1f} µs | {'yes' if b_ <= lim else 'no'} |")
+            else:
+                lines.append(f"| latency {q} | {b_:,.1f} µs | {p_:,.1f} µs | — | — |")
+        for n in (1, 10, 100):
+            b_, p_ = br.get(f"throughput.n{n}.bridge"), br.get(f"throughput.n{n}.postgres")
+            if b_ is None:
+                continue
+            lines.append(f"| streaming, {n} per transaction | {b_:,.0f}/s | {p_:,.0f}/s (best batched NOTIFY) | "
+                         f"≥ PostgreSQL's | {'yes' if b_ >= p_ else 'no'} |")
+        lines.append("")
+    else:
+        lines.append("Not measured (PostgreSQL 15 or the bridge's benchmark missing).\n")
     if missing:
         lines.append("## Peers not measured\n")
         for p, why in missing.items():

@@ -55,6 +55,9 @@ enum Command {
     /// digits or `-._~`). Requests whose Host is not 127.0.0.1, [::1], localhost or an
     /// --allow-host name (with the port), or whose Origin is another site, are refused too.
     Serve(ServeArgs),
+    /// Carry CHANNELs between this queue and a PostgreSQL database, both ways, so that other
+    /// machines' queues bridged to the same database (and any PostgreSQL client on it) hear them.
+    Bridge(hark_cli::bridge::BridgeArgs),
     /// Measure hark with real processes: per-commit, batched, latency, fanout, notifiers,
     /// payload, backlog, floor (`hark bench --help` for the options).
     #[command(disable_help_flag = true)]
@@ -233,6 +236,7 @@ fn main() -> ExitCode {
         Command::Notify(a) => notify(a),
         Command::Stat(a) => stat_cmd(a),
         Command::Serve(a) => serve_cmd(a),
+        Command::Bridge(a) => hark_cli::bridge::run(a),
         Command::Bench { args } => hark_bench::main(&["bench"], &args).clamp(0, 255) as u8,
     };
     ExitCode::from(status)
@@ -439,7 +443,13 @@ fn stat_cmd(a: StatArgs) -> u8 {
     let stats = hark::Queue::open(&dir, &options).and_then(|q| q.stats());
     match stats {
         Ok(s) => {
-            let text = if a.json { stat::render_json(&dir, &s) } else { stat::render_text(&dir, &s) };
+            let text = if a.json {
+                let queue = stat::render_json(&dir, &s);
+                let queue = queue.trim_end().strip_suffix('}').unwrap_or(&queue);
+                format!("{queue},\"bridges\":{}}}\n", hark_cli::bridge::stat_json(&dir))
+            } else {
+                stat::render_text(&dir, &s) + &hark_cli::bridge::stat_text(&dir)
+            };
             print!("{text}");
             0
         }

@@ -1,0 +1,272 @@
+//! `make bench`'s bridge figures, on a PostgreSQL cluster given by its connection string: two
+//! "hosts" (queue directories), each with a `hark bridge` process, against plain PostgreSQL
+//! clients on the same cluster, in the same run. Prints one JSON object.
+//!
+//!   bridge_bench HARK_BINARY CONNINFO [--quick]
+//!
+//! * latency: one notification committed on host A, received by a listener on host B (local
+//!   commit → A's bridge → PostgreSQL → B's bridge → listener), against one PostgreSQL client
+//!   notifying another, and a hark wake-up on one queue (the bridge's two local hops cost two).
+//! * throughput: host A commits transactions of N notifications as fast as it can; the rate is
+//!   B's listener's, from the first to the last. Against PostgreSQL's best batched NOTIFY for the
+//!   same N: a client sending transactions of N notifications, one per round trip or 50 per
+//!   message, whichever is faster, to a listening client.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tokio_postgres::{AsyncMessage, NoTls};
+
+fn percentile(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[((v.len() as f64 - 1.0) * p).round() as usize]
+}
+
+struct Host {
+    dir: PathBuf,
+    bridge: Child,
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.bridge.kill();
+        let _ = self.bridge.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn host(hark: &Path, conninfo: &str, name: &str) -> Host {
+    let dir = std::env::temp_dir().join(format!("hark-bridge-bench-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let q = dir.join("q");
+    std::fs::create_dir_all(&dir).unwrap();
+    drop(hark::Connection::open(&q).unwrap());
+    let bridge = Command::new(hark)
+        .arg("bridge")
+        .arg(&q)
+        .args(["--postgres", conninfo, "--channel", "bench"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = hark_bridge::state::read_all(&q);
+        if r.first().is_some_and(|r| r.running && r.get("state") == "connected") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the bridge on {} did not connect", q.display());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Host { dir, bridge }
+}
+
+/// Commit → receive across the two hosts, one notification at a time.
+fn bridge_latency(a: &Host, b: &Host, rounds: usize) -> Vec<f64> {
+    let mut tx = hark::Connection::open(a.dir.join("q")).unwrap();
+    let mut rx = hark::Connection::open(b.dir.join("q")).unwrap();
+    rx.listen("bench").unwrap();
+    let mut out = Vec::with_capacity(rounds);
+    for i in 0..rounds + 20 {
+        let t0 = Instant::now();
+        tx.notify("bench", &i.to_string()).unwrap();
+        loop {
+            rx.wait(Some(Duration::from_secs(10))).unwrap();
+            if let Some(n) = rx.notifies().unwrap() {
+                assert_eq!(n.payload, i.to_string());
+                break;
+            }
+        }
+        if i >= 20 {
+            out.push(t0.elapsed().as_secs_f64() * 1e6);
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    out
+}
+
+/// One hark wake-up: commit → receive on one queue, the listener asleep.
+fn hark_latency(dir: &Path, rounds: usize) -> Vec<f64> {
+    let q = dir.join("local");
+    let mut tx = hark::Connection::open(&q).unwrap();
+    let mut rx = hark::Connection::open(&q).unwrap();
+    rx.listen("bench").unwrap();
+    let (send, recv) = std::sync::mpsc::channel::<Instant>();
+    let listener = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        for i in 0..rounds + 20 {
+            loop {
+                rx.wait(Some(Duration::from_secs(10))).unwrap();
+                if rx.notifies().unwrap().is_some() {
+                    break;
+                }
+            }
+            let t0 = recv.recv().unwrap();
+            if i >= 20 {
+                out.push(t0.elapsed().as_secs_f64() * 1e6);
+            }
+        }
+        out
+    });
+    for _ in 0..rounds + 20 {
+        std::thread::sleep(Duration::from_millis(2));
+        let t0 = Instant::now();
+        send.send(t0).unwrap();
+        tx.notify("bench", "x").unwrap();
+    }
+    listener.join().unwrap()
+}
+
+/// The notifications a PostgreSQL connection receives on `plain` (a channel the bridges do not
+/// carry), with the time each arrived, from a thread of its own (as a listening process would).
+fn pg_listener(conninfo: &str) -> std::sync::mpsc::Receiver<(Instant, String)> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (ready_tx, ready) = std::sync::mpsc::channel();
+    let conninfo = conninfo.to_owned();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async move {
+            let (client, mut conn) = tokio_postgres::connect(&conninfo, NoTls).await.unwrap();
+            let driver = async move {
+                while let Some(Ok(m)) = futures_util::future::poll_fn(|cx| conn.poll_message(cx)).await {
+                    if let AsyncMessage::Notification(n) = m {
+                        if tx.send((Instant::now(), n.payload().to_owned())).is_err() {
+                            return;
+                        }
+                    }
+                }
+            };
+            let listen = async {
+                client.batch_execute("LISTEN plain").await.unwrap();
+                ready_tx.send(()).unwrap();
+                std::future::pending::<()>().await
+            };
+            tokio::select! { _ = driver => {}, _ = listen => {} }
+        });
+    });
+    ready.recv().unwrap();
+    rx
+}
+
+async fn pg_client(conninfo: &str) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(conninfo, NoTls).await.unwrap();
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    client
+}
+
+/// One PostgreSQL client notifying another, one notification at a time.
+async fn pg_latency(conninfo: &str, rounds: usize) -> Vec<f64> {
+    let rx = pg_listener(conninfo);
+    let tx = pg_client(conninfo).await;
+    let mut out = Vec::new();
+    for i in 0..rounds + 20 {
+        let t0 = Instant::now();
+        tx.batch_execute(&format!("NOTIFY plain, '{i}'")).await.unwrap();
+        let (t1, p) = rx.recv().unwrap();
+        assert_eq!(p, i.to_string());
+        if i >= 20 {
+            out.push((t1 - t0).as_secs_f64() * 1e6);
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    out
+}
+
+fn transaction_sql(first: usize, size: usize) -> String {
+    let rows: Vec<String> = (first..first + size).map(|k| format!("('plain','{k}')")).collect();
+    format!("BEGIN; SELECT pg_notify(c, p) FROM (VALUES {}) AS v(c, p); COMMIT;", rows.join(","))
+}
+
+/// PostgreSQL's rate for transactions of `size`: `per_message` transactions per round trip.
+async fn pg_throughput(conninfo: &str, size: usize, total: usize, per_message: usize) -> f64 {
+    let rx = pg_listener(conninfo);
+    let tx = pg_client(conninfo).await;
+    let start = Instant::now();
+    let mut sent = 0;
+    while sent < total {
+        let mut sql = String::new();
+        for _ in 0..per_message {
+            if sent < total {
+                sql.push_str(&transaction_sql(sent, size));
+                sent += size;
+            }
+        }
+        tx.batch_execute(&sql).await.unwrap();
+    }
+    let mut got = 0;
+    let mut last = start;
+    while got < total {
+        let (t, _) = rx.recv().unwrap();
+        last = t;
+        got += 1;
+    }
+    total as f64 / (last - start).as_secs_f64()
+}
+
+/// Host A streams transactions of `size`; the rate at host B's listener.
+fn bridge_throughput(a: &Host, b: &Host, size: usize, total: usize) -> f64 {
+    let mut rx = hark::Connection::open(b.dir.join("q")).unwrap();
+    rx.listen("bench").unwrap();
+    let mut tx = hark::Connection::open(a.dir.join("q")).unwrap();
+    let start = Instant::now();
+    let mut k = 0;
+    while k < total {
+        tx.begin().unwrap();
+        for _ in 0..size {
+            tx.notify("bench", &k.to_string()).unwrap();
+            k += 1;
+        }
+        tx.commit().unwrap();
+    }
+    let mut got = 0;
+    while got < total {
+        assert!(rx.wait(Some(Duration::from_secs(30))).unwrap(), "host B received {got} of {total}");
+        while let Some(n) = rx.notifies_ref().unwrap() {
+            if n.payload != got.to_string().as_str() {
+                for h in [a, b] {
+                    eprintln!("{:?}", hark_bridge::state::read_all(&h.dir.join("q"))[0].fields);
+                }
+                panic!("in order, once: got {} expected {got}", n.payload);
+            }
+            got += 1;
+        }
+    }
+    total as f64 / start.elapsed().as_secs_f64()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let (hark_bin, conninfo) = (PathBuf::from(&args[1]), args[2].clone());
+    let quick = args.iter().any(|a| a == "--quick");
+    let rounds = if quick { 50 } else { 1000 };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let a = host(&hark_bin, &conninfo, "a");
+    let b = host(&hark_bin, &conninfo, "b");
+    let mut bridge = bridge_latency(&a, &b, rounds);
+    let mut pg = rt.block_on(pg_latency(&conninfo, rounds));
+    let mut local = hark_latency(&a.dir, rounds);
+    let mut json = format!(
+        "{{\"latency\":{{\"bridge\":{{\"p50_us\":{:.1},\"p99_us\":{:.1}}},\"postgres\":{{\"p50_us\":{:.1},\"p99_us\":{:.1}}},\"hark\":{{\"p50_us\":{:.1},\"p99_us\":{:.1}}}}},\"throughput\":{{",
+        percentile(&mut bridge, 0.5),
+        percentile(&mut bridge, 0.99),
+        percentile(&mut pg, 0.5),
+        percentile(&mut pg, 0.99),
+        percentile(&mut local, 0.5),
+        percentile(&mut local, 0.99)
+    );
+    let sizes = [1usize, 10, 100];
+    for (i, size) in sizes.iter().enumerate() {
+        let total = if quick { 2000 } else { 20000 }.max(*size * 20);
+        let bridged = bridge_throughput(&a, &b, *size, total);
+        let one = rt.block_on(pg_throughput(&conninfo, *size, total, 1));
+        let many = rt.block_on(pg_throughput(&conninfo, *size, total, 50));
+        json.push_str(&format!(
+            "{}\"n{size}\":{{\"bridge\":{bridged:.0},\"postgres\":{:.0}}}",
+            if i > 0 { "," } else { "" },
+            one.max(many)
+        ));
+    }
+    json.push_str("}}");
+    println!("{json}");
+}

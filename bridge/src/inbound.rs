@@ -1,0 +1,149 @@
+//! PostgreSQL to the local queue: notifications are grouped back into their PostgreSQL
+//! transactions and each group is committed as one local transaction, in PostgreSQL's order, by
+//! a session of the bridge's own that marks each of its transactions with [`wire::LOCAL_ORIGIN`].
+//!
+//! Where a transaction ends: PostgreSQL delivers a transaction's notifications together and in
+//! order, but its protocol does not mark the end. A bridge's transactions end with an end mark
+//! (`wire::PG_TXN`), and a bridge's connection sends nothing else: once a backend PID has sent an
+//! end mark, its groups end only at one, so they are committed exactly. For any other sender
+//! (psql, an application) the group is the run of notifications from one backend PID that arrive together: it ends at a
+//! notification from another backend, at a repeated (channel, payload) (PostgreSQL folded
+//! duplicates within a transaction, so a repeat is a new transaction, and hark would fold it),
+//! or when nothing more arrives within [`QUIET`]. Two transactions one backend commits back to back
+//! may therefore be committed locally as one: still in order, and nothing folded.
+
+use crate::pg::PgNote;
+use crate::wire;
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+/// How long a group of a client other than a bridge waits for more of its transaction before it is committed.
+pub const QUIET: Duration = Duration::from_millis(2);
+
+pub struct Inbound {
+    conn: hark::Connection,
+    name: String,
+    /// The bridge's PostgreSQL backend PID: what it hears from there is its own.
+    pub own_pg_pid: i32,
+    group: Vec<PgNote>,
+    group_pid: i32,
+    /// Backend PIDs that sent an end mark on this connection: bridges.
+    bridges: HashSet<i32>,
+    seen: HashSet<(String, String)>,
+    /// The last transaction committed from each framing origin: a transaction a sender repeats
+    /// (it crashed between PostgreSQL's commit and its local acknowledgement) is skipped.
+    last_txn: HashMap<String, u64>,
+    pub transactions: u64,
+    pub notifications: u64,
+    pub repeats_skipped: u64,
+}
+
+impl Inbound {
+    pub fn new(conn: hark::Connection, name: &str) -> Inbound {
+        Inbound {
+            conn,
+            name: name.to_owned(),
+            own_pg_pid: 0,
+            group: Vec::new(),
+            group_pid: 0,
+            bridges: HashSet::new(),
+            seen: HashSet::new(),
+            last_txn: HashMap::new(),
+            transactions: 0,
+            notifications: 0,
+            repeats_skipped: 0,
+        }
+    }
+
+    /// Takes the next notification from PostgreSQL; commits the group it ends, if any. On an
+    /// error the group is kept: call [`Inbound::commit_pending`] again later.
+    pub fn push(&mut self, n: PgNote) -> hark::Result<()> {
+        if n.pid == self.own_pg_pid {
+            return Ok(());
+        }
+        if n.channel == wire::PG_TXN {
+            let Some((origin, txn)) = wire::parse_end_mark(&n.payload) else {
+                return Ok(()); // someone else's NOTIFY on the mark channel
+            };
+            self.bridges.insert(n.pid);
+            if self.group.is_empty() || self.group_pid != n.pid {
+                // The transaction carried nothing on our channels; what is pending is another's.
+                return self.commit_pending();
+            }
+            if self.last_txn.get(origin).is_some_and(|last| *last >= txn) {
+                self.repeats_skipped += 1;
+                self.group.clear();
+                self.seen.clear();
+                return Ok(());
+            }
+            self.last_txn.insert(origin.to_owned(), txn);
+            return self.commit_pending();
+        }
+        if !self.group.is_empty() {
+            let other_backend = self.group_pid != n.pid;
+            let repeat = !self.bridges.contains(&n.pid) && self.seen.contains(&(n.channel.clone(), n.payload.clone()));
+            if other_backend || repeat {
+                self.commit_pending()?;
+            }
+        }
+        self.group_pid = n.pid;
+        if !self.bridges.contains(&n.pid) {
+            self.seen.insert((n.channel.clone(), n.payload.clone()));
+        }
+        self.group.push(n);
+        Ok(())
+    }
+
+    /// Whether a group of a client other than a bridge waits for the quiet moment that ends it.
+    pub fn waits_for_quiet(&self) -> bool {
+        !self.group.is_empty() && !self.bridges.contains(&self.group_pid)
+    }
+
+    /// Commits the group gathered so far (also a bridge's transaction cut short by a lost
+    /// connection).
+    pub fn commit_pending(&mut self) -> hark::Result<()> {
+        if self.group.is_empty() {
+            self.seen.clear();
+            return Ok(());
+        }
+        let result = (|| {
+            self.conn.begin()?;
+            self.conn.notify(wire::LOCAL_ORIGIN, &self.name)?;
+            for n in &self.group {
+                self.conn.notify(&n.channel, &n.payload)?;
+            }
+            self.conn.commit()
+        })();
+        if let Err(e) = result {
+            if self.conn.transaction_status() != hark::TransactionStatus::Idle {
+                let _ = self.conn.rollback();
+            }
+            return Err(e);
+        }
+        self.transactions += 1;
+        self.notifications += self.group.len() as u64;
+        self.group.clear();
+        self.seen.clear();
+        Ok(())
+    }
+
+    /// The connection to PostgreSQL ended: what came of a transaction is committed, and the next
+    /// one starts afresh.
+    pub fn disconnected(&mut self) -> hark::Result<()> {
+        // Backend PIDs are the old connection's view; the next one learns them again.
+        self.bridges.clear();
+        self.commit_pending()
+    }
+
+    /// Tells local listeners that PostgreSQL may have delivered notifications nobody received.
+    pub fn signal_gap(&mut self, reason: &str, disconnected_at: u64, reconnected_at: u64) -> hark::Result<()> {
+        let payload = format!(
+            "{{\"bridge\":{},\"reason\":{},\"disconnected_at\":{},\"reconnected_at\":{}}}",
+            wire::json_string(&self.name),
+            wire::json_string(reason),
+            disconnected_at,
+            reconnected_at
+        );
+        self.conn.notify(wire::LOCAL_GAP, &payload)
+    }
+}

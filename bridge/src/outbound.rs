@@ -1,0 +1,360 @@
+//! Local to PostgreSQL: the bridge's durable subscription (`bridge.NAME`) hands out the local
+//! transactions on the bridged channels in commit order; each is sent as one PostgreSQL
+//! transaction, closed by an end mark (`wire::PG_TXN`), and acknowledged locally only after PostgreSQL's COMMIT
+//! succeeded.
+//!
+//! * Transactions the bridge itself committed from PostgreSQL begin with its own
+//!   `hark.bridge.origin` notification: they are skipped (acknowledged, never sent). That mark is
+//!   part of the transaction in the queue, so it survives a crash of the bridge and a replay.
+//! * Several transactions go in one simple-query message (`BEGIN; SELECT …; COMMIT; BEGIN; …`),
+//!   one round trip; PostgreSQL commits each on its own, and the bridge counts the statements
+//!   that completed, so it acknowledges exactly the transactions PostgreSQL committed.
+//! * **When a duplicate can occur**: a transaction is sent again only if PostgreSQL committed it
+//!   but the bridge did not learn it, or did not store the acknowledgement: the connection was lost
+//!   after COMMIT was sent and before its reply arrived, or the bridge was killed between the
+//!   reply and the acknowledgement. The end marks carry the local commit number, and a bridge that
+//!   receives from PostgreSQL skips a transaction it already committed from that origin, so other
+//!   hosts' bridges drop such a repeat while they run; a plain PostgreSQL client receives it twice.
+//! * A payload PostgreSQL cannot carry (8,000 bytes or more: a queue created with a larger
+//!   `max_payload`) is not sent: the rest of its transaction is, with a notification on
+//!   `hark.bridge.dropped` saying which channel and how long, and the bridge counts it and says so
+//!   on standard error.
+//! * A gap (the subscription passed its lag limit) is sent as a notification on
+//!   `hark.bridge.gap`, in order.
+
+use crate::pg::quote_literal;
+use crate::pg::Link;
+use crate::wire;
+use futures_util::{pin_mut, TryStreamExt};
+use tokio_postgres::{Client, SimpleQueryMessage};
+
+/// At most this many notifications (and this much SQL text) go in one message to PostgreSQL.
+const BATCH_NOTIFICATIONS: usize = 5000;
+const BATCH_BYTES: usize = 1 << 20;
+
+/// One PostgreSQL transaction to send (or, with no rows, a local transaction only to
+/// acknowledge).
+struct Unit {
+    /// `(channel, payload)` rows, without the end mark.
+    rows: Vec<(String, String)>,
+    /// The local commit number its end mark carries; `None` for a unit sent without one (a gap).
+    txn: Option<u64>,
+    /// Local notifications in it (notices excluded).
+    notifications: u64,
+    /// The position to acknowledge once it is committed (`None`: a gap, which has none).
+    ack: Option<u64>,
+}
+
+pub struct Outbound {
+    conn: hark::Connection,
+    name: String,
+    origin: String,
+    units: Vec<Unit>,
+    /// Whether the last unit's transaction may have more to read.
+    open_tail: bool,
+    /// The local transaction being gathered: its commit number, and whether it is the bridge's
+    /// own (skipped).
+    current: Option<(u64, bool)>,
+    pub transactions: u64,
+    pub notifications: u64,
+    pub too_long: u64,
+    pub gaps: u64,
+}
+
+/// Why a send did not go through.
+pub enum SendError {
+    /// The connection is gone: reconnect, then send again.
+    Lost(String),
+    /// PostgreSQL refused (its queue is full, say): wait, then send again.
+    Refused(String),
+}
+
+impl Outbound {
+    pub fn new(conn: hark::Connection, name: &str, origin: &str) -> Outbound {
+        Outbound {
+            conn,
+            name: name.to_owned(),
+            origin: origin.to_owned(),
+            units: Vec::new(),
+            open_tail: false,
+            current: None,
+            transactions: 0,
+            notifications: 0,
+            too_long: 0,
+            gaps: 0,
+        }
+    }
+
+    pub fn fd(&self) -> std::os::fd::RawFd {
+        self.conn.as_raw_fd()
+    }
+
+    /// Whether transactions wait to be sent.
+    pub fn has_work(&self) -> bool {
+        self.units.len() > usize::from(self.open_tail)
+    }
+
+    /// Takes what the subscription has, into units; `false` when it stopped early and there is
+    /// more to read. When nothing is left, the last transaction is whole (a commit is published
+    /// at once).
+    pub fn read_local(&mut self) -> hark::Result<bool> {
+        self.conn.consume_input()?;
+        let mut taken = 0;
+        while let Some(e) = self.conn.next_event()? {
+            match e {
+                hark::Event::Notification(n) => self.take(n),
+                hark::Event::Gap(g) => {
+                    self.current = None;
+                    self.gaps += 1;
+                    let payload = format!(
+                        "{{\"origin\":{},\"skipped\":{},\"first_txn\":{},\"last_txn\":{}}}",
+                        wire::json_string(&self.origin),
+                        g.skipped,
+                        g.first_txn,
+                        g.last_txn
+                    );
+                    eprintln!("hark bridge: the local queue skipped {} notifications before they were sent", g.skipped);
+                    self.units.push(Unit {
+                        rows: vec![(wire::PG_GAP.to_owned(), payload)],
+                        txn: None,
+                        notifications: 0,
+                        ack: None,
+                    });
+                }
+            }
+            taken += 1;
+            if taken >= BATCH_NOTIFICATIONS * 4 {
+                // Let the loop send; the rest (perhaps of this very transaction) comes next turn.
+                self.open_tail = true;
+                return Ok(false);
+            }
+        }
+        self.open_tail = false;
+        Ok(true)
+    }
+
+    fn take(&mut self, n: hark::Notification) {
+        let new_txn = self.current.is_none_or(|(t, _)| t != n.txn);
+        if new_txn {
+            let own = n.channel == wire::LOCAL_ORIGIN && n.payload == self.name;
+            self.current = Some((n.txn, own));
+            self.units.push(Unit {
+                rows: Vec::new(),
+                txn: (!own).then_some(n.txn),
+                notifications: 0,
+                ack: Some(n.position),
+            });
+        }
+        let own = self.current.is_some_and(|(_, own)| own);
+        let unit = self.units.last_mut().expect("a unit for the current transaction");
+        unit.ack = Some(n.position);
+        if own || wire::is_reserved(&n.channel) {
+            return;
+        }
+        if n.payload.len() > wire::PG_MAX_PAYLOAD {
+            self.too_long += 1;
+            eprintln!(
+                "hark bridge: not sent to PostgreSQL: a payload of {} bytes on channel \"{}\" (PostgreSQL's limit is {} bytes)",
+                n.payload.len(),
+                n.channel,
+                wire::PG_MAX_PAYLOAD
+            );
+            let notice = format!(
+                "{{\"origin\":{},\"channel\":{},\"bytes\":{},\"txn\":{}}}",
+                wire::json_string(&self.origin),
+                wire::json_string(&n.channel),
+                n.payload.len(),
+                n.txn
+            );
+            unit.rows.push((wire::PG_DROPPED.to_owned(), notice));
+            return;
+        }
+        unit.rows.push((n.channel, n.payload));
+        unit.notifications += 1;
+    }
+
+    /// Sends the waiting units, in order, a batch per round trip, and acknowledges each batch's
+    /// committed transactions locally.
+    pub async fn send(&mut self, link: &Link) -> Result<(), SendError> {
+        let client = &link.client;
+        while self.has_work() {
+            let sendable = self.units.len() - usize::from(self.open_tail);
+            let (mut count, mut bytes) = (0, 0);
+            let mut taken = 0;
+            let mut batch: Vec<usize> = Vec::new();
+            for (i, u) in self.units[..sendable].iter().enumerate() {
+                let size: usize = u.rows.iter().map(|(c, p)| c.len() + p.len() + 8).sum();
+                if count > 0 && (count + u.rows.len() > BATCH_NOTIFICATIONS || bytes + size > BATCH_BYTES) {
+                    break;
+                }
+                if !u.rows.is_empty() {
+                    batch.push(i);
+                    count += u.rows.len();
+                    bytes += size;
+                }
+                taken += 1;
+            }
+            // One transaction alone is one prepared statement, its own implicit transaction (less
+            // for PostgreSQL to do: the latency path); several are each between BEGIN and COMMIT
+            // in one simple-query message, which PostgreSQL stops at the first failure, so that
+            // what commits is always a prefix, in order.
+            let alone = batch.len() == 1;
+            if alone {
+                let u = &self.units[batch[0]];
+                let mut channels: Vec<&str> = u.rows.iter().map(|(c, _)| c.as_str()).collect();
+                let mut payloads: Vec<&str> = u.rows.iter().map(|(_, p)| p.as_str()).collect();
+                let mark = u.txn.map(|t| wire::end_mark(&self.origin, t));
+                if let Some(m) = &mark {
+                    channels.push(wire::PG_TXN);
+                    payloads.push(m);
+                }
+                let committed = match client.execute(&link.notify_many, &[&channels, &payloads]).await {
+                    Ok(_) => taken,
+                    Err(e) if batch[0] > 0 => {
+                        // The acknowledgement-only units before it are done; the rest waits.
+                        self.settle(batch[0])?;
+                        return Err(lost_or_refused(e));
+                    }
+                    Err(e) => return Err(lost_or_refused(e)),
+                };
+                self.settle(committed)?;
+                continue;
+            }
+            let mut sql = String::new();
+            for &i in &batch {
+                let (rows, txn) = (&self.units[i].rows, self.units[i].txn);
+                if !alone {
+                    sql.push_str("BEGIN; ");
+                }
+                sql.push_str("SELECT pg_notify(c, p) FROM (VALUES ");
+                for (j, (c, p)) in rows.iter().enumerate() {
+                    if j > 0 {
+                        sql.push(',');
+                    }
+                    sql.push('(');
+                    sql.push_str(&quote_literal(c));
+                    sql.push(',');
+                    sql.push_str(&quote_literal(p));
+                    sql.push(')');
+                }
+                if let Some(txn) = txn {
+                    let mark = wire::end_mark(&self.origin, txn);
+                    sql.push_str(&format!(",({},{})", quote_literal(wire::PG_TXN), quote_literal(&mark)));
+                }
+                sql.push_str(") AS v(c, p);");
+                if !alone {
+                    sql.push_str(" COMMIT;");
+                }
+            }
+            let committed = if sql.is_empty() { taken } else { self.run(client, &sql, taken, 3).await? };
+            self.settle(committed)?;
+            if committed < taken {
+                return Err(SendError::Refused("PostgreSQL did not commit every transaction".to_owned()));
+            }
+        }
+        Ok(())
+    }
+
+    /// The first `committed` units are in PostgreSQL: counts them and acknowledges them locally.
+    fn settle(&mut self, committed: usize) -> Result<(), SendError> {
+        let ack = self.units[..committed].iter().rev().find_map(|u| u.ack);
+        for u in self.units.drain(..committed) {
+            if u.txn.is_some() && !u.rows.is_empty() {
+                self.transactions += 1;
+                self.notifications += u.notifications;
+            }
+        }
+        match ack {
+            Some(position) => self
+                .conn
+                .ack(position)
+                .map_err(|e| SendError::Refused(format!("local queue: could not acknowledge: {e}"))),
+            None => Ok(()),
+        }
+    }
+
+    /// Runs `sql` (`per_unit` statements for each sending unit, none for an ack-only one); how
+    /// many of the `taken` units PostgreSQL committed (a statement's completion is reported
+    /// after its commit), or the error when it committed none.
+    async fn run(&self, client: &Client, sql: &str, taken: usize, per_unit: usize) -> Result<usize, SendError> {
+        let stream = client.simple_query_raw(sql).await.map_err(lost_or_refused)?;
+        pin_mut!(stream);
+        let mut completed = 0usize;
+        let mut error = None;
+        loop {
+            match stream.try_next().await {
+                Ok(Some(SimpleQueryMessage::CommandComplete(_))) => completed += 1,
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(e) => {
+                    error = Some(e);
+                    break;
+                }
+            }
+        }
+        // Map completed statements back to units.
+        let mut statements = completed;
+        let mut committed = 0;
+        for u in self.units.iter().take(taken) {
+            if u.rows.is_empty() {
+                committed += 1;
+                continue;
+            }
+            if statements >= per_unit {
+                statements -= per_unit;
+                committed += 1;
+            } else {
+                break;
+            }
+        }
+        match error {
+            None => Ok(committed),
+            Some(e) if committed > 0 => {
+                eprintln!("hark bridge: {}", crate::pg::describe_error(&e));
+                Ok(committed)
+            }
+            Some(e) => Err(lost_or_refused(e)),
+        }
+    }
+}
+
+fn lost_or_refused(e: tokio_postgres::Error) -> SendError {
+    let text = crate::pg::describe_error(&e);
+    if e.as_db_error().is_some() {
+        SendError::Refused(text)
+    } else {
+        SendError::Lost(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_gap_sent_alone_acknowledges_nothing_and_a_transaction_after_it_is_acknowledged() {
+        let dir = std::env::temp_dir().join(format!("hark-bridge-outbound-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut sub = hark::Connection::open(&dir).unwrap();
+        sub.subscribe("bridge.t", &["ev"], &hark::SubscribeOptions::new()).unwrap();
+        let mut app = hark::Connection::open(&dir).unwrap();
+        app.notify("ev", "x").unwrap();
+        let mut out = Outbound::new(sub, "t", "t@here");
+        // What a gap used to acknowledge when nothing was left before it: refused, which made the
+        // bridge send the gap again every second.
+        assert!(out.conn.ack(0).is_err());
+        out.units.push(Unit { rows: vec![(wire::PG_GAP.into(), "{}".into())], txn: None, notifications: 0, ack: None });
+        assert!(out.settle(1).is_ok(), "a gap has no position to acknowledge");
+        assert!(out.read_local().unwrap());
+        assert_eq!(out.units.len(), 1);
+        assert!(out.settle(1).is_ok());
+        assert_eq!((out.transactions, out.notifications), (1, 1));
+        drop(out);
+        // Acknowledged: a new attachment receives nothing again.
+        let mut again = hark::Connection::open(&dir).unwrap();
+        again.subscribe("bridge.t", &["ev"], &hark::SubscribeOptions::new()).unwrap();
+        assert!(again.notifies().unwrap().is_none());
+        drop((again, app));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,173 @@
+//! PostgreSQL to local: what PostgreSQL clients commit reaches every bridged host's listeners
+//! once, in order, a PostgreSQL transaction never split; reconnection after PostgreSQL restarts,
+//! and the gap signal after a reconnection or a restart of the bridge. Real PostgreSQL 15, real
+//! `hark bridge` processes.
+
+mod common;
+use common::*;
+use std::process::Command;
+
+/// Groups what a listener on the data channel and `hark.bridge.origin` received into the local
+/// transactions the bridge committed (each begins with an origin notification).
+fn local_transactions(l: &Listener) -> Vec<Vec<String>> {
+    let mut groups: Vec<Vec<String>> = Vec::new();
+    for (ch, payload, _) in &l.got {
+        if ch == "hark.bridge.origin" {
+            groups.push(Vec::new());
+        } else if ch != "hark.bridge.gap" {
+            groups.last_mut().expect("a bridged notification outside a bridge transaction").push(payload.clone());
+        }
+    }
+    groups
+}
+
+#[test]
+fn psql_transactions_reach_every_host_once_in_order_and_never_split() {
+    let Some(pg) = Pg::start() else { return };
+    let mut hosts: Vec<Host> = (0..2).map(|i| Host::new(&format!("h{i}"))).collect();
+    for h in &mut hosts {
+        h.start_bridge(&pg.conninfo, &["orders", "Mixed Case"]);
+    }
+    for h in &hosts {
+        h.wait_connected(1);
+    }
+    let mut listeners: Vec<Listener> =
+        hosts.iter().map(|h| Listener::new(h, &["orders", "Mixed Case", "hark.bridge.origin"])).collect();
+    let mut script = String::new();
+    for t in 0..20 {
+        script.push_str(&format!("BEGIN; NOTIFY orders, 't{t}-a'; NOTIFY orders, 't{t}-b'; COMMIT;\n"));
+        if t % 5 == 0 {
+            script.push_str(&format!("BEGIN; NOTIFY orders, 'rolled-back-{t}'; ROLLBACK;\n"));
+            // The same payload again in the next transaction: hark must not fold it.
+            script.push_str(&format!("NOTIFY orders, 't{t}-a';\n"));
+        }
+    }
+    script.push_str("SELECT pg_notify('Mixed Case', 'verbatim ''quoted'' \\ name');\n");
+    pg.psql(&script);
+    let mut expected = Vec::new();
+    for t in 0..20 {
+        expected.push(format!("t{t}-a"));
+        expected.push(format!("t{t}-b"));
+        if t % 5 == 0 {
+            expected.push(format!("t{t}-a"));
+        }
+    }
+    for (h, l) in hosts.iter().zip(&mut listeners) {
+        let n = expected.len();
+        assert!(
+            l.until(20, |got| got.iter().filter(|g| g.0 == "orders").count() >= n
+                && got.iter().any(|g| g.0 == "Mixed Case")),
+            "host {} got {:?}; log:\n{}",
+            h.name,
+            l.got,
+            h.log()
+        );
+        l.until(1, |_| false);
+        assert_eq!(l.payloads("orders"), expected, "host {}: every committed notification once, in order", h.name);
+        assert_eq!(l.payloads("Mixed Case"), vec!["verbatim 'quoted' \\ name"]);
+        for group in local_transactions(l) {
+            for t in 0..20 {
+                let (a, b) = (format!("t{t}-a"), format!("t{t}-b"));
+                if let Some(i) = group.iter().position(|p| *p == a) {
+                    if group.get(i + 1) != Some(&b) && group.contains(&b) {
+                        panic!("t{t} split or reordered in {group:?}");
+                    }
+                }
+                assert!(!group.contains(&b) || group.contains(&a), "t{t} split across local transactions: {group:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_restarted_postgresql_is_reconnected_and_the_gap_is_signalled() {
+    let Some(pg) = Pg::start() else { return };
+    let mut h = Host::new("restart");
+    h.start_bridge(&pg.conninfo, &["ev"]);
+    h.wait_connected(1);
+    let mut l = Listener::new(&h, &["ev", "hark.bridge.gap"]);
+    pg.psql("NOTIFY ev, 'before'");
+    assert!(l.until(10, |g| g.len() == 1), "{:?}", l.got);
+
+    pg.stop_server("fast");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while h.state().map(|r| r.get("state").to_owned()).as_deref() == Some("connected") {
+        assert!(std::time::Instant::now() < deadline, "the bridge did not notice; log:\n{}", h.log());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let stat = Command::new(hark_bin()).arg("stat").arg(h.queue()).output().unwrap();
+    let stat = String::from_utf8_lossy(&stat.stdout);
+    assert!(
+        stat.contains("bridge       default: disconnected") || stat.contains("bridge       default: connecting"),
+        "hark stat shows the bridge waiting for PostgreSQL:\n{stat}"
+    );
+    assert!(stat.contains("last error"), "{stat}");
+
+    pg.start_server();
+    h.wait_connected(2);
+    pg.psql("NOTIFY ev, 'after'");
+    assert!(l.until(10, |g| g.iter().any(|n| n.1 == "after")), "{:?}; log:\n{}", l.got, h.log());
+    let channels: Vec<&str> = l.got.iter().map(|g| g.0.as_str()).collect();
+    assert_eq!(channels, ["ev", "hark.bridge.gap", "ev"], "the gap is signalled before what follows it");
+    let gap = &l.got[1].1;
+    assert!(gap.contains("\"bridge\":\"default\"") && gap.contains("\"reason\":\"reconnected\""), "{gap}");
+    let stat = Command::new(hark_bin()).arg("stat").arg(h.queue()).output().unwrap();
+    let stat = String::from_utf8_lossy(&stat.stdout);
+    assert!(stat.contains("bridge       default: connected"), "{stat}");
+    assert!(stat.contains("1 gaps signalled"), "{stat}");
+    let json = Command::new(hark_bin()).args(["stat", "--json"]).arg(h.queue()).output().unwrap();
+    let json = String::from_utf8_lossy(&json.stdout);
+    assert!(json.contains("\"bridges\":[{") && json.contains("\"running\":true"), "{json}");
+    assert!(json.contains("\"name\":\"default\""), "{json}");
+    assert!(json.contains("\"state\":\"connected\"") && json.contains("\"connects\":\"2\""), "{json}");
+}
+
+#[test]
+fn a_bridge_killed_and_restarted_signals_the_gap_and_hark_stat_tells_it_is_not_running() {
+    let Some(pg) = Pg::start() else { return };
+    let mut h = Host::new("killed");
+    h.start_bridge(&pg.conninfo, &["ev"]);
+    h.wait_connected(1);
+    let mut l = Listener::new(&h, &["ev", "hark.bridge.gap"]);
+    h.kill_bridge();
+    let stat = Command::new(hark_bin()).arg("stat").arg(h.queue()).output().unwrap();
+    let stat = String::from_utf8_lossy(&stat.stdout);
+    assert!(stat.contains("bridge       default: not running (last: connected)"), "{stat}");
+    pg.psql("NOTIFY ev, 'while the bridge was dead'");
+
+    h.start_bridge(&pg.conninfo, &["ev"]);
+    h.wait_connected(2);
+    pg.psql("NOTIFY ev, 'after'");
+    assert!(l.until(10, |g| g.iter().any(|n| n.1 == "after")), "{:?}", l.got);
+    let got: Vec<(&str, &str)> = l.got.iter().map(|g| (g.0.as_str(), g.1.as_str())).collect();
+    assert_eq!(got.len(), 2, "what PostgreSQL delivered to nobody is lost, and said to be: {got:?}");
+    assert_eq!(got[0].0, "hark.bridge.gap");
+    assert!(got[0].1.contains("\"reason\":\"restarted\""), "{}", got[0].1);
+    assert_eq!(got[1], ("ev", "after"));
+    assert!(h.stop_bridge().success());
+    assert_eq!(h.state().unwrap().get("state"), "stopped");
+}
+
+#[test]
+fn a_second_bridge_of_the_same_name_on_a_queue_is_refused_and_reserved_channels_too() {
+    let Some(pg) = Pg::start() else { return };
+    let mut h = Host::new("twice");
+    h.start_bridge(&pg.conninfo, &["ev"]);
+    h.wait_connected(1);
+    let out = Command::new(hark_bin())
+        .arg("bridge")
+        .arg(h.queue())
+        .args(["--postgres", &pg.conninfo, "--channel", "ev"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("a bridge named \"default\" is already running"));
+    let out = Command::new(hark_bin())
+        .arg("bridge")
+        .arg(h.queue())
+        .args(["--name", "other", "--postgres", &pg.conninfo, "--channel", "hark.bridge.gap"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is reserved"), "{}", String::from_utf8_lossy(&out.stderr));
+}

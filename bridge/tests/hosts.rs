@@ -1,0 +1,348 @@
+//! Hosts joined through one PostgreSQL 15 database: separate queue directories, each with its own
+//! `hark bridge` process. Every host's listeners hear every other host's transactions exactly
+//! once, whole, in each origin's commit order, and their own once (no echo); rolled-back local
+//! transactions reach nobody; a psql session beside the bridges hears and is heard.
+
+mod common;
+use common::*;
+use std::collections::HashMap;
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+const TXNS: usize = 30;
+
+/// Commits `TXNS` transactions of three notifications on host `h` (and rolls some back).
+fn commit_transactions(host: &Host, h: usize) {
+    let mut c = host.connect();
+    for t in 0..TXNS {
+        c.begin().unwrap();
+        for k in 0..3 {
+            c.notify("ev", &format!("h{h}-t{t}-k{k}")).unwrap();
+        }
+        c.commit().unwrap();
+        if t % 7 == 0 {
+            c.begin().unwrap();
+            c.notify("ev", &format!("h{h}-rolled-back-{t}")).unwrap();
+            c.rollback().unwrap();
+        }
+    }
+}
+
+/// The local transactions the bridge committed, as groups of payloads (each begins with an
+/// origin notification), and the payloads the host committed itself (outside any group).
+fn split_by_origin(l: &Listener) -> (Vec<Vec<String>>, Vec<String>) {
+    let (mut groups, mut own): (Vec<Vec<String>>, Vec<String>) = (Vec::new(), Vec::new());
+    let mut in_group_txn = None;
+    for (ch, p, pid) in &l.got {
+        if ch == "hark.bridge.origin" {
+            groups.push(Vec::new());
+            in_group_txn = Some(*pid);
+        } else if in_group_txn == Some(*pid) {
+            groups.last_mut().unwrap().push(p.clone());
+        } else {
+            in_group_txn = None;
+            own.push(p.clone());
+        }
+    }
+    (groups, own)
+}
+
+fn hosts_hear_each_other(n: usize) {
+    let Some(pg) = Pg::start() else { return };
+    let mut hosts: Vec<Host> = (0..n).map(|i| Host::new(&format!("host{i}"))).collect();
+    for h in &mut hosts {
+        h.start_bridge(&pg.conninfo, &["ev"]);
+    }
+    for h in &hosts {
+        h.wait_connected(1);
+    }
+    let mut psql = pg.psql_session();
+    feed(&mut psql, "LISTEN ev;\nSELECT 'listening';\n");
+    let mut listeners: Vec<Listener> = hosts.iter().map(|h| Listener::new(h, &["ev", "hark.bridge.origin"])).collect();
+    std::thread::sleep(Duration::from_millis(300)); // psql's LISTEN has committed
+    std::thread::scope(|s| {
+        for (i, h) in hosts.iter().enumerate() {
+            s.spawn(move || commit_transactions(h, i));
+        }
+    });
+    feed(&mut psql, "NOTIFY ev, 'from-psql';\n");
+    let per_host = TXNS * 3;
+    let total = n * per_host + 1;
+    for (i, l) in listeners.iter_mut().enumerate() {
+        let ok = l.until(60, |got| got.iter().filter(|g| g.0 == "ev").count() >= total);
+        assert!(ok, "host {i} got {} of {total}; log:\n{}", l.payloads("ev").len(), hosts[i].log());
+        l.until(1, |_| false); // anything more would be a duplicate or an echo
+        let (groups, own) = split_by_origin(l);
+        let expected_own: Vec<String> =
+            (0..TXNS).flat_map(|t| (0..3).map(move |k| format!("h{i}-t{t}-k{k}"))).collect();
+        assert_eq!(own, expected_own, "host {i}: its own transactions, locally, once");
+        let mut next: HashMap<usize, usize> = HashMap::new();
+        let mut psql_seen = 0;
+        for g in &groups {
+            if g == &["from-psql"] {
+                psql_seen += 1;
+                continue;
+            }
+            assert_eq!(g.len(), 3, "host {i}: a remote transaction arrives whole, as one local transaction: {g:?}");
+            let (h, t): (usize, usize) = {
+                let p: Vec<&str> = g[0].split('-').collect();
+                (p[0][1..].parse().unwrap(), p[1][1..].parse().unwrap())
+            };
+            assert_ne!(h, i, "host {i} heard its own transaction back: {g:?}");
+            let want = next.entry(h).or_insert(0);
+            assert_eq!(t, *want, "host {i}: host {h}'s transactions exactly once, in its commit order");
+            *want += 1;
+            let expected: Vec<String> = (0..3).map(|k| format!("h{h}-t{t}-k{k}")).collect();
+            assert_eq!(g, &expected);
+        }
+        assert_eq!(psql_seen, 1, "host {i}: psql's notification once");
+        for h in (0..n).filter(|h| *h != i) {
+            assert_eq!(next.get(&h), Some(&TXNS), "host {i}: all of host {h}'s transactions");
+        }
+        assert!(!l.payloads("ev").iter().any(|p| p.contains("rolled-back")));
+    }
+    // psql hears every host's notifications (and its own), and never a rolled-back one.
+    feed(&mut psql, "SELECT pg_sleep(0.5);\n\\q\n");
+    let mut out = String::new();
+    psql.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    psql.wait().unwrap();
+    let heard: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("Asynchronous notification \"ev\" with payload \""))
+        .map(|l| l.split('"').next().unwrap())
+        .collect();
+    assert_eq!(heard.len(), total, "psql heard {} of {total}:\n{out}", heard.len());
+    assert!(!heard.iter().any(|p| p.contains("rolled-back")));
+    for i in 0..n {
+        let from_i: Vec<&&str> = heard.iter().filter(|p| p.starts_with(&format!("h{i}-"))).collect();
+        assert_eq!(from_i.len(), per_host);
+        let mut sorted = from_i.clone();
+        sorted.sort_by_key(|p| {
+            let v: Vec<usize> = p.split('-').skip(1).map(|x| x[1..].parse().unwrap()).collect();
+            (v[0], v[1])
+        });
+        assert_eq!(from_i, sorted, "psql: host {i}'s notifications in its commit order");
+    }
+    for h in &hosts {
+        let r = h.state().unwrap();
+        assert_eq!(r.get("to_pg_transactions"), TXNS.to_string(), "{}", h.name);
+        assert_eq!(r.get("to_pg_notifications"), per_host.to_string());
+    }
+}
+
+#[test]
+fn two_hosts_hear_each_other_exactly_once_whole_and_in_order() {
+    hosts_hear_each_other(2);
+}
+
+#[test]
+fn four_hosts_and_psql_hear_each_other_exactly_once_whole_and_in_order() {
+    hosts_hear_each_other(4);
+}
+
+/// Host 0 commits a numbered transaction every few milliseconds until `stop`; what host 1 hears.
+fn stream(queue: &std::path::Path, stop: &std::sync::atomic::AtomicBool) -> usize {
+    let mut c = hark::Connection::open(queue).unwrap();
+    let mut t = 0;
+    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+        c.begin().unwrap();
+        c.notify("ev", &format!("{t}-a")).unwrap();
+        c.notify("ev", &format!("{t}-b")).unwrap();
+        c.commit().unwrap();
+        t += 1;
+        std::thread::sleep(Duration::from_millis(3));
+    }
+    t
+}
+
+/// Checks that `got` holds transactions 0..sent, each whole and once, in order.
+fn check_stream(got: &[String], sent: usize) {
+    let expected: Vec<String> = (0..sent).flat_map(|t| [format!("{t}-a"), format!("{t}-b")]).collect();
+    if got != expected {
+        let first = got.iter().zip(&expected).position(|(a, b)| a != b).unwrap_or(got.len().min(expected.len()));
+        panic!(
+            "received {} of {} notifications; first difference at {first}: {:?} vs {:?}",
+            got.len(),
+            expected.len(),
+            got.get(first),
+            expected.get(first)
+        );
+    }
+}
+
+#[test]
+fn a_bridge_sigkilled_in_a_loop_loses_nothing_and_running_bridges_drop_its_repeats() {
+    let Some(pg) = Pg::start() else { return };
+    let mut a = Host::new("killed");
+    let mut b = Host::new("steady");
+    a.start_bridge(&pg.conninfo, &["ev"]);
+    b.start_bridge(&pg.conninfo, &["ev"]);
+    a.wait_connected(1);
+    b.wait_connected(1);
+    let mut l = Listener::new(&b, &["ev"]);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let sent = std::thread::scope(|s| {
+        let (queue, stop) = (a.queue(), &stop);
+        let sender = s.spawn(move || stream(&queue, stop));
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        for round in 0..10 {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            std::thread::sleep(Duration::from_millis(150 + rng % 350));
+            a.kill_bridge();
+            a.start_bridge(&pg.conninfo, &["ev"]);
+            if round % 3 == 0 {
+                a.wait_connected(round + 2);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        sender.join().unwrap()
+    });
+    assert!(sent > 100, "the stream ran ({sent} transactions)");
+    let ok = l.until(60, |g| g.len() >= sent * 2);
+    l.until(1, |_| false);
+    let got = l.payloads("ev");
+    assert!(ok, "host b got {} of {}; log of a:\n{}", got.len(), sent * 2, a.log());
+    check_stream(&got, sent);
+    eprintln!("host b skipped {} repeated transactions", b.state().unwrap().get("repeats_skipped"));
+}
+
+#[test]
+fn postgresql_restarted_mid_stream_what_was_committed_meanwhile_is_sent_when_it_is_back() {
+    let Some(pg) = Pg::start() else { return };
+    let mut a = Host::new("sender");
+    let mut b = Host::new("receiver");
+    a.start_bridge(&pg.conninfo, &["ev"]);
+    b.start_bridge(&pg.conninfo, &["ev"]);
+    a.wait_connected(1);
+    b.wait_connected(1);
+    let mut l = Listener::new(&b, &["ev", "hark.bridge.gap"]);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let sent = std::thread::scope(|s| {
+        let (queue, stop) = (a.queue(), &stop);
+        let sender = s.spawn(move || stream(&queue, stop));
+        std::thread::sleep(Duration::from_millis(500));
+        pg.stop_server("fast");
+        std::thread::sleep(Duration::from_millis(800));
+        pg.start_server();
+        b.wait_connected(2);
+        a.wait_connected(2);
+        std::thread::sleep(Duration::from_millis(500));
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        sender.join().unwrap()
+    });
+    // Everything host a committed, PostgreSQL's outage included, reached PostgreSQL.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while a.state().unwrap().get("to_pg_transactions") != sent.to_string() {
+        assert!(Instant::now() < deadline, "host a sent {} of {sent}", a.state().unwrap().get("to_pg_transactions"));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    l.until(3, |_| false);
+    // Host b: what it heard is in order, each transaction whole, nothing twice; what was lost
+    // while its own bridge was disconnected is announced by one gap, where it happened; and
+    // everything committed after both bridges were back arrived.
+    let gap_at = l.got.iter().position(|g| g.0 == "hark.bridge.gap").expect("a gap signal");
+    assert_eq!(l.got.iter().filter(|g| g.0 == "hark.bridge.gap").count(), 1);
+    let before: Vec<String> = l.got[..gap_at].iter().map(|g| g.1.clone()).collect();
+    let after: Vec<String> = l.got[gap_at + 1..].iter().map(|g| g.1.clone()).collect();
+    let number = |p: &String| p.split('-').next().unwrap().parse::<usize>().unwrap();
+    check_stream(&before, before.len() / 2);
+    let first_after = number(&after[0]);
+    assert!(after[0].ends_with("-a"), "{after:?}");
+    let expected: Vec<String> = (first_after..sent).flat_map(|t| [format!("{t}-a"), format!("{t}-b")]).collect();
+    assert_eq!(after, expected, "after the gap: every transaction, whole, once, in order, to the last");
+    assert!(first_after >= before.len() / 2);
+}
+
+#[test]
+fn payloads_postgresql_cannot_carry_are_counted_announced_and_the_rest_is_sent() {
+    let Some(pg) = Pg::start() else { return };
+    let mut a = Host::new("big");
+    let mut b = Host::new("small");
+    // Host a's queue takes payloads PostgreSQL cannot.
+    let options = hark::Options { max_payload: Some(20000), ..hark::Options::new() };
+    drop(hark::Connection::with_options(a.queue(), &options).unwrap());
+    a.start_bridge(&pg.conninfo, &["ev"]);
+    b.start_bridge(&pg.conninfo, &["ev"]);
+    a.wait_connected(1);
+    b.wait_connected(1);
+    let mut psql = pg.psql_session();
+    feed(&mut psql, "LISTEN \"hark.bridge.dropped\";\nSELECT 'listening';\n");
+    std::thread::sleep(Duration::from_millis(300));
+    let mut l = Listener::new(&b, &["ev"]);
+    let mut c = a.connect();
+    c.begin().unwrap();
+    c.notify("ev", "before").unwrap();
+    c.notify("ev", &"x".repeat(8000)).unwrap();
+    c.notify("ev", &"y".repeat(7999)).unwrap();
+    c.notify("ev", "after").unwrap();
+    c.commit().unwrap();
+    assert!(l.until(20, |g| g.len() >= 3), "{:?}", l.got.len());
+    l.until(1, |_| false);
+    let got = l.payloads("ev");
+    assert_eq!(got, ["before".to_owned(), "y".repeat(7999), "after".to_owned()]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while a.state().unwrap().get("too_long") != "1" {
+        assert!(Instant::now() < deadline, "the state counts it");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(a.log().contains("not sent to PostgreSQL: a payload of 8000 bytes on channel \"ev\""), "{}", a.log());
+    let stat = std::process::Command::new(hark_bin()).arg("stat").arg(a.queue()).output().unwrap();
+    let stat = String::from_utf8_lossy(&stat.stdout);
+    assert!(stat.contains("1 too long for it"), "{stat}");
+    feed(&mut psql, "SELECT pg_sleep(0.3);\n\\q\n");
+    let mut out = String::new();
+    psql.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    psql.wait().unwrap();
+    assert!(
+        out.contains("Asynchronous notification \"hark.bridge.dropped\" with payload \"{\"origin\":\"default@")
+            && out.contains("\"channel\":\"ev\",\"bytes\":8000,"),
+        "{out}"
+    );
+}
+
+#[test]
+fn what_the_local_queue_skipped_past_the_lag_limit_is_announced_on_postgresql() {
+    let Some(pg) = Pg::start() else { return };
+    let mut a = Host::new("lagging");
+    let options = hark::Options { max_queue_size: Some(64 << 20), ..hark::Options::new() }.segment_size(64 << 10);
+    drop(hark::Connection::with_options(a.queue(), &options).unwrap());
+    a.start_bridge_args(&pg.conninfo, &["ev"], &[], &["--max-lag-bytes", "131072"]);
+    a.wait_connected(1);
+    let mut psql = pg.psql_session();
+    feed(&mut psql, "LISTEN \"hark.bridge.gap\"; LISTEN ev;\nSELECT 'listening';\n");
+    std::thread::sleep(Duration::from_millis(300));
+    // The bridge stops reading (SIGSTOP) while the queue moves on well past its lag limit.
+    let pid = a.bridge.as_ref().unwrap().id() as i32;
+    // SAFETY: signals to our own child.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    let mut c = a.connect();
+    let payload = "p".repeat(1000);
+    for _ in 0..600 {
+        c.notify("ev", &payload).unwrap();
+    }
+    c.notify("ev", "last").unwrap();
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while a.state().unwrap().get("to_pg_notifications").parse::<u64>().unwrap_or(0) == 0 {
+        assert!(Instant::now() < deadline, "nothing sent; log:\n{}", a.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    feed(&mut psql, "SELECT pg_sleep(1);\n\\q\n");
+    let mut out = String::new();
+    psql.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    psql.wait().unwrap();
+    let lines: Vec<&str> = out.lines().filter(|l| l.starts_with("Asynchronous notification")).collect();
+    let gap = lines.iter().position(|l| l.contains("\"hark.bridge.gap\"")).unwrap_or_else(|| panic!("no gap:\n{out}"));
+    assert!(lines[gap].contains("\"skipped\":"), "{}", lines[gap]);
+    // The bridge may be cut again while it catches up (its acknowledged position stays behind
+    // until PostgreSQL commits): each cut is one more gap, never a silent loss.
+    let gaps = lines.iter().filter(|l| l.contains("\"hark.bridge.gap\"")).count();
+    assert!(lines.last().unwrap().contains("with payload \"last\""), "what follows the gap is sent: {lines:?}");
+    let sent = lines.len() - gaps;
+    assert!(sent < 601, "the skipped notifications were not sent: {sent} of 601 arrived");
+    assert!(a.log().contains("the local queue skipped"), "{}", a.log());
+}
