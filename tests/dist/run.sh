@@ -169,7 +169,7 @@ fi
 hark=$prefix/bin/hark
 man=$prefix/share/man/man1/hark.1
 if [ -x "$hark" ] && ! has_debug_info "$hark" && "$hark" --version | grep -F "hark $version" >/dev/null &&
-    "$hark" notify "$scratch/q-cli" smoke from-cli && "$hark" stat "$scratch/q-cli" >/dev/null; then
+    "$hark" notify --dir "$scratch/q-cli" smoke from-cli && "$hark" stat "$scratch/q-cli" >/dev/null; then
     ok "the tarball's hark command runs (notify, stat), without debug info ($(stat -c %s "$hark") bytes)"
 else
     not_ok "the tarball's hark command"
