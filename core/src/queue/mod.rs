@@ -2,6 +2,7 @@
 
 mod append;
 mod channels;
+mod marks;
 mod path;
 mod pids;
 mod read;
@@ -11,6 +12,7 @@ mod stats;
 mod tail;
 
 pub(crate) use append::AppendOutcome;
+pub(crate) use marks::MarkedAppend;
 pub(crate) use path::no_queue;
 pub(crate) use segments::Segments;
 pub use stats::{ListenerStat, QueueStats};

@@ -4,6 +4,7 @@ mod block;
 mod commit;
 mod fxhash;
 mod inbox;
+mod marked;
 mod receiver;
 mod statements;
 mod txn;
