@@ -72,3 +72,12 @@ impl Connection {
         self.queue.published_mark(key)
     }
 }
+
+impl Connection {
+    /// PostgreSQL's checks on `pg_notify`'s arguments against this session's queue (empty or too
+    /// long channel, too long payload, NUL), with its messages: what a notification must pass to
+    /// be published, for a caller that stores it before publishing it.
+    pub fn check_notification(&self, channel: &str, payload: &str) -> Result<()> {
+        self.check_notify(channel, payload)
+    }
+}
