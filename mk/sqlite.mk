@@ -11,6 +11,7 @@ SQLITE_VENV := .venv-sqlite
 SQLITE_EXT := $(abspath $(or $(CARGO_TARGET_DIR),$(CURDIR)/target))/release/libhark_sqlite.so
 SQLITE_HOOKS_DIR := $(abspath $(or $(CARGO_TARGET_DIR),$(CURDIR)/target))/sqlite-test-hooks
 SQLITE_PYTEST_ARGS ?=
+NPM ?= npm
 
 .PHONY: test-sqlite build-sqlite sqlite-test-setup soak-sqlite
 
@@ -45,7 +46,13 @@ $(SQLITE_VENV)/.wheel: $(SQLITE_VENV)/.tools $(VENV)/.wheel
 	$(SQLITE_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-index --no-deps --force-reinstall target/wheels/hark-*.whl
 	touch $@
 
-test-sqlite: build-sqlite sqlite-test-setup $(SQLITE_VENV)/.wheel
+# better-sqlite3 (version 12: 13 crashes on Node 20) for the Node example; npm compiles it when
+# no prebuilt binary fits, so it is installed again only when the lock file changes.
+examples/node/node_modules/.sqlite-stamp: examples/node/package-lock.json
+	cd examples/node && $(NPM) ci --no-audit --no-fund
+	touch $@
+
+test-sqlite: build-sqlite sqlite-test-setup $(SQLITE_VENV)/.wheel examples/node/node_modules/.sqlite-stamp
 	$(CARGO) build -q -p hark-cli --release
 	HARK_SQLITE_EXTENSION=$(SQLITE_EXT) HARK_SQLITE_EXTENSION_HOOKS=$(SQLITE_HOOKS_DIR)/release/libhark_sqlite.so \
 	  $(SQLITE_VENV)/bin/python -m pytest -q sqlite/tests $(SQLITE_PYTEST_ARGS)
