@@ -19,13 +19,14 @@
 //!
 //! `pg_notify` writes a row into the table `hark_outbox` of the same database, in the caller's
 //! transaction: SQLite commits or undoes it with the data, savepoints and failed statements
-//! included. Its `AUTOINCREMENT` id orders rows in commit order, since SQLite has one writer.
+//! included. Its rowid orders rows in commit order, since SQLite has one writer (a new row takes
+//! the highest rowid plus one, and the highest published row is never deleted).
 //! After a commit (the statement's end, seen by a `sqlite3_trace_v2` profile callback with the
 //! connection back in autocommit) the connection publishes every row above the database's
 //! publication mark, in id order, with `hark::Connection::publish_marked`: the mark (keyed by a
 //! random id stored in `hark_meta`) is advanced by the very store that makes the notifications
 //! visible, so a publication repeated after a crash, or racing another process's, is skipped.
-//! Rows at or below the mark are deleted later, in a later transaction that notifies.
+//! Rows below the mark are deleted later, in a later transaction that notifies.
 //!
 //! Each row records the id of the queue its writer used; a connection publishes only the rows
 //! of its own queue, so that a queue wiped at reboot (PostgreSQL forgets its queue at restart

@@ -6,8 +6,11 @@ use rusqlite::ffi;
 use rusqlite::functions::Context;
 use rusqlite::{params, Connection, OptionalExtension, Result};
 
+/// Ids are rowids: a new row gets the highest id plus one, so ids grow in commit order as long as
+/// the highest published row is never deleted (see `first_of_transaction`). No AUTOINCREMENT:
+/// its `sqlite_sequence` row would be one more page written at every commit.
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS hark_outbox (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    id INTEGER PRIMARY KEY,
     queue INTEGER NOT NULL,
     channel TEXT NOT NULL,
     payload TEXT NOT NULL
@@ -74,7 +77,9 @@ fn first_of_transaction(st: &State, db: &Connection) -> Result<()> {
     let mark = st.with_hark(|h| h.published_mark(key).map_err(hark_error))?;
     if mark >= st.cleaned.get() + CLEAN_EVERY {
         let queue = st.with_hark(|h| Ok(h.queue().queue_id() as i64))?;
-        db.execute("DELETE FROM hark_outbox WHERE id <= ?1 AND queue = ?2", params![mark as i64, queue])?;
+        // Strictly below the mark: the row at the mark stays, so that no new row can take an id
+        // at or below it (it would be taken for published).
+        db.execute("DELETE FROM hark_outbox WHERE id < ?1 AND queue = ?2", params![mark as i64, queue])?;
         st.cleaned.set(mark);
     }
     Ok(())

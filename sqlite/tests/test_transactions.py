@@ -213,3 +213,17 @@ COMMIT;
     r = subprocess.run(["sqlite3", str(dbpath)], input=script, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert [e["data"]["email"] for e in events(listener)] == ["from the shell"]  # type: ignore[index]
+
+
+def test_published_rows_are_deleted_and_later_events_still_go_out(dbpath: Path, qdir: Path, listener: hark.Connection) -> None:
+    db = setup(dbpath, qdir, "wal")
+    for i in range(600):
+        db.execute("INSERT INTO orders (email, total) VALUES (?, ?)", (f"o{i}", i))
+    # Every event went out, and the outbox keeps only a few rows (at least the newest published).
+    assert [e["data"]["email"] for e in events(listener)] == [f"o{i}" for i in range(600)]  # type: ignore[index]
+    kept = db.execute("SELECT count(*), max(id) FROM hark_outbox").fetchone()
+    assert 1 <= kept[0] < 300 and kept[1] == 600
+    # A new connection (which starts with nothing in memory) still numbers above the mark.
+    again = open_db(dbpath, qdir)
+    again.execute("INSERT INTO orders (email, total) VALUES ('after cleanup', 1)")
+    assert [e["data"]["email"] for e in events(listener)] == ["after cleanup"]  # type: ignore[index]
