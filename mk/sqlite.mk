@@ -13,7 +13,7 @@ SQLITE_HOOKS_DIR := $(abspath $(or $(CARGO_TARGET_DIR),$(CURDIR)/target))/sqlite
 SQLITE_PYTEST_ARGS ?=
 NPM ?= npm
 
-.PHONY: test-sqlite build-sqlite sqlite-test-setup soak-sqlite
+.PHONY: test-sqlite build-sqlite sqlite-test-setup soak-sqlite demo-orders
 
 build-sqlite:
 	$(CARGO) build -q -p hark-sqlite --release
@@ -61,3 +61,9 @@ test-sqlite: build-sqlite sqlite-test-setup $(SQLITE_VENV)/.wheel examples/node/
 soak-sqlite: build-sqlite sqlite-test-setup $(SQLITE_VENV)/.wheel
 	HARK_SQLITE_CHAOS_SECS=300 HARK_SQLITE_EXTENSION=$(SQLITE_EXT) \
 	  $(SQLITE_VENV)/bin/python -m pytest -q sqlite/tests/test_chaos.py
+
+# `make demo` (mk/demo.mk): the orders application in Python, Node and C, one writer killed.
+demo-orders: build-sqlite sqlite-test-setup $(SQLITE_VENV)/.wheel examples/node/node_modules/.sqlite-stamp build-node
+	@mkdir -p target/c/examples
+	cc -std=c11 -Wall -Wextra -Werror -pedantic -o target/c/examples/orders examples/c/orders.c -lsqlite3
+	HARK_SQLITE_EXTENSION=$(SQLITE_EXT) $(SQLITE_VENV)/bin/python examples/orders_demo.py
