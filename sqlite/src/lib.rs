@@ -28,12 +28,16 @@
 //! visible, so a publication repeated after a crash, or racing another process's, is skipped.
 //! Rows below the mark are deleted later, in a later transaction that notifies.
 //!
+//! A thread per process (`peer.rs`) publishes what a dead writer left within half a second, on
+//! every database and queue this process's connections used.
+//!
 //! Each row records the id of the queue its writer used; a connection publishes only the rows
 //! of its own queue, so that a queue wiped at reboot (PostgreSQL forgets its queue at restart
 //! too) never receives the old queue's notifications.
 
 mod fault;
 mod outbox;
+mod peer;
 mod state;
 mod triggers;
 

@@ -90,13 +90,7 @@ fn key(st: &State, db: &Connection) -> Result<Option<u64>> {
     if let Some(k) = st.key.get() {
         return Ok(Some(k));
     }
-    let k: Option<i64> = match db.query_row("SELECT value FROM hark_meta WHERE name = 'key'", [], |r| r.get(0)) {
-        Ok(v) => Some(v),
-        Err(rusqlite::Error::QueryReturnedNoRows) => None,
-        Err(rusqlite::Error::SqliteFailure(_, Some(m))) if m.starts_with("no such table") => None,
-        Err(e) => return Err(e),
-    };
-    let k = k.map(|v| v as u64);
+    let k = read_key(db)?;
     // Kept until a rollback (which may undo the transaction that created it).
     if k.is_some() {
         st.key.set(k);
@@ -108,29 +102,7 @@ fn key(st: &State, db: &Connection) -> Result<Option<u64>> {
 /// the connection's own transaction wrote no outbox row (its rows would not be committed).
 pub(crate) fn publish(st: &State, db: &Connection) -> Result<usize> {
     let Some(key) = key(st, db)? else { return Ok(0) };
-    let r = st.with_hark(|h| {
-        let queue = h.queue().queue_id() as i64;
-        let mut mark = h.published_mark(key).map_err(hark_error)?;
-        let mut total = 0;
-        let mut stmt = db.prepare(
-            "SELECT id, channel, payload FROM hark_outbox WHERE id > ?1 AND queue = ?2 ORDER BY id LIMIT ?3",
-        )?;
-        loop {
-            let rows: Vec<(i64, String, String)> = stmt
-                .query_map(params![mark as i64, queue, BATCH as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                .collect::<Result<_>>()?;
-            let Some(last) = rows.last() else { break };
-            let last = last.0 as u64;
-            let items: Vec<(u64, &str, &str)> =
-                rows.iter().map(|(i, c, p)| (*i as u64, c.as_str(), p.as_str())).collect();
-            total += h.publish_marked(key, &items).map_err(hark_error)?;
-            mark = last;
-            if rows.len() < BATCH {
-                break;
-            }
-        }
-        Ok(total)
-    });
+    let r = st.with_hark(|h| publish_rows(db, h, key));
     match &r {
         Ok(_) => {
             st.backlog.set(false);
@@ -142,6 +114,40 @@ pub(crate) fn publish(st: &State, db: &Connection) -> Result<usize> {
         }
     }
     r
+}
+
+/// Publishes the committed rows of `h`'s queue above the mark `key`, in id order, in batches
+/// (each its own append, each advancing the mark). `db` must see only committed rows.
+pub(crate) fn publish_rows(db: &Connection, h: &mut hark::Connection, key: u64) -> Result<usize> {
+    let queue = h.queue().queue_id() as i64;
+    let mut mark = h.published_mark(key).map_err(hark_error)?;
+    let mut total = 0;
+    let mut stmt =
+        db.prepare("SELECT id, channel, payload FROM hark_outbox WHERE id > ?1 AND queue = ?2 ORDER BY id LIMIT ?3")?;
+    loop {
+        let rows: Vec<(i64, String, String)> = stmt
+            .query_map(params![mark as i64, queue, BATCH as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<Result<_>>()?;
+        let Some(last) = rows.last() else { break };
+        let last = last.0 as u64;
+        let items: Vec<(u64, &str, &str)> = rows.iter().map(|(i, c, p)| (*i as u64, c.as_str(), p.as_str())).collect();
+        total += h.publish_marked(key, &items).map_err(hark_error)?;
+        mark = last;
+        if rows.len() < BATCH {
+            break;
+        }
+    }
+    Ok(total)
+}
+
+/// The database's publication key read from `hark_meta`, None without one.
+pub(crate) fn read_key(db: &Connection) -> Result<Option<u64>> {
+    match db.query_row("SELECT value FROM hark_meta WHERE name = 'key'", [], |r| r.get::<_, i64>(0)) {
+        Ok(v) => Ok(Some(v as u64)),
+        Err(rusqlite::Error::QueryReturnedNoRows) => Ok(None),
+        Err(rusqlite::Error::SqliteFailure(_, Some(m))) if m.starts_with("no such table") => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// Publishes when the database has an outbox (at load, after a commit).

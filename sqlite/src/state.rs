@@ -16,6 +16,10 @@ use std::path::PathBuf;
 
 pub(crate) struct State {
     pub db: *mut ffi::sqlite3,
+    /// The main database's file ("" for an in-memory or temporary one), for the live peer.
+    pub path: PathBuf,
+    /// The (database, queue) this connection has the live peer watch (`peer.rs`).
+    pub watched: RefCell<Option<(PathBuf, PathBuf)>>,
     /// The queue directory chosen with `hark_queue(dir)`; None: hark's default.
     pub dir: RefCell<Option<PathBuf>>,
     pub hark: RefCell<Option<hark::Connection>>,
@@ -52,7 +56,11 @@ unsafe impl Send for Owner {}
 impl Drop for Owner {
     fn drop(&mut self) {
         // SAFETY: the pointer came from Box::into_raw in `register`; this is its only owner.
-        drop(unsafe { Box::from_raw(self.0) });
+        let st = unsafe { Box::from_raw(self.0) };
+        let watched = st.watched.borrow_mut().take();
+        if let Some((db, q)) = watched {
+            crate::peer::unwatch(&db, &q);
+        }
     }
 }
 
@@ -67,8 +75,11 @@ pub(crate) fn hark_error(e: hark::Error) -> Error {
 pub(crate) fn register(conn: Connection) -> Result<bool> {
     // SAFETY: the handle of the connection being initialised.
     let db = unsafe { conn.handle() };
+    let path = PathBuf::from(conn.path().unwrap_or(""));
     let st = Box::into_raw(Box::new(State {
         db,
+        path,
+        watched: RefCell::new(None),
         dir: RefCell::new(None),
         hark: RefCell::new(None),
         key: Cell::new(None),
@@ -124,7 +135,8 @@ pub(crate) fn register(conn: Connection) -> Result<bool> {
     if unsafe { ffi::sqlite3_get_autocommit(db) } != 0 {
         let _ = crate::outbox::publish_if_set_up(st, &conn);
     }
-    Ok(false)
+    // Loaded for the life of the process: the live peer's thread runs its code (peer.rs).
+    Ok(true)
 }
 
 type Body = fn(&State, &Context<'_>, &Connection) -> Result<Option<String>>;
@@ -156,6 +168,7 @@ fn set_queue(st: &State, ctx: &Context<'_>, db: &Connection) -> Result<Option<St
     }
     .map_err(hark_error)?;
     let path = conn.queue().path().display().to_string();
+    st.watch(conn.queue().path());
     *st.hark.borrow_mut() = Some(conn);
     *st.dir.borrow_mut() = dir.map(PathBuf::from);
     st.key.set(None);
@@ -173,9 +186,22 @@ impl State {
                 None => hark::Connection::open_default(),
             }
             .map_err(hark_error)?;
+            self.watch(c.queue().path());
             *h = Some(c);
         }
         f(h.as_mut().expect("opened"))
+    }
+
+    /// Has the live peer watch this connection's database on `queue` (instead of another).
+    fn watch(&self, queue: &std::path::Path) {
+        let mut w = self.watched.borrow_mut();
+        if let Some((db, q)) = w.take() {
+            crate::peer::unwatch(&db, &q);
+        }
+        if !self.path.as_os_str().is_empty() {
+            crate::peer::watch(self.path.clone(), queue.to_path_buf());
+            *w = Some((self.path.clone(), queue.to_path_buf()));
+        }
     }
 
     /// Forgets the transaction's state (commit or rollback done).

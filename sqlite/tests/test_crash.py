@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 import subprocess
 import sys
 import time
@@ -62,10 +63,33 @@ def test_a_live_peer_publishes_a_dead_writers_events_at_its_next_commit(
     dbpath: Path, qdir: Path, listener: hark.Connection, tmp_path: Path
 ) -> None:
     setup(dbpath, qdir, "wal")
-    peer = open_db(dbpath, qdir)  # loaded before the writer died: nothing to publish then
     park_and_kill(dbpath, qdir, "wal", "HARK_SQLITE_FAULT_PARK_BEFORE_PUBLISH", "orphan", tmp_path)
+    peer = open_db(dbpath, qdir)  # in another process, the orphan would wait for this commit
     peer.execute("INSERT INTO orders (email, total) VALUES ('peer', 1)")
     assert emails(listener) == ["orphan", "peer"]  # in commit order
+
+
+def test_an_idle_live_peer_publishes_a_dead_writers_events_within_half_a_second(
+    dbpath: Path, qdir: Path, listener: hark.Connection, tmp_path: Path
+) -> None:
+    setup(dbpath, qdir, "wal")
+    # This process has a connection on the database and its queue, and commits nothing: its
+    # peer thread watches them.
+    idle = open_db(dbpath, qdir)
+    idle.execute("SELECT hark_queue()")
+    park_and_kill(dbpath, qdir, "wal", "HARK_SQLITE_FAULT_PARK_BEFORE_PUBLISH", "orphan", tmp_path)
+    killed = time.monotonic()
+    got = [n.payload for n in listener.notifies(timeout=5, stop_after=1)]
+    waited = time.monotonic() - killed
+    assert len(got) == 1 and '"email":"orphan"' in got[0]
+    assert waited < 1.0, f"published after {waited:.2f} s"
+    assert drain(listener) == []  # once
+    # Once its last connection closes, the process stops watching: nobody publishes a new orphan.
+    idle.close()
+    park_and_kill(dbpath, qdir, "wal", "HARK_SQLITE_FAULT_PARK_BEFORE_PUBLISH", "orphan 2", tmp_path)
+    assert drain(listener, quiet=1.0) == []
+    open_db(dbpath, qdir)
+    assert emails(listener) == ["orphan 2"]
 
 
 @pytest.mark.parametrize("point", ["HARK_FAULT_PARK_IN_APPEND", "HARK_FAULT_PARK_IN_MARK"])

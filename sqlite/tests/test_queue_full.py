@@ -31,12 +31,14 @@ def test_a_full_queue_never_loses_nor_repeats_and_refuses_new_notifications(dbpa
         assert "too many notifications in the NOTIFY queue" in refused[1]
         # The refused statement's row rolled back with it.
         assert db.execute("SELECT count(*) FROM docs WHERE body LIKE ?", (f"{refused[0]}:%",)).fetchone() == (0,)
-        # The commit before it committed its row, but its events wait in the outbox.
+        # The commit before it committed its row; its events waited in the outbox (that is what
+        # refused the next notification) and go out as the listener frees room.
         rows = [r[0] for r in db.execute("SELECT id FROM docs ORDER BY id")]
         got = [json.loads(n.payload)["data"]["id"] for n in slow.notifies(timeout=0.5)]
-        assert got == rows[: len(got)] and len(got) < len(rows)
-        # The listener caught up: publishing now sends what waited; then a new commit its own.
-        assert int(db.execute("SELECT hark_publish()").fetchone()[0]) == len(rows) - len(got)
+        assert got == rows[: len(got)]
+        # The listener caught up: the waiting events go out (this process's peer thread, or
+        # hark_publish(), whichever comes first), once; then a new commit's.
+        db.execute("SELECT hark_publish()")
         db.execute("INSERT INTO docs (body) VALUES ('after')")
         got += [json.loads(n.payload)["data"]["id"] for n in slow.notifies(timeout=1)]
         rows = [r[0] for r in db.execute("SELECT id FROM docs ORDER BY id")]
