@@ -48,12 +48,12 @@ $(SQLITE_VENV)/.wheel: $(SQLITE_VENV)/.tools $(VENV)/.wheel
 
 # better-sqlite3 (version 12: 13 crashes on Node 20) for the Node example; npm compiles it when
 # no prebuilt binary fits, so it is installed again only when the lock file changes.
-examples/node/node_modules/.sqlite-stamp: examples/node/package-lock.json
+target/.examples-node-stamp: examples/node/package-lock.json
 	cd examples/node && $(NPM) ci --no-audit --no-fund
+	@mkdir -p $(@D)
 	touch $@
 
-test-sqlite: build-sqlite sqlite-test-setup $(SQLITE_VENV)/.wheel examples/node/node_modules/.sqlite-stamp
-	$(CARGO) build -q -p hark-cli --release
+test-sqlite: build-sqlite sqlite-test-setup $(SQLITE_VENV)/.wheel target/.examples-node-stamp
 	HARK_SQLITE_EXTENSION=$(SQLITE_EXT) HARK_SQLITE_EXTENSION_HOOKS=$(SQLITE_HOOKS_DIR)/release/libhark_sqlite.so \
 	  $(SQLITE_VENV)/bin/python -m pytest -q sqlite/tests $(SQLITE_PYTEST_ARGS)
 
@@ -63,7 +63,7 @@ soak-sqlite: build-sqlite sqlite-test-setup $(SQLITE_VENV)/.wheel
 	  $(SQLITE_VENV)/bin/python -m pytest -q sqlite/tests/test_chaos.py
 
 # `make demo` (mk/demo.mk): the orders application in Python, Node and C, one writer killed.
-demo-orders: build-sqlite sqlite-test-setup $(SQLITE_VENV)/.wheel examples/node/node_modules/.sqlite-stamp build-node
+demo-orders: build-sqlite sqlite-test-setup $(SQLITE_VENV)/.wheel build-node
 	@mkdir -p target/c/examples
 	cc -std=c11 -Wall -Wextra -Werror -pedantic -o target/c/examples/orders examples/c/orders.c -lsqlite3
 	HARK_SQLITE_EXTENSION=$(SQLITE_EXT) $(SQLITE_VENV)/bin/python examples/orders_demo.py

@@ -227,3 +227,18 @@ def test_published_rows_are_deleted_and_later_events_still_go_out(dbpath: Path, 
     again = open_db(dbpath, qdir)
     again.execute("INSERT INTO orders (email, total) VALUES ('after cleanup', 1)")
     assert [e["data"]["email"] for e in events(listener)] == ["after cleanup"]  # type: ignore[index]
+
+
+def test_pythons_own_transaction_handling(dbpath: Path, qdir: Path, listener: hark.Connection) -> None:
+    # sqlite3's default: an implicit BEGIN before the INSERT, commit() and rollback() end it.
+    db = hark.sqlite.connect(dbpath, queue=qdir)
+    db.execute(SCHEMA)
+    db.execute("SELECT hark_notify_changes('orders', 'events')")
+    with db:
+        db.execute("INSERT INTO orders (email, total) VALUES ('with', 1)")
+    db.execute("INSERT INTO orders (email, total) VALUES ('committed', 1)")
+    assert [e["data"]["email"] for e in events(listener)] == ["with"]  # type: ignore[index]
+    db.commit()
+    db.execute("INSERT INTO orders (email, total) VALUES ('rolled back', 1)")
+    db.rollback()
+    assert [e["data"]["email"] for e in events(listener)] == ["committed"]  # type: ignore[index]
