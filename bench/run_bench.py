@@ -71,6 +71,14 @@ ROWS = [
     ("4 notifiers", "notifiers.n4.notifications_per_s", "notifications/s", True),
     ("7,999-byte payloads", "payload.b7999.notifications_per_s", "notifications/s", True),
     ("1 MiB payloads", "payload.b1048576.notifications_per_s", "notifications/s", True),
+    ("broadcast, 1 listener", "broadcast.n1.deliveries_per_s", "deliveries/s", True),
+    ("broadcast, 10 listeners", "broadcast.n10.deliveries_per_s", "deliveries/s", True),
+    ("broadcast, 100 listeners", "broadcast.n100.deliveries_per_s", "deliveries/s", True),
+    ("broadcast, 1 listener: slowest p99", "broadcast.n1.slowest_p99_us", "µs", False),
+    ("broadcast, 10 listeners: slowest p99", "broadcast.n10.slowest_p99_us", "µs", False),
+    ("broadcast, 100 listeners: slowest p99", "broadcast.n100.slowest_p99_us", "µs", False),
+    ("durable subscription, per-commit", "subscription.notifications_per_s", "notifications/s", True),
+    ("subscriber re-attaching to a backlog", "reattach.notifications_per_s", "notifications/s", True),
 ]
 
 
@@ -153,7 +161,7 @@ def main():
             conninfo = subprocess.run([os.path.join(HERE, "pg_cluster.sh"), "start", d], check=True,
                                       capture_output=True, text=True).stdout.strip()
             print(f"PostgreSQL: {a.runs} runs", flush=True)
-            scen = ["per-commit", "batched", "latency", "notifiers", "payload"]
+            scen = ["per-commit", "batched", "latency", "notifiers", "payload", "broadcast"]
 
             def pg():
                 r = run_json(hb + ["--json", "--driver", a.pg_peer, conninfo, "--scale", "0.02"] + quick + scen)
@@ -284,6 +292,17 @@ def main():
     goal("backlog: every process's RSS < 64 MiB", f"{rss / 2**20:.0f} MiB", rss < 64 * 2**20)
     sg = h.get("backlog.caught_up.segments")
     goal("backlog: ≤ 2 segment files after catch-up", f"{sg:.0f}", sg is not None and sg <= 2)
+    sub, plain = h.get("subscription.notifications_per_s"), h.get("subscription.listen_notifications_per_s")
+    goal("subscription per-commit ≥ 90% of a LISTEN's (same run)", f"{100 * sub / plain:.0f}%" if sub and plain else "—",
+         cmp(sub, plain, lambda x, y: x >= 0.9 * y))
+    ra, rb = h.get("reattach.notifications_per_s"), h.get("reattach.batched_notifications_per_s")
+    goal("re-attach after 1,000,000 ≥ a LISTEN's batched rate (same run)", f"{100 * ra / rb:.0f}%" if ra and rb else "—",
+         cmp(ra, rb, lambda x, y: x >= y))
+    for k in (1, 10, 100):
+        hv, pv = h.get(f"broadcast.n{k}.deliveries_per_s"), pg.get(f"broadcast.n{k}.deliveries_per_s")
+        goal(f"broadcast to {k}: deliveries/s beat PostgreSQL", ratio(hv, pv, True), cmp(hv, pv, lambda x, y: x > y))
+        hv, pv = h.get(f"broadcast.n{k}.slowest_p99_us"), pg.get(f"broadcast.n{k}.slowest_p99_us")
+        goal(f"broadcast to {k}: slowest listener's p99 beats PostgreSQL", ratio(hv, pv, False), cmp(hv, pv, lambda x, y: x < y))
     lines.append("")
     if sqlite:
         lines += sqlite_section(sqlite, h)

@@ -56,6 +56,10 @@ typedef enum hark_result {
    */
   HARK_ERR_TRANSACTION_STATE = 102,
   /**
+   * A durable subscription is attached by another live session (SQLSTATE `55006`).
+   */
+  HARK_ERR_IN_USE = 103,
+  /**
    * The queue has reached its maximum size (`too many notifications in the NOTIFY queue`).
    */
   HARK_ERR_QUEUE_FULL = 200,
@@ -88,6 +92,11 @@ typedef enum hark_result {
    * forked process.
    */
   HARK_ERR_CLOSED = 500,
+  /**
+   * A receiver was cut (it fell past its lag limit, or held back a full queue under the cut
+   * policy): notifications were skipped. Given once, by the receive that meets the gap.
+   */
+  HARK_ERR_GAP = 600,
   /**
    * A required pointer argument was NULL.
    */
@@ -197,7 +206,39 @@ typedef struct hark_notification {
    * The payload, `""` if none was given, NUL-terminated UTF-8.
    */
   char *extra;
+  /**
+   * Its position in the queue: unique for the queue's life, increasing in commit order (a key
+   * for idempotent processing; hark_ack takes it). Fields after libpq's three are hark's own.
+   */
+  uint64_t position;
+  /**
+   * The commit sequence number of its transaction (the same for all of one transaction).
+   */
+  uint64_t txn;
+  /**
+   * When its transaction committed, in nanoseconds since the Unix epoch.
+   */
+  int64_t commit_time_ns;
 } hark_notification;
+
+/**
+ * What a receiver skipped when it was cut (see hark_last_gap).
+ */
+typedef struct hark_gap {
+  /**
+   * Notifications on the receiver's channels that were skipped.
+   */
+  uint64_t skipped;
+  /**
+   * Commit sequence numbers (hark_notification's `txn`) of the first and last skipped.
+   */
+  uint64_t first_txn;
+  uint64_t last_txn;
+  /**
+   * The position the receiver resumed from.
+   */
+  uint64_t resumed_at;
+} hark_gap;
 
 #ifdef __cplusplus
 extern "C" {
@@ -322,7 +363,10 @@ char *hark_escape_identifier(struct hark_conn *conn, const char *str, size_t len
  * `max_queue_size`, `max_payload`, `segment_size` (decimal byte counts, as in hark_options;
  * 0 for the default), `group_shared` and `create` (`on`/`off`, `true`/`false`, `yes`/`no`,
  * `1`/`0`; `create` is on by default: `off` opens only an existing queue, and fails with
- * HARK_ERR_IO and SQLSTATE 3D000, `queue "…" does not exist`, when there is none). NULL
+ * HARK_ERR_IO and SQLSTATE 3D000, `queue "…" does not exist`, when there is none),
+ * `cut_laggards` (a boolean: a full queue cuts the readers holding it back, each told by a gap,
+ * instead of failing commits), `listener_max_lag_bytes` and `listener_max_lag_age_ms` (lag
+ * limits for every plain listener; the three are fixed when the queue is created). NULL
  * `keywords` opens the default directory with default options. An unknown keyword or a bad value
  * gives a connection whose status is HARK_ERR_INVALID_ARGUMENT and whose error message says
  * which, in libpq's words (`invalid connection option "…"`). The arrays are only read during the
@@ -435,7 +479,10 @@ int hark_consume_input(struct hark_conn *conn);
  * of hark_notifies alone also drains. The caller owns the result: release it with hark_freemem.
  * NULL is also returned for a NULL or unopened `conn`, and on an error (then
  * hark_error_message is set; out of memory loses that one notification, as libpq drops the
- * connection).
+ * connection). A receiver that was cut (a subscription or listener past its lag limit, or
+ * holding back a full queue under the cut policy) gets NULL once with HARK_ERR_GAP in
+ * hark_error_sqlstate's family (SQLSTATE `HK001`) and the gap in hark_last_gap, in place of the
+ * skipped notifications; the next call goes on with those after the gap.
  */
 struct hark_notification *hark_notifies(struct hark_conn *conn);
 
@@ -523,6 +570,54 @@ enum hark_result hark_release(struct hark_conn *conn, const char *name);
  * block usable again.
  */
 enum hark_result hark_rollback_to(struct hark_conn *conn, const char *name);
+
+/**
+ * Creates the durable subscription `name` on `channels` (`nchannels` exact names, or globs with
+ * `*`, `?` and `\` escapes) if it does not exist, and attaches this connection to it. The
+ * subscription keeps its position and channels while nobody is attached, across crashes and
+ * restarts (not across a reboot); the attached connection receives through hark_socket,
+ * hark_consume_input, hark_notifies and hark_wait every notification on its channels after its
+ * last acknowledged one, in commit order. Options as keyword/value arrays (both may be NULL), as
+ * hark_connect_params: `ack` (`explicit`, the default: only hark_ack acknowledges; `auto`: each
+ * hark_notifies acknowledges what it returned before), `create` (`off`: only attach to an
+ * existing one, SQLSTATE 42704 otherwise), `wait_ms` (wait this long for another attached
+ * connection to let go, instead of failing at once with HARK_ERR_IN_USE, 55006),
+ * `max_lag_bytes` and `max_lag_age_ms` (past them the subscription is cut, and a receive reports
+ * the gap). A connection that listens cannot subscribe, nor the reverse. Everything is read only
+ * during the call.
+ */
+enum hark_result hark_subscribe(struct hark_conn *conn,
+                                const char *name,
+                                const char *const *channels,
+                                int nchannels,
+                                const char *const *keywords,
+                                const char *const *values);
+
+/**
+ * Acknowledges the notification at `position` (hark_notification's `position`) and every one
+ * before it: a later attach does not receive them again. An unknown position is
+ * HARK_ERR_INVALID_ARGUMENT.
+ */
+enum hark_result hark_ack(struct hark_conn *conn, uint64_t position);
+
+/**
+ * Ends this connection's attachment; the subscription stays at its acknowledged position (what
+ * was received and not acknowledged comes again at the next attach). hark_finish does the same.
+ */
+enum hark_result hark_detach(struct hark_conn *conn);
+
+/**
+ * Drops the durable subscription `name` (SQLSTATE 42704 if there is none; HARK_ERR_IN_USE while
+ * another connection is attached to it).
+ */
+enum hark_result hark_unsubscribe(struct hark_conn *conn, const char *name);
+
+/**
+ * When the most recent call on `conn` failed with HARK_ERR_GAP (hark_notifies, hark_wait or
+ * hark_consume_input met a gap), writes what was skipped to `*gap` and returns 1; else returns 0
+ * (and for a NULL argument).
+ */
+int hark_last_gap(const struct hark_conn *conn, struct hark_gap *gap);
 
 #ifdef __cplusplus
 }  // extern "C"

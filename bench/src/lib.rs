@@ -3,7 +3,10 @@
 //! what it measured as a table, or with `--json` as one JSON object on the last line.
 //!
 //! Scenarios: `per-commit`, `batched`, `latency`, `fanout`, `notifiers`, `payload`, `backlog`,
-//! and `floor` (this machine's own limits: a pipe wake-up between two processes, and memcpy).
+//! `subscription` (per-commit into a durable subscription), `reattach` (a subscriber catching up
+//! on a backlog committed while it was away), `broadcast` (one notifier, 1, 10 and 100
+//! listeners), and `floor` (this machine's own limits: a pipe wake-up between two processes, and
+//! memcpy).
 
 mod floor;
 mod measure;
@@ -93,7 +96,7 @@ pub fn main(prefix: &[&str], args: &[String]) -> i32 {
 }
 
 const USAGE: &str = "usage: hark bench [SCENARIO…] [--json] [--quick] [--dir DIR]
-scenarios: per-commit batched latency fanout notifiers payload backlog floor (default: all)
+scenarios: per-commit batched latency fanout notifiers payload backlog subscription reattach broadcast floor (default: all)
   --json   print the figures as one JSON object on the last line
   --quick  small counts (a smoke run, not a measurement)
   --dir    where to make the scenario queues (default: /dev/shm, else the temp directory)

@@ -56,15 +56,29 @@ pub fn run(role: &str, a: &[String]) -> Res {
 /// time>"; in `throughput` mode each notifier's sequence must arrive complete and in order, and
 /// the line "END <ns>" gives the time of the last receive; in `latency` mode it prints
 /// "LAT p50 p90 p99 max" in microseconds; in `backlog` mode it waits for "GO" on standard input
-/// before reading anything, then prints "END <ns>".
+/// before reading anything, then prints "END <ns>". `sub-throughput` is `throughput` through a
+/// durable subscription (acknowledged at each receive) instead of LISTEN; `sub-reattach`
+/// creates the subscription, detaches, waits for "GO", then attaches again and reads the backlog
+/// committed meanwhile, as `backlog`.
 fn listener(a: &[String]) -> Res {
     let (dir, max_payload, channel) = (&a[0], a[1].parse()?, &a[2]);
     let (notifiers, count, mode): (usize, u64, &str) = (a[3].parse()?, a[4].parse()?, &a[5]);
     let mut c = open(dir, max_payload)?;
-    c.listen(channel)?;
+    let sub = hark::SubscribeOptions::new().ack(hark::AckMode::Auto);
+    match mode {
+        "sub-throughput" => c.subscribe("bench", &[channel], &sub)?,
+        "sub-reattach" => {
+            c.subscribe("bench", &[channel], &sub)?;
+            c.detach()?;
+        }
+        _ => c.listen(channel)?,
+    }
     say("READY");
-    if mode == "backlog" {
+    if mode == "backlog" || mode == "sub-reattach" {
         wait_for_line();
+    }
+    if mode == "sub-reattach" {
+        c.subscribe("bench", &[channel], &sub)?;
     }
     let mut next = vec![0u64; notifiers];
     let mut lat = Vec::with_capacity(if mode == "latency" { count as usize } else { 0 });

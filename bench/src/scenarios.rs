@@ -9,7 +9,19 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-pub const ALL: [&str; 8] = ["per-commit", "batched", "latency", "fanout", "notifiers", "payload", "backlog", "floor"];
+pub const ALL: [&str; 11] = [
+    "per-commit",
+    "batched",
+    "latency",
+    "fanout",
+    "notifiers",
+    "payload",
+    "backlog",
+    "subscription",
+    "reattach",
+    "broadcast",
+    "floor",
+];
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -165,10 +177,26 @@ fn throughput_on(
     size: usize,
     max_payload: usize,
 ) -> Res<f64> {
+    throughput_as(cfg, dir, "throughput", notifiers, each, per_txn, size, max_payload)
+}
+
+/// `throughput_on` with the listener in `mode` (`throughput`, or `sub-throughput`: a durable
+/// subscription instead of LISTEN).
+#[allow(clippy::too_many_arguments)]
+fn throughput_as(
+    cfg: &Config,
+    dir: &Path,
+    mode: &str,
+    notifiers: usize,
+    each: u64,
+    per_txn: u64,
+    size: usize,
+    max_payload: usize,
+) -> Res<f64> {
     let d = dir.display().to_string();
     let total = each * notifiers as u64;
     let l_started = now_ns();
-    let mut l = Proc::start(cfg, "listener", &s(&[&d, &max_payload, &"bench", &notifiers, &total, &"throughput"]))?;
+    let mut l = Proc::start(cfg, "listener", &s(&[&d, &max_payload, &"bench", &notifiers, &total, &mode]))?;
     l.expect("READY")?;
     let mut ns = Vec::new();
     for i in 0..notifiers {
@@ -384,6 +412,46 @@ pub fn run_all(cfg: &Config, names: &[String], tables: bool) -> Res<String> {
                 }
                 j.push('}');
             }
+            "subscription" => {
+                let dir = cfg.fresh_target("subscription");
+                cfg.create(&dir, 7999)?;
+                let sub = throughput_as(cfg, &dir, "sub-throughput", 1, per, 1, 64, 7999)?;
+                let _ = std::fs::remove_dir_all(&dir);
+                let plain = throughput(cfg, "subscription-plain", 1, per, 1, 64, 7999)?;
+                out(format!(
+                    "| subscription | per-commit into a durable subscription (acknowledged at each receive) | {sub:.0} notifications/s ({:.0}% of a LISTEN's {plain:.0}/s in this run) |",
+                    100.0 * sub / plain
+                ));
+                let _ = write!(
+                    j,
+                    ",\"subscription\":{{\"notifications_per_s\":{sub:.0},\"listen_notifications_per_s\":{plain:.0}}}"
+                );
+            }
+            "reattach" => {
+                let n = cfg.n(1_000_000, 20_000);
+                let r = reattach(cfg, n)?;
+                let plain = throughput(cfg, "reattach-batched", 1, n, 1000, 64, 7999)?;
+                out(format!(
+                    "| reattach | a subscriber re-attaches after {n} notifications (1,000 per transaction) and reads them | {r:.0} notifications/s ({:.0}% of a LISTEN's batched {plain:.0}/s in this run) |",
+                    100.0 * r / plain
+                ));
+                let _ = write!(j, ",\"reattach\":{{\"backlog\":{n},\"notifications_per_s\":{r:.0},\"batched_notifications_per_s\":{plain:.0}}}");
+            }
+            "broadcast" => {
+                let _ = write!(j, ",\"broadcast\":{{");
+                for (i, k) in [1usize, 10, 100].into_iter().enumerate() {
+                    let (rate, p99) = broadcast(cfg, k)?;
+                    out(format!(
+                        "| broadcast | 1 notifier → {k} listeners on one channel | {rate:.0} deliveries/s; slowest listener's p99 {p99:.1} µs |"
+                    ));
+                    let _ = write!(
+                        j,
+                        "{}\"n{k}\":{{\"deliveries_per_s\":{rate:.0},\"slowest_p99_us\":{p99:.2}}}",
+                        if i > 0 { "," } else { "" }
+                    );
+                }
+                j.push('}');
+            }
             "floor" => {
                 let p = floor::pipe_wakeup(cfg.n(20_000, 500) as usize)?;
                 let m = floor::memcpy_gbps(256 << 20, if cfg.quick { 1 } else { 8 });
@@ -408,4 +476,81 @@ fn fanout(cfg: &Config, k: usize, per: u64) -> Res<f64> {
     idle.finish()?;
     let _ = std::fs::remove_dir_all(&dir);
     r
+}
+
+/// A subscriber re-attaching after `n` notifications (1,000 per transaction) were committed while
+/// it was away: notifications per second of its catch-up, from its attach to its last receive.
+fn reattach(cfg: &Config, n: u64) -> Res<f64> {
+    let dir = cfg.fresh_target("reattach");
+    cfg.create(&dir, 7999)?;
+    let d = dir.display().to_string();
+    let mut l = Proc::start(cfg, "listener", &s(&[&d, &7999, &"bench", &1, &n, &"sub-reattach"]))?;
+    l.expect("READY")?;
+    let mut p = Proc::start(cfg, "notifier", &s(&[&d, &7999, &"bench", &0, &n, &1000, &64, &"throughput"]))?;
+    p.expect("READY")?;
+    p.send("GO")?;
+    p.expect("START")?;
+    p.expect_done()?;
+    let start = now_ns();
+    l.send("GO")?;
+    let end: u64 = l.expect("END")?.split(' ').next().unwrap_or("").parse()?;
+    l.finish()?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(n as f64 / ((end - start) as f64 / 1e9))
+}
+
+/// One notifier, `k` listener processes on its channel: deliveries per second (each listener
+/// checks it got every notification, in order), then, in a second run at a steady pace, the
+/// p99 commit-to-receive latency of the slowest listener.
+fn broadcast(cfg: &Config, k: usize) -> Res<(f64, f64)> {
+    let count = cfg.n(200_000, 5_000) / k as u64;
+    let dir = cfg.fresh_target(&format!("broadcast{k}"));
+    cfg.create(&dir, 7999)?;
+    let d = dir.display().to_string();
+    let mut ls = Vec::new();
+    for _ in 0..k {
+        let mut l = Proc::start(cfg, "listener", &s(&[&d, &7999, &"bench", &1, &count, &"throughput"]))?;
+        l.expect("READY")?;
+        ls.push(l);
+    }
+    let mut p = Proc::start(cfg, "notifier", &s(&[&d, &7999, &"bench", &0, &count, &1, &64, &"throughput"]))?;
+    p.expect("READY")?;
+    p.send("GO")?;
+    let start: u64 = p.expect("START")?.parse()?;
+    let mut end = 0u64;
+    for l in &mut ls {
+        end = end.max(l.expect("END")?.split(' ').next().unwrap_or("").parse()?);
+    }
+    p.expect_done()?;
+    for l in ls {
+        l.finish()?;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let rate = (count * k as u64) as f64 / ((end - start) as f64 / 1e9);
+
+    let lat_count = cfg.n(5_000, 200);
+    let dir = cfg.fresh_target(&format!("broadcast{k}-latency"));
+    cfg.create(&dir, 7999)?;
+    let d = dir.display().to_string();
+    let mut ls = Vec::new();
+    for _ in 0..k {
+        let mut l = Proc::start(cfg, "listener", &s(&[&d, &7999, &"bench", &1, &lat_count, &"latency"]))?;
+        l.expect("READY")?;
+        ls.push(l);
+    }
+    let mut p = Proc::start(cfg, "notifier", &s(&[&d, &7999, &"bench", &0, &lat_count, &1, &64, &"latency"]))?;
+    p.expect("READY")?;
+    p.send("GO")?;
+    p.expect("START")?;
+    let mut p99 = 0f64;
+    for l in &mut ls {
+        let v: Vec<f64> = l.expect("LAT")?.split(' ').map(|x| x.parse()).collect::<Result<_, _>>()?;
+        p99 = p99.max(v[2]);
+    }
+    p.expect_done()?;
+    for l in ls {
+        l.finish()?;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok((rate, p99))
 }

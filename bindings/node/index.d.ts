@@ -9,6 +9,12 @@ export interface Notification {
   payload: string
   /** PID of the process whose session sent it (PostgreSQL's backend PID). */
   processId: number
+  /** Its position in the queue (unique, increasing in commit order; `ack` takes it). */
+  position: number
+  /** Its transaction's commit sequence number. */
+  txn: number
+  /** When its transaction committed. */
+  commitTime: Date
 }
 /** A notice (a WARNING or NOTICE that is not an error), as libpq's notice processor gets it. */
 export interface Notice {
@@ -38,6 +44,22 @@ export interface OpenOptions {
   groupShared?: boolean
   /** `false`: open only an existing queue (see `hark::Options::create`). */
   create?: boolean
+  /**
+   * Cut readers that hold a full queue back instead of failing commits
+   * (see `hark::Options::cut_laggards`).
+   */
+  cutLaggards?: boolean
+  /** Lag limits for every plain listener, in bytes and milliseconds. */
+  listenerMaxLagBytes?: number
+  listenerMaxLagAgeMs?: number
+}
+/** How to attach to a durable subscription (see `hark::SubscribeOptions`). */
+export interface SubscribeOptions {
+  /** `'explicit'` (the default) or `'auto'`. */
+  ack?: string
+  create?: boolean
+  maxLagBytes?: number
+  maxLagAgeMs?: number
 }
 /** Bits of [`Connection::status`]. */
 export const PENDING_NOTIFICATIONS: number
@@ -98,6 +120,16 @@ export declare class Connection {
    * this process at up to 4,096 per call of 1,024.
    */
   take(max: number): Array<Notification>
+  /** Creates or attaches to the durable subscription `name` (see `hark::Connection::subscribe`). */
+  subscribe(name: string, channels: Array<string>, options?: SubscribeOptions | undefined | null): void
+  /** Acknowledges the notification at `position` and every one before it. */
+  ack(position: number): void
+  /** Ends the attachment; the subscription stays. */
+  detach(): void
+  /** Drops the durable subscription `name`. */
+  unsubscribe(name: string): void
+  /** The subscription this session is attached to. */
+  get subscription(): string | null
   /**
    * `PENDING_NOTIFICATIONS` when notifications already read from the queue wait to be taken
    * (after a commit, or after `take` stopped at its maximum), `PENDING_NOTICES` when notices

@@ -31,7 +31,14 @@ mod tests {
     #[test]
     fn escapes() {
         assert_eq!(super::string("a\"b\\c\nd\u{1}"), r#""a\"b\\c\nd\u0001""#);
-        let n = hark::NotificationRef { channel: "c", payload: "{\"x\":1}", pid: 7 };
+        let n = hark::NotificationRef {
+            channel: "c",
+            payload: "{\"x\":1}",
+            pid: 7,
+            position: 0,
+            txn: 0,
+            commit_time: std::time::UNIX_EPOCH,
+        };
         assert_eq!(super::notification(&n), r#"{"channel":"c","payload":"{\"x\":1}","pid":7}"#);
     }
 }

@@ -76,6 +76,10 @@ impl Shell {
     /// then the notifications that arrived. Returns whether the query succeeded.
     pub fn execute(&mut self, sql: &str) -> bool {
         let (results, status) = self.conn.execute_all(sql);
+        // Taken before anything is printed: a reader that sees this query's result and then
+        // makes another session commit must not find that commit's notification printed here
+        // (it belongs after the next query, as psql prints it).
+        let (notifications, failure) = self.take_notifications();
         let mut out = io::stdout().lock();
         for r in results.iter().filter(|r| !r.is_empty_query()) {
             if r.tag.starts_with("SELECT") {
@@ -92,23 +96,27 @@ impl Shell {
                 false
             }
         };
+        let _ = out.write_all(notifications.as_bytes());
         let _ = out.flush();
         drop(out);
-        self.print_notifications();
+        if let Some(e) = failure {
+            eprint!("{}{}", self.prefix(), render_error(&e, None));
+        }
         ok
     }
 
-    /// psql's `PrintNotifications`: everything received so far, oldest first. Inside a
-    /// transaction block nothing is printed: PostgreSQL sends notifications only between
-    /// transactions, and a session's inbox can hold some there only after `COMMIT AND CHAIN`.
-    fn print_notifications(&mut self) {
+    /// psql's `PrintNotifications`: everything received so far, oldest first, as text, and the
+    /// error that stopped the taking. Inside a transaction block nothing is taken: PostgreSQL
+    /// sends notifications only between transactions, and a session's inbox can hold some there
+    /// only after `COMMIT AND CHAIN`.
+    fn take_notifications(&mut self) -> (String, Option<hark::Error>) {
+        let mut text = String::new();
         if self.conn.transaction_status() != TransactionStatus::Idle {
-            return;
+            return (text, None);
         }
         // Like libpq's PQnotifies, take only what has arrived by now: the session's notifies()
         // would go on reading the queue, and a notification committed while these are printed
         // belongs after the next statement.
-        let mut text = String::new();
         let mut failure = self.conn.consume_input().err();
         for _ in 0..self.conn.pending() {
             match self.conn.notifies_ref() {
@@ -123,12 +131,7 @@ impl Shell {
                 }
             }
         }
-        let mut out = io::stdout().lock();
-        let _ = out.write_all(text.as_bytes());
-        let _ = out.flush();
-        if let Some(e) = failure {
-            eprint!("{}{}", self.prefix(), render_error(&e, None));
-        }
+        (text, failure)
     }
 
     /// `-c SQL`: the whole string as one query (several statements in it run as one implicit

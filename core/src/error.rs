@@ -35,6 +35,12 @@ pub enum ErrorKind {
     Io,
     /// The connection was closed, or belongs to the parent of a forked process.
     Closed,
+    /// A durable subscription is attached by another live session.
+    InUse,
+    /// A subscription (or a listener under a lag limit) was cut: notifications were skipped.
+    /// Raised once, by the receive that meets the gap, before the notifications after it; see
+    /// [`Error::gap`].
+    Gap,
     /// A bug in hark: a call panicked. The call fails with this kind, the process goes on, and
     /// the session it happened in is closed (every binding does the same).
     Panic,
@@ -47,6 +53,7 @@ impl ErrorKind {
             ErrorKind::InvalidArgument => 100,
             ErrorKind::Syntax => 101,
             ErrorKind::TransactionState => 102,
+            ErrorKind::InUse => 103,
             ErrorKind::QueueFull => 200,
             ErrorKind::TooManyListeners => 201,
             ErrorKind::DiskFull => 202,
@@ -55,6 +62,7 @@ impl ErrorKind {
             ErrorKind::PermissionDenied => 302,
             ErrorKind::Io => 400,
             ErrorKind::Closed => 500,
+            ErrorKind::Gap => 600,
             ErrorKind::Panic => 901,
         }
     }
@@ -65,6 +73,7 @@ impl ErrorKind {
             ErrorKind::InvalidArgument => "HARK_ERR_INVALID_ARGUMENT",
             ErrorKind::Syntax => "HARK_ERR_SYNTAX",
             ErrorKind::TransactionState => "HARK_ERR_TRANSACTION_STATE",
+            ErrorKind::InUse => "HARK_ERR_IN_USE",
             ErrorKind::QueueFull => "HARK_ERR_QUEUE_FULL",
             ErrorKind::TooManyListeners => "HARK_ERR_TOO_MANY_LISTENERS",
             ErrorKind::DiskFull => "HARK_ERR_DISK_FULL",
@@ -73,15 +82,17 @@ impl ErrorKind {
             ErrorKind::PermissionDenied => "HARK_ERR_PERMISSION_DENIED",
             ErrorKind::Io => "HARK_ERR_IO",
             ErrorKind::Closed => "HARK_ERR_CLOSED",
+            ErrorKind::Gap => "HARK_ERR_GAP",
             ErrorKind::Panic => "HARK_ERR_PANIC",
         }
     }
 
     /// Every kind, in code order (for bindings that build tables).
-    pub const ALL: [ErrorKind; 12] = [
+    pub const ALL: [ErrorKind; 14] = [
         ErrorKind::InvalidArgument,
         ErrorKind::Syntax,
         ErrorKind::TransactionState,
+        ErrorKind::InUse,
         ErrorKind::QueueFull,
         ErrorKind::TooManyListeners,
         ErrorKind::DiskFull,
@@ -90,6 +101,7 @@ impl ErrorKind {
         ErrorKind::PermissionDenied,
         ErrorKind::Io,
         ErrorKind::Closed,
+        ErrorKind::Gap,
         ErrorKind::Panic,
     ];
 }
@@ -103,6 +115,7 @@ pub struct Error {
     detail: Option<String>,
     hint: Option<String>,
     position: Option<usize>,
+    gap: Option<Box<crate::Gap>>,
 }
 
 /// Shorthand for results in this crate.
@@ -111,7 +124,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// A new error of `kind` with PostgreSQL's `sqlstate` and `message`.
     pub fn new(kind: ErrorKind, sqlstate: &'static str, message: impl Into<String>) -> Error {
-        Error { kind, sqlstate, message: message.into(), detail: None, hint: None, position: None }
+        Error { kind, sqlstate, message: message.into(), detail: None, hint: None, position: None, gap: None }
     }
     pub(crate) fn with_detail(mut self, detail: impl Into<String>) -> Error {
         self.detail = Some(detail.into());
@@ -124,6 +137,34 @@ impl Error {
     pub(crate) fn at(mut self, position: usize) -> Error {
         self.position = Some(position);
         self
+    }
+
+    /// The error a receive gives when it meets a gap (`HK001`, [`ErrorKind::Gap`]).
+    pub fn from_gap(gap: crate::Gap) -> Error {
+        let mut e = Error::new(
+            ErrorKind::Gap,
+            "HK001",
+            format!(
+                "{} notification{} skipped (commits {} to {})",
+                gap.skipped,
+                if gap.skipped == 1 { " was" } else { "s were" },
+                gap.first_txn,
+                gap.last_txn
+            ),
+        )
+        .with_detail(format!(
+            "The receiver fell behind its lag limit, or held back a full queue under the cut policy, and \
+             was moved forward to position {}.",
+            gap.resumed_at
+        ))
+        .with_hint("Receive again for the notifications after the gap.");
+        e.gap = Some(Box::new(gap));
+        e
+    }
+
+    /// What a [`ErrorKind::Gap`] error skipped.
+    pub fn gap(&self) -> Option<&crate::Gap> {
+        self.gap.as_deref()
     }
 
     /// The family of this error.

@@ -4,12 +4,12 @@
 //! after creation are atomics; the header is written once, before the file is linked into place.
 //! Nothing read from these files is trusted: offsets and lengths are checked before use.
 
-use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64};
+use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, AtomicU8};
 
 /// First bytes of the control file.
 pub const MAGIC: [u8; 8] = *b"HARKQ\0\0\x01";
 /// The queue format version this library reads and writes.
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 5;
 /// PostgreSQL's page: the unit of `pg_notification_queue_usage` and of the size limit.
 pub const PAGE_SIZE: u64 = 8192;
 /// Longest channel name in bytes (NAMEDATALEN - 1).
@@ -22,7 +22,16 @@ pub const BUCKET_COUNT: usize = 256;
 pub const POS_BUSY: u64 = 1 << 63;
 
 pub const SLOT_FREE: u32 = 0;
+/// A session's listener slot (freed when the session ends or dies).
 pub const SLOT_ACTIVE: u32 = 1;
+/// A durable subscription's slot: it outlives the sessions that attach to it.
+pub const SLOT_SUBSCRIPTION: u32 = 2;
+
+/// `Slot::flags`: the slot matches channel patterns as well (so it is woken through the prefix
+/// buckets, and counts as interested in every segment).
+pub const SLOT_PATTERNS: u32 = 1;
+/// `Slot::flags`: a subscription acknowledged automatically at each receive.
+pub const SLOT_AUTO_ACK: u32 = 2;
 
 /// Written once at creation.
 #[repr(C)]
@@ -46,6 +55,13 @@ pub struct Header {
 }
 
 pub const FLAG_GROUP_SHARED: u32 = 1;
+/// A full queue cuts the listeners that hold it back (each gets a gap signal) instead of failing
+/// the commit.
+pub const FLAG_CUT_LAGGARDS: u32 = 2;
+
+/// `Header::_reserved` words: the lag limits given to plain listeners at registration (0: none).
+pub const RESERVED_LISTENER_MAX_LAG_BYTES: usize = 0;
+pub const RESERVED_LISTENER_MAX_LAG_AGE_NS: usize = 1;
 
 /// A `pthread_mutex_t` in its own cache line.
 #[repr(C, align(64))]
@@ -78,17 +94,19 @@ pub struct Shared {
     pub _pad2: [u64; 4],
 }
 
-/// One listener (a session that has committed a LISTEN).
+/// One listener (a session that has committed a LISTEN) or one durable subscription.
 #[repr(C, align(64))]
 pub struct Slot {
     pub state: AtomicU32,
-    /// The owner's backend PID (`queue/pids.rs`): what its notifications carry.
+    /// The owner's backend PID (`queue/pids.rs`): what its notifications carry. 0 while a
+    /// subscription has nobody attached.
     pub pid: AtomicI32,
     /// Set by a notifier that sent a wake-up datagram, cleared by the listener before it reads.
     pub wake_pending: AtomicU32,
     /// Number of channels listened on (for `hark stat`).
     pub channels: AtomicU32,
-    /// Next byte position to read; `POS_BUSY` while the owner is reading.
+    /// Next byte position to read; for a subscription, one past the last acknowledged entry.
+    /// `POS_BUSY` while the owner is reading.
     pub pos: AtomicU64,
     /// Names the owner's wake-up socket.
     pub sock_id: AtomicU64,
@@ -96,8 +114,26 @@ pub struct Slot {
     pub generation: AtomicU64,
     /// The owner's operating-system process id (for `hark stat`).
     pub os_pid: AtomicI32,
-    pub _pad0: u32,
-    pub _pad: [u64; 2],
+    /// `SLOT_PATTERNS`, `SLOT_AUTO_ACK`.
+    pub flags: AtomicU32,
+    /// Lag limits (0: none): past them the slot is cut (`queue/cut.rs`).
+    pub max_lag_bytes: AtomicU64,
+    pub max_lag_age_ns: AtomicU64,
+    /// Where an attached subscriber has read up to (its `pos` is the acknowledged position).
+    pub read_pos: AtomicU64,
+    /// The floor set by the last cut: nothing before it is read any more. Tail advance counts
+    /// the slot at `max(pos, cut_to)`.
+    pub cut_to: AtomicU64,
+    /// Written under the tail lock by cutters and by the owner taking the gap: notifications
+    /// skipped and not yet reported, the commit sequence numbers of the first and last of
+    /// them, and twice the number of cuts begun (odd while one is under way; the owner compares
+    /// it around a read).
+    pub gap_count: AtomicU64,
+    pub gap_first_txn: AtomicU64,
+    pub gap_last_txn: AtomicU64,
+    pub cuts: AtomicU64,
+    /// Where the unreported gap starts (the first cut's starting point).
+    pub gap_from: AtomicU64,
 }
 
 /// Channel hashes a listener's `ChannelList` holds; a listener with more channels is matched by
@@ -125,6 +161,25 @@ pub struct ChannelList<const N: usize> {
 const _: () = assert!(std::mem::size_of::<ChannelList<SLOT_HASHES>>() == 128);
 const _: () = assert!(std::mem::size_of::<ChannelList<SEGMENT_HASHES>>() == 256);
 
+/// Bytes of a slot's text: a subscription's name and its channels and patterns, or a listener's
+/// channels, for `hark stat` and for matching while nobody is attached.
+pub const SLOT_TEXT_LEN: usize = 1016;
+
+/// A slot's names, rewritten by its owner under the slot's `ChannelList` generation (a seqlock):
+/// `name_len` bytes of subscription name (0 for a listener), then `len - name_len` bytes of
+/// channel names and patterns, each ended by `\n`. `len` is `u32::MAX` when they did not fit.
+#[repr(C, align(8))]
+pub struct SlotText {
+    pub name_len: AtomicU32,
+    pub len: AtomicU32,
+    pub bytes: [AtomicU8; SLOT_TEXT_LEN],
+}
+
+const _: () = assert!(std::mem::size_of::<SlotText>() == 1024);
+
+/// Patterns are woken through a bucket of the hash of this many leading bytes.
+pub const PREFIX_LEN: usize = 4;
+
 /// Where each part lives in the control file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ControlLayout {
@@ -137,6 +192,11 @@ pub struct ControlLayout {
     pub slot_channels: usize,
     /// A `ChannelList<SEGMENT_HASHES>` per summary.
     pub segment_channels: usize,
+    /// A prefix-bucket bitmap per bucket (patterns by the hash of their first `PREFIX_LEN`
+    /// bytes), then one bitmap of the slots whose patterns have a shorter literal prefix.
+    pub prefix_buckets: usize,
+    /// A `SlotText` per slot.
+    pub slot_text: usize,
     /// `MARK_COUNT` publication marks (`queue/marks.rs`).
     pub marks: usize,
     pub size: usize,
@@ -155,10 +215,24 @@ impl ControlLayout {
         let summaries = buckets + BUCKET_COUNT * BUCKET_WORDS * 8;
         let slot_channels = (summaries + summary_count * SUMMARY_WORDS * 8).next_multiple_of(64);
         let segment_channels = slot_channels + SLOT_COUNT * std::mem::size_of::<ChannelList<SLOT_HASHES>>();
-        let marks = segment_channels + summary_count * std::mem::size_of::<ChannelList<SEGMENT_HASHES>>();
+        let prefix_buckets = segment_channels + summary_count * std::mem::size_of::<ChannelList<SEGMENT_HASHES>>();
+        let slot_text = prefix_buckets + (BUCKET_COUNT + 1) * BUCKET_WORDS * 8;
+        let marks = (slot_text + SLOT_COUNT * std::mem::size_of::<SlotText>()).next_multiple_of(64);
         let size = marks + MARK_COUNT * std::mem::size_of::<Mark>();
         let size = size.next_multiple_of(4096);
-        ControlLayout { shared, slots, buckets, summaries, summary_count, slot_channels, segment_channels, marks, size }
+        ControlLayout {
+            shared,
+            slots,
+            buckets,
+            summaries,
+            summary_count,
+            slot_channels,
+            segment_channels,
+            prefix_buckets,
+            slot_text,
+            marks,
+            size,
+        }
     }
 }
 
@@ -184,7 +258,7 @@ pub struct Mark {
 const _: () = assert!(std::mem::size_of::<Mark>() == 64);
 
 const _: () = assert!(std::mem::size_of::<Header>() <= 512);
-const _: () = assert!(std::mem::size_of::<Slot>() == 64);
+const _: () = assert!(std::mem::size_of::<Slot>() == 128);
 
 /// Byte `PID_LOCK_BASE + pid` of the `slots` file is locked (`F_OFD_SETLK`) by the session whose
 /// backend PID is `pid`, for as long as it lives, so that no two live sessions share one. Far
@@ -195,9 +269,11 @@ pub const PID_LOCK_BASE: u64 = 1 << 32;
 pub const SYNTHETIC_PID_MIN: i32 = 1 << 22;
 
 /// Entry header, 8-byte aligned, in native byte order:
-/// `len u32 | kind u8 | channel_len u8 | reserved u16 | pid i32 | payload_len u32 | txn u64`,
-/// followed by the channel bytes, the payload bytes and zero padding to a multiple of 8.
-pub const ENTRY_HEADER: usize = 24;
+/// `len u32 | kind u8 | channel_len u8 | reserved u16 | pid i32 | payload_len u32 | txn u64 |
+/// time u64` (`txn` the commit sequence number, `time` the commit time in nanoseconds since the
+/// Unix epoch, both the same for every entry of a transaction), followed by the channel bytes,
+/// the payload bytes and zero padding to a multiple of 8.
+pub const ENTRY_HEADER: usize = 32;
 pub const ENTRY_ALIGN: usize = 8;
 pub const KIND_NOTIFICATION: u8 = 1;
 /// Covers the rest of a segment when the next entry does not fit in it.

@@ -85,8 +85,9 @@
 //!   boot takes no lock, so a process stopped inside an open delays no other open.
 //!
 //! Positions are 64-bit byte offsets from the queue's creation; they never wrap. Position *p* is
-//! in segment *p / segment_size*. Entries (`layout.rs`) are a 24-byte header (length, kind,
-//! channel length, the sender's backend PID, payload length, commit sequence number) followed by
+//! in segment *p / segment_size*. Entries (`layout.rs`) are a 32-byte header (length, kind,
+//! channel length, the sender's backend PID, payload length, commit sequence number, commit time
+//! in nanoseconds since the epoch) followed by
 //! the channel and payload bytes, 8-byte aligned, never crossing a segment: when the next entry
 //! does not fit, a filler entry covers the rest of the segment (PostgreSQL does the same per page).
 //!
@@ -245,22 +246,51 @@
 //! end. A member can still stall the others by holding the writer lock (stopped, or the lock word
 //! overwritten to look held), as any stopped writer does.
 //!
+//! ### Durable subscriptions, cuts and gaps
+//!
+//! A *subscription* (`queue/subs.rs`, `session/subscribe.rs`) is a slot in state
+//! `SLOT_SUBSCRIPTION`: its position is the acknowledged one, and it outlives its sessions (tail
+//! advance never reaps it). Its name and its channels or patterns are kept in the slot's text
+//! (`queue/text.rs`, under the channel list's seqlock), beside the exact channel hashes. A session
+//! attaches by taking the slot's byte lock on `slots`, as a listener owns its slot, so one session
+//! at a time is attached and a dead one's attachment ends with it; it reads from a private cursor
+//! past the acknowledged position, publishing it as `read_pos`, and moves the position only when
+//! it acknowledges (by walking from the position to the acknowledged entry, so a position is
+//! always an entry boundary). Detaching raises `wake_pending`, so notifiers send nothing while
+//! nobody is attached. Patterns (`queue/pattern.rs`) are filed in prefix buckets by their first
+//! four literal bytes (or in one "every commit" bitmap when shorter); a commit wakes, besides its
+//! channels' buckets, the prefix bucket of each channel's first four bytes, so a pattern
+//! subscriber is not woken by unrelated commits, and a subscriber with patterns counts as
+//! interested in every segment.
+//!
+//! A reader past its lag limits (checked at each tail advance, and at attach), or holding back a
+//! full queue under the cut policy (`append.rs`), is *cut* (`queue/cut.rs`): under the tail lock,
+//! the cutter announces the cut (the slot's `cuts` becomes odd), walks the entries from the slot's
+//! floor, counting those on its channels, to the first one to keep, records the count, the commit
+//! numbers of the first and last skipped and where the skipped range starts, raises the slot's
+//! floor `cut_to` (tail advance counts the slot at `max(pos, cut_to)`), ends the cut (`cuts` even)
+//! and wakes the owner. The owner compares `cuts` before a read and after publishing its
+//! position; when they differ, it takes the gap under the tail lock (so a cut under way finishes
+//! first) and drops from its inbox what that read copied from the skipped range, which was
+//! counted (and may have been overwritten since). A notification is thus delivered or counted,
+//! never both, never neither; the gap is handed out after what came before the range and before
+//! what follows it (`session/inbox.rs`).
+//!
+//! Every entry carries its commit time (the notifier's `CLOCK_REALTIME` at the append, the same
+//! for a transaction's entries), for receivers and for age limits and lag figures.
+//!
 //! ### Room to grow
 //!
-//! The format leaves room for what users of LISTEN/NOTIFY ask for next, without a new queue
-//! format. A *durable named subscription* is a listener slot whose owner is a name rather than a
-//! live session: its position is already a plain 64-bit offset in a log that never wraps, so a
-//! restarted process can resume from it, and each entry carries its commit sequence number for
-//! exactly-once bookkeeping; it needs only a slot flag that exempts it from reaping (the header
-//! has reserved words for it). A *bridge to a real PostgreSQL* is a listener that forwards
-//! entries with `pg_notify` and a notifier that appends what it hears. A *SQLite extension* calls
-//! the same `Connection` from a commit hook. The entry header's kind byte and reserved field, and
-//! the control file's version number, let such additions be recognised by older readers.
+//! A *bridge to a real PostgreSQL* is a subscription that forwards entries with `pg_notify` and a
+//! notifier that appends what it hears. A *SQLite extension* calls the same `Connection` from a
+//! commit hook. The entry header's kind byte and reserved field, and the control file's version
+//! number, let such additions be recognised by older readers.
 //!
 //! ### What is not guaranteed
 //!
-//! Nothing is durable: there is no fsync, and a reboot empties the queue (R31). A session that
-//! closes or dies loses what it had not read (R22). A process stopped (SIGSTOP) while holding the
+//! Nothing is durable: there is no fsync, and a reboot empties the queue (R31), subscriptions
+//! included. A listening session that closes or dies loses what it had not read (R22); a
+//! subscription keeps it. A process stopped (SIGSTOP) while holding the
 //! writer lock stalls commits until it continues; one stopped while holding the tail lock stalls
 //! the commits that need it (a LISTEN that registers, or a commit that finds the queue full), and
 //! nothing else. A forked child must not use its parent's sessions (they refuse). Other processes
@@ -280,7 +310,9 @@ mod sys;
 pub use error::{Error, ErrorKind, Notice, Result, Severity};
 pub use options::{default_dir, Options, DEFAULT_MAX_PAYLOAD, DEFAULT_MAX_QUEUE_SIZE, MAX_MAX_PAYLOAD};
 pub use queue::{ListenerStat, Queue, QueueStats};
-pub use session::{Connection, NoticeHandler, Notification, NotificationRef, TransactionStatus};
+pub use session::{
+    AckMode, Connection, Event, Gap, NoticeHandler, Notification, NotificationRef, SubscribeOptions, TransactionStatus,
+};
 pub use sql::{
     convert_pyformat, escape_identifier, escape_literal, split_statements, Param, Placeholders, PyFormatQuery,
     QueryResult,

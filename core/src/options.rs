@@ -39,20 +39,46 @@ pub struct Options {
     /// or in an empty one; never in a directory that holds anything else. `false` opens only an
     /// existing queue and fails with `queue "…" does not exist` (SQLSTATE 3D000) otherwise.
     pub create: bool,
+    /// What a commit does when the queue is full. `false` (the default, PostgreSQL's
+    /// behaviour): it fails with `54000 too many notifications in the NOTIFY queue`. `true`: the
+    /// listeners and subscriptions that hold the queue back are *cut* (moved forward, each told
+    /// by a gap signal what it skipped) so that notifiers never stall on a reader that stopped.
+    /// Fixed when the queue is created; `None` accepts the stored value.
+    pub cut_laggards: Option<bool>,
+    /// A lag limit in bytes for every plain listener (subscriptions set their own): a listener
+    /// further behind the head is cut, with a gap signal. Checked when the head enters a new
+    /// segment and when the queue is full. Fixed when the queue is created; 0 means none.
+    pub listener_max_lag_bytes: Option<u64>,
+    /// A lag limit in age for every plain listener: a listener whose oldest unread commit is
+    /// older is cut, with a gap signal (checked as the byte limit). Fixed when the queue is
+    /// created; zero means none.
+    pub listener_max_lag_age: Option<std::time::Duration>,
 }
 
 impl Default for Options {
     fn default() -> Options {
-        Options { max_queue_size: None, max_payload: None, segment_size: None, group_shared: false, create: true }
+        Options {
+            max_queue_size: None,
+            max_payload: None,
+            segment_size: None,
+            group_shared: false,
+            create: true,
+            cut_laggards: None,
+            listener_max_lag_bytes: None,
+            listener_max_lag_age: None,
+        }
     }
 }
 
-/// The sizes a queue is created with, after defaults and validation.
+/// The sizes and policies a queue is created with, after defaults and validation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Geometry {
     pub max_queue_size: u64,
     pub max_payload: usize,
     pub segment_size: u64,
+    pub cut_laggards: bool,
+    pub listener_max_lag_bytes: u64,
+    pub listener_max_lag_age_ns: u64,
 }
 
 impl Options {
@@ -83,6 +109,21 @@ impl Options {
     /// Sets [`Options::create`].
     pub fn create(mut self, yes: bool) -> Options {
         self.create = yes;
+        self
+    }
+    /// Sets [`Options::cut_laggards`].
+    pub fn cut_laggards(mut self, yes: bool) -> Options {
+        self.cut_laggards = Some(yes);
+        self
+    }
+    /// Sets [`Options::listener_max_lag_bytes`].
+    pub fn listener_max_lag_bytes(mut self, bytes: u64) -> Options {
+        self.listener_max_lag_bytes = Some(bytes);
+        self
+    }
+    /// Sets [`Options::listener_max_lag_age`].
+    pub fn listener_max_lag_age(mut self, age: std::time::Duration) -> Options {
+        self.listener_max_lag_age = Some(age);
         self
     }
 
@@ -121,7 +162,15 @@ impl Options {
                 (max_queue_size / 65536).next_power_of_two()
             )));
         }
-        Ok(Geometry { max_queue_size, max_payload, segment_size })
+        let age = self.listener_max_lag_age.map_or(0, |d| d.as_nanos().min(u64::MAX as u128) as u64);
+        Ok(Geometry {
+            max_queue_size,
+            max_payload,
+            segment_size,
+            cut_laggards: self.cut_laggards.unwrap_or(false),
+            listener_max_lag_bytes: self.listener_max_lag_bytes.unwrap_or(0),
+            listener_max_lag_age_ns: age,
+        })
     }
 }
 

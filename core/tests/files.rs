@@ -231,12 +231,12 @@ fn damaged_segments_give_errors_not_crashes() {
     n.notify("c", "second").unwrap();
     // Overwrite the second entry's length with nonsense.
     let seg = q.join("000000000000000");
-    let first_len = 24 + 1 + 4; // header + "c" + "good", rounded up to 8
+    let first_len = 32 + 1 + 4; // header + "c" + "good", rounded up to 8
     write_at(&seg, (first_len as u64).next_multiple_of(8), &0xffff_fff0u32.to_ne_bytes());
     let e = common_first_error(&mut l);
     assert_eq!(e.kind(), ErrorKind::Corrupted);
-    assert!(e.message().starts_with("invalid entry in the NOTIFY queue at position 32"), "{}", e.message());
-    assert_eq!(e.detail(), Some("Could not access async queue at page 0, offset 32."));
+    assert!(e.message().starts_with("invalid entry in the NOTIFY queue at position 40"), "{}", e.message());
+    assert_eq!(e.detail(), Some("Could not access async queue at page 0, offset 40."));
     // A truncated segment file is reported, not mapped past its end.
     let mut l2 = Connection::open(&q).unwrap();
     l2.listen("d").unwrap();

@@ -24,6 +24,8 @@ pub struct hark_conn {
     /// call starts).
     last_text: CString,
     last_sqlstate: CString,
+    /// The gap the most recent call met (it failed with HARK_ERR_GAP), for hark_last_gap.
+    pub(crate) last_gap: Option<hark::Gap>,
     notice: (hark_notice_processor, *mut c_void),
 }
 
@@ -58,6 +60,7 @@ impl hark_options {
             segment_size: nonzero(self.segment_size),
             group_shared: self.group_shared,
             create: true,
+            ..Options::default()
         }
     }
 }
@@ -140,6 +143,7 @@ impl hark_conn {
             open_failure: None,
             last_text: CString::default(),
             last_sqlstate: CString::default(),
+            last_gap: None,
             notice: (Some(hark_default_notice_processor), std::ptr::null_mut()),
         };
         match opened {
@@ -175,12 +179,14 @@ impl hark_conn {
     pub(crate) fn record(&mut self, f: &Failure) {
         self.last_text = c_string(&f.message);
         self.last_sqlstate = c_string(f.sqlstate);
+        self.last_gap = f.gap;
     }
 
     /// Runs `op` on the open session: clears the last error first, records the new one on failure.
     pub(crate) fn run<T>(&mut self, op: impl FnOnce(&mut Connection) -> Result<T, Failure>) -> Result<T, Failure> {
         self.last_text = CString::default();
         self.last_sqlstate = CString::default();
+        self.last_gap = None;
         let r = match &mut self.session {
             Some(s) => match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| op(s))) {
                 Ok(r) => r,

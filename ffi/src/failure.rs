@@ -11,11 +11,13 @@ pub(crate) struct Failure {
     pub sqlstate: &'static str,
     /// The message with PostgreSQL's DETAIL and HINT lines, no trailing newline.
     pub message: String,
+    /// What a receive skipped, when it failed with HARK_ERR_GAP.
+    pub gap: Option<hark::Gap>,
 }
 
 impl Failure {
     pub fn new(code: hark_result, sqlstate: &'static str, message: impl Into<String>) -> Failure {
-        Failure { code, sqlstate, message: message.into() }
+        Failure { code, sqlstate, message: message.into(), gap: None }
     }
 
     /// A required pointer argument was NULL (SQLSTATE 22004, null_value_not_allowed).
@@ -30,7 +32,7 @@ impl Failure {
 
 impl From<hark::Error> for Failure {
     fn from(e: hark::Error) -> Failure {
-        Failure { code: e.kind().into(), sqlstate: e.sqlstate(), message: e.to_string() }
+        Failure { code: e.kind().into(), sqlstate: e.sqlstate(), message: e.to_string(), gap: e.gap().copied() }
     }
 }
 

@@ -40,6 +40,7 @@ mod query;
 mod receive;
 mod result;
 mod statements;
+mod subscribe;
 
 // Everything is also reachable from Rust (the rlib), which is how ffi/tests drives the ABI.
 pub use conn::*;
@@ -49,6 +50,7 @@ pub use query::*;
 pub use receive::*;
 pub use result::*;
 pub use statements::*;
+pub use subscribe::*;
 
 #[cfg(test)]
 mod tests {

@@ -14,7 +14,10 @@ use std::ffi::{c_char, CStr};
 /// `max_queue_size`, `max_payload`, `segment_size` (decimal byte counts, as in hark_options;
 /// 0 for the default), `group_shared` and `create` (`on`/`off`, `true`/`false`, `yes`/`no`,
 /// `1`/`0`; `create` is on by default: `off` opens only an existing queue, and fails with
-/// HARK_ERR_IO and SQLSTATE 3D000, `queue "…" does not exist`, when there is none). NULL
+/// HARK_ERR_IO and SQLSTATE 3D000, `queue "…" does not exist`, when there is none),
+/// `cut_laggards` (a boolean: a full queue cuts the readers holding it back, each told by a gap,
+/// instead of failing commits), `listener_max_lag_bytes` and `listener_max_lag_age_ms` (lag
+/// limits for every plain listener; the three are fixed when the queue is created). NULL
 /// `keywords` opens the default directory with default options. An unknown keyword or a bad value
 /// gives a connection whose status is HARK_ERR_INVALID_ARGUMENT and whose error message says
 /// which, in libpq's words (`invalid connection option "…"`). The arrays are only read during the
@@ -46,6 +49,7 @@ unsafe fn parse(
     let mut dir = None;
     let mut options = hark_options::default();
     let mut create = true;
+    let mut extra = Options::default();
     if keywords.is_null() {
         return Ok((dir, options.to_options()));
     }
@@ -62,7 +66,17 @@ unsafe fn parse(
         let (k, v) = unsafe { (CStr::from_ptr(k).to_bytes(), *values.add(i)) };
         let v = if v.is_null() { &[][..] } else { unsafe { CStr::from_ptr(v) }.to_bytes() };
         let key = String::from_utf8_lossy(k);
-        let known = ["dir", "max_queue_size", "max_payload", "segment_size", "group_shared", "create"];
+        let known = [
+            "dir",
+            "max_queue_size",
+            "max_payload",
+            "segment_size",
+            "group_shared",
+            "create",
+            "cut_laggards",
+            "listener_max_lag_bytes",
+            "listener_max_lag_age_ms",
+        ];
         if !known.contains(&&*key) {
             return Err(invalid(format!("invalid connection option \"{key}\"")));
         }
@@ -75,10 +89,23 @@ unsafe fn parse(
             "max_payload" => options.max_payload = integer(&key, v)?,
             "segment_size" => options.segment_size = integer(&key, v)?,
             "create" => create = boolean(&key, v)?,
+            "cut_laggards" => extra.cut_laggards = Some(boolean(&key, v)?),
+            "listener_max_lag_bytes" => extra.listener_max_lag_bytes = Some(integer(&key, v)?),
+            "listener_max_lag_age_ms" => {
+                extra.listener_max_lag_age = Some(std::time::Duration::from_millis(integer(&key, v)?))
+            }
             _ => options.group_shared = boolean(&key, v)?,
         }
     }
-    Ok((dir, options.to_options().create(create)))
+    Ok((
+        dir,
+        Options {
+            cut_laggards: extra.cut_laggards,
+            listener_max_lag_bytes: extra.listener_max_lag_bytes,
+            listener_max_lag_age: extra.listener_max_lag_age,
+            ..options.to_options().create(create)
+        },
+    ))
 }
 
 fn invalid(message: String) -> Failure {

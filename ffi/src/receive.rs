@@ -21,6 +21,13 @@ pub struct hark_notification {
     pub be_pid: c_int,
     /// The payload, `""` if none was given, NUL-terminated UTF-8.
     pub extra: *mut c_char,
+    /// Its position in the queue: unique for the queue's life, increasing in commit order (a key
+    /// for idempotent processing; hark_ack takes it). Fields after libpq's three are hark's own.
+    pub position: u64,
+    /// The commit sequence number of its transaction (the same for all of one transaction).
+    pub txn: u64,
+    /// When its transaction committed, in nanoseconds since the Unix epoch.
+    pub commit_time_ns: i64,
 }
 
 /// Copies `n` into one malloc'ed block: the struct, then the channel and payload strings.
@@ -44,7 +51,15 @@ fn to_c(n: &NotificationRef<'_>) -> Option<*mut hark_notification> {
         std::ptr::copy_nonoverlapping(pl.as_ptr(), extra, pl.len());
         *extra.add(pl.len()) = 0;
         let out = block.cast::<hark_notification>();
-        out.write(hark_notification { relname: relname.cast(), be_pid: n.pid, extra: extra.cast() });
+        let ns = n.commit_time.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64);
+        out.write(hark_notification {
+            relname: relname.cast(),
+            be_pid: n.pid,
+            extra: extra.cast(),
+            position: n.position,
+            txn: n.txn,
+            commit_time_ns: ns,
+        });
         Some(out)
     }
 }
@@ -70,7 +85,10 @@ pub unsafe extern "C" fn hark_consume_input(conn: *mut hark_conn) -> c_int {
 /// of hark_notifies alone also drains. The caller owns the result: release it with hark_freemem.
 /// NULL is also returned for a NULL or unopened `conn`, and on an error (then
 /// hark_error_message is set; out of memory loses that one notification, as libpq drops the
-/// connection).
+/// connection). A receiver that was cut (a subscription or listener past its lag limit, or
+/// holding back a full queue under the cut policy) gets NULL once with HARK_ERR_GAP in
+/// hark_error_sqlstate's family (SQLSTATE `HK001`) and the gap in hark_last_gap, in place of the
+/// skipped notifications; the next call goes on with those after the gap.
 #[no_mangle]
 pub unsafe extern "C" fn hark_notifies(conn: *mut hark_conn) -> *mut hark_notification {
     ffi_boundary!(std::ptr::null_mut(), {
@@ -144,7 +162,14 @@ mod tests {
 
     #[test]
     fn a_notification_is_one_block_with_both_strings() {
-        let n = NotificationRef { channel: "caf\u{e9}", payload: "", pid: 42 };
+        let n = NotificationRef {
+            channel: "caf\u{e9}",
+            payload: "",
+            pid: 42,
+            position: 0,
+            txn: 0,
+            commit_time: std::time::UNIX_EPOCH,
+        };
         let p = to_c(&n).unwrap();
         unsafe {
             assert_eq!(CStr::from_ptr((*p).relname).to_str().unwrap(), "caf\u{e9}");

@@ -20,6 +20,8 @@ pub enum hark_result {
     /// A statement not allowed in the current transaction state (aborted block, savepoint outside
     /// a block, unknown savepoint).
     HARK_ERR_TRANSACTION_STATE = 102,
+    /// A durable subscription is attached by another live session (SQLSTATE `55006`).
+    HARK_ERR_IN_USE = 103,
     /// The queue has reached its maximum size (`too many notifications in the NOTIFY queue`).
     HARK_ERR_QUEUE_FULL = 200,
     /// Every listener slot of the queue is taken.
@@ -37,6 +39,9 @@ pub enum hark_result {
     /// The connection is not open: its hark_connect failed, or it belongs to the parent of a
     /// forked process.
     HARK_ERR_CLOSED = 500,
+    /// A receiver was cut (it fell past its lag limit, or held back a full queue under the cut
+    /// policy): notifications were skipped. Given once, by the receive that meets the gap.
+    HARK_ERR_GAP = 600,
     /// A required pointer argument was NULL.
     HARK_ERR_NULL_PARAMETER = 900,
     /// A bug inside hark: the call panicked, failed with this code, and closed its session
@@ -45,11 +50,12 @@ pub enum hark_result {
 }
 
 /// Every value, in code order.
-const ALL: [hark_result; 14] = [
+const ALL: [hark_result; 16] = [
     hark_result::HARK_OK,
     hark_result::HARK_ERR_INVALID_ARGUMENT,
     hark_result::HARK_ERR_SYNTAX,
     hark_result::HARK_ERR_TRANSACTION_STATE,
+    hark_result::HARK_ERR_IN_USE,
     hark_result::HARK_ERR_QUEUE_FULL,
     hark_result::HARK_ERR_TOO_MANY_LISTENERS,
     hark_result::HARK_ERR_DISK_FULL,
@@ -58,13 +64,14 @@ const ALL: [hark_result; 14] = [
     hark_result::HARK_ERR_PERMISSION_DENIED,
     hark_result::HARK_ERR_IO,
     hark_result::HARK_ERR_CLOSED,
+    hark_result::HARK_ERR_GAP,
     hark_result::HARK_ERR_NULL_PARAMETER,
     hark_result::HARK_ERR_PANIC,
 ];
 
 impl hark_result {
     /// Every value, in code order.
-    pub fn all() -> [hark_result; 14] {
+    pub fn all() -> [hark_result; 16] {
         ALL
     }
 
@@ -80,6 +87,7 @@ impl hark_result {
             hark_result::HARK_ERR_INVALID_ARGUMENT => "HARK_ERR_INVALID_ARGUMENT\0",
             hark_result::HARK_ERR_SYNTAX => "HARK_ERR_SYNTAX\0",
             hark_result::HARK_ERR_TRANSACTION_STATE => "HARK_ERR_TRANSACTION_STATE\0",
+            hark_result::HARK_ERR_IN_USE => "HARK_ERR_IN_USE\0",
             hark_result::HARK_ERR_QUEUE_FULL => "HARK_ERR_QUEUE_FULL\0",
             hark_result::HARK_ERR_TOO_MANY_LISTENERS => "HARK_ERR_TOO_MANY_LISTENERS\0",
             hark_result::HARK_ERR_DISK_FULL => "HARK_ERR_DISK_FULL\0",
@@ -88,6 +96,7 @@ impl hark_result {
             hark_result::HARK_ERR_PERMISSION_DENIED => "HARK_ERR_PERMISSION_DENIED\0",
             hark_result::HARK_ERR_IO => "HARK_ERR_IO\0",
             hark_result::HARK_ERR_CLOSED => "HARK_ERR_CLOSED\0",
+            hark_result::HARK_ERR_GAP => "HARK_ERR_GAP\0",
             hark_result::HARK_ERR_NULL_PARAMETER => "HARK_ERR_NULL_PARAMETER\0",
             hark_result::HARK_ERR_PANIC => "HARK_ERR_PANIC\0",
         }

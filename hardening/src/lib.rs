@@ -301,33 +301,37 @@ fn reference_walk(
     let mut out = Vec::new();
     let mut clean = true;
     let mut pos = 0;
+    // The entry header's size (layout.rs): len, kind, lengths, pid, txn, commit time.
+    const HDR: usize = 32;
     let u32_at = |p: usize| u32::from_ne_bytes(data[p..p + 4].try_into().unwrap()) as usize;
     while pos < head {
         let room = seg - pos % seg;
-        if room < 24 {
+        if room < HDR {
             pos += room;
             continue;
         }
-        if pos + 24 > data.len() {
+        if pos + HDR > data.len() {
             return (out, false);
         }
         let (len, kind, chan_len, payload_len) = (u32_at(pos), data[pos + 4], data[pos + 5] as usize, u32_at(pos + 12));
         let pid = i32::from_ne_bytes(data[pos + 8..pos + 12].try_into().unwrap());
-        let ok = len >= 24
+        let ok = len >= HDR
             && len % 8 == 0
             && len <= room
             && pos + len <= head
             && match kind {
                 2 => len == room,
-                1 => chan_len > 0 && chan_len <= 63 && payload_len <= max_payload && 24 + chan_len + payload_len <= len,
+                1 => {
+                    chan_len > 0 && chan_len <= 63 && payload_len <= max_payload && HDR + chan_len + payload_len <= len
+                }
                 _ => false,
             };
         if !ok {
             return (out, false);
         }
         if kind == 1 {
-            let chan = &data[pos + 24..pos + 24 + chan_len];
-            let payload = &data[pos + 24 + chan_len..pos + 24 + chan_len + payload_len];
+            let chan = &data[pos + HDR..pos + HDR + chan_len];
+            let payload = &data[pos + HDR + chan_len..pos + HDR + chan_len + payload_len];
             if channels.iter().any(|c| c.as_bytes() == chan) {
                 match std::str::from_utf8(payload) {
                     Ok(p) => out.push((String::from_utf8(chan.to_vec()).unwrap(), p.to_owned(), pid)),

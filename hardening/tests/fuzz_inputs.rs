@@ -106,7 +106,7 @@ fn control_offsets_match_the_format() {
         f.read_exact_at(&mut b, off).unwrap();
         u64::from_ne_bytes(b)
     };
-    assert_eq!(st.head, 64);
+    assert_eq!(st.head, 80);
     assert_eq!(word(hark_hardening::HEAD_OFFSET), st.head);
     assert_eq!(word(hark_hardening::TAIL_OFFSET), st.tail);
     assert_eq!(word(hark_hardening::STOP_OFFSET), 0);

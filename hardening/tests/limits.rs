@@ -343,7 +343,7 @@ fn the_4097th_listener_is_refused_and_slots_come_back() {
     extra.execute("BEGIN; LISTEN c; NOTIFY c, 'with the refused LISTEN'").unwrap();
     let e = extra.execute("COMMIT").unwrap_err();
     assert_eq!((e.kind(), e.sqlstate()), (ErrorKind::TooManyListeners, "53300"));
-    assert_eq!(e.message(), "too many listeners on the queue (at most 4096 sessions may listen at once)");
+    assert_eq!(e.message(), "too many listeners on the queue (at most 4096 sessions may listen or subscribe at once)");
     assert!(extra.listening_channels().is_empty());
     let e = extra.listen("c").unwrap_err();
     assert_eq!(e.kind(), ErrorKind::TooManyListeners);

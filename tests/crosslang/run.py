@@ -1,5 +1,5 @@
 """Every language's notifier against every language's listener, as separate processes on one
-queue: C, Rust, Python and Node, 16 pairs. Each listener must print exactly the committed
+queue: C, Rust, Python, Node and Ruby, 25 pairs. Each listener must print exactly the committed
 notifications, in order, with the notifier's PID. Prints 'N passed, N failed' and exits non-zero
 on any failure.
 """
@@ -17,6 +17,7 @@ PEERS = {
     "Rust": [os.path.join(ROOT, "target", "release", "examples", "peer")],
     "Python": [PY, os.path.join(HERE, "peer.py")],
     "Node": ["node", os.path.join(HERE, "peer.js")],
+    "Ruby": ["ruby", "-I", os.path.join(ROOT, "bindings", "ruby", "lib"), os.path.join(HERE, "peer.rb")],
 }
 NOTIFIERS = dict(PEERS, C=[os.path.join(ROOT, "target", "c", "examples", "notifier")])
 COUNT, PER_TXN = 20, 3

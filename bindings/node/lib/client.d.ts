@@ -11,6 +11,12 @@ export interface Notification {
    * own notifications (each client has its own, as each node-postgres client has its backend).
    */
   processId: number
+  /** Its position in the queue: unique, increasing in commit order (ack() takes it). */
+  position: number
+  /** Its transaction's commit sequence number (the same for all of one transaction). */
+  txn: number
+  /** When its transaction committed. */
+  commitTime: Date
 }
 
 /** A WARNING or NOTICE that is not an error (libpq's notice). */
@@ -27,6 +33,7 @@ export type HarkErrorCode =
   | 'HARK_ERR_INVALID_ARGUMENT'
   | 'HARK_ERR_SYNTAX'
   | 'HARK_ERR_TRANSACTION_STATE'
+  | 'HARK_ERR_IN_USE'
   | 'HARK_ERR_QUEUE_FULL'
   | 'HARK_ERR_TOO_MANY_LISTENERS'
   | 'HARK_ERR_DISK_FULL'
@@ -35,6 +42,8 @@ export type HarkErrorCode =
   | 'HARK_ERR_PERMISSION_DENIED'
   | 'HARK_ERR_IO'
   | 'HARK_ERR_CLOSED'
+  /** A receiver was cut: notifications were skipped (raised once, before those after the gap). */
+  | 'HARK_ERR_GAP'
   /** A bug inside hark (a Rust panic): the client's session was closed. */
   | 'HARK_ERR_PANIC'
 
@@ -70,6 +79,33 @@ export interface ClientConfig {
    * rejects with HARK_ERR_IO, SQLSTATE 3D000 (`queue "…" does not exist`) otherwise.
    */
   create?: boolean
+  /**
+   * Fixed when the queue is created: when the queue is full, cut the listeners and subscriptions
+   * holding it back (each gets a 'gap' event) instead of failing commits with
+   * HARK_ERR_QUEUE_FULL (PostgreSQL's behaviour, the default).
+   */
+  cutLaggards?: boolean
+  /** Fixed when the queue is created: a lag limit for every plain listener, in bytes. */
+  listenerMaxLagBytes?: number
+  /** Fixed when the queue is created: a lag limit for every plain listener, in milliseconds. */
+  listenerMaxLagAge?: number
+}
+
+export interface SubscribeOptions {
+  /** 'explicit' (the default): only ack() acknowledges; 'auto': each batch taken acknowledges what came before. */
+  ack?: 'explicit' | 'auto'
+  /** false: attach only to an existing subscription (rejects with SQLSTATE 42704 otherwise). */
+  create?: boolean
+  /** Milliseconds to wait for another attached client to let go, instead of rejecting with HARK_ERR_IN_USE. */
+  wait?: number
+  /** Lag limits (bytes, milliseconds): past them the subscription is cut, with a 'gap' event. */
+  maxLagBytes?: number
+  maxLagAge?: number
+}
+
+/** What a receiver skipped when it was cut: an error with code HARK_ERR_GAP and SQLSTATE HK001. */
+export interface GapError extends HarkError {
+  gap: { skipped: number, firstTxn: number, lastTxn: number, resumedAt: number }
 }
 
 /** node-postgres' description of a result column (a RowDescription field). */
@@ -140,6 +176,20 @@ export declare class Client extends EventEmitter {
   notify(channel: string, payload?: string | number | boolean | bigint | Date | Buffer | readonly unknown[] | { [key: string]: unknown } | null): void
   /** BEGIN … COMMIT around `fn` (a savepoint when nested); rolls back and rethrows on a throw. */
   transaction<T>(fn: (client: this) => Promise<T> | T): Promise<T>
+  /**
+   * Creates the durable subscription `name` on `channels` (names, or globs with * ? and \\) if
+   * it does not exist and attaches this client: 'notification' events then deliver every
+   * notification on its channels after its last acknowledged one, across restarts.
+   */
+  subscribe(name: string, channels: string | readonly string[], options?: SubscribeOptions): Promise<void>
+  /** Acknowledges `msg` (or the notification at that position) and every one before it. */
+  ack(msg: Notification | number): Promise<void>
+  /** Ends the attachment; the subscription stays at its acknowledged position. */
+  detach(): Promise<void>
+  /** Drops the durable subscription `name`. */
+  unsubscribe(name: string): Promise<void>
+  /** The subscription this client is attached to, or null. */
+  readonly subscription: string | null
   /** pg_listening_channels() */
   listeningChannels(): string[]
   /** pg_notification_queue_usage() */
@@ -161,11 +211,13 @@ export declare class Client extends EventEmitter {
   escapeIdentifier(value: string): string
 
   on(event: 'notification', listener: (msg: Notification) => void): this
+  on(event: 'gap', listener: (err: GapError) => void): this
   on(event: 'notice', listener: (notice: Notice) => void): this
   on(event: 'error', listener: (err: HarkError) => void): this
   on(event: 'end', listener: () => void): this
   on(event: string | symbol, listener: (...args: any[]) => void): this
   once(event: 'notification', listener: (msg: Notification) => void): this
+  once(event: 'gap', listener: (err: GapError) => void): this
   once(event: 'notice', listener: (notice: Notice) => void): this
   once(event: 'error', listener: (err: HarkError) => void): this
   once(event: 'end', listener: () => void): this

@@ -103,7 +103,10 @@ class Client extends EventEmitter {
       maxPayload: config.maxPayload,
       segmentSize: config.segmentSize,
       groupShared: config.groupShared,
-      create: config.create
+      create: config.create,
+      cutLaggards: config.cutLaggards,
+      listenerMaxLagBytes: config.listenerMaxLagBytes,
+      listenerMaxLagAgeMs: config.listenerMaxLagAge
     }
     this._session = null
     this._state = 'new' // connecting, connected, ended
@@ -214,6 +217,58 @@ class Client extends EventEmitter {
   notify (channel, payload = '') {
     const text = payloadText(payload)
     this._run((s) => s.notify(channel, text))
+  }
+
+  /**
+   * Creates the durable subscription `name` on `channels` (exact names, or globs with `*`, `?`
+   * and `\` escapes, as Redis' PSUBSCRIBE) if it does not exist, and attaches this client to
+   * it: 'notification' events then deliver every notification on its channels after its last
+   * acknowledged one, in commit order, across restarts of this process (not across a reboot).
+   * Options: `ack` ('explicit', the default: only ack() acknowledges; 'auto': each batch taken
+   * acknowledges what came before), `create` (false: only an existing subscription), `wait`
+   * (milliseconds to wait for another attached client to let go, instead of rejecting with
+   * HARK_ERR_IN_USE), `maxLagBytes` and `maxLagAge` (milliseconds): past them the subscription
+   * is cut, and a 'gap' event (an 'error' without a 'gap' listener) says what was skipped.
+   */
+  async subscribe (name, channels, options = {}) {
+    const list = typeof channels === 'string' ? [channels] : channels
+    const native = {
+      ack: options.ack,
+      create: options.create,
+      maxLagBytes: options.maxLagBytes,
+      maxLagAgeMs: options.maxLagAge
+    }
+    const deadline = Date.now() + (options.wait ?? 0)
+    for (;;) {
+      try {
+        this._run((s) => s.subscribe(String(name), Array.from(list, String), native))
+        this._scheduleDrain()
+        return
+      } catch (err) {
+        if (err.code !== 'HARK_ERR_IN_USE' || Date.now() >= deadline) throw err
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+  }
+
+  /** Acknowledges `msg` (a notification, or its position) and every notification before it. */
+  async ack (msg) {
+    this._run((s) => s.ack(typeof msg === 'object' && msg !== null ? msg.position : msg))
+  }
+
+  /** Ends this client's attachment; the subscription stays at its acknowledged position. */
+  async detach () {
+    this._run((s) => s.detach())
+  }
+
+  /** Drops the durable subscription `name`. */
+  async unsubscribe (name) {
+    this._run((s) => s.unsubscribe(String(name)))
+  }
+
+  /** The durable subscription this client is attached to, or null. */
+  get subscription () {
+    return this._session === null ? null : this._session.subscription ?? null
   }
 
   /**
@@ -363,6 +418,18 @@ class Client extends EventEmitter {
   _emitInbox () {
     while (this._inboxHead < this._inbox.length && this._session !== null) {
       const msg = this._inbox[this._inboxHead++]
+      if (msg.isGap === true) {
+        // A cut: never skipped silently. To 'gap' listeners (and iterators, which end with it),
+        // or, without one, as an 'error'.
+        delete msg.isGap
+        if (this.listenerCount('gap') > 0) {
+          for (const it of this._iterators) it._onError(msg)
+          this.emit('gap', msg)
+        } else {
+          this.emit('error', msg)
+        }
+        continue
+      }
       for (const it of this._iterators) it._push(msg)
       try {
         this.emit('notification', msg)

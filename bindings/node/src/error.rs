@@ -14,6 +14,20 @@ pub(crate) fn to_js(env: &Env, err: &hark::Error) -> napi::Error {
     }
 }
 
+/// The JS error object for `err`, as a value (a gap is delivered in a batch, not thrown).
+pub(crate) fn to_js_object(env: &Env, err: &hark::Error) -> napi::Result<JsObject> {
+    let mut obj = build(env, err)?;
+    if let Some(g) = err.gap() {
+        let mut gap = env.create_object()?;
+        gap.set_named_property("skipped", env.create_double(g.skipped as f64)?)?;
+        gap.set_named_property("firstTxn", env.create_double(g.first_txn as f64)?)?;
+        gap.set_named_property("lastTxn", env.create_double(g.last_txn as f64)?)?;
+        gap.set_named_property("resumedAt", env.create_double(g.resumed_at as f64)?)?;
+        obj.set_named_property("gap", gap)?;
+    }
+    Ok(obj)
+}
+
 fn build(env: &Env, err: &hark::Error) -> napi::Result<JsObject> {
     let mut obj = env.create_error(napi::Error::from_reason(err.message()))?;
     obj.set_named_property("code", env.create_string(err.kind().name())?)?;

@@ -40,6 +40,13 @@ pub struct Notification {
     pub payload: String,
     /// PID of the process whose session sent it (PostgreSQL's backend PID).
     pub process_id: i32,
+    /// Its position in the queue (unique, increasing in commit order; `ack` takes it).
+    pub position: f64,
+    /// Its transaction's commit sequence number.
+    pub txn: f64,
+    /// When its transaction committed.
+    #[napi(ts_type = "Date")]
+    pub commit_time: f64,
 }
 
 /// A notice (a WARNING or NOTICE that is not an error), as libpq's notice processor gets it.
@@ -73,6 +80,22 @@ pub struct OpenOptions {
     pub group_shared: Option<bool>,
     /// `false`: open only an existing queue (see `hark::Options::create`).
     pub create: Option<bool>,
+    /// Cut readers that hold a full queue back instead of failing commits
+    /// (see `hark::Options::cut_laggards`).
+    pub cut_laggards: Option<bool>,
+    /// Lag limits for every plain listener, in bytes and milliseconds.
+    pub listener_max_lag_bytes: Option<f64>,
+    pub listener_max_lag_age_ms: Option<f64>,
+}
+
+/// How to attach to a durable subscription (see `hark::SubscribeOptions`).
+#[napi(object)]
+pub struct SubscribeOptions {
+    /// `'explicit'` (the default) or `'auto'`.
+    pub ack: Option<String>,
+    pub create: Option<bool>,
+    pub max_lag_bytes: Option<f64>,
+    pub max_lag_age_ms: Option<f64>,
 }
 
 /// Bits of [`Connection::status`].
@@ -152,6 +175,10 @@ fn options(o: Option<OpenOptions>) -> std::result::Result<hark::Options, hark::E
         opts.segment_size = size("segmentSize", o.segment_size)?;
         opts.group_shared = o.group_shared.unwrap_or(false);
         opts.create = o.create.unwrap_or(true);
+        opts.cut_laggards = o.cut_laggards;
+        opts.listener_max_lag_bytes = size("listenerMaxLagBytes", o.listener_max_lag_bytes)?;
+        opts.listener_max_lag_age =
+            size("listenerMaxLagAgeMs", o.listener_max_lag_age_ms)?.map(std::time::Duration::from_millis);
     }
     Ok(opts)
 }
@@ -307,6 +334,68 @@ impl Connection {
         self.guard(&env, |this| this.take_batch(&env, max))
     }
 
+    /// Creates or attaches to the durable subscription `name` (see `hark::Connection::subscribe`).
+    #[napi]
+    pub fn subscribe(
+        &mut self,
+        env: Env,
+        name: String,
+        channels: Vec<String>,
+        options: Option<SubscribeOptions>,
+    ) -> Result<()> {
+        self.guard(&env, |this| {
+            let mut o = hark::SubscribeOptions::new();
+            if let Some(opts) = options {
+                o.ack = match opts.ack.as_deref() {
+                    None | Some("explicit") => hark::AckMode::Explicit,
+                    Some("auto") => hark::AckMode::Auto,
+                    Some(other) => {
+                        return Err(error::to_js(
+                            &env,
+                            &error::invalid(format!("ack must be 'explicit' or 'auto', not '{other}'")),
+                        ))
+                    }
+                };
+                o.create = opts.create;
+                o.max_lag_bytes = size("maxLagBytes", opts.max_lag_bytes).map_err(|e| error::to_js(&env, &e))?;
+                o.max_lag_age = size("maxLagAgeMs", opts.max_lag_age_ms)
+                    .map_err(|e| error::to_js(&env, &e))?
+                    .map(std::time::Duration::from_millis);
+            }
+            let list: Vec<&str> = channels.iter().map(String::as_str).collect();
+            this.with(&env, |c| c.subscribe(&name, &list, &o))
+        })
+    }
+
+    /// Acknowledges the notification at `position` and every one before it.
+    #[napi]
+    pub fn ack(&mut self, env: Env, position: f64) -> Result<()> {
+        self.guard(&env, |this| {
+            if !(position >= 0.0 && position.fract() == 0.0) {
+                return Err(error::to_js(&env, &error::invalid("position must be a notification's position")));
+            }
+            this.session(&env)?.ack(position as u64).map_err(|e| error::to_js(&env, &e))
+        })
+    }
+
+    /// Ends the attachment; the subscription stays.
+    #[napi]
+    pub fn detach(&mut self, env: Env) -> Result<()> {
+        self.guard(&env, |this| this.session(&env)?.detach().map_err(|e| error::to_js(&env, &e)))
+    }
+
+    /// Drops the durable subscription `name`.
+    #[napi]
+    pub fn unsubscribe(&mut self, env: Env, name: String) -> Result<()> {
+        self.guard(&env, |this| this.session(&env)?.unsubscribe(&name).map_err(|e| error::to_js(&env, &e)))
+    }
+
+    /// The subscription this session is attached to.
+    #[napi(getter)]
+    pub fn subscription(&mut self, env: Env) -> Result<Option<String>> {
+        self.guard(&env, |this| Ok(this.session(&env)?.subscription().map(str::to_owned)))
+    }
+
     /// `PENDING_NOTIFICATIONS` when notifications already read from the queue wait to be taken
     /// (after a commit, or after `take` stopped at its maximum), `PENDING_NOTICES` when notices
     /// wait in [`Connection::take_notices`].
@@ -460,24 +549,41 @@ impl Connection {
         // each JS string is copied straight from its inbox, with no Rust `String` in between,
         // and the property names are made once per batch, at its first notification. Only what
         // the inbox holds is taken (`notifies_ref` reads the queue only when it is empty).
-        let mut keys: Option<[JsString; 3]> = None;
+        let mut keys: Option<[JsString; 6]> = None;
         let mut taken = 0;
         while taken < max && conn.pending() > 0 {
-            let Some(n) = conn.notifies_ref().map_err(|e| error::to_js(env, &e))? else {
-                break;
+            let n = match conn.notifies_ref() {
+                Ok(Some(n)) => n,
+                Ok(None) => break,
+                Err(e) if e.kind() == hark::ErrorKind::Gap => {
+                    // In its place in the batch, for the client to emit as a 'gap' event.
+                    let mut o = error::to_js_object(env, &e)?;
+                    o.set_named_property("isGap", env.get_boolean(true)?)?;
+                    out.set_element(taken, o)?;
+                    taken += 1;
+                    continue;
+                }
+                Err(e) => return Err(error::to_js(env, &e)),
             };
-            let [channel, payload, process_id] = match keys {
+            let [channel, payload, process_id, position, txn, commit_time] = match keys {
                 Some(k) => k,
                 None => *keys.insert([
                     env.create_string("channel")?,
                     env.create_string("payload")?,
                     env.create_string("processId")?,
+                    env.create_string("position")?,
+                    env.create_string("txn")?,
+                    env.create_string("commitTime")?,
                 ]),
             };
+            let ms = n.commit_time.duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64() * 1000.0);
             let mut o = env.create_object()?;
             o.set_property(channel, env.create_string(n.channel)?)?;
             o.set_property(payload, env.create_string(n.payload)?)?;
             o.set_property(process_id, env.create_int32(n.pid)?)?;
+            o.set_property(position, env.create_double(n.position as f64)?)?;
+            o.set_property(txn, env.create_double(n.txn as f64)?)?;
+            o.set_property(commit_time, env.create_date(ms)?)?;
             out.set_element(taken, o)?;
             taken += 1;
         }

@@ -25,7 +25,12 @@ test('a notification has node-postgres\' fields and arrives from another client'
   const got = collect(listener, 1)
   await notifier.query("NOTIFY events, 'order 42 paid'")
   const [msg] = await got
-  assert.deepStrictEqual(msg, { channel: 'events', payload: 'order 42 paid', processId: notifier.processID })
+  const { channel, payload, processId, position, txn, commitTime } = msg
+  assert.deepStrictEqual({ channel, payload, processId }, { channel: 'events', payload: 'order 42 paid', processId: notifier.processID })
+  // hark's own fields beside node-postgres' three: where and when it was committed.
+  assert.deepStrictEqual(Object.keys(msg), ['channel', 'payload', 'processId', 'position', 'txn', 'commitTime'])
+  assert.ok(Number.isSafeInteger(position) && Number.isSafeInteger(txn))
+  assert.ok(commitTime instanceof Date && Math.abs(Date.now() - commitTime.getTime()) < 60000)
 })
 
 test('each client has its own backend PID, so skipping your own skips only your own', async (t) => {

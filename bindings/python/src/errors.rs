@@ -27,7 +27,16 @@ fn build<'py>(py: Python<'py>, err: &hark::Error) -> PyResult<Bound<'py, PyAny>>
     let factory = FROM_NATIVE.get_or_try_init(py, || -> PyResult<Py<PyAny>> {
         Ok(py.import("hark.errors")?.getattr("_from_native")?.unbind())
     })?;
-    factory.bind(py).call1((err.kind().name(), err.message(), err.sqlstate(), err.detail(), err.hint(), err.position()))
+    let gap = err.gap().map(|g| (g.skipped, g.first_txn, g.last_txn, g.resumed_at));
+    factory.bind(py).call1((
+        err.kind().name(),
+        err.message(),
+        err.sqlstate(),
+        err.detail(),
+        err.hint(),
+        err.position(),
+        gap,
+    ))
 }
 
 /// `Result<T, hark::Error>` → `PyResult<T>`.

@@ -29,8 +29,8 @@ type NoticeTuple = (&'static str, &'static str, String, Option<String>, Option<S
 /// A statement's result as Python receives it: `(tag, columns, types, rows)`.
 type QueryTuple<'py> = (String, Vec<String>, Vec<&'static str>, Bound<'py, PyList>);
 
-/// A notification as Python receives it: `(channel, payload, pid)`.
-type NotifyTuple<'py> = (Bound<'py, PyString>, Bound<'py, PyString>, i32);
+/// A notification as Python receives it: `(channel, payload, pid, position, txn, commit_time_ns)`.
+type NotifyTuple<'py> = (Bound<'py, PyString>, Bound<'py, PyString>, i32, u64, u64, u64);
 
 /// One session on a queue directory (`hark::Connection`). Private: use `hark.Connection`.
 #[pyclass(module = "hark._hark", frozen)]
@@ -45,7 +45,8 @@ pub(crate) struct Session {
 #[pymethods]
 impl Session {
     #[new]
-    #[pyo3(signature = (dir=None, *, max_queue_size=None, max_payload=None, segment_size=None, group_shared=false, create=true))]
+    #[pyo3(signature = (dir=None, *, max_queue_size=None, max_payload=None, segment_size=None, group_shared=false, create=true, cut_laggards=None, listener_max_lag_bytes=None, listener_max_lag_age=None))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         dir: Option<PathBuf>,
@@ -54,8 +55,26 @@ impl Session {
         segment_size: Option<u64>,
         group_shared: bool,
         create: bool,
+        cut_laggards: Option<bool>,
+        listener_max_lag_bytes: Option<u64>,
+        listener_max_lag_age: Option<f64>,
     ) -> PyResult<Session> {
-        let options = Options { max_queue_size, max_payload, segment_size, group_shared, create };
+        let listener_max_lag_age = listener_max_lag_age
+            .map(|s| {
+                Duration::try_from_secs_f64(s)
+                    .map_err(|_| PyValueError::new_err("listener_max_lag_age must be a non-negative number of seconds"))
+            })
+            .transpose()?;
+        let options = Options {
+            max_queue_size,
+            max_payload,
+            segment_size,
+            group_shared,
+            create,
+            cut_laggards,
+            listener_max_lag_bytes,
+            listener_max_lag_age,
+        };
         let dir = dir.unwrap_or_else(hark::default_dir);
         // Opening may create the queue (mkdir, fallocate of the first segment): no Python needed.
         let mut conn = py.detach(|| Connection::with_options(&dir, &options)).py_err()?;
@@ -102,6 +121,53 @@ impl Session {
 
     fn notify(&self, py: Python<'_>, channel: &str, payload: &str) -> PyResult<()> {
         self.conn.blocking(py, |c| c.notify(channel, payload))?.py_err()
+    }
+
+    /// Creates or attaches to a durable subscription (see `hark.Connection.subscribe`).
+    #[pyo3(signature = (name, channels, *, auto_ack, create, wait, max_lag_bytes, max_lag_age))]
+    #[allow(clippy::too_many_arguments)]
+    fn subscribe(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        channels: Vec<String>,
+        auto_ack: bool,
+        create: bool,
+        wait: Option<f64>,
+        max_lag_bytes: Option<u64>,
+        max_lag_age: Option<f64>,
+    ) -> PyResult<()> {
+        let secs = |s: f64, what: &str| {
+            Duration::try_from_secs_f64(s)
+                .map_err(|_| PyValueError::new_err(format!("{what} must be a non-negative number of seconds")))
+        };
+        let options = hark::SubscribeOptions {
+            ack: if auto_ack { hark::AckMode::Auto } else { hark::AckMode::Explicit },
+            create: Some(create),
+            wait: wait.map(|w| secs(w, "wait")).transpose()?,
+            max_lag_bytes,
+            max_lag_age: max_lag_age.map(|a| secs(a, "max_lag_age")).transpose()?,
+        };
+        let list: Vec<&str> = channels.iter().map(String::as_str).collect();
+        // Waiting for another session to detach sleeps: without the GIL.
+        self.conn.blocking(py, |c| c.subscribe(name, &list, &options))?.py_err()
+    }
+
+    fn ack(&self, py: Python<'_>, position: u64) -> PyResult<()> {
+        self.conn.quick(py, |c| c.ack(position))?.py_err()
+    }
+
+    fn detach(&self, py: Python<'_>) -> PyResult<()> {
+        self.conn.quick(py, |c| c.detach())?.py_err()
+    }
+
+    fn unsubscribe(&self, py: Python<'_>, name: &str) -> PyResult<()> {
+        self.conn.blocking(py, |c| c.unsubscribe(name))?.py_err()
+    }
+
+    #[getter]
+    fn subscription(&self, py: Python<'_>) -> PyResult<Option<String>> {
+        self.conn.quick(py, |c| c.subscription().map(str::to_owned))
     }
 
     fn begin(&self, py: Python<'_>) -> PyResult<()> {
@@ -214,7 +280,10 @@ impl Session {
         // any exception, after the connection is released.
         self.conn
             .quick(py, |c| {
-                Ok(c.notifies_ref()?.map(|n| (PyString::new(py, n.channel), PyString::new(py, n.payload), n.pid)))
+                Ok(c.notifies_ref()?.map(|n| {
+                    let ns = n.commit_time.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+                    (PyString::new(py, n.channel), PyString::new(py, n.payload), n.pid, n.position, n.txn, ns)
+                }))
             })?
             .py_err()
     }

@@ -18,6 +18,7 @@ C_NAMES = {
     "HARK_ERR_INVALID_ARGUMENT": hark.InvalidArgumentError,
     "HARK_ERR_SYNTAX": hark.SqlSyntaxError,
     "HARK_ERR_TRANSACTION_STATE": hark.TransactionStateError,
+    "HARK_ERR_IN_USE": hark.InUseError,
     "HARK_ERR_QUEUE_FULL": hark.QueueFullError,
     "HARK_ERR_TOO_MANY_LISTENERS": hark.TooManyListenersError,
     "HARK_ERR_DISK_FULL": hark.DiskFullError,
@@ -26,6 +27,7 @@ C_NAMES = {
     "HARK_ERR_PERMISSION_DENIED": hark.PermissionDeniedError,
     "HARK_ERR_IO": hark.IoError,
     "HARK_ERR_CLOSED": hark.ClosedError,
+    "HARK_ERR_GAP": hark.GapError,
     "HARK_ERR_PANIC": hark.InternalError,
 }
 
@@ -148,6 +150,7 @@ DBAPI_CLASS = {
     hark.InvalidArgumentError: hark.DataError,
     hark.SqlSyntaxError: hark.ProgrammingError,
     hark.TransactionStateError: hark.DatabaseError,
+    hark.InUseError: hark.OperationalError,
     hark.QueueFullError: hark.OperationalError,
     hark.TooManyListenersError: hark.OperationalError,
     hark.DiskFullError: hark.OperationalError,
@@ -156,6 +159,7 @@ DBAPI_CLASS = {
     hark.PermissionDeniedError: hark.ProgrammingError,
     hark.IoError: hark.OperationalError,
     hark.ClosedError: hark.OperationalError,
+    hark.GapError: hark.OperationalError,
     hark.InternalError: hark.DatabaseError,
 }
 

@@ -64,6 +64,15 @@ impl Queue {
             // (A segment file that could not be removed does not hold the tail back.)
             let _ = self.advance_tail(true)?;
             tail = self.head_and_tail()?.1;
+            if Self::page_of(end) - Self::page_of(tail) >= self.max_pages() && self.geo.cut_laggards {
+                // The cut policy: move the readers that hold the queue back far enough to leave
+                // a quarter of it free, so that a stopped reader costs a cut per quarter-queue of
+                // traffic, not one per commit.
+                let keep_pages = self.max_pages() - self.max_pages() / 4;
+                let target = (Self::page_of(end) + 1).saturating_sub(keep_pages) * PAGE_SIZE;
+                let _ = self.cut_laggards(segs, head, target)?;
+                tail = self.head_and_tail()?.1;
+            }
             if Self::page_of(end) - Self::page_of(tail) >= self.max_pages() {
                 return Err(Error::new(ErrorKind::QueueFull, "54000", "too many notifications in the NOTIFY queue")
                     .with_detail(format!(
@@ -78,6 +87,7 @@ impl Queue {
 
         let txn = s.next_txn.load(Ordering::SeqCst);
         s.next_txn.store(txn + 1, Ordering::SeqCst);
+        let time = proc::realtime_ns();
         let mut pos = head;
         // Carried from entry to entry: the mapping written into, the last channel's hash, and the
         // last (segment, channel hash) recorded in a segment's channel list.
@@ -92,7 +102,7 @@ impl Queue {
                 // Cover the rest of the old segment with a filler so readers can walk it.
                 let base = segs.get(self, self.seg_of(pos), true, false)?.as_ptr();
                 let filler = (seg_size - pos % seg_size) as usize;
-                write_header(base, (pos % seg_size) as usize, filler, KIND_FILLER, 0, 0, 0, txn);
+                write_header(base, (pos % seg_size) as usize, filler, KIND_FILLER, 0, 0, 0, txn, time);
             }
             if at % seg_size == 0 {
                 // First entry in a fresh segment: reset its summary before recording into it.
@@ -119,6 +129,7 @@ impl Queue {
                 pid,
                 payload.len() as u32,
                 txn,
+                time,
             );
             // SAFETY: place() keeps [off, off + size) inside the segment, which is mapped with
             // segment_size bytes (and stays mapped: `segs` keeps its two latest mappings, and only
@@ -166,6 +177,19 @@ impl Queue {
         Ok(AppendOutcome { start: head, end, crossed_segment: self.seg_of(head) != self.seg_of(end), warning })
     }
 
+    /// Cuts every reader whose floor lies before `target` to the first entry at or after it, then
+    /// advances the tail (writer lock held; takes the tail lock).
+    fn cut_laggards(&self, segs: &mut Segments, head: u64, target: u64) -> Result<Option<Error>> {
+        let _g = self.tail_lock.lock()?;
+        let hwm = (self.shared().slot_hwm.load(Ordering::SeqCst) as usize).min(SLOT_COUNT);
+        for i in 0..hwm {
+            if self.slot_in_use(i) && self.slot_floor(i) < target {
+                self.cut(segs, i, head, |m| m.pos >= target)?;
+            }
+        }
+        self.advance_tail_locked(true)
+    }
+
     /// PostgreSQL's `NOTIFY queue is N% full` warning, at most once per interval for the queue.
     fn fill_warning(&self, head: u64, tail: u64) -> Option<Notice> {
         let usage = (Self::page_of(head) - Self::page_of(tail)) as f64 / self.max_pages() as f64;
@@ -199,7 +223,17 @@ fn place(pos: u64, size: u64, seg_size: u64) -> (u64, u64) {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn write_header(base: *mut u8, off: usize, len: usize, kind: u8, chan_len: u8, pid: i32, payload_len: u32, txn: u64) {
+fn write_header(
+    base: *mut u8,
+    off: usize,
+    len: usize,
+    kind: u8,
+    chan_len: u8,
+    pid: i32,
+    payload_len: u32,
+    txn: u64,
+    time: u64,
+) {
     let mut h = [0u8; ENTRY_HEADER];
     h[0..4].copy_from_slice(&(len as u32).to_ne_bytes());
     h[4] = kind;
@@ -207,6 +241,7 @@ fn write_header(base: *mut u8, off: usize, len: usize, kind: u8, chan_len: u8, p
     h[8..12].copy_from_slice(&pid.to_ne_bytes());
     h[12..16].copy_from_slice(&payload_len.to_ne_bytes());
     h[16..24].copy_from_slice(&txn.to_ne_bytes());
+    h[24..32].copy_from_slice(&time.to_ne_bytes());
     // SAFETY: callers pass an offset with at least ENTRY_HEADER bytes left in the mapping.
     unsafe { std::ptr::copy_nonoverlapping(h.as_ptr(), base.add(off), ENTRY_HEADER) };
 }

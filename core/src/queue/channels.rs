@@ -31,10 +31,33 @@ impl Queue {
     /// Publishes the channels of slot `i` (its owner only). Readers meanwhile see an odd
     /// generation and treat the listener as interested in everything. An owner killed halfway
     /// left the generation odd: the next owner starts from there, so parity stays right.
+    #[cfg(test)]
     pub(crate) fn set_slot_channels(&self, i: usize, hashes: &[u64]) {
+        self.with_channels_gen(i, || self.store_slot_hashes(i, hashes));
+    }
+
+    /// Runs `write` with slot `i`'s generation odd (see `set_slot_channels`).
+    pub(crate) fn with_channels_gen(&self, i: usize, write: impl FnOnce()) {
         let l = self.slot_channels(i);
         let writing = l.gen.load(SeqCst) | 1;
         l.gen.store(writing, SeqCst);
+        write();
+        l.gen.store(writing.wrapping_add(1), SeqCst);
+    }
+
+    /// What `read` returns if slot `i`'s generation was even and unchanged around it.
+    pub(crate) fn read_under_channels_gen<T>(&self, i: usize, read: impl FnOnce() -> T) -> Option<T> {
+        let l = self.slot_channels(i);
+        let gen = l.gen.load(SeqCst);
+        if gen % 2 == 1 {
+            return None;
+        }
+        let v = read();
+        (l.gen.load(SeqCst) == gen).then_some(v)
+    }
+
+    pub(crate) fn store_slot_hashes(&self, i: usize, hashes: &[u64]) {
+        let l = self.slot_channels(i);
         if hashes.len() > SLOT_HASHES {
             l.count.store(HASHES_MANY, SeqCst);
         } else {
@@ -43,25 +66,23 @@ impl Queue {
             }
             l.count.store(hashes.len() as u32, SeqCst);
         }
-        l.gen.store(writing.wrapping_add(1), SeqCst);
     }
 
     /// The channels of slot `i`, or `None` when they are too many to list or being rewritten.
     pub(crate) fn slot_hashes(&self, i: usize) -> Option<SlotHashes> {
         let l = self.slot_channels(i);
-        let gen = l.gen.load(SeqCst);
-        if gen % 2 == 1 {
-            return None;
-        }
-        let len = l.count.load(SeqCst) as usize;
-        if len > SLOT_HASHES {
-            return None; // HASHES_MANY, or a damaged count
-        }
-        let mut hashes = [0; SLOT_HASHES];
-        for (h, a) in hashes.iter_mut().zip(&l.hashes).take(len) {
-            *h = a.load(SeqCst);
-        }
-        (l.gen.load(SeqCst) == gen).then_some(SlotHashes { hashes, len })
+        self.read_under_channels_gen(i, || {
+            let len = l.count.load(SeqCst) as usize;
+            if len > SLOT_HASHES {
+                return None; // HASHES_MANY, or a damaged count
+            }
+            let mut hashes = [0; SLOT_HASHES];
+            for (h, a) in hashes.iter_mut().zip(&l.hashes).take(len) {
+                *h = a.load(SeqCst);
+            }
+            Some(SlotHashes { hashes, len })
+        })
+        .flatten()
     }
 
     /// Empties segment `seg`'s list before its first entry is written (writer lock held).

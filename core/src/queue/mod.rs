@@ -2,20 +2,26 @@
 
 mod append;
 mod channels;
+mod cut;
 mod marks;
 mod path;
+pub(crate) mod pattern;
 mod pids;
 mod read;
 mod registry;
 mod segments;
 mod stats;
+pub(crate) mod subs;
 mod tail;
+mod text;
 
 pub(crate) use append::AppendOutcome;
 pub(crate) use marks::MarkedAppend;
 pub(crate) use path::no_queue;
+pub(crate) use read::Meta;
 pub(crate) use segments::Segments;
 pub use stats::{ListenerStat, QueueStats};
+pub(crate) use subs::SubSpec;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::layout::*;
@@ -365,6 +371,12 @@ fn check_header(h: &Header, fd: &OwnedFd) -> Result<Geometry> {
     }
     .geometry()
     .map_err(|e| Error::corrupted(format!("control file of the queue is corrupted: {}", e.message())))?;
+    let geo = Geometry {
+        cut_laggards: h.flags & FLAG_CUT_LAGGARDS != 0,
+        listener_max_lag_bytes: h._reserved[RESERVED_LISTENER_MAX_LAG_BYTES],
+        listener_max_lag_age_ns: h._reserved[RESERVED_LISTENER_MAX_LAG_AGE_NS],
+        ..geo
+    };
     let expect_summaries = summary_count(&geo);
     let layout = ControlLayout::new(h.summary_count as usize);
     let st = fs::fstat(fd.as_raw_fd()).map_err(|e| Error::io("stat the control file", e))?;
@@ -392,6 +404,16 @@ fn check_requested(options: &Options, geo: Geometry) -> Result<()> {
     }
     if let Some(v) = options.segment_size.filter(|&v| v != geo.segment_size) {
         return Err(clash("segment_size", geo.segment_size, v));
+    }
+    if let Some(v) = options.cut_laggards.filter(|&v| v != geo.cut_laggards) {
+        return Err(clash("cut_laggards", geo.cut_laggards as u64, v as u64));
+    }
+    if let Some(v) = options.listener_max_lag_bytes.filter(|&v| v != geo.listener_max_lag_bytes) {
+        return Err(clash("listener_max_lag_bytes", geo.listener_max_lag_bytes, v));
+    }
+    let age = options.listener_max_lag_age.map(|d| d.as_nanos().min(u64::MAX as u128) as u64);
+    if let Some(v) = age.filter(|&v| v != geo.listener_max_lag_age_ns) {
+        return Err(clash("listener_max_lag_age (ns)", geo.listener_max_lag_age_ns, v));
     }
     Ok(())
 }
@@ -422,7 +444,10 @@ fn create(dir: &Dir, geo: Geometry, group_shared: bool) -> Result<OwnedFd> {
     unsafe {
         let h = &mut *(map.as_ptr() as *mut Header);
         h.version = FORMAT_VERSION;
-        h.flags = if group_shared { FLAG_GROUP_SHARED } else { 0 };
+        h.flags =
+            if group_shared { FLAG_GROUP_SHARED } else { 0 } | if geo.cut_laggards { FLAG_CUT_LAGGARDS } else { 0 };
+        h._reserved[RESERVED_LISTENER_MAX_LAG_BYTES] = geo.listener_max_lag_bytes;
+        h._reserved[RESERVED_LISTENER_MAX_LAG_AGE_NS] = geo.listener_max_lag_age_ns;
         h.boot_id = proc::boot_id();
         h.queue_id = proc::random_u64();
         h.segment_size = geo.segment_size;

@@ -29,6 +29,21 @@ impl Payload {
     }
 }
 
+/// Where an entry lies and who committed it when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Meta {
+    /// The entry's position: unique in the queue's life, increasing in commit order.
+    pub pos: u64,
+    /// One past the entry.
+    pub end: u64,
+    /// The sender's backend PID.
+    pub pid: i32,
+    /// The commit sequence number.
+    pub txn: u64,
+    /// The commit time, in nanoseconds since the Unix epoch.
+    pub time: u64,
+}
+
 /// What a scan produced.
 pub(crate) struct Scanned {
     /// Where the next scan starts.
@@ -42,7 +57,7 @@ pub(crate) struct Scanned {
 
 impl Queue {
     /// Walks entries in `[from, head)`. For each notification, `wants(channel)` decides whether to
-    /// take it; `take(channel, payload, pid)` copies it out and returns `false` to stop after this
+    /// take it; `take(channel, payload, meta)` copies it out and returns `false` to stop after this
     /// entry. A bad entry ends the scan with [`Scanned::error`] set. When a segment file was found
     /// truncated under its mapping meanwhile, the error says so, and what was taken in this scan
     /// may hold zeros that were never written: the caller must drop it.
@@ -52,7 +67,7 @@ impl Queue {
         from: u64,
         head: u64,
         wants: impl FnMut(&[u8]) -> bool,
-        take: impl FnMut(&[u8], Payload, i32) -> bool,
+        take: impl FnMut(&[u8], Payload, Meta) -> bool,
     ) -> Scanned {
         let mut scanned = self.scan_entries(segs, from, head, wants, take);
         if let Err(e) = self.check_damage(Some(segs)) {
@@ -68,7 +83,7 @@ impl Queue {
         from: u64,
         head: u64,
         mut wants: impl FnMut(&[u8]) -> bool,
-        mut take: impl FnMut(&[u8], Payload, i32) -> bool,
+        mut take: impl FnMut(&[u8], Payload, Meta) -> bool,
     ) -> Scanned {
         let seg_size = self.geo.segment_size;
         let mut pos = from;
@@ -92,6 +107,8 @@ impl Queue {
             let chan_len = h[5] as usize;
             let pid = i32::from_ne_bytes(h[8..12].try_into().unwrap());
             let payload_len = u32::from_ne_bytes(h[12..16].try_into().unwrap()) as usize;
+            let txn = u64::from_ne_bytes(h[16..24].try_into().unwrap());
+            let time = u64::from_ne_bytes(h[24..32].try_into().unwrap());
             let bad = len < ENTRY_HEADER
                 || len % ENTRY_ALIGN != 0
                 || len > room
@@ -120,7 +137,7 @@ impl Queue {
                     // SAFETY: the payload lies within the entry, checked above.
                     let payload =
                         Payload { src: unsafe { map.as_ptr().add(off + ENTRY_HEADER + chan_len) }, len: payload_len };
-                    if !take(channel, payload, pid) {
+                    if !take(channel, payload, Meta { pos, end: next, pid, txn, time }) {
                         return Scanned { pos: next, stopped_early: next < head, error: None };
                     }
                 }

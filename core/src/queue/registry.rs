@@ -23,14 +23,32 @@ impl Queue {
         pid: i32,
         buckets: &[usize],
         hashes: &[u64],
+        channels: &[&str],
     ) -> Result<(usize, u64)> {
         let _g = self.tail_lock.lock()?;
-        let s = self.shared();
+        let i = self.claim_slot(lock_fd)?;
+        let slot = self.slot(i);
+        self.set_owner(i, sock_id, pid);
+        slot.flags.store(0, Ordering::SeqCst);
+        slot.max_lag_bytes.store(self.geo.listener_max_lag_bytes, Ordering::SeqCst);
+        slot.max_lag_age_ns.store(self.geo.listener_max_lag_age_ns, Ordering::SeqCst);
+        self.add_buckets(i, buckets);
+        self.write_channels(i, hashes, "", channels);
+        let pos = self.shared().head.load(Ordering::SeqCst);
+        slot.pos.store(pos, Ordering::SeqCst);
+        slot.read_pos.store(pos, Ordering::SeqCst);
+        slot.state.store(SLOT_ACTIVE, Ordering::SeqCst);
+        Ok((i, pos))
+    }
+
+    /// Takes a free slot (or one whose owner died) for the caller, its byte lock taken through
+    /// `lock_fd` (tail lock held). Free slots first, so that dead listeners' slots are reused
+    /// only when the table is full. Subscriptions are never taken: they outlive their owners.
+    pub(crate) fn claim_slot(&self, lock_fd: RawFd) -> Result<usize> {
         for want_free in [true, false] {
             for i in 0..SLOT_COUNT {
-                let slot = self.slot(i);
-                let state = slot.state.load(Ordering::SeqCst);
-                if (state == SLOT_FREE) != want_free {
+                let state = self.slot(i).state.load(Ordering::SeqCst);
+                if (state == SLOT_FREE) != want_free || state == SLOT_SUBSCRIPTION {
                     continue;
                 }
                 if !ofd_try_lock(lock_fd, i as u64).map_err(|e| Error::io("lock a listener slot", e))? {
@@ -39,26 +57,25 @@ impl Queue {
                 if state != SLOT_FREE {
                     self.clear_dead_slot(i); // left behind by a session that died
                 }
-                slot.pid.store(pid, Ordering::SeqCst);
-                slot.os_pid.store(crate::sys::proc::pid(), Ordering::SeqCst);
-                slot.sock_id.store(sock_id, Ordering::SeqCst);
-                slot.wake_pending.store(0, Ordering::SeqCst);
-                slot.channels.store(0, Ordering::SeqCst);
-                slot.generation.fetch_add(1, Ordering::SeqCst);
-                self.add_buckets(i, buckets);
-                self.set_slot_channels(i, hashes);
-                let pos = s.head.load(Ordering::SeqCst);
-                slot.pos.store(pos, Ordering::SeqCst);
-                slot.state.store(SLOT_ACTIVE, Ordering::SeqCst);
-                s.slot_hwm.fetch_max(i as u32 + 1, Ordering::SeqCst);
-                return Ok((i, pos));
+                self.shared().slot_hwm.fetch_max(i as u32 + 1, Ordering::SeqCst);
+                return Ok(i);
             }
         }
         Err(Error::new(
             ErrorKind::TooManyListeners,
             "53300",
-            format!("too many listeners on the queue (at most {SLOT_COUNT} sessions may listen at once)"),
+            format!("too many listeners on the queue (at most {SLOT_COUNT} sessions may listen or subscribe at once)"),
         ))
+    }
+
+    /// Records the session that now owns slot `i` (its byte lock held).
+    pub(crate) fn set_owner(&self, i: usize, sock_id: u64, pid: i32) {
+        let slot = self.slot(i);
+        slot.pid.store(pid, Ordering::SeqCst);
+        slot.os_pid.store(crate::sys::proc::pid(), Ordering::SeqCst);
+        slot.sock_id.store(sock_id, Ordering::SeqCst);
+        slot.wake_pending.store(0, Ordering::SeqCst);
+        slot.generation.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Gives a slot back (the session's last UNLISTEN committed, or it closed). Takes no lock
@@ -79,9 +96,24 @@ impl Queue {
         let _ = self.dir.unlink(&crate::sys::wake::socket_name(sock_id));
     }
 
-    fn clear_slot(&self, i: usize) {
+    pub(crate) fn clear_slot(&self, i: usize) {
         let slot = self.slot(i);
         slot.state.store(SLOT_FREE, Ordering::SeqCst);
+        self.clear_slot_buckets(i);
+        slot.pos.store(0, Ordering::SeqCst);
+        slot.channels.store(0, Ordering::SeqCst);
+        slot.pid.store(0, Ordering::SeqCst);
+        slot.os_pid.store(0, Ordering::SeqCst);
+        slot.flags.store(0, Ordering::SeqCst);
+        slot.max_lag_bytes.store(0, Ordering::SeqCst);
+        slot.max_lag_age_ns.store(0, Ordering::SeqCst);
+        slot.read_pos.store(0, Ordering::SeqCst);
+        slot.cut_to.store(0, Ordering::SeqCst);
+        slot.gap_count.store(0, Ordering::SeqCst);
+    }
+
+    /// Drops slot `i` from every bucket and prefix bucket.
+    pub(crate) fn clear_slot_buckets(&self, i: usize) {
         let mask = !(1u64 << (i % 64));
         for b in 0..BUCKET_COUNT {
             let w = self.bucket_word(b, i / 64);
@@ -89,10 +121,12 @@ impl Queue {
                 w.fetch_and(mask, Ordering::SeqCst);
             }
         }
-        slot.pos.store(0, Ordering::SeqCst);
-        slot.channels.store(0, Ordering::SeqCst);
-        slot.pid.store(0, Ordering::SeqCst);
-        slot.os_pid.store(0, Ordering::SeqCst);
+        for b in 0..=BUCKET_COUNT {
+            let w = self.prefix_word(b, i / 64);
+            if w.load(Ordering::Relaxed) & !mask != 0 {
+                w.fetch_and(mask, Ordering::SeqCst);
+            }
+        }
     }
 
     pub(crate) fn add_buckets(&self, i: usize, buckets: &[usize]) {
@@ -112,21 +146,30 @@ impl Queue {
         self.bucket_word(b, i / 64).load(Ordering::SeqCst) & (1u64 << (i % 64)) != 0
     }
 
-    /// Wakes every listener that may care about a channel in `buckets`, except `me` (I7). A
-    /// listener with a wake-up already pending costs one load and no system call.
-    pub(crate) fn wake_buckets(&self, buckets: &[usize], me: Option<usize>) {
+    /// Wakes every listener that may care about a channel in `buckets` (exact channels) or
+    /// `prefixes` (prefix buckets of the channels, for pattern subscriptions), and the pattern
+    /// subscriptions every commit wakes, except `me` (I7). A listener with a wake-up already
+    /// pending costs one load and no system call.
+    pub(crate) fn wake_buckets(&self, buckets: &[usize], prefixes: &[usize], me: Option<usize>) {
         let words = (self.shared().slot_hwm.load(Ordering::SeqCst) as usize).min(SLOT_COUNT).div_ceil(64);
-        for &b in buckets {
-            for w in 0..words {
-                let mut bits = self.bucket_word(b, w).load(Ordering::SeqCst);
-                while bits != 0 {
-                    let i = w * 64 + bits.trailing_zeros() as usize;
-                    bits &= bits - 1;
-                    if Some(i) != me {
-                        self.wake(i);
-                    }
+        let wake_word = |word: &std::sync::atomic::AtomicU64, w: usize| {
+            let mut bits = word.load(Ordering::SeqCst);
+            while bits != 0 {
+                let i = w * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                if Some(i) != me {
+                    self.wake(i);
                 }
             }
+        };
+        for w in 0..words {
+            for &b in buckets {
+                wake_word(self.bucket_word(b, w), w);
+            }
+            for &b in prefixes {
+                wake_word(self.prefix_word(b, w), w);
+            }
+            wake_word(self.prefix_word(BUCKET_COUNT, w), w);
         }
     }
 
@@ -155,13 +198,18 @@ impl Queue {
         }
     }
 
-    /// Backend PID of a registered listener whose position is furthest behind.
+    /// Backend PID of a registered listener (or attached subscriber) whose position is furthest
+    /// behind.
     pub(crate) fn slowest_listener_pid(&self) -> Option<i32> {
         let hwm = (self.shared().slot_hwm.load(Ordering::SeqCst) as usize).min(SLOT_COUNT);
         (0..hwm)
-            .map(|i| self.slot(i))
-            .filter(|s| s.state.load(Ordering::SeqCst) == SLOT_ACTIVE)
-            .min_by_key(|s| s.pos.load(Ordering::SeqCst) & !POS_BUSY)
-            .map(|s| s.pid.load(Ordering::SeqCst))
+            .filter(|&i| self.slot_in_use(i))
+            .min_by_key(|&i| self.slot_floor(i))
+            .map(|i| self.slot(i).pid.load(Ordering::SeqCst))
+    }
+
+    /// Whether slot `i` holds a position: a listener's or a subscription's.
+    pub(crate) fn slot_in_use(&self, i: usize) -> bool {
+        matches!(self.slot(i).state.load(Ordering::SeqCst), SLOT_ACTIVE | SLOT_SUBSCRIPTION)
     }
 }

@@ -39,17 +39,14 @@ impl Queue {
         }
     }
 
-    /// The smallest position of an active listener, read without the tail lock (`head` if none).
+    /// The smallest position of a listener or subscription, read without the tail lock (`head`
+    /// if none).
     pub(crate) fn slowest_position(&self, head: u64) -> u64 {
         let hwm = (self.shared().slot_hwm.load(Ordering::SeqCst) as usize).min(SLOT_COUNT);
-        (0..hwm)
-            .map(|i| self.slot(i))
-            .filter(|s| s.state.load(Ordering::SeqCst) == SLOT_ACTIVE)
-            .map(|s| s.pos.load(Ordering::SeqCst) & !POS_BUSY)
-            .fold(head, u64::min)
+        (0..hwm).filter(|&i| self.slot_in_use(i)).map(|i| self.slot_floor(i)).fold(head, u64::min)
     }
 
-    fn advance_tail_locked(&self, full: bool) -> Result<Option<Error>> {
+    pub(super) fn advance_tail_locked(&self, full: bool) -> Result<Option<Error>> {
         crate::sys::fault::park(crate::sys::fault::Point::Tail);
         let s = self.shared();
         let seg_size = self.geo.segment_size;
@@ -67,15 +64,19 @@ impl Queue {
         let head_seg = self.seg_of(head);
         let mut tail = head;
         let hwm = (s.slot_hwm.load(Ordering::SeqCst) as usize).min(SLOT_COUNT);
+        let mut segs = None;
+        let now = crate::sys::proc::realtime_ns();
         for i in 0..hwm {
             let slot = self.slot(i);
-            if slot.state.load(Ordering::SeqCst) != SLOT_ACTIVE {
+            let state = slot.state.load(Ordering::SeqCst);
+            if state != SLOT_ACTIVE && state != SLOT_SUBSCRIPTION {
                 continue;
             }
             let raw = slot.pos.load(Ordering::SeqCst);
-            let mut pos = (raw & !POS_BUSY).min(head);
+            let cut_to = slot.cut_to.load(Ordering::SeqCst);
+            let mut pos = (raw & !POS_BUSY).max(cut_to).min(head);
             if pos < stored {
-                if slot.state.load(Ordering::SeqCst) != SLOT_ACTIVE {
+                if !self.slot_in_use(i) {
                     // Given back meanwhile (which takes no lock): cleared to 0 after it was
                     // marked free, so this second look tells it from damage.
                     continue;
@@ -86,16 +87,23 @@ impl Queue {
                     self.path().display()
                 )));
             }
-            if full && !self.slot_alive(i) && self.reap(i) {
+            // A subscription outlives its sessions: only listeners are reaped.
+            let reapable = state == SLOT_ACTIVE;
+            if reapable && full && !self.slot_alive(i) && self.reap(i) {
                 continue; // its owner died: it no longer holds the queue back
             }
+            if slot.max_lag_bytes.load(Ordering::SeqCst) != 0 || slot.max_lag_age_ns.load(Ordering::SeqCst) != 0 {
+                let segs = segs.get_or_insert_with(super::Segments::default);
+                // A bad entry stops the cut where it is; the owner meets the error itself.
+                pos = self.enforce_lag_limits(segs, i, head, now).unwrap_or(pos).max(pos);
+            }
             if self.seg_of(pos) < head_seg {
-                if raw & POS_BUSY == 0 && !self.interested(i, self.seg_of(pos), head_seg) {
+                if raw & POS_BUSY == 0 && raw >= cut_to && !self.interested(i, self.seg_of(pos), head_seg) {
                     let to = head_seg * seg_size;
                     if slot.pos.compare_exchange(raw, to, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
                         pos = to;
                     }
-                } else if !full && !self.slot_alive(i) && self.reap(i) {
+                } else if reapable && !full && !self.slot_alive(i) && self.reap(i) {
                     continue; // it held the tail back, and its owner died
                 } else if raw & POS_BUSY == 0 {
                     // Far behind and interested: make sure it is awake to catch up.
@@ -127,6 +135,9 @@ impl Queue {
     /// Whether any segment in `[from, to)` holds a notification on a channel of slot `i`: by the
     /// exact channel lists where both are listed, else by channel buckets (conservatively).
     fn interested(&self, i: usize, from: u64, to: u64) -> bool {
+        if self.slot(i).flags.load(Ordering::SeqCst) & SLOT_PATTERNS != 0 {
+            return true; // patterns match channels no bucket or list names
+        }
         let exact = self.slot_hashes(i);
         (from..to).any(|seg| {
             if let Some(hit) = exact.as_ref().and_then(|h| self.segment_has_any(seg, h)) {

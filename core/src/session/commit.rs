@@ -5,6 +5,7 @@ use super::txn::Txn;
 use super::Connection;
 use crate::error::Result;
 use crate::layout::{bucket_of, channel_hash, BUCKET_COUNT};
+use crate::queue::pattern::channel_prefix_bucket;
 use crate::queue::AppendOutcome;
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
@@ -39,6 +40,7 @@ impl Connection {
                         self.backend_pid(),
                         &all,
                         &hashes(&new_channels),
+                        &new_channels.iter().map(String::as_str).collect::<Vec<_>>(),
                     )?;
                     self.rx.slot = Some(slot);
                     registered_now = true;
@@ -50,7 +52,11 @@ impl Connection {
                     both.extend(hashes(&new_channels));
                     both.sort_unstable();
                     both.dedup();
-                    q.set_slot_channels(slot, &both);
+                    let mut names: Vec<&str> = self.channels.iter().map(String::as_str).collect();
+                    names.extend(
+                        new_channels.iter().map(String::as_str).filter(|c| !self.channels.iter().any(|o| o == c)),
+                    );
+                    q.write_channels(slot, &both, "", &names);
                 }
             }
         }
@@ -67,7 +73,8 @@ impl Connection {
                             self.rx.slot = None;
                         } else {
                             q.remove_buckets(slot, &added);
-                            q.set_slot_channels(slot, &hashes(&self.channels));
+                            let names: Vec<&str> = self.channels.iter().map(String::as_str).collect();
+                            q.write_channels(slot, &hashes(&self.channels), "", &names);
                         }
                     }
                     return Err(e);
@@ -83,7 +90,8 @@ impl Connection {
             } else {
                 let dropped: Vec<usize> = old_buckets.difference(&new_buckets).copied().collect();
                 q.remove_buckets(slot, &dropped);
-                q.set_slot_channels(slot, &hashes(&new_channels));
+                let names: Vec<&str> = new_channels.iter().map(String::as_str).collect();
+                q.write_channels(slot, &hashes(&new_channels), "", &names);
                 q.slot(slot).channels.store(new_channels.len() as u32, Ordering::SeqCst);
             }
         }
@@ -114,9 +122,12 @@ impl Connection {
         let q = &self.queue;
         let mut it = txn.notifies();
         if it.len() == 1 {
-            q.wake_buckets(&[bucket_of(it.next().expect("one").0)], self.rx.slot);
+            let c = it.next().expect("one").0;
+            let prefix = channel_prefix_bucket(c);
+            q.wake_buckets(&[bucket_of(c)], prefix.as_slice(), self.rx.slot);
         } else {
             let mut seen = [0u64; BUCKET_COUNT / 64];
+            let mut seen_prefix = [0u64; BUCKET_COUNT / 64];
             let mut last: Option<*const u8> = None;
             for (c, _) in it {
                 // A run on one channel shares one slice: its bucket is already marked.
@@ -126,9 +137,14 @@ impl Connection {
                 last = Some(c.as_ptr());
                 let b = bucket_of(c);
                 seen[b / 64] |= 1 << (b % 64);
+                if let Some(b) = channel_prefix_bucket(c) {
+                    seen_prefix[b / 64] |= 1 << (b % 64);
+                }
             }
-            let touched: Vec<usize> = (0..BUCKET_COUNT).filter(|b| seen[b / 64] & (1 << (b % 64)) != 0).collect();
-            q.wake_buckets(&touched, self.rx.slot);
+            let set = |seen: &[u64]| -> Vec<usize> {
+                (0..BUCKET_COUNT).filter(|b| seen[b / 64] & (1 << (b % 64)) != 0).collect()
+            };
+            q.wake_buckets(&set(&seen), &set(&seen_prefix), self.rx.slot);
         }
         debug_assert!(o.end > o.start);
         if o.crossed_segment {

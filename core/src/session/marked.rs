@@ -4,6 +4,7 @@
 use super::Connection;
 use crate::error::{Error, ErrorKind, Result};
 use crate::layout::{bucket_of, BUCKET_COUNT};
+use crate::queue::pattern::channel_prefix_bucket;
 use crate::queue::MarkedAppend;
 
 /// One numbered item of a source: (number, channel, payload). Numbers grow in the source's
@@ -46,15 +47,22 @@ impl Connection {
         if o.end == o.start {
             return Ok(0);
         }
+        // Wake as a commit does (session/commit.rs): the channels' buckets and prefix buckets.
         let mut seen = [0u64; BUCKET_COUNT / 64];
+        let mut seen_prefix = [0u64; BUCKET_COUNT / 64];
         let mut count = 0;
         for (c, _) in pending {
             let b = bucket_of(c);
             seen[b / 64] |= 1 << (b % 64);
+            if let Some(b) = channel_prefix_bucket(c) {
+                seen_prefix[b / 64] |= 1 << (b % 64);
+            }
             count += 1;
         }
-        let touched: Vec<usize> = (0..BUCKET_COUNT).filter(|b| seen[b / 64] & (1 << (b % 64)) != 0).collect();
-        self.queue.wake_buckets(&touched, self.rx.slot);
+        let set = |seen: &[u64]| -> Vec<usize> {
+            (0..BUCKET_COUNT).filter(|b| seen[b / 64] & (1 << (b % 64)) != 0).collect()
+        };
+        self.queue.wake_buckets(&set(&seen), &set(&seen_prefix), self.rx.slot);
         if o.crossed_segment {
             if let Some(n) = super::receiver::truncate_after_the_fact(&self.queue) {
                 self.notice(n);

@@ -2,13 +2,16 @@
 
 mod block;
 mod commit;
+mod event;
 mod fxhash;
 mod inbox;
 mod marked;
 mod receiver;
 mod statements;
+mod subscribe;
 mod txn;
 
+pub use event::{AckMode, Event, Gap, SubscribeOptions};
 pub use inbox::NotificationRef;
 
 pub(crate) use block::State;
@@ -25,7 +28,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A notification as a listener receives it: PostgreSQL's three fields (R6).
+/// A notification as a listener receives it: PostgreSQL's three fields (R6), and where and when
+/// it was committed.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Notification {
     /// The channel name (libpq's `relname`).
@@ -35,6 +39,15 @@ pub struct Notification {
     /// The backend PID of the session that sent it (libpq's `be_pid`): compare it with
     /// [`Connection::backend_pid`] to recognise your own notifications.
     pub pid: i32,
+    /// Its position in the queue: unique for the queue's life (until a reboot wipes it) and
+    /// increasing in commit order, so a consumer can make its processing idempotent. A
+    /// subscription acknowledges it with [`Connection::ack`].
+    pub position: u64,
+    /// The commit sequence number of its transaction: the same for every notification of one
+    /// transaction, increasing from one commit to the next.
+    pub txn: u64,
+    /// When its transaction committed (the notifier's clock).
+    pub commit_time: std::time::SystemTime,
 }
 
 /// Where a session stands with respect to transactions, in libpq's words (`PQtransactionStatus`),
@@ -208,6 +221,10 @@ impl Connection {
         }
     }
 
+    pub(crate) fn flush_notices_pub(&mut self) {
+        self.flush_notices();
+    }
+
     /// Hands the receiver's warnings to the notice handler.
     fn flush_notices(&mut self) {
         for n in self.rx.take_notices() {
@@ -271,10 +288,18 @@ impl Connection {
     /// # drop((listener, notifier)); std::fs::remove_dir_all(&dir).unwrap();
     /// # Ok::<(), hark::Error>(())
     /// ```
+    ///
+    /// A receiver that was cut ([`Gap`]) gets, once, an error of kind [`ErrorKind::Gap`]
+    /// ([`Error::gap`] says what was skipped) in place of the skipped notifications; the next
+    /// call goes on with those after the gap. [`Connection::next_event`] gives it as a value.
     pub fn notifies_ref(&mut self) -> Result<Option<NotificationRef<'_>>> {
         self.check_usable()?;
         self.flush_notices();
-        self.rx.next(self.block.is_idle())
+        match self.rx.next(self.block.is_idle())? {
+            None => Ok(None),
+            Some(inbox::Item::Notification(n)) => Ok(Some(n)),
+            Some(inbox::Item::Gap(g)) => Err(Error::from_gap(g)),
+        }
     }
 
     /// Waits until a notification is available or `timeout` passes (`None`: forever). Returns
@@ -346,6 +371,7 @@ impl Connection {
             return; // the parent's session: leave its slot alone
         }
         self.block = Block::default();
+        self.detach_quietly();
         if let Some(i) = self.rx.slot.take() {
             self.queue.unregister(i, self.lock_fd.as_raw_fd());
         }

@@ -14,10 +14,12 @@
 //! 4. *sleep*: poll the descriptor, and note how long the sleep took, to decide whether the next
 //!    watch is worth it.
 
+use super::event::Gap;
 use super::fxhash::FxBuild;
-use super::inbox::{Inbox, NotificationRef};
+use super::inbox::{Inbox, Item};
 use crate::error::{Error, Notice, Result, Severity};
 use crate::layout::{MAX_CHANNEL_LEN, POS_BUSY};
+use crate::queue::pattern::Spec;
 use crate::queue::{Queue, Segments};
 use crate::sys::wake::{poll_readable, WakeSocket};
 use std::collections::HashSet;
@@ -35,6 +37,15 @@ const READ_BATCH_BYTES: usize = 1 << 20;
 /// machine, so a steady stream of commits keeps the listener awake and the notifiers syscall-free.
 const SPIN: Duration = Duration::from_micros(50);
 
+/// A session's attachment to a durable subscription.
+pub(crate) struct Attached {
+    pub name: String,
+    pub auto_ack: bool,
+    /// Where the next read starts: past what was copied into the inbox, which the slot's
+    /// position (the acknowledged one) may lag.
+    pub cursor: u64,
+}
+
 pub(crate) struct Receiver {
     queue: Arc<Queue>,
     sock: WakeSocket,
@@ -43,6 +54,12 @@ pub(crate) struct Receiver {
     pub(crate) slot: Option<usize>,
     /// The committed channels, as bytes, for matching entries.
     pub(crate) channel_set: HashSet<Vec<u8>, FxBuild>,
+    /// A subscription's patterns (globs), matched after the exact channels.
+    pub(crate) patterns: Vec<Spec>,
+    /// Set while the session is attached to a durable subscription (in `slot`).
+    pub(crate) sub: Option<Attached>,
+    /// The slot's `cuts` count whose gaps this session took.
+    cuts_seen: u64,
     /// Mapped segments, shared with the session's appends.
     pub(crate) segs: Segments,
     inbox: Inbox,
@@ -64,6 +81,9 @@ impl Receiver {
             sock_id,
             slot: None,
             channel_set: HashSet::default(),
+            patterns: Vec::new(),
+            sub: None,
+            cuts_seen: 0,
             segs: Segments::default(),
             inbox: Inbox::default(),
             spin: true,
@@ -111,9 +131,10 @@ impl Receiver {
         self.deliver(idle)
     }
 
-    /// `PQnotifies`: the next notification, lent until the next call. An empty inbox is refilled
-    /// from the queue first when `idle`.
-    pub fn next(&mut self, idle: bool) -> Result<Option<NotificationRef<'_>>> {
+    /// `PQnotifies`: the next notification (or gap), lent until the next call. An empty inbox is
+    /// refilled from the queue first when `idle`. An auto-acknowledging subscription
+    /// acknowledges what it handed out before.
+    pub fn next(&mut self, idle: bool) -> Result<Option<Item<'_>>> {
         if self.inbox.is_empty() {
             self.deliver(idle)?;
             if self.inbox.is_empty() {
@@ -125,7 +146,14 @@ impl Receiver {
                 }
             }
         }
-        Ok(self.inbox.pop())
+        let item = self.inbox.pop();
+        if let (Some(Item::Notification(n)), Some(i), Some(sub)) = (&item, self.slot, &self.sub) {
+            if sub.auto_ack {
+                // Everything before this one is processed: the caller asked for the next.
+                self.queue.acknowledge(i, n.position);
+            }
+        }
+        Ok(item)
     }
 
     /// Waits until a notification is available or `timeout` passes (`None`: forever).
@@ -245,14 +273,19 @@ impl Receiver {
     }
 
     /// Copies committed notifications on our channels from the queue into the inbox, when the
-    /// session is registered and `idle` (outside a transaction block).
+    /// session is registered and `idle` (outside a transaction block). A cut of the slot met
+    /// before or during the read becomes a gap in the inbox (`queue/cut.rs`).
     pub fn deliver(&mut self, idle: bool) -> Result<()> {
         let Some(i) = self.slot else { return Ok(()) };
         if !idle {
             return Ok(());
         }
-        let q = &self.queue;
+        let q = self.queue.clone();
         let slot = q.slot(i);
+        if slot.cuts.load(SeqCst) != self.cuts_seen {
+            self.take_gap(i)?;
+        }
+        let cuts_before = slot.cuts.load(SeqCst);
         // Mark the position busy so that the tail advancer does not move it under us.
         let pos = loop {
             let raw = slot.pos.load(SeqCst);
@@ -261,20 +294,25 @@ impl Receiver {
                 break p;
             }
         };
+        let mut from = pos.max(slot.cut_to.load(SeqCst));
+        if let Some(sub) = &self.sub {
+            from = from.max(sub.cursor);
+        }
         // Checked before the walk: a damaged control file gives an error, never a walk of
         // billions of bytes, and the position is given back unmoved.
-        let head = match q.head().and_then(|h| q.check_listener_position(pos, h).map(|()| h)) {
+        let head = match q.head().and_then(|h| q.check_listener_position(from, h).map(|()| h)) {
             Ok(h) => h,
             Err(e) => {
                 slot.pos.store(pos, SeqCst);
                 return Err(e);
             }
         };
-        if pos == head {
-            slot.pos.store(pos, SeqCst);
+        if from == head {
+            slot.pos.store(if self.sub.is_some() { pos } else { from }, SeqCst);
             return Ok(());
         }
         let set = &self.channel_set;
+        let patterns = &self.patterns;
         let inbox = &mut self.inbox;
         inbox.compact();
         let mut bad_text = None;
@@ -284,22 +322,22 @@ impl Receiver {
         let mut last: ([u8; MAX_CHANNEL_LEN], usize) = ([0; MAX_CHANNEL_LEN], 0);
         let scanned = q.scan(
             &mut self.segs,
-            pos,
+            from,
             head,
             |ch| {
                 if ch.len() == last.1 && ch == &last.0[..last.1] {
                     return true;
                 }
-                let hit = set.contains(ch);
+                let hit = set.contains(ch) || patterns.iter().any(|p| p.matches(ch));
                 if hit {
                     last.0[..ch.len()].copy_from_slice(ch);
                     last.1 = ch.len();
                 }
                 hit
             },
-            |ch, payload, pid| {
+            |ch, payload, meta| {
                 bytes += payload.len();
-                if inbox.push(ch, pid, |out| payload.copy_into(out)).is_err() {
+                if inbox.push(ch, meta, |out| payload.copy_into(out)).is_err() {
                     bad_text = Some(());
                 }
                 taken += 1;
@@ -308,12 +346,27 @@ impl Receiver {
         );
         // Store the position reached even when the scan stopped at a bad entry: what it copied
         // before that point is delivered once, and the next read stops at the same entry again.
-        slot.pos.store(scanned.pos, SeqCst);
+        // A subscription's position moves only when it acknowledges; its read position is
+        // published for cutters instead.
+        match &mut self.sub {
+            Some(sub) => {
+                sub.cursor = scanned.pos;
+                slot.read_pos.store(scanned.pos, SeqCst);
+                slot.pos.store(pos, SeqCst);
+            }
+            None => slot.pos.store(scanned.pos, SeqCst),
+        }
+        if slot.cuts.load(SeqCst) != cuts_before {
+            // Cut while reading: what this read copied from the skipped range was counted as
+            // skipped (and may have been overwritten meanwhile): drop it, report the gap.
+            self.take_gap(i)?;
+            return Ok(());
+        }
         if scanned.stopped_early {
             // Keep the descriptor readable while a backlog remains.
             q.wake(i);
         }
-        if q.seg_of(scanned.pos) != q.seg_of(pos) {
+        if q.seg_of(scanned.pos) != q.seg_of(from) {
             // Catching up may have released whole segments: let the disk follow (I5).
             self.notices.extend(truncate_after_the_fact(&self.queue));
         }
@@ -328,6 +381,44 @@ impl Receiver {
             return Err(Error::corrupted("a notification in the queue is not valid UTF-8"));
         }
         Ok(())
+    }
+
+    /// Takes the slot's pending gap: drops what the inbox holds from the skipped range, queues
+    /// the gap in its place, and moves the read position past the range.
+    fn take_gap(&mut self, i: usize) -> Result<()> {
+        let (g, cuts) = self.queue.take_gap(i)?;
+        self.cuts_seen = cuts;
+        let gap = (g.skipped > 0).then_some(Gap {
+            skipped: g.skipped,
+            first_txn: g.first_txn,
+            last_txn: g.last_txn,
+            resumed_at: g.to,
+        });
+        if gap.is_some() {
+            self.inbox.cut(g.from, g.to, gap);
+        }
+        if let Some(sub) = &mut self.sub {
+            sub.cursor = sub.cursor.max(g.to);
+        }
+        Ok(())
+    }
+
+    /// Starts reading as the owner of subscription slot `i`, from its acknowledged position.
+    pub fn attach(&mut self, i: usize, sub: Attached) {
+        self.inbox.clear();
+        self.slot = Some(i);
+        self.cuts_seen = 0; // a gap met while nobody was attached is reported now
+        self.sub = Some(sub);
+    }
+
+    /// Stops reading a subscription; what was read and not acknowledged is owed to the next
+    /// attach.
+    pub fn detach(&mut self) {
+        self.inbox.clear();
+        self.slot = None;
+        self.sub = None;
+        self.patterns.clear();
+        self.channel_set.clear();
     }
 
     /// Drops what was not read and removes the socket's file (at close).

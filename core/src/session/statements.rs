@@ -14,6 +14,14 @@ impl Connection {
         // Checked inside the statement: an invalid argument fails an open block, as in PostgreSQL.
         self.statement(|c| {
             check_channel(channel)?;
+            if let Some(name) = c.subscription() {
+                return Err(Error::new(
+                    ErrorKind::TransactionState,
+                    "55000",
+                    format!("cannot LISTEN in a session attached to subscription \"{name}\""),
+                )
+                .with_hint("Listen from another connection, or add the channel to the subscription."));
+            }
             c.block.txn.actions.push(ListenAction::Listen(channel.to_owned()));
             Ok(())
         })
@@ -172,7 +180,7 @@ fn check_text(s: &str) -> Result<()> {
 }
 
 /// A channel given to the direct API: verbatim, 1–63 bytes.
-fn check_channel(channel: &str) -> Result<()> {
+pub(crate) fn check_channel(channel: &str) -> Result<()> {
     check_text(channel)?;
     if channel.is_empty() {
         return Err(Error::invalid("channel name cannot be empty"));

@@ -53,3 +53,11 @@ pub fn fork_generation() -> u64 {
     });
     FORK_GENERATION.load(Ordering::Relaxed)
 }
+
+/// CLOCK_REALTIME in nanoseconds since the Unix epoch (the commit time entries carry).
+pub fn realtime_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid timespec to fill.
+    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
+    (ts.tv_sec as u64).saturating_mul(1_000_000_000).saturating_add(ts.tv_nsec as u64)
+}

@@ -93,6 +93,13 @@ static void test_null_everywhere(void) {
     CHECK(hark_exec(NULL, "LISTEN x") == NULL);
     CHECK(hark_consume_input(NULL) == 0);
     CHECK(hark_notifies(NULL) == NULL);
+    const char *one[] = {"c"};
+    hark_gap no_gap;
+    CHECK_RES(hark_subscribe(NULL, "s", one, 1, NULL, NULL), HARK_ERR_NULL_PARAMETER);
+    CHECK_RES(hark_ack(NULL, 0), HARK_ERR_NULL_PARAMETER);
+    CHECK_RES(hark_detach(NULL), HARK_ERR_NULL_PARAMETER);
+    CHECK_RES(hark_unsubscribe(NULL, "s"), HARK_ERR_NULL_PARAMETER);
+    CHECK(hark_last_gap(NULL, &no_gap) == 0);
     CHECK(hark_wait(NULL, 0) == -1);
     CHECK_RES(hark_queue_usage(NULL, &usage), HARK_ERR_NULL_PARAMETER);
     CHECK(usage == -7.0);
@@ -680,6 +687,99 @@ static void test_max_payload_option(void) {
     hark_finish(c);
 }
 
+/* A durable subscription: resumed after hark_finish, acknowledged, listed in errors, and its gap. */
+static void test_subscriptions(void) {
+    const char *q = path("subs");
+    hark_conn *app = hark_connect(q);
+    hark_conn *w = hark_connect(q);
+    const char *chans[] = {"orders.*", "exact"};
+    CHECK_RES(hark_subscribe(w, "mailer", chans, 2, NULL, NULL), HARK_OK);
+    CHECK_RES(hark_listen(w, "x"), HARK_ERR_TRANSACTION_STATE);
+    hark_conn *other = hark_connect(q);
+    CHECK_RES(hark_subscribe(other, "mailer", chans, 2, NULL, NULL), HARK_ERR_IN_USE);
+    CHECK_STR(hark_error_sqlstate(other), "55006");
+    CHECK_RES(hark_notify(app, "orders.paid", "1"), HARK_OK);
+    CHECK_RES(hark_notify(app, "users", "no"), HARK_OK);
+    CHECK_RES(hark_notify(app, "exact", "2"), HARK_OK);
+    CHECK(hark_wait(w, 5000) == 1);
+    hark_notification *n1 = hark_notifies(w);
+    CHECK(n1 != NULL);
+    if (n1 != NULL) {
+        CHECK_STR(n1->extra, "1");
+        CHECK(n1->commit_time_ns > 1600000000LL * 1000000000LL);
+        CHECK_RES(hark_ack(w, n1->position), HARK_OK);
+        hark_freemem(n1);
+    }
+    hark_finish(w); /* "2" received, not acknowledged */
+    CHECK_RES(hark_notify(app, "orders.new", "3"), HARK_OK);
+    w = hark_connect(q);
+    const char *keys[] = {"ack", "create", NULL};
+    const char *vals[] = {"auto", "off", NULL};
+    CHECK_RES(hark_subscribe(w, "mailer", chans, 2, keys, vals), HARK_OK);
+    expect_notification(w, "exact", "2", hark_backend_pid(app));
+    expect_notification(w, "orders.new", "3", hark_backend_pid(app));
+    CHECK(hark_notifies(w) == NULL);
+    CHECK_RES(hark_ack(w, 1u << 30), HARK_ERR_INVALID_ARGUMENT);
+    CHECK_RES(hark_unsubscribe(other, "mailer"), HARK_ERR_IN_USE);
+    CHECK_RES(hark_detach(w), HARK_OK);
+    CHECK_RES(hark_unsubscribe(other, "mailer"), HARK_OK);
+    CHECK_RES(hark_unsubscribe(other, "mailer"), HARK_ERR_INVALID_ARGUMENT);
+    CHECK_STR(hark_error_sqlstate(other), "42704");
+    const char *bad_keys[] = {"nonsense", NULL};
+    const char *bad_vals[] = {"1", NULL};
+    CHECK_RES(hark_subscribe(w, "s", chans, 2, bad_keys, bad_vals), HARK_ERR_INVALID_ARGUMENT);
+    CHECK_RES(hark_subscribe(w, "s", chans, 0, NULL, NULL), HARK_ERR_INVALID_ARGUMENT);
+    CHECK_RES(hark_subscribe(w, NULL, chans, 1, NULL, NULL), HARK_ERR_NULL_PARAMETER);
+    hark_gap gap;
+    CHECK(hark_last_gap(w, &gap) == 0);
+    hark_finish(other);
+    hark_finish(w);
+    hark_finish(app);
+}
+
+/* Under cut_laggards a listener that does not read is cut: commits go on, and its next
+ * hark_notifies returns NULL once with HARK_ERR_GAP, the count in hark_last_gap. */
+static void test_cut_policy(void) {
+    const char *keys[] = {"dir", "max_queue_size", "segment_size", "cut_laggards", NULL};
+    const char *vals[] = {path("cut"), "524288", "65536", "on", NULL};
+    hark_conn *idle = hark_connect_params(keys, vals);
+    hark_conn *sender = hark_connect_params(keys, vals);
+    CHECK_RES(hark_status(idle), HARK_OK);
+    CHECK_RES(hark_listen(idle, "c"), HARK_OK);
+    hark_set_notice_processor(sender, keep_notice, &(struct notices){0, ""});
+    static char payload[1001];
+    memset(payload, 'x', sizeof payload - 1);
+    int sent = 0;
+    hark_result r = HARK_OK;
+    for (; sent < 3000 && r == HARK_OK; sent++) {
+        snprintf(payload, 16, "%06d", sent);
+        payload[6] = 'x';
+        r = hark_notify(sender, "c", payload);
+    }
+    CHECK_RES(r, HARK_OK); /* about six queue sizes, all committed */
+    int got = 0, gaps = 0;
+    hark_gap gap = {0, 0, 0, 0};
+    for (;;) {
+        hark_notification *n = hark_notifies(idle);
+        if (n != NULL) {
+            got++;
+            hark_freemem(n);
+            continue;
+        }
+        if (hark_last_gap(idle, &gap)) {
+            CHECK_STR(hark_error_sqlstate(idle), "HK001");
+            gaps++;
+            continue;
+        }
+        break;
+    }
+    CHECK(gaps == 1);
+    CHECK(got > 0 && (uint64_t)got + gap.skipped == 3000);
+    CHECK(gap.last_txn >= gap.first_txn);
+    hark_finish(idle);
+    hark_finish(sender);
+}
+
 /* After fork() the child must not use its parent's connection. */
 static void test_fork(hark_conn *c) {
     fflush(NULL);
@@ -731,6 +831,8 @@ int main(int argc, char **argv) {
     hark_finish(a);
     test_queue_full();
     test_max_payload_option();
+    test_subscriptions();
+    test_cut_policy();
 
     /* NULL dir: the default directory, here $HARK_DIR. */
     setenv("HARK_DIR", path("default"), 1);

@@ -12,6 +12,7 @@ function explain (code: HarkErrorCode): string {
     case 'HARK_ERR_INVALID_ARGUMENT': return 'bad argument'
     case 'HARK_ERR_SYNTAX': return 'syntax'
     case 'HARK_ERR_TRANSACTION_STATE': return 'transaction state'
+    case 'HARK_ERR_IN_USE': return 'subscription in use'
     case 'HARK_ERR_QUEUE_FULL': return 'queue full'
     case 'HARK_ERR_TOO_MANY_LISTENERS': return 'too many listeners'
     case 'HARK_ERR_DISK_FULL': return 'disk full'
@@ -20,6 +21,7 @@ function explain (code: HarkErrorCode): string {
     case 'HARK_ERR_PERMISSION_DENIED': return 'permission denied'
     case 'HARK_ERR_IO': return 'I/O'
     case 'HARK_ERR_CLOSED': return 'closed'
+    case 'HARK_ERR_GAP': return 'notifications were skipped'
     case 'HARK_ERR_PANIC': return 'a bug in hark; the session was closed'
     default: {
       const unknown: never = code

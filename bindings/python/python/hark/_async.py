@@ -9,7 +9,7 @@ psycopg's ``AsyncConnection`` shape.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Sequence
 from time import monotonic
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -51,9 +51,23 @@ class AsyncConnection(BaseConnection):
         group_shared: bool = False,
         autocommit: bool = True,
         create: bool = True,
+        cut_laggards: bool | None = None,
+        listener_max_lag_bytes: int | None = None,
+        listener_max_lag_age: float | None = None,
     ) -> Self:
         """Open a connection; see `hark.connect`."""
-        return cls(open_session(dir, max_queue_size, max_payload, segment_size, group_shared, create), autocommit)
+        return cls(
+            open_session(
+                dir,
+                max_queue_size,
+                max_payload,
+                segment_size,
+                group_shared,
+                create,
+                (cut_laggards, listener_max_lag_bytes, listener_max_lag_age),
+            ),
+            autocommit,
+        )
 
     async def __aenter__(self) -> Self:
         return self
@@ -91,6 +105,37 @@ class AsyncConnection(BaseConnection):
         """``pg_notify(channel, payload)``, sent when the transaction commits."""
         text = payload if isinstance(payload, str) else payload_text(payload)
         self._statement(lambda: self._native.notify(channel, text))
+
+    async def subscribe(
+        self,
+        name: str,
+        channels: str | Sequence[str],
+        *,
+        ack: str = "explicit",
+        create: bool = True,
+        wait: float | None = None,
+        max_lag_bytes: int | None = None,
+        max_lag_age: float | None = None,
+    ) -> None:
+        """``Connection.subscribe``; a `wait` for another connection to let go runs in a
+        thread, so the event loop goes on meanwhile."""
+        args = (name, channels, ack, create, wait, max_lag_bytes, max_lag_age)
+        if wait:
+            await asyncio.get_running_loop().run_in_executor(None, lambda: self._subscribe(*args))
+        else:
+            self._subscribe(*args)
+
+    async def ack(self, notify: Notify | int) -> None:
+        """``Connection.ack``."""
+        self._ack(notify)
+
+    async def detach(self) -> None:
+        """``Connection.detach``."""
+        self._native.detach()
+
+    async def unsubscribe(self, name: str) -> None:
+        """``Connection.unsubscribe``."""
+        self._native.unsubscribe(name)
 
     def cursor(self) -> AsyncCursor:
         """A psycopg ``AsyncCursor``: ``await cur.execute(sql)``, then ``await cur.fetchone()``,
@@ -186,6 +231,9 @@ async def connect_async(
     group_shared: bool = False,
     autocommit: bool = True,
     create: bool = True,
+    cut_laggards: bool | None = None,
+    listener_max_lag_bytes: int | None = None,
+    listener_max_lag_age: float | None = None,
 ) -> AsyncConnection:
     """Open an `AsyncConnection`; the arguments are those of `hark.connect`."""
     return await AsyncConnection.connect(
@@ -196,4 +244,7 @@ async def connect_async(
         group_shared=group_shared,
         autocommit=autocommit,
         create=create,
+        cut_laggards=cut_laggards,
+        listener_max_lag_bytes=listener_max_lag_bytes,
+        listener_max_lag_age=listener_max_lag_age,
     )

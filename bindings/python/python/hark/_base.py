@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 from time import monotonic
 from typing import Any, Callable, NamedTuple, TypeVar
@@ -21,8 +22,9 @@ logger = logging.getLogger("hark")
 T = TypeVar("T")
 
 
-class Notify(NamedTuple):
-    """A notification as a listener receives it: PostgreSQL's three fields."""
+class _NotifyFields(NamedTuple):
+    """A notification as a listener receives it: PostgreSQL's three fields (psycopg's
+    ``Notify``)."""
 
     channel: str
     """The channel it was sent on (libpq's ``relname``)."""
@@ -37,6 +39,28 @@ class Notify(NamedTuple):
         ``json.loads`` by default); a payload that is not JSON raises ``ValueError``
         (``json.JSONDecodeError``)."""
         return _json.loads(self.payload)
+
+
+class Notify(_NotifyFields):
+    """A notification as a listener receives it: PostgreSQL's three fields, as psycopg's
+    ``Notify`` (a tuple of ``channel``, ``payload``, ``pid``, compared as one), and beside them
+    where and when it was committed."""
+
+    position: int = 0
+    """Its position in the queue: unique for the queue's life (until a reboot wipes it),
+    increasing in commit order, so a consumer can make its processing idempotent;
+    ``conn.ack(n)`` acknowledges a subscription up to it."""
+    txn: int = 0
+    """The commit sequence number of its transaction: the same for all of one transaction."""
+    commit_time: datetime = datetime.fromtimestamp(0, timezone.utc)
+    """When its transaction committed (the notifier's clock), an aware UTC datetime."""
+
+    @classmethod
+    def _native(cls, t: tuple[str, str, int, int, int, int]) -> Notify:
+        n = cls(t[0], t[1], t[2])
+        n.position, n.txn = t[3], t[4]
+        n.commit_time = datetime.fromtimestamp(t[5] / 1e9, timezone.utc)
+        return n
 
 
 class Notice(NamedTuple):
@@ -79,6 +103,7 @@ def open_session(
     segment_size: int | None,
     group_shared: bool,
     create: bool,
+    policy: tuple[bool | None, int | None, float | None] = (None, None, None),
 ) -> _hark.Session:
     # psycopg's connect("") means "the defaults"; so does hark's.
     return _hark.Session(
@@ -88,6 +113,9 @@ def open_session(
         segment_size=segment_size,
         group_shared=group_shared,
         create=create,
+        cut_laggards=policy[0],
+        listener_max_lag_bytes=policy[1],
+        listener_max_lag_age=policy[2],
     )
 
 
@@ -111,6 +139,11 @@ class BaseConnection:
         PostgreSQL backend's: the process's id for its first connection, another (2^22 or more,
         above any Linux process id) for the others."""
         return self._native.pid
+
+    @property
+    def subscription(self) -> str | None:
+        """The durable subscription this connection is attached to, if any."""
+        return self._native.subscription
 
     @property
     def dir(self) -> Path:
@@ -188,6 +221,32 @@ class BaseConnection:
 
     # ----- internals -------------------------------------------------------------------------------
 
+    def _subscribe(
+        self,
+        name: str,
+        channels: str | Sequence[str],
+        ack: str,
+        create: bool,
+        wait: float | None,
+        max_lag_bytes: int | None,
+        max_lag_age: float | None,
+    ) -> None:
+        if ack not in ("explicit", "auto"):
+            raise ValueError(f"ack must be 'explicit' or 'auto', not {ack!r}")
+        chans = [channels] if isinstance(channels, str) else list(channels)
+        self._native.subscribe(
+            name,
+            chans,
+            auto_ack=ack == "auto",
+            create=create,
+            wait=wait,
+            max_lag_bytes=max_lag_bytes,
+            max_lag_age=max_lag_age,
+        )
+
+    def _ack(self, notify: Notify | int) -> None:
+        self._native.ack(notify.position if isinstance(notify, Notify) else notify)
+
     def _statement(self, op: Callable[[], T]) -> T:
         """Run a statement (``execute``, ``listen``, ``unlisten``, ``notify``): without
         autocommit, open the block first if none is open, as psycopg does with ``BEGIN``."""
@@ -216,7 +275,7 @@ class BaseConnection:
             self._dispatch_notices()
         if self._notify_handlers and not native.closed:
             while (t := native.next_notify()) is not None:
-                self._call_notify_handlers(Notify._make(t))
+                self._call_notify_handlers(Notify._native(t))
 
     def _end_block(self, commit: bool) -> None:
         """commit() and rollback(): end a block begun with execute("BEGIN"), if one is open."""
@@ -243,7 +302,7 @@ class BaseConnection:
             t = native.next_notify()
             if t is None:  # another thread or task took it
                 return
-            n = Notify._make(t)
+            n = Notify._native(t)
             if self._notify_handlers:
                 self._call_notify_handlers(n)
             yield n

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from time import monotonic
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -44,9 +44,23 @@ class Connection(BaseConnection):
         group_shared: bool = False,
         autocommit: bool = True,
         create: bool = True,
+        cut_laggards: bool | None = None,
+        listener_max_lag_bytes: int | None = None,
+        listener_max_lag_age: float | None = None,
     ) -> Self:
         """Open a connection; see `hark.connect`."""
-        return cls(open_session(dir, max_queue_size, max_payload, segment_size, group_shared, create), autocommit)
+        return cls(
+            open_session(
+                dir,
+                max_queue_size,
+                max_payload,
+                segment_size,
+                group_shared,
+                create,
+                (cut_laggards, listener_max_lag_bytes, listener_max_lag_age),
+            ),
+            autocommit,
+        )
 
     def __enter__(self) -> Self:
         return self
@@ -96,6 +110,46 @@ class Connection(BaseConnection):
         other type raises ``TypeError``."""
         text = payload if isinstance(payload, str) else payload_text(payload)
         self._statement(lambda: self._native.notify(channel, text))
+
+    def subscribe(
+        self,
+        name: str,
+        channels: str | Sequence[str],
+        *,
+        ack: str = "explicit",
+        create: bool = True,
+        wait: float | None = None,
+        max_lag_bytes: int | None = None,
+        max_lag_age: float | None = None,
+    ) -> None:
+        """Create the durable subscription `name` on `channels` (exact names, or globs with
+        ``*``, ``?`` and ``\\`` escapes, as Redis' PSUBSCRIBE) if it does not exist, and attach
+        this connection to it. It keeps its position and channels while nobody is attached,
+        across crashes and restarts (not across a reboot). ``notifies()`` then yields every
+        notification on its channels after the last acknowledged one, in commit order.
+
+        `ack`: ``"explicit"`` (only ``ack()`` acknowledges) or ``"auto"`` (each notification
+        taken acknowledges those before it). `create=False` attaches only to an existing one.
+        `wait`: seconds to wait for another attached connection to let go, instead of raising
+        ``InUseError`` at once. `max_lag_bytes` / `max_lag_age` (seconds): past them the
+        subscription is cut, and ``notifies()`` raises ``GapError`` once, with the counts, in
+        place of what was skipped. The channels and settings given replace the stored ones."""
+        self._subscribe(name, channels, ack, create, wait, max_lag_bytes, max_lag_age)
+
+    def ack(self, notify: Notify | int) -> None:
+        """Acknowledge `notify` (a ``Notify`` or its ``position``) and every notification before
+        it: a later attach does not receive them again."""
+        self._ack(notify)
+
+    def detach(self) -> None:
+        """End this connection's attachment; the subscription stays at its acknowledged
+        position (what was received and not acknowledged comes again at the next attach)."""
+        self._native.detach()
+
+    def unsubscribe(self, name: str) -> None:
+        """Drop the durable subscription `name` (``InvalidArgumentError`` if there is none,
+        ``InUseError`` while another connection is attached)."""
+        self._native.unsubscribe(name)
 
     def cursor(self) -> Cursor:
         """A psycopg ``Cursor``: ``cur.execute(sql)``, then ``fetchone()``, ``fetchmany()``,
@@ -171,6 +225,9 @@ def connect(
     group_shared: bool = False,
     autocommit: bool = True,
     create: bool = True,
+    cut_laggards: bool | None = None,
+    listener_max_lag_bytes: int | None = None,
+    listener_max_lag_age: float | None = None,
 ) -> Connection:
     """Open a connection to the queue in `dir`, creating the queue if it does not exist.
 
@@ -193,6 +250,11 @@ def connect(
         default).
     :param group_shared: share the queue with the directory's group (02770/0660 instead of
         0700/0600).
+    :param cut_laggards: when the queue is full, cut the listeners and subscriptions holding it
+        back (each then gets a `GapError` with what it skipped) instead of failing commits with
+        `QueueFullError` (PostgreSQL's behaviour, the default).
+    :param listener_max_lag_bytes: a lag limit for every plain listener, in bytes;
+        `listener_max_lag_age` one in seconds: past them a listener is cut, with a `GapError`.
     :param autocommit: whether each statement outside a block commits on its own (default, and
         what hark did before it had the option). ``False`` is psycopg's default: the first
         statement (``execute``, ``listen``, ``unlisten``, ``notify``) opens a block, and nothing
@@ -208,6 +270,9 @@ def connect(
         group_shared=group_shared,
         autocommit=autocommit,
         create=create,
+        cut_laggards=cut_laggards,
+        listener_max_lag_bytes=listener_max_lag_bytes,
+        listener_max_lag_age=listener_max_lag_age,
     )
 
 

@@ -28,6 +28,9 @@ class Session:
         segment_size: int | None = None,
         group_shared: bool = False,
         create: bool = True,
+        cut_laggards: bool | None = None,
+        listener_max_lag_bytes: int | None = None,
+        listener_max_lag_age: float | None = None,
     ) -> Session: ...
     def execute(self, sql: str) -> tuple[str, list[str], list[str], list[tuple[str | None, ...]]]:
         """Run SQL text; (tag, columns, types, rows) of its last statement, types as PostgreSQL's
@@ -59,8 +62,25 @@ class Session:
         descriptor readable if notifications are already waiting."""
     def woke(self, readable: bool, slept: float) -> None:
         """The second half of `wait`: the descriptor was waited on for `slept` seconds."""
-    def next_notify(self) -> tuple[str, str, int] | None:
-        """The next ready notification as (channel, payload, pid), or None."""
+    def subscribe(
+        self,
+        name: str,
+        channels: list[str],
+        *,
+        auto_ack: bool,
+        create: bool,
+        wait: float | None,
+        max_lag_bytes: int | None,
+        max_lag_age: float | None,
+    ) -> None: ...
+    def ack(self, position: int) -> None: ...
+    def detach(self) -> None: ...
+    def unsubscribe(self, name: str) -> None: ...
+    @property
+    def subscription(self) -> str | None: ...
+    def next_notify(self) -> tuple[str, str, int, int, int, int] | None:
+        """The next ready notification as (channel, payload, pid, position, txn,
+        commit_time_ns), or None."""
     @property
     def pending(self) -> int: ...
     def take_notices(self) -> list[tuple[str, str, str, str | None, str | None]]:

@@ -26,6 +26,7 @@ __all__ = [
     "InvalidArgumentError",
     "SqlSyntaxError",
     "TransactionStateError",
+    "InUseError",
     "QueueFullError",
     "TooManyListenersError",
     "DiskFullError",
@@ -34,6 +35,7 @@ __all__ = [
     "PermissionDeniedError",
     "IoError",
     "ClosedError",
+    "GapError",
     "InternalError",
 ]
 
@@ -160,6 +162,12 @@ class TransactionStateError(DatabaseError):
     code = "HARK_ERR_TRANSACTION_STATE"
 
 
+class InUseError(OperationalError):
+    """A durable subscription is attached by another live session (SQLSTATE ``55006``)."""
+
+    code = "HARK_ERR_IN_USE"
+
+
 class QueueFullError(OperationalError):
     """The queue reached its maximum size; the committing transaction was rolled back and
     nothing of it became visible (SQLSTATE ``54000``)."""
@@ -213,6 +221,22 @@ class ClosedError(OperationalError):
     code = "HARK_ERR_CLOSED"
 
 
+class GapError(OperationalError):
+    """A receiver was cut (past its lag limit, or holding back a full queue under the cut
+    policy): notifications were skipped. Raised once, by the receive that meets the gap, after
+    every notification before the skipped range and before those after it (SQLSTATE
+    ``HK001``); receive again for the rest. ``skipped`` counts the notifications on the
+    receiver's channels that were skipped, ``first_txn`` and ``last_txn`` are the commit
+    numbers (``Notify.txn``) of the first and last of them, ``resumed_at`` the position the
+    receiver goes on from."""
+
+    code = "HARK_ERR_GAP"
+    skipped: int | None = None
+    first_txn: int | None = None
+    last_txn: int | None = None
+    resumed_at: int | None = None
+
+
 class InternalError(DatabaseError):
     """A bug in hark: the call panicked inside the native code (SQLSTATE XX000, psycopg's name for
     that class). The call failed, the process goes on, and the connection it happened on was
@@ -227,6 +251,7 @@ _BY_CODE: dict[str, type[Error]] = {
         InvalidArgumentError,
         SqlSyntaxError,
         TransactionStateError,
+        InUseError,
         QueueFullError,
         TooManyListenersError,
         DiskFullError,
@@ -235,6 +260,7 @@ _BY_CODE: dict[str, type[Error]] = {
         PermissionDeniedError,
         IoError,
         ClosedError,
+        GapError,
         InternalError,
     )
 }
@@ -247,10 +273,14 @@ def _from_native(
     detail: str | None,
     hint: str | None,
     position: int | None,
+    gap: tuple[int, int, int, int] | None = None,
 ) -> Error:
     """Called by the native module to build the exception for a core error."""
     cls = _BY_CODE.get(code, Error)
-    return cls(message, sqlstate=sqlstate, detail=detail, hint=hint, position=position)
+    e = cls(message, sqlstate=sqlstate, detail=detail, hint=hint, position=position)
+    if isinstance(e, GapError) and gap is not None:
+        e.skipped, e.first_txn, e.last_txn, e.resumed_at = gap
+    return e
 
 
 def _rebuild(

@@ -1,0 +1,115 @@
+'use strict'
+// Durable subscriptions from Node: resume after a restart, acknowledgement, one attached client
+// (and waiting), patterns, the 'gap' event with its counts, and the commit metadata.
+
+const test = require('node:test')
+const assert = require('node:assert')
+const { Client } = require('..')
+const { queueDir } = require('./helpers.js')
+
+async function client (dir, config = {}) {
+  const c = new Client({ dir, ...config })
+  await c.connect()
+  return c
+}
+
+// The next `n` notifications (and gaps, as { gap }) a client emits, or a rejection after `ms`.
+function next (c, n, ms = 10000) {
+  return new Promise((resolve, reject) => {
+    const got = []
+    const done = () => { c.off('notification', on); c.off('gap', onGap); clearTimeout(timer); resolve(got) }
+    const on = (m) => { got.push(m); if (got.length === n) done() }
+    const onGap = (g) => { got.push({ gap: g.gap, code: g.code, sqlstate: g.sqlstate }); if (got.length === n) done() }
+    const timer = setTimeout(() => { c.off('notification', on); c.off('gap', onGap); reject(new Error(`got ${got.length} of ${n}`)) }, ms)
+    c.on('notification', on)
+    c.on('gap', onGap)
+  })
+}
+
+test('a subscription resumes after its client restarts, from its last acknowledgement', async (t) => {
+  const dir = queueDir(t)
+  const app = await client(dir)
+  let w = await client(dir)
+  await w.subscribe('mailer', ['orders.*'])
+  assert.strictEqual(w.subscription, 'mailer')
+  const first = next(w, 2)
+  app.notify('orders.paid', '1')
+  app.notify('users.new', 'no')
+  app.notify('orders.paid', '2')
+  const got = await first
+  assert.deepStrictEqual(got.map((m) => m.payload), ['1', '2'])
+  assert.ok(got[0].position < got[1].position)
+  assert.strictEqual(got[1].txn, got[0].txn + 2)
+  assert.ok(got[0].commitTime instanceof Date && Math.abs(Date.now() - got[0].commitTime) < 60000)
+  await w.ack(got[0])
+  await w.end()
+  app.notify('orders.paid', '3')
+  w = await client(dir)
+  const again = next(w, 2)
+  await w.subscribe('mailer', 'orders.*')
+  assert.deepStrictEqual((await again).map((m) => m.payload), ['2', '3'])
+  await w.end()
+  await app.end()
+})
+
+test('one client at a time; a second waits or is refused; bad input rejects', async (t) => {
+  const dir = queueDir(t)
+  const a = await client(dir)
+  const b = await client(dir)
+  await a.subscribe('s', ['c'])
+  await assert.rejects(b.subscribe('s', ['c']), (e) => e.code === 'HARK_ERR_IN_USE' && e.sqlstate === '55006')
+  await assert.rejects(b.subscribe('s', ['c'], { ack: 'sometimes' }), /ack must be/)
+  await assert.rejects(b.subscribe('', ['c']), (e) => e.code === 'HARK_ERR_INVALID_ARGUMENT')
+  await assert.rejects(b.subscribe('none', ['c'], { create: false }), (e) => e.sqlstate === '42704')
+  await assert.rejects(a.ack(2 ** 40), (e) => e.code === 'HARK_ERR_INVALID_ARGUMENT')
+  const waiting = b.subscribe('s', ['c'], { wait: 5000 })
+  setTimeout(() => { a.detach() }, 100)
+  await waiting
+  assert.strictEqual(b.subscription, 's')
+  await assert.rejects(a.unsubscribe('s'), (e) => e.code === 'HARK_ERR_IN_USE')
+  await b.unsubscribe('s')
+  await a.end()
+  await b.end()
+})
+
+test('a subscription past its lag limit gets one gap event with its counts, then the rest', async (t) => {
+  const dir = queueDir(t)
+  const app = await client(dir, { segmentSize: 65536, maxQueueSize: 4 << 20 })
+  const w = await client(dir)
+  await w.subscribe('g', ['c'], { maxLagBytes: 50000 })
+  await w.detach()
+  const total = 1000
+  for (let i = 0; i < total; i++) app.notify('c', `${i} ${'x'.repeat(200)}`)
+  const events = []
+  const all = new Promise((resolve) => {
+    w.on('gap', (g) => events.push(g))
+    w.on('notification', (m) => { events.push(m); if (m.payload.startsWith(`${total - 1} `)) resolve() })
+  })
+  await w.subscribe('g', ['c'], { maxLagBytes: 50000 })
+  await all
+  const gap = events[0]
+  assert.strictEqual(gap.code, 'HARK_ERR_GAP')
+  assert.strictEqual(gap.sqlstate, 'HK001')
+  const rest = events.slice(1).map((m) => Number(m.payload.split(' ')[0]))
+  assert.strictEqual(gap.gap.skipped + rest.length, total)
+  assert.deepStrictEqual(rest, Array.from({ length: rest.length }, (_, i) => gap.gap.skipped + i))
+  assert.ok(gap.gap.lastTxn >= gap.gap.firstTxn)
+  await w.end()
+  await app.end()
+})
+
+test('without a gap listener, a cut listener gets an error event, never silence', async (t) => {
+  const dir = queueDir(t)
+  const app = await client(dir, { segmentSize: 65536, maxQueueSize: 512 << 10, cutLaggards: true })
+  const idle = await client(dir)
+  idle.listen('c')
+  idle.removeAllListeners('notification')
+  const errored = new Promise((resolve) => idle.once('error', resolve))
+  for (let i = 0; i < 3000; i++) app.notify('c', `${i} ${'x'.repeat(500)}`) // never HARK_ERR_QUEUE_FULL
+  idle.on('notification', () => {})
+  const err = await errored
+  assert.strictEqual(err.code, 'HARK_ERR_GAP')
+  assert.ok(err.gap.skipped > 0)
+  await idle.end()
+  await app.end()
+})
