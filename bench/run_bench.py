@@ -97,6 +97,41 @@ def ratio(h, p, higher):
     return f"{r:,.1f}×"
 
 
+def sqlite_section(m, h):
+    """The SQLite extension against honker and plain hark (bench/sqlite_bench.py, issue 18)."""
+    g = lambda k: m.get(k)  # noqa: E731
+    lat = {k: (g(f"latency_p50_us.{k}"), g(f"latency_p99_us.{k}")) for k in ("hark-sqlite", "hark", "honker")}
+    out = ["## SQLite: events that commit with the data (issue 18)\n",
+           "One row INSERT plus its event per transaction, WAL, `synchronous=NORMAL`, one writer and one "
+           "listener process, both Python (`bench/sqlite_bench.py`, medians of the runs). Latency is from the "
+           "start of the COMMIT to the listener's receipt, the writer paced so that the listener sleeps.\n",
+           "| | hark SQLite extension | plain hark (NOTIFY, no SQLite) | honker |",
+           "|---|---|---|---|",
+           "| commit → listener, p50 / p99 | " + " | ".join(f"{p50:.0f} µs / {p99:.0f} µs" for p50, p99 in lat.values()) + " |",
+           f"| rows with events per second, 1 writer | {g('rows_per_s.hark-sqlite'):,.0f} | — | {g('rows_per_s.honker'):,.0f} |",
+           ""]
+    cost = {k: g(f"us_per_txn.{k}") for k in ("plain", "loaded", "outbox-sql", "event")}
+    out.append("Writer time per one-row transaction (Python, `sqlite3`): "
+               f"INSERT alone {cost['plain']:.1f} µs; with the extension loaded {cost['loaded']:.1f} µs; "
+               f"with a trigger writing the event's row into a second table in plain SQL (the outbox's own SQLite "
+               f"cost) {cost['outbox-sql']:.1f} µs; INSERT plus its hark event {cost['event']:.1f} µs "
+               f"({cost['event'] / cost['plain']:.2f}× the INSERT alone).\n")
+    floor = h.get("floor.pipe.p50_us")
+    rows = [
+        ("SQLite latency p50 ≤ 1.5× plain hark's", f"{lat['hark-sqlite'][0] / lat['hark'][0]:.2f}×", lat["hark-sqlite"][0] <= 1.5 * lat["hark"][0]),
+        ("SQLite latency p50 ≥ 20× better than honker's", f"{lat['honker'][0] / lat['hark-sqlite'][0]:.1f}×", lat["honker"][0] >= 20 * lat["hark-sqlite"][0]),
+        ("SQLite latency p99 ≥ 10× better than honker's", f"{lat['honker'][1] / lat['hark-sqlite'][1]:.1f}×", lat["honker"][1] >= 10 * lat["hark-sqlite"][1]),
+        ("rows with events/s ≥ 3× honker's", f"{g('rows_per_s.hark-sqlite') / g('rows_per_s.honker'):.1f}×", g("rows_per_s.hark-sqlite") >= 3 * g("rows_per_s.honker")),
+        ("INSERT + event ≤ 1.5× INSERT alone", f"{cost['event'] / cost['plain']:.2f}×", cost["event"] <= 1.5 * cost["plain"]),
+    ]
+    out += ["| goal (issue 18) | measured | met |", "|---|---|---|"]
+    out += [f"| {t} | {v} | {'yes' if ok else 'no'} |" for t, v, ok in rows]
+    if floor:
+        out.append(f"\nThe machine's wake-up floor in this run (pipe between two processes): p50 {floor:.1f} µs.")
+    out.append("")
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--hark-bench", required=True, help='the coordinator, e.g. "target/release/hark bench"')
@@ -105,6 +140,7 @@ def main():
     ap.add_argument("--python-peer", help="python interpreter with the hark package")
     ap.add_argument("--node-peer", help="node script playing the roles with the Node package (bindings/node)")
     ap.add_argument("--bridge-bench", help="the bridge's benchmark (bridge/examples/bridge_bench.rs), built")
+    ap.add_argument("--sqlite-python", help="python with hark, hark.sqlite (extension loadable) and honker")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default=os.path.join(HERE, "RESULTS.md"))
@@ -177,6 +213,16 @@ def main():
         driver_runs("hark (Node listener)", f"node {a.node_peer}", ["per-commit", "latency"], "{fresh}", roles="listener")
     else:
         missing["hark (Node listener)"] = "the Node binding was not built"
+
+    sqlite = None
+    if a.sqlite_python:
+        try:
+            print(f"SQLite extension and honker: {a.runs} runs", flush=True)
+            sqlite = run_json([a.sqlite_python, os.path.join(HERE, "sqlite_bench.py"), "--runs", str(a.runs)] + quick)
+        except RuntimeError as e:
+            missing["SQLite extension"] = f"could not run: {e}"
+    else:
+        missing["SQLite extension"] = "no Python that can load SQLite extensions with honker installed"
 
     h = results["hark"]
     peers = [p for p in results if p != "hark"]
@@ -294,6 +340,8 @@ def main():
         lines.append("")
     else:
         lines.append("Not measured (PostgreSQL 15 or the bridge's benchmark missing).\n")
+    if sqlite:
+        lines += sqlite_section(sqlite, h)
     if missing:
         lines.append("## Peers not measured\n")
         for p, why in missing.items():

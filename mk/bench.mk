@@ -29,9 +29,11 @@ bench-peers:
 	    || $(BENCH_VENV)/bin/pip install -q 'honker==0.2.4' || echo "bench: could not install honker"
 
 # The Python and Node rows use hark's own bindings as the listener (python-wheel, build-node).
-bench: bench-peers python-wheel build-node
+# The SQLite rows need the extension and a Python that loads it (mk/sqlite.mk), with honker.
+bench: bench-peers python-wheel build-node build-sqlite .venv-sqlite/.wheel
 	$(CARGO) build --release -q -p hark-cli
-	python3 bench/run_bench.py --hark-bench "$(HARK_BENCH)" \
+	HARK_SQLITE_EXTENSION=$(SQLITE_EXT) python3 bench/run_bench.py --hark-bench "$(HARK_BENCH)" \
 	    $$( [ -x $(PG_PEER) ] && echo --pg-peer $(PG_PEER) ) \
 	    $$( $(BENCH_VENV)/bin/python -c 'import honker' 2>/dev/null && echo --honker-python $(BENCH_VENV)/bin/python ) \
-	    --python-peer $(VENV_PY) --node-peer bench/peers/hark_node_peer.js $(BENCH_ARGS)
+	    --python-peer $(VENV_PY) --node-peer bench/peers/hark_node_peer.js \
+	    $$( $(SQLITE_VENV)/bin/pip install -q 'honker==0.2.4' && echo --sqlite-python $(SQLITE_VENV)/bin/python ) $(BENCH_ARGS)

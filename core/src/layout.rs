@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, AtomicU8};
 /// First bytes of the control file.
 pub const MAGIC: [u8; 8] = *b"HARKQ\0\0\x01";
 /// The queue format version this library reads and writes.
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 5;
 /// PostgreSQL's page: the unit of `pg_notification_queue_usage` and of the size limit.
 pub const PAGE_SIZE: u64 = 8192;
 /// Longest channel name in bytes (NAMEDATALEN - 1).
@@ -200,6 +200,8 @@ pub struct ControlLayout {
     pub prefix_buckets: usize,
     /// A `SlotText` per slot.
     pub slot_text: usize,
+    /// `MARK_COUNT` publication marks (`queue/marks.rs`).
+    pub marks: usize,
     pub size: usize,
 }
 
@@ -218,7 +220,8 @@ impl ControlLayout {
         let segment_channels = slot_channels + SLOT_COUNT * std::mem::size_of::<ChannelList<SLOT_HASHES>>();
         let prefix_buckets = segment_channels + summary_count * std::mem::size_of::<ChannelList<SEGMENT_HASHES>>();
         let slot_text = prefix_buckets + (BUCKET_COUNT + 1) * BUCKET_WORDS * 8;
-        let size = slot_text + SLOT_COUNT * std::mem::size_of::<SlotText>();
+        let marks = (slot_text + SLOT_COUNT * std::mem::size_of::<SlotText>()).next_multiple_of(64);
+        let size = marks + MARK_COUNT * std::mem::size_of::<Mark>();
         let size = size.next_multiple_of(4096);
         ControlLayout {
             shared,
@@ -230,10 +233,32 @@ impl ControlLayout {
             segment_channels,
             prefix_buckets,
             slot_text,
+            marks,
             size,
         }
     }
 }
+
+/// Publication marks per queue: one per outside source of notifications (a SQLite database).
+pub const MARK_COUNT: usize = 1024;
+
+/// A publication mark (`queue/marks.rs`): the highest item a source has published, advanced by
+/// the same head store that publishes the items. `key` 0 is a free mark; all fields change under
+/// the writer lock only.
+#[repr(C, align(64))]
+pub struct Mark {
+    pub key: AtomicU64,
+    /// The value once the append that set `pending` is known to have published.
+    pub committed: AtomicU64,
+    /// The value an append in flight (or just done) set, valid once the head reaches
+    /// `pending_head`.
+    pub pending: AtomicU64,
+    /// The head the append that set `pending` stores; `u64::MAX` while `pending` is rewritten.
+    pub pending_head: AtomicU64,
+    pub _pad: [u64; 4],
+}
+
+const _: () = assert!(std::mem::size_of::<Mark>() == 64);
 
 const _: () = assert!(std::mem::size_of::<Header>() <= 512);
 const _: () = assert!(std::mem::size_of::<Slot>() == 128);

@@ -57,6 +57,7 @@
 //!   channel lists beside both (`queue/channels.rs`): each listener's channels and each segment's
 //!   channels as 64-bit hashes, up to 15 and 31 of them, so that an idle listener whose channel
 //!   merely shares a bucket with a busy one is not taken for interested.
+//!   Last, 1024 publication marks (`queue/marks.rs`, see "Publishing from an outside source").
 //! * `000000000000000`, `000000000000001`, …: segment files of fixed size (16 MiB by default),
 //!   named like `pg_notify/`'s, each allocated for real (`posix_fallocate`) before it is mapped,
 //!   so that a full file system is an error at commit, never a SIGBUS (for a file another process
@@ -182,6 +183,19 @@
 //!   after it (a seqlock generation, odd while it rewrites, makes a reader assume interest);
 //! * a listener marks its position `POS_BUSY` (compare-and-swap) while reading; the tail advancer
 //!   moves only positions that are not busy, also by compare-and-swap.
+//!
+//! ### Publishing from an outside source
+//!
+//! A program whose data lives elsewhere (the SQLite extension's outbox table) numbers its
+//! notifications in its own commit order and publishes them after its own commit, possibly from
+//! another process than the one that committed them. [`Connection::publish_marked`] makes that
+//! exactly-once: the queue keeps, per source key, a *publication mark*, the highest number
+//! published, advanced by the same head store that publishes the items. Under the writer lock the
+//! append reads the mark, leaves out the items at or below it, and rewrites the mark in two
+//! halves around the head store (`committed`, then `pending` with the head it is valid from, the
+//! head store, then `committed` again), so that a writer killed at any instruction leaves a mark
+//! that says exactly whether its items were published. Nothing is scanned. A queue holds 1024
+//! marks, never given back until it is wiped.
 //!
 //! ### Crash model
 //!

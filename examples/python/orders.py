@@ -1,21 +1,25 @@
-"""Orders: an application writes rows to SQLite and announces every change on the "events"
-channel, in the same unit of work; a listener in another process prints the events.
+"""Orders: an application writes rows to SQLite, and a trigger turns every change into a JSON
+event on the "events" channel that listeners in other processes print, as the classic
+PostgreSQL recipe does (a trigger running ``pg_notify('events', json_build_object('table',
+TG_TABLE_NAME, 'action', TG_OP, 'data', row_to_json(NEW))::text)``).
 
-This is the classic PostgreSQL recipe (a trigger that runs
-``pg_notify('events', json_build_object('table', TG_TABLE_NAME, 'action', TG_OP,
-'data', row_to_json(NEW))::text)``) with SQLite as the database and hark as the notification
-queue: the SQLite trigger calls hark's ``pg_notify``, so the event joins the hark transaction,
-and a unit of work commits the rows first, then the events. A change that fails is rolled back
-in both, so listeners never hear of it.
+With hark's SQLite extension the event is part of the SQLite transaction: it is delivered when
+the transaction commits, once, in commit order, and never for work that was rolled back, even
+when the process dies right after its COMMIT (the next process to open the database with the
+extension publishes what it left).
 
-    python orders.py                  # the whole demo: a listener process, the app, a check
-    python orders.py listen DIR N     # print N events from the queue in DIR
-    python orders.py app DIR DB       # run the application against the SQLite file DB
+    python orders.py                      # the whole demo: a listener, the app, a writer killed
+                                          # mid-way, and a check of the events against the rows
+    python orders.py listen DIR           # print events from the queue in DIR until {"done":true}
+    python orders.py app DIR DB           # the application's fixed units of work against DB
+    python orders.py writer DIR DB        # inserts orders for ever, printing each committed id
+    python orders.py finish DIR DB        # opens DB (publishing leftovers), says done
 """
 
 from __future__ import annotations
 
 import json
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -25,6 +29,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import hark
+import hark.sqlite
 
 CHANNEL = "events"
 
@@ -36,74 +41,78 @@ CREATE TABLE IF NOT EXISTS orders (
 );
 """
 
-# One trigger per action, as PostgreSQL's notify_event() trigger: the row as JSON, NEW for
-# INSERT and UPDATE, OLD for DELETE.
-TRIGGERS = [
-    f"""
-    CREATE TRIGGER IF NOT EXISTS orders_notify_{action.lower()}
-    AFTER {action} ON orders FOR EACH ROW BEGIN
-        SELECT pg_notify('{CHANNEL}', json_object(
-            'table', 'orders', 'action', '{action}',
-            'data', json_object('id', {row}.id, 'email', {row}.email, 'total', {row}.total)));
-    END;
-    """
-    for action, row in (("INSERT", "NEW"), ("UPDATE", "NEW"), ("DELETE", "OLD"))
-]
 
-
-def open_database(path: Path, conn: hark.Connection) -> sqlite3.Connection:
-    """The application's database, with pg_notify() wired to the hark connection."""
-    db = sqlite3.connect(path, isolation_level=None)  # transactions are begun explicitly below
-    db.create_function("pg_notify", 2, lambda channel, payload: conn.notify(channel, payload))
-    db.executescript(SCHEMA + "".join(TRIGGERS))
+def open_database(queue_dir: Path, path: Path) -> sqlite3.Connection:
+    """The application's database, with hark's extension and the seeds' change triggers."""
+    db = hark.sqlite.connect(path, queue=queue_dir, isolation_level=None, timeout=30)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.executescript(SCHEMA)
+    # AFTER INSERT/UPDATE/DELETE triggers sending {"table", "action", "data": the row}.
+    db.execute("SELECT hark_notify_changes('orders', ?)", (CHANNEL,))
     return db
 
 
 @contextmanager
-def unit_of_work(db: sqlite3.Connection, conn: hark.Connection) -> Iterator[None]:
-    """One unit of work: the rows commit, then the events they triggered; an exception rolls
-    back both. Committing the rows first means a listener that reacts to an event by reading
-    the database finds the change there."""
-    with conn.transaction():
-        db.execute("BEGIN")
-        try:
-            yield
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+def transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """One SQLite transaction: its events are delivered if and only if it commits."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
 
 
 def run_app(queue_dir: Path, db_path: Path) -> None:
-    with hark.connect(queue_dir) as conn:
-        db = open_database(db_path, conn)
-        with unit_of_work(db, conn):
-            db.execute("INSERT INTO orders (email, total) VALUES (?, ?)", ("test@example.com", 10000))
-            db.execute("INSERT INTO orders (email, total) VALUES (?, ?)", ("ada@example.com", 2500))
-        with unit_of_work(db, conn):
-            db.execute("UPDATE orders SET total = total + 500 WHERE email = ?", ("ada@example.com",))
-        try:
-            with unit_of_work(db, conn):
-                db.execute("INSERT INTO orders (email, total) VALUES (?, ?)", ("bob@example.com", 700))
-                db.execute("INSERT INTO orders (email, total) VALUES (?, ?)", ("bob@example.com", -1))
-        except sqlite3.IntegrityError as e:
-            print(f"app: unit of work rolled back ({e}); no event was sent for it")
-        with unit_of_work(db, conn):
-            db.execute("DELETE FROM orders WHERE email = ?", ("test@example.com",))
-        db.close()
-        print(f"app: done (pid {conn.pid})")
+    db = open_database(queue_dir, db_path)
+    with transaction(db):
+        db.execute("INSERT INTO orders (email, total) VALUES (?, ?)", ("test@example.com", 10000))
+        db.execute("INSERT INTO orders (email, total) VALUES (?, ?)", ("ada@example.com", 2500))
+    with transaction(db):
+        db.execute("UPDATE orders SET total = total + 500 WHERE email = ?", ("ada@example.com",))
+    try:
+        with transaction(db):
+            db.execute("INSERT INTO orders (email, total) VALUES (?, ?)", ("bob@example.com", 700))
+            db.execute("INSERT INTO orders (email, total) VALUES (?, ?)", ("bob@example.com", -1))
+    except sqlite3.IntegrityError as e:
+        print(f"app: transaction rolled back ({e}); no event was sent for it")
+    with transaction(db):
+        db.execute("DELETE FROM orders WHERE email = ?", ("test@example.com",))
+    db.close()
+    print("app: done")
 
 
-def run_listener(queue_dir: Path, count: int) -> None:
+def run_writer(queue_dir: Path, db_path: Path) -> None:
+    """Inserts orders, one per transaction, until killed; prints each committed id."""
+    db = open_database(queue_dir, db_path)
+    i = 0
+    while True:
+        i += 1
+        cur = db.execute("INSERT INTO orders (email, total) VALUES (?, ?)", (f"writer-{i}@example.com", i))
+        print(f"committed {cur.lastrowid}", flush=True)
+
+
+def run_finish(queue_dir: Path, db_path: Path) -> None:
+    """Opening the database with the extension publishes what a killed writer committed but
+    did not publish; then a last event tells listeners that the demo is over."""
+    db = open_database(queue_dir, db_path)
+    db.execute("SELECT pg_notify(?, ?)", (CHANNEL, json.dumps({"done": True})))
+
+
+def run_listener(queue_dir: Path) -> None:
     with hark.connect(queue_dir) as conn:
         conn.listen(CHANNEL)
         print("listening", flush=True)
-        for n in conn.notifies(stop_after=count, timeout=30):
+        for n in conn.notifies(timeout=60):
             print(
                 f'Asynchronous notification "{n.channel}" with payload "{n.payload}" '
                 f"received from server process with PID {n.pid}.",
                 flush=True,
             )
+            if json.loads(n.payload) == {"done": True}:
+                return
 
 
 EXPECTED = [
@@ -124,40 +133,54 @@ def parse_event_line(line: str) -> tuple[str, dict[str, object], int]:
 
 
 def demo() -> int:
+    me = [sys.executable, __file__]
     with tempfile.TemporaryDirectory() as tmp:
         queue_dir, db_path = Path(tmp) / "queue", Path(tmp) / "orders.db"
-        listener = subprocess.Popen(
-            [sys.executable, __file__, "listen", str(queue_dir), str(len(EXPECTED))],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
+        listener = subprocess.Popen([*me, "listen", str(queue_dir)], stdout=subprocess.PIPE, text=True)
         assert listener.stdout is not None
         if listener.stdout.readline().strip() != "listening":
             print("demo: the listener did not start", file=sys.stderr)
             return 1
         run_app(queue_dir, db_path)
+        # A writer killed with SIGKILL mid-way, wherever it is: inside a transaction, between
+        # its SQLite commit and the publication of its event, or anywhere else.
+        writer = subprocess.Popen([*me, "writer", str(queue_dir), str(db_path)], stdout=subprocess.PIPE, text=True)
+        assert writer.stdout is not None
+        for _ in range(50):
+            writer.stdout.readline()
+        writer.send_signal(signal.SIGKILL)
+        writer.wait()
+        print("demo: killed a writer mid-way")
+        subprocess.run([*me, "finish", str(queue_dir), str(db_path)], check=True)
         out, _ = listener.communicate(timeout=60)
-        lines = out.splitlines()
-        for line in lines:
-            print(f"listener: {line}")
-        events = [parse_event_line(line) for line in lines]
-        if listener.returncode != 0 or [e for _, e, _ in events] != EXPECTED:
+        events = [parse_event_line(line) for line in out.splitlines()]
+        for _, e, _ in events[:6]:
+            print(f"listener: {json.dumps(e)}")
+        print(f"listener: ... {len(events)} events in all")
+        db = sqlite3.connect(db_path)
+        written = [{"table": "orders", "action": "INSERT", "data": {"id": i, "email": m, "total": t}}
+                   for i, m, t in db.execute("SELECT id, email, total FROM orders WHERE id > 2 ORDER BY id")]
+        db.close()
+        want = EXPECTED + written + [{"done": True}]
+        if listener.returncode != 0 or [e for _, e, _ in events] != want:
             print("demo: the listener did not receive exactly the committed changes", file=sys.stderr)
             return 1
-        if {c for c, _, _ in events} != {CHANNEL}:
-            return 1
-        print(f"demo: {len(events)} events, in commit order, none from the rolled-back unit of work")
+        print(
+            f"demo: {len(EXPECTED)} events, in commit order, none from the rolled-back unit of work; "
+            f"then {len(written)} rows of a killed writer, each with its event exactly once"
+        )
         return 0
 
 
 def main(argv: list[str]) -> int:
     if not argv:
         return demo()
-    if argv[0] == "listen" and len(argv) == 3:
-        run_listener(Path(argv[1]), int(argv[2]))
+    roles = {"app": run_app, "writer": run_writer, "finish": run_finish}
+    if argv[0] == "listen" and len(argv) == 2:
+        run_listener(Path(argv[1]))
         return 0
-    if argv[0] == "app" and len(argv) == 3:
-        run_app(Path(argv[1]), Path(argv[2]))
+    if argv[0] in roles and len(argv) == 3:
+        roles[argv[0]](Path(argv[1]), Path(argv[2]))
         return 0
     print(__doc__, file=sys.stderr)
     return 64

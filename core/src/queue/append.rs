@@ -1,6 +1,7 @@
 //! The commit path: append a transaction's entries under the writer lock and publish them by
 //! moving the head once.
 
+use super::marks::MarkedAppend;
 use super::{Queue, Segments};
 use crate::error::{Error, ErrorKind, Notice, Result, Severity};
 use crate::layout::*;
@@ -32,6 +33,7 @@ impl Queue {
         &self,
         segs: &mut Segments,
         pid: i32,
+        mark: Option<&MarkedAppend>,
         items: impl Iterator<Item = Item<'a>> + Clone,
     ) -> Result<AppendOutcome> {
         let s = self.shared();
@@ -44,11 +46,18 @@ impl Queue {
         // control file fails the commit (releasing the lock), it never sends the tail advance
         // below walking billions of segments.
         let (head, mut tail) = self.head_and_tail()?;
+        if let Some(m) = mark {
+            // Sets the floor the items are filtered by: nothing is left when all were published.
+            self.mark_begin(m, head)?;
+        }
 
         // Lay the entries out first, to check the size limit before writing anything.
         let mut end = head;
         for (channel, payload) in items.clone() {
             end = place(end, entry_size(channel.len(), payload.len()) as u64, seg_size).1;
+        }
+        if end == head {
+            return Ok(AppendOutcome { start: head, end, crossed_segment: false, warning: None });
         }
         if Self::page_of(end) - Self::page_of(tail) >= self.max_pages() {
             // The stored tail may be stale: recompute it, then decide.
@@ -156,8 +165,14 @@ impl Queue {
         // A file truncated under us took the bytes just written (they went to private zero
         // pages, see sys/guard.rs): fail the commit rather than publish them.
         self.check_damage(Some(segs))?;
+        if let Some(m) = mark {
+            self.mark_prepare(m, end);
+        }
         // Publish: one store makes the whole transaction visible.
         s.head.store(end, Ordering::SeqCst);
+        if let Some(m) = mark {
+            self.mark_finish(m);
+        }
         drop(guard);
         Ok(AppendOutcome { start: head, end, crossed_segment: self.seg_of(head) != self.seg_of(end), warning })
     }

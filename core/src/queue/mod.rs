@@ -3,6 +3,7 @@
 mod append;
 mod channels;
 mod cut;
+mod marks;
 mod path;
 pub(crate) mod pattern;
 mod pids;
@@ -15,6 +16,7 @@ mod tail;
 mod text;
 
 pub(crate) use append::AppendOutcome;
+pub(crate) use marks::MarkedAppend;
 pub(crate) use path::no_queue;
 pub(crate) use read::Meta;
 pub(crate) use segments::Segments;

@@ -115,7 +115,7 @@ impl Connection {
     /// Appends the transaction's notifications to the queue.
     fn append(&mut self, txn: &Txn) -> Result<AppendOutcome> {
         let pid = self.backend_pid();
-        self.queue.append(&mut self.rx.segs, pid, txn.notifies())
+        self.queue.append(&mut self.rx.segs, pid, None, txn.notifies())
     }
 
     fn after_append(&mut self, o: AppendOutcome, txn: &Txn) -> Result<()> {

@@ -5,6 +5,7 @@ mod commit;
 mod event;
 mod fxhash;
 mod inbox;
+mod marked;
 mod receiver;
 mod statements;
 mod subscribe;

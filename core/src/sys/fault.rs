@@ -5,6 +5,9 @@
 //! `HARK_FAULT_PARK_IN_APPEND=<file>`: an append writes `<file>` and sleeps for ever after
 //! writing its entries and before publishing them, holding the writer lock.
 //! `HARK_FAULT_PARK_IN_TAIL=<file>`: a tail advance does the same while holding the tail lock.
+//! `HARK_FAULT_PARK_IN_MARK=<file>` and `HARK_FAULT_PARK_AFTER_HEAD=<file>`: an append that
+//! advances a publication mark (`queue/marks.rs`) does the same halfway through rewriting the
+//! mark, and just after its head store, before the mark's `committed` value follows.
 //! `HARK_FAULT_PANIC_ON_SQL=<text>`: executing exactly that SQL text panics, so that the bindings'
 //! panic policy (report an error, close the session, keep the process) can be tested.
 
@@ -13,6 +16,8 @@
 pub enum Point {
     Append,
     Tail,
+    MarkPending,
+    AfterHead,
 }
 
 #[cfg(feature = "test-hooks")]
@@ -21,9 +26,13 @@ pub fn park(point: Point) {
     use std::sync::OnceLock;
     static APPEND: OnceLock<Option<PathBuf>> = OnceLock::new();
     static TAIL: OnceLock<Option<PathBuf>> = OnceLock::new();
+    static MARK: OnceLock<Option<PathBuf>> = OnceLock::new();
+    static AFTER_HEAD: OnceLock<Option<PathBuf>> = OnceLock::new();
     let (cell, var) = match point {
         Point::Append => (&APPEND, "HARK_FAULT_PARK_IN_APPEND"),
         Point::Tail => (&TAIL, "HARK_FAULT_PARK_IN_TAIL"),
+        Point::MarkPending => (&MARK, "HARK_FAULT_PARK_IN_MARK"),
+        Point::AfterHead => (&AFTER_HEAD, "HARK_FAULT_PARK_AFTER_HEAD"),
     };
     if let Some(marker) = cell.get_or_init(|| std::env::var_os(var).map(PathBuf::from)) {
         let _ = std::fs::write(marker, std::process::id().to_string());

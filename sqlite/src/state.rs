@@ -1,0 +1,257 @@
+//! One database connection's state, its SQL functions and its hooks.
+//!
+//! SQLite calls a connection's functions and hooks on one thread at a time (the connection's
+//! mutex), but re-entrantly: a nested statement run by `pg_notify` may commit (an autocommit
+//! `SELECT pg_notify(…)`) and so call the hooks inside the function. Flags are `Cell`s; the
+//! parts behind `RefCell`s are never borrowed across a nested statement by the hooks, which use
+//! `try_borrow_mut` and leave the work to the function when it is busy.
+
+use rusqlite::ffi;
+use rusqlite::functions::{Context, FunctionFlags};
+use rusqlite::{Connection, Error, Result};
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::os::raw::{c_int, c_uint, c_void};
+use std::path::PathBuf;
+
+pub(crate) struct State {
+    pub db: *mut ffi::sqlite3,
+    /// The main database's file ("" for an in-memory or temporary one), for the live peer.
+    pub path: PathBuf,
+    /// The (database, queue) this connection has the live peer watch (`peer.rs`).
+    pub watched: RefCell<Option<(PathBuf, PathBuf)>>,
+    /// The queue directory chosen with `hark_queue(dir)`; None: hark's default.
+    pub dir: RefCell<Option<PathBuf>>,
+    pub hark: RefCell<Option<hark::Connection>>,
+    /// The database's publication key (`hark_meta`), once read from committed data.
+    pub key: Cell<Option<u64>>,
+    /// The outbox tables are known to exist (reset by a rollback: they may have been created in
+    /// the transaction undone).
+    pub schema_ok: Cell<bool>,
+    /// The current transaction wrote outbox rows.
+    pub txn_wrote: Cell<bool>,
+    /// A commit of a transaction that wrote outbox rows was seen by the commit hook; published
+    /// once the connection is back in autocommit.
+    pub commit_seen: Cell<bool>,
+    /// (channel, payload) → outbox id, for PostgreSQL's folding of duplicates in a transaction.
+    pub fold: RefCell<HashMap<(String, String), i64>>,
+    /// A publication failed (queue full, ...): the next notifying transaction retries it first.
+    pub backlog: Cell<bool>,
+    /// The last publication error, for `hark_publish()` to report.
+    pub last_error: RefCell<Option<String>>,
+    /// Outbox rows at or below this id (of this queue) were deleted.
+    pub cleaned: Cell<u64>,
+}
+
+/// A `Send` wrapper for the state pointer captured by the SQL functions (SQLite runs them on the
+/// connection's thread; the pointer is never used elsewhere).
+#[derive(Clone, Copy)]
+struct Ptr(*const State);
+unsafe impl Send for Ptr {}
+
+/// Owns the state: captured by `pg_notify` alone, it frees the state when SQLite destroys that
+/// function, which happens when the connection closes, after which no hook runs.
+struct Owner(*mut State);
+unsafe impl Send for Owner {}
+impl Drop for Owner {
+    fn drop(&mut self) {
+        // SAFETY: the pointer came from Box::into_raw in `register`; this is its only owner.
+        let st = unsafe { Box::from_raw(self.0) };
+        let watched = st.watched.borrow_mut().take();
+        if let Some((db, q)) = watched {
+            crate::peer::unwatch(&db, &q);
+        }
+    }
+}
+
+fn user_error(msg: impl Into<String>) -> Error {
+    Error::UserFunctionError(msg.into().into())
+}
+
+pub(crate) fn hark_error(e: hark::Error) -> Error {
+    user_error(e.message().to_owned())
+}
+
+pub(crate) fn register(conn: Connection) -> Result<bool> {
+    // SAFETY: the handle of the connection being initialised.
+    let db = unsafe { conn.handle() };
+    let path = PathBuf::from(conn.path().unwrap_or(""));
+    let st = Box::into_raw(Box::new(State {
+        db,
+        path,
+        watched: RefCell::new(None),
+        dir: RefCell::new(None),
+        hark: RefCell::new(None),
+        key: Cell::new(None),
+        schema_ok: Cell::new(false),
+        txn_wrote: Cell::new(false),
+        commit_seen: Cell::new(false),
+        fold: RefCell::new(HashMap::new()),
+        backlog: Cell::new(false),
+        last_error: RefCell::new(None),
+        cleaned: Cell::new(0),
+    }));
+    let p = Ptr(st);
+    let owner = Owner(st);
+    let flags = FunctionFlags::SQLITE_UTF8;
+    conn.create_scalar_function("pg_notify", 2, flags, move |ctx| {
+        let _own = &owner;
+        // SAFETY: the state lives until this function is destroyed.
+        let st = unsafe { &*owner.0 };
+        call(st, ctx, crate::outbox::pg_notify)
+    })?;
+    let direct = flags | FunctionFlags::SQLITE_DIRECTONLY;
+    conn.create_scalar_function("hark_queue", 1, direct, move |ctx| {
+        let p = p;
+        call(unsafe { &*p.0 }, ctx, set_queue)
+    })?;
+    conn.create_scalar_function("hark_queue", 0, direct, move |ctx| {
+        let p = p;
+        call(unsafe { &*p.0 }, ctx, |st, _, _| Ok(Some(st.with_hark(|h| Ok(h.queue().path().display().to_string()))?)))
+    })?;
+    conn.create_scalar_function("hark_publish", 0, direct, move |ctx| {
+        let p = p;
+        call(unsafe { &*p.0 }, ctx, |st, _, db| crate::outbox::publish_now(st, db).map(|n| Some(n.to_string())))
+    })?;
+    conn.create_scalar_function("hark_notify_changes", 2, direct, move |ctx| {
+        let p = p;
+        call(unsafe { &*p.0 }, ctx, crate::triggers::notify_changes)
+    })?;
+    for n in [1, 2] {
+        conn.create_scalar_function("hark_notify_tcn", n, direct, move |ctx| {
+            let p = p;
+            call(unsafe { &*p.0 }, ctx, crate::triggers::notify_tcn)
+        })?;
+    }
+    // SAFETY: `st` outlives the hooks (freed at close, after which they never run).
+    unsafe {
+        ffi::sqlite3_commit_hook(db, Some(on_commit), st as *mut c_void);
+        ffi::sqlite3_rollback_hook(db, Some(on_rollback), st as *mut c_void);
+        ffi::sqlite3_trace_v2(db, ffi::SQLITE_TRACE_PROFILE as c_uint, Some(on_statement_end), st as *mut c_void);
+    }
+    // A process that loads the extension publishes what a dead writer left.
+    // SAFETY: as above.
+    let st = unsafe { &*st };
+    if unsafe { ffi::sqlite3_get_autocommit(db) } != 0 {
+        let _ = crate::outbox::publish_if_set_up(st, &conn);
+    }
+    // Loaded for the life of the process: the live peer's thread runs its code (peer.rs).
+    Ok(true)
+}
+
+type Body = fn(&State, &Context<'_>, &Connection) -> Result<Option<String>>;
+
+fn call(
+    st: &State,
+    ctx: &Context<'_>,
+    f: impl FnOnce(&State, &Context<'_>, &Connection) -> Result<Option<String>>,
+) -> Result<Option<String>> {
+    // SAFETY: the connection of the call; used only during it.
+    let conn = unsafe { ctx.get_connection()? };
+    let r = f(st, ctx, &conn);
+    // An autocommit statement run by the function (an outbox insert from a plain SELECT) may
+    // have committed inside it, when the hooks could not publish.
+    st.publish_if_committed(&conn);
+    r
+}
+
+const _: Body = set_queue;
+
+fn set_queue(st: &State, ctx: &Context<'_>, db: &Connection) -> Result<Option<String>> {
+    if !db.is_autocommit() || st.txn_wrote.get() {
+        return Err(user_error("hark_queue() cannot change the queue inside a transaction"));
+    }
+    let dir: Option<String> = ctx.get(0)?;
+    let conn = match &dir {
+        Some(d) => hark::Connection::open(d),
+        None => hark::Connection::open_default(),
+    }
+    .map_err(hark_error)?;
+    let path = conn.queue().path().display().to_string();
+    st.watch(conn.queue().path());
+    *st.hark.borrow_mut() = Some(conn);
+    *st.dir.borrow_mut() = dir.map(PathBuf::from);
+    st.key.set(None);
+    let _ = crate::outbox::publish_if_set_up(st, db);
+    Ok(Some(path))
+}
+
+impl State {
+    /// Runs `f` on this connection's hark session, opened on first use.
+    pub fn with_hark<T>(&self, f: impl FnOnce(&mut hark::Connection) -> Result<T>) -> Result<T> {
+        let mut h = self.hark.try_borrow_mut().map_err(|_| user_error("hark session busy (re-entrant call)"))?;
+        if h.is_none() {
+            let c = match &*self.dir.borrow() {
+                Some(d) => hark::Connection::open(d),
+                None => hark::Connection::open_default(),
+            }
+            .map_err(hark_error)?;
+            self.watch(c.queue().path());
+            *h = Some(c);
+        }
+        f(h.as_mut().expect("opened"))
+    }
+
+    /// Has the live peer watch this connection's database on `queue` (instead of another).
+    fn watch(&self, queue: &std::path::Path) {
+        let mut w = self.watched.borrow_mut();
+        if let Some((db, q)) = w.take() {
+            crate::peer::unwatch(&db, &q);
+        }
+        if !self.path.as_os_str().is_empty() {
+            crate::peer::watch(self.path.clone(), queue.to_path_buf());
+            *w = Some((self.path.clone(), queue.to_path_buf()));
+        }
+    }
+
+    /// Forgets the transaction's state (commit or rollback done).
+    fn end_txn(&self) {
+        self.txn_wrote.set(false);
+        if let Ok(mut f) = self.fold.try_borrow_mut() {
+            f.clear();
+        }
+    }
+
+    /// After a statement: once back in autocommit after a commit that wrote outbox rows,
+    /// publish them.
+    pub fn publish_if_committed(&self, conn: &Connection) {
+        if !self.commit_seen.get() || !conn.is_autocommit() {
+            return;
+        }
+        if self.hark.try_borrow_mut().is_err() {
+            return; // inside a function that will look again when it returns
+        }
+        self.commit_seen.set(false);
+        self.end_txn();
+        crate::fault::park_before_publish();
+        let _ = crate::outbox::publish_if_set_up(self, conn);
+    }
+}
+
+unsafe extern "C" fn on_commit(p: *mut c_void) -> c_int {
+    let st = &*(p as *const State);
+    if st.txn_wrote.get() {
+        st.commit_seen.set(true);
+    }
+    0
+}
+
+unsafe extern "C" fn on_rollback(p: *mut c_void) {
+    let st = &*(p as *const State);
+    st.end_txn();
+    st.commit_seen.set(false);
+    st.schema_ok.set(false);
+    st.key.set(None);
+}
+
+unsafe extern "C" fn on_statement_end(_kind: c_uint, p: *mut c_void, _stmt: *mut c_void, _x: *mut c_void) -> c_int {
+    let st = &*(p as *const State);
+    // A transaction has ended only at a commit or a rollback (sqlite3_get_autocommit is also
+    // true inside an implicit transaction, while its statement runs).
+    if st.commit_seen.get() {
+        if let Ok(conn) = Connection::from_handle(st.db) {
+            st.publish_if_committed(&conn);
+        }
+    }
+    0
+}
