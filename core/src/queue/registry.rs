@@ -34,6 +34,10 @@ impl Queue {
         slot.max_lag_age_ns.store(self.geo.listener_max_lag_age_ns, Ordering::SeqCst);
         self.add_buckets(i, buckets);
         self.write_channels(i, hashes, "", channels);
+        // A cut that raced the previous owner's lock-free release may have written its gap into
+        // the freed slot: none of it is this listener's (we hold the tail lock, so no cut runs).
+        slot.cut_to.store(0, Ordering::SeqCst);
+        slot.gap_count.store(0, Ordering::SeqCst);
         let pos = self.shared().head.load(Ordering::SeqCst);
         slot.pos.store(pos, Ordering::SeqCst);
         slot.read_pos.store(pos, Ordering::SeqCst);
