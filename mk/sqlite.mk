@@ -43,7 +43,7 @@ $(SQLITE_VENV)/.tools: mk/sqlite.mk
 	touch $@
 
 $(SQLITE_VENV)/.wheel: $(SQLITE_VENV)/.tools $(VENV)/.wheel
-	$(SQLITE_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-index --no-deps --force-reinstall target/wheels/hark-*.whl
+	$(SQLITE_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-index --no-deps --force-reinstall target/wheels/hark_notify-*.whl
 	touch $@
 
 # better-sqlite3 (version 12: 13 crashes on Node 20) for the Node example; npm compiles it when
