@@ -504,18 +504,7 @@ fn reattach(cfg: &Config, n: u64) -> Res<f64> {
 /// p99 commit-to-receive latency of the slowest listener.
 fn broadcast(cfg: &Config, k: usize) -> Res<(f64, f64)> {
     let count = cfg.n(200_000, 5_000) / k as u64;
-    let dir = cfg.fresh_target(&format!("broadcast{k}"));
-    cfg.create(&dir, 7999)?;
-    let d = dir.display().to_string();
-    let mut ls = Vec::new();
-    for _ in 0..k {
-        let mut l = Proc::start(cfg, "listener", &s(&[&d, &7999, &"bench", &1, &count, &"throughput"]))?;
-        l.expect("READY")?;
-        ls.push(l);
-    }
-    let mut p = Proc::start(cfg, "notifier", &s(&[&d, &7999, &"bench", &0, &count, &1, &64, &"throughput"]))?;
-    p.expect("READY")?;
-    p.send("GO")?;
+    let (dir, mut ls, mut p) = start_broadcast(cfg, &format!("broadcast{k}"), k, count, "throughput")?;
     let start: u64 = p.expect("START")?.parse()?;
     let mut end = 0u64;
     for l in &mut ls {
@@ -529,18 +518,7 @@ fn broadcast(cfg: &Config, k: usize) -> Res<(f64, f64)> {
     let rate = (count * k as u64) as f64 / ((end - start) as f64 / 1e9);
 
     let lat_count = cfg.n(5_000, 200);
-    let dir = cfg.fresh_target(&format!("broadcast{k}-latency"));
-    cfg.create(&dir, 7999)?;
-    let d = dir.display().to_string();
-    let mut ls = Vec::new();
-    for _ in 0..k {
-        let mut l = Proc::start(cfg, "listener", &s(&[&d, &7999, &"bench", &1, &lat_count, &"latency"]))?;
-        l.expect("READY")?;
-        ls.push(l);
-    }
-    let mut p = Proc::start(cfg, "notifier", &s(&[&d, &7999, &"bench", &0, &lat_count, &1, &64, &"latency"]))?;
-    p.expect("READY")?;
-    p.send("GO")?;
+    let (dir, mut ls, mut p) = start_broadcast(cfg, &format!("broadcast{k}-latency"), k, lat_count, "latency")?;
     p.expect("START")?;
     let mut p99 = 0f64;
     for l in &mut ls {
@@ -553,4 +531,22 @@ fn broadcast(cfg: &Config, k: usize) -> Res<(f64, f64)> {
     }
     let _ = std::fs::remove_dir_all(&dir);
     Ok((rate, p99))
+}
+
+/// A fresh queue with `k` listener processes and one notifier in `mode`, all ready, the notifier
+/// told to go.
+fn start_broadcast(cfg: &Config, tag: &str, k: usize, count: u64, mode: &str) -> Res<(PathBuf, Vec<Proc>, Proc)> {
+    let dir = cfg.fresh_target(tag);
+    cfg.create(&dir, 7999)?;
+    let d = dir.display().to_string();
+    let mut ls = Vec::new();
+    for _ in 0..k {
+        let mut l = Proc::start(cfg, "listener", &s(&[&d, &7999, &"bench", &1, &count, &mode]))?;
+        l.expect("READY")?;
+        ls.push(l);
+    }
+    let mut p = Proc::start(cfg, "notifier", &s(&[&d, &7999, &"bench", &0, &count, &1, &64, &mode]))?;
+    p.expect("READY")?;
+    p.send("GO")?;
+    Ok((dir, ls, p))
 }
