@@ -50,22 +50,9 @@ unsafe fn parse(
     let mut options = hark_options::default();
     let mut create = true;
     let mut extra = Options::default();
-    if keywords.is_null() {
-        return Ok((dir, options.to_options()));
-    }
-    for i in 0.. {
-        // SAFETY: keywords is NULL-terminated, and i has not passed its terminator.
-        let k = unsafe { *keywords.add(i) };
-        if k.is_null() {
-            break;
-        }
-        if values.is_null() {
-            return Err(Failure::null("values"));
-        }
-        // SAFETY: as many values as keywords, each NULL or NUL-terminated (contract).
-        let (k, v) = unsafe { (CStr::from_ptr(k).to_bytes(), *values.add(i)) };
-        let v = if v.is_null() { &[][..] } else { unsafe { CStr::from_ptr(v) }.to_bytes() };
-        let key = String::from_utf8_lossy(k);
+    // SAFETY: the arrays' contract, as this function's.
+    for (k, v) in unsafe { keyword_pairs(keywords, values) }? {
+        let (key, v) = (String::from_utf8_lossy(&k), &v[..]);
         let known = [
             "dir",
             "max_queue_size",
@@ -106,6 +93,40 @@ unsafe fn parse(
             ..options.to_options().create(create)
         },
     ))
+}
+
+/// A keyword and its value, as bytes.
+pub(crate) type KeywordPair = (Vec<u8>, Vec<u8>);
+
+/// The (keyword, value) pairs of two parallel C arrays, as hark_connect_params and
+/// hark_subscribe take them: a NULL `keywords` is none; a NULL value is an empty one.
+///
+/// # Safety
+/// `keywords` is NULL or a NULL-terminated array of NUL-terminated strings; when it has entries,
+/// `values` has as many, each NULL or NUL-terminated.
+pub(crate) unsafe fn keyword_pairs(
+    keywords: *const *const c_char,
+    values: *const *const c_char,
+) -> Result<Vec<KeywordPair>, Failure> {
+    let mut out = Vec::new();
+    if keywords.is_null() {
+        return Ok(out);
+    }
+    for i in 0.. {
+        // SAFETY: keywords is NULL-terminated, and i has not passed its terminator.
+        let k = unsafe { *keywords.add(i) };
+        if k.is_null() {
+            break;
+        }
+        if values.is_null() {
+            return Err(Failure::null("values"));
+        }
+        // SAFETY: as many values as keywords, each NULL or NUL-terminated (contract).
+        let (k, v) = unsafe { (CStr::from_ptr(k).to_bytes(), *values.add(i)) };
+        let v = if v.is_null() { &[][..] } else { unsafe { CStr::from_ptr(v) }.to_bytes() };
+        out.push((k.to_vec(), v.to_vec()));
+    }
+    Ok(out)
 }
 
 fn invalid(message: String) -> Failure {

@@ -5,7 +5,7 @@ use crate::conn::hark_conn;
 use crate::failure::{text_arg, Failure};
 use crate::result::hark_result;
 use hark::{AckMode, SubscribeOptions};
-use std::ffi::{c_char, c_int, CStr};
+use std::ffi::{c_char, c_int};
 use std::time::Duration;
 
 /// What a receiver skipped when it was cut (see hark_last_gap).
@@ -139,22 +139,10 @@ pub unsafe extern "C" fn hark_last_gap(conn: *const hark_conn, gap: *mut hark_ga
 /// `keywords` is NULL or NULL-terminated; `values` has as many entries, each NULL or a string.
 unsafe fn options(keywords: *const *const c_char, values: *const *const c_char) -> Result<SubscribeOptions, Failure> {
     let mut o = SubscribeOptions::new();
-    if keywords.is_null() {
-        return Ok(o);
-    }
     let invalid = |m: String| Failure::new(hark_result::HARK_ERR_INVALID_ARGUMENT, "22023", m);
-    for i in 0.. {
-        // SAFETY: NULL-terminated (contract).
-        let k = unsafe { *keywords.add(i) };
-        if k.is_null() {
-            break;
-        }
-        if values.is_null() {
-            return Err(Failure::null("values"));
-        }
-        // SAFETY: as many values as keywords (contract).
-        let (k, v) = unsafe { (CStr::from_ptr(k).to_string_lossy(), *values.add(i)) };
-        let v = if v.is_null() { String::new() } else { unsafe { CStr::from_ptr(v) }.to_string_lossy().into_owned() };
+    // SAFETY: the arrays' contract, as this function's.
+    for (k, v) in unsafe { crate::params::keyword_pairs(keywords, values) }? {
+        let (k, v) = (String::from_utf8_lossy(&k), String::from_utf8_lossy(&v));
         let v = v.trim();
         if v.is_empty() {
             continue;
