@@ -155,7 +155,7 @@ impl Receiver {
                 }
             }
         }
-        let end = self.inbox.next_end();
+        let end = if self.sub.is_some() { self.inbox.next_end() } else { None };
         let item = self.inbox.pop();
         if let (Some(Item::Notification(n)), Some(i), Some(sub), Some(end)) = (&item, self.slot, &mut self.sub, end) {
             if sub.auto_ack {
