@@ -264,7 +264,8 @@
 //! subscriber is not woken by unrelated commits, and a subscriber with patterns counts as
 //! interested in every segment.
 //!
-//! A reader past its lag limits (checked at each tail advance, and at attach), or holding back a
+//! A reader past its lag limits (checked at each tail advance, at attach, and by the reader itself
+//! before each read: bytes every time, age at most once a millisecond), or holding back a
 //! full queue under the cut policy (`append.rs`), is *cut* (`queue/cut.rs`): under the tail lock,
 //! the cutter announces the cut (the slot's `cuts` becomes odd), walks the entries from the slot's
 //! floor, counting those on its channels, to the first one to keep, records the count, the commit

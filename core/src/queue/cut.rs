@@ -325,6 +325,23 @@ impl Queue {
         })
     }
 
+    /// The owner of slot `i`, about to read, cuts itself if it is past its lag limits, so that a
+    /// limit holds at the read even when no tail advance checked it (traffic within one
+    /// segment). Skipped when another process holds the tail lock: that one advances the tail,
+    /// which checks the limits. `age_due`: whether to check the age limit now (it costs a walk).
+    pub(crate) fn enforce_own_limits(&self, segs: &mut Segments, i: usize, age_due: bool) -> Result<()> {
+        let slot = self.slot(i);
+        let (max_bytes, max_age) = (slot.max_lag_bytes.load(SeqCst), slot.max_lag_age_ns.load(SeqCst));
+        let head = self.shared().head.load(SeqCst);
+        let over_bytes = max_bytes != 0 && head.saturating_sub(self.slot_floor(i)) > max_bytes;
+        if !over_bytes && !(max_age != 0 && age_due) {
+            return Ok(());
+        }
+        let Some(_g) = self.try_lock_tail()? else { return Ok(()) };
+        let head = self.head()?;
+        self.enforce_lag_limits(segs, i, head, crate::sys::proc::realtime_ns()).map(|_| ())
+    }
+
     /// The owner of slot `i` takes its gap (waits for the tail lock: a cut under way finishes
     /// first). Returns the gap and the slot's `cuts` count it covers.
     pub(crate) fn take_gap(&self, i: usize) -> Result<(TakenGap, u64)> {

@@ -32,6 +32,8 @@ use std::time::{Duration, Instant};
 /// per read, so that a listener far behind never holds its backlog in memory.
 const READ_BATCH: usize = 4096;
 const READ_BATCH_BYTES: usize = 1 << 20;
+/// How often a reader with an age limit checks it before a read.
+const AGE_CHECK_NS: u64 = 1_000_000;
 
 /// How long a wait watches the head before sleeping: about one cross-CPU wake-up on this class of
 /// machine, so a steady stream of commits keeps the listener awake and the notifiers syscall-free.
@@ -69,6 +71,8 @@ pub(crate) struct Receiver {
     pub(crate) sub: Option<Attached>,
     /// The slot's `cuts` count whose gaps this session took.
     cuts_seen: u64,
+    /// When this session last checked its age limit before a read (monotonic ns).
+    age_checked: u64,
     /// Mapped segments, shared with the session's appends.
     pub(crate) segs: Segments,
     inbox: Inbox,
@@ -93,6 +97,7 @@ impl Receiver {
             patterns: Vec::new(),
             sub: None,
             cuts_seen: 0,
+            age_checked: 0,
             segs: Segments::default(),
             inbox: Inbox::default(),
             spin: true,
@@ -300,6 +305,15 @@ impl Receiver {
         }
         let q = self.queue.clone();
         let slot = q.slot(i);
+        if slot.max_lag_bytes.load(SeqCst) != 0 || slot.max_lag_age_ns.load(SeqCst) != 0 {
+            // The age limit costs a walk and the tail lock: at most once a millisecond.
+            let now = crate::sys::proc::monotonic_ns();
+            let age_due = now.saturating_sub(self.age_checked) >= AGE_CHECK_NS;
+            if age_due {
+                self.age_checked = now;
+            }
+            q.enforce_own_limits(&mut self.segs, i, age_due)?;
+        }
         if slot.cuts.load(SeqCst) != self.cuts_seen {
             self.take_gap(i)?;
         }
