@@ -3,6 +3,7 @@
 pub mod bridge;
 pub mod format;
 pub mod json;
+pub mod listen;
 pub mod serve;
 pub mod shell;
 pub mod stat;

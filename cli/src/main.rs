@@ -1,17 +1,18 @@
 //! `hark`: a psql-like shell, listen/notify/stat, and a live browser dashboard for hark queues.
 
 use clap::{Args, Parser, Subcommand};
-use hark::Connection;
-use hark_cli::format::{notification_line, render_error, TableStyle};
+use hark::{AckMode, Connection, ErrorKind, SubscribeOptions};
+use hark_cli::format::{render_error, TableStyle};
+use hark_cli::listen::Receive;
 use hark_cli::serve::{self, ServeConfig, TokenSource};
 use hark_cli::shell::{Shell, ShellOptions};
+use hark_cli::stat;
 use hark_cli::tcn::{tcn_payload, TcnOp};
-use hark_cli::{json, stat};
-use std::io::{self, IsTerminal, Read, Write};
+use std::io::{self, IsTerminal, Read};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// PostgreSQL's LISTEN/NOTIFY on a queue directory shared by the processes of one machine.
 ///
@@ -36,6 +37,9 @@ enum Command {
     Listen(ListenArgs),
     /// Send one notification.
     Notify(NotifyArgs),
+    /// Drop durable subscriptions (those `hark listen --subscription` consumes), with their
+    /// positions.
+    Unsubscribe(UnsubscribeArgs),
     /// Show the queue's size, positions, segment files, listeners and subscriptions with their lag.
     Stat(StatArgs),
     /// Forward notifications to browsers (WebSocket /ws, Server-Sent Events /events) with a live
@@ -129,9 +133,12 @@ struct ShellArgs {
 }
 
 #[derive(Args)]
-#[command(override_usage = "hark listen [OPTIONS] CHANNEL...")]
+#[command(
+    override_usage = "hark listen [OPTIONS] CHANNEL...\n       hark listen [OPTIONS] --subscription NAME CHANNEL|PATTERN..."
+)]
 struct ListenArgs {
-    /// Channels to listen on.
+    /// Channels to listen on (exact names, as LISTEN takes them); with --subscription, channels
+    /// or patterns (`orders.*`: `*`, `?` and `\` escapes, as Redis' PSUBSCRIBE).
     #[arg(required = true, value_name = "CHANNEL")]
     args: Vec<String>,
     /// Queue directory.
@@ -139,15 +146,78 @@ struct ListenArgs {
     dir: Option<PathBuf>,
     #[command(flatten)]
     queue: QueueArgs,
-    /// One JSON object per line: {"channel","payload","pid"}.
+    /// One JSON object per line: {"channel","payload","pid"} (with --subscription, also
+    /// "position", "txn" and "commit_time" in milliseconds); a gap is
+    /// {"gap":{"skipped","first_txn","last_txn","resumed_at"}}.
     #[arg(long)]
     json: bool,
     /// Exit after N notifications.
     #[arg(long, value_name = "N")]
     count: Option<u64>,
     /// Exit after S seconds (status 1 if --count was given and not reached).
-    #[arg(long, value_name = "S")]
+    #[arg(long, value_name = "S", value_parser = seconds)]
     timeout: Option<f64>,
+    /// Consume the durable subscription NAME (created on CHANNELs if it does not exist; the
+    /// channels and lag limits given replace its stored ones; its position is kept): print what
+    /// was committed on them since its last acknowledged notification, then what commits. Each
+    /// notification is acknowledged once its line is written and flushed, so a killed `hark
+    /// listen` receives again only what it had not printed, plus at most its last printed line.
+    #[arg(long, value_name = "NAME")]
+    subscription: Option<String>,
+    /// With --subscription: when another process is attached to NAME, wait for it to let go (for
+    /// at most S seconds, when given) instead of failing at once with 55006.
+    #[arg(
+        long,
+        value_name = "S",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "inf",
+        value_parser = seconds_or_forever,
+        requires = "subscription"
+    )]
+    wait: Option<f64>,
+    /// With --subscription: past BYTES of queue between it and the newest commit, the
+    /// subscription is cut (moved forward; the skipped notifications are reported as a gap)
+    /// instead of holding the queue back.
+    #[arg(long, value_name = "BYTES", requires = "subscription", value_parser = clap::value_parser!(u64).range(1..))]
+    max_lag_bytes: Option<u64>,
+    /// With --subscription: when its oldest unread commit is older than S seconds, the
+    /// subscription is cut, as with --max-lag-bytes.
+    #[arg(long, value_name = "S", requires = "subscription", value_parser = seconds)]
+    max_lag_age: Option<f64>,
+    /// With --subscription: print without acknowledging (the next attach receives the same
+    /// notifications again).
+    #[arg(long, requires = "subscription")]
+    no_ack: bool,
+}
+
+/// A number of seconds: finite and not negative.
+fn seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("{s:?} is not a number of seconds")),
+    }
+}
+
+/// A number of seconds, or `inf` (what `--wait` alone means).
+fn seconds_or_forever(s: &str) -> Result<f64, String> {
+    if s == "inf" {
+        return Ok(f64::INFINITY);
+    }
+    seconds(s)
+}
+
+#[derive(Args)]
+struct UnsubscribeArgs {
+    /// Durable subscriptions to drop.
+    #[arg(required = true, value_name = "NAME")]
+    names: Vec<String>,
+    /// Queue directory.
+    #[arg(short = 'd', long)]
+    dir: Option<PathBuf>,
+    /// The queue is shared with the directory's group (as created with --group-shared).
+    #[arg(long)]
+    group_shared: bool,
 }
 
 #[derive(Args)]
@@ -235,6 +305,7 @@ fn main() -> ExitCode {
         Command::Shell(a) => shell(a),
         Command::Listen(a) => listen(a),
         Command::Notify(a) => notify(a),
+        Command::Unsubscribe(a) => unsubscribe(a),
         Command::Stat(a) => stat_cmd(a),
         Command::Serve(a) => serve_cmd(a),
         Command::Bridge(a) => hark_cli::bridge::run(a),
@@ -326,50 +397,83 @@ fn listen(a: ListenArgs) -> u8 {
         Ok(c) => c,
         Err(code) => return code,
     };
-    for ch in &channels {
-        if let Err(e) = conn.listen(ch) {
+    if let Some(name) = &a.subscription {
+        let mut options = SubscribeOptions::new().ack(AckMode::Explicit);
+        options.max_lag_bytes = a.max_lag_bytes;
+        options.max_lag_age = a.max_lag_age.map(Duration::from_secs_f64);
+        if let Err(code) = subscribe(&mut conn, name, &channels, options, a.wait) {
+            return code;
+        }
+    } else {
+        for ch in &channels {
+            if let Err(e) = conn.listen(ch) {
+                return fail(&e);
+            }
+        }
+    }
+    let r = Receive {
+        json: a.json,
+        subscription: a.subscription.is_some(),
+        ack: a.subscription.is_some() && !a.no_ack,
+        count: a.count,
+        timeout: a.timeout.map(Duration::from_secs_f64),
+    };
+    hark_cli::listen::run(&mut conn, &r, &mut io::stdout().lock())
+}
+
+/// Attaches `conn` to the subscription `name`, waiting `wait` seconds (infinite: until it is
+/// free) for another session to let go of it. Reports a failure and returns the exit status.
+fn subscribe(
+    conn: &mut Connection,
+    name: &str,
+    channels: &[String],
+    options: SubscribeOptions,
+    wait: Option<f64>,
+) -> Result<(), u8> {
+    let channels: Vec<&str> = channels.iter().map(String::as_str).collect();
+    // The core waits for a bounded time; waiting for ever is waiting again.
+    const ROUND: Duration = Duration::from_secs(3600);
+    let (options, forever) = match wait {
+        Some(s) if s.is_infinite() => (options.wait(ROUND), true),
+        Some(s) => (options.wait(Duration::from_secs_f64(s)), false),
+        None => (options, false),
+    };
+    loop {
+        match conn.subscribe(name, &channels, &options) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == ErrorKind::InUse && forever => continue,
+            Err(e) if e.kind() == ErrorKind::InUse => {
+                // The core's hint speaks of the API; say what the command takes.
+                let hint = match wait {
+                    None => "One process at a time may consume a subscription. Give --wait to wait for it to let go."
+                        .to_owned(),
+                    Some(s) => format!("It was still attached after waiting {s} seconds."),
+                };
+                eprintln!("ERROR:  {}\nHINT:  {hint}", e.message());
+                return Err(1);
+            }
+            Err(e) => return Err(fail(&e)),
+        }
+    }
+}
+
+fn unsubscribe(a: UnsubscribeArgs) -> u8 {
+    let dir = queue_dir(a.dir);
+    // Dropping must not create a queue.
+    let options = hark::Options::new().group_shared(a.group_shared).create(false);
+    let mut conn = match Connection::with_options(&dir, &options) {
+        Ok(c) => c,
+        Err(e) => {
+            eprint!("hark: could not open the queue in {}\n{}", dir.display(), render_error(&e, None));
+            return 1;
+        }
+    };
+    for name in &a.names {
+        if let Err(e) = conn.unsubscribe(name) {
             return fail(&e);
         }
     }
-    let deadline = a.timeout.map(|s| Instant::now() + Duration::from_secs_f64(s.max(0.0)));
-    let mut received = 0u64;
-    let mut out = io::stdout().lock();
-    loop {
-        if a.count.is_some_and(|c| received >= c) {
-            return 0;
-        }
-        let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-        match conn.wait(timeout) {
-            Ok(true) => {}
-            Ok(false) => {
-                return match a.count {
-                    Some(c) if received < c => {
-                        eprintln!("hark listen: timed out after {received} of {c} notifications");
-                        1
-                    }
-                    _ => 0,
-                };
-            }
-            Err(e) => return fail(&e),
-        }
-        loop {
-            if a.count.is_some_and(|c| received >= c) {
-                break;
-            }
-            match conn.notifies_ref() {
-                Ok(Some(n)) => {
-                    let line = if a.json { json::notification(&n) } else { notification_line(&n) };
-                    // A closed pipe (`| head -1`) ends listening quietly.
-                    if writeln!(out, "{line}").and_then(|_| out.flush()).is_err() {
-                        return 0;
-                    }
-                    received += 1;
-                }
-                Ok(None) => break,
-                Err(e) => return fail(&e),
-            }
-        }
-    }
+    0
 }
 
 fn notify(a: NotifyArgs) -> u8 {
