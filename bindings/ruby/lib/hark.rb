@@ -7,7 +7,9 @@ require_relative 'hark/version'
 require_relative 'hark/native'
 require_relative 'hark/errors'
 require_relative 'hark/result'
+require_relative 'hark/notification'
 require_relative 'hark/connection'
+require_relative 'hark/subscriptions'
 
 module Hark
   # Opens a session on the queue in `dir` (nil: $HARK_DIR, else /dev/shm/hark-<uid>), as

@@ -109,8 +109,15 @@ class ConnectionTest < Minitest::Test
     ready, = IO.select([listener.socket_io], nil, nil, 5)
     assert_equal [listener.socket_io], ready
     listener.consume_input
-    assert_equal({ relname: 'a', be_pid: notifier.backend_pid, extra: 'one' }, listener.notifies)
-    assert_equal({ relname: 'a', be_pid: notifier.backend_pid, extra: '' }, listener.notifies)
+    one = listener.notifies
+    two = listener.notifies
+    pgs = %i[relname be_pid extra]
+    assert_equal({ relname: 'a', be_pid: notifier.backend_pid, extra: 'one' }, one.slice(*pgs))
+    assert_equal({ relname: 'a', be_pid: notifier.backend_pid, extra: '' }, two.slice(*pgs))
+    assert_equal pgs + %i[position txn commit_time], one.keys, "pg's keys first, then hark's"
+    assert_equal one[:txn], two[:txn]
+    assert_operator one[:position], :<, two[:position]
+    assert_kind_of Time, one[:commit_time]
     assert_nil listener.notifies
     assert_kind_of Integer, listener.socket
   end

@@ -17,7 +17,9 @@ class MisuseTest < Minitest::Test
       socket_io: -> { conn.socket_io }, backend_pid: -> { conn.backend_pid },
       consume_input: -> { conn.consume_input }, notify: -> { conn.notify(:a) },
       listen: -> { conn.listen(:a, timeout: 0) }, transaction: -> { conn.transaction { flunk } },
-      queue_usage: -> { conn.queue_usage }, escape_literal: -> { conn.escape_literal('x') }
+      queue_usage: -> { conn.queue_usage }, escape_literal: -> { conn.escape_literal('x') },
+      receive: -> { conn.receive(0) }, subscribe: -> { conn.subscribe('s', 'c') }, ack: -> { conn.ack(0) },
+      detach: -> { conn.detach }, unsubscribe: -> { conn.unsubscribe('s') }
     }
     calls.each do |name, call|
       e = assert_raises(Hark::ClosedError, name) { call.call }

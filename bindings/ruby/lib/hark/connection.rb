@@ -22,9 +22,11 @@ module Hark
   # must open its own connections: calls on the parent's raise Hark::ClosedError there, and
   # closing it in the child leaves the parent's session alone.
   class Connection
-    OPTIONS = %i[create max_queue_size max_payload segment_size group_shared].freeze
+    OPTIONS = %i[create max_queue_size max_payload segment_size group_shared cut_laggards listener_max_lag_bytes
+                 listener_max_lag_age].freeze
+    FLAGS = %i[create group_shared cut_laggards].freeze
     LISTEN_OPTIONS = %i[loop after_listen timeout server].freeze
-    private_constant :OPTIONS, :LISTEN_OPTIONS
+    private_constant :OPTIONS, :FLAGS, :LISTEN_OPTIONS
 
     # Every open connection, for the fork hook below.
     LIVE = ObjectSpace::WeakMap.new
@@ -44,7 +46,11 @@ module Hark
     end
 
     # Opens (creating it unless `create: false`) the queue in `dir`: nil means $HARK_DIR, else
-    # /dev/shm/hark-<uid>. The other options are hark_connect_params' keywords.
+    # /dev/shm/hark-<uid>. The other options are hark_connect_params' keywords, fixed when the
+    # queue is created: sizes in bytes, and the cut policy (`cut_laggards: true`: a full queue
+    # cuts the readers holding it back, each then raising Hark::GapError once, instead of
+    # failing commits) and plain listeners' lag limits (`listener_max_lag_bytes:`,
+    # `listener_max_lag_age:` in seconds).
     def initialize(dir = nil, **options)
       unknown = options.keys - OPTIONS
       raise ArgumentError, "unknown option#{'s' if unknown.size > 1}: #{unknown.join(', ')}" unless unknown.empty?
@@ -59,10 +65,18 @@ module Hark
       options.each do |key, value|
         next if value.nil?
 
+        if key == :listener_max_lag_age
+          unless value.is_a?(Numeric) && !value.negative?
+            raise TypeError, "option #{key}: expected a number of seconds, not #{value.inspect}"
+          end
+
+          pairs << ['listener_max_lag_age_ms', (value * 1000).ceil.to_s]
+          next
+        end
         text = case value
                when true, false then value ? 'on' : 'off'
                when Integer then value.to_s
-               else raise TypeError, "option #{key}: wrong argument type #{value.class} (expected #{%i[create group_shared].include?(key) ? 'true or false' : 'Integer'})"
+               else raise TypeError, "option #{key}: wrong argument type #{value.class} (expected #{FLAGS.include?(key) ? 'true or false' : 'Integer'})"
                end
         pairs << [key.to_s, text]
       end
@@ -142,17 +156,39 @@ module Hark
     end
 
     # The oldest notification not yet returned, as pg's Hash { relname:, be_pid:, extra: }
-    # (extra is "" when there is no payload), or nil. Never waits. Outside a transaction block
-    # it reads the queue when it has nothing, so a loop of #notifies alone drains.
+    # (extra is "" when there is no payload) with hark's position:, txn: and commit_time: (a
+    # Time) after pg's keys, or nil. Never waits. Outside a transaction block it reads the queue
+    # when it has nothing, so a loop of #notifies alone drains. A receiver that was cut raises
+    # Hark::GapError once, in place of what was skipped.
     def notifies
       n = next_notification
-      n && { relname: n[0], be_pid: n[1], extra: n[2] || +'' }
+      n && { relname: n.channel, be_pid: n.pid, extra: n.payload,
+             position: n.position, txn: n.txn, commit_time: n.commit_time }
     end
 
     # Waits up to `timeout` seconds (nil: for ever) for a notification and returns its channel,
     # or nil on timeout, yielding (channel, pid, payload) to the block (payload nil when empty),
     # as pg's PG::Connection#wait_for_notify.
     def wait_for_notify(timeout = nil)
+      unless timeout.nil? || timeout.is_a?(Numeric)
+        raise TypeError, "wrong argument type #{timeout.class} (expected Numeric or nil)"
+      end
+      raise ArgumentError, 'time interval must not be negative' if timeout&.negative?
+
+      n = receive(timeout)
+      return nil unless n
+
+      yield(n.channel, n.pid, n.payload.empty? ? nil : n.payload) if block_given?
+      n.channel
+    end
+    alias wait_for_notification wait_for_notify
+
+    # Waits up to `timeout` seconds (nil: for ever) for the next notification and returns it as
+    # a Hark::Notification (channel, pid, payload, position, txn, commit_time), or nil on
+    # timeout. A receiver that was cut raises Hark::GapError once, in place of what was skipped.
+    # The wait is #wait_for_notify's (other threads run; Thread#raise, Timeout and Ctrl-C
+    # interrupt it).
+    def receive(timeout = nil)
       unless timeout.nil? || timeout.is_a?(Numeric)
         raise TypeError, "wrong argument type #{timeout.class} (expected Numeric or nil)"
       end
@@ -173,12 +209,8 @@ module Hark
         consume_input
         n = next_notification
       end
-      return nil unless n
-
-      yield(*n) if block_given?
-      n[0]
+      n
     end
-    alias wait_for_notification wait_for_notify
 
     # --- SQL --------------------------------------------------------------------------------
 
@@ -364,10 +396,23 @@ module Hark
     end
 
     # Raises the error of the call that just failed: the connection's status when it is not
-    # usable, else `fallback`, with the connection's message and SQLSTATE.
+    # usable, a Hark::GapError when it met a gap, else `fallback`, with the connection's message
+    # and SQLSTATE.
     def raise_error(fallback)
       code = Native.hark_status(@ptr)
+      raise_gap if code.zero?
       check(code.zero? ? fallback : code)
+    end
+
+    # Raises Hark::GapError with what was skipped when the last call met a gap (hark_last_gap).
+    def raise_gap
+      gap = Native::Gap.new
+      return if Native.hark_last_gap(@ptr, gap).zero?
+
+      raise GapError.new(Hark.utf8(Native.hark_error_message(@ptr)),
+                         sqlstate: Hark.sqlstate(Native.hark_error_sqlstate(@ptr)), code: 600, connection: self,
+                         skipped: gap[:skipped], first_txn: gap[:first_txn], last_txn: gap[:last_txn],
+                         resumed_at: gap[:resumed_at])
     end
 
     def drop_socket_io
@@ -378,6 +423,8 @@ module Hark
     # Raises the connection's error for a non-zero hark_result.
     def check(code)
       return if code.zero?
+
+      raise_gap if code == 600
 
       raise Hark.error_class(code).new(Hark.utf8(Native.hark_error_message(@ptr)),
                                        sqlstate: Hark.sqlstate(Native.hark_error_sqlstate(@ptr)),
@@ -401,8 +448,8 @@ module Hark
       end
     end
 
-    # [channel, pid, payload-or-nil] or nil. A failure, unlike an empty list, sets the
-    # connection's status (closed, forked) or its message.
+    # A Hark::Notification, or nil. A failure, unlike an empty list, sets the connection's status
+    # (closed, forked) or its message (a gap: hark_last_gap).
     def next_notification
       raw = locked do |p|
         r = Native.hark_notifies(p)
@@ -413,8 +460,10 @@ module Hark
 
       begin
         n = Native::Notification.new(raw)
-        payload = Hark.utf8(n[:extra].read_string)
-        [Hark.utf8(n[:relname].read_string), n[:be_pid], payload.empty? ? nil : payload]
+        ns = n[:commit_time_ns]
+        Notification.new(channel: Hark.utf8(n[:relname].read_string), pid: n[:be_pid],
+                         payload: Hark.utf8(n[:extra].read_string), position: n[:position], txn: n[:txn],
+                         commit_time: Time.at(ns / 1_000_000_000, ns % 1_000_000_000, :nsec))
       ensure
         Native.hark_freemem(raw)
       end

@@ -62,8 +62,24 @@ module Hark
   # HARK_ERR_CLOSED (500): the connection was closed, or belongs to the parent of a fork.
   class ClosedError < Error; end
   # HARK_ERR_GAP (600): this receiver was cut (past its lag limit, or under the cut policy) and
-  # notifications were skipped; given once, by the receive that meets the gap.
-  class GapError < Error; end
+  # notifications were skipped; raised once, by the receive that meets the gap, after everything
+  # before the skipped range and before everything after it (receive again for those).
+  class GapError < Error
+    # How many notifications on the receiver's channels were skipped.
+    attr_reader :skipped
+    # The commit sequence numbers (Notification#txn) of the first and last skipped.
+    attr_reader :first_txn, :last_txn
+    # The position the receiver resumed from: the notifications after the gap are at or past it.
+    attr_reader :resumed_at
+
+    def initialize(message = nil, skipped: nil, first_txn: nil, last_txn: nil, resumed_at: nil, **rest)
+      super(message, **rest)
+      @skipped = skipped
+      @first_txn = first_txn
+      @last_txn = last_txn
+      @resumed_at = resumed_at
+    end
+  end
   # HARK_ERR_NULL_PARAMETER (900): a NULL pointer reached the C layer (a bug in this gem).
   class NullParameterError < Error; end
   # HARK_ERR_PANIC (901): a bug inside hark; the call failed and the session was closed.

@@ -65,12 +65,26 @@ module Hark
     attach_function :hark_savepoint, %i[pointer string], :int, blocking: true
     attach_function :hark_release, %i[pointer string], :int, blocking: true
     attach_function :hark_rollback_to, %i[pointer string], :int, blocking: true
+    # Durable subscriptions: attaching, acknowledging (which may settle a cut's count under the
+    # tail lock), detaching and dropping take queue locks.
+    attach_function :hark_subscribe, %i[pointer string pointer int pointer pointer], :int, blocking: true
+    attach_function :hark_ack, %i[pointer uint64], :int, blocking: true
+    attach_function :hark_detach, [:pointer], :int, blocking: true
+    attach_function :hark_unsubscribe, %i[pointer string], :int, blocking: true
+    attach_function :hark_last_gap, %i[pointer pointer], :int
 
     DEFAULT_NOTICE_PROCESSOR = ffi_libraries.first.find_function('hark_default_notice_processor')
 
-    # struct hark_notification { char *relname; int be_pid; char *extra; }
+    # struct hark_notification { char *relname; int be_pid; char *extra; uint64_t position;
+    # uint64_t txn; int64_t commit_time_ns; }
     class Notification < FFI::Struct
-      layout :relname, :pointer, :be_pid, :int, :extra, :pointer
+      layout :relname, :pointer, :be_pid, :int, :extra, :pointer,
+             :position, :uint64, :txn, :uint64, :commit_time_ns, :int64
+    end
+
+    # struct hark_gap { uint64_t skipped, first_txn, last_txn, resumed_at; }
+    class Gap < FFI::Struct
+      layout :skipped, :uint64, :first_txn, :uint64, :last_txn, :uint64, :resumed_at, :uint64
     end
   end
 end
