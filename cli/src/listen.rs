@@ -5,6 +5,11 @@
 //! attach, only what it had not printed, plus at most the one line it printed last (killed
 //! between the flush and the acknowledgement). A gap (the receiver was cut) is a line on standard
 //! error, and in JSON mode also a `{"gap":…}` object in its place among the notifications.
+//!
+//! The core's automatic acknowledgement (`AckMode::Auto`) is not used: it acknowledges a
+//! notification at the next receive, so a consumer killed after printing one but before asking
+//! for the next would print it again; acknowledging explicitly once the line is flushed narrows
+//! that to a kill between the flush and the acknowledgement.
 
 use crate::format::{notification_line, render_error};
 use crate::json;
@@ -30,7 +35,8 @@ pub struct Receive {
 /// pipe to `head -1`) ends it; returns the exit status: 0, or 1 when `count` was not reached in
 /// time or a call failed.
 pub fn run(conn: &mut Connection, r: &Receive, out: &mut impl Write) -> u8 {
-    let deadline = r.timeout.map(|t| Instant::now() + t);
+    // A timeout too far to be told from none is none.
+    let deadline = r.timeout.and_then(|t| Instant::now().checked_add(t));
     let mut received = 0u64;
     let done = |received: u64| r.count.is_some_and(|c| received >= c);
     loop {

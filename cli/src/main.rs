@@ -12,7 +12,7 @@ use std::io::{self, IsTerminal, Read};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// PostgreSQL's LISTEN/NOTIFY on a queue directory shared by the processes of one machine.
 ///
@@ -91,13 +91,33 @@ struct QueueArgs {
     /// Open only an existing queue: fail (`queue "DIR" does not exist`) rather than create one.
     #[arg(long)]
     no_create: bool,
+    /// For a queue this creates: when it is full, cut the listeners and subscriptions holding it
+    /// back (each is told by a gap what it skipped) instead of failing commits with 54000. An
+    /// existing queue keeps its own policy: a different one is an error.
+    #[arg(long)]
+    cut_laggards: bool,
+    /// For a queue this creates: a plain listener further than BYTES behind the newest commit is
+    /// cut, with a gap (subscriptions set their own limits). An existing queue keeps its own.
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
+    listener_max_lag_bytes: Option<u64>,
+    /// For a queue this creates: a plain listener whose oldest unread commit is older than S
+    /// seconds is cut, with a gap. An existing queue keeps its own.
+    #[arg(long, value_name = "S", value_parser = seconds)]
+    listener_max_lag_age: Option<f64>,
 }
 
 impl QueueArgs {
     fn options(&self) -> hark::Options {
-        hark::Options { max_payload: self.max_payload, max_queue_size: self.max_queue_size, ..hark::Options::new() }
-            .group_shared(self.group_shared)
-            .create(!self.no_create)
+        hark::Options {
+            max_payload: self.max_payload,
+            max_queue_size: self.max_queue_size,
+            cut_laggards: self.cut_laggards.then_some(true),
+            listener_max_lag_bytes: self.listener_max_lag_bytes,
+            listener_max_lag_age: self.listener_max_lag_age.map(Duration::from_secs_f64),
+            ..hark::Options::new()
+        }
+        .group_shared(self.group_shared)
+        .create(!self.no_create)
     }
 }
 
@@ -191,10 +211,10 @@ struct ListenArgs {
     no_ack: bool,
 }
 
-/// A number of seconds: finite and not negative.
+/// A number of seconds: not negative, and finite (one that a duration can hold).
 fn seconds(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
-        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        Ok(v) if Duration::try_from_secs_f64(v).is_ok() => Ok(v),
         _ => Err(format!("{s:?} is not a number of seconds")),
     }
 }
@@ -431,17 +451,20 @@ fn subscribe(
     wait: Option<f64>,
 ) -> Result<(), u8> {
     let channels: Vec<&str> = channels.iter().map(String::as_str).collect();
-    // The core waits for a bounded time; waiting for ever is waiting again.
+    // The core waits for a bounded time, given as a duration: a long wait is made of rounds,
+    // against a deadline of our own (none: for ever, or too far to be told from it).
     const ROUND: Duration = Duration::from_secs(3600);
-    let (options, forever) = match wait {
-        Some(s) if s.is_infinite() => (options.wait(ROUND), true),
-        Some(s) => (options.wait(Duration::from_secs_f64(s)), false),
-        None => (options, false),
-    };
+    let deadline = wait.map(|s| Duration::try_from_secs_f64(s).ok().and_then(|w| Instant::now().checked_add(w)));
+    let mut options = options;
     loop {
+        options.wait = deadline.map(|d| d.map_or(ROUND, |d| d.saturating_duration_since(Instant::now()).min(ROUND)));
         match conn.subscribe(name, &channels, &options) {
             Ok(()) => return Ok(()),
-            Err(e) if e.kind() == ErrorKind::InUse && forever => continue,
+            Err(e)
+                if e.kind() == ErrorKind::InUse && deadline.is_some_and(|d| d.is_none_or(|d| Instant::now() < d)) =>
+            {
+                continue
+            }
             Err(e) if e.kind() == ErrorKind::InUse => {
                 // The core's hint speaks of the API; say what the command takes.
                 let hint = match wait {

@@ -277,6 +277,62 @@ fn a_cut_subscription_prints_a_gap_then_what_follows() {
     assert_eq!(numbers, (skipped..total).collect::<Vec<_>>(), "the plain listener: the gap, then what follows");
 }
 
+/// A queue created by `hark listen --cut-laggards` never fails a commit on a listener that
+/// stopped reading: the listener is cut, and on SIGCONT prints the gap, then what follows. The
+/// policy and limits given are the queue's, fixed at its creation.
+#[test]
+fn the_cut_policy_options_keep_notifiers_going_past_a_stopped_listener() {
+    let dir = TempDir::new("sub-cut");
+    let mut listener = piped(hark().args([
+        "listen",
+        "--dir",
+        &dir_arg(&dir),
+        "--cut-laggards",
+        "--max-queue-size",
+        "524288",
+        "--listener-max-lag-age",
+        "3600",
+        "c",
+    ]));
+    wait_until("the listener to register", || common::listeners(dir.path()) == 1);
+    let pid = listener.0.id() as i32;
+    // SAFETY: kill(2) on our own child.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
+    wait_until("the listener to stop", || stopped(pid));
+    let mut app = hark::Connection::open(dir.path()).unwrap();
+    app.set_notice_handler(Some(Box::new(|_| {}))); // the warnings from half full on
+    let total = 3000u64; // 3 MB through a 512 KiB queue: each commit succeeds
+    for i in 0..total {
+        app.notify("c", &format!("{i} {}", "x".repeat(1000))).unwrap();
+    }
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGCONT) }, 0);
+    let mut numbers = Vec::new();
+    for line in BufReader::new(listener.0.stdout.take().unwrap()).lines() {
+        let n: u64 = payload(&line.unwrap()).split(' ').next().unwrap().parse().unwrap();
+        numbers.push(n);
+        if n == total - 1 {
+            break;
+        }
+    }
+    listener.0.kill().unwrap();
+    listener.0.wait().unwrap();
+    let mut stderr = String::new();
+    listener.0.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    let skipped: u64 = stderr
+        .strip_prefix("hark listen: gap: ")
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("one gap line: {stderr:?}"));
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert_eq!(numbers, (skipped..total).collect::<Vec<_>>(), "the gap, then what follows");
+
+    // The queue keeps what it was created with.
+    let reopen = |o: hark::Options| hark::Connection::with_options(dir.path(), &o).map(|_| ());
+    reopen(hark::Options::new().cut_laggards(true).listener_max_lag_age(Duration::from_secs(3600))).unwrap();
+    assert!(reopen(hark::Options::new().cut_laggards(false)).is_err());
+    assert!(reopen(hark::Options::new().listener_max_lag_age(Duration::from_secs(60))).is_err());
+}
+
 /// One process at a time consumes a subscription: a second gets 55006's message and a hint,
 /// `--wait` waits for the first to go; `hark unsubscribe` drops it, not while it is in use.
 #[test]
