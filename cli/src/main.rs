@@ -102,7 +102,7 @@ struct QueueArgs {
     listener_max_lag_bytes: Option<u64>,
     /// For a queue this creates: a plain listener whose oldest unread commit is older than S
     /// seconds is cut, with a gap. An existing queue keeps its own.
-    #[arg(long, value_name = "S", value_parser = seconds)]
+    #[arg(long, value_name = "S", value_parser = positive_seconds)]
     listener_max_lag_age: Option<f64>,
 }
 
@@ -203,7 +203,7 @@ struct ListenArgs {
     max_lag_bytes: Option<u64>,
     /// With --subscription: when its oldest unread commit is older than S seconds, the
     /// subscription is cut, as with --max-lag-bytes.
-    #[arg(long, value_name = "S", requires = "subscription", value_parser = seconds)]
+    #[arg(long, value_name = "S", requires = "subscription", value_parser = positive_seconds)]
     max_lag_age: Option<f64>,
     /// With --subscription: print without acknowledging (the next attach receives the same
     /// notifications again).
@@ -216,6 +216,14 @@ fn seconds(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if Duration::try_from_secs_f64(v).is_ok() => Ok(v),
         _ => Err(format!("{s:?} is not a number of seconds")),
+    }
+}
+
+/// A lag limit in seconds: more than zero (the core takes zero as no limit).
+fn positive_seconds(s: &str) -> Result<f64, String> {
+    match seconds(s)? {
+        v if v > 0.0 => Ok(v),
+        _ => Err("a lag limit must be more than 0 seconds (leave it out for none)".to_owned()),
     }
 }
 

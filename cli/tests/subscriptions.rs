@@ -388,6 +388,12 @@ fn one_consumer_at_a_time_and_unsubscribe() {
         assert_eq!(code, 2, "{args:?}: {err}");
         assert!(err.contains("--subscription"), "{args:?}: {err}");
     }
+    // A zero lag limit would mean none to the core: it is refused rather than taken so.
+    for args in [&["--subscription", "s", "--max-lag-age", "0"][..], &["--listener-max-lag-age", "0"]] {
+        let (code, _, err) = run(hark().args(["listen", "--dir", &d]).args(args).arg("c"));
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains("must be more than 0 seconds"), "{args:?}: {err}");
+    }
 }
 
 /// A consumer that exits after `--count` resumes, at the next run, after the last line it
