@@ -315,6 +315,16 @@ fn kill_loop(mode: &str) {
     while Instant::now() < total {
         let mut agent = spawn("consume", &[qs.clone(), "k".into(), mode.into()]);
         agent.expect("READY");
+        // Its output is read as it comes: a consumer blocked on a full pipe would fall behind.
+        let pid = agent.child.id() as i32;
+        let reader = std::thread::spawn(move || {
+            let mut lines = Vec::new();
+            while let Some(l) = agent.line() {
+                lines.push(l);
+            }
+            let _ = agent.child.wait();
+            lines
+        });
         seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
         let life = Duration::from_millis(20 + (seed >> 33) % 200);
         let until = Instant::now() + life;
@@ -326,30 +336,45 @@ fn kill_loop(mode: &str) {
             }
             std::thread::sleep(Duration::from_micros(500));
         }
-        // SAFETY: kill has no memory-safety preconditions.
-        unsafe { libc::kill(agent.child.id() as i32, libc::SIGKILL) };
-        let _ = agent.child.wait();
-        let mut lines = Vec::new();
-        while let Some(l) = agent.line() {
-            lines.push(l);
-        }
-        runs.push(lines);
+        // SAFETY: kill has no memory-safety preconditions; the reader waits for the child, so
+        // its pid is not reused before this.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        runs.push(reader.join().unwrap());
     }
-    // A last consumer drains the rest.
+    // A last consumer drains the rest (its lines read by a thread, so that a consumer that
+    // stops short fails the test with what it got instead of hanging it). One more notification
+    // gives it something to receive when the killed ones acknowledged everything.
+    app.notify("work", &sent.to_string()).unwrap();
+    sent += 1;
     let mut agent = spawn("consume", &[qs, "k".into(), mode.into()]);
     agent.expect("READY");
+    let pid = agent.child.id() as i32;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        while let Some(l) = agent.line() {
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+        let _ = agent.child.wait();
+    });
     let mut last = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_secs(120);
     while numbers(&last, "R ").last() != Some(&(sent - 1)) {
-        assert!(
-            Instant::now() < deadline,
-            "the last consumer did not drain the queue: sent {sent}, got {:?}, stats {:?}",
-            last.iter().rev().take(3).collect::<Vec<_>>(),
-            app.subscriptions()
-        );
-        last.push(agent.line().expect("consumer output"));
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(l) => last.push(l),
+            Err(_) => panic!(
+                "the last consumer did not drain the queue: sent {sent}, got {:?}, stats {:?}",
+                last.iter().rev().take(3).collect::<Vec<_>>(),
+                app.subscriptions()
+            ),
+        }
     }
-    agent.kill();
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    drop(rx);
+    reader.join().unwrap();
     runs.push(last);
 
     let mut next = 0u64; // everything before it was received by some run
