@@ -6,8 +6,8 @@
  *
  * Conventions:
  *  - Ownership: what a function returns as a non-const pointer (hark_conn, hark_notification,
- *    hark_query) belongs to the caller and is released with its function (hark_finish,
- *    hark_freemem, hark_query_clear), each of which accepts NULL and then does nothing. A
+ *    hark_queue_stats, hark_query) belongs to the caller and is released with its function
+ *    (hark_finish, hark_freemem, hark_query_clear), each of which accepts NULL and then does nothing. A
  *    `const char *` that comes back is borrowed; each function says how long it lives.
  *  - Strings going in are NUL-terminated UTF-8 and only read during the call.
  *  - Errors: calls return a hark_result (HARK_OK = 0; the numbers never change), or a value
@@ -220,6 +220,93 @@ typedef struct hark_notification {
    */
   int64_t commit_time_ns;
 } hark_notification;
+
+/**
+ * One listener or durable subscription of the queue (part of hark_queue_stats).
+ */
+typedef struct hark_receiver_stat {
+  /**
+   * The subscription's name, or NULL for a plain listener.
+   */
+  const char *subscription;
+  /**
+   * The backend PID of its session (what its notifications carry); 0 for a subscription
+   * nobody is attached to.
+   */
+  int backend_pid;
+  /**
+   * The operating-system process id of that session's process (0 when detached).
+   */
+  int os_pid;
+  /**
+   * 1 while its session lives.
+   */
+  int alive;
+  /**
+   * How many channels (and patterns) it receives.
+   */
+  int channel_count;
+  /**
+   * Those channels and patterns (`channel_count` strings), or NULL when they were too long to
+   * be kept in the queue's control file (more than about 1 KiB in all).
+   */
+  const char *const *channel_names;
+  /**
+   * Where it reads next (a subscription: one past its acknowledged notification).
+   */
+  uint64_t position;
+  /**
+   * Bytes between its position and the head of the queue.
+   */
+  uint64_t lag_bytes;
+  /**
+   * Unread notifications on its channels.
+   */
+  uint64_t lag_notifications;
+  /**
+   * How long ago the oldest unread notification on its channels was committed, in
+   * nanoseconds; -1 when there is none.
+   */
+  int64_t lag_age_ns;
+  /**
+   * Its lag limits (0: none).
+   */
+  uint64_t max_lag_bytes;
+  uint64_t max_lag_age_ns;
+  /**
+   * Notifications skipped by cuts and not yet reported to it.
+   */
+  uint64_t gap_pending;
+} hark_receiver_stat;
+
+/**
+ * The state of a queue at one moment, returned by hark_stats: the struct, its receivers and
+ * their strings are one allocation that the caller releases with one hark_freemem call.
+ */
+typedef struct hark_queue_stats {
+  /**
+   * Byte positions of the head (where the next commit goes) and of the tail (the oldest
+   * entry kept).
+   */
+  uint64_t head;
+  uint64_t tail;
+  /**
+   * `pg_notification_queue_usage()`: the fraction of the maximum size in use.
+   */
+  double usage;
+  uint64_t max_queue_size;
+  uint64_t segment_size;
+  uint64_t max_payload;
+  /**
+   * Segment files in the directory.
+   */
+  int segment_files;
+  /**
+   * Listeners and subscriptions, in slot order.
+   */
+  int receiver_count;
+  const struct hark_receiver_stat *receivers;
+} hark_queue_stats;
 
 /**
  * What a receiver skipped when it was cut (see hark_last_gap).
@@ -570,6 +657,13 @@ enum hark_result hark_release(struct hark_conn *conn, const char *name);
  * block usable again.
  */
 enum hark_result hark_rollback_to(struct hark_conn *conn, const char *name);
+
+/**
+ * Advances the tail (as a commit does), then reports the queue's positions and sizes and each
+ * listener's and durable subscription's lag, into `*stats` (only on HARK_OK), one block freed
+ * with hark_freemem, independent of the connection.
+ */
+enum hark_result hark_stats(struct hark_conn *conn, struct hark_queue_stats **stats);
 
 /**
  * Creates the durable subscription `name` on `channels` (`nchannels` exact names, or globs with

@@ -40,6 +40,7 @@ mod query;
 mod receive;
 mod result;
 mod statements;
+mod stats;
 mod subscribe;
 
 // Everything is also reachable from Rust (the rlib), which is how ffi/tests drives the ABI.
@@ -48,6 +49,7 @@ pub use escape::*;
 pub use params::*;
 pub use query::*;
 pub use receive::*;
+pub use stats::*;
 pub use result::*;
 pub use statements::*;
 pub use subscribe::*;

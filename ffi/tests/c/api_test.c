@@ -741,6 +741,58 @@ static void test_subscriptions(void) {
     hark_finish(app);
 }
 
+/* hark_stats: the queue's state and each receiver's lag, in one block. */
+static void test_stats(void) {
+    const char *q = path("stats");
+    hark_conn *app = hark_connect(q);
+    hark_conn *l = hark_connect(q);
+    hark_conn *w = hark_connect(q);
+    CHECK_RES(hark_listen(l, "plain"), HARK_OK);
+    const char *chans[] = {"orders.*", "exact"};
+    const char *keys[] = {"max_lag_bytes", NULL};
+    const char *vals[] = {"1000000", NULL};
+    CHECK_RES(hark_subscribe(w, "mailer", chans, 2, keys, vals), HARK_OK);
+    CHECK_RES(hark_detach(w), HARK_OK);
+    for (int i = 0; i < 3; i++) CHECK_RES(hark_notify(app, "orders.paid", "x"), HARK_OK);
+    CHECK_RES(hark_notify(app, "plain", "y"), HARK_OK);
+    CHECK_RES(hark_stats(app, NULL), HARK_ERR_NULL_PARAMETER);
+    hark_queue_stats *st = NULL;
+    CHECK_RES(hark_stats(app, &st), HARK_OK);
+    CHECK(st != NULL);
+    if (st != NULL) {
+        CHECK(st->head > st->tail || st->head == st->tail);
+        CHECK(st->receiver_count == 2);
+        CHECK(st->usage >= 0.0 && st->usage <= 1.0);
+        CHECK(st->max_payload == 7999 && st->segment_files >= 1);
+        int seen = 0;
+        for (int i = 0; i < st->receiver_count; i++) {
+            const hark_receiver_stat *r = &st->receivers[i];
+            if (r->subscription == NULL) {
+                seen |= 1;
+                CHECK(r->alive == 1 && r->backend_pid == hark_backend_pid(l));
+                CHECK(r->channel_count == 1 && r->channel_names != NULL);
+                if (r->channel_names != NULL) CHECK_STR(r->channel_names[0], "plain");
+                CHECK(r->lag_notifications == 1 && r->lag_bytes > 0 && r->lag_age_ns >= 0);
+            } else {
+                seen |= 2;
+                CHECK_STR(r->subscription, "mailer");
+                CHECK(r->alive == 0 && r->backend_pid == 0);
+                CHECK(r->channel_count == 2 && r->channel_names != NULL);
+                if (r->channel_names != NULL) {
+                    CHECK_STR(r->channel_names[0], "orders.*");
+                    CHECK_STR(r->channel_names[1], "exact");
+                }
+                CHECK(r->lag_notifications == 3 && r->max_lag_bytes == 1000000 && r->gap_pending == 0);
+            }
+        }
+        CHECK(seen == 3);
+        hark_freemem(st);
+    }
+    hark_finish(w);
+    hark_finish(l);
+    hark_finish(app);
+}
+
 /* Under cut_laggards a listener that does not read is cut: commits go on, and its next
  * hark_notifies returns NULL once with HARK_ERR_GAP, the count in hark_last_gap. */
 static void test_cut_policy(void) {
@@ -836,6 +888,7 @@ int main(int argc, char **argv) {
     test_queue_full();
     test_max_payload_option();
     test_subscriptions();
+    test_stats();
     test_cut_policy();
 
     /* NULL dir: the default directory, here $HARK_DIR. */
