@@ -5,7 +5,8 @@ synchronous=NORMAL, one writer process and one listener process, both Python, ag
     python bench/sqlite_bench.py [--quick] [--runs 3]    (needs hark, hark.sqlite and honker)
 
 Scenarios (medians of the runs):
-  latency     commit start → listener receipt, p50/p99, writer paced so the listener sleeps:
+  latency     commit start → listener receipt, p50/p99, writer paced so the listener sleeps, and
+              the median time of the writer's commit call in that run (paced, so cold):
               hark-sqlite (trigger event), plain hark NOTIFY (no SQLite), honker, and the
               machine's floor for two Python processes: the same writer and listener passing a
               number through a pipe (no database, no queue)
@@ -93,13 +94,15 @@ def role_listener(kind: str, target: str, count: int) -> None:
                 recv[oid] = t
                 if len(recv) >= count:
                     break
-    print(json.dumps(recv), flush=True)
+    print(json.dumps({str(k): v for k, v in recv.items()}), flush=True)
 
 
 def role_writer(kind: str, db: str, qdir: str, count: int, pace_us: int) -> None:
     """Commits `count` transactions of one INSERT plus its event; prints each commit's start time
-    (by order id) as JSON. Waits for a line on stdin before starting."""
+    (by order id) and the median time of the commit call as JSON. Waits for a line on stdin
+    before starting."""
     sent: dict[int, int] = {}
+    took: list[int] = []
     if kind == "pipe":
         fd = os.open(qdir, os.O_WRONLY)
     elif kind == "honker":
@@ -122,6 +125,7 @@ def role_writer(kind: str, db: str, qdir: str, count: int, pace_us: int) -> None
         if kind == "pipe":
             sent[i] = time.monotonic_ns()
             os.write(fd, b"%d\n" % i)
+            took.append(time.monotonic_ns() - sent[i])
         elif kind == "honker":
             tx = h.transaction()
             tx.__enter__()
@@ -129,21 +133,24 @@ def role_writer(kind: str, db: str, qdir: str, count: int, pace_us: int) -> None
             tx.notify("events", str(i))
             sent[i] = time.monotonic_ns()
             tx.__exit__(None, None, None)
+            took.append(time.monotonic_ns() - sent[i])
         elif kind == "hark":
             conn.execute("BEGIN")
             conn.notify("events", str(i))
             sent[i] = time.monotonic_ns()
             conn.commit()
+            took.append(time.monotonic_ns() - sent[i])
         else:
             c.execute("BEGIN")
             c.execute("INSERT INTO orders (id, email, total) VALUES (?, ?, ?)", (i, "bench@example.com", i))
             sent[i] = time.monotonic_ns()
             c.execute("COMMIT")
+            took.append(time.monotonic_ns() - sent[i])
         if pace_us:
             end = time.monotonic_ns() + pace_us * 1000
             while time.monotonic_ns() < end:
                 time.sleep(0.0002)
-    print(json.dumps(sent), flush=True)
+    print(json.dumps({"sent": sent, "commit_ns": statistics.median(took) if took else None}), flush=True)
 
 
 def role_cost(variant: str, db: str, qdir: str, count: int) -> None:
@@ -198,14 +205,20 @@ def ready(p: subprocess.Popen[str]) -> None:
     assert line == "READY", line
 
 
-def result(p: subprocess.Popen[str]) -> dict[str, int]:
+def result(p: subprocess.Popen[str]) -> dict[str, object]:
     assert p.stdout is not None
     out = p.stdout.readline()
     p.wait(timeout=300)
-    return {int(k): v for k, v in json.loads(out).items()}  # type: ignore[misc]
+    return json.loads(out)  # type: ignore[no-any-return]
 
 
-def pair(kind: str, count: int, pace_us: int, tmp: Path) -> tuple[dict[int, int], dict[int, int]]:
+def by_id(times: dict[str, int]) -> dict[int, int]:
+    return {int(k): v for k, v in times.items()}
+
+
+def pair(kind: str, count: int, pace_us: int, tmp: Path) -> tuple[dict[int, int], dict[int, int], float | None]:
+    """Runs a writer and a listener: (commit start by id, receipt by id, the writer's median
+    commit call in µs)."""
     db, qdir = str(tmp / f"{kind}.db"), str(tmp / f"{kind}-queue")
     for f in Path(tmp).glob(f"{kind}.db*"):
         f.unlink()
@@ -228,9 +241,10 @@ def pair(kind: str, count: int, pace_us: int, tmp: Path) -> tuple[dict[int, int]
     assert w.stdin is not None
     w.stdin.write("go\n")
     w.stdin.flush()
-    sent = result(w)
+    wrote = result(w)
     recv = result(lsn)
-    return sent, recv
+    commit = wrote["commit_ns"]
+    return by_id(wrote["sent"]), by_id(recv), None if commit is None else float(commit) / 1000  # type: ignore[arg-type]
 
 
 def pct(v: list[float], q: float) -> float:
@@ -238,14 +252,16 @@ def pct(v: list[float], q: float) -> float:
     return v[min(len(v) - 1, int(q * len(v)))]
 
 
-def latency(kind: str, n: int, tmp: Path) -> tuple[float, float]:
-    sent, recv = pair(kind, n, 1000, tmp)
+def latency(kind: str, n: int, tmp: Path) -> tuple[float, float, float | None]:
+    """p50 and p99 of commit start → receipt, and the median time of the writer's commit call
+    (the part of the latency the writer spends before the listener can be woken)."""
+    sent, recv, commit = pair(kind, n, 1000, tmp)
     lat = [(recv[i] - sent[i]) / 1000 for i in sent]
-    return pct(lat, 0.5), pct(lat, 0.99)
+    return pct(lat, 0.5), pct(lat, 0.99), commit
 
 
 def throughput(kind: str, n: int, tmp: Path) -> float:
-    sent, recv = pair(kind, n, 0, tmp)
+    sent, recv, _ = pair(kind, n, 0, tmp)
     return n / ((max(recv.values()) - min(sent.values())) / 1e9)
 
 
@@ -284,9 +300,11 @@ def main() -> int:
         with tempfile.TemporaryDirectory(prefix="hark-sqlite-bench-", dir=base) as t:
             tmp = Path(t)
             for kind in ("hark-sqlite", "hark", "honker", "pipe"):
-                p50, p99 = latency(kind, n_lat if kind != "honker" else n_lat // 2, tmp)
+                p50, p99, commit = latency(kind, n_lat if kind != "honker" else n_lat // 2, tmp)
                 add(f"latency_p50_us.{kind}", p50)
                 add(f"latency_p99_us.{kind}", p99)
+                if commit is not None:
+                    add(f"latency_commit_us.{kind}", commit)
             for kind in ("hark-sqlite", "honker"):
                 add(f"rows_per_s.{kind}", throughput(kind, n_tp if kind != "honker" else n_tp // 4, tmp))
             # The variants take turns, a few rounds each, so that the machine's slower and
