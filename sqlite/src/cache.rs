@@ -71,10 +71,9 @@ impl Stmts {
         if conn.create_module(GUARD, module, Some(GuardAux(self.clone()))).is_err() {
             return;
         }
-        // Preparing a statement that names the eponymous table connects it.
-        if conn.prepare(&format!("SELECT 0 FROM {GUARD}")).is_ok() {
-            self.armed.set(true);
-        }
+        // Preparing a statement that names the eponymous table connects it, and the connection
+        // arms the cache (not a table of the application's that would have the same name).
+        let _ = conn.prepare(&format!("SELECT 0 FROM {GUARD}"));
     }
 
     /// Finalizes every kept statement and keeps none from now on.
@@ -257,6 +256,7 @@ unsafe impl<'vtab> VTab<'vtab> for Guard {
 
     fn connect(_db: &mut VTabConnection, aux: Option<&GuardAux>, _args: &[&[u8]]) -> Result<(String, Guard)> {
         let stmts = aux.ok_or_else(|| Error::ModuleError("hark_statement_guard: no state".into()))?.0.clone();
+        stmts.armed.set(true);
         Ok(("CREATE TABLE x(unused)".to_owned(), Guard { base: sqlite3_vtab::default(), stmts }))
     }
 

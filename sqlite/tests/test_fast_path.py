@@ -5,6 +5,7 @@ and the outbox is read instead."""
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -100,6 +101,16 @@ def test_closing_leaves_no_statement_open(dbpath: Path, qdir: Path, listener: ha
     db.close()
     assert len(drain(listener)) == 3
     assert not Path(f"{dbpath}-wal").exists()
+
+
+def test_a_table_named_as_the_guard_keeps_no_statement(dbpath: Path, qdir: Path, listener: hark.Connection) -> None:
+    # The application's own table shadows the eponymous one, whose connection never happens:
+    # then nothing may be kept, or nothing would finalize it.
+    plain = sqlite3.connect(dbpath)
+    plain.execute("CREATE TABLE hark_statement_guard (x)")
+    plain.commit()
+    plain.close()
+    test_closing_leaves_no_statement_open(dbpath, qdir, listener)
 
 
 def test_the_sqlite3_shell_closes_cleanly(dbpath: Path, qdir: Path, listener: hark.Connection) -> None:
