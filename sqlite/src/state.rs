@@ -62,6 +62,8 @@ pub(crate) struct State {
     pub commit_stmt: Cell<*mut c_void>,
     /// That statement's commit happened: publish the rows from memory.
     pub from_memory: Cell<bool>,
+    /// The main database's data version when the commit hook last ran (`commit_completed`).
+    pub commit_version: Cell<Option<u32>>,
 }
 
 /// A `Send` wrapper for the state pointer captured by the SQL functions (SQLite runs them on the
@@ -118,6 +120,7 @@ pub(crate) fn register(conn: Connection) -> Result<bool> {
         inserting: Cell::new(false),
         commit_stmt: Cell::new(std::ptr::null_mut()),
         from_memory: Cell::new(false),
+        commit_version: Cell::new(None),
     }));
     let p = Ptr(st);
     let owner = Owner(st);
@@ -178,6 +181,7 @@ fn call(
 ) -> Result<Option<String>> {
     // SAFETY: the connection of the call; used only during it.
     let conn = unsafe { ctx.get_connection()? };
+    st.catch_up_on_commit();
     let r = f(st, ctx, &conn);
     // An autocommit statement run by the function (an outbox insert from a plain SELECT) may
     // have committed inside it, when the hooks could not publish.
@@ -264,6 +268,31 @@ impl State {
         self.end_txn();
     }
 
+    /// At a notification: a commit of a transaction that notified was seen and has not been
+    /// published, because no statement end was seen since (a program replaced the trace
+    /// callback): if that commit completed, this is another transaction, whose rows must not be
+    /// folded with, nor kept beside, the committed ones; those are published first, by reading
+    /// the outbox (`first_of_transaction`), as after a failed publication.
+    pub fn catch_up_on_commit(&self) {
+        if self.commit_seen.get() && self.commit_completed() {
+            self.commit_seen.set(false);
+            self.from_memory.set(false);
+            self.end_txn();
+            self.backlog.set(true);
+        }
+    }
+
+    /// Whether the commit whose hook ran last completed: the data version of the main database
+    /// changes when a commit completes (its second phase) and not when the commit fails and
+    /// leaves the transaction open (SQLITE_BUSY in rollback-journal mode). False when this
+    /// SQLite cannot tell (SQLITE_FCNTL_DATA_VERSION came in 3.26).
+    fn commit_completed(&self) -> bool {
+        match (self.commit_version.get(), data_version(self.db)) {
+            (Some(then), Some(now)) => then != now,
+            _ => false,
+        }
+    }
+
     /// A statement starts. Before a COMMIT of a transaction that notified, the rows kept in
     /// memory are checked against the outbox (nothing can undo them between this check and
     /// the commit, which is this statement's), so that the publication after the commit needs
@@ -293,9 +322,26 @@ fn is_commit(sql: &[u8]) -> bool {
     })
 }
 
+/// The main database's data version (SQLITE_FCNTL_DATA_VERSION), None if not supported.
+fn data_version(db: *mut ffi::sqlite3) -> Option<u32> {
+    const SQLITE_FCNTL_DATA_VERSION: c_int = 35;
+    let mut v: u32 = 0;
+    // SAFETY: a valid connection on its thread; the opcode writes one u32.
+    let rc = unsafe {
+        ffi::sqlite3_file_control(
+            db,
+            b"main\0".as_ptr() as *const c_char,
+            SQLITE_FCNTL_DATA_VERSION,
+            &mut v as *mut u32 as *mut c_void,
+        )
+    };
+    (rc == ffi::SQLITE_OK).then_some(v)
+}
+
 unsafe extern "C" fn on_commit(p: *mut c_void) -> c_int {
     let st = &*(p as *const State);
     if st.txn_wrote.get() {
+        st.commit_version.set(data_version(st.db));
         st.commit_seen.set(true);
         // The commit of the COMMIT statement whose start checked the rows in memory.
         st.from_memory.set(!st.commit_stmt.get().is_null());

@@ -5,6 +5,7 @@ and the outbox is read instead."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import subprocess
 from pathlib import Path
@@ -165,3 +166,22 @@ def test_two_connections_of_one_process_take_turns(dbpath: Path, qdir: Path, lis
             a = b
     got = [e["data"]["email"] for e in events(listener) if e]  # type: ignore[index]
     assert got == want
+
+
+def test_a_program_that_replaces_the_trace_callback_loses_nothing(
+    dbpath: Path, qdir: Path, journal: str, listener: hark.Connection
+) -> None:
+    # Python's set_trace_callback replaces the extension's: no statement end is seen, so each
+    # commit is published later (by the next notification, hark_publish() or the live peer),
+    # and a new transaction must not fold its notifications into the committed ones.
+    db = setup(dbpath, qdir, journal)
+    db.set_trace_callback(lambda sql: None)
+    for i in range(3):
+        db.execute("BEGIN")
+        db.execute("SELECT pg_notify('events', 'same')")
+        db.execute("INSERT INTO orders (email, total) VALUES (?, 1)", (f"t{i}",))
+        db.execute("COMMIT")
+    db.execute("SELECT hark_publish()")
+    got = [p if p == "same" else json.loads(p)["data"]["email"] for _, p in drain(listener)]
+    assert got == ["same", "t0", "same", "t1", "same", "t2"]  # all, once, in commit order
+
