@@ -66,6 +66,9 @@ ROWS = [
     ("fanout, 10 idle listeners", "fanout.k10.notifications_per_s", "notifications/s", True),
     ("fanout, 100 idle listeners", "fanout.k100.notifications_per_s", "notifications/s", True),
     ("fanout, 1,000 idle listeners", "fanout.k1000.notifications_per_s", "notifications/s", True),
+    ("patterns: none", "patterns.none.notifications_per_s", "notifications/s", True),
+    ("patterns: 100 matching nothing, literal prefix", "patterns.prefix100.notifications_per_s", "notifications/s", True),
+    ("patterns: 100 matching nothing, leading wildcard", "patterns.wildcard100.notifications_per_s", "notifications/s", True),
     ("1 notifier", "notifiers.n1.notifications_per_s", "notifications/s", True),
     ("2 notifiers", "notifiers.n2.notifications_per_s", "notifications/s", True),
     ("4 notifiers", "notifiers.n4.notifications_per_s", "notifications/s", True),
@@ -319,6 +322,9 @@ def main():
          cmp(p50, hk.get("latency.p50_us"), lambda x, y: y >= 50 * x))
     k0, k1000 = h.get("fanout.k0.notifications_per_s"), h.get("fanout.k1000.notifications_per_s")
     goal("fanout: 1,000 idle listeners ≥ 90% of none", f"{100 * k1000 / k0:.0f}%", k1000 >= 0.9 * k0)
+    p0, pp = h.get("patterns.none.notifications_per_s"), h.get("patterns.prefix100.notifications_per_s")
+    if p0 and pp:
+        goal("patterns: 100 prefixed pattern subscriptions matching nothing ≥ 90% of none", f"{100 * pp / p0:.0f}%", pp >= 0.9 * p0)
     n1, n4 = h.get("notifiers.n1.notifications_per_s"), h.get("notifiers.n4.notifications_per_s")
     goal("4 notifiers ≥ 90% of 1", f"{100 * n4 / n1:.0f}%", n4 >= 0.9 * n1)
     v = py.get("per-commit.notifications_per_s")

@@ -2,7 +2,8 @@
 //! notifier processes (this same program with `--role`), synchronises their start, and reports
 //! what it measured as a table, or with `--json` as one JSON object on the last line.
 //!
-//! Scenarios: `per-commit`, `batched`, `latency`, `fanout`, `notifiers`, `payload`, `backlog`,
+//! Scenarios: `per-commit`, `batched`, `latency`, `fanout`, `patterns` (100 durable subscriptions
+//! on patterns that match nothing, with and without a literal prefix), `notifiers`, `payload`, `backlog`,
 //! `subscription` (per-commit into a durable subscription), `reattach` (a subscriber catching up
 //! on a backlog committed while it was away), `broadcast` (one notifier, 1, 10 and 100
 //! listeners), and `floor` (this machine's own limits: a pipe wake-up between two processes, and
@@ -96,7 +97,7 @@ pub fn main(prefix: &[&str], args: &[String]) -> i32 {
 }
 
 const USAGE: &str = "usage: hark bench [SCENARIO…] [--json] [--quick] [--dir DIR]
-scenarios: per-commit batched latency fanout notifiers payload backlog subscription reattach broadcast floor (default: all)
+scenarios: per-commit batched latency fanout patterns notifiers payload backlog subscription reattach broadcast floor (default: all)
   --json   print the figures as one JSON object on the last line
   --quick  small counts (a smoke run, not a measurement)
   --dir    where to make the scenario queues (default: /dev/shm, else the temp directory)

@@ -170,18 +170,50 @@ fn notifier(a: &[String]) -> Res {
     Ok(())
 }
 
-/// idle DIR K: K sessions, each listening on a channel nobody notifies, until standard input
-/// closes.
+/// idle DIR K [MODE]: K sessions, each listening on a channel nobody notifies (MODE `listen`,
+/// the default) or attached to a durable subscription on a pattern nobody's channel matches:
+/// `prefix` (`idle.I.*`, filed under its literal prefix) or `wildcard` (`*.idleI`, which no
+/// prefix can file), until standard input closes or says anything. Subscriptions are read
+/// whenever their descriptor wakes them, so that they keep up as a real consumer would.
 fn idle(a: &[String]) -> Res {
     let k: usize = a[1].parse()?;
+    let mode = a.get(2).map_or("listen", String::as_str);
     let q = hark::Queue::open(&a[0], &Options::new())?;
     let mut conns = Vec::with_capacity(k);
     for i in 0..k {
         let mut c = Connection::on(q.clone())?;
-        c.listen(&format!("idle-{i}"))?;
+        match mode {
+            "listen" => c.listen(&format!("idle-{i}"))?,
+            "prefix" => c.subscribe(&format!("idle-{i}"), &[&format!("idle.{i}.*")], &Default::default())?,
+            "wildcard" => c.subscribe(&format!("idle-{i}"), &[&format!("*.idle{i}")], &Default::default())?,
+            other => return Err(format!("unknown idle mode {other}").into()),
+        }
         conns.push(c);
     }
     say("READY");
-    wait_for_line();
-    Ok(())
+    if mode == "listen" {
+        wait_for_line();
+        return Ok(());
+    }
+    let mut fds: Vec<libc::pollfd> = std::iter::once(0)
+        .chain(conns.iter().map(|c| c.as_raw_fd()))
+        .map(|fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 })
+        .collect();
+    loop {
+        // SAFETY: fds is a valid array of pollfd for its length.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 1000) };
+        if n < 0 {
+            continue;
+        }
+        if fds[0].revents != 0 {
+            return Ok(());
+        }
+        for (f, c) in fds[1..].iter_mut().zip(conns.iter_mut()) {
+            if f.revents != 0 {
+                f.revents = 0;
+                c.consume_input()?;
+                while c.notifies()?.is_some() {}
+            }
+        }
+    }
 }

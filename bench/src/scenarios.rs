@@ -9,11 +9,12 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-pub const ALL: [&str; 11] = [
+pub const ALL: [&str; 12] = [
     "per-commit",
     "batched",
     "latency",
     "fanout",
+    "patterns",
     "notifiers",
     "payload",
     "backlog",
@@ -360,6 +361,21 @@ pub fn run_all(cfg: &Config, names: &[String], tables: bool) -> Res<String> {
                 }
                 j.push('}');
             }
+            "patterns" => {
+                let _ = write!(j, ",\"patterns\":{{");
+                let base = fanout_as(cfg, 0, per, "listen")?;
+                out(format!("| patterns | per-commit, no pattern subscriptions | {base:.0} notifications/s |"));
+                let _ = write!(j, "\"none\":{{\"notifications_per_s\":{base:.0}}}");
+                for (mode, what) in [("prefix", "`idle.I.*`: a literal prefix"), ("wildcard", "`*.idleI`: no prefix")] {
+                    let r = fanout_as(cfg, 100, per, mode)?;
+                    out(format!(
+                        "| patterns | per-commit with 100 pattern subscriptions matching nothing ({what}) | {r:.0} notifications/s ({:.0}% of none) |",
+                        100.0 * r / base
+                    ));
+                    let _ = write!(j, ",\"{mode}100\":{{\"notifications_per_s\":{r:.0}}}");
+                }
+                j.push('}');
+            }
             "notifiers" => {
                 let _ = write!(j, ",\"notifiers\":{{");
                 for (i, n) in [1usize, 2, 4].into_iter().enumerate() {
@@ -468,9 +484,15 @@ pub fn run_all(cfg: &Config, names: &[String], tables: bool) -> Res<String> {
 
 /// `per-commit` with `k` idle listener sessions (held by one extra process) on other channels.
 fn fanout(cfg: &Config, k: usize, per: u64) -> Res<f64> {
-    let dir = cfg.fresh_target(&format!("fanout{k}"));
+    fanout_as(cfg, k, per, "listen")
+}
+
+/// `per-commit` with `k` idle sessions in one extra process, in the idle role's `mode`
+/// (`listen`, or subscriptions on patterns that match nothing: `prefix`, `wildcard`).
+fn fanout_as(cfg: &Config, k: usize, per: u64, mode: &str) -> Res<f64> {
+    let dir = cfg.fresh_target(&format!("fanout{k}{mode}"));
     cfg.create(&dir, 7999)?;
-    let mut idle = Proc::start(cfg, "idle", &s(&[&dir.display(), &k]))?;
+    let mut idle = Proc::start(cfg, "idle", &s(&[&dir.display(), &k, &mode]))?;
     idle.expect("READY")?;
     let r = throughput_on(cfg, &dir, 1, per, 1, 64, 7999);
     idle.finish()?;

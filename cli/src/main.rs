@@ -58,9 +58,9 @@ enum Command {
     /// Carry CHANNELs between this queue and a PostgreSQL database, both ways, so that other
     /// machines' queues bridged to the same database (and any PostgreSQL client on it) hear them.
     Bridge(hark_cli::bridge::BridgeArgs),
-    /// Measure hark with real processes: per-commit, batched, latency, fanout, notifiers,
-    /// payload, backlog, subscription, reattach, broadcast, floor (`hark bench --help` for the
-    /// options).
+    /// Measure hark with real processes: per-commit, batched, latency, fanout, patterns,
+    /// notifiers, payload, backlog, subscription, reattach, broadcast, floor (`hark bench --help`
+    /// for the options).
     #[command(disable_help_flag = true)]
     Bench {
         /// Scenarios and options, passed to the benchmark coordinator.

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, AtomicU8};
 /// First bytes of the control file.
 pub const MAGIC: [u8; 8] = *b"HARKQ\0\0\x01";
 /// The queue format version this library reads and writes.
-pub const FORMAT_VERSION: u32 = 5;
+pub const FORMAT_VERSION: u32 = 6;
 /// PostgreSQL's page: the unit of `pg_notification_queue_usage` and of the size limit.
 pub const PAGE_SIZE: u64 = 8192;
 /// Longest channel name in bytes (NAMEDATALEN - 1).
@@ -137,7 +137,28 @@ pub struct Slot {
     pub cuts: AtomicU64,
     /// Where the unreported gap starts (the first cut's starting point).
     pub gap_from: AtomicU64,
+    /// Inside the unreported gap's range, what its owner had read past the floor of a later cut
+    /// (from the first cut's floor to its published position): no cutter counted it, so the
+    /// owner counts what it drops from there when it takes the gap. Empty when equal.
+    pub hole_from: AtomicU64,
+    pub hole_to: AtomicU64,
+    /// What an attached subscriber had read and not acknowledged when a cut passed it: the
+    /// queue no longer holds it, so unless acknowledged it becomes the gap of the next attach.
+    /// `owed_to` is the read position then (0: nothing owed); the owner lowers `owed_count` as it
+    /// acknowledges (tail lock held).
+    pub owed_to: AtomicU64,
+    pub owed_count: AtomicU64,
+    pub owed_first_txn: AtomicU64,
+    pub owed_last_txn: AtomicU64,
+    /// A cut's outcome, written whole before it is applied, so that the next holder of the tail
+    /// lock finishes the cut of a cutter that died halfway (`queue/cut.rs`).
+    pub journal: [AtomicU64; JOURNAL_LEN],
 }
+
+/// `Slot::journal`: the `cuts` value of the cut it describes (odd), then the new values of
+/// `gap_count`, `gap_from`, `gap_first_txn`, `gap_last_txn`, `cut_to`, `hole_from`, `hole_to`,
+/// `owed_to`, `owed_count`, `owed_first_txn`, `owed_last_txn`.
+pub const JOURNAL_LEN: usize = 12;
 
 /// Channel hashes a listener's `ChannelList` holds; a listener with more channels is matched by
 /// its buckets alone.
@@ -261,7 +282,7 @@ pub struct Mark {
 const _: () = assert!(std::mem::size_of::<Mark>() == 64);
 
 const _: () = assert!(std::mem::size_of::<Header>() <= 512);
-const _: () = assert!(std::mem::size_of::<Slot>() == 128);
+const _: () = assert!(std::mem::size_of::<Slot>() == 320);
 
 /// Byte `PID_LOCK_BASE + pid` of the `slots` file is locked (`F_OFD_SETLK`) by the session whose
 /// backend PID is `pid`, for as long as it lives, so that no two live sessions share one. Far

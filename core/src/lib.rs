@@ -255,7 +255,8 @@
 //! attaches by taking the slot's byte lock on `slots`, as a listener owns its slot, so one session
 //! at a time is attached and a dead one's attachment ends with it; it reads from a private cursor
 //! past the acknowledged position, publishing it as `read_pos`, and moves the position only when
-//! it acknowledges (by walking from the position to the acknowledged entry, so a position is
+//! it acknowledges (to the end of an entry it handed out, which it remembers with the others not
+//! yet acknowledged, so a position is
 //! always an entry boundary). Detaching raises `wake_pending`, so notifiers send nothing while
 //! nobody is attached. Patterns (`queue/pattern.rs`) are filed in prefix buckets by their first
 //! four literal bytes (or in one "every commit" bitmap when shorter); a commit wakes, besides its
@@ -263,18 +264,27 @@
 //! subscriber is not woken by unrelated commits, and a subscriber with patterns counts as
 //! interested in every segment.
 //!
-//! A reader past its lag limits (checked at each tail advance, and at attach), or holding back a
+//! A reader past its lag limits (checked at each tail advance, at attach, and by the reader itself
+//! before each read: bytes every time, age at most once a millisecond), or holding back a
 //! full queue under the cut policy (`append.rs`), is *cut* (`queue/cut.rs`): under the tail lock,
 //! the cutter announces the cut (the slot's `cuts` becomes odd), walks the entries from the slot's
 //! floor, counting those on its channels, to the first one to keep, records the count, the commit
 //! numbers of the first and last skipped and where the skipped range starts, raises the slot's
 //! floor `cut_to` (tail advance counts the slot at `max(pos, cut_to)`), ends the cut (`cuts` even)
-//! and wakes the owner. The owner compares `cuts` before a read and after publishing its
-//! position; when they differ, it takes the gap under the tail lock (so a cut under way finishes
-//! first) and drops from its inbox what that read copied from the skipped range, which was
-//! counted (and may have been overwritten since). A notification is thus delivered or counted,
-//! never both, never neither; the gap is handed out after what came before the range and before
-//! what follows it (`session/inbox.rs`).
+//! and wakes the owner. The owner compares `cuts` with the count whose gaps it took, after
+//! publishing the position a read reached; when they differ, it takes the gap under the tail lock
+//! (so a cut under way finishes first) and drops from its inbox what that read copied from the
+//! skipped range, which was counted (and may have been overwritten since). A notification is
+//! thus delivered or counted, never both, never neither; the gap is handed out after what came
+//! before the range and before what follows it (`session/inbox.rs`). A second cut before the
+//! owner takes the first may start past an owner's read that overlapped the first: that *hole*
+//! is recorded, and the owner counts what it drops from it. A subscriber's read but
+//! unacknowledged notifications that a cut passes are *owed*: the owner lowers the count as it
+//! acknowledges them, and what is still owed when the next session attaches is that session's
+//! gap (the queue no longer holds them to deliver again). Every change of a slot's gap record is
+//! written whole into the slot's journal before it is applied; a cutter killed halfway leaves
+//! `cuts` odd, and the next holder of the tail lock (told by the robust mutex) applies the
+//! journal if it was complete and ends the cut.
 //!
 //! Every entry carries its commit time (the notifier's `CLOCK_REALTIME` at the append, the same
 //! for a transaction's entries), for receivers and for age limits and lag figures.
@@ -306,6 +316,13 @@ mod queue;
 mod session;
 mod sql;
 mod sys;
+
+/// Hooks for tests of this crate (the `test-hooks` feature, never in a release build).
+#[cfg(feature = "test-hooks")]
+#[doc(hidden)]
+pub mod test_hooks {
+    pub use crate::sys::fault::{set_read_hook, ReadPoint};
+}
 
 pub use error::{Error, ErrorKind, Notice, Result, Severity};
 pub use options::{default_dir, Options, DEFAULT_MAX_PAYLOAD, DEFAULT_MAX_QUEUE_SIZE, MAX_MAX_PAYLOAD};

@@ -180,7 +180,7 @@ impl Queue {
     /// Cuts every reader whose floor lies before `target` to the first entry at or after it, then
     /// advances the tail (writer lock held; takes the tail lock).
     fn cut_laggards(&self, segs: &mut Segments, head: u64, target: u64) -> Result<Option<Error>> {
-        let _g = self.tail_lock.lock()?;
+        let _g = self.lock_tail()?;
         let hwm = (self.shared().slot_hwm.load(Ordering::SeqCst) as usize).min(SLOT_COUNT);
         for i in 0..hwm {
             if self.slot_in_use(i) && self.slot_floor(i) < target {

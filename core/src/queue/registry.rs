@@ -25,7 +25,7 @@ impl Queue {
         hashes: &[u64],
         channels: &[&str],
     ) -> Result<(usize, u64)> {
-        let _g = self.tail_lock.lock()?;
+        let _g = self.lock_tail()?;
         let i = self.claim_slot(lock_fd)?;
         let slot = self.slot(i);
         self.set_owner(i, sock_id, pid);
@@ -36,8 +36,7 @@ impl Queue {
         self.write_channels(i, hashes, "", channels);
         // A cut that raced the previous owner's lock-free release may have written its gap into
         // the freed slot: none of it is this listener's (we hold the tail lock, so no cut runs).
-        slot.cut_to.store(0, Ordering::SeqCst);
-        slot.gap_count.store(0, Ordering::SeqCst);
+        self.reset_gap(i);
         let pos = self.shared().head.load(Ordering::SeqCst);
         slot.pos.store(pos, Ordering::SeqCst);
         slot.read_pos.store(pos, Ordering::SeqCst);
@@ -112,8 +111,7 @@ impl Queue {
         slot.max_lag_bytes.store(0, Ordering::SeqCst);
         slot.max_lag_age_ns.store(0, Ordering::SeqCst);
         slot.read_pos.store(0, Ordering::SeqCst);
-        slot.cut_to.store(0, Ordering::SeqCst);
-        slot.gap_count.store(0, Ordering::SeqCst);
+        self.reset_gap(i);
     }
 
     /// Drops slot `i` from every bucket and prefix bucket.

@@ -31,7 +31,8 @@ pub struct ListenerStat {
     /// Lag limits (0: none).
     pub max_lag_bytes: u64,
     pub max_lag_age: std::time::Duration,
-    /// Notifications skipped by cuts and not yet reported to it.
+    /// Notifications skipped by cuts and not yet reported to it (for a subscription nobody is
+    /// attached to, with what its last session read, did not acknowledge, and a cut passed).
     pub gap_pending: u64,
     /// Whether its session is alive (a dead listener is reaped at the next tail advance; a
     /// subscription is then detached, and waits for the next attach).
@@ -73,6 +74,7 @@ impl Queue {
             .filter(|&i| self.slot_in_use(i))
             .map(|i| {
                 let slot = self.slot(i);
+                let alive = self.slot_alive(i);
                 let position = self.slot_floor(i).min(head);
                 let names = self.read_names(i).unwrap_or_default();
                 let (lag_notifications, oldest) = self.count_unread(&mut segs, i, position, head);
@@ -89,8 +91,8 @@ impl Queue {
                     lag_age: oldest.map(|t| std::time::Duration::from_nanos(now.saturating_sub(t))),
                     max_lag_bytes: slot.max_lag_bytes.load(Ordering::SeqCst),
                     max_lag_age: std::time::Duration::from_nanos(slot.max_lag_age_ns.load(Ordering::SeqCst)),
-                    gap_pending: slot.gap_count.load(Ordering::SeqCst),
-                    alive: self.slot_alive(i),
+                    gap_pending: self.gap_pending(i, alive),
+                    alive,
                 }
             })
             .collect();

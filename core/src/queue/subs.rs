@@ -56,7 +56,7 @@ impl Queue {
         spec: &SubSpec,
         create: bool,
     ) -> Result<Attach> {
-        let _g = self.tail_lock.lock()?;
+        let _g = self.lock_tail()?;
         let (i, created) = match self.find_subscription(&spec.name) {
             Some(i) => {
                 if !ofd_try_lock(lock_fd, i as u64).map_err(|e| Error::io("lock a subscription", e))? {
@@ -98,9 +98,12 @@ impl Queue {
         if created {
             let head = self.shared().head.load(SeqCst);
             slot.pos.store(head, SeqCst);
-            slot.cut_to.store(0, SeqCst);
-            slot.gap_count.store(0, SeqCst);
+            self.reset_gap(i);
             slot.state.store(SLOT_SUBSCRIPTION, SeqCst);
+        } else {
+            // What the last session read and did not acknowledge before a cut passed it is
+            // gone from the queue: it is this session's gap.
+            self.owed_into_gap(i);
         }
         // What a previous owner read but did not acknowledge is owed again.
         slot.read_pos.store(slot.pos.load(SeqCst) & !POS_BUSY, SeqCst);
@@ -128,7 +131,7 @@ impl Queue {
 
     /// Drops the subscription named `name`, unless a live session is attached to it.
     pub(crate) fn drop_subscription(&self, lock_fd: RawFd, name: &str) -> Result<()> {
-        let _g = self.tail_lock.lock()?;
+        let _g = self.lock_tail()?;
         let i = self.find_subscription(name).ok_or_else(|| undefined(name))?;
         if !ofd_try_lock(lock_fd, i as u64).map_err(|e| Error::io("lock a subscription", e))? {
             return Err(in_use(name, self.slot(i).pid.load(SeqCst)));
@@ -164,49 +167,6 @@ impl Queue {
                 Ok(_) => break,
                 Err(now) => raw = now,
             }
-        }
-    }
-
-    /// Acknowledges the notification at `position` and every one before it, for the owner of
-    /// subscription slot `i` that has read up to `read_to`. Returns whether `position` was one
-    /// of the notifications read (or was acknowledged already).
-    pub(crate) fn acknowledge_through(
-        &self,
-        segs: &mut super::Segments,
-        i: usize,
-        position: u64,
-        read_to: u64,
-    ) -> Result<bool> {
-        let floor = self.slot_floor(i);
-        if position < floor {
-            return Ok(true);
-        }
-        if position >= read_to {
-            return Ok(false);
-        }
-        let mut end = None;
-        let scanned = self.scan(
-            segs,
-            floor,
-            read_to,
-            |_| true,
-            |_, _, m| {
-                if m.pos >= position {
-                    end = (m.pos == position).then_some(m.end);
-                    return false;
-                }
-                true
-            },
-        );
-        if let Some(e) = scanned.error {
-            return Err(e);
-        }
-        match end {
-            Some(end) => {
-                self.acknowledge(i, end);
-                Ok(true)
-            }
-            None => Ok(false),
         }
     }
 }

@@ -20,9 +20,9 @@ impl Queue {
     /// next advance tries again from that one.
     pub(crate) fn advance_tail(&self, full: bool) -> Result<Option<Error>> {
         let _g = if full {
-            self.tail_lock.lock()?
+            self.lock_tail()?
         } else {
-            match self.tail_lock.try_lock()? {
+            match self.try_lock_tail()? {
                 Some(g) => g,
                 None => return Ok(None),
             }
@@ -33,7 +33,7 @@ impl Queue {
     /// A full advance if nobody else is advancing the tail; `None` (without waiting) if someone
     /// is, since that process may be stopped while holding the lock.
     pub(crate) fn advance_tail_if_free(&self) -> Result<Option<Option<Error>>> {
-        match self.tail_lock.try_lock()? {
+        match self.try_lock_tail()? {
             Some(_g) => Ok(Some(self.advance_tail_locked(true)?)),
             None => Ok(None),
         }

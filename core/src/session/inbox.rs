@@ -140,6 +140,15 @@ impl Inbox {
         self.next = 0;
     }
 
+    /// How many entries not yet handed out lie in `[from, to)`, with the commit sequence numbers
+    /// of the first and last of them.
+    pub fn count_unread(&self, from: u64, to: u64) -> (u64, u64, u64) {
+        let mut hits = self.entries[self.next..].iter().filter(|e| (from..to).contains(&e.meta.pos));
+        let Some(first) = hits.next() else { return (0, 0, 0) };
+        let (n, last) = hits.fold((1, first.meta.txn), |(n, _), e| (n + 1, e.meta.txn));
+        (n, first.meta.txn, last)
+    }
+
     /// Appends a notification. `channel` is one the session listens on (so it is UTF-8);
     /// `copy_payload` appends the payload's bytes to the vector it is given. The payload is checked
     /// after the copy, never in shared memory that another process could change meanwhile.
@@ -155,6 +164,15 @@ impl Inbox {
         let payload_len = self.bytes.len() - payload_at;
         self.entries.push(Entry { at, channel_len: channel.len(), payload_len, meta });
         Ok(())
+    }
+
+    /// Where the notification [`Inbox::pop`] hands out next ends in the queue (`None` if a gap
+    /// or nothing comes next).
+    pub fn next_end(&self) -> Option<u64> {
+        if self.gaps.front().is_some_and(|g| g.0 <= self.next) {
+            return None;
+        }
+        self.entries.get(self.next).map(|e| e.meta.end)
     }
 
     /// Hands out the oldest notification or gap.

@@ -22,7 +22,7 @@ use crate::layout::{MAX_CHANNEL_LEN, POS_BUSY};
 use crate::queue::pattern::Spec;
 use crate::queue::{Queue, Segments};
 use crate::sys::wake::{poll_readable, WakeSocket};
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::os::fd::RawFd;
 use std::sync::atomic::Ordering::SeqCst;
 use std::sync::Arc;
@@ -32,6 +32,8 @@ use std::time::{Duration, Instant};
 /// per read, so that a listener far behind never holds its backlog in memory.
 const READ_BATCH: usize = 4096;
 const READ_BATCH_BYTES: usize = 1 << 20;
+/// How often a reader with an age limit checks it before a read.
+const AGE_CHECK_NS: u64 = 1_000_000;
 
 /// How long a wait watches the head before sleeping: about one cross-CPU wake-up on this class of
 /// machine, so a steady stream of commits keeps the listener awake and the notifiers syscall-free.
@@ -44,6 +46,15 @@ pub(crate) struct Attached {
     /// Where the next read starts: past what was copied into the inbox, which the slot's
     /// position (the acknowledged one) may lag.
     pub cursor: u64,
+    /// The notifications handed out and not acknowledged, as (position, end), oldest first: what
+    /// an acknowledgement covers, and what it settles of a cut's debt (`queue/cut.rs`).
+    pub unacked: VecDeque<(u64, u64)>,
+}
+
+impl Attached {
+    pub fn new(name: String, auto_ack: bool, cursor: u64) -> Attached {
+        Attached { name, auto_ack, cursor, unacked: VecDeque::new() }
+    }
 }
 
 pub(crate) struct Receiver {
@@ -60,6 +71,8 @@ pub(crate) struct Receiver {
     pub(crate) sub: Option<Attached>,
     /// The slot's `cuts` count whose gaps this session took.
     cuts_seen: u64,
+    /// When this session last checked its age limit before a read (monotonic ns).
+    age_checked: u64,
     /// Mapped segments, shared with the session's appends.
     pub(crate) segs: Segments,
     inbox: Inbox,
@@ -84,6 +97,7 @@ impl Receiver {
             patterns: Vec::new(),
             sub: None,
             cuts_seen: 0,
+            age_checked: 0,
             segs: Segments::default(),
             inbox: Inbox::default(),
             spin: true,
@@ -146,12 +160,21 @@ impl Receiver {
                 }
             }
         }
+        let end = if self.sub.is_some() { self.inbox.next_end() } else { None };
         let item = self.inbox.pop();
-        if let (Some(Item::Notification(n)), Some(i), Some(sub)) = (&item, self.slot, &self.sub) {
+        if let (Some(Item::Notification(n)), Some(i), Some(sub), Some(end)) = (&item, self.slot, &mut self.sub, end) {
             if sub.auto_ack {
                 // Everything before this one is processed: the caller asked for the next.
+                let acked = &sub.unacked;
+                self.queue.settle_owed(
+                    i,
+                    |owed_to| acked.iter().filter(|e| e.0 < owed_to).count() as u64,
+                    n.position,
+                )?;
                 self.queue.acknowledge(i, n.position);
+                sub.unacked.clear();
             }
+            sub.unacked.push_back((n.position, end));
         }
         Ok(item)
     }
@@ -282,10 +305,22 @@ impl Receiver {
         }
         let q = self.queue.clone();
         let slot = q.slot(i);
+        if slot.max_lag_bytes.load(SeqCst) != 0 || slot.max_lag_age_ns.load(SeqCst) != 0 {
+            // The age limit costs a walk and the tail lock: at most once a millisecond.
+            let now = crate::sys::proc::monotonic_ns();
+            let age_due = now.saturating_sub(self.age_checked) >= AGE_CHECK_NS;
+            if age_due {
+                self.age_checked = now;
+            }
+            q.enforce_own_limits(&mut self.segs, i, age_due)?;
+        }
         if slot.cuts.load(SeqCst) != self.cuts_seen {
             self.take_gap(i)?;
         }
-        let cuts_before = slot.cuts.load(SeqCst);
+        crate::sys::fault::read_point(crate::sys::fault::ReadPoint::Start);
+        // Any cut after the gaps taken makes this read suspect, even one that ends before the
+        // read starts (it may have moved the floor the read starts from).
+        let cuts_before = self.cuts_seen;
         // Mark the position busy so that the tail advancer does not move it under us.
         let pos = loop {
             let raw = slot.pos.load(SeqCst);
@@ -311,6 +346,7 @@ impl Receiver {
             slot.pos.store(if self.sub.is_some() { pos } else { from }, SeqCst);
             return Ok(());
         }
+        crate::sys::fault::read_point(crate::sys::fault::ReadPoint::Reading);
         let set = &self.channel_set;
         let patterns = &self.patterns;
         let inbox = &mut self.inbox;
@@ -356,6 +392,7 @@ impl Receiver {
             }
             None => slot.pos.store(scanned.pos, SeqCst),
         }
+        crate::sys::fault::read_point(crate::sys::fault::ReadPoint::Published);
         if slot.cuts.load(SeqCst) != cuts_before {
             // Cut while reading: what this read copied from the skipped range was counted as
             // skipped (and may have been overwritten meanwhile): drop it, report the gap.
@@ -388,12 +425,15 @@ impl Receiver {
     fn take_gap(&mut self, i: usize) -> Result<()> {
         let (g, cuts) = self.queue.take_gap(i)?;
         self.cuts_seen = cuts;
-        let gap = (g.skipped > 0).then_some(Gap {
-            skipped: g.skipped,
-            first_txn: g.first_txn,
-            last_txn: g.last_txn,
-            resumed_at: g.to,
-        });
+        // What this session read from the hole was counted by no cutter: it counts it here.
+        let (hole, hole_first, hole_last) = self.inbox.count_unread(g.hole.0, g.hole.1);
+        let (mut first_txn, mut last_txn) = (g.first_txn, g.last_txn);
+        if hole > 0 {
+            first_txn = if g.skipped > 0 { first_txn.min(hole_first) } else { hole_first };
+            last_txn = last_txn.max(hole_last);
+        }
+        let skipped = g.skipped + hole;
+        let gap = (skipped > 0).then_some(Gap { skipped, first_txn, last_txn, resumed_at: g.to });
         if gap.is_some() {
             self.inbox.cut(g.from, g.to, gap);
         }

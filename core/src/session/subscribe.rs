@@ -118,7 +118,7 @@ impl Connection {
             }
         }
         let cursor = q.slot_floor(slot);
-        self.rx.attach(slot, Attached { name: spec.name, auto_ack: spec.auto_ack, cursor });
+        self.rx.attach(slot, Attached::new(spec.name, spec.auto_ack, cursor));
         Ok(())
     }
 
@@ -140,14 +140,23 @@ impl Connection {
                 "this session is not attached to a subscription",
             ));
         };
-        let read_to = sub.cursor;
         let q = self.queue.clone();
-        if !q.acknowledge_through(&mut self.rx.segs, i, position, read_to)? {
+        let Ok(k) = sub.unacked.binary_search_by_key(&position, |e| e.0) else {
+            if position < q.slot_floor(i) {
+                return Ok(()); // acknowledged already (or cut past)
+            }
             return Err(Error::new(
                 ErrorKind::InvalidArgument,
                 "22023",
                 format!("position {position} is not a notification this session received"),
             ));
+        };
+        let end = sub.unacked[k].1;
+        let acked = sub.unacked.range(..=k);
+        q.settle_owed(i, |owed_to| acked.clone().filter(|e| e.0 < owed_to).count() as u64, end)?;
+        q.acknowledge(i, end);
+        if let Some(sub) = &mut self.rx.sub {
+            sub.unacked.drain(..=k);
         }
         Ok(())
     }

@@ -8,6 +8,9 @@
 //! `HARK_FAULT_PARK_IN_MARK=<file>` and `HARK_FAULT_PARK_AFTER_HEAD=<file>`: an append that
 //! advances a publication mark (`queue/marks.rs`) does the same halfway through rewriting the
 //! mark, and just after its head store, before the mark's `committed` value follows.
+//! `HARK_FAULT_PARK_IN_CUT=<file>`: a change of a slot's gap record (a cut, `queue/cut.rs`) does
+//! the same halfway through applying its journal (the count stored, the floor not), holding the
+//! tail lock.
 //! `HARK_FAULT_PANIC_ON_SQL=<text>`: executing exactly that SQL text panics, so that the bindings'
 //! panic policy (report an error, close the session, keep the process) can be tested.
 
@@ -18,6 +21,7 @@ pub enum Point {
     Tail,
     MarkPending,
     AfterHead,
+    Cut,
 }
 
 #[cfg(feature = "test-hooks")]
@@ -28,11 +32,13 @@ pub fn park(point: Point) {
     static TAIL: OnceLock<Option<PathBuf>> = OnceLock::new();
     static MARK: OnceLock<Option<PathBuf>> = OnceLock::new();
     static AFTER_HEAD: OnceLock<Option<PathBuf>> = OnceLock::new();
+    static CUT: OnceLock<Option<PathBuf>> = OnceLock::new();
     let (cell, var) = match point {
         Point::Append => (&APPEND, "HARK_FAULT_PARK_IN_APPEND"),
         Point::Tail => (&TAIL, "HARK_FAULT_PARK_IN_TAIL"),
         Point::MarkPending => (&MARK, "HARK_FAULT_PARK_IN_MARK"),
         Point::AfterHead => (&AFTER_HEAD, "HARK_FAULT_PARK_AFTER_HEAD"),
+        Point::Cut => (&CUT, "HARK_FAULT_PARK_IN_CUT"),
     };
     if let Some(marker) = cell.get_or_init(|| std::env::var_os(var).map(PathBuf::from)) {
         let _ = std::fs::write(marker, std::process::id().to_string());
@@ -56,3 +62,44 @@ pub fn panic_on_sql(sql: &str) {
 #[cfg(not(feature = "test-hooks"))]
 #[inline(always)]
 pub fn panic_on_sql(_sql: &str) {}
+
+/// Where a read of the queue can run a test's code (`set_read_hook`): once it has fixed where it
+/// starts and what it will read, and once it has published the position it reached.
+/// `Start` comes first, before the read looks at where it starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadPoint {
+    /// After the gaps met before the read are taken.
+    Start,
+    Reading,
+    Published,
+}
+
+#[cfg(feature = "test-hooks")]
+pub type ReadHook = Box<dyn FnMut(ReadPoint) + Send>;
+
+#[cfg(feature = "test-hooks")]
+static READ_HOOK: std::sync::Mutex<Option<ReadHook>> = std::sync::Mutex::new(None);
+
+/// Runs `hook` at every [`ReadPoint`] of every session of this process until it is replaced or
+/// cleared (`None`), so that a test can make another session cut this one in mid-read. The hook
+/// is not re-entered: reads it makes itself run without it.
+#[cfg(feature = "test-hooks")]
+pub fn set_read_hook(hook: Option<ReadHook>) {
+    *READ_HOOK.lock().unwrap_or_else(|e| e.into_inner()) = hook;
+}
+
+#[cfg(feature = "test-hooks")]
+pub fn read_point(point: ReadPoint) {
+    let taken = READ_HOOK.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let Some(mut hook) = taken {
+        hook(point);
+        let mut slot = READ_HOOK.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.is_none() {
+            *slot = Some(hook);
+        }
+    }
+}
+
+#[cfg(not(feature = "test-hooks"))]
+#[inline(always)]
+pub fn read_point(_point: ReadPoint) {}
