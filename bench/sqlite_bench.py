@@ -5,12 +5,17 @@ synchronous=NORMAL, one writer process and one listener process, both Python, ag
     python bench/sqlite_bench.py [--quick] [--runs 3]    (needs hark, hark.sqlite and honker)
 
 Scenarios (medians of the runs):
-  latency     commit start → listener receipt, p50/p99, writer paced so the listener sleeps:
-              hark-sqlite (trigger event), plain hark NOTIFY (no SQLite), honker
+  latency     commit start → listener receipt, p50/p99, writer paced so the listener sleeps, and
+              the median time of the writer's commit call in that run (paced, so cold):
+              hark-sqlite (trigger event), plain hark NOTIFY (no SQLite), honker, and the
+              machine's floor for two Python processes: the same writer and listener passing a
+              number through a pipe (no database, no queue)
   throughput  rows with events per second, writer → listener, until the listener has them all
-  cost        writer time per transaction: INSERT alone, with the extension loaded (no trigger),
-              with a trigger writing a row of another table (the outbox's SQLite cost), and
-              INSERT + event (the full path)
+  cost        writer time per transaction (the median of chunks of 1,000, the variants taking
+              turns over several rounds, median of the rounds): INSERT alone, with the
+              extension loaded (no trigger), with a trigger writing a row of another table (the
+              outbox's SQLite cost), and INSERT + event (the full path); and the COMMIT
+              statement's own time (median)
 Prints a JSON object on the last line.
 """
 
@@ -25,6 +30,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+COST_ROUNDS = 5
 
 SCHEMA = "CREATE TABLE IF NOT EXISTS orders (id INTEGER PRIMARY KEY, email TEXT NOT NULL, total INTEGER NOT NULL)"
 
@@ -47,7 +54,19 @@ def open_sqlite(db: str, qdir: str | None, extension: bool = True):  # type: ign
 def role_listener(kind: str, target: str, count: int) -> None:
     """Receives `count` events; prints the receipt time of each (by order id) as JSON."""
     recv: dict[int, int] = {}
-    if kind == "honker":
+    if kind == "pipe":
+        fd = os.open(target, os.O_RDONLY)
+        print("READY", flush=True)
+        buf = b""
+        while len(recv) < count:
+            chunk = os.read(fd, 4096)
+            t = time.monotonic_ns()
+            assert chunk, "writer closed the pipe"
+            buf += chunk
+            *lines, buf = buf.split(b"\n")
+            for line in lines:
+                recv[int(line)] = t
+    elif kind == "honker":
         import asyncio
 
         import honker
@@ -67,20 +86,26 @@ def role_listener(kind: str, target: str, count: int) -> None:
         with hark.connect(target) as conn:
             conn.listen("events")
             print("READY", flush=True)
-            while len(recv) < count:
-                for n in conn.notifies(timeout=120, stop_after=1):
-                    t = time.monotonic_ns()
-                    p = n.payload
-                    oid = json.loads(p)["data"]["id"] if p.startswith("{") else int(p)
-                    recv[oid] = t
-    print(json.dumps(recv), flush=True)
+            # One generator for the whole run, as a program that listens writes it.
+            for n in conn.notifies(timeout=120):
+                t = time.monotonic_ns()
+                p = n.payload
+                oid = json.loads(p)["data"]["id"] if p.startswith("{") else int(p)
+                recv[oid] = t
+                if len(recv) >= count:
+                    break
+    print(json.dumps({str(k): v for k, v in recv.items()}), flush=True)
 
 
 def role_writer(kind: str, db: str, qdir: str, count: int, pace_us: int) -> None:
     """Commits `count` transactions of one INSERT plus its event; prints each commit's start time
-    (by order id) as JSON. Waits for a line on stdin before starting."""
+    (by order id) and the median time of the commit call as JSON. Waits for a line on stdin
+    before starting."""
     sent: dict[int, int] = {}
-    if kind == "honker":
+    took: list[int] = []
+    if kind == "pipe":
+        fd = os.open(qdir, os.O_WRONLY)
+    elif kind == "honker":
         import honker
 
         h = honker.open(db)
@@ -97,28 +122,35 @@ def role_writer(kind: str, db: str, qdir: str, count: int, pace_us: int) -> None
     print("READY", flush=True)
     sys.stdin.readline()
     for i in range(1, count + 1):
-        if kind == "honker":
+        if kind == "pipe":
+            sent[i] = time.monotonic_ns()
+            os.write(fd, b"%d\n" % i)
+            took.append(time.monotonic_ns() - sent[i])
+        elif kind == "honker":
             tx = h.transaction()
             tx.__enter__()
             tx.execute("INSERT INTO orders (id, email, total) VALUES (?, ?, ?)", [i, "bench@example.com", i])
             tx.notify("events", str(i))
             sent[i] = time.monotonic_ns()
             tx.__exit__(None, None, None)
+            took.append(time.monotonic_ns() - sent[i])
         elif kind == "hark":
             conn.execute("BEGIN")
             conn.notify("events", str(i))
             sent[i] = time.monotonic_ns()
             conn.commit()
+            took.append(time.monotonic_ns() - sent[i])
         else:
             c.execute("BEGIN")
             c.execute("INSERT INTO orders (id, email, total) VALUES (?, ?, ?)", (i, "bench@example.com", i))
             sent[i] = time.monotonic_ns()
             c.execute("COMMIT")
+            took.append(time.monotonic_ns() - sent[i])
         if pace_us:
             end = time.monotonic_ns() + pace_us * 1000
             while time.monotonic_ns() < end:
                 time.sleep(0.0002)
-    print(json.dumps(sent), flush=True)
+    print(json.dumps({"sent": sent, "commit_ns": statistics.median(took) if took else None}), flush=True)
 
 
 def role_cost(variant: str, db: str, qdir: str, count: int) -> None:
@@ -136,12 +168,29 @@ def role_cost(variant: str, db: str, qdir: str, count: int) -> None:
         c.execute("SELECT hark_notify_changes('orders', 'events')")
     for i in range(1, 201):  # warm-up
         c.execute("INSERT INTO orders (email, total) VALUES (?, ?)", ("warm@example.com", i))
-    t0 = time.perf_counter_ns()
-    for i in range(count):
+    # Timed in chunks of 1,000 transactions (each spans the same number of WAL checkpoints),
+    # reported as the median chunk's time per transaction, so that a moment of the machine's
+    # other work does not weigh on the figure.
+    chunk = min(1000, count)
+    times = []
+    for start in range(0, count - chunk + 1, chunk):
+        t0 = time.perf_counter_ns()
+        for i in range(start, start + chunk):
+            c.execute("BEGIN")
+            c.execute("INSERT INTO orders (email, total) VALUES (?, ?)", ("bench@example.com", i))
+            c.execute("COMMIT")
+        times.append((time.perf_counter_ns() - t0) / chunk)
+    # Then the COMMIT statement alone (its median): with the event, what lies between the start
+    # of the COMMIT and the publication; without, SQLite's own part of it.
+    commits = []
+    for i in range(min(2000, count)):
         c.execute("BEGIN")
         c.execute("INSERT INTO orders (email, total) VALUES (?, ?)", ("bench@example.com", i))
+        t0 = time.perf_counter_ns()
         c.execute("COMMIT")
-    print(json.dumps({"ns_per_txn": (time.perf_counter_ns() - t0) / count}), flush=True)
+        commits.append(time.perf_counter_ns() - t0)
+    print(json.dumps({"ns_per_txn": statistics.median(times), "chunks": times, "commit_ns": statistics.median(commits)}),
+          flush=True)
 
 
 # ----- the coordinator ---------------------------------------------------------------------------
@@ -156,29 +205,46 @@ def ready(p: subprocess.Popen[str]) -> None:
     assert line == "READY", line
 
 
-def result(p: subprocess.Popen[str]) -> dict[str, int]:
+def result(p: subprocess.Popen[str]) -> dict[str, object]:
     assert p.stdout is not None
     out = p.stdout.readline()
     p.wait(timeout=300)
-    return {int(k): v for k, v in json.loads(out).items()}  # type: ignore[misc]
+    return json.loads(out)  # type: ignore[no-any-return]
 
 
-def pair(kind: str, count: int, pace_us: int, tmp: Path) -> tuple[dict[int, int], dict[int, int]]:
+def by_id(times: dict[str, int]) -> dict[int, int]:
+    return {int(k): v for k, v in times.items()}
+
+
+def pair(kind: str, count: int, pace_us: int, tmp: Path) -> tuple[dict[int, int], dict[int, int], float | None]:
+    """Runs a writer and a listener: (commit start by id, receipt by id, the writer's median
+    commit call in µs)."""
     db, qdir = str(tmp / f"{kind}.db"), str(tmp / f"{kind}-queue")
     for f in Path(tmp).glob(f"{kind}.db*"):
         f.unlink()
-    w = spawn("writer", kind, db, qdir, str(count), str(pace_us))
-    ready(w)  # the writer made the schema (honker's too)
-    listen_target = db if kind == "honker" else qdir
-    lsn = spawn("listener", kind, listen_target, str(count))
-    ready(lsn)
+    if kind == "pipe":
+        if os.path.exists(qdir):
+            os.unlink(qdir)
+        os.mkfifo(qdir)
+        # Opening a FIFO waits for the other end: the listener first, in the background.
+        lsn = spawn("listener", kind, qdir, str(count))
+        w = spawn("writer", kind, db, qdir, str(count), str(pace_us))
+        ready(lsn)
+        ready(w)
+    else:
+        w = spawn("writer", kind, db, qdir, str(count), str(pace_us))
+        ready(w)  # the writer made the schema (honker's too)
+        listen_target = db if kind == "honker" else qdir
+        lsn = spawn("listener", kind, listen_target, str(count))
+        ready(lsn)
     time.sleep(0.2)
     assert w.stdin is not None
     w.stdin.write("go\n")
     w.stdin.flush()
-    sent = result(w)
+    wrote = result(w)
     recv = result(lsn)
-    return sent, recv
+    commit = wrote["commit_ns"]
+    return by_id(wrote["sent"]), by_id(recv), None if commit is None else float(commit) / 1000  # type: ignore[arg-type]
 
 
 def pct(v: list[float], q: float) -> float:
@@ -186,24 +252,27 @@ def pct(v: list[float], q: float) -> float:
     return v[min(len(v) - 1, int(q * len(v)))]
 
 
-def latency(kind: str, n: int, tmp: Path) -> tuple[float, float]:
-    sent, recv = pair(kind, n, 1000, tmp)
+def latency(kind: str, n: int, tmp: Path) -> tuple[float, float, float | None]:
+    """p50 and p99 of commit start → receipt, and the median time of the writer's commit call
+    (the part of the latency the writer spends before the listener can be woken)."""
+    sent, recv, commit = pair(kind, n, 1000, tmp)
     lat = [(recv[i] - sent[i]) / 1000 for i in sent]
-    return pct(lat, 0.5), pct(lat, 0.99)
+    return pct(lat, 0.5), pct(lat, 0.99), commit
 
 
 def throughput(kind: str, n: int, tmp: Path) -> float:
-    sent, recv = pair(kind, n, 0, tmp)
+    sent, recv, _ = pair(kind, n, 0, tmp)
     return n / ((max(recv.values()) - min(sent.values())) / 1e9)
 
 
-def cost(variant: str, n: int, tmp: Path) -> float:
+def cost(variant: str, n: int, tmp: Path) -> tuple[float, float]:
     db = str(tmp / f"cost-{variant}.db")
     for f in Path(tmp).glob(f"cost-{variant}.db*"):
         f.unlink()
     p = subprocess.run([sys.executable, __file__, "--role", "cost", variant, db, str(tmp / "cost-queue"), str(n)],
                        capture_output=True, text=True, check=True, timeout=300)
-    return float(json.loads(p.stdout.splitlines()[-1])["ns_per_txn"]) / 1000
+    r = json.loads(p.stdout.splitlines()[-1])
+    return float(r["ns_per_txn"]) / 1000, float(r["commit_ns"]) / 1000
 
 
 def main() -> int:
@@ -230,14 +299,23 @@ def main() -> int:
     for _ in range(args.runs):
         with tempfile.TemporaryDirectory(prefix="hark-sqlite-bench-", dir=base) as t:
             tmp = Path(t)
-            for kind in ("hark-sqlite", "hark", "honker"):
-                p50, p99 = latency(kind, n_lat if kind != "honker" else n_lat // 2, tmp)
+            for kind in ("hark-sqlite", "hark", "honker", "pipe"):
+                p50, p99, commit = latency(kind, n_lat if kind != "honker" else n_lat // 2, tmp)
                 add(f"latency_p50_us.{kind}", p50)
                 add(f"latency_p99_us.{kind}", p99)
+                if commit is not None:
+                    add(f"latency_commit_us.{kind}", commit)
             for kind in ("hark-sqlite", "honker"):
                 add(f"rows_per_s.{kind}", throughput(kind, n_tp if kind != "honker" else n_tp // 4, tmp))
-            for variant in ("plain", "loaded", "outbox-sql", "event"):
-                add(f"us_per_txn.{variant}", cost(variant, n_cost, tmp))
+            # The variants take turns, a few rounds each, so that the machine's slower and
+            # faster moments fall on all of them alike; the run's figure is the rounds' median.
+            rounds: dict[str, list[tuple[float, float]]] = {}
+            for _ in range(COST_ROUNDS):
+                for variant in ("plain", "loaded", "outbox-sql", "event"):
+                    rounds.setdefault(variant, []).append(cost(variant, n_cost // COST_ROUNDS, tmp))
+            for variant, r in rounds.items():
+                add(f"us_per_txn.{variant}", statistics.median(x for x, _ in r))
+                add(f"us_per_commit.{variant}", statistics.median(y for _, y in r))
     med = {k: statistics.median(v) for k, v in runs.items()}
     for k, v in sorted(med.items()):
         print(f"{k:32} {v:12.1f}   runs: {', '.join(f'{x:.1f}' for x in runs[k])}")

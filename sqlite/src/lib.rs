@@ -28,6 +28,17 @@
 //! visible, so a publication repeated after a crash, or racing another process's, is skipped.
 //! Rows below the mark are deleted later, in a later transaction that notifies.
 //!
+//! The common case costs no read of the outbox: the transaction's rows are also kept in memory
+//! (`pg_notify` forgets those a later row's id shows undone), and when a `COMMIT` statement
+//! starts (the trace callback's statement event) the newest of them is looked up; found, they
+//! are exactly the transaction's rows, since an undo always takes the newest rows, and nothing
+//! can undo them between that look and the commit, which is that statement's. After that
+//! commit they are published from memory if the mark lies right below the first of them (no
+//! other writer's row waits); otherwise, and after an implicit commit, a `RELEASE` or a
+//! `COMMIT` the extension does not recognise, the outbox is read. The extension's statements
+//! are prepared once per connection and kept (`cache.rs`), finalized when `sqlite3_close`
+//! disconnects the connection's `hark_statement_guard` virtual table.
+//!
 //! A thread per process (`peer.rs`) publishes what a dead writer left within half a second, on
 //! every database and queue this process's connections used.
 //!
@@ -35,6 +46,7 @@
 //! of its own queue, so that a queue wiped at reboot (PostgreSQL forgets its queue at restart
 //! too) never receives the old queue's notifications.
 
+mod cache;
 mod fault;
 mod outbox;
 mod peer;

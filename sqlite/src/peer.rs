@@ -109,14 +109,19 @@ fn look(w: &mut Watched) -> Result<(), Box<dyn std::error::Error>> {
         w.conns = Some((db, h));
     }
     let (db, h) = w.conns.as_mut().expect("opened");
-    let Some(key) = crate::outbox::read_key(db)? else { return Ok(()) };
+    // This thread's own connection: its statements are prepared for each use (a look every
+    // PERIOD), so closing it never finds one open.
+    let stmts = crate::cache::Stmts::new();
+    // SAFETY: the handle of a connection only this thread uses.
+    let raw = unsafe { db.handle() };
+    let Some(key) = crate::outbox::read_key(raw, &stmts)? else { return Ok(()) };
     let mark = h.published_mark(key)?;
     let max: Option<i64> =
         db.query_row("SELECT max(id) FROM hark_outbox WHERE queue = ?1", [h.queue().queue_id() as i64], |r| r.get(0))?;
     let max = max.unwrap_or(0) as u64;
     match w.pending {
         Some(p) if mark < p => {
-            crate::outbox::publish_rows(db, h, key)?;
+            crate::outbox::publish_rows(raw, &stmts, h, key, &mut Default::default())?;
             w.pending = None;
         }
         _ => w.pending = (max > mark).then_some(max),

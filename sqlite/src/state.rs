@@ -11,8 +11,13 @@ use rusqlite::functions::{Context, FunctionFlags};
 use rusqlite::{Connection, Error, Result};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::os::raw::{c_int, c_uint, c_void};
+use std::ffi::CStr;
+use std::os::raw::{c_char, c_int, c_uint, c_void};
 use std::path::PathBuf;
+use std::rc::Rc;
+
+use crate::cache::Stmts;
+use crate::outbox::Batch;
 
 pub(crate) struct State {
     pub db: *mut ffi::sqlite3,
@@ -33,14 +38,32 @@ pub(crate) struct State {
     /// A commit of a transaction that wrote outbox rows was seen by the commit hook; published
     /// once the connection is back in autocommit.
     pub commit_seen: Cell<bool>,
-    /// (channel, payload) → outbox id, for PostgreSQL's folding of duplicates in a transaction.
-    pub fold: RefCell<HashMap<(String, String), i64>>,
+    /// Hash of (channel, payload) → outbox id, for PostgreSQL's folding of duplicates in a
+    /// transaction (the outbox row is compared before folding).
+    pub fold: RefCell<HashMap<u64, i64>>,
     /// A publication failed (queue full, ...): the next notifying transaction retries it first.
     pub backlog: Cell<bool>,
     /// The last publication error, for `hark_publish()` to report.
     pub last_error: RefCell<Option<String>>,
     /// Outbox rows at or below this id (of this queue) were deleted.
     pub cleaned: Cell<u64>,
+    /// The extension's statements, kept between transactions (`cache.rs`).
+    pub stmts: Rc<Stmts>,
+    /// The rows of a publication, kept for the next.
+    pub batch: RefCell<Batch>,
+    /// The outbox rows the current transaction wrote, in id order (`outbox::own_rows_intact`).
+    pub txn_rows: RefCell<Batch>,
+    /// The rows in memory may not be the transaction's (a notification nested in another's
+    /// outbox insert): publish by reading the outbox.
+    pub rows_unsure: Cell<bool>,
+    /// `pg_notify` is inserting its row.
+    pub inserting: Cell<bool>,
+    /// The COMMIT statement that started with the rows in memory checked, until it ends.
+    pub commit_stmt: Cell<*mut c_void>,
+    /// That statement's commit happened: publish the rows from memory.
+    pub from_memory: Cell<bool>,
+    /// The main database's data version when the commit hook last ran (`commit_completed`).
+    pub commit_version: Cell<Option<u32>>,
 }
 
 /// A `Send` wrapper for the state pointer captured by the SQL functions (SQLite runs them on the
@@ -90,6 +113,14 @@ pub(crate) fn register(conn: Connection) -> Result<bool> {
         backlog: Cell::new(false),
         last_error: RefCell::new(None),
         cleaned: Cell::new(0),
+        stmts: Stmts::new(),
+        batch: RefCell::new(Batch::default()),
+        txn_rows: RefCell::new(Batch::default()),
+        rows_unsure: Cell::new(false),
+        inserting: Cell::new(false),
+        commit_stmt: Cell::new(std::ptr::null_mut()),
+        from_memory: Cell::new(false),
+        commit_version: Cell::new(None),
     }));
     let p = Ptr(st);
     let owner = Owner(st);
@@ -111,7 +142,7 @@ pub(crate) fn register(conn: Connection) -> Result<bool> {
     })?;
     conn.create_scalar_function("hark_publish", 0, direct, move |ctx| {
         let p = p;
-        call(unsafe { &*p.0 }, ctx, |st, _, db| crate::outbox::publish_now(st, db).map(|n| Some(n.to_string())))
+        call(unsafe { &*p.0 }, ctx, |st, _, _| crate::outbox::publish_now(st).map(|n| Some(n.to_string())))
     })?;
     conn.create_scalar_function("hark_notify_changes", 2, direct, move |ctx| {
         let p = p;
@@ -127,13 +158,15 @@ pub(crate) fn register(conn: Connection) -> Result<bool> {
     unsafe {
         ffi::sqlite3_commit_hook(db, Some(on_commit), st as *mut c_void);
         ffi::sqlite3_rollback_hook(db, Some(on_rollback), st as *mut c_void);
-        ffi::sqlite3_trace_v2(db, ffi::SQLITE_TRACE_PROFILE as c_uint, Some(on_statement_end), st as *mut c_void);
+        let mask = (ffi::SQLITE_TRACE_STMT | ffi::SQLITE_TRACE_PROFILE) as c_uint;
+        ffi::sqlite3_trace_v2(db, mask, Some(on_trace), st as *mut c_void);
     }
-    // A process that loads the extension publishes what a dead writer left.
     // SAFETY: as above.
     let st = unsafe { &*st };
+    st.stmts.arm(&conn);
+    // A process that loads the extension publishes what a dead writer left.
     if unsafe { ffi::sqlite3_get_autocommit(db) } != 0 {
-        let _ = crate::outbox::publish_if_set_up(st, &conn);
+        let _ = crate::outbox::publish_if_set_up(st);
     }
     // Loaded for the life of the process: the live peer's thread runs its code (peer.rs).
     Ok(true)
@@ -148,10 +181,11 @@ fn call(
 ) -> Result<Option<String>> {
     // SAFETY: the connection of the call; used only during it.
     let conn = unsafe { ctx.get_connection()? };
+    st.catch_up_on_commit();
     let r = f(st, ctx, &conn);
     // An autocommit statement run by the function (an outbox insert from a plain SELECT) may
     // have committed inside it, when the hooks could not publish.
-    st.publish_if_committed(&conn);
+    st.publish_if_committed();
     r
 }
 
@@ -172,7 +206,7 @@ fn set_queue(st: &State, ctx: &Context<'_>, db: &Connection) -> Result<Option<St
     *st.hark.borrow_mut() = Some(conn);
     *st.dir.borrow_mut() = dir.map(PathBuf::from);
     st.key.set(None);
-    let _ = crate::outbox::publish_if_set_up(st, db);
+    let _ = crate::outbox::publish_if_set_up(st);
     Ok(Some(path))
 }
 
@@ -210,28 +244,107 @@ impl State {
         if let Ok(mut f) = self.fold.try_borrow_mut() {
             f.clear();
         }
+        if let Ok(mut r) = self.txn_rows.try_borrow_mut() {
+            r.clear();
+        }
+        self.rows_unsure.set(false);
     }
 
     /// After a statement: once back in autocommit after a commit that wrote outbox rows,
     /// publish them.
-    pub fn publish_if_committed(&self, conn: &Connection) {
-        if !self.commit_seen.get() || !conn.is_autocommit() {
+    pub fn publish_if_committed(&self) {
+        // SAFETY: the connection's handle, on its thread.
+        if !self.commit_seen.get() || unsafe { ffi::sqlite3_get_autocommit(self.db) } == 0 {
             return;
         }
         if self.hark.try_borrow_mut().is_err() {
             return; // inside a function that will look again when it returns
         }
         self.commit_seen.set(false);
-        self.end_txn();
+        let own = self.from_memory.replace(false) && !self.rows_unsure.get();
+        self.txn_wrote.set(false);
         crate::fault::park_before_publish();
-        let _ = crate::outbox::publish_if_set_up(self, conn);
+        let _ = if own { crate::outbox::publish_own(self) } else { crate::outbox::publish_if_set_up(self) };
+        self.end_txn();
     }
+
+    /// At a notification: a commit of a transaction that notified was seen and has not been
+    /// published, because no statement end was seen since (a program replaced the trace
+    /// callback): if that commit completed, this is another transaction, whose rows must not be
+    /// folded with, nor kept beside, the committed ones; those are published first, by reading
+    /// the outbox (`first_of_transaction`), as after a failed publication.
+    pub fn catch_up_on_commit(&self) {
+        if self.commit_seen.get() && self.commit_completed() {
+            self.commit_seen.set(false);
+            self.from_memory.set(false);
+            self.end_txn();
+            self.backlog.set(true);
+        }
+    }
+
+    /// Whether the commit whose hook ran last completed: the data version of the main database
+    /// changes when a commit completes (its second phase) and not when the commit fails and
+    /// leaves the transaction open (SQLITE_BUSY in rollback-journal mode). False when this
+    /// SQLite cannot tell (SQLITE_FCNTL_DATA_VERSION came in 3.26).
+    fn commit_completed(&self) -> bool {
+        match (self.commit_version.get(), data_version(self.db)) {
+            (Some(then), Some(now)) => then != now,
+            _ => false,
+        }
+    }
+
+    /// A statement starts. Before a COMMIT of a transaction that notified, the rows kept in
+    /// memory are checked against the outbox (nothing can undo them between this check and
+    /// the commit, which is this statement's), so that the publication after the commit needs
+    /// not read them back. Any other statement forgets the check.
+    fn statement_starts(&self, stmt: *mut c_void, sql: *const c_char) {
+        self.commit_stmt.set(std::ptr::null_mut());
+        // SAFETY: the connection's handle, on its thread; `sql` is the statement's text.
+        if !self.txn_wrote.get() || self.rows_unsure.get() || unsafe { ffi::sqlite3_get_autocommit(self.db) } != 0 {
+            return;
+        }
+        if sql.is_null() || !is_commit(unsafe { CStr::from_ptr(sql) }.to_bytes()) {
+            return;
+        }
+        if crate::outbox::own_rows_intact(self) {
+            self.commit_stmt.set(stmt);
+        }
+    }
+}
+
+/// `COMMIT` or `END`, as SQLite's transaction statements spell them (without a leading comment).
+fn is_commit(sql: &[u8]) -> bool {
+    let s = &sql[sql.iter().take_while(|c| c.is_ascii_whitespace()).count()..];
+    [&b"commit"[..], b"end"].iter().any(|w| {
+        s.len() >= w.len()
+            && s[..w.len()].eq_ignore_ascii_case(w)
+            && s.get(w.len()).map_or(true, |c| c.is_ascii_whitespace() || *c == b';')
+    })
+}
+
+/// The main database's data version (SQLITE_FCNTL_DATA_VERSION), None if not supported.
+fn data_version(db: *mut ffi::sqlite3) -> Option<u32> {
+    const SQLITE_FCNTL_DATA_VERSION: c_int = 35;
+    let mut v: u32 = 0;
+    // SAFETY: a valid connection on its thread; the opcode writes one u32.
+    let rc = unsafe {
+        ffi::sqlite3_file_control(
+            db,
+            b"main\0".as_ptr() as *const c_char,
+            SQLITE_FCNTL_DATA_VERSION,
+            &mut v as *mut u32 as *mut c_void,
+        )
+    };
+    (rc == ffi::SQLITE_OK).then_some(v)
 }
 
 unsafe extern "C" fn on_commit(p: *mut c_void) -> c_int {
     let st = &*(p as *const State);
     if st.txn_wrote.get() {
+        st.commit_version.set(data_version(st.db));
         st.commit_seen.set(true);
+        // The commit of the COMMIT statement whose start checked the rows in memory.
+        st.from_memory.set(!st.commit_stmt.get().is_null());
     }
     0
 }
@@ -240,18 +353,28 @@ unsafe extern "C" fn on_rollback(p: *mut c_void) {
     let st = &*(p as *const State);
     st.end_txn();
     st.commit_seen.set(false);
+    st.commit_stmt.set(std::ptr::null_mut());
+    st.from_memory.set(false);
     st.schema_ok.set(false);
     st.key.set(None);
 }
 
-unsafe extern "C" fn on_statement_end(_kind: c_uint, p: *mut c_void, _stmt: *mut c_void, _x: *mut c_void) -> c_int {
+unsafe extern "C" fn on_trace(kind: c_uint, p: *mut c_void, stmt: *mut c_void, x: *mut c_void) -> c_int {
     let st = &*(p as *const State);
-    // A transaction has ended only at a commit or a rollback (sqlite3_get_autocommit is also
-    // true inside an implicit transaction, while its statement runs).
+    if kind == ffi::SQLITE_TRACE_STMT as c_uint {
+        st.statement_starts(stmt, x as *const c_char);
+        return 0;
+    }
+    // A statement ended. A transaction has ended only at a commit or a rollback
+    // (sqlite3_get_autocommit is also true inside an implicit transaction, while its statement
+    // runs).
     if st.commit_seen.get() {
-        if let Ok(conn) = Connection::from_handle(st.db) {
-            st.publish_if_committed(&conn);
-        }
+        st.publish_if_committed();
+    }
+    if st.commit_stmt.get() == stmt {
+        // That COMMIT is over (committed and published, or failed and the transaction goes on).
+        st.commit_stmt.set(std::ptr::null_mut());
+        st.from_memory.set(false);
     }
     0
 }

@@ -69,6 +69,20 @@ def test_a_live_peer_publishes_a_dead_writers_events_at_its_next_commit(
     assert emails(listener) == ["orphan", "peer"]  # in commit order
 
 
+def test_a_commit_published_from_memory_publishes_a_dead_writers_events_first(
+    dbpath: Path, qdir: Path, listener: hark.Connection, tmp_path: Path
+) -> None:
+    # The peer's COMMIT would publish its own rows without reading the outbox; the dead writer's
+    # row, below them and above the mark, makes it read the outbox instead.
+    setup(dbpath, qdir, "wal")
+    peer = open_db(dbpath, qdir)  # opened first: its load does not publish the orphan
+    park_and_kill(dbpath, qdir, "wal", "HARK_SQLITE_FAULT_PARK_BEFORE_PUBLISH", "orphan", tmp_path)
+    peer.execute("BEGIN")
+    peer.execute("INSERT INTO orders (email, total) VALUES ('peer', 1)")
+    peer.execute("COMMIT")
+    assert emails(listener) == ["orphan", "peer"]  # in commit order
+
+
 def test_an_idle_live_peer_publishes_a_dead_writers_events_within_half_a_second(
     dbpath: Path, qdir: Path, listener: hark.Connection, tmp_path: Path
 ) -> None:

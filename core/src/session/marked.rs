@@ -47,23 +47,36 @@ impl Connection {
         if o.end == o.start {
             return Ok(0);
         }
-        // Wake as a commit does (session/commit.rs): the channels' buckets and prefix buckets.
-        let mut seen = [0u64; BUCKET_COUNT / 64];
-        let mut seen_prefix = [0u64; BUCKET_COUNT / 64];
-        let mut count = 0;
-        for (c, _) in pending {
-            let b = bucket_of(c);
-            seen[b / 64] |= 1 << (b % 64);
-            if let Some(b) = channel_prefix_bucket(c) {
-                seen_prefix[b / 64] |= 1 << (b % 64);
-            }
-            count += 1;
-        }
-        let set = |seen: &[u64]| -> Vec<usize> {
-            (0..BUCKET_COUNT).filter(|b| seen[b / 64] & (1 << (b % 64)) != 0).collect()
-        };
+        // Wake as a commit does (session/commit.rs): the channels' buckets and prefix buckets;
+        // one notification (a SQLite transaction's usual event) without building bucket sets.
         let patterns = self.queue.shared().patterns_used.load(std::sync::atomic::Ordering::SeqCst) != 0;
-        self.queue.wake_buckets(&set(&seen), &set(&seen_prefix), patterns, self.rx.slot);
+        let mut it = pending.peekable();
+        let first = it.next().map(|(c, _)| c);
+        let count = match (first, it.peek()) {
+            (Some(c), None) => {
+                let prefix = if patterns { channel_prefix_bucket(c) } else { None };
+                self.queue.wake_buckets(&[bucket_of(c)], prefix.as_slice(), patterns, self.rx.slot);
+                1
+            }
+            _ => {
+                let mut seen = [0u64; BUCKET_COUNT / 64];
+                let mut seen_prefix = [0u64; BUCKET_COUNT / 64];
+                let mut count = 0;
+                for c in first.into_iter().chain(it.map(|(c, _)| c)) {
+                    let b = bucket_of(c);
+                    seen[b / 64] |= 1 << (b % 64);
+                    if let Some(b) = channel_prefix_bucket(c) {
+                        seen_prefix[b / 64] |= 1 << (b % 64);
+                    }
+                    count += 1;
+                }
+                let set = |seen: &[u64]| -> Vec<usize> {
+                    (0..BUCKET_COUNT).filter(|b| seen[b / 64] & (1 << (b % 64)) != 0).collect()
+                };
+                self.queue.wake_buckets(&set(&seen), &set(&seen_prefix), patterns, self.rx.slot);
+                count
+            }
+        };
         if o.crossed_segment {
             if let Some(n) = super::receiver::truncate_after_the_fact(&self.queue) {
                 self.notice(n);
