@@ -469,7 +469,7 @@ fn subscribe(
         match conn.subscribe(name, &channels, &options) {
             Ok(()) => return Ok(()),
             Err(e)
-                if e.kind() == ErrorKind::InUse && deadline.is_some_and(|d| d.is_none_or(|d| Instant::now() < d)) =>
+                if e.kind() == ErrorKind::InUse && deadline.is_some_and(|d| d.map_or(true, |d| Instant::now() < d)) =>
             {
                 continue
             }

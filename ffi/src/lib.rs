@@ -49,9 +49,9 @@ pub use escape::*;
 pub use params::*;
 pub use query::*;
 pub use receive::*;
-pub use stats::*;
 pub use result::*;
 pub use statements::*;
+pub use stats::*;
 pub use subscribe::*;
 
 #[cfg(test)]

@@ -334,7 +334,8 @@ impl Queue {
         let (max_bytes, max_age) = (slot.max_lag_bytes.load(SeqCst), slot.max_lag_age_ns.load(SeqCst));
         let head = self.shared().head.load(SeqCst);
         let over_bytes = max_bytes != 0 && head.saturating_sub(self.slot_floor(i)) > max_bytes;
-        if !over_bytes && !(max_age != 0 && age_due) {
+        let check_age = max_age != 0 && age_due;
+        if !over_bytes && !check_age {
             return Ok(());
         }
         let Some(_g) = self.try_lock_tail()? else { return Ok(()) };
