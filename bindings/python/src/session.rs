@@ -32,6 +32,15 @@ type QueryTuple<'py> = (String, Vec<String>, Vec<&'static str>, Bound<'py, PyLis
 /// A notification as Python receives it: `(channel, payload, pid, position, txn, commit_time_ns)`.
 type NotifyTuple<'py> = (Bound<'py, PyString>, Bound<'py, PyString>, i32, u64, u64, u64);
 
+/// A listener or subscription as Python receives it: `(subscription, backend_pid, os_pid, alive,
+/// channels, position, lag_bytes, lag_notifications, lag_age_s, max_lag_bytes, max_lag_age_s,
+/// gap_pending)`.
+type ReceiverTuple = (Option<String>, i32, i32, bool, Option<Vec<String>>, u64, u64, u64, Option<f64>, u64, f64, u64);
+
+/// The queue's state as Python receives it: `(head, tail, usage, max_queue_size, segment_size,
+/// max_payload, segment_files, receivers)`.
+type StatsTuple = (u64, u64, f64, u64, u64, usize, Vec<String>, Vec<ReceiverTuple>);
+
 /// One session on a queue directory (`hark::Connection`). Private: use `hark.Connection`.
 #[pyclass(module = "hark._hark", frozen)]
 pub(crate) struct Session {
@@ -323,6 +332,33 @@ impl Session {
 
     fn listening_channels(&self, py: Python<'_>) -> PyResult<Vec<String>> {
         self.conn.quick(py, |c| c.ensure_usable().map(|()| c.listening_channels()))?.py_err()
+    }
+
+    /// The queue's positions and sizes and each listener's and subscription's lag (`hark stat`).
+    /// Moves the queue's tail first, which waits for the tail lock.
+    fn stats(&self, py: Python<'_>) -> PyResult<StatsTuple> {
+        let st = self.conn.blocking(py, |c| c.ensure_usable().and_then(|()| c.queue().stats()))?.py_err()?;
+        let receivers = st
+            .listeners
+            .into_iter()
+            .map(|l| {
+                (
+                    l.subscription,
+                    l.pid,
+                    l.os_pid,
+                    l.alive,
+                    l.channel_names,
+                    l.position,
+                    l.lag,
+                    l.lag_notifications,
+                    l.lag_age.map(|d| d.as_secs_f64()),
+                    l.max_lag_bytes,
+                    l.max_lag_age.as_secs_f64(),
+                    l.gap_pending,
+                )
+            })
+            .collect();
+        Ok((st.head, st.tail, st.usage, st.max_queue_size, st.segment_size, st.max_payload, st.segment_files, receivers))
     }
 
     /// May move the queue's tail first, which waits for the tail lock.

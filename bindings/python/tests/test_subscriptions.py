@@ -145,3 +145,43 @@ def test_async_subscribe(qdir: Path) -> None:
         return got
 
     assert asyncio.run(main()) == ["x"]
+
+
+def test_stats_report_each_receiver_with_its_lag(qdir: Path) -> None:
+    app = hark.connect(qdir)
+    listener = hark.connect(qdir)
+    listener.execute("LISTEN plain")
+    w = hark.connect(qdir)
+    w.subscribe("mailer", ["orders.*", "exact"], max_lag_bytes=1_000_000, max_lag_age=60)
+    w.detach()
+    for _ in range(3):
+        app.notify("orders.paid", "x")
+    app.notify("plain", "y")
+    st = app.stats()
+    assert isinstance(st, hark.QueueStats)
+    assert st.head > st.tail and 0.0 <= st.usage <= 1.0 and st.max_payload == 7999
+    assert len(st.segment_files) >= 1 and len(st.receivers) == 2
+    plain = next(r for r in st.receivers if r.subscription is None)
+    assert (plain.backend_pid, plain.alive, plain.channels) == (listener.pid, True, ["plain"])
+    assert plain.lag_notifications == 1 and plain.lag_bytes > 0
+    assert plain.lag_age is not None and datetime.timedelta(0) <= plain.lag_age < datetime.timedelta(minutes=1)
+    sub = next(r for r in st.receivers if r.subscription == "mailer")
+    assert (sub.backend_pid, sub.alive, sub.channels) == (0, False, ["orders.*", "exact"])
+    assert (sub.lag_notifications, sub.max_lag_bytes, sub.gap_pending) == (3, 1_000_000, 0)
+    assert sub.max_lag_age == datetime.timedelta(seconds=60)
+    assert st.subscriptions == [sub]
+    assert [(s.subscription, s.lag_notifications) for s in app.subscriptions()] == [("mailer", 3)]
+    app.close()
+    with pytest.raises(hark.ClosedError):
+        app.stats()
+
+
+def test_stats_from_an_async_connection(qdir: Path) -> None:
+    async def main() -> list[str | None]:
+        conn = await hark.AsyncConnection.connect(qdir)
+        await conn.subscribe("s", ["c"])
+        names = [r.subscription for r in conn.stats().receivers]
+        await conn.close()
+        return names
+
+    assert asyncio.run(main()) == ["s"]

@@ -20,6 +20,7 @@ from ._connection import Connection, connect
 from ._cursor import AsyncCursor, Cursor
 from ._info import ConnectionInfo
 from ._result import Column, Result
+from ._stats import QueueStats, ReceiverStat
 from ._hark import DEFAULT_MAX_PAYLOAD, DEFAULT_MAX_QUEUE_SIZE, MAX_CHANNEL_LEN, __version__, default_dir
 from ._transaction import AsyncTransaction, OutOfOrderTransactionNesting, Rollback, Transaction, TransactionState
 from .errors import (
@@ -86,6 +87,8 @@ __all__ = [
     "PermissionDeniedError",
     "ProgrammingError",
     "QueueFullError",
+    "QueueStats",
+    "ReceiverStat",
     "Result",
     "Rollback",
     "SqlSyntaxError",
@@ -117,6 +120,8 @@ for _cls in (
     Notice,
     Notify,
     OutOfOrderTransactionNesting,
+    QueueStats,
+    ReceiverStat,
     Result,
     Rollback,
     Transaction,

@@ -14,6 +14,7 @@ from typing import Any, Callable, NamedTuple, TypeVar
 from . import _hark, _params
 from ._info import ConnectionInfo
 from ._result import Result
+from ._stats import QueueStats, ReceiverStat, from_native
 from .errors import ClosedError, ProgrammingError, TransactionStateError
 from .pq import TransactionStatus
 from .types import json as _json
@@ -194,6 +195,16 @@ class BaseConnection:
     def queue_usage(self) -> float:
         """The fraction of the queue's maximum size in use (``pg_notification_queue_usage()``)."""
         return self._native.queue_usage()
+
+    def stats(self) -> QueueStats:
+        """The queue's positions and sizes and each listener's and durable subscription's channels
+        and lag (bytes, notifications, age of the oldest unread), limits and pending gap: what
+        ``hark stat`` shows. Advances the queue's tail first, as a commit does."""
+        return from_native(self._native.stats())
+
+    def subscriptions(self) -> list[ReceiverStat]:
+        """The queue's durable subscriptions, with their lag (``stats().subscriptions``)."""
+        return self.stats().subscriptions
 
     # ----- handlers ------------------------------------------------------------------------------
 

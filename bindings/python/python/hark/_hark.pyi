@@ -92,6 +92,20 @@ class Session:
     def pid(self) -> int: ...
     def listening_channels(self) -> list[str]: ...
     def queue_usage(self) -> float: ...
+    def stats(
+        self,
+    ) -> tuple[
+        int,
+        int,
+        float,
+        int,
+        int,
+        int,
+        list[str],
+        list[
+            tuple[str | None, int, int, bool, list[str] | None, int, int, int, float | None, int, float, int]
+        ],
+    ]: ...
     @property
     def transaction_status(self) -> str:
         """"idle", "intrans" or "inerror"."""
