@@ -59,6 +59,50 @@ export interface OpenOptions {
   listenerMaxLagBytes?: number
   listenerMaxLagAgeMs?: number
 }
+/** One listener (`subscription` null) or durable subscription of the queue, in `stats()`. */
+export interface ReceiverStat {
+  /** The subscription's name, or null for a plain listener. */
+  subscription?: string
+  /**
+   * The backend PID of its session (what its notifications carry); 0 for a subscription
+   * nobody is attached to.
+   */
+  processId: number
+  /** The operating-system process id of that session's process (0 when detached). */
+  osPid: number
+  /** Whether its session lives. */
+  alive: boolean
+  /** Its channels and patterns, or null when they were too long to be kept (over about 1 KiB). */
+  channels?: Array<string>
+  /** Where it reads next (a subscription: one past its acknowledged notification). */
+  position: number
+  /** Bytes between its position and the head. */
+  lagBytes: number
+  /** Unread notifications on its channels. */
+  lagNotifications: number
+  /** Milliseconds since the oldest unread notification on its channels was committed, or null. */
+  lagAgeMs?: number
+  /** Its lag limits (0: none). */
+  maxLagBytes: number
+  maxLagAgeMs: number
+  /** Notifications skipped by cuts and not yet reported to it. */
+  gapPending: number
+}
+/** The state of a queue at one moment (`stats()`; what `hark stat` shows). */
+export interface QueueStats {
+  /** Byte positions of the head (where the next commit goes) and the tail (the oldest kept). */
+  head: number
+  tail: number
+  /** `pg_notification_queue_usage()`. */
+  usage: number
+  maxQueueSize: number
+  segmentSize: number
+  maxPayload: number
+  /** The segment files in the directory, in order. */
+  segmentFiles: Array<string>
+  /** Listeners and durable subscriptions, in slot order. */
+  receivers: Array<ReceiverStat>
+}
 /** How to attach to a durable subscription (see `hark::SubscribeOptions`). */
 export interface SubscribeOptions {
   /** `'explicit'` (the default) or `'auto'`. */
@@ -163,6 +207,11 @@ export declare class Connection {
   get dir(): string
   /** Channels this session listens on (`pg_listening_channels()`), in LISTEN order. */
   listeningChannels(): Array<string>
+  /**
+   * The queue's positions and sizes and each listener's and subscription's lag (moves the
+   * tail first, as a commit does).
+   */
+  stats(): QueueStats
   /** `pg_notification_queue_usage()`: the fraction of the maximum queue size in use. */
   queueUsage(): number
   /**

@@ -120,6 +120,37 @@ export interface SubscribeOptions {
 }
 
 /** What a receiver skipped when it was cut: an error with code (SQLSTATE) 'HK001', harkCode HARK_ERR_GAP. */
+/** One listener (`subscription` null) or durable subscription, in `stats()`. */
+export interface ReceiverStat {
+  subscription: string | null
+  /** The backend PID of its session (0 for a subscription nobody is attached to). */
+  processId: number
+  osPid: number
+  alive: boolean
+  /** Its channels and patterns, or null when they were too long to be kept. */
+  channels: string[] | null
+  position: number
+  lagBytes: number
+  lagNotifications: number
+  /** Milliseconds since the oldest unread notification on its channels was committed. */
+  lagAgeMs: number | null
+  maxLagBytes: number
+  maxLagAgeMs: number
+  gapPending: number
+}
+
+/** The state of a queue at one moment (`stats()`). */
+export interface QueueStats {
+  head: number
+  tail: number
+  usage: number
+  maxQueueSize: number
+  segmentSize: number
+  maxPayload: number
+  segmentFiles: string[]
+  receivers: ReceiverStat[]
+}
+
 export interface GapError extends HarkError {
   gap: { skipped: number, firstTxn: number, lastTxn: number, resumedAt: number }
 }
@@ -210,6 +241,10 @@ export declare class Client extends EventEmitter {
   listeningChannels(): string[]
   /** pg_notification_queue_usage() */
   queueUsage(): number
+  /** The queue's positions and sizes and each listener's and subscription's lag (`hark stat`). */
+  stats(): QueueStats
+  /** The queue's durable subscriptions with their lag. */
+  subscriptions(): ReceiverStat[]
   /**
    * Notifications from now on, taken from the session only as the loop asks for them (a batch of
    * at most 1,024), so a slow consumer leaves the backlog in the bounded queue; an iterator that

@@ -381,6 +381,20 @@ class Client extends EventEmitter {
   }
 
   /**
+   * The queue's positions and sizes and each listener's and durable subscription's channels and
+   * lag (bytes, notifications, age of the oldest unread in milliseconds), limits and pending gap:
+   * what `hark stat` shows. Advances the queue's tail first, as a commit does.
+   */
+  stats () {
+    return this._run((s) => s.stats())
+  }
+
+  /** The queue's durable subscriptions with their lag (`stats().receivers` that have a name). */
+  subscriptions () {
+    return this.stats().receivers.filter((r) => r.subscription !== null && r.subscription !== undefined)
+  }
+
+  /**
    * An async iterator over notifications received from now on. It takes them from the session as
    * its consumer asks (a batch at most), so a slow consumer leaves the backlog in the queue. It
    * ends when `signal` aborts (at once) or when the client ends (after yielding what was already

@@ -93,6 +93,52 @@ pub struct OpenOptions {
     pub listener_max_lag_age_ms: Option<f64>,
 }
 
+/// One listener (`subscription` null) or durable subscription of the queue, in `stats()`.
+#[napi(object)]
+pub struct ReceiverStat {
+    /// The subscription's name, or null for a plain listener.
+    pub subscription: Option<String>,
+    /// The backend PID of its session (what its notifications carry); 0 for a subscription
+    /// nobody is attached to.
+    pub process_id: i32,
+    /// The operating-system process id of that session's process (0 when detached).
+    pub os_pid: i32,
+    /// Whether its session lives.
+    pub alive: bool,
+    /// Its channels and patterns, or null when they were too long to be kept (over about 1 KiB).
+    pub channels: Option<Vec<String>>,
+    /// Where it reads next (a subscription: one past its acknowledged notification).
+    pub position: f64,
+    /// Bytes between its position and the head.
+    pub lag_bytes: f64,
+    /// Unread notifications on its channels.
+    pub lag_notifications: f64,
+    /// Milliseconds since the oldest unread notification on its channels was committed, or null.
+    pub lag_age_ms: Option<f64>,
+    /// Its lag limits (0: none).
+    pub max_lag_bytes: f64,
+    pub max_lag_age_ms: f64,
+    /// Notifications skipped by cuts and not yet reported to it.
+    pub gap_pending: f64,
+}
+
+/// The state of a queue at one moment (`stats()`; what `hark stat` shows).
+#[napi(object)]
+pub struct QueueStats {
+    /// Byte positions of the head (where the next commit goes) and the tail (the oldest kept).
+    pub head: f64,
+    pub tail: f64,
+    /// `pg_notification_queue_usage()`.
+    pub usage: f64,
+    pub max_queue_size: f64,
+    pub segment_size: f64,
+    pub max_payload: f64,
+    /// The segment files in the directory, in order.
+    pub segment_files: Vec<String>,
+    /// Listeners and durable subscriptions, in slot order.
+    pub receivers: Vec<ReceiverStat>,
+}
+
 /// How to attach to a durable subscription (see `hark::SubscribeOptions`).
 #[napi(object)]
 pub struct SubscribeOptions {
@@ -493,6 +539,43 @@ impl Connection {
     #[napi]
     pub fn listening_channels(&mut self, env: Env) -> Result<Vec<String>> {
         self.guard(&env, |this| Ok(this.session(&env)?.listening_channels()))
+    }
+
+    /// The queue's positions and sizes and each listener's and subscription's lag (moves the
+    /// tail first, as a commit does).
+    #[napi]
+    pub fn stats(&mut self, env: Env) -> Result<QueueStats> {
+        self.guard(&env, |this| {
+            let st = this.with(&env, |c| c.ensure_usable().and_then(|()| c.queue().stats()))?;
+            let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+            Ok(QueueStats {
+                head: st.head as f64,
+                tail: st.tail as f64,
+                usage: st.usage,
+                max_queue_size: st.max_queue_size as f64,
+                segment_size: st.segment_size as f64,
+                max_payload: st.max_payload as f64,
+                segment_files: st.segment_files,
+                receivers: st
+                    .listeners
+                    .into_iter()
+                    .map(|l| ReceiverStat {
+                        subscription: l.subscription,
+                        process_id: l.pid,
+                        os_pid: l.os_pid,
+                        alive: l.alive,
+                        channels: l.channel_names,
+                        position: l.position as f64,
+                        lag_bytes: l.lag as f64,
+                        lag_notifications: l.lag_notifications as f64,
+                        lag_age_ms: l.lag_age.map(ms),
+                        max_lag_bytes: l.max_lag_bytes as f64,
+                        max_lag_age_ms: ms(l.max_lag_age),
+                        gap_pending: l.gap_pending as f64,
+                    })
+                    .collect(),
+            })
+        })
     }
 
     /// `pg_notification_queue_usage()`: the fraction of the maximum queue size in use.
