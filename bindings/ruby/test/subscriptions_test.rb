@@ -150,4 +150,30 @@ class SubscriptionsTest < Minitest::Test
     end
     assert_equal %w[3 4 5 6 7 8 9], got, 'the unacknowledged ones again, then the rest, in order'
   end
+  def test_stats_report_each_listener_and_subscription_with_its_lag
+    app = connect
+    listener = connect
+    listener.exec('LISTEN plain')
+    worker = connect
+    worker.subscribe('mailer', ['orders.*', 'exact'], max_lag_bytes: 1_000_000, max_lag_age: 60)
+    worker.detach
+    3.times { app.notify('orders.paid', payload: 'x') }
+    app.notify('plain', payload: 'y')
+    st = app.stats
+    assert_operator st[:head], :>, st[:tail]
+    assert_includes 0.0..1.0, st[:usage]
+    assert_equal 7999, st[:max_payload]
+    assert_operator st[:segment_files], :>=, 1
+    assert_equal 2, st[:receivers].size
+    plain = st[:receivers].find { |r| r[:subscription].nil? }
+    assert_equal [listener.backend_pid, true, ['plain'], 1], plain.values_at(:backend_pid, :alive, :channels, :lag_notifications)
+    assert_operator plain[:lag_bytes], :>, 0
+    assert_includes 0.0..60.0, plain[:lag_age]
+    sub = st[:receivers].find { |r| r[:subscription] == 'mailer' }
+    assert_equal [0, false, %w[orders.* exact], 3, 1_000_000, 60.0, 0],
+                 sub.values_at(:backend_pid, :alive, :channels, :lag_notifications, :max_lag_bytes, :max_lag_age, :gap_pending)
+    assert_equal [['mailer', 3]], app.subscriptions.map { |r| r.values_at(:subscription, :lag_notifications) }
+    app.close
+    assert_raises(Hark::ClosedError) { app.stats }
+  end
 end

@@ -54,6 +54,7 @@ module Hark
     attach_function :hark_notifies, [:pointer], :pointer, blocking: true
     attach_function :hark_freemem, [:pointer], :void
     attach_function :hark_queue_usage, %i[pointer pointer], :int, blocking: true
+    attach_function :hark_stats, %i[pointer pointer], :int, blocking: true
     attach_function :hark_result_str, [:int], :string
     attach_function :hark_version, [], :string
     attach_function :hark_listen, %i[pointer string], :int, blocking: true
@@ -80,6 +81,21 @@ module Hark
     class Notification < FFI::Struct
       layout :relname, :pointer, :be_pid, :int, :extra, :pointer,
              :position, :uint64, :txn, :uint64, :commit_time_ns, :int64
+    end
+
+    # struct hark_receiver_stat (include/hark.h)
+    class ReceiverStat < FFI::Struct
+      layout :subscription, :pointer, :backend_pid, :int, :os_pid, :int, :alive, :int,
+             :channel_count, :int, :channel_names, :pointer, :position, :uint64, :lag_bytes, :uint64,
+             :lag_notifications, :uint64, :lag_age_ns, :int64, :max_lag_bytes, :uint64,
+             :max_lag_age_ns, :uint64, :gap_pending, :uint64
+    end
+
+    # struct hark_queue_stats (include/hark.h)
+    class QueueStats < FFI::Struct
+      layout :head, :uint64, :tail, :uint64, :usage, :double, :max_queue_size, :uint64,
+             :segment_size, :uint64, :max_payload, :uint64, :segment_files, :int,
+             :receiver_count, :int, :receivers, :pointer
     end
 
     # struct hark_gap { uint64_t skipped, first_txn, last_txn, resumed_at; }

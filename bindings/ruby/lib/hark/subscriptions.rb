@@ -83,7 +83,44 @@ module Hark
       nil
     end
 
+    # The queue's state, as `hark stat` shows it (hark_stats): a Hash with :head, :tail,
+    # :usage, :max_queue_size, :segment_size, :max_payload, :segment_files (a count) and
+    # :receivers, one Hash per listener or durable subscription: :subscription (nil for a
+    # listener), :backend_pid (0 for a subscription nobody is attached to), :os_pid, :alive,
+    # :channels (nil when too long to be kept), :position, :lag_bytes, :lag_notifications,
+    # :lag_age (seconds since the oldest unread notification was committed, or nil),
+    # :max_lag_bytes, :max_lag_age (seconds) and :gap_pending. Advances the queue's tail first.
+    def stats
+      out = FFI::MemoryPointer.new(:pointer)
+      locked { |p| check(Native.hark_stats(p, out)) }
+      block = out.read_pointer
+      begin
+        st = Native::QueueStats.new(block)
+        receivers = Array.new(st[:receiver_count]) do |i|
+          receiver(Native::ReceiverStat.new(st[:receivers] + (i * Native::ReceiverStat.size)))
+        end
+        { head: st[:head], tail: st[:tail], usage: st[:usage], max_queue_size: st[:max_queue_size],
+          segment_size: st[:segment_size], max_payload: st[:max_payload],
+          segment_files: st[:segment_files], receivers: receivers }
+      ensure
+        Native.hark_freemem(block)
+      end
+    end
+
+    # The queue's durable subscriptions, with their lag (the named receivers of #stats).
+    def subscriptions = stats[:receivers].reject { |r| r[:subscription].nil? }
+
     private
+
+    def receiver(r)
+      names = r[:channel_names]
+      channels = names.null? ? nil : names.get_array_of_pointer(0, r[:channel_count]).map { |c| Hark.utf8(c.read_string) }
+      { subscription: r[:subscription].null? ? nil : Hark.utf8(r[:subscription].read_string),
+        backend_pid: r[:backend_pid], os_pid: r[:os_pid], alive: r[:alive] == 1, channels: channels,
+        position: r[:position], lag_bytes: r[:lag_bytes], lag_notifications: r[:lag_notifications],
+        lag_age: r[:lag_age_ns].negative? ? nil : r[:lag_age_ns] / 1e9,
+        max_lag_bytes: r[:max_lag_bytes], max_lag_age: r[:max_lag_age_ns] / 1e9, gap_pending: r[:gap_pending] }
+    end
 
     def seconds(value, what)
       raise TypeError, "#{what}: wrong argument type #{value.class} (expected Numeric seconds)" unless value.is_a?(Numeric)
