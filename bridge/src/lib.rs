@@ -239,7 +239,7 @@ impl Setup {
         let listened_before = previous.filter(|_| previous_connects > 0).map(|r| r.get("since").parse().unwrap_or(0));
         let mut state = State::new(&config.name, describe(&pg), config.channels.clone());
         state.connects = previous_connects;
-        let received = origins::load(&config.dir, &config.name)?;
+        let (origins_file, received) = origins::Origins::load(&config.dir, &config.name)?;
         let mut inbound = Inbound::new(inbound_conn, &config.name);
         for (origin, txn) in &received {
             inbound.learn(origin, *txn);
@@ -252,7 +252,7 @@ impl Setup {
         sub_conn
             .subscribe(&subscription_name(&config.name), &channels, &options)
             .map_err(|e| format!("could not attach to the bridge's subscription: {e}"))?;
-        let outbound = Outbound::new(sub_conn, &config.dir, &config.name, &origin(&config)?, received);
+        let outbound = Outbound::new(sub_conn, origins_file, &config.name, &origin(&config)?, received);
         Ok(Setup { config, pg, inbound, outbound, file, state, listened_before })
     }
 }

@@ -30,7 +30,6 @@ use crate::pg::Link;
 use crate::wire;
 use futures_util::{pin_mut, TryStreamExt};
 use std::collections::HashMap;
-use std::path::Path;
 use tokio_postgres::{Client, SimpleQueryMessage};
 
 /// At most this many notifications (and this much SQL text) go in one message to PostgreSQL.
@@ -55,7 +54,7 @@ struct Unit {
 
 pub struct Outbound {
     conn: hark::Connection,
-    dir: std::path::PathBuf,
+    origins: crate::origins::Origins,
     name: String,
     origin: String,
     units: Vec<Unit>,
@@ -87,10 +86,16 @@ pub enum SendError {
 
 impl Outbound {
     /// `saved`: the origins file as loaded at start.
-    pub fn new(conn: hark::Connection, dir: &Path, name: &str, origin: &str, saved: HashMap<String, u64>) -> Outbound {
+    pub fn new(
+        conn: hark::Connection,
+        origins: crate::origins::Origins,
+        name: &str,
+        origin: &str,
+        saved: HashMap<String, u64>,
+    ) -> Outbound {
         Outbound {
             conn,
-            dir: dir.to_owned(),
+            origins,
             name: name.to_owned(),
             origin: origin.to_owned(),
             units: Vec::new(),
@@ -316,10 +321,10 @@ impl Outbound {
         if self.unsaved && ack.is_some() {
             #[cfg(feature = "test-hooks")]
             crate::hooks::park(crate::hooks::Point::BeforeOrigins);
-            crate::origins::save(&self.dir, &self.name, &self.saved).map_err(|e| {
+            self.origins.save(&self.saved).map_err(|e| {
                 SendError::Refused(format!(
-                    "could not save {}: {e}",
-                    crate::origins::path_of(&self.dir, &self.name).display()
+                    "could not save what the bridge received (bridge.{}.origins): {e}",
+                    self.name
                 ))
             })?;
             self.unsaved = false;
@@ -399,7 +404,8 @@ mod tests {
         sub.subscribe("bridge.t", &["ev"], &hark::SubscribeOptions::new()).unwrap();
         let mut app = hark::Connection::open(&dir).unwrap();
         app.notify("ev", "x").unwrap();
-        let mut out = Outbound::new(sub, &dir, "t", "t@here", HashMap::new());
+        let origins = crate::origins::Origins::load(&dir, "t").unwrap().0;
+        let mut out = Outbound::new(sub, origins, "t", "t@here", HashMap::new());
         // What a gap used to acknowledge when nothing was left before it: refused, which made the
         // bridge send the gap again every second.
         assert!(out.conn.ack(0).is_err());
