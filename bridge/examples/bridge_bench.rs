@@ -11,6 +11,11 @@
 //!   B's listener's, from the first to the last. Against PostgreSQL's best batched NOTIFY for the
 //!   same N: a client sending transactions of N notifications, one per round trip or 50 per
 //!   message, whichever is faster, to a listening client.
+//! * PostgreSQL's figures again with a second listening connection beside the first
+//!   (`postgres_two_listeners`): with bridges, every notification is delivered to two backends,
+//!   the receiving bridge's and the sending bridge's own (a bridge listens on the channels it
+//!   sends on, and PostgreSQL delivers a backend's notifications to itself too), so this is the
+//!   work PostgreSQL does for a bridged notification.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -116,13 +121,36 @@ fn hark_latency(dir: &Path, rounds: usize) -> Vec<f64> {
     listener.join().unwrap()
 }
 
-/// The notifications a PostgreSQL connection receives on `plain` (a channel the bridges do not
-/// carry), with the time each arrived, from a thread of its own (as a listening process would).
-fn pg_listener(conninfo: &str) -> std::sync::mpsc::Receiver<(Instant, String)> {
+/// A PostgreSQL connection listening on `plain` (a channel the bridges do not carry), from a
+/// thread of its own (as a listening process would): what it receives, with the time each
+/// arrived. Dropping it closes the connection and waits for its thread, so that no listener of
+/// one measurement is left for PostgreSQL to deliver to during the next.
+struct PgListener {
+    rx: std::sync::mpsc::Receiver<(Instant, String)>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl std::ops::Deref for PgListener {
+    type Target = std::sync::mpsc::Receiver<(Instant, String)>;
+    fn deref(&self) -> &Self::Target {
+        &self.rx
+    }
+}
+
+impl Drop for PgListener {
+    fn drop(&mut self) {
+        let _ = self.stop.take().map(|s| s.send(()));
+        let _ = self.thread.take().map(|t| t.join());
+    }
+}
+
+fn pg_listener(conninfo: &str) -> PgListener {
     let (tx, rx) = std::sync::mpsc::channel();
     let (ready_tx, ready) = std::sync::mpsc::channel();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let conninfo = conninfo.to_owned();
-    std::thread::spawn(move || {
+    let thread = std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async move {
             let (client, mut conn) = tokio_postgres::connect(&conninfo, NoTls).await.unwrap();
@@ -140,11 +168,11 @@ fn pg_listener(conninfo: &str) -> std::sync::mpsc::Receiver<(Instant, String)> {
                 ready_tx.send(()).unwrap();
                 std::future::pending::<()>().await
             };
-            tokio::select! { _ = driver => {}, _ = listen => {} }
+            tokio::select! { _ = driver => {}, _ = listen => {}, _ = stopped => {} }
         });
     });
     ready.recv().unwrap();
-    rx
+    PgListener { rx, stop: Some(stop), thread: Some(thread) }
 }
 
 async fn pg_client(conninfo: &str) -> tokio_postgres::Client {
@@ -155,8 +183,15 @@ async fn pg_client(conninfo: &str) -> tokio_postgres::Client {
     client
 }
 
+/// A second listening connection, as a sending bridge's own connection is (what it hears waits
+/// in its channel until it is dropped); `None` when not asked for.
+fn second_listener(conninfo: &str, wanted: bool) -> Option<PgListener> {
+    wanted.then(|| pg_listener(conninfo))
+}
+
 /// One PostgreSQL client notifying another, one notification at a time.
-async fn pg_latency(conninfo: &str, rounds: usize) -> Vec<f64> {
+async fn pg_latency(conninfo: &str, rounds: usize, two: bool) -> Vec<f64> {
+    let _second = second_listener(conninfo, two);
     let rx = pg_listener(conninfo);
     let tx = pg_client(conninfo).await;
     let mut out = Vec::new();
@@ -179,7 +214,8 @@ fn transaction_sql(first: usize, size: usize) -> String {
 }
 
 /// PostgreSQL's rate for transactions of `size`: `per_message` transactions per round trip.
-async fn pg_throughput(conninfo: &str, size: usize, total: usize, per_message: usize) -> f64 {
+async fn pg_throughput(conninfo: &str, size: usize, total: usize, per_message: usize, two: bool) -> f64 {
+    let _second = second_listener(conninfo, two);
     let rx = pg_listener(conninfo);
     let tx = pg_client(conninfo).await;
     let start = Instant::now();
@@ -244,14 +280,17 @@ fn main() {
     let a = host(&hark_bin, &conninfo, "a");
     let b = host(&hark_bin, &conninfo, "b");
     let mut bridge = bridge_latency(&a, &b, rounds);
-    let mut pg = rt.block_on(pg_latency(&conninfo, rounds));
+    let mut pg = rt.block_on(pg_latency(&conninfo, rounds, false));
+    let mut pg2 = rt.block_on(pg_latency(&conninfo, rounds, true));
     let mut local = hark_latency(&a.dir, rounds);
     let mut json = format!(
-        "{{\"latency\":{{\"bridge\":{{\"p50_us\":{:.1},\"p99_us\":{:.1}}},\"postgres\":{{\"p50_us\":{:.1},\"p99_us\":{:.1}}},\"hark\":{{\"p50_us\":{:.1},\"p99_us\":{:.1}}}}},\"throughput\":{{",
+        "{{\"latency\":{{\"bridge\":{{\"p50_us\":{:.1},\"p99_us\":{:.1}}},\"postgres\":{{\"p50_us\":{:.1},\"p99_us\":{:.1}}},\"postgres_two_listeners\":{{\"p50_us\":{:.1},\"p99_us\":{:.1}}},\"hark\":{{\"p50_us\":{:.1},\"p99_us\":{:.1}}}}},\"throughput\":{{",
         percentile(&mut bridge, 0.5),
         percentile(&mut bridge, 0.99),
         percentile(&mut pg, 0.5),
         percentile(&mut pg, 0.99),
+        percentile(&mut pg2, 0.5),
+        percentile(&mut pg2, 0.99),
         percentile(&mut local, 0.5),
         percentile(&mut local, 0.99)
     );
@@ -259,12 +298,15 @@ fn main() {
     for (i, size) in sizes.iter().enumerate() {
         let total = if quick { 2000 } else { 20000 }.max(*size * 20);
         let bridged = bridge_throughput(&a, &b, *size, total);
-        let one = rt.block_on(pg_throughput(&conninfo, *size, total, 1));
-        let many = rt.block_on(pg_throughput(&conninfo, *size, total, 50));
+        let one = rt.block_on(pg_throughput(&conninfo, *size, total, 1, false));
+        let many = rt.block_on(pg_throughput(&conninfo, *size, total, 50, false));
+        let one2 = rt.block_on(pg_throughput(&conninfo, *size, total, 1, true));
+        let many2 = rt.block_on(pg_throughput(&conninfo, *size, total, 50, true));
         json.push_str(&format!(
-            "{}\"n{size}\":{{\"bridge\":{bridged:.0},\"postgres\":{:.0}}}",
+            "{}\"n{size}\":{{\"bridge\":{bridged:.0},\"postgres\":{:.0},\"postgres_two_listeners\":{:.0}}}",
             if i > 0 { "," } else { "" },
-            one.max(many)
+            one.max(many),
+            one2.max(many2)
         ));
     }
     json.push_str("}}");

@@ -31,7 +31,8 @@ pub struct Inbound {
     bridges: HashSet<i32>,
     seen: HashSet<(String, String)>,
     /// The last transaction committed from each framing origin: a transaction a sender repeats
-    /// (it crashed between PostgreSQL's commit and its local acknowledgement) is skipped.
+    /// (it crashed between PostgreSQL's commit and its local acknowledgement) is skipped. Kept
+    /// across restarts of the bridge: `origins.rs`.
     last_txn: HashMap<String, u64>,
     pub transactions: u64,
     pub notifications: u64,
@@ -76,8 +77,10 @@ impl Inbound {
                 self.seen.clear();
                 return Ok(());
             }
+            // Remembered only once committed: a commit the local queue refused is tried again.
+            self.commit_group(Some((origin, txn)))?;
             self.last_txn.insert(origin.to_owned(), txn);
-            return self.commit_pending();
+            return Ok(());
         }
         if !self.group.is_empty() {
             let other_backend = self.group_pid != n.pid;
@@ -94,6 +97,13 @@ impl Inbound {
         Ok(())
     }
 
+    /// Takes what an earlier run of the bridge committed from `origin` (read back from the queue
+    /// or the origins file, `origins.rs`).
+    pub fn learn(&mut self, origin: &str, txn: u64) {
+        let last = self.last_txn.entry(origin.to_owned()).or_insert(txn);
+        *last = (*last).max(txn);
+    }
+
     /// Whether a group of a client other than a bridge waits for the quiet moment that ends it.
     pub fn waits_for_quiet(&self) -> bool {
         !self.group.is_empty() && !self.bridges.contains(&self.group_pid)
@@ -102,13 +112,19 @@ impl Inbound {
     /// Commits the group gathered so far (also a bridge's transaction cut short by a lost
     /// connection).
     pub fn commit_pending(&mut self) -> hark::Result<()> {
+        self.commit_group(None)
+    }
+
+    /// Commits the group, its origin notification carrying `mark` (the end mark that closed it).
+    fn commit_group(&mut self, mark: Option<(&str, u64)>) -> hark::Result<()> {
         if self.group.is_empty() {
             self.seen.clear();
             return Ok(());
         }
+        let origin = wire::origin_payload(&self.name, mark);
         let result = (|| {
             self.conn.begin()?;
-            self.conn.notify(wire::LOCAL_ORIGIN, &self.name)?;
+            self.conn.notify(wire::LOCAL_ORIGIN, &origin)?;
             for n in &self.group {
                 self.conn.notify(&n.channel, &n.payload)?;
             }

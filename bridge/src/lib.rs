@@ -44,8 +44,10 @@
 //!    did not record it locally: the connection was lost between sending COMMIT and its reply,
 //!    or the bridge died between the reply and the acknowledgement. A receiving bridge remembers
 //!    the last commit number of each origin and skips a marked transaction it already committed,
-//!    so while it runs, its host's listeners get each transaction once; a plain PostgreSQL
-//!    listener gets the repeat.
+//!    so its host's listeners get each transaction once, also across its own restarts: the
+//!    number travels in the local transaction's `hark.bridge.origin` notification and, once the
+//!    bridge acknowledged that transaction, in `bridge.NAME.origins` (`origins.rs`). A plain
+//!    PostgreSQL listener gets the repeat.
 //! 5. **The gap.** PostgreSQL keeps nothing for a listener that is gone: what it delivered while
 //!    the bridge was disconnected, or not running, is lost. Each time the bridge listens again
 //!    after having listened before (in this process or an earlier one of the same name on this
@@ -61,11 +63,15 @@
 //! client of the database. Transactions of clients other than bridges are regrouped from their
 //! arrival: two that one backend commits back to back may be committed locally as one (in
 //! order, nothing folded). Notifications PostgreSQL delivered while the bridge was away are lost
-//! (the gap signal says so). A receiving bridge's memory of commit numbers is its process's: a
-//! repeat that reaches it after it restarted is committed again. The connection has no TLS.
+//! (the gap signal says so). A subscription cut at its lag limit that skips transactions the
+//! bridge committed from PostgreSQL, unacknowledged, skips their commit numbers too: a repeat of
+//! one of those reaching a restarted bridge is committed again. The connection has no TLS.
 
 mod conninfo;
+#[cfg(feature = "test-hooks")]
+mod hooks;
 mod inbound;
+mod origins;
 mod outbound;
 pub mod pg;
 pub mod state;
@@ -233,7 +239,11 @@ impl Setup {
         let listened_before = previous.filter(|_| previous_connects > 0).map(|r| r.get("since").parse().unwrap_or(0));
         let mut state = State::new(&config.name, describe(&pg), config.channels.clone());
         state.connects = previous_connects;
-        let inbound = Inbound::new(inbound_conn, &config.name);
+        let (origins_file, received) = origins::Origins::load(&config.dir, &config.name)?;
+        let mut inbound = Inbound::new(inbound_conn, &config.name);
+        for (origin, txn) in &received {
+            inbound.learn(origin, *txn);
+        }
         let mut sub_conn = open("subscription")?;
         let mut channels: Vec<&str> = config.channels.iter().map(String::as_str).collect();
         channels.push(wire::LOCAL_ORIGIN);
@@ -242,7 +252,7 @@ impl Setup {
         sub_conn
             .subscribe(&subscription_name(&config.name), &channels, &options)
             .map_err(|e| format!("could not attach to the bridge's subscription: {e}"))?;
-        let outbound = Outbound::new(sub_conn, &config.name, &origin(&config)?);
+        let outbound = Outbound::new(sub_conn, origins_file, &config.name, &origin(&config)?, received);
         Ok(Setup { config, pg, inbound, outbound, file, state, listened_before })
     }
 }
@@ -426,7 +436,7 @@ async fn serve(
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let Sides { inbound, outbound } = sides;
     // What committed locally while PostgreSQL was away (or before a restart) goes first.
-    let mut drained = outbound.read_local().map_err(|e| format!("local queue: {e}"))?;
+    let mut drained = read_local(outbound, inbound)?;
     let mut refused_until: Option<tokio::time::Instant> = None;
     loop {
         if refused_until.is_some_and(|t| t <= tokio::time::Instant::now()) {
@@ -451,7 +461,7 @@ async fn serve(
             reporter.lock().unwrap_or_else(|e| e.into_inner()).tick(inbound, outbound);
         }
         if !drained {
-            drained = outbound.read_local().map_err(|e| format!("local queue: {e}"))?;
+            drained = read_local(outbound, inbound)?;
             continue;
         }
         let quiet = inbound.waits_for_quiet();
@@ -481,7 +491,7 @@ async fn serve(
             ready = local_fd.readable() => {
                 let mut guard = ready.map_err(|e| format!("could not watch the local queue: {e}"))?;
                 guard.clear_ready();
-                drained = outbound.read_local().map_err(|e| format!("local queue: {e}"))?;
+                drained = read_local(outbound, inbound)?;
             }
             _ = tokio::time::sleep(inbound::QUIET), if quiet => {
                 commit_with_retry(stop, || inbound.commit_pending()).await?;
@@ -491,6 +501,18 @@ async fn serve(
         }
         reporter.lock().unwrap_or_else(|e| e.into_inner()).tick(inbound, outbound);
     }
+}
+
+/// Reads what the local subscription has (`Outbound::read_local`), and tells the inbound side
+/// which commit numbers the bridge's own transactions in it carry: at start, those committed
+/// after the last acknowledgement, which the origins file may not hold (`origins.rs`). `serve`
+/// reads until the subscription is drained before it commits anything from PostgreSQL.
+fn read_local(outbound: &mut Outbound, inbound: &mut Inbound) -> Result<bool, String> {
+    let drained = outbound.read_local().map_err(|e| format!("local queue: {e}"))?;
+    for (origin, txn) in outbound.take_heard() {
+        inbound.learn(&origin, txn);
+    }
+    Ok(drained)
 }
 
 /// The local subscription's descriptor, for the runtime to watch (the session owns it).

@@ -14,7 +14,10 @@
 //!   after COMMIT was sent and before its reply arrived, or the bridge was killed between the
 //!   reply and the acknowledgement. The end marks carry the local commit number, and a bridge that
 //!   receives from PostgreSQL skips a transaction it already committed from that origin, so other
-//!   hosts' bridges drop such a repeat while they run; a plain PostgreSQL client receives it twice.
+//!   hosts' bridges drop such a repeat, also after they restarted (`origins.rs`); a plain
+//!   PostgreSQL client receives it twice.
+//! * The bridge's own transactions carry the origin and commit number of what they committed:
+//!   before acknowledging any, the bridge saves them to its origins file.
 //! * A payload PostgreSQL cannot carry (8,000 bytes or more: a queue created with a larger
 //!   `max_payload`) is not sent: the rest of its transaction is, with a notification on
 //!   `hark.bridge.dropped` saying which channel and how long, and the bridge counts it and says so
@@ -26,6 +29,7 @@ use crate::pg::quote_literal;
 use crate::pg::Link;
 use crate::wire;
 use futures_util::{pin_mut, TryStreamExt};
+use std::collections::HashMap;
 use tokio_postgres::{Client, SimpleQueryMessage};
 
 /// At most this many notifications (and this much SQL text) go in one message to PostgreSQL.
@@ -43,10 +47,14 @@ struct Unit {
     notifications: u64,
     /// The position to acknowledge once it is committed (`None`: a gap, which has none).
     ack: Option<u64>,
+    /// For the bridge's own transaction of a marked PostgreSQL one: its origin and commit number,
+    /// saved to the origins file before the transaction is acknowledged (`origins.rs`).
+    received: Option<(String, u64)>,
 }
 
 pub struct Outbound {
     conn: hark::Connection,
+    origins: crate::origins::Origins,
     name: String,
     origin: String,
     units: Vec<Unit>,
@@ -55,6 +63,13 @@ pub struct Outbound {
     /// The local transaction being gathered: its commit number, and whether it is the bridge's
     /// own (skipped).
     current: Option<(u64, bool)>,
+    /// The origins file's content: the last commit number received from each origin in the own
+    /// transactions acknowledged so far.
+    saved: HashMap<String, u64>,
+    /// Whether `saved` changed since the file was written (it must be written before an ack).
+    unsaved: bool,
+    /// Origins and commit numbers read in own transactions, for the inbound side to learn.
+    heard: Vec<(String, u64)>,
     pub transactions: u64,
     pub notifications: u64,
     pub too_long: u64,
@@ -70,14 +85,25 @@ pub enum SendError {
 }
 
 impl Outbound {
-    pub fn new(conn: hark::Connection, name: &str, origin: &str) -> Outbound {
+    /// `saved`: the origins file as loaded at start.
+    pub fn new(
+        conn: hark::Connection,
+        origins: crate::origins::Origins,
+        name: &str,
+        origin: &str,
+        saved: HashMap<String, u64>,
+    ) -> Outbound {
         Outbound {
             conn,
+            origins,
             name: name.to_owned(),
             origin: origin.to_owned(),
             units: Vec::new(),
             open_tail: false,
             current: None,
+            saved,
+            unsaved: false,
+            heard: Vec::new(),
             transactions: 0,
             notifications: 0,
             too_long: 0,
@@ -119,6 +145,7 @@ impl Outbound {
                         txn: None,
                         notifications: 0,
                         ack: None,
+                        received: None,
                     });
                 }
             }
@@ -136,13 +163,24 @@ impl Outbound {
     fn take(&mut self, n: hark::Notification) {
         let new_txn = self.current.is_none_or(|(t, _)| t != n.txn);
         if new_txn {
-            let own = n.channel == wire::LOCAL_ORIGIN && n.payload == self.name;
+            let (own, received) = if n.channel == wire::LOCAL_ORIGIN {
+                match wire::parse_origin_payload(&n.payload) {
+                    (name, mark) if name == self.name => (true, mark.map(|(o, t)| (o.to_owned(), t))),
+                    _ => (false, None),
+                }
+            } else {
+                (false, None)
+            };
+            if let Some(r) = &received {
+                self.heard.push(r.clone());
+            }
             self.current = Some((n.txn, own));
             self.units.push(Unit {
                 rows: Vec::new(),
                 txn: (!own).then_some(n.txn),
                 notifications: 0,
                 ack: Some(n.position),
+                received,
             });
         }
         let own = self.current.is_some_and(|(_, own)| own);
@@ -255,14 +293,41 @@ impl Outbound {
         Ok(())
     }
 
-    /// The first `committed` units are in PostgreSQL: counts them and acknowledges them locally.
+    /// The origins and commit numbers read in the bridge's own transactions since the last call.
+    pub fn take_heard(&mut self) -> Vec<(String, u64)> {
+        std::mem::take(&mut self.heard)
+    }
+
+    /// The first `committed` units are in PostgreSQL: counts them and acknowledges them locally,
+    /// after saving the origins of the own transactions among them (once acknowledged, the
+    /// subscription no longer hands those out at start).
     fn settle(&mut self, committed: usize) -> Result<(), SendError> {
         let ack = self.units[..committed].iter().rev().find_map(|u| u.ack);
+        #[cfg(feature = "test-hooks")]
+        if self.units[..committed].iter().any(|u| !u.rows.is_empty()) {
+            crate::hooks::park(crate::hooks::Point::BeforeAck);
+        }
         for u in self.units.drain(..committed) {
             if u.txn.is_some() && !u.rows.is_empty() {
                 self.transactions += 1;
                 self.notifications += u.notifications;
             }
+            if let Some((origin, txn)) = u.received {
+                let last = self.saved.entry(origin).or_insert(txn);
+                *last = (*last).max(txn);
+                self.unsaved = true;
+            }
+        }
+        if self.unsaved && ack.is_some() {
+            #[cfg(feature = "test-hooks")]
+            crate::hooks::park(crate::hooks::Point::BeforeOrigins);
+            self.origins.save(&self.saved).map_err(|e| {
+                SendError::Refused(format!(
+                    "could not save what the bridge received (bridge.{}.origins): {e}",
+                    self.name
+                ))
+            })?;
+            self.unsaved = false;
         }
         match ack {
             Some(position) => self
@@ -339,11 +404,18 @@ mod tests {
         sub.subscribe("bridge.t", &["ev"], &hark::SubscribeOptions::new()).unwrap();
         let mut app = hark::Connection::open(&dir).unwrap();
         app.notify("ev", "x").unwrap();
-        let mut out = Outbound::new(sub, "t", "t@here");
+        let origins = crate::origins::Origins::load(&dir, "t").unwrap().0;
+        let mut out = Outbound::new(sub, origins, "t", "t@here", HashMap::new());
         // What a gap used to acknowledge when nothing was left before it: refused, which made the
         // bridge send the gap again every second.
         assert!(out.conn.ack(0).is_err());
-        out.units.push(Unit { rows: vec![(wire::PG_GAP.into(), "{}".into())], txn: None, notifications: 0, ack: None });
+        out.units.push(Unit {
+            rows: vec![(wire::PG_GAP.into(), "{}".into())],
+            txn: None,
+            notifications: 0,
+            ack: None,
+            received: None,
+        });
         assert!(out.settle(1).is_ok(), "a gap has no position to acknowledge");
         assert!(out.read_local().unwrap());
         assert_eq!(out.units.len(), 1);

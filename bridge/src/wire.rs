@@ -15,9 +15,11 @@
 //!
 //! In the local queue:
 //! * [`LOCAL_ORIGIN`] (`hark.bridge.origin`): the first notification of every transaction the
-//!   bridge commits from PostgreSQL, its payload the bridge's name. It is how the bridge knows,
-//!   even after a crash and a replay, that a local transaction came from PostgreSQL through it
-//!   and must not be sent back.
+//!   bridge commits from PostgreSQL, its payload the bridge's name, followed, for another
+//!   bridge's marked transaction, by that transaction's origin and commit number
+//!   (`NAME ORIGIN TXN`). It is how the bridge knows, even after a crash and a replay, that a
+//!   local transaction came from PostgreSQL through it and must not be sent back, and, after a
+//!   restart, which commit number of each origin it already committed.
 //! * [`LOCAL_GAP`] (`hark.bridge.gap`): PostgreSQL may have delivered notifications while the
 //!   bridge was not listening (it reconnected, or it restarted); they are lost. JSON
 //!   `{"bridge","reason","disconnected_at","reconnected_at"}` (Unix seconds).
@@ -42,6 +44,26 @@ pub fn parse_end_mark(payload: &str) -> Option<(&str, u64)> {
     let rest = payload.strip_prefix("end ")?;
     let (origin, txn) = rest.rsplit_once(' ')?;
     Some((origin, txn.parse().ok()?))
+}
+
+/// The payload of a [`LOCAL_ORIGIN`] notification: the bridge's name (which has no space), then
+/// the origin and commit number of the marked transaction it commits, if any.
+pub fn origin_payload(name: &str, mark: Option<(&str, u64)>) -> String {
+    match mark {
+        Some((origin, txn)) => format!("{name} {origin} {txn}"),
+        None => name.to_owned(),
+    }
+}
+
+/// Reads an [`origin_payload`]: the bridge's name and the mark it carries.
+pub fn parse_origin_payload(payload: &str) -> (&str, Option<(&str, u64)>) {
+    match payload.split_once(' ') {
+        None => (payload, None),
+        Some((name, rest)) => {
+            let mark = rest.rsplit_once(' ').and_then(|(o, t)| Some((o, t.parse().ok()?)));
+            (name, mark)
+        }
+    }
 }
 
 /// Whether a channel is the bridge's own.
@@ -78,6 +100,12 @@ mod tests {
         assert_eq!(parse_end_mark("hello"), None);
         assert_eq!(parse_end_mark("end x y"), None);
         assert_eq!(parse_end_mark("begin x 1"), None);
+    }
+
+    #[test]
+    fn origin_payloads_read_back() {
+        assert_eq!(parse_origin_payload(&origin_payload("b1", None)), ("b1", None));
+        assert_eq!(parse_origin_payload(&origin_payload("b1", Some(("a@h x#1", 9)))), ("b1", Some(("a@h x#1", 9))));
     }
 
     #[test]
