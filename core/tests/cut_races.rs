@@ -5,7 +5,8 @@
 //! neither, and the gap comes before what follows it.
 //!
 //! The in-process races use the `test-hooks` read hook, which runs in every session of this
-//! process: those tests take `HOOK` so that they run one at a time.
+//! process: those tests take `HOOK` so that they run one at a time, and their hooks act only on
+//! their own thread.
 
 mod common;
 
@@ -88,7 +89,11 @@ fn a_second_cut_before_the_owner_takes_the_first_counts_what_it_read_between() {
     drop(n0);
     let (hook_n, hook_pad) = (n.clone(), pad.clone());
     let mut step = 0;
+    let me = std::thread::current().id();
     set_read_hook(Some(Box::new(move |p| {
+        if std::thread::current().id() != me {
+            return; // another test's session
+        }
         let mut n = hook_n.lock().unwrap();
         match (step, p) {
             // Cut 1 while the listener reads the first 15: its floor is the listener's start.
@@ -127,8 +132,9 @@ fn a_cut_just_before_a_read_is_reported_before_what_follows_it() {
     notify_n(&mut n.lock().unwrap(), 0, 15, &pad);
     let (hook_n, hook_pad) = (n.clone(), pad.clone());
     let mut done = false;
+    let me = std::thread::current().id();
     set_read_hook(Some(Box::new(move |p| {
-        if p == ReadPoint::Start && !done {
+        if p == ReadPoint::Start && !done && std::thread::current().id() == me {
             let mut n = hook_n.lock().unwrap();
             notify_n(&mut n, 15, 10, &hook_pad);
             n.queue().stats().unwrap();

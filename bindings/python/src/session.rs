@@ -358,7 +358,16 @@ impl Session {
                 )
             })
             .collect();
-        Ok((st.head, st.tail, st.usage, st.max_queue_size, st.segment_size, st.max_payload, st.segment_files, receivers))
+        Ok((
+            st.head,
+            st.tail,
+            st.usage,
+            st.max_queue_size,
+            st.segment_size,
+            st.max_payload,
+            st.segment_files,
+            receivers,
+        ))
     }
 
     /// May move the queue's tail first, which waits for the tail lock.
