@@ -134,19 +134,6 @@ impl GapState {
     }
 }
 
-/// A gap taken by its owner.
-pub(crate) struct TakenGap {
-    pub skipped: u64,
-    pub first_txn: u64,
-    pub last_txn: u64,
-    /// The skipped range: entries in `[from, to)` not yet handed out are dropped.
-    pub from: u64,
-    pub to: u64,
-    /// The part of `[from, to)` that no cutter counted (see the module's comment): the owner adds
-    /// what it drops from there to `skipped`.
-    pub hole: (u64, u64),
-}
-
 impl Queue {
     /// Where slot `i` reads from at the earliest: its position, or the floor its last cut set.
     pub(crate) fn slot_floor(&self, i: usize) -> u64 {
@@ -344,24 +331,19 @@ impl Queue {
     }
 
     /// The owner of slot `i` takes its gap (waits for the tail lock: a cut under way finishes
-    /// first). Returns the gap and the slot's `cuts` count it covers.
-    pub(crate) fn take_gap(&self, i: usize) -> Result<(TakenGap, u64)> {
+    /// first): the slot's gap record as it was (`count` skipped, from `first_txn` to `last_txn`;
+    /// entries in `[from, cut_to)` not yet handed out are dropped, and the owner adds to the
+    /// count what it drops from `[hole_from, hole_to)`, which no cutter counted), and the slot's
+    /// `cuts` count it covers.
+    pub(crate) fn take_gap(&self, i: usize) -> Result<(GapState, u64)> {
         let _g = self.lock_tail()?;
         let slot = self.slot(i);
         let old = GapState::load(slot);
-        let gap = TakenGap {
-            skipped: old.count,
-            first_txn: old.first_txn,
-            last_txn: old.last_txn,
-            from: old.from,
-            to: old.cut_to,
-            hole: (old.hole_from, old.hole_to),
-        };
         if old.count != 0 || old.hole_from != old.hole_to {
             let mark = self.begin_gap_change(i);
             self.commit_gap(i, mark, GapState { count: 0, hole_from: 0, hole_to: 0, ..old });
         }
-        Ok((gap, slot.cuts.load(SeqCst)))
+        Ok((old, slot.cuts.load(SeqCst)))
     }
 
     /// The owner of subscription slot `i` acknowledged `acked` notifications read before the

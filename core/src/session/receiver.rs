@@ -55,6 +55,16 @@ impl Attached {
     pub fn new(name: String, auto_ack: bool, cursor: u64) -> Attached {
         Attached { name, auto_ack, cursor, unacked: VecDeque::new() }
     }
+
+    /// Acknowledges the first `count` notifications handed out, moving subscription slot `i`'s
+    /// position to `to`: what a cut left owed of them is settled first, then the position moves.
+    pub fn acknowledge(&mut self, queue: &Queue, i: usize, count: usize, to: u64) -> Result<()> {
+        let acked = self.unacked.range(..count);
+        queue.settle_owed(i, |owed_to| acked.clone().filter(|e| e.0 < owed_to).count() as u64, to)?;
+        queue.acknowledge(i, to);
+        self.unacked.drain(..count);
+        Ok(())
+    }
 }
 
 pub(crate) struct Receiver {
@@ -165,14 +175,7 @@ impl Receiver {
         if let (Some(Item::Notification(n)), Some(i), Some(sub), Some(end)) = (&item, self.slot, &mut self.sub, end) {
             if sub.auto_ack {
                 // Everything before this one is processed: the caller asked for the next.
-                let acked = &sub.unacked;
-                self.queue.settle_owed(
-                    i,
-                    |owed_to| acked.iter().filter(|e| e.0 < owed_to).count() as u64,
-                    n.position,
-                )?;
-                self.queue.acknowledge(i, n.position);
-                sub.unacked.clear();
+                sub.acknowledge(&self.queue, i, sub.unacked.len(), n.position)?;
             }
             sub.unacked.push_back((n.position, end));
         }
@@ -426,19 +429,19 @@ impl Receiver {
         let (g, cuts) = self.queue.take_gap(i)?;
         self.cuts_seen = cuts;
         // What this session read from the hole was counted by no cutter: it counts it here.
-        let (hole, hole_first, hole_last) = self.inbox.count_unread(g.hole.0, g.hole.1);
+        let (hole, hole_first, hole_last) = self.inbox.count_unread(g.hole_from, g.hole_to);
         let (mut first_txn, mut last_txn) = (g.first_txn, g.last_txn);
         if hole > 0 {
-            first_txn = if g.skipped > 0 { first_txn.min(hole_first) } else { hole_first };
+            first_txn = if g.count > 0 { first_txn.min(hole_first) } else { hole_first };
             last_txn = last_txn.max(hole_last);
         }
-        let skipped = g.skipped + hole;
-        let gap = (skipped > 0).then_some(Gap { skipped, first_txn, last_txn, resumed_at: g.to });
+        let skipped = g.count + hole;
+        let gap = (skipped > 0).then_some(Gap { skipped, first_txn, last_txn, resumed_at: g.cut_to });
         if gap.is_some() {
-            self.inbox.cut(g.from, g.to, gap);
+            self.inbox.cut(g.from, g.cut_to, gap);
         }
         if let Some(sub) = &mut self.sub {
-            sub.cursor = sub.cursor.max(g.to);
+            sub.cursor = sub.cursor.max(g.cut_to);
         }
         Ok(())
     }

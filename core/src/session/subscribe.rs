@@ -133,7 +133,7 @@ impl Connection {
     /// received is an error (`22023`).
     pub fn ack(&mut self, position: u64) -> Result<()> {
         self.check_usable()?;
-        let (Some(i), Some(sub)) = (self.rx.slot, &self.rx.sub) else {
+        let (Some(i), Some(sub)) = (self.rx.slot, &mut self.rx.sub) else {
             return Err(Error::new(
                 ErrorKind::TransactionState,
                 "55000",
@@ -152,13 +152,7 @@ impl Connection {
             ));
         };
         let end = sub.unacked[k].1;
-        let acked = sub.unacked.range(..=k);
-        q.settle_owed(i, |owed_to| acked.clone().filter(|e| e.0 < owed_to).count() as u64, end)?;
-        q.acknowledge(i, end);
-        if let Some(sub) = &mut self.rx.sub {
-            sub.unacked.drain(..=k);
-        }
-        Ok(())
+        sub.acknowledge(&q, i, k + 1, end)
     }
 
     /// Ends this session's attachment: the subscription stays, at its acknowledged position, and
