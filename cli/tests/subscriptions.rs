@@ -43,6 +43,30 @@ fn payload(line: &str) -> &str {
     line.split_once(" with payload \"").and_then(|(_, r)| r.rsplit_once("\" received from")).map_or("", |p| p.0)
 }
 
+/// The numbers a `hark listen` child printed (each payload's first word) up to `total - 1`, then,
+/// once it is killed, the count of the one gap line it wrote on standard error.
+fn printed_then_gap(child: &mut Reaper, total: u64) -> (Vec<u64>, u64) {
+    let mut numbers = Vec::new();
+    for line in BufReader::new(child.0.stdout.take().unwrap()).lines() {
+        let n: u64 = payload(&line.unwrap()).split(' ').next().unwrap().parse().unwrap();
+        numbers.push(n);
+        if n == total - 1 {
+            break;
+        }
+    }
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
+    let mut stderr = String::new();
+    child.0.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    let skipped: u64 = stderr
+        .strip_prefix("hark listen: gap: ")
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("one gap line: {stderr:?}"));
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    (numbers, skipped)
+}
+
 /// A small deterministic generator (xorshift), seeded from the clock; the seed is printed so that
 /// a failing run can be replayed.
 struct Rng(u64);
@@ -255,25 +279,7 @@ fn a_cut_subscription_prints_a_gap_then_what_follows() {
     }
     assert_eq!(expected, total, "every notification is printed or counted in the gap");
 
-    let stdout = BufReader::new(plain.0.stdout.take().unwrap());
-    let mut numbers = Vec::new();
-    for line in stdout.lines() {
-        let n: u64 = payload(&line.unwrap()).split(' ').next().unwrap().parse().unwrap();
-        numbers.push(n);
-        if n == total - 1 {
-            break;
-        }
-    }
-    plain.0.kill().unwrap();
-    plain.0.wait().unwrap();
-    let mut stderr = String::new();
-    plain.0.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
-    let skipped: u64 = stderr
-        .strip_prefix("hark listen: gap: ")
-        .and_then(|r| r.split(' ').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("one gap line: {stderr:?}"));
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let (numbers, skipped) = printed_then_gap(&mut plain, total);
     assert_eq!(numbers, (skipped..total).collect::<Vec<_>>(), "the plain listener: the gap, then what follows");
 }
 
@@ -306,24 +312,7 @@ fn the_cut_policy_options_keep_notifiers_going_past_a_stopped_listener() {
         app.notify("c", &format!("{i} {}", "x".repeat(1000))).unwrap();
     }
     assert_eq!(unsafe { libc::kill(pid, libc::SIGCONT) }, 0);
-    let mut numbers = Vec::new();
-    for line in BufReader::new(listener.0.stdout.take().unwrap()).lines() {
-        let n: u64 = payload(&line.unwrap()).split(' ').next().unwrap().parse().unwrap();
-        numbers.push(n);
-        if n == total - 1 {
-            break;
-        }
-    }
-    listener.0.kill().unwrap();
-    listener.0.wait().unwrap();
-    let mut stderr = String::new();
-    listener.0.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
-    let skipped: u64 = stderr
-        .strip_prefix("hark listen: gap: ")
-        .and_then(|r| r.split(' ').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("one gap line: {stderr:?}"));
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let (numbers, skipped) = printed_then_gap(&mut listener, total);
     assert_eq!(numbers, (skipped..total).collect::<Vec<_>>(), "the gap, then what follows");
 
     // The queue keeps what it was created with.

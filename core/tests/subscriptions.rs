@@ -297,6 +297,24 @@ fn soak_secs() -> u64 {
     std::env::var("HARK_SOAK_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(6)
 }
 
+/// Starts a consumer of subscription "k" and a thread that passes its lines on as they come (a
+/// consumer blocked on a full pipe would fall behind) and waits for it once its output ends.
+fn consumer(qs: &str, mode: &str) -> (i32, std::sync::mpsc::Receiver<String>, std::thread::JoinHandle<()>) {
+    let mut agent = spawn("consume", &[qs.into(), "k".into(), mode.into()]);
+    agent.expect("READY");
+    let pid = agent.child.id() as i32;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        while let Some(l) = agent.line() {
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+        let _ = agent.child.wait();
+    });
+    (pid, rx, reader)
+}
+
 /// Kills a consumer at random moments while a notifier commits: each restart resumes at or
 /// after the last acknowledged notification and at or before the first one not received, so
 /// the union of what was received is everything, in order, and duplicates are bounded.
@@ -313,18 +331,7 @@ fn kill_loop(mode: &str) {
     let mut runs: Vec<Vec<String>> = Vec::new();
     let mut seed = 0x9e37_79b9u64;
     while Instant::now() < total {
-        let mut agent = spawn("consume", &[qs.clone(), "k".into(), mode.into()]);
-        agent.expect("READY");
-        // Its output is read as it comes: a consumer blocked on a full pipe would fall behind.
-        let pid = agent.child.id() as i32;
-        let reader = std::thread::spawn(move || {
-            let mut lines = Vec::new();
-            while let Some(l) = agent.line() {
-                lines.push(l);
-            }
-            let _ = agent.child.wait();
-            lines
-        });
+        let (pid, lines, reader) = consumer(&qs, mode);
         seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
         let life = Duration::from_millis(20 + (seed >> 33) % 200);
         let until = Instant::now() + life;
@@ -339,25 +346,15 @@ fn kill_loop(mode: &str) {
         // SAFETY: kill has no memory-safety preconditions; the reader waits for the child, so
         // its pid is not reused before this.
         unsafe { libc::kill(pid, libc::SIGKILL) };
-        runs.push(reader.join().unwrap());
+        reader.join().unwrap();
+        runs.push(lines.iter().collect());
     }
     // A last consumer drains the rest (its lines read by a thread, so that a consumer that
     // stops short fails the test with what it got instead of hanging it). One more notification
     // gives it something to receive when the killed ones acknowledged everything.
     app.notify("work", &sent.to_string()).unwrap();
     sent += 1;
-    let mut agent = spawn("consume", &[qs, "k".into(), mode.into()]);
-    agent.expect("READY");
-    let pid = agent.child.id() as i32;
-    let (tx, rx) = std::sync::mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        while let Some(l) = agent.line() {
-            if tx.send(l).is_err() {
-                break;
-            }
-        }
-        let _ = agent.child.wait();
-    });
+    let (pid, rx, reader) = consumer(&qs, mode);
     let mut last = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(120);
     while numbers(&last, "R ").last() != Some(&(sent - 1)) {
