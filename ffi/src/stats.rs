@@ -84,17 +84,15 @@ pub unsafe extern "C" fn hark_stats(conn: *mut hark_conn, stats: *mut *mut hark_
     })
 }
 
-fn round_up(n: usize, align: usize) -> Option<usize> {
-    n.checked_add(align - 1).map(|v| v / align * align)
-}
-
 /// Copies `st` into one malloc'ed block: the struct, the receivers, the name pointer arrays,
 /// then the strings.
 fn to_c(st: &QueueStats) -> Option<*mut hark_queue_stats> {
     let ls = &st.listeners;
     let names = |l: &ListenerStat| l.channel_names.as_ref().map_or(0, Vec::len);
-    let receivers_at = round_up(size_of::<hark_queue_stats>(), align_of::<hark_receiver_stat>())?;
-    let pointers_at = round_up(receivers_at.checked_add(ls.len().checked_mul(size_of::<hark_receiver_stat>())?)?, 8)?;
+    let receivers_at = size_of::<hark_queue_stats>().checked_next_multiple_of(align_of::<hark_receiver_stat>())?;
+    let pointers_at = receivers_at
+        .checked_add(ls.len().checked_mul(size_of::<hark_receiver_stat>())?)?
+        .checked_next_multiple_of(align_of::<*const c_char>())?;
     let pointer_count: usize = ls.iter().map(names).sum();
     let text_at = pointers_at.checked_add(pointer_count.checked_mul(size_of::<*const c_char>())?)?;
     let text: usize = ls
