@@ -3,6 +3,8 @@ from os import PathLike
 from pathlib import Path
 from typing import final
 
+from ._stats import NativeStats
+
 __all__ = ["Session", "convert_pyformat", "MAX_CHANNEL_LEN", "DEFAULT_MAX_PAYLOAD", "DEFAULT_MAX_QUEUE_SIZE", "__version__", "default_dir"]
 
 MAX_CHANNEL_LEN: int
@@ -92,20 +94,7 @@ class Session:
     def pid(self) -> int: ...
     def listening_channels(self) -> list[str]: ...
     def queue_usage(self) -> float: ...
-    def stats(
-        self,
-    ) -> tuple[
-        int,
-        int,
-        float,
-        int,
-        int,
-        int,
-        list[str],
-        list[
-            tuple[str | None, int, int, bool, list[str] | None, int, int, int, float | None, int, float, int]
-        ],
-    ]: ...
+    def stats(self) -> NativeStats: ...
     @property
     def transaction_status(self) -> str:
         """"idle", "intrans" or "inerror"."""

@@ -6,6 +6,11 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass
 
+#: What the native session's ``stats()`` returns (see ``_hark.pyi``): the queue's fields, then one
+#: tuple per receiver in ``ReceiverStat``'s order, durations in seconds.
+NativeReceiver = tuple[str | None, int, int, bool, list[str] | None, int, int, int, float | None, int, float, int]
+NativeStats = tuple[int, int, float, int, int, int, list[str], list[NativeReceiver]]
+
 
 @dataclass(frozen=True)
 class ReceiverStat:
@@ -66,18 +71,7 @@ def _seconds(s: float) -> datetime.timedelta:
     return datetime.timedelta(seconds=s)
 
 
-def from_native(
-    t: tuple[
-        int,
-        int,
-        float,
-        int,
-        int,
-        int,
-        list[str],
-        list[tuple[str | None, int, int, bool, list[str] | None, int, int, int, float | None, int, float, int]],
-    ],
-) -> QueueStats:
+def from_native(t: NativeStats) -> QueueStats:
     head, tail, usage, max_queue_size, segment_size, max_payload, files, receivers = t
     return QueueStats(
         head=head,
