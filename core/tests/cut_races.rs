@@ -32,6 +32,11 @@ fn agent() {
                 say(&format!("C {i}"));
             }
         }
+        // stats DIR: asks for the queue's stats, which cuts the listeners past their limits,
+        // parking halfway through the first cut (HARK_FAULT_PARK_IN_CUT) until killed.
+        "stats" => {
+            Connection::open(&a[0]).unwrap().queue().stats().unwrap();
+        }
         other => panic!("unknown role {other}"),
     }
 }
@@ -285,4 +290,40 @@ fn limits_hold_at_the_next_read_without_a_tail_advance() {
     n.notify("d", "10 new").unwrap();
     let (gap, rest) = one_gap_then(&events(&mut a));
     assert_eq!((gap.skipped, rest), (10, vec![10]), "the old ones are a gap, the new one comes");
+}
+
+/// A listener past its limit again behind a cut it has not taken yet, while another process
+/// holds the tail lock (there, a cutter parked halfway and then killed; in life, another
+/// listener taking its own gap at the same instant): it waits for the lock, and receives one gap
+/// counting what both cuts skip, then only what is within its limit. (It used to give up its own
+/// cut when the lock was busy, take the first gap alone, and either read a backlog past its
+/// limit or be cut again at once: two gaps in a row.)
+#[test]
+fn a_listener_past_its_limit_behind_a_pending_cut_gets_one_gap() {
+    let t = TempDir::new("cut-pending-and-past");
+    let q = t.queue();
+    let pad = "x".repeat(60);
+    let (mut l, mut n) = limited_pair(&t, 2000);
+    notify_n(&mut n, 0, 50, &pad); // about 5,000 bytes: past the limit
+    let marker = q.parent().unwrap().join("parked");
+    let m = marker.clone();
+    let mut cutter = spawn_via(&[], "stats", &[q.display().to_string()], move |c| {
+        c.env("HARK_FAULT_PARK_IN_CUT", &m);
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !marker.exists() {
+        assert!(Instant::now() < deadline, "the cutter never parked");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    notify_n(&mut n, 50, 50, &pad); // past the limit again, behind the parked cut
+    let killer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(200));
+        cutter.kill();
+    });
+    let got = events(&mut l);
+    killer.join().unwrap();
+    let (gap, rest) = one_gap_then(&got);
+    assert_eq!(gap.skipped + rest.len() as u64, 100, "every notification is received or counted: {gap:?}");
+    assert_eq!(rest, (gap.skipped..100).collect::<Vec<_>>(), "then exactly the notifications after it");
+    assert!(rest.len() < 25, "cut to within the limit: {} kept", rest.len());
 }

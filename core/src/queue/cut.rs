@@ -312,31 +312,30 @@ impl Queue {
         })
     }
 
-    /// The owner of slot `i`, about to read, cuts itself if it is past its lag limits, so that a
-    /// limit holds at the read even when no tail advance checked it (traffic within one
-    /// segment). Skipped when another process holds the tail lock: that one advances the tail,
-    /// which checks the limits. `age_due`: whether to check the age limit now (it costs a walk).
-    pub(crate) fn enforce_own_limits(&self, segs: &mut Segments, i: usize, age_due: bool) -> Result<()> {
+    /// Whether the owner of slot `i`, about to read, must check its lag limits under the tail
+    /// lock: it is past its byte limit by a lock-free look, or `age_due` and it has an age limit
+    /// (checking age costs a walk, so the caller asks at most once a millisecond).
+    pub(crate) fn past_own_limits(&self, i: usize, age_due: bool) -> bool {
         let slot = self.slot(i);
         let (max_bytes, max_age) = (slot.max_lag_bytes.load(SeqCst), slot.max_lag_age_ns.load(SeqCst));
         let head = self.shared().head.load(SeqCst);
-        let over_bytes = max_bytes != 0 && head.saturating_sub(self.slot_floor(i)) > max_bytes;
-        let check_age = max_age != 0 && age_due;
-        if !over_bytes && !check_age {
-            return Ok(());
-        }
-        let Some(_g) = self.try_lock_tail()? else { return Ok(()) };
-        let head = self.head()?;
-        self.enforce_lag_limits(segs, i, head, crate::sys::proc::realtime_ns()).map(|_| ())
+        (max_bytes != 0 && head.saturating_sub(self.slot_floor(i)) > max_bytes) || (max_age != 0 && age_due)
     }
 
     /// The owner of slot `i` takes its gap (waits for the tail lock: a cut under way finishes
     /// first): the slot's gap record as it was (`count` skipped, from `first_txn` to `last_txn`;
     /// entries in `[from, cut_to)` not yet handed out are dropped, and the owner adds to the
     /// count what it drops from `[hole_from, hole_to)`, which no cutter counted), and the slot's
-    /// `cuts` count it covers.
-    pub(crate) fn take_gap(&self, i: usize) -> Result<(GapState, u64)> {
+    /// `cuts` count it covers. With `own_segs`, the owner first cuts itself if it is past its
+    /// limits (a limit holds at each read even when no tail advance checked it), in the same
+    /// hold of the lock, so that what a cutter skipped while it was away and what it skips now
+    /// make one gap, never two in a row.
+    pub(crate) fn take_gap(&self, i: usize, own_segs: Option<&mut Segments>) -> Result<(GapState, u64)> {
         let _g = self.lock_tail()?;
+        if let Some(segs) = own_segs {
+            let head = self.head()?;
+            self.enforce_lag_limits(segs, i, head, crate::sys::proc::realtime_ns())?;
+        }
         let slot = self.slot(i);
         let old = GapState::load(slot);
         if old.count != 0 || old.hole_from != old.hole_to {

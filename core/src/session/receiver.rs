@@ -308,6 +308,7 @@ impl Receiver {
         }
         let q = self.queue.clone();
         let slot = q.slot(i);
+        let mut past_limits = false;
         if slot.max_lag_bytes.load(SeqCst) != 0 || slot.max_lag_age_ns.load(SeqCst) != 0 {
             // The age limit costs a walk and the tail lock: at most once a millisecond.
             let now = crate::sys::proc::monotonic_ns();
@@ -315,10 +316,10 @@ impl Receiver {
             if age_due {
                 self.age_checked = now;
             }
-            q.enforce_own_limits(&mut self.segs, i, age_due)?;
+            past_limits = q.past_own_limits(i, age_due);
         }
-        if slot.cuts.load(SeqCst) != self.cuts_seen {
-            self.take_gap(i)?;
+        if past_limits || slot.cuts.load(SeqCst) != self.cuts_seen {
+            self.take_gap(i, past_limits)?;
         }
         crate::sys::fault::read_point(crate::sys::fault::ReadPoint::Start);
         // Any cut after the gaps taken makes this read suspect, even one that ends before the
@@ -399,7 +400,7 @@ impl Receiver {
         if slot.cuts.load(SeqCst) != cuts_before {
             // Cut while reading: what this read copied from the skipped range was counted as
             // skipped (and may have been overwritten meanwhile): drop it, report the gap.
-            self.take_gap(i)?;
+            self.take_gap(i, false)?;
             return Ok(());
         }
         if scanned.stopped_early {
@@ -423,10 +424,12 @@ impl Receiver {
         Ok(())
     }
 
-    /// Takes the slot's pending gap: drops what the inbox holds from the skipped range, queues
-    /// the gap in its place, and moves the read position past the range.
-    fn take_gap(&mut self, i: usize) -> Result<()> {
-        let (g, cuts) = self.queue.take_gap(i)?;
+    /// Takes the slot's pending gap (first cutting the slot if `past_limits`): drops what the
+    /// inbox holds from the skipped range, queues the gap in its place, and moves the read
+    /// position past the range.
+    fn take_gap(&mut self, i: usize, past_limits: bool) -> Result<()> {
+        let q = self.queue.clone();
+        let (g, cuts) = q.take_gap(i, past_limits.then_some(&mut self.segs))?;
         self.cuts_seen = cuts;
         // What this session read from the hole was counted by no cutter: it counts it here.
         let (hole, hole_first, hole_last) = self.inbox.count_unread(g.hole_from, g.hole_to);
