@@ -307,7 +307,9 @@ impl State {
     /// The extension's own statements, run inside the statement, are not the statement; any
     /// other statement forgets the check.
     fn statement_starts(&self, stmt: *mut c_void, sql: *const c_char) {
-        if stmt == self.commit_stmt.get() {
+        // SAFETY: the connection's handle, on its thread.
+        let autocommit = unsafe { ffi::sqlite3_get_autocommit(self.db) } != 0;
+        if autocommit && stmt == self.commit_stmt.get() {
             return; // a trigger program of the statement
         }
         // SAFETY: `sql` is the statement's text, NUL-terminated, for the callback's duration.
@@ -316,8 +318,7 @@ impl State {
             return;
         }
         self.commit_stmt.set(std::ptr::null_mut());
-        // SAFETY: the connection's handle, on its thread.
-        if unsafe { ffi::sqlite3_get_autocommit(self.db) } != 0 {
+        if autocommit {
             if !self.txn_wrote.get() {
                 self.commit_stmt.set(stmt);
             }
