@@ -166,6 +166,9 @@ impl Tls {
             None => builder.with_no_client_auth(),
         };
         config.enable_sni = self.sni;
+        // As libpq since PostgreSQL 17, which a server of that age requires with
+        // sslnegotiation=direct; older servers ignore it.
+        config.alpn_protocols = vec![b"postgresql".to_vec()];
         Ok(config)
     }
 
@@ -369,5 +372,18 @@ pub fn explain(e: &rustls::Error, host: &str, tls: &Tls) -> String {
         },
         rustls::Error::AlertReceived(alert) => format!("the server ended the TLS handshake: {alert:?}"),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_handshake_names_postgresql_as_libpq_17_does_for_direct_negotiation() {
+        let tls = Tls::new(Some(SslMode::Require), RootCert::File(None), None, None, false).unwrap();
+        let config = tls.client_config().unwrap();
+        assert_eq!(config.alpn_protocols, [b"postgresql".to_vec()]);
+        assert!(!config.enable_sni);
     }
 }
