@@ -328,8 +328,8 @@ impl ServerCertVerifier for Verifier {
     }
 }
 
-/// Why a TLS handshake failed, in words, from rustls's error (`None`: not a rustls error).
-pub fn explain(e: &rustls::Error, host: &str, tls: &Tls) -> String {
+/// Why a TLS handshake failed, in words, from rustls's error.
+pub(crate) fn explain(e: &rustls::Error, host: &str, tls: &Tls) -> String {
     match e {
         rustls::Error::InvalidCertificate(c) => match c {
             CertificateError::UnknownIssuer => {
