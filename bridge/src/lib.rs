@@ -30,8 +30,9 @@
 //!    also those committed while PostgreSQL was away or the bridge was not running. Each is sent
 //!    as one PostgreSQL transaction ending with an end mark on `hark.bridge` (origin and local
 //!    commit number), never merged with another (PostgreSQL would fold
-//!    duplicates across them). Several go in one message, each between BEGIN and COMMIT, and the
-//!    local acknowledgement covers exactly those whose COMMIT PostgreSQL reported.
+//!    duplicates across them), as NOTIFY statements. Several go in one message, each between BEGIN
+//!    and COMMIT, and the local acknowledgement covers exactly those whose COMMIT PostgreSQL
+//!    reported.
 //! 3. **PostgreSQL to local** (`inbound.rs`). Notifications arrive in PostgreSQL's order, each
 //!    transaction's together. Those carrying the bridge's own backend PID are its own sends and are
 //!    skipped (no echo). The rest are grouped back into their transactions (exactly, for another
