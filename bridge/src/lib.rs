@@ -32,7 +32,9 @@
 //!    commit number), never merged with another (PostgreSQL would fold
 //!    duplicates across them), as NOTIFY statements. Several go in one message, each between BEGIN
 //!    and COMMIT, and the local acknowledgement covers exactly those whose COMMIT PostgreSQL
-//!    reported.
+//!    reported. While PostgreSQL runs one message, the bridge reads the next batch from the
+//!    local queue (at most one batch ahead), and sends it once the reply came and what
+//!    PostgreSQL delivered meanwhile is committed.
 //! 3. **PostgreSQL to local** (`inbound.rs`). Notifications arrive in PostgreSQL's order, each
 //!    transaction's together. Those carrying the bridge's own backend PID are its own sends and are
 //!    skipped (no echo). The rest are grouped back into their transactions (exactly, for another
@@ -453,13 +455,33 @@ async fn serve(
             match sent {
                 Ok(()) => {}
                 Err(SendError::Lost(e)) => return Ok(Some(e)),
+                Err(SendError::Local(e)) => return Err(e),
                 Err(SendError::Refused(e)) => {
                     eprintln!("hark bridge: PostgreSQL refused a transaction, retrying in a second: {e}");
                     reporter.lock().unwrap_or_else(|e| e.into_inner()).state.last_error = e;
                     refused_until = Some(tokio::time::Instant::now() + Duration::from_secs(1));
                 }
             }
+            // The send read the local queue while PostgreSQL worked.
+            for (origin, txn) in outbound.take_heard() {
+                inbound.learn(&origin, txn);
+            }
+            drained = outbound.drained();
             reporter.lock().unwrap_or_else(|e| e.into_inner()).tick(inbound, outbound);
+            if refused_until.is_none() && outbound.has_work() && !inbound.waits_for_quiet() {
+                // The next batch goes at once, after what PostgreSQL delivered meanwhile (once
+                // the local queue was read to its end: see `read_local`); a group of a plain
+                // client waiting for its quiet moment is let to end first, below.
+                if drained {
+                    while let Ok(more) = link.notes.try_recv() {
+                        match more {
+                            Ok(n) => commit_with_retry(stop, || inbound.push(n.clone())).await?,
+                            Err(e) => return Ok(Some(e)),
+                        }
+                    }
+                }
+                continue;
+            }
         }
         if !drained {
             drained = read_local(outbound, inbound)?;

@@ -120,6 +120,8 @@ pub enum SendError {
     Lost(String),
     /// PostgreSQL refused (its queue is full, say): wait, then send again.
     Refused(String),
+    /// The local queue failed: the bridge cannot go on.
+    Local(String),
 }
 
 impl Outbound {
@@ -249,11 +251,13 @@ impl Outbound {
         unit.notifications += 1;
     }
 
-    /// Sends the waiting units, in order, a batch per round trip, and acknowledges each batch's
-    /// committed transactions locally.
+    /// Sends the first waiting units, in order, as one batch (one round trip), and acknowledges
+    /// the transactions PostgreSQL committed locally. While PostgreSQL runs a batch of several,
+    /// what committed locally meanwhile is read, so that the next batch is ready when the reply
+    /// comes (the caller sends it after taking what PostgreSQL delivered).
     pub async fn send(&mut self, link: &Link) -> Result<(), SendError> {
         let client = &link.client;
-        while self.has_work() {
+        {
             let sendable = self.units.len() - usize::from(self.open_tail);
             let (mut count, mut bytes) = (0, 0);
             let mut taken = 0;
@@ -300,8 +304,7 @@ impl Outbound {
                     }
                     Err(e) => return Err(lost_or_refused(e)),
                 };
-                self.settle(committed)?;
-                continue;
+                return self.settle(committed);
             }
             let mut sql = String::new();
             for &i in &batch {
@@ -322,6 +325,11 @@ impl Outbound {
             }
         }
         Ok(())
+    }
+
+    /// Whether the last read took everything the subscription had.
+    pub fn drained(&self) -> bool {
+        !self.open_tail
     }
 
     /// The origins and commit numbers read in the bridge's own transactions since the last call.
@@ -372,8 +380,15 @@ impl Outbound {
     /// Runs `sql` (each of the `taken` units as [`statements`] says); how many of them PostgreSQL
     /// committed (a unit's last statement, COMMIT, completes after its commit), or the error
     /// when it committed none.
-    async fn run(&self, client: &Client, sql: &str, taken: usize) -> Result<usize, SendError> {
+    async fn run(&mut self, client: &Client, sql: &str, taken: usize) -> Result<usize, SendError> {
         let stream = client.simple_query_raw(sql).await.map_err(lost_or_refused)?;
+        // The connection's task writes the message; while PostgreSQL runs it, the next batch is
+        // read, up to one batch ahead (the rest waits in the local queue, not in memory).
+        tokio::task::yield_now().await;
+        let ahead: usize = self.units[taken..].iter().map(|u| u.rows.len()).sum();
+        if ahead < BATCH_NOTIFICATIONS {
+            self.read_local().map_err(|e| SendError::Local(format!("local queue: {e}")))?;
+        }
         pin_mut!(stream);
         let mut completed = 0usize;
         let mut error = None;
