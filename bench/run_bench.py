@@ -125,6 +125,11 @@ def sqlite_section(m, h):
                f"({cost['outbox-sql'] / cost['plain']:.2f}× the INSERT alone); INSERT plus its hark event "
                f"{cost['event']:.1f} µs ({cost['event'] / cost['plain']:.2f}× the INSERT alone, "
                f"{cost['event'] / cost['outbox-sql']:.2f}× the floor).")
+    auto = {k: g(f"us_per_txn.{k}-auto") for k in ("plain", "event")}
+    if None not in auto.values():
+        out[-1] += (f" The INSERT alone as the transaction (autocommit mode, the trigger's usual case): "
+                    f"{auto['plain']:.1f} µs, with its event {auto['event']:.1f} µs "
+                    f"({auto['event'] / auto['plain']:.2f}×).")
     commit = {k: g(f"us_per_commit.{k}") for k in ("plain", "outbox-sql", "event")}
     if None not in commit.values():
         out[-1] += (f" The COMMIT statement alone (what lies between the start of the COMMIT and the publication): "
@@ -151,7 +156,9 @@ def sqlite_section(m, h):
         f"honker's p99 / 10 = {lat['honker'][1] / 10:.0f} µs; plain hark's p99 {lat['hark'][1]:.0f} µs, the pipe's "
         f"{lat['pipe'][1]:.0f} µs" if lat["pipe"][1] is not None else "—",
         f"a writer storing its events in SQLite at the plain-SQL floor: at most {1e6 / cost['outbox-sql']:,.0f}/s "
-        f"({1e6 / cost['outbox-sql'] / g('rows_per_s.honker'):.1f}× honker's), with no listener to wake",
+        f"({1e6 / cost['outbox-sql'] / g('rows_per_s.honker'):.1f}× honker's), with no listener to wake; "
+        f"one that only INSERTs, no event at all: {1e6 / cost['plain']:,.0f}/s "
+        f"({1e6 / cost['plain'] / g('rows_per_s.honker'):.1f}×)",
         f"a second row in plain SQL: {cost['outbox-sql'] / cost['plain']:.2f}×",
     ]
     out += [f"| {t} | {v} | {'yes' if ok else 'no'} | {f} |" for (t, v, ok), f in zip(rows, floors)]

@@ -14,8 +14,9 @@ Scenarios (medians of the runs):
   cost        writer time per transaction (the median of chunks of 1,000, the variants taking
               turns over several rounds, median of the rounds): INSERT alone, with the
               extension loaded (no trigger), with a trigger writing a row of another table (the
-              outbox's SQLite cost), and INSERT + event (the full path); and the COMMIT
-              statement's own time (median)
+              outbox's SQLite cost), and INSERT + event (the full path), each as BEGIN, INSERT,
+              COMMIT; and the COMMIT statement's own time (median); then INSERT alone and
+              INSERT + event as one statement in autocommit mode (`-auto`)
 Prints a JSON object on the last line.
 """
 
@@ -154,7 +155,10 @@ def role_writer(kind: str, db: str, qdir: str, count: int, pace_us: int) -> None
 
 
 def role_cost(variant: str, db: str, qdir: str, count: int) -> None:
-    """Writer time per transaction of one INSERT, for a variant of what rides along."""
+    """Writer time per transaction of one INSERT, for a variant of what rides along (`-auto`:
+    the INSERT alone is the transaction, in autocommit mode)."""
+    auto = variant.endswith("-auto")
+    variant = variant.removesuffix("-auto")
     c = open_sqlite(db, qdir, extension=variant != "plain")
     c.execute(SCHEMA)
     if variant == "outbox-sql":
@@ -175,11 +179,18 @@ def role_cost(variant: str, db: str, qdir: str, count: int) -> None:
     times = []
     for start in range(0, count - chunk + 1, chunk):
         t0 = time.perf_counter_ns()
-        for i in range(start, start + chunk):
-            c.execute("BEGIN")
-            c.execute("INSERT INTO orders (email, total) VALUES (?, ?)", ("bench@example.com", i))
-            c.execute("COMMIT")
+        if auto:
+            for i in range(start, start + chunk):
+                c.execute("INSERT INTO orders (email, total) VALUES (?, ?)", ("bench@example.com", i))
+        else:
+            for i in range(start, start + chunk):
+                c.execute("BEGIN")
+                c.execute("INSERT INTO orders (email, total) VALUES (?, ?)", ("bench@example.com", i))
+                c.execute("COMMIT")
         times.append((time.perf_counter_ns() - t0) / chunk)
+    if auto:
+        print(json.dumps({"ns_per_txn": statistics.median(times), "chunks": times, "commit_ns": None}), flush=True)
+        return
     # Then the COMMIT statement alone (its median): with the event, what lies between the start
     # of the COMMIT and the publication; without, SQLite's own part of it.
     commits = []
@@ -272,7 +283,7 @@ def cost(variant: str, n: int, tmp: Path) -> tuple[float, float]:
     p = subprocess.run([sys.executable, __file__, "--role", "cost", variant, db, str(tmp / "cost-queue"), str(n)],
                        capture_output=True, text=True, check=True, timeout=300)
     r = json.loads(p.stdout.splitlines()[-1])
-    return float(r["ns_per_txn"]) / 1000, float(r["commit_ns"]) / 1000
+    return float(r["ns_per_txn"]) / 1000, float(r["commit_ns"] or 0) / 1000
 
 
 def main() -> int:
@@ -311,11 +322,12 @@ def main() -> int:
             # faster moments fall on all of them alike; the run's figure is the rounds' median.
             rounds: dict[str, list[tuple[float, float]]] = {}
             for _ in range(COST_ROUNDS):
-                for variant in ("plain", "loaded", "outbox-sql", "event"):
+                for variant in ("plain", "loaded", "outbox-sql", "event", "plain-auto", "event-auto"):
                     rounds.setdefault(variant, []).append(cost(variant, n_cost // COST_ROUNDS, tmp))
             for variant, r in rounds.items():
                 add(f"us_per_txn.{variant}", statistics.median(x for x, _ in r))
-                add(f"us_per_commit.{variant}", statistics.median(y for _, y in r))
+                if not variant.endswith("-auto"):
+                    add(f"us_per_commit.{variant}", statistics.median(y for _, y in r))
     med = {k: statistics.median(v) for k, v in runs.items()}
     for k, v in sorted(med.items()):
         print(f"{k:32} {v:12.1f}   runs: {', '.join(f'{x:.1f}' for x in runs[k])}")

@@ -1,15 +1,16 @@
 # The bridge (crate hark-bridge in bridge/, command `hark bridge`): its unit tests, then real
 # `hark bridge` processes joined through a throwaway PostgreSQL 15 cluster. PostgreSQL 15 comes
-# from Debian's packages; installing needs root (as CI has), and without it the tests that need
-# PostgreSQL say that they are skipped.
+# from Debian's packages, with the openssl command for the TLS tests' throwaway certificates;
+# installing needs root (as CI has), and without it the tests that need them say that they are
+# skipped. TLS itself is rustls, built from crates.io: no system OpenSSL library is needed.
 TEST_TARGETS += test-bridge
 
 .PHONY: test-bridge bridge-test-setup
 bridge-test-setup:
-	@if ! [ -x /usr/lib/postgresql/15/bin/postgres ] || ! command -v psql >/dev/null 2>&1; then \
+	@if ! [ -x /usr/lib/postgresql/15/bin/postgres ] || ! command -v psql >/dev/null 2>&1 || ! command -v openssl >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "test-bridge: installing PostgreSQL 15"; \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15 postgresql-client-15 >/dev/null) \
+	    echo "test-bridge: installing PostgreSQL 15 (and openssl, which makes the TLS tests' certificates)"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15 postgresql-client-15 openssl >/dev/null) \
 	      || echo "test-bridge: could not install PostgreSQL 15; its tests will be skipped"; \
 	  else \
 	    echo "test-bridge: PostgreSQL 15 is missing and cannot be installed without root; its tests will be skipped"; \

@@ -17,7 +17,8 @@
 //! ## Design
 //!
 //! One thread, one PostgreSQL connection (`pg.rs`, through tokio-postgres, settings read as libpq
-//! reads them: `conninfo.rs`), two local sessions (one attached to the bridge's durable
+//! reads them: `conninfo.rs`; opened host by host as libpq, `connect.rs`, with TLS by libpq's
+//! `sslmode` rules through rustls: `tls.rs`, `tls_libpq.rs`), two local sessions (one attached to the bridge's durable
 //! subscription, one that commits what PostgreSQL delivers), and a state file (`state.rs`).
 //!
 //! 1. **Connect.** The bridge connects, learns its backend PID and LISTENs on the bridged channels
@@ -68,8 +69,10 @@
 //! order, nothing folded). Notifications PostgreSQL delivered while the bridge was away are lost
 //! (the gap signal says so). A subscription cut at its lag limit that skips transactions the
 //! bridge committed from PostgreSQL, unacknowledged, skips their commit numbers too: a repeat of
-//! one of those reaching a restarted bridge is committed again. The connection has no TLS.
+//! one of those reaching a restarted bridge is committed again. TLS has no certificate
+//! revocation lists and no encrypted client keys.
 
+mod connect;
 mod conninfo;
 #[cfg(feature = "test-hooks")]
 mod hooks;
@@ -78,9 +81,11 @@ mod origins;
 mod outbound;
 pub mod pg;
 pub mod state;
+pub mod tls;
+mod tls_libpq;
 pub mod wire;
 
-pub use conninfo::{default_socket_dir, describe, redact, resolve, resolve_with};
+pub use conninfo::{default_socket_dir, describe, redact, resolve, resolve_with, Target};
 
 use inbound::Inbound;
 use outbound::{Outbound, SendError};
@@ -217,7 +222,7 @@ impl Stopper {
 /// What `start` checks and opens before the thread runs.
 struct Setup {
     config: Config,
-    pg: tokio_postgres::Config,
+    pg: Target,
     inbound: Inbound,
     outbound: Outbound,
     file: StateFile,
@@ -346,7 +351,7 @@ struct Sides<'a> {
 
 async fn bridge_loop(
     config: &Config,
-    pg: &tokio_postgres::Config,
+    pg: &Target,
     sides: &mut Sides<'_>,
     reporter: &Mutex<Reporter>,
     mut listened_before: Option<u64>,

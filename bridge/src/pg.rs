@@ -2,10 +2,11 @@
 //! sends the local transactions. A task drives the connection and passes its notifications on in
 //! the order PostgreSQL sent them; when the connection ends, the receiver sees the end.
 
+use crate::conninfo::Target;
 use crate::wire;
 use futures_util::future::poll_fn;
 use tokio::sync::mpsc;
-use tokio_postgres::{AsyncMessage, Client, Config, NoTls};
+use tokio_postgres::{AsyncMessage, Client};
 
 /// A notification as PostgreSQL delivered it.
 #[derive(Debug, Clone)]
@@ -34,9 +35,10 @@ impl Drop for Link {
     }
 }
 
-/// Connects, learns the backend PID and LISTENs on every channel (names verbatim, quoted).
-pub async fn connect(config: &Config, channels: &[String]) -> Result<Link, String> {
-    let (client, mut connection) = config.connect(NoTls).await.map_err(|e| describe_error(&e))?;
+/// Connects (`connect.rs`: hosts and TLS as libpq), learns the backend PID and LISTENs on every
+/// channel (names verbatim, quoted).
+pub async fn connect(target: &Target, channels: &[String]) -> Result<Link, String> {
+    let (client, mut connection) = crate::connect::open(target).await?;
     let (tx, notes) = mpsc::unbounded_channel();
     let driver = tokio::spawn(async move {
         loop {

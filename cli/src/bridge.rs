@@ -15,7 +15,8 @@ pub struct BridgeArgs {
     pub dir_opt: Option<PathBuf>,
     /// The database: a libpq connection string (`host=db user=bridge dbname=app`) or a
     /// `postgresql://` URI. What it leaves unset comes from PGHOST, PGPORT, PGUSER, PGDATABASE,
-    /// PGPASSWORD, … and libpq's defaults; a password from PGPASSFILE or ~/.pgpass.
+    /// PGPASSWORD, … and libpq's defaults; a password from PGPASSFILE or ~/.pgpass. TLS as
+    /// libpq: sslmode (default prefer), sslrootcert, sslcert, sslkey or PGSSLMODE, ….
     #[arg(long, value_name = "CONNINFO", default_value = "")]
     pub postgres: String,
     /// A channel to carry both ways (repeat, or give several after one --channel).

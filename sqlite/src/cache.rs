@@ -51,6 +51,16 @@ impl Sql {
     }
 }
 
+/// Whether `text` is one of the extension's statements, as SQLite's trace shows them (with
+/// `-- ` before the text of a statement run inside another).
+pub(crate) fn is_own_sql(text: &[u8]) -> bool {
+    let text = text.strip_prefix(b"-- ").unwrap_or(text);
+    [Sql::Insert, Sql::Pending, Sql::Fold, Sql::Key].iter().any(|s| {
+        let own = s.text().as_bytes();
+        own[..own.len() - 1] == *text
+    })
+}
+
 /// A connection's kept statements.
 pub(crate) struct Stmts {
     slots: [Cell<*mut ffi::sqlite3_stmt>; COUNT],

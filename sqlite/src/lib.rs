@@ -32,10 +32,14 @@
 //! (`pg_notify` forgets those a later row's id shows undone), and when a `COMMIT` statement
 //! starts (the trace callback's statement event) the newest of them is looked up; found, they
 //! are exactly the transaction's rows, since an undo always takes the newest rows, and nothing
-//! can undo them between that look and the commit, which is that statement's. After that
-//! commit they are published from memory if the mark lies right below the first of them (no
-//! other writer's row waits); otherwise, and after an implicit commit, a `RELEASE` or a
-//! `COMMIT` the extension does not recognise, the outbox is read. The extension's statements
+//! can undo them between that look and the commit, which is that statement's. A statement that
+//! starts in autocommit mode (a trigger's usual case: the INSERT is the transaction) needs no
+//! look: nothing undoes part of it before its commit, at its end (a failure rolls the whole
+//! transaction back, which the rollback hook sees, or under `OR FAIL` keeps what was done).
+//! After that commit the rows are published from memory if the mark lies right below the first
+//! of them (no other writer's row waits); otherwise, and after a `RELEASE`, a `COMMIT` the
+//! extension does not recognise, or a statement that ran another statement of the
+//! application's inside it, the outbox is read. The extension's statements
 //! are prepared once per connection and kept (`cache.rs`), finalized when `sqlite3_close`
 //! disconnects the connection's `hark_statement_guard` virtual table.
 //!

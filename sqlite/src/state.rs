@@ -58,7 +58,8 @@ pub(crate) struct State {
     pub rows_unsure: Cell<bool>,
     /// `pg_notify` is inserting its row.
     pub inserting: Cell<bool>,
-    /// The COMMIT statement that started with the rows in memory checked, until it ends.
+    /// The statement whose commit publishes the rows in memory, until it ends: a COMMIT that
+    /// started with them checked, or a statement that started in autocommit mode.
     pub commit_stmt: Cell<*mut c_void>,
     /// That statement's commit happened: publish the rows from memory.
     pub from_memory: Cell<bool>,
@@ -293,17 +294,37 @@ impl State {
         }
     }
 
-    /// A statement starts. Before a COMMIT of a transaction that notified, the rows kept in
-    /// memory are checked against the outbox (nothing can undo them between this check and
-    /// the commit, which is this statement's), so that the publication after the commit needs
-    /// not read them back. Any other statement forgets the check.
+    /// A statement starts (or one of its triggers: the same statement again), so that the
+    /// publication after its commit needs not read the rows back:
+    /// - before a COMMIT of a transaction that notified, the rows kept in memory are checked
+    ///   against the outbox (nothing can undo them between this check and the commit, which is
+    ///   this statement's);
+    /// - a statement that starts in autocommit mode commits at its end what its triggers
+    ///   notified, and nothing undoes a part of it meanwhile: a failure either rolls the whole
+    ///   transaction back (which the rollback hook sees) or, under `OR FAIL`, keeps what was
+    ///   done; so the rows in memory are exactly what it commits.
+    ///
+    /// The extension's own statements, run inside the statement, are not the statement; any
+    /// other statement forgets the check.
     fn statement_starts(&self, stmt: *mut c_void, sql: *const c_char) {
-        self.commit_stmt.set(std::ptr::null_mut());
-        // SAFETY: the connection's handle, on its thread; `sql` is the statement's text.
-        if !self.txn_wrote.get() || self.rows_unsure.get() || unsafe { ffi::sqlite3_get_autocommit(self.db) } != 0 {
+        // SAFETY: the connection's handle, on its thread.
+        let autocommit = unsafe { ffi::sqlite3_get_autocommit(self.db) } != 0;
+        if autocommit && stmt == self.commit_stmt.get() {
+            return; // a trigger program of the statement
+        }
+        // SAFETY: `sql` is the statement's text, NUL-terminated, for the callback's duration.
+        let text = if sql.is_null() { &b""[..] } else { unsafe { CStr::from_ptr(sql) }.to_bytes() };
+        if crate::cache::is_own_sql(text) {
             return;
         }
-        if sql.is_null() || !is_commit(unsafe { CStr::from_ptr(sql) }.to_bytes()) {
+        self.commit_stmt.set(std::ptr::null_mut());
+        if autocommit {
+            if !self.txn_wrote.get() {
+                self.commit_stmt.set(stmt);
+            }
+            return;
+        }
+        if !self.txn_wrote.get() || self.rows_unsure.get() || !is_commit(text) {
             return;
         }
         if crate::outbox::own_rows_intact(self) {
@@ -367,7 +388,12 @@ unsafe extern "C" fn on_trace(kind: c_uint, p: *mut c_void, stmt: *mut c_void, x
     }
     // A statement ended. A transaction has ended only at a commit or a rollback
     // (sqlite3_get_autocommit is also true inside an implicit transaction, while its statement
-    // runs).
+    // runs). The extension's own statements end inside a call of its functions, which
+    // publishes when it returns.
+    let text = ffi::sqlite3_sql(stmt as *mut ffi::sqlite3_stmt);
+    if !text.is_null() && crate::cache::is_own_sql(CStr::from_ptr(text).to_bytes()) {
+        return 0;
+    }
     if st.commit_seen.get() {
         st.publish_if_committed();
     }

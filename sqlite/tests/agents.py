@@ -24,12 +24,25 @@ def open_db(db: str, qdir: str, journal: str) -> sqlite3.Connection:
 
 def writer(db: str, qdir: str, journal: str, name: str) -> None:
     """Commits forever: 1 to 3 orders per transaction, a savepoint rolled back, a statement that
-    fails its CHECK part-way, every fifth transaction rolled back."""
+    fails its CHECK part-way, every fifth transaction rolled back; and, one time in four,
+    statements in autocommit mode instead (one that commits, one that fails part-way and is
+    undone, one under OR FAIL that keeps its first row)."""
     c = open_db(db, qdir, journal)
     rng = random.Random()
     seq = 0
     while True:
         seq += 1
+        if rng.random() < 0.25:
+            c.execute("INSERT INTO orders (email, total) VALUES (?, 1)", (f"{name}:{seq}:auto",))
+            try:
+                c.execute("INSERT INTO orders (email, total) VALUES (?, 1), ('bad', -1)", (f"failed:{name}:{seq}",))
+            except sqlite3.IntegrityError:
+                pass
+            try:
+                c.execute("INSERT OR FAIL INTO orders (email, total) VALUES (?, 1), ('bad', -1)", (f"{name}:{seq}:fail",))
+            except sqlite3.IntegrityError:
+                pass
+            continue
         c.execute("BEGIN IMMEDIATE")
         for k in range(rng.randint(1, 3)):
             c.execute("INSERT INTO orders (email, total) VALUES (?, ?)", (f"{name}:{seq}:{k}", k))

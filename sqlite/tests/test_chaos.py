@@ -81,6 +81,7 @@ def test_sigkill_loop_rows_and_events_are_equal(tmp_path: Path, journal: str) ->
     assert kills >= SECS * 3
     assert len(rows) > 100
     assert not [e for e in rows if e[1].startswith(("undone:", "failed:")) or e[1] == "bad"]
+    assert [e for e in rows if e[1].endswith(":auto")] and [e for e in rows if e[1].endswith(":fail")]
     assert len(received) == len(set(received)), "an event was delivered twice"
     assert set(received) == set(rows), f"missing: {sorted(set(rows) - set(received))[:5]}, extra: {sorted(set(received) - set(rows))[:5]}"
     assert received == rows, "events out of commit order"

@@ -1,7 +1,7 @@
 """The publication's fast path: statements kept between transactions (finalized at close,
-prepared again after a schema change) and a COMMIT published from the rows the transaction
-wrote, kept in memory, without reading the outbox back; and each place where that is not safe
-and the outbox is read instead."""
+prepared again after a schema change) and a COMMIT, or a statement run in autocommit mode,
+published from the rows the transaction wrote, kept in memory, without reading the outbox back;
+and each place where that is not safe and the outbox is read instead."""
 
 from __future__ import annotations
 
@@ -53,6 +53,34 @@ def test_work_undone_right_before_the_commit_is_not_delivered(
     db.execute(commit)
     assert emails(listener) == ["kept 0", "kept 1", "kept 2", "plain"]
     assert [r[0] for r in db.execute("SELECT email FROM orders ORDER BY id")] == ["kept 0", "kept 1", "kept 2", "plain"]
+
+
+def test_autocommit_statements_publish_exactly_what_they_commit(
+    dbpath: Path, qdir: Path, journal: str, listener: hark.Connection
+) -> None:
+    # Each statement below runs in autocommit mode: its commit is at its end, and what it
+    # committed is published from memory. A failure rolls the whole statement back; OR FAIL
+    # keeps the rows before the failing one, and their events.
+    db = setup(dbpath, qdir, journal)
+    other = setup(dbpath, qdir, journal)  # a second writer between them: the outbox is read
+    for i in range(3):
+        db.execute("INSERT INTO orders (email, total) VALUES (?, 1)", (f"one {i}",))
+        db.execute("INSERT INTO orders (email, total) VALUES (?, 1), (?, 2)", (f"two {i}a", f"two {i}b"))
+        with pytest.raises(Exception, match="CHECK"):
+            db.execute("INSERT INTO orders (email, total) VALUES ('undone', 1), ('x', -1)")
+        with pytest.raises(Exception, match="CHECK"):
+            db.execute("INSERT OR FAIL INTO orders (email, total) VALUES (?, 1), ('x', -1), ('never', 1)", (f"fail {i}",))
+        db.execute("UPDATE orders SET total = total + 1 WHERE email = ?", (f"one {i}",))
+        other.execute("INSERT INTO orders (email, total) VALUES (?, 1)", (f"other {i}",))
+        db.execute("SELECT pg_notify('events', ?)", (json.dumps({"data": {"email": f"select {i}"}}),))
+    got = [(e.get("action"), e["data"]["email"]) for e in events(listener)]  # type: ignore[index, union-attr]
+    want = []
+    for i in range(3):
+        want += [("INSERT", f"one {i}"), ("INSERT", f"two {i}a"), ("INSERT", f"two {i}b"), ("INSERT", f"fail {i}")]
+        want += [("UPDATE", f"one {i}"), ("INSERT", f"other {i}"), (None, f"select {i}")]
+    assert got == want
+    rows = [r[0] for r in db.execute("SELECT email FROM orders ORDER BY id")]
+    assert rows == [e for a, e in want if a == "INSERT"]
 
 
 def test_undone_then_written_again_before_the_commit(dbpath: Path, qdir: Path, listener: hark.Connection) -> None:

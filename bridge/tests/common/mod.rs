@@ -49,11 +49,38 @@ pub fn hark_bin() -> PathBuf {
 pub struct Pg {
     pub scratch: Scratch,
     pub conninfo: String,
+    /// The port of its socket; with `start_tcp`, also on 127.0.0.1.
+    pub port: u16,
+    server_opts: String,
+}
+
+/// Gives a file to the server's owner (when root, the server runs as `postgres`).
+pub fn give_to_server(path: &Path) {
+    if is_root() {
+        let ok = Command::new("chown").arg("postgres:").arg(path).status().unwrap().success();
+        assert!(ok, "chown postgres {}", path.display());
+    }
+}
+
+/// A TCP port nobody listens on now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 impl Pg {
     /// Starts a cluster, or `None` (with the reason printed) where PostgreSQL 15 is missing.
     pub fn start() -> Option<Pg> {
+        Self::start_with(false, |_| String::new())
+    }
+
+    /// A cluster that also listens on 127.0.0.1 (`self.port`), with the server settings that
+    /// `setup` returns (`-c name=value …`); `setup` gets the cluster's directory, to put files
+    /// in before the server starts.
+    pub fn start_tcp(setup: impl FnOnce(&Path) -> String) -> Option<Pg> {
+        Self::start_with(true, setup)
+    }
+
+    fn start_with(tcp: bool, setup: impl FnOnce(&Path) -> String) -> Option<Pg> {
         if !Path::new(PG_BIN).join("postgres").exists() {
             eprintln!("skipped: PostgreSQL 15 is not installed ({PG_BIN}); make test-bridge installs it");
             return None;
@@ -69,8 +96,11 @@ impl Pg {
             .output()
             .unwrap();
         assert!(out.status.success(), "initdb: {}", String::from_utf8_lossy(&out.stderr));
-        let conninfo = format!("host={} user=postgres dbname=postgres", dir.display());
-        let pg = Pg { scratch, conninfo };
+        let port = if tcp { free_port() } else { 5432 };
+        let conninfo = format!("host={} port={port} user=postgres dbname=postgres", dir.display());
+        let listen = if tcp { "127.0.0.1" } else { "''" };
+        let server_opts = format!("-c listen_addresses={listen} -c port={port} {}", setup(&dir));
+        let pg = Pg { scratch, conninfo, port, server_opts };
         pg.start_server();
         Some(pg)
     }
@@ -92,9 +122,10 @@ impl Pg {
     pub fn start_server(&self) {
         let dir = self.dir();
         let opts = format!(
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c listen_addresses='' \
-             -c unix_socket_directories={} -c max_connections=40 -c shared_buffers=16MB",
-            dir.display()
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off \
+             -c unix_socket_directories={} -c max_connections=40 -c shared_buffers=16MB {}",
+            dir.display(),
+            self.server_opts
         );
         let st = Self::as_owner(&format!("{PG_BIN}/pg_ctl"))
             .args(["-D", dir.join("data").to_str().unwrap(), "-l", dir.join("server.log").to_str().unwrap(), "-w"])
