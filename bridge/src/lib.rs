@@ -519,7 +519,10 @@ async fn serve(
             ready = local_fd.readable() => {
                 let mut guard = ready.map_err(|e| format!("could not watch the local queue: {e}"))?;
                 guard.clear_ready();
-                drained = read_local(outbound, inbound)?;
+                drained = outbound.read_woken().map_err(|e| format!("local queue: {e}"))?;
+                for (origin, txn) in outbound.take_heard() {
+                    inbound.learn(&origin, txn);
+                }
             }
             _ = tokio::time::sleep(inbound::QUIET), if quiet => {
                 commit_with_retry(stop, || inbound.commit_pending()).await?;

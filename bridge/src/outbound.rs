@@ -98,6 +98,9 @@ pub struct Outbound {
     units: Vec<Unit>,
     /// Whether the last unit's transaction may have more to read.
     open_tail: bool,
+    /// Whether the queue was read without draining the wake-up socket (`read_woken`): a full
+    /// `read_local` follows within the send (draining it, then reading what came meanwhile).
+    socket_unread: bool,
     /// The local transaction being gathered: its commit number, and whether it is the bridge's
     /// own (skipped).
     current: Option<(u64, bool)>,
@@ -140,6 +143,7 @@ impl Outbound {
             origin: origin.to_owned(),
             units: Vec::new(),
             open_tail: false,
+            socket_unread: false,
             current: None,
             saved,
             unsaved: false,
@@ -165,6 +169,25 @@ impl Outbound {
     /// at once).
     pub fn read_local(&mut self) -> hark::Result<bool> {
         self.conn.consume_input()?;
+        self.socket_unread = false;
+        self.read_events()
+    }
+
+    /// [`Outbound::read_local`] woken by the subscription's descriptor, with something to send:
+    /// reads the queue first and leaves the wake-up socket to drain while PostgreSQL runs the
+    /// send (two system calls off the latency path); with nothing to send, drains it now.
+    pub fn read_woken(&mut self) -> hark::Result<bool> {
+        self.socket_unread = true;
+        let drained = self.read_events()?;
+        if self.has_work() {
+            Ok(drained)
+        } else {
+            self.read_local()
+        }
+    }
+
+    /// Takes the subscription's events into units (see `read_local`).
+    fn read_events(&mut self) -> hark::Result<bool> {
         let mut taken = 0;
         while let Some(e) = self.conn.next_event()? {
             match e {
@@ -291,7 +314,11 @@ impl Outbound {
                     payloads.push(m);
                 }
                 let r = if channels.len() <= NOTIFY_STATEMENTS {
-                    client.batch_execute(&notify_statements(&channels, &payloads)).await
+                    let sql = notify_statements(&channels, &payloads);
+                    let (r, read) =
+                        futures_util::future::join(client.batch_execute(&sql), self.read_ahead(taken)).await;
+                    read?;
+                    r
                 } else {
                     client.execute(&link.notify_many, &[&channels, &payloads]).await.map(drop)
                 };
@@ -304,7 +331,8 @@ impl Outbound {
                     }
                     Err(e) => return Err(lost_or_refused(e)),
                 };
-                return self.settle(committed);
+                self.settle(committed)?;
+                return self.drain_socket();
             }
             let mut sql = String::new();
             for &i in &batch {
@@ -323,6 +351,26 @@ impl Outbound {
             if committed < taken {
                 return Err(SendError::Refused("PostgreSQL did not commit every transaction".to_owned()));
             }
+        }
+        self.drain_socket()
+    }
+
+    /// While PostgreSQL runs a send of the first `taken` units: lets the connection's task write
+    /// it, then reads the local queue, up to one batch ahead (the rest waits in the queue, not in
+    /// memory), and always when the wake-up socket was left to drain.
+    async fn read_ahead(&mut self, taken: usize) -> Result<(), SendError> {
+        tokio::task::yield_now().await;
+        let ahead: usize = self.units[taken..].iter().map(|u| u.rows.len()).sum();
+        if ahead < BATCH_NOTIFICATIONS || self.socket_unread {
+            self.read_local().map_err(|e| SendError::Local(format!("local queue: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// Drains the wake-up socket if a read left it (and reads what came since).
+    fn drain_socket(&mut self) -> Result<(), SendError> {
+        if self.socket_unread {
+            self.read_local().map_err(|e| SendError::Local(format!("local queue: {e}")))?;
         }
         Ok(())
     }
@@ -382,13 +430,7 @@ impl Outbound {
     /// when it committed none.
     async fn run(&mut self, client: &Client, sql: &str, taken: usize) -> Result<usize, SendError> {
         let stream = client.simple_query_raw(sql).await.map_err(lost_or_refused)?;
-        // The connection's task writes the message; while PostgreSQL runs it, the next batch is
-        // read, up to one batch ahead (the rest waits in the local queue, not in memory).
-        tokio::task::yield_now().await;
-        let ahead: usize = self.units[taken..].iter().map(|u| u.rows.len()).sum();
-        if ahead < BATCH_NOTIFICATIONS {
-            self.read_local().map_err(|e| SendError::Local(format!("local queue: {e}")))?;
-        }
+        self.read_ahead(taken).await?;
         pin_mut!(stream);
         let mut completed = 0usize;
         let mut error = None;
