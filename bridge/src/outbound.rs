@@ -34,6 +34,10 @@ use crate::pg::{quote_ident, quote_literal};
 use crate::wire;
 use futures_util::{pin_mut, TryStreamExt};
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// The bridge's one local session: its subscription, and the inbound side's commits.
+pub type Shared = Arc<Mutex<hark::Connection>>;
 use tokio_postgres::{Client, SimpleQueryMessage};
 
 /// At most this many notifications (and this much SQL text) go in one message to PostgreSQL.
@@ -91,7 +95,9 @@ struct Unit {
 }
 
 pub struct Outbound {
-    conn: hark::Connection,
+    /// The subscription's session, shared with the inbound side, which commits through it (a
+    /// session's own commit does not wake it: see `lib.rs`).
+    conn: Shared,
     origins: crate::origins::Origins,
     name: String,
     origin: String,
@@ -130,7 +136,7 @@ pub enum SendError {
 impl Outbound {
     /// `saved`: the origins file as loaded at start.
     pub fn new(
-        conn: hark::Connection,
+        conn: Shared,
         origins: crate::origins::Origins,
         name: &str,
         origin: &str,
@@ -156,7 +162,11 @@ impl Outbound {
     }
 
     pub fn fd(&self) -> std::os::fd::RawFd {
-        self.conn.as_raw_fd()
+        self.conn.lock().unwrap_or_else(|e| e.into_inner()).as_raw_fd()
+    }
+
+    fn next_event(&self) -> hark::Result<Option<hark::Event>> {
+        self.conn.lock().unwrap_or_else(|e| e.into_inner()).next_event()
     }
 
     /// Whether transactions wait to be sent.
@@ -168,7 +178,7 @@ impl Outbound {
     /// more to read. When nothing is left, the last transaction is whole (a commit is published
     /// at once).
     pub fn read_local(&mut self) -> hark::Result<bool> {
-        self.conn.consume_input()?;
+        self.conn.lock().unwrap_or_else(|e| e.into_inner()).consume_input()?;
         self.socket_unread = false;
         self.read_events()
     }
@@ -189,7 +199,7 @@ impl Outbound {
     /// Takes the subscription's events into units (see `read_local`).
     fn read_events(&mut self) -> hark::Result<bool> {
         let mut taken = 0;
-        while let Some(e) = self.conn.next_event()? {
+        while let Some(e) = self.next_event()? {
             match e {
                 hark::Event::Notification(n) => self.take(n),
                 hark::Event::Gap(g) => {
@@ -419,6 +429,8 @@ impl Outbound {
         match ack {
             Some(position) => self
                 .conn
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
                 .ack(position)
                 .map_err(|e| SendError::Refused(format!("local queue: could not acknowledge: {e}"))),
             None => Ok(()),
@@ -490,10 +502,10 @@ mod tests {
         let mut app = hark::Connection::open(&dir).unwrap();
         app.notify("ev", "x").unwrap();
         let origins = crate::origins::Origins::load(&dir, "t").unwrap().0;
-        let mut out = Outbound::new(sub, origins, "t", "t@here", HashMap::new());
+        let mut out = Outbound::new(Arc::new(Mutex::new(sub)), origins, "t", "t@here", HashMap::new());
         // What a gap used to acknowledge when nothing was left before it: refused, which made the
         // bridge send the gap again every second.
-        assert!(out.conn.ack(0).is_err());
+        assert!(out.conn.lock().unwrap().ack(0).is_err());
         out.units.push(Unit {
             rows: vec![(wire::PG_GAP.into(), "{}".into())],
             txn: None,

@@ -420,3 +420,45 @@ fn names_and_payloads_arrive_verbatim_alone_long_and_batched() {
     // Each behind its own origin notification: one local transaction each.
     assert_eq!(got, expected, "each transaction whole, in order, names and payloads verbatim");
 }
+
+/// What a bridge commits from PostgreSQL wakes nobody in the bridge (its commits and its
+/// subscription share a session): it still reads those transactions back and acknowledges
+/// them, so its subscription holds nothing of the queue back once the stream has passed, also
+/// when the stream never pauses.
+#[test]
+fn a_bridge_acknowledges_what_it_committed_from_postgresql() {
+    let Some(pg) = Pg::start() else { return };
+    let mut a = Host::new("ack-a");
+    let mut b = Host::new("ack-b");
+    a.start_bridge(&pg.conninfo, &["ev"]);
+    b.start_bridge(&pg.conninfo, &["ev"]);
+    a.wait_connected(1);
+    b.wait_connected(1);
+    let mut l = Listener::new(&b, &["ev"]);
+    let mut c = a.connect();
+    let total = 3000;
+    for t in 0..total {
+        c.notify("ev", &t.to_string()).unwrap();
+    }
+    assert!(l.until(60, |g| g.len() >= total), "host b got {} of {total}", l.got.len());
+    let subscription_lag = || {
+        let stats = b.connect().subscriptions().unwrap();
+        let s = stats
+            .iter()
+            .find(|s| s.subscription.as_deref() == Some("bridge.default"))
+            .expect("the bridge's subscription");
+        s.lag_notifications
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while subscription_lag() > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "host b's bridge left {} of its own notifications unacknowledged",
+            subscription_lag()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Received once, in order.
+    let got = l.payloads("ev");
+    assert_eq!(got, (0..total).map(|t| t.to_string()).collect::<Vec<_>>());
+}
