@@ -359,10 +359,14 @@ def main():
         br = bridge_results
         lines.append("Two queue directories, each with its `hark bridge` process, joined through the same cluster; "
                      "PostgreSQL's figures are two plain clients of it (tokio-postgres, the bridge's own client "
-                     "library), measured in the same run, alone and with a second listening connection beside "
-                     "the listener: with bridges, PostgreSQL delivers every notification to two backends, the "
-                     "receiving bridge's and the sending bridge's own (which listens on the channels it sends on), "
-                     "so that column is what PostgreSQL does for a bridged notification.\n")
+                     "library), measured in the same run, in a database of their own (PostgreSQL signals every "
+                     "listening backend of a database at each NOTIFY in it, so the bridges' idle backends would "
+                     "slow them), the latency rounds in turn with the bridge's; alone and with a second listening "
+                     "connection beside the listener: with bridges, PostgreSQL delivers every notification to two "
+                     "backends, the receiving bridge's and the sending bridge's own (which listens on the channels "
+                     "it sends on), so that column is what PostgreSQL does for a bridged notification. "
+                     "PostgreSQL's best batched NOTIFY is the fastest of VALUES or NOTIFY statements, 1 or 50 "
+                     "transactions a message, or one prepared unnest a round trip.\n")
         lines.append("| | bridge (host → host) | PostgreSQL client → client | PostgreSQL, two listeners | goal | met |")
         lines.append("|---|---|---|---|---|---|")
         hk50 = br["latency.hark.p50_us"]

@@ -6,11 +6,18 @@
 //!
 //! * latency: one notification committed on host A, received by a listener on host B (local
 //!   commit → A's bridge → PostgreSQL → B's bridge → listener), against one PostgreSQL client
-//!   notifying another, and a hark wake-up on one queue (the bridge's two local hops cost two).
+//!   notifying another, and a hark wake-up on one queue (the bridge's two local hops cost two),
+//!   the three in turn round by round, so that they share the machine's load of the moment.
+//! * PostgreSQL's clients use a database of their own on the same cluster (`hark_bench_pg`,
+//!   created if missing): PostgreSQL signals every listening backend of a database at every
+//!   NOTIFY in it, so in the bridges' database each of their NOTIFYs would also wake the bridges'
+//!   two idle backends, and PostgreSQL's figures would carry that cost.
 //! * throughput: host A commits transactions of N notifications as fast as it can; the rate is
 //!   B's listener's, from the first to the last. Against PostgreSQL's best batched NOTIFY for the
-//!   same N: a client sending transactions of N notifications, one per round trip or 50 per
-//!   message, whichever is faster, to a listening client.
+//!   same N, to a listening client: the fastest of a client sending transactions of N
+//!   notifications as `SELECT pg_notify(…) FROM (VALUES …)` or as NOTIFY statements (what the
+//!   bridge sends), one or 50 per message, or as one prepared `pg_notify … unnest($2::text[])` a
+//!   round trip.
 //! * PostgreSQL's figures again with a second listening connection beside the first
 //!   (`postgres_two_listeners`): with bridges, every notification is delivered to two backends,
 //!   the receiving bridge's and the sending bridge's own (a bridge listens on the channels it
@@ -65,12 +72,34 @@ fn host(hark: &Path, conninfo: &str, name: &str) -> Host {
     Host { dir, bridge }
 }
 
-/// Commit → receive across the two hosts, one notification at a time.
-fn bridge_latency(a: &Host, b: &Host, rounds: usize) -> Vec<f64> {
+/// Latency, one notification at a time, the three measured in turn, round by round, so that
+/// they share the machine's load of the moment: commit → receive across the two hosts (the
+/// bridges), one PostgreSQL client notifying another (in a database of their own), and a hark
+/// wake-up on one queue (commit → a listener asleep on another thread).
+fn latency(a: &Host, b: &Host, pg_conninfo: &str, rt: &tokio::runtime::Runtime, rounds: usize) -> [Vec<f64>; 3] {
     let mut tx = hark::Connection::open(a.dir.join("q")).unwrap();
     let mut rx = hark::Connection::open(b.dir.join("q")).unwrap();
     rx.listen("bench").unwrap();
-    let mut out = Vec::with_capacity(rounds);
+    let pg_rx = pg_listener(pg_conninfo);
+    let pg_tx = rt.block_on(pg_client(pg_conninfo));
+    let local = a.dir.join("local");
+    let mut local_tx = hark::Connection::open(&local).unwrap();
+    let mut local_rx = hark::Connection::open(&local).unwrap();
+    local_rx.listen("bench").unwrap();
+    let (start, started) = std::sync::mpsc::channel::<Instant>();
+    let (heard, hear) = std::sync::mpsc::channel::<f64>();
+    let listener = std::thread::spawn(move || {
+        while let Ok(t0) = started.recv() {
+            loop {
+                local_rx.wait(Some(Duration::from_secs(10))).unwrap();
+                if local_rx.notifies().unwrap().is_some() {
+                    break;
+                }
+            }
+            heard.send(t0.elapsed().as_secs_f64() * 1e6).unwrap();
+        }
+    });
+    let mut out = [Vec::new(), Vec::new(), Vec::new()];
     for i in 0..rounds + 20 {
         let t0 = Instant::now();
         tx.notify("bench", &i.to_string()).unwrap();
@@ -81,44 +110,43 @@ fn bridge_latency(a: &Host, b: &Host, rounds: usize) -> Vec<f64> {
                 break;
             }
         }
+        let bridged = t0.elapsed().as_secs_f64() * 1e6;
+        std::thread::sleep(Duration::from_millis(2));
+        let t0 = Instant::now();
+        rt.block_on(pg_tx.batch_execute(&format!("NOTIFY plain, '{i}'"))).unwrap();
+        let (t1, p) = pg_rx.recv().unwrap();
+        assert_eq!(p, i.to_string());
+        let pg = (t1 - t0).as_secs_f64() * 1e6;
+        std::thread::sleep(Duration::from_millis(2));
+        start.send(Instant::now()).unwrap();
+        local_tx.notify("bench", "x").unwrap();
+        let woken = hear.recv().unwrap();
         if i >= 20 {
-            out.push(t0.elapsed().as_secs_f64() * 1e6);
+            out[0].push(bridged);
+            out[1].push(pg);
+            out[2].push(woken);
         }
         std::thread::sleep(Duration::from_millis(2));
     }
+    drop(start);
+    listener.join().unwrap();
     out
 }
 
-/// One hark wake-up: commit → receive on one queue, the listener asleep.
-fn hark_latency(dir: &Path, rounds: usize) -> Vec<f64> {
-    let q = dir.join("local");
-    let mut tx = hark::Connection::open(&q).unwrap();
-    let mut rx = hark::Connection::open(&q).unwrap();
-    rx.listen("bench").unwrap();
-    let (send, recv) = std::sync::mpsc::channel::<Instant>();
-    let listener = std::thread::spawn(move || {
-        let mut out = Vec::new();
-        for i in 0..rounds + 20 {
-            loop {
-                rx.wait(Some(Duration::from_secs(10))).unwrap();
-                if rx.notifies().unwrap().is_some() {
-                    break;
-                }
-            }
-            let t0 = recv.recv().unwrap();
-            if i >= 20 {
-                out.push(t0.elapsed().as_secs_f64() * 1e6);
-            }
+/// PostgreSQL's clients work in a database of their own (created if missing): a listening
+/// backend is signalled at every NOTIFY in its database, whatever the channel, so in the
+/// bridges' database each of their NOTIFYs would also wake the two bridges' backends (measured:
+/// 130 µs client to client becomes 210 µs). `conninfo` is a `key=value` string; the last
+/// `dbname` wins.
+fn pg_database(conninfo: &str, rt: &tokio::runtime::Runtime) -> String {
+    rt.block_on(async {
+        let client = pg_client(conninfo).await;
+        if let Err(e) = client.batch_execute("CREATE DATABASE hark_bench_pg").await {
+            let exists = e.code() == Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE);
+            assert!(exists, "could not create the database hark_bench_pg: {e}");
         }
-        out
     });
-    for _ in 0..rounds + 20 {
-        std::thread::sleep(Duration::from_millis(2));
-        let t0 = Instant::now();
-        send.send(t0).unwrap();
-        tx.notify("bench", "x").unwrap();
-    }
-    listener.join().unwrap()
+    format!("{conninfo} dbname=hark_bench_pg")
 }
 
 /// A PostgreSQL connection listening on `plain` (a channel the bridges do not carry), from a
@@ -208,23 +236,53 @@ async fn pg_latency(conninfo: &str, rounds: usize, two: bool) -> Vec<f64> {
     out
 }
 
-fn transaction_sql(first: usize, size: usize) -> String {
-    let rows: Vec<String> = (first..first + size).map(|k| format!("('plain','{k}')")).collect();
-    format!("BEGIN; SELECT pg_notify(c, p) FROM (VALUES {}) AS v(c, p); COMMIT;", rows.join(","))
+/// How a PostgreSQL client sends its transactions, each tried for PostgreSQL's best.
+#[derive(Clone, Copy)]
+enum Form {
+    /// `BEGIN; SELECT pg_notify(c, p) FROM (VALUES …) AS v(c, p); COMMIT;`, `per_message`
+    /// transactions in one simple-query message.
+    Values,
+    /// `BEGIN; NOTIFY plain, '…'; …; COMMIT;`, `per_message` transactions in one message (the
+    /// statements the bridge sends).
+    Notify,
+    /// One transaction a round trip: `SELECT pg_notify($1, p) FROM unnest($2::text[]) p`,
+    /// prepared, the payloads as one array (as `bench/peers/pg_peer.c` batches).
+    Unnest,
 }
 
-/// PostgreSQL's rate for transactions of `size`: `per_message` transactions per round trip.
-async fn pg_throughput(conninfo: &str, size: usize, total: usize, per_message: usize, two: bool) -> f64 {
+fn transaction_sql(form: Form, first: usize, size: usize) -> String {
+    match form {
+        Form::Values => {
+            let rows: Vec<String> = (first..first + size).map(|k| format!("('plain','{k}')")).collect();
+            format!("BEGIN; SELECT pg_notify(c, p) FROM (VALUES {}) AS v(c, p); COMMIT;", rows.join(","))
+        }
+        _ => {
+            let rows: String = (first..first + size).map(|k| format!("NOTIFY plain, '{k}';")).collect();
+            format!("BEGIN;{rows}COMMIT;")
+        }
+    }
+}
+
+/// PostgreSQL's rate for transactions of `size` sent in `form`, `per_message` transactions per
+/// round trip.
+async fn pg_throughput(conninfo: &str, size: usize, total: usize, form: Form, per_message: usize, two: bool) -> f64 {
     let _second = second_listener(conninfo, two);
     let rx = pg_listener(conninfo);
     let tx = pg_client(conninfo).await;
+    let unnest = tx.prepare("SELECT pg_notify($1, p) FROM unnest($2::text[]) p").await.unwrap();
     let start = Instant::now();
     let mut sent = 0;
     while sent < total {
+        if let Form::Unnest = form {
+            let payloads: Vec<String> = (sent..sent + size).map(|k| k.to_string()).collect();
+            tx.query(&unnest, &[&"plain", &payloads]).await.unwrap();
+            sent += size;
+            continue;
+        }
         let mut sql = String::new();
         for _ in 0..per_message {
             if sent < total {
-                sql.push_str(&transaction_sql(sent, size));
+                sql.push_str(&transaction_sql(form, sent, size));
                 sent += size;
             }
         }
@@ -238,6 +296,17 @@ async fn pg_throughput(conninfo: &str, size: usize, total: usize, per_message: u
         got += 1;
     }
     total as f64 / (last - start).as_secs_f64()
+}
+
+/// PostgreSQL's best rate for transactions of `size`: the fastest of the ways a client batches.
+async fn pg_best(conninfo: &str, size: usize, total: usize, two: bool) -> f64 {
+    let mut best: f64 = 0.0;
+    for (form, per_message) in
+        [(Form::Values, 1), (Form::Values, 50), (Form::Notify, 1), (Form::Notify, 50), (Form::Unnest, 1)]
+    {
+        best = best.max(pg_throughput(conninfo, size, total, form, per_message, two).await);
+    }
+    best
 }
 
 /// Host A streams transactions of `size`; the rate at host B's listener.
@@ -277,12 +346,11 @@ fn main() {
     let quick = args.iter().any(|a| a == "--quick");
     let rounds = if quick { 50 } else { 1000 };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let pg_conninfo = pg_database(&conninfo, &rt);
     let a = host(&hark_bin, &conninfo, "a");
     let b = host(&hark_bin, &conninfo, "b");
-    let mut bridge = bridge_latency(&a, &b, rounds);
-    let mut pg = rt.block_on(pg_latency(&conninfo, rounds, false));
-    let mut pg2 = rt.block_on(pg_latency(&conninfo, rounds, true));
-    let mut local = hark_latency(&a.dir, rounds);
+    let [mut bridge, mut pg, mut local] = latency(&a, &b, &pg_conninfo, &rt, rounds);
+    let mut pg2 = rt.block_on(pg_latency(&pg_conninfo, rounds, true));
     let mut json = format!(
         "{{\"latency\":{{\"bridge\":{{\"p50_us\":{:.1},\"p99_us\":{:.1}}},\"postgres\":{{\"p50_us\":{:.1},\"p99_us\":{:.1}}},\"postgres_two_listeners\":{{\"p50_us\":{:.1},\"p99_us\":{:.1}}},\"hark\":{{\"p50_us\":{:.1},\"p99_us\":{:.1}}}}},\"throughput\":{{",
         percentile(&mut bridge, 0.5),
@@ -298,15 +366,11 @@ fn main() {
     for (i, size) in sizes.iter().enumerate() {
         let total = if quick { 2000 } else { 20000 }.max(*size * 20);
         let bridged = bridge_throughput(&a, &b, *size, total);
-        let one = rt.block_on(pg_throughput(&conninfo, *size, total, 1, false));
-        let many = rt.block_on(pg_throughput(&conninfo, *size, total, 50, false));
-        let one2 = rt.block_on(pg_throughput(&conninfo, *size, total, 1, true));
-        let many2 = rt.block_on(pg_throughput(&conninfo, *size, total, 50, true));
+        let pg = rt.block_on(pg_best(&pg_conninfo, *size, total, false));
+        let pg2 = rt.block_on(pg_best(&pg_conninfo, *size, total, true));
         json.push_str(&format!(
-            "{}\"n{size}\":{{\"bridge\":{bridged:.0},\"postgres\":{:.0},\"postgres_two_listeners\":{:.0}}}",
+            "{}\"n{size}\":{{\"bridge\":{bridged:.0},\"postgres\":{pg:.0},\"postgres_two_listeners\":{pg2:.0}}}",
             if i > 0 { "," } else { "" },
-            one.max(many),
-            one2.max(many2)
         ));
     }
     json.push_str("}}");

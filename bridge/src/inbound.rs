@@ -1,6 +1,7 @@
 //! PostgreSQL to the local queue: notifications are grouped back into their PostgreSQL
 //! transactions and each group is committed as one local transaction, in PostgreSQL's order, by
-//! a session of the bridge's own that marks each of its transactions with [`wire::LOCAL_ORIGIN`].
+//! the bridge's session (the one attached to its subscription), which marks each of its
+//! transactions with [`wire::LOCAL_ORIGIN`].
 //!
 //! Where a transaction ends: PostgreSQL delivers a transaction's notifications together and in
 //! order, but its protocol does not mark the end. A bridge's transactions end with an end mark
@@ -21,7 +22,8 @@ use std::time::Duration;
 pub const QUIET: Duration = Duration::from_millis(2);
 
 pub struct Inbound {
-    conn: hark::Connection,
+    /// The bridge's session, shared with its subscription (`outbound::Shared`).
+    conn: crate::outbound::Shared,
     name: String,
     /// The bridge's PostgreSQL backend PID: what it hears from there is its own.
     pub own_pg_pid: i32,
@@ -40,7 +42,7 @@ pub struct Inbound {
 }
 
 impl Inbound {
-    pub fn new(conn: hark::Connection, name: &str) -> Inbound {
+    pub fn new(conn: crate::outbound::Shared, name: &str) -> Inbound {
         Inbound {
             conn,
             name: name.to_owned(),
@@ -122,20 +124,22 @@ impl Inbound {
             return Ok(());
         }
         let origin = wire::origin_payload(&self.name, mark);
+        let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         let result = (|| {
-            self.conn.begin()?;
-            self.conn.notify(wire::LOCAL_ORIGIN, &origin)?;
+            conn.begin()?;
+            conn.notify(wire::LOCAL_ORIGIN, &origin)?;
             for n in &self.group {
-                self.conn.notify(&n.channel, &n.payload)?;
+                conn.notify(&n.channel, &n.payload)?;
             }
-            self.conn.commit()
+            conn.commit()
         })();
         if let Err(e) = result {
-            if self.conn.transaction_status() != hark::TransactionStatus::Idle {
-                let _ = self.conn.rollback();
+            if conn.transaction_status() != hark::TransactionStatus::Idle {
+                let _ = conn.rollback();
             }
             return Err(e);
         }
+        drop(conn);
         self.transactions += 1;
         self.notifications += self.group.len() as u64;
         self.group.clear();
@@ -160,6 +164,6 @@ impl Inbound {
             disconnected_at,
             reconnected_at
         );
-        self.conn.notify(wire::LOCAL_GAP, &payload)
+        self.conn.lock().unwrap_or_else(|e| e.into_inner()).notify(wire::LOCAL_GAP, &payload)
     }
 }

@@ -18,8 +18,9 @@
 //!
 //! One thread, one PostgreSQL connection (`pg.rs`, through tokio-postgres, settings read as libpq
 //! reads them: `conninfo.rs`; opened host by host as libpq, `connect.rs`, with TLS by libpq's
-//! `sslmode` rules through rustls: `tls.rs`, `tls_libpq.rs`), two local sessions (one attached to the bridge's durable
-//! subscription, one that commits what PostgreSQL delivers), and a state file (`state.rs`).
+//! `sslmode` rules through rustls: `tls.rs`, `tls_libpq.rs`), one local session (attached to the
+//! bridge's durable subscription; it also commits what PostgreSQL delivers, so that those commits
+//! wake the local listeners and not the bridge itself), and a state file (`state.rs`).
 //!
 //! 1. **Connect.** The bridge connects, learns its backend PID and LISTENs on the bridged channels
 //!    and on the mark channel `hark.bridge` (`wire.rs`). Failing that, or when the connection is
@@ -31,16 +32,21 @@
 //!    also those committed while PostgreSQL was away or the bridge was not running. Each is sent
 //!    as one PostgreSQL transaction ending with an end mark on `hark.bridge` (origin and local
 //!    commit number), never merged with another (PostgreSQL would fold
-//!    duplicates across them). Several go in one message, each between BEGIN and COMMIT, and the
-//!    local acknowledgement covers exactly those whose COMMIT PostgreSQL reported.
+//!    duplicates across them), as NOTIFY statements. Several go in one message, each between BEGIN
+//!    and COMMIT, and the local acknowledgement covers exactly those whose COMMIT PostgreSQL
+//!    reported. While PostgreSQL runs one message, the bridge reads the next batch from the
+//!    local queue (at most one batch ahead), and sends it once the reply came and what
+//!    PostgreSQL delivered meanwhile is committed.
 //! 3. **PostgreSQL to local** (`inbound.rs`). Notifications arrive in PostgreSQL's order, each
 //!    transaction's together. Those carrying the bridge's own backend PID are its own sends and are
 //!    skipped (no echo). The rest are grouped back into their transactions (exactly, for another
 //!    bridge's transactions, which end with a mark; by backend PID and arrival for other clients) and each group
-//!    is committed as one local transaction by the bridge's inbound session, whose first
+//!    is committed as one local transaction by the bridge's session, whose first
 //!    notification is on `hark.bridge.origin` with the bridge's name. That mark is what step 2
 //!    skips: it is in the queue with the transaction, so a replay after a crash of the bridge
-//!    recognises it too (a backend PID would not survive the restart).
+//!    recognises it too (a backend PID would not survive the restart). A session's own commit
+//!    does not wake it: the bridge reads its own transactions back (and acknowledges them)
+//!    1 ms after the first of them, together, off the listeners' wake-up.
 //! 4. **Repeats.** A transaction is sent twice only when PostgreSQL committed it and the bridge
 //!    did not record it locally: the connection was lost between sending COMMIT and its reply,
 //!    or the bridge died between the reply and the acknowledgement. A receiving bridge remembers
@@ -236,7 +242,7 @@ impl Setup {
             hark::Connection::with_options(&config.dir, &config.options)
                 .map_err(|e| format!("could not open the queue in {} ({what}): {e}", config.dir.display()))
         };
-        let inbound_conn = open("inbound session")?;
+        let mut sub_conn = open("the bridge's session")?;
         let previous = state::read_all(&config.dir).into_iter().find(|r| r.name == config.name);
         let file = StateFile::claim(&config.dir, &config.name)?;
         // `connects` counts every connection of this bridge on this queue, across restarts.
@@ -245,11 +251,6 @@ impl Setup {
         let mut state = State::new(&config.name, describe(&pg), config.channels.clone());
         state.connects = previous_connects;
         let (origins_file, received) = origins::Origins::load(&config.dir, &config.name)?;
-        let mut inbound = Inbound::new(inbound_conn, &config.name);
-        for (origin, txn) in &received {
-            inbound.learn(origin, *txn);
-        }
-        let mut sub_conn = open("subscription")?;
         let mut channels: Vec<&str> = config.channels.iter().map(String::as_str).collect();
         channels.push(wire::LOCAL_ORIGIN);
         let mut options = hark::SubscribeOptions::new().ack(hark::AckMode::Explicit).wait(Duration::from_secs(5));
@@ -257,7 +258,15 @@ impl Setup {
         sub_conn
             .subscribe(&subscription_name(&config.name), &channels, &options)
             .map_err(|e| format!("could not attach to the bridge's subscription: {e}"))?;
-        let outbound = Outbound::new(sub_conn, origins_file, &config.name, &origin(&config)?, received);
+        // One session both reads the subscription and commits what PostgreSQL delivers: its own
+        // commits do not wake it (hark wakes no session by its own commit), so the listeners are
+        // woken alone, and `serve` reads the bridge's own transactions back a moment later.
+        let shared: outbound::Shared = Arc::new(Mutex::new(sub_conn));
+        let mut inbound = Inbound::new(shared.clone(), &config.name);
+        for (origin, txn) in &received {
+            inbound.learn(origin, *txn);
+        }
+        let outbound = Outbound::new(shared, origins_file, &config.name, &origin(&config)?, received);
         Ok(Setup { config, pg, inbound, outbound, file, state, listened_before })
     }
 }
@@ -443,9 +452,21 @@ async fn serve(
     // What committed locally while PostgreSQL was away (or before a restart) goes first.
     let mut drained = read_local(outbound, inbound)?;
     let mut refused_until: Option<tokio::time::Instant> = None;
+    // The bridge's own commits wake nobody in the bridge: they are read back (skipped,
+    // acknowledged) `OWN_READBACK` after the first of them, off the listeners' wake-up, together.
+    let mut committed = inbound.transactions;
+    let mut own_unread: Option<tokio::time::Instant> = None;
     loop {
         if refused_until.is_some_and(|t| t <= tokio::time::Instant::now()) {
             refused_until = None;
+        }
+        if inbound.transactions != committed {
+            committed = inbound.transactions;
+            own_unread.get_or_insert_with(tokio::time::Instant::now);
+        }
+        if own_unread.is_some_and(|t| t.elapsed() >= OWN_READBACK) {
+            own_unread = None;
+            drained = read_local(outbound, inbound)?;
         }
         if refused_until.is_none() && outbound.has_work() {
             let sent = tokio::select! {
@@ -457,13 +478,33 @@ async fn serve(
             match sent {
                 Ok(()) => {}
                 Err(SendError::Lost(e)) => return Ok(Some(e)),
+                Err(SendError::Local(e)) => return Err(e),
                 Err(SendError::Refused(e)) => {
                     eprintln!("hark bridge: PostgreSQL refused a transaction, retrying in a second: {e}");
                     reporter.lock().unwrap_or_else(|e| e.into_inner()).state.last_error = e;
                     refused_until = Some(tokio::time::Instant::now() + Duration::from_secs(1));
                 }
             }
+            // The send read the local queue while PostgreSQL worked.
+            for (origin, txn) in outbound.take_heard() {
+                inbound.learn(&origin, txn);
+            }
+            drained = outbound.drained();
             reporter.lock().unwrap_or_else(|e| e.into_inner()).tick(inbound, outbound);
+            if refused_until.is_none() && outbound.has_work() && !inbound.waits_for_quiet() {
+                // The next batch goes at once, after what PostgreSQL delivered meanwhile (once
+                // the local queue was read to its end: see `read_local`); a group of a plain
+                // client waiting for its quiet moment is let to end first, below.
+                if drained {
+                    while let Ok(more) = link.notes.try_recv() {
+                        match more {
+                            Ok(n) => commit_with_retry(stop, || inbound.push(n.clone())).await?,
+                            Err(e) => return Ok(Some(e)),
+                        }
+                    }
+                }
+                continue;
+            }
         }
         if !drained {
             drained = read_local(outbound, inbound)?;
@@ -496,12 +537,19 @@ async fn serve(
             ready = local_fd.readable() => {
                 let mut guard = ready.map_err(|e| format!("could not watch the local queue: {e}"))?;
                 guard.clear_ready();
-                drained = read_local(outbound, inbound)?;
+                // Reads the bridge's own commits too.
+                own_unread = None;
+                committed = inbound.transactions;
+                drained = outbound.read_woken().map_err(|e| format!("local queue: {e}"))?;
+                for (origin, txn) in outbound.take_heard() {
+                    inbound.learn(&origin, txn);
+                }
             }
             _ = tokio::time::sleep(inbound::QUIET), if quiet => {
                 commit_with_retry(stop, || inbound.commit_pending()).await?;
             }
             _ = tokio::time::sleep_until(retry_at), if refused_until.is_some() => {}
+            _ = tokio::time::sleep_until(own_unread.unwrap_or_else(tokio::time::Instant::now) + OWN_READBACK), if own_unread.is_some() => {}
             _ = tick.tick() => {}
         }
         reporter.lock().unwrap_or_else(|e| e.into_inner()).tick(inbound, outbound);
@@ -519,6 +567,9 @@ fn read_local(outbound: &mut Outbound, inbound: &mut Inbound) -> Result<bool, St
     }
     Ok(drained)
 }
+
+/// How long after the bridge's first own commit it reads its own commits back.
+const OWN_READBACK: Duration = Duration::from_millis(1);
 
 /// The local subscription's descriptor, for the runtime to watch (the session owns it).
 struct Fd(std::os::fd::RawFd);

@@ -1,10 +1,13 @@
 //! One connection to PostgreSQL: it LISTENs on the bridged channels and the mark channel, and
 //! sends the local transactions. A task drives the connection and passes its notifications on in
-//! the order PostgreSQL sent them; when the connection ends, the receiver sees the end.
+//! the order PostgreSQL sent them, less the connection's own; when the connection ends, the
+//! receiver sees the end.
 
 use crate::conninfo::Target;
 use crate::wire;
 use futures_util::future::poll_fn;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_postgres::{AsyncMessage, Client};
 
@@ -40,10 +43,18 @@ impl Drop for Link {
 pub async fn connect(target: &Target, channels: &[String]) -> Result<Link, String> {
     let (client, mut connection) = crate::connect::open(target).await?;
     let (tx, notes) = mpsc::unbounded_channel();
+    // The backend PID once known: the connection's own notifications (every one the bridge
+    // sends comes back, PostgreSQL delivering to its own listening backend too) are dropped
+    // here, without waking the bridge's loop for each.
+    let own_pid = Arc::new(AtomicI32::new(0));
+    let own = own_pid.clone();
     let driver = tokio::spawn(async move {
         loop {
             match poll_fn(|cx| connection.poll_message(cx)).await {
                 Some(Ok(AsyncMessage::Notification(n))) => {
+                    if n.process_id() == own.load(Ordering::Relaxed) {
+                        continue;
+                    }
                     let note = PgNote {
                         channel: n.channel().to_owned(),
                         payload: n.payload().to_owned(),
@@ -70,6 +81,7 @@ pub async fn connect(target: &Target, channels: &[String]) -> Result<Link, Strin
     });
     let pid_row = client.query_one("SELECT pg_backend_pid()", &[]).await.map_err(|e| describe_error(&e))?;
     let backend_pid: i32 = pid_row.get(0);
+    own_pid.store(backend_pid, Ordering::Relaxed);
     let mut listen = format!("LISTEN {};", quote_ident(wire::PG_TXN));
     for ch in channels {
         listen.push_str(&format!(" LISTEN {};", quote_ident(ch)));

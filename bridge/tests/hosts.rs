@@ -359,3 +359,106 @@ fn what_the_local_queue_skipped_past_the_lag_limit_is_announced_on_postgresql() 
     assert!(sent < 601, "the skipped notifications were not sent: {sent} of 601 arrived");
     assert!(a.log().contains("the local queue skipped"), "{}", a.log());
 }
+
+/// Channel names and payloads reach PostgreSQL verbatim whichever way the bridge sends them: a
+/// short transaction alone (NOTIFY statements), a long one alone (the prepared statement), and
+/// several pending at once (one message, each between BEGIN and COMMIT).
+#[test]
+fn names_and_payloads_arrive_verbatim_alone_long_and_batched() {
+    let Some(pg) = Pg::start() else { return };
+    let mut a = Host::new("verbatim-a");
+    let mut b = Host::new("verbatim-b");
+    let odd = "Mixed \"Case\" ch;";
+    let payloads =
+        ["it's", "back\\slash", "E'x'", "ünïcödé ✓", "two\nlines", "$$dollar$$", "'; NOTIFY ev, 'injected", ""];
+    let txn = |c: &mut hark::Connection, tag: &str, n: usize| {
+        c.begin().unwrap();
+        for k in 0..n {
+            c.notify(odd, &format!("{tag}{k}{}", payloads[k % payloads.len()])).unwrap();
+        }
+        c.notify("ev", tag).unwrap();
+        c.commit().unwrap();
+    };
+    // Committed while a's bridge is stopped (its subscription stays): when it starts again it
+    // finds them all pending and sends them as one batch.
+    a.start_bridge(&pg.conninfo, &[odd, "ev"]);
+    a.wait_connected(1);
+    assert!(a.stop_bridge().success());
+    let mut c = a.connect();
+    for t in 0..5 {
+        txn(&mut c, &format!("batched{t}-"), payloads.len());
+    }
+    b.start_bridge(&pg.conninfo, &[odd, "ev"]);
+    b.wait_connected(1);
+    let mut l = Listener::new(&b, &[odd, "ev", "hark.bridge.origin"]);
+    a.start_bridge(&pg.conninfo, &[odd, "ev"]);
+    a.wait_connected(2);
+    assert!(l.until(20, |g| g.iter().filter(|n| n.0 == "ev").count() >= 5), "{}", a.log());
+    txn(&mut c, "short-", 3);
+    assert!(l.until(20, |g| g.iter().filter(|n| n.0 == "ev").count() >= 6), "{}", a.log());
+    txn(&mut c, "long-", 40);
+    assert!(l.until(20, |g| g.iter().filter(|n| n.0 == "ev").count() >= 7), "{}", a.log());
+    l.until(1, |_| false);
+    let mut expected = Vec::new();
+    let mut add = |tag: &str, n: usize| {
+        expected.push(("hark.bridge.origin".to_owned(), String::new()));
+        for k in 0..n {
+            expected.push((odd.to_owned(), format!("{tag}{k}{}", payloads[k % payloads.len()])));
+        }
+        expected.push(("ev".to_owned(), tag.to_owned()));
+    };
+    for t in 0..5 {
+        add(&format!("batched{t}-"), payloads.len());
+    }
+    add("short-", 3);
+    add("long-", 40);
+    let got: Vec<(String, String)> = l
+        .got
+        .iter()
+        .map(|(ch, p, _)| (ch.clone(), if ch == "hark.bridge.origin" { String::new() } else { p.clone() }))
+        .collect();
+    // Each behind its own origin notification: one local transaction each.
+    assert_eq!(got, expected, "each transaction whole, in order, names and payloads verbatim");
+}
+
+/// What a bridge commits from PostgreSQL wakes nobody in the bridge (its commits and its
+/// subscription share a session): it still reads those transactions back and acknowledges
+/// them, so its subscription holds nothing of the queue back once the stream has passed, also
+/// when the stream never pauses.
+#[test]
+fn a_bridge_acknowledges_what_it_committed_from_postgresql() {
+    let Some(pg) = Pg::start() else { return };
+    let mut a = Host::new("ack-a");
+    let mut b = Host::new("ack-b");
+    a.start_bridge(&pg.conninfo, &["ev"]);
+    b.start_bridge(&pg.conninfo, &["ev"]);
+    a.wait_connected(1);
+    b.wait_connected(1);
+    let mut l = Listener::new(&b, &["ev"]);
+    let mut c = a.connect();
+    let total = 3000;
+    for t in 0..total {
+        c.notify("ev", &t.to_string()).unwrap();
+    }
+    assert!(l.until(60, |g| g.len() >= total), "host b got {} of {total}", l.got.len());
+    let subscription_lag = || {
+        let stats = b.connect().subscriptions().unwrap();
+        let s = stats
+            .iter()
+            .find(|s| s.subscription.as_deref() == Some("bridge.default"))
+            .expect("the bridge's subscription");
+        s.lag_notifications
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while subscription_lag() > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "host b's bridge left {} of its own notifications unacknowledged",
+            subscription_lag()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Received once, in order.
+    let got = l.payloads("ev");
+    assert_eq!(got, (0..total).map(|t| t.to_string()).collect::<Vec<_>>());
+}
