@@ -8,6 +8,10 @@
 //! `HARK_BRIDGE_FAULT_PARK_BEFORE_ORIGINS=<file>`: the same before the bridge saves the origins
 //! file and acknowledges transactions it committed from PostgreSQL (`origins.rs`): a run killed
 //! there must learn their commit numbers from the queue.
+//! `HARK_BRIDGE_FAULT_FAIL_BATCH=<file>`: the first message of several transactions the bridge
+//! sends has a failing statement (`SELECT 1/0`) in its second transaction, and the bridge writes
+//! `<file>`: PostgreSQL commits the first, stops there, and leaves the session in a failed
+//! transaction block.
 
 /// Where the bridge can be parked.
 #[derive(Clone, Copy)]
@@ -30,5 +34,22 @@ pub fn park(point: Point) {
         loop {
             std::thread::sleep(std::time::Duration::from_secs(3600));
         }
+    }
+}
+
+/// Whether to make the batch being built fail in its second transaction (once, when
+/// `HARK_BRIDGE_FAULT_FAIL_BATCH` is set).
+pub fn fail_batch() -> bool {
+    use std::path::PathBuf;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::OnceLock;
+    static MARKER: OnceLock<Option<PathBuf>> = OnceLock::new();
+    static DONE: AtomicBool = AtomicBool::new(false);
+    match MARKER.get_or_init(|| std::env::var_os("HARK_BRIDGE_FAULT_FAIL_BATCH").map(PathBuf::from)) {
+        Some(marker) if !DONE.swap(true, Ordering::SeqCst) => {
+            let _ = std::fs::write(marker, std::process::id().to_string());
+            true
+        }
+        _ => false,
     }
 }

@@ -34,7 +34,8 @@
 //!    commit number), never merged with another (PostgreSQL would fold
 //!    duplicates across them), as NOTIFY statements. Several go in one message, each between BEGIN
 //!    and COMMIT, and the local acknowledgement covers exactly those whose COMMIT PostgreSQL
-//!    reported. While PostgreSQL runs one message, the bridge reads the next batch from the
+//!    reported; PostgreSQL stops a message at a refused statement, and the bridge ends the
+//!    failed transaction block it leaves with a ROLLBACK and sends the rest again. While PostgreSQL runs one message, the bridge reads the next batch from the
 //!    local queue (at most one batch ahead), and sends it once the reply came and what
 //!    PostgreSQL delivered meanwhile is committed.
 //! 3. **PostgreSQL to local** (`inbound.rs`). Notifications arrive in PostgreSQL's order, each

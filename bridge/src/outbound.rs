@@ -345,9 +345,15 @@ impl Outbound {
                 return self.drain_socket();
             }
             let mut sql = String::new();
-            for &i in &batch {
+            #[cfg(feature = "test-hooks")]
+            let fail_second = crate::hooks::fail_batch();
+            for (_k, &i) in batch.iter().enumerate() {
                 let u = &self.units[i];
                 sql.push_str("BEGIN;");
+                #[cfg(feature = "test-hooks")]
+                if fail_second && _k == 1 {
+                    sql.push_str("SELECT 1/0;");
+                }
                 for (c, p) in &u.rows {
                     push_notify(&mut sql, c, p);
                 }
@@ -468,6 +474,13 @@ impl Outbound {
             } else {
                 break;
             }
+        }
+        if error.is_some() {
+            // PostgreSQL stopped at the failure, inside that transaction's BEGIN: the session
+            // is in a failed transaction block, where it would refuse every later statement
+            // (25P02) until a ROLLBACK. (Without a block open, or on a lost connection, this
+            // does nothing.)
+            let _ = client.batch_execute("ROLLBACK").await;
         }
         match error {
             None => Ok(committed),

@@ -1,6 +1,7 @@
 //! A transaction a sending bridge sends twice (it was killed after PostgreSQL's COMMIT and before
 //! its local acknowledgement, so its next run sends it again) reaches the other host's listeners
-//! once, also when the receiving bridge restarted between the two sends.
+//! once, also when the receiving bridge restarted between the two sends; and a message of several
+//! transactions that PostgreSQL refuses halfway is sent on from where it stopped.
 
 mod common;
 use common::*;
@@ -107,4 +108,37 @@ fn a_repeat_sent_after_the_receiving_bridge_restarted_is_still_dropped() {
 #[test]
 fn a_repeat_is_dropped_when_the_receiver_was_killed_before_saving_what_it_received() {
     repeat_after_the_receiver_restarted(true);
+}
+
+/// PostgreSQL refuses a statement in the second transaction of a message of several: it commits
+/// the first, and the bridge sends the rest again (once its retry comes), so that the other
+/// host hears every transaction once, in order. The failure left the bridge's session in a
+/// failed transaction block, which used to refuse every later send for ever.
+#[test]
+fn a_message_refused_halfway_is_sent_on_from_where_it_stopped() {
+    let Some(pg) = Pg::start() else { return };
+    let mut a = Host::new("refused");
+    let mut b = Host::new("hears");
+    b.start_bridge(&pg.conninfo, &["ev"]);
+    b.wait_connected(1);
+    let mut l = Listener::new(&b, &["ev"]);
+    let marker = a.scratch.0.join("failed");
+    start_parking_bridge(&mut a, &pg.conninfo, "HARK_BRIDGE_FAULT_FAIL_BATCH", &marker);
+    a.wait_connected(1);
+    // Transactions committed faster than one round trip go in messages of several.
+    let total = 300;
+    let mut c = a.connect();
+    for t in 0..total {
+        c.begin().unwrap();
+        c.notify("ev", &format!("{t}")).unwrap();
+        c.commit().unwrap();
+    }
+    let ok = l.until(60, |g| g.len() >= total);
+    assert!(marker.exists(), "no message of several was sent; log of a:\n{}", a.log());
+    let got = l.payloads("ev");
+    assert!(ok, "b's listener got {} of {total}; log of a:\n{}", got.len(), a.log());
+    l.until(1, |_| false);
+    let got = l.payloads("ev");
+    assert_eq!(got, (0..total).map(|t| t.to_string()).collect::<Vec<_>>(), "every transaction once, in order");
+    assert!(a.log().contains("division by zero"), "the refusal is reported: {}", a.log());
 }
