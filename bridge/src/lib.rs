@@ -403,7 +403,16 @@ async fn bridge_loop(
         if listened_before.is_some() {
             let reason = if restarted { "restarted" } else { "reconnected" };
             let now = now_secs();
-            commit_with_retry(stop, || inbound.signal_gap(reason, disconnected_at, now)).await?;
+            let signal = |i: &mut Inbound| i.signal_gap(reason, disconnected_at, now);
+            let room = Some((&mut *sides.outbound, &link));
+            if let Some(error) = commit_with_retry(stop, inbound, signal, room).await? {
+                eprintln!("hark bridge: lost PostgreSQL: {error}");
+                report(&mut |r| {
+                    r.state.last_error = error.clone();
+                    r.phase(Phase::Disconnected);
+                });
+                continue;
+            }
             report(&mut |r| r.state.gaps_signalled += 1);
         }
         listened_before = Some(now_secs());
@@ -419,7 +428,12 @@ async fn bridge_loop(
         let inbound = &mut *sides.inbound;
         let Some(error) = lost else { return Ok(()) };
         eprintln!("hark bridge: lost PostgreSQL: {error}");
-        commit_with_retry(stop, || inbound.disconnected()).await?;
+        // What came of a transaction is committed now, or, if the queue is full (of what the
+        // bridge could not send), at the next chance once connected again.
+        match inbound.disconnected() {
+            Err(e) if !full(&e) => return Err(format!("local queue: {e}")),
+            _ => {}
+        }
         disconnected_at = now_secs();
         // A connection that lasted resets the wait; one that failed at once keeps doubling it.
         if up_since.elapsed() > config.backoff_max {
@@ -499,7 +513,12 @@ async fn serve(
                 if drained {
                     while let Ok(more) = link.notes.try_recv() {
                         match more {
-                            Ok(n) => commit_with_retry(stop, || inbound.push(n.clone())).await?,
+                            Ok(n) => {
+                                let room = Some((&mut **outbound, &*link));
+                                if let Some(e) = commit_with_retry(stop, inbound, |i| i.push(n.clone()), room).await? {
+                                    return Ok(Some(e));
+                                }
+                            }
                             Err(e) => return Ok(Some(e)),
                         }
                     }
@@ -516,17 +535,25 @@ async fn serve(
         tokio::select! {
             biased;
             _ = stop.notified() => {
-                commit_with_retry(stop, || inbound.commit_pending()).await?;
+                commit_with_retry(stop, inbound, Inbound::commit_pending, None).await?;
                 return Ok(None);
             }
             note = link.notes.recv() => {
                 match note {
                     Some(Ok(n)) => {
-                        commit_with_retry(stop, || inbound.push(n.clone())).await?;
+                        let room = Some((&mut **outbound, &*link));
+                        if let Some(e) = commit_with_retry(stop, inbound, |i| i.push(n.clone()), room).await? {
+                            return Ok(Some(e));
+                        }
                         // Take what already arrived before looking anywhere else.
                         while let Ok(more) = link.notes.try_recv() {
                             match more {
-                                Ok(n) => commit_with_retry(stop, || inbound.push(n.clone())).await?,
+                                Ok(n) => {
+                                    let room = Some((&mut **outbound, &*link));
+                                    if let Some(e) = commit_with_retry(stop, inbound, |i| i.push(n.clone()), room).await? {
+                                        return Ok(Some(e));
+                                    }
+                                }
                                 Err(e) => return Ok(Some(e)),
                             }
                         }
@@ -547,7 +574,10 @@ async fn serve(
                 }
             }
             _ = tokio::time::sleep(inbound::QUIET), if quiet => {
-                commit_with_retry(stop, || inbound.commit_pending()).await?;
+                let room = Some((&mut **outbound, &*link));
+                if let Some(e) = commit_with_retry(stop, inbound, Inbound::commit_pending, room).await? {
+                    return Ok(Some(e));
+                }
             }
             _ = tokio::time::sleep_until(retry_at), if refused_until.is_some() => {}
             _ = tokio::time::sleep_until(own_unread.unwrap_or_else(tokio::time::Instant::now) + OWN_READBACK), if own_unread.is_some() => {}
@@ -582,19 +612,36 @@ impl std::os::fd::AsRawFd for Fd {
 }
 
 /// Runs a local commit until it succeeds. A full local queue (or disk) is waited out, as a
-/// PostgreSQL client blocked on a full queue would be; an error the queue cannot recover from
-/// ends the bridge.
-async fn commit_with_retry(stop: &Notify, mut f: impl FnMut() -> hark::Result<()>) -> Result<(), String> {
+/// PostgreSQL client blocked on a full queue would be, except that with `room` (the bridge is
+/// connected) the bridge meanwhile sends what its subscription holds and acknowledges it: the
+/// queue may be full of just that, which nobody else would ever free. `Ok(Some(e))`: the
+/// connection was lost while making room (the commit is left to the caller's next try); an
+/// error the queue cannot recover from ends the bridge.
+async fn commit_with_retry(
+    stop: &Notify,
+    inbound: &mut Inbound,
+    mut f: impl FnMut(&mut Inbound) -> hark::Result<()>,
+    mut room: Option<(&mut Outbound, &pg::Link)>,
+) -> Result<Option<String>, String> {
     let mut logged = false;
     loop {
-        match f() {
-            Ok(()) => return Ok(()),
-            Err(e)
-                if matches!(e.kind(), hark::ErrorKind::QueueFull | hark::ErrorKind::DiskFull | hark::ErrorKind::Io) =>
-            {
+        match f(inbound) {
+            Ok(()) => return Ok(None),
+            Err(e) if full(&e) => {
                 if !logged {
                     eprintln!("hark bridge: could not commit into the local queue, retrying: {e}");
                     logged = true;
+                }
+                if let Some((outbound, link)) = room.as_mut() {
+                    match outbound.make_room(link).await {
+                        Ok(()) => {}
+                        Err(SendError::Lost(e)) => return Ok(Some(e)),
+                        Err(SendError::Local(e)) => return Err(e),
+                        Err(SendError::Refused(e)) => eprintln!("hark bridge: PostgreSQL refused a transaction: {e}"),
+                    }
+                    for (origin, txn) in outbound.take_heard() {
+                        inbound.learn(&origin, txn);
+                    }
                 }
                 tokio::select! {
                     _ = stop.notified() => return Err(format!("stopped while the local queue refused a commit: {e}")),
@@ -604,4 +651,9 @@ async fn commit_with_retry(stop: &Notify, mut f: impl FnMut() -> hark::Result<()
             Err(e) => return Err(format!("local queue: {e}")),
         }
     }
+}
+
+/// Whether a local commit failed for want of room (queue or disk), which time can cure.
+fn full(e: &hark::Error) -> bool {
+    matches!(e.kind(), hark::ErrorKind::QueueFull | hark::ErrorKind::DiskFull | hark::ErrorKind::Io)
 }

@@ -183,6 +183,18 @@ impl Outbound {
         self.read_events()
     }
 
+    /// The local queue refused a commit for want of room, which may be all the subscription's:
+    /// reads what it holds and sends a batch of it, whose acknowledgement frees room.
+    pub async fn make_room(&mut self, link: &Link) -> Result<(), SendError> {
+        if !self.has_work() {
+            self.read_local().map_err(|e| SendError::Local(format!("local queue: {e}")))?;
+        }
+        if self.has_work() {
+            self.send(link).await?;
+        }
+        Ok(())
+    }
+
     /// [`Outbound::read_local`] woken by the subscription's descriptor, with something to send:
     /// reads the queue first and leaves the wake-up socket to drain while PostgreSQL runs the
     /// send (two system calls off the latency path); with nothing to send, drains it now.

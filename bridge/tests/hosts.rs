@@ -462,3 +462,46 @@ fn a_bridge_acknowledges_what_it_committed_from_postgresql() {
     let got = l.payloads("ev");
     assert_eq!(got, (0..total).map(|t| t.to_string()).collect::<Vec<_>>());
 }
+
+/// PostgreSQL is away while local processes commit until the local queue is full (the bridge's
+/// subscription holds everything it could not send). When PostgreSQL is back, the bridge must
+/// not wait for room to commit its own gap signal before it sends: it sends what the queue
+/// holds, which makes the room.
+#[test]
+fn a_local_queue_filled_while_postgresql_was_away_is_drained_when_it_is_back() {
+    let Some(pg) = Pg::start() else { return };
+    let mut a = Host::new("filled");
+    let options = hark::Options { max_queue_size: Some(1 << 20), ..hark::Options::new() }.segment_size(64 << 10);
+    drop(hark::Connection::with_options(a.queue(), &options).unwrap());
+    a.start_bridge(&pg.conninfo, &["ev"]);
+    a.wait_connected(1);
+    pg.stop_server("fast");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while a.state().is_none_or(|r| r.get("state") == "connected") {
+        assert!(Instant::now() < deadline, "the bridge never saw PostgreSQL go; log:\n{}", a.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut c = a.connect();
+    let payload = "p".repeat(1000);
+    let mut committed = 0u64;
+    loop {
+        match c.notify("ev", &format!("{committed} {payload}")) {
+            Ok(()) => committed += 1,
+            Err(e) if e.kind() == hark::ErrorKind::QueueFull => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(committed > 100, "the queue filled after {committed}");
+    pg.start_server();
+    a.wait_connected(2);
+    while a.state().unwrap().get("to_pg_transactions") != committed.to_string() {
+        assert!(
+            Instant::now() < deadline + Duration::from_secs(30),
+            "sent {} of {committed}; log:\n{}",
+            a.state().unwrap().get("to_pg_transactions"),
+            a.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    c.notify("ev", "room again").unwrap();
+}
