@@ -511,16 +511,8 @@ async fn serve(
                 // the local queue was read to its end: see `read_local`); a group of a plain
                 // client waiting for its quiet moment is let to end first, below.
                 if drained {
-                    while let Ok(more) = link.notes.try_recv() {
-                        match more {
-                            Ok(n) => {
-                                let room = Some((&mut **outbound, &*link));
-                                if let Some(e) = commit_with_retry(stop, inbound, |i| i.push(n.clone()), room).await? {
-                                    return Ok(Some(e));
-                                }
-                            }
-                            Err(e) => return Ok(Some(e)),
-                        }
+                    if let Some(e) = take_arrived(stop, inbound, outbound, link).await? {
+                        return Ok(Some(e));
                     }
                 }
                 continue;
@@ -541,21 +533,12 @@ async fn serve(
             note = link.notes.recv() => {
                 match note {
                     Some(Ok(n)) => {
-                        let room = Some((&mut **outbound, &*link));
-                        if let Some(e) = commit_with_retry(stop, inbound, |i| i.push(n.clone()), room).await? {
+                        if let Some(e) = take_note(stop, inbound, outbound, link, n).await? {
                             return Ok(Some(e));
                         }
                         // Take what already arrived before looking anywhere else.
-                        while let Ok(more) = link.notes.try_recv() {
-                            match more {
-                                Ok(n) => {
-                                    let room = Some((&mut **outbound, &*link));
-                                    if let Some(e) = commit_with_retry(stop, inbound, |i| i.push(n.clone()), room).await? {
-                                        return Ok(Some(e));
-                                    }
-                                }
-                                Err(e) => return Ok(Some(e)),
-                            }
+                        if let Some(e) = take_arrived(stop, inbound, outbound, link).await? {
+                            return Ok(Some(e));
                         }
                     }
                     Some(Err(e)) => return Ok(Some(e)),
@@ -585,6 +568,39 @@ async fn serve(
         }
         reporter.lock().unwrap_or_else(|e| e.into_inner()).tick(inbound, outbound);
     }
+}
+
+/// Commits a notification from PostgreSQL into the local queue (its group's commit, if it ends
+/// one), making room meanwhile if the queue is full (`commit_with_retry`). `Ok(Some(e))`: the
+/// connection was lost.
+async fn take_note(
+    stop: &Notify,
+    inbound: &mut Inbound,
+    outbound: &mut Outbound,
+    link: &pg::Link,
+    n: pg::PgNote,
+) -> Result<Option<String>, String> {
+    commit_with_retry(stop, inbound, |i| i.push(n.clone()), Some((outbound, link))).await
+}
+
+/// [`take_note`] for each notification that already arrived, in order.
+async fn take_arrived(
+    stop: &Notify,
+    inbound: &mut Inbound,
+    outbound: &mut Outbound,
+    link: &mut pg::Link,
+) -> Result<Option<String>, String> {
+    while let Ok(more) = link.notes.try_recv() {
+        match more {
+            Ok(n) => {
+                if let Some(e) = take_note(stop, inbound, outbound, link, n).await? {
+                    return Ok(Some(e));
+                }
+            }
+            Err(e) => return Ok(Some(e)),
+        }
+    }
+    Ok(None)
 }
 
 /// Reads what the local subscription has (`Outbound::read_local`), and tells the inbound side
