@@ -59,9 +59,9 @@ export interface OpenOptions {
   listenerMaxLagBytes?: number
   listenerMaxLagAgeMs?: number
 }
-/** One listener (`subscription` null) or durable subscription of the queue, in `stats()`. */
+/** One listener (no `subscription`) or durable subscription of the queue, in `stats()`. */
 export interface ReceiverStat {
-  /** The subscription's name, or null for a plain listener. */
+  /** The subscription's name; absent for a plain listener. */
   subscription?: string
   /**
    * The backend PID of its session (what its notifications carry); 0 for a subscription
@@ -72,7 +72,7 @@ export interface ReceiverStat {
   osPid: number
   /** Whether its session lives. */
   alive: boolean
-  /** Its channels and patterns, or null when they were too long to be kept (over about 1 KiB). */
+  /** Its channels and patterns; absent when they were too long to be kept (over about 1 KiB). */
   channels?: Array<string>
   /** Where it reads next (a subscription: one past its acknowledged notification). */
   position: number
@@ -80,7 +80,10 @@ export interface ReceiverStat {
   lagBytes: number
   /** Unread notifications on its channels. */
   lagNotifications: number
-  /** Milliseconds since the oldest unread notification on its channels was committed, or null. */
+  /**
+   * Milliseconds since the oldest unread notification on its channels was committed; absent
+   * when it has none.
+   */
   lagAgeMs?: number
   /** Its lag limits (0: none). */
   maxLagBytes: number

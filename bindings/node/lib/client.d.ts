@@ -119,38 +119,11 @@ export interface SubscribeOptions {
   maxLagAge?: number
 }
 
+// What stats() returns is the native layer's object as it is: its types are the generated ones.
+import type { QueueStats, ReceiverStat } from '../index'
+export type { QueueStats, ReceiverStat }
+
 /** What a receiver skipped when it was cut: an error with code (SQLSTATE) 'HK001', harkCode HARK_ERR_GAP. */
-/** One listener (`subscription` null) or durable subscription, in `stats()`. */
-export interface ReceiverStat {
-  subscription: string | null
-  /** The backend PID of its session (0 for a subscription nobody is attached to). */
-  processId: number
-  osPid: number
-  alive: boolean
-  /** Its channels and patterns, or null when they were too long to be kept. */
-  channels: string[] | null
-  position: number
-  lagBytes: number
-  lagNotifications: number
-  /** Milliseconds since the oldest unread notification on its channels was committed. */
-  lagAgeMs: number | null
-  maxLagBytes: number
-  maxLagAgeMs: number
-  gapPending: number
-}
-
-/** The state of a queue at one moment (`stats()`). */
-export interface QueueStats {
-  head: number
-  tail: number
-  usage: number
-  maxQueueSize: number
-  segmentSize: number
-  maxPayload: number
-  segmentFiles: string[]
-  receivers: ReceiverStat[]
-}
-
 export interface GapError extends HarkError {
   gap: { skipped: number, firstTxn: number, lastTxn: number, resumedAt: number }
 }

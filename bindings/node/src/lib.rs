@@ -93,10 +93,10 @@ pub struct OpenOptions {
     pub listener_max_lag_age_ms: Option<f64>,
 }
 
-/// One listener (`subscription` null) or durable subscription of the queue, in `stats()`.
+/// One listener (no `subscription`) or durable subscription of the queue, in `stats()`.
 #[napi(object)]
 pub struct ReceiverStat {
-    /// The subscription's name, or null for a plain listener.
+    /// The subscription's name; absent for a plain listener.
     pub subscription: Option<String>,
     /// The backend PID of its session (what its notifications carry); 0 for a subscription
     /// nobody is attached to.
@@ -105,7 +105,7 @@ pub struct ReceiverStat {
     pub os_pid: i32,
     /// Whether its session lives.
     pub alive: bool,
-    /// Its channels and patterns, or null when they were too long to be kept (over about 1 KiB).
+    /// Its channels and patterns; absent when they were too long to be kept (over about 1 KiB).
     pub channels: Option<Vec<String>>,
     /// Where it reads next (a subscription: one past its acknowledged notification).
     pub position: f64,
@@ -113,7 +113,8 @@ pub struct ReceiverStat {
     pub lag_bytes: f64,
     /// Unread notifications on its channels.
     pub lag_notifications: f64,
-    /// Milliseconds since the oldest unread notification on its channels was committed, or null.
+    /// Milliseconds since the oldest unread notification on its channels was committed; absent
+    /// when it has none.
     pub lag_age_ms: Option<f64>,
     /// Its lag limits (0: none).
     pub max_lag_bytes: f64,

@@ -3,7 +3,7 @@
 // generated index.d.ts fails the check. `@ts-expect-error` lines are misuses that must not compile.
 
 import { Client, defaultDir, escapeIdentifier, escapeLiteral } from 'hark-notify'
-import type { ClientConfig, HarkError, HarkErrorCode, Notification, Notice, QueryResult } from 'hark-notify'
+import type { ClientConfig, HarkError, HarkErrorCode, Notification, Notice, QueryResult, QueueStats, ReceiverStat } from 'hark-notify'
 import * as native from 'hark-notify/index'
 
 // Every code, once: the switch must stay exhaustive over the union.
@@ -125,3 +125,13 @@ async function main (): Promise<void> {
 }
 
 main().catch((e: unknown) => { console.error(e) })
+
+// stats(): a plain listener's receiver has no subscription name, and an idle one no lag age.
+function describeStats (stats: QueueStats): string[] {
+  return stats.receivers.map((r: ReceiverStat) => {
+    const name: string | undefined = r.subscription
+    const age: number | undefined = r.lagAgeMs
+    return `${name ?? 'listener'} ${r.lagBytes} ${age ?? '-'} ${(r.channels ?? []).join(',')}`
+  })
+}
+void describeStats
