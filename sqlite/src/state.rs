@@ -389,7 +389,11 @@ unsafe extern "C" fn on_trace(kind: c_uint, p: *mut c_void, stmt: *mut c_void, x
     // A statement ended. A transaction has ended only at a commit or a rollback
     // (sqlite3_get_autocommit is also true inside an implicit transaction, while its statement
     // runs). The extension's own statements end inside a call of its functions, which
-    // publishes when it returns.
+    // publishes when it returns (looked at only when there is something to do: this runs at the
+    // end of every statement of the connection).
+    if !st.commit_seen.get() && st.commit_stmt.get() != stmt {
+        return 0;
+    }
     let text = ffi::sqlite3_sql(stmt as *mut ffi::sqlite3_stmt);
     if !text.is_null() && crate::cache::is_own_sql(CStr::from_ptr(text).to_bytes()) {
         return 0;
