@@ -151,3 +151,45 @@ fn a_forked_child_cannot_use_its_parents_session() {
     assert_eq!((n.payload.as_str(), n.pid), ("from child", pid));
     assert_eq!(l.queue().stats().unwrap().listeners.len(), 1, "the child's drop unregistered the parent");
 }
+
+/// Wakes every listener on `ch` once: each one's descriptor must turn readable, and each takes
+/// exactly the one notification.
+fn wake_all(n: &mut Connection, ls: &mut [Connection], round: usize) {
+    n.notify("ch", &round.to_string()).unwrap();
+    for (i, l) in ls.iter_mut().enumerate() {
+        assert!(readable(l.as_raw_fd(), 5000), "round {round}: listener {i} of {} was not woken", ls.len());
+        l.consume_input().unwrap();
+        assert_eq!(l.notifies().unwrap().map(|x| x.payload), Some(round.to_string()));
+        assert!(l.notifies().unwrap().is_none());
+        assert!(!readable(l.as_raw_fd(), 0), "round {round}: listener {i} left readable");
+    }
+}
+
+#[test]
+fn a_notifier_wakes_every_listener_of_a_broadcast_larger_than_its_socket_cache() {
+    // A notifier keeps connected sockets to the first listeners it wakes and reaches the rest by
+    // path; listeners come and go, and the ones that replace them are woken too.
+    let t = TempDir::new("wakemany");
+    let q = t.queue();
+    let mut n = Connection::open(&q).unwrap();
+    let open = |k: usize| -> Vec<Connection> {
+        (0..k)
+            .map(|_| {
+                let mut l = Connection::open(&q).unwrap();
+                l.listen("ch").unwrap();
+                l
+            })
+            .collect()
+    };
+    let mut ls = open(100);
+    for round in 0..3 {
+        wake_all(&mut n, &mut ls, round);
+    }
+    // The first half leaves (among them every listener the notifier holds a socket to); as many
+    // new ones come, and enough rounds pass for the notifier to renew its cached sockets.
+    ls.drain(..50);
+    ls.extend(open(50));
+    for round in 3..80 {
+        wake_all(&mut n, &mut ls, round);
+    }
+}

@@ -124,15 +124,23 @@ impl WakeSocket {
 }
 
 /// The sending side. Resolving a socket file's path costs about a microsecond per `sendto`, so
-/// the sender keeps a few sockets connected to the listeners it woke last: a wake-up is then one
+/// the sender keeps sockets connected to the first listeners it wakes: a wake-up is then one
 /// `send` with no path lookup. A connected socket whose listener is gone fails with
-/// `ECONNREFUSED` and is dropped.
+/// `ECONNREFUSED` and is dropped, making room. Past that many, a listener is woken by `sendto`
+/// its path through one unconnected socket: one system call, where replacing a cached socket
+/// takes four (socket, connect, send, close), at every wake-up of a broadcast to more listeners
+/// than the cache holds if each replaced the oldest (it would evict the next one to be woken).
+/// One miss in `RENEW` replaces the oldest all the same, so that sockets of listeners that left
+/// without being woken again do not hold the cache for good.
 pub struct WakeSender {
-    connected: std::sync::Mutex<Vec<(u64, OwnedFd)>>,
+    connected: std::sync::Mutex<(Vec<(u64, OwnedFd)>, u32)>,
+    unconnected: OwnedFd,
 }
 
-/// Listeners a sender keeps a connected socket to; past that the oldest is closed.
+/// Listeners a sender keeps a connected socket to.
 const CONNECTED: usize = 32;
+/// With the cache full, one miss in this many replaces its oldest socket.
+const RENEW: u32 = 64;
 
 /// What a wake-up attempt found.
 pub enum Sent {
@@ -160,6 +168,33 @@ fn send_byte(fd: RawFd) -> Sent {
     }
 }
 
+/// One wake-up to the socket file of `sock_id`, by its path, through the unconnected `fd`.
+fn send_byte_to(fd: RawFd, dir: RawFd, sock_id: u64) -> Sent {
+    let (addr, len) = address(dir, sock_id);
+    let byte = [1u8];
+    loop {
+        // SAFETY: valid fd, buffer and address.
+        let r = unsafe {
+            libc::sendto(
+                fd,
+                byte.as_ptr() as *const libc::c_void,
+                1,
+                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+                &addr as *const _ as *const libc::sockaddr,
+                len,
+            )
+        };
+        if r >= 0 {
+            return Sent::Ok;
+        }
+        match io::Error::last_os_error().raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::ECONNREFUSED) | Some(libc::ENOENT) => return Sent::Gone,
+            _ => return Sent::Ok,
+        }
+    }
+}
+
 fn connect(dir: RawFd, sock_id: u64) -> Option<OwnedFd> {
     let fd = socket().ok()?;
     let (addr, len) = address(dir, sock_id);
@@ -170,19 +205,25 @@ fn connect(dir: RawFd, sock_id: u64) -> Option<OwnedFd> {
 
 impl WakeSender {
     pub fn new() -> io::Result<WakeSender> {
-        Ok(WakeSender { connected: std::sync::Mutex::new(Vec::new()) })
+        Ok(WakeSender { connected: std::sync::Mutex::new((Vec::new(), 0)), unconnected: socket()? })
     }
 
     /// Sends one wake-up to the socket `w.<sock_id>` of the directory `dir`.
     pub fn send(&self, dir: RawFd, sock_id: u64) -> Sent {
-        let mut cache = self.connected.lock().unwrap_or_else(|e| e.into_inner());
+        let mut guard = self.connected.lock().unwrap_or_else(|e| e.into_inner());
+        let (cache, misses) = &mut *guard;
         let i = match cache.iter().position(|(id, _)| *id == sock_id) {
             Some(i) => i,
             None => {
-                let Some(fd) = connect(dir, sock_id) else { return Sent::Gone };
                 if cache.len() == CONNECTED {
+                    *misses += 1;
+                    if *misses % RENEW != 0 {
+                        drop(guard);
+                        return send_byte_to(self.unconnected.as_raw_fd(), dir, sock_id);
+                    }
                     cache.remove(0);
                 }
+                let Some(fd) = connect(dir, sock_id) else { return Sent::Gone };
                 cache.push((sock_id, fd));
                 cache.len() - 1
             }
