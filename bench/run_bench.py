@@ -77,9 +77,12 @@ ROWS = [
     ("broadcast, 1 listener", "broadcast.n1.deliveries_per_s", "deliveries/s", True),
     ("broadcast, 10 listeners", "broadcast.n10.deliveries_per_s", "deliveries/s", True),
     ("broadcast, 100 listeners", "broadcast.n100.deliveries_per_s", "deliveries/s", True),
-    ("broadcast, 1 listener: slowest p99", "broadcast.n1.slowest_p99_us", "µs", False),
-    ("broadcast, 10 listeners: slowest p99", "broadcast.n10.slowest_p99_us", "µs", False),
-    ("broadcast, 100 listeners: slowest p99", "broadcast.n100.slowest_p99_us", "µs", False),
+    ("broadcast, 1 listener: slowest p99, notifier busy", "broadcast.n1.slowest_p99_us", "µs", False),
+    ("broadcast, 10 listeners: slowest p99, notifier busy", "broadcast.n10.slowest_p99_us", "µs", False),
+    ("broadcast, 100 listeners: slowest p99, notifier busy", "broadcast.n100.slowest_p99_us", "µs", False),
+    ("broadcast, 1 listener: slowest p99, notifier idle", "broadcast.n1.slowest_p99_idle_us", "µs", False),
+    ("broadcast, 10 listeners: slowest p99, notifier idle", "broadcast.n10.slowest_p99_idle_us", "µs", False),
+    ("broadcast, 100 listeners: slowest p99, notifier idle", "broadcast.n100.slowest_p99_idle_us", "µs", False),
     ("durable subscription, per-commit", "subscription.notifications_per_s", "notifications/s", True),
     ("subscriber re-attaching to a backlog", "reattach.notifications_per_s", "notifications/s", True),
 ]
@@ -269,7 +272,13 @@ def main():
                  f"by `make bench` (medians of {a.runs} runs{', quick counts' if a.quick else ''}; "
                  "every peer measured in the same run by the same coordinator, `hark bench --driver`; "
                  "PostgreSQL with 2% (fanout: 0.2%) and honker with 1% of hark's notification counts, so "
-                 "that a run takes seconds at their rates: per-commit 20,000 and 10,000 notifications).\n")
+                 "that a run takes seconds at their rates: per-commit 20,000 and 10,000 notifications; "
+                 "latency runs, paced at one notification every 150 µs, take the same number of samples from "
+                 "every peer: 20,000, and 5,000 per listener in broadcast).\n")
+    lines.append("Latency is from the notifier's clock just before its commit to the listener's receipt. "
+                 "\"Notifier busy\": it spins between its commits, keeping its CPU, so a woken listener runs on "
+                 "the other one, which may have to be woken from idle (the main latency rows and the pipe floor); "
+                 "\"notifier idle\": it sleeps between them, as a process waiting for its next request.\n")
     lines.append("| scenario | hark | " + " | ".join(peers) + " | " + " | ".join(f"hark vs {p}" for p in peers) + " |")
     lines.append("|---|---|" + "---|" * (2 * len(peers)))
     for label, key, unit, higher in ROWS:
@@ -288,6 +297,9 @@ def main():
     lines.append("## The machine's floor\n")
     lines.append(f"- pipe wake-up between two processes: p50 {h.get('floor.pipe.p50_us', 0):.1f} µs, p90 {h.get('floor.pipe.p90_us', 0):.1f} µs, "
                  f"p99 {h.get('floor.pipe.p99_us', 0):.1f} µs, max {h.get('floor.pipe.max_us', 0):.1f} µs")
+    lines.append(f"- the same, the writer idle (asleep) between writes: p50 {h.get('floor.pipe_idle.p50_us', 0):.1f} µs, "
+                 f"p90 {h.get('floor.pipe_idle.p90_us', 0):.1f} µs, p99 {h.get('floor.pipe_idle.p99_us', 0):.1f} µs, "
+                 f"max {h.get('floor.pipe_idle.max_us', 0):.1f} µs")
     lines.append(f"- memcpy bandwidth: {h.get('floor.memcpy_gbps', 0):.1f} GB/s")
     lines.append(f"- hark latency ÷ pipe floor: p50 {h['latency.p50_us'] / h['floor.pipe.p50_us']:.2f}×, "
                  f"p99 {h['latency.p99_us'] / h['floor.pipe.p99_us']:.2f}×\n")
@@ -351,8 +363,10 @@ def main():
     for k in (1, 10, 100):
         hv, pv = h.get(f"broadcast.n{k}.deliveries_per_s"), pg.get(f"broadcast.n{k}.deliveries_per_s")
         goal(f"broadcast to {k}: deliveries/s beat PostgreSQL", ratio(hv, pv, True), cmp(hv, pv, lambda x, y: x > y))
-        hv, pv = h.get(f"broadcast.n{k}.slowest_p99_us"), pg.get(f"broadcast.n{k}.slowest_p99_us")
-        goal(f"broadcast to {k}: slowest listener's p99 beats PostgreSQL", ratio(hv, pv, False), cmp(hv, pv, lambda x, y: x < y))
+        for key, how in (("slowest_p99_us", "busy"), ("slowest_p99_idle_us", "idle")):
+            hv, pv = h.get(f"broadcast.n{k}.{key}"), pg.get(f"broadcast.n{k}.{key}")
+            goal(f"broadcast to {k}: slowest listener's p99 beats PostgreSQL (notifier {how})", ratio(hv, pv, False),
+                 cmp(hv, pv, lambda x, y: x < y))
     lines.append("")
     lines.append("## Several machines: `hark bridge` through PostgreSQL\n")
     if bridge_results:

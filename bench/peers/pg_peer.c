@@ -61,7 +61,7 @@ static int listener(char **a) {
     const char *channel = a[2];
     long notifiers = atol(a[3]);
     long count = atol(a[4]);
-    int latency = strcmp(a[5], "latency") == 0;
+    int latency = strcmp(a[5], "latency") == 0 || strcmp(a[5], "latency-idle") == 0;
     PGconn *c = connect_or_die(a[0]);
     char sql[128];
     snprintf(sql, sizeof sql, "LISTEN %s", channel);
@@ -120,7 +120,8 @@ static int listener(char **a) {
 static int notifier(char **a) {
     const char *channel = a[2];
     long idx = atol(a[3]), count = atol(a[4]), per_txn = atol(a[5]), size = atol(a[6]);
-    int latency = strcmp(a[7], "latency") == 0;
+    /* latency: spins between sends (a busy notifier); latency-idle: sleeps (an idle one). */
+    int latency = strcmp(a[7], "latency") == 0, idle = strcmp(a[7], "latency-idle") == 0;
     PGconn *c = connect_or_die(a[0]);
     size_t cap = (size_t)size + 256;
     char *fill = malloc(cap), *sql = malloc(cap + 128);
@@ -135,10 +136,15 @@ static int notifier(char **a) {
     say(line);
     long i = 0;
     while (i < count) {
-        if (latency) {
+        if (latency || idle) {
             uint64_t t = now_ns();
             snprintf(sql, cap + 128, "NOTIFY %s, '%ld:%020llu%s'", channel, idx, (unsigned long long)t, fill);
             exec_or_die(c, sql);
+            uint64_t now = now_ns();
+            if (idle && now < t + 150000) {
+                struct timespec gap = {0, (long)(t + 150000 - now)};
+                nanosleep(&gap, NULL);
+            }
             while (now_ns() < t + 150000) {
             }
             i++;

@@ -1,11 +1,12 @@
 //! The machine's own floor: how fast one process can wake another blocked in `read()` on a pipe,
 //! and how fast memory copies. hark's latency goal is stated against the first.
 
-use crate::measure::{now_ns, percentiles, spin_until};
+use crate::measure::{now_ns, percentiles, Pace};
 
 /// Wake-up latency through a pipe between two processes: the parent writes its send time, the
-/// child blocked in `read()` takes the difference. Returns p50, p90, p99, max in µs.
-pub fn pipe_wakeup(samples: usize) -> std::io::Result<[f64; 4]> {
+/// child blocked in `read()` takes the difference; the parent spins or sleeps between writes
+/// (`pace`). Returns p50, p90, p99, max in µs.
+pub fn pipe_wakeup(samples: usize, pace: Pace) -> std::io::Result<[f64; 4]> {
     let mut to_child = [0; 2];
     let mut back = [0; 2];
     // SAFETY: pipe fills two descriptors; fork below duplicates them into the child, which only
@@ -38,7 +39,7 @@ pub fn pipe_wakeup(samples: usize) -> std::io::Result<[f64; 4]> {
         for _ in 0..samples {
             let t = now_ns();
             libc::write(to_child[1], t.to_ne_bytes().as_ptr().cast(), 8);
-            spin_until(t + 150_000);
+            pace.until(t + 150_000);
         }
         let mut out = [0f64; 4];
         for v in &mut out {

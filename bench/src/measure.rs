@@ -17,6 +17,42 @@ pub fn spin_until(until_ns: u64) {
     }
 }
 
+/// How a paced sender spends the time between two sends.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Pace {
+    /// It spins: a process busy between its commits, which keeps its CPU (the woken process
+    /// runs on another, which may have to be woken from idle).
+    Busy,
+    /// It sleeps: a process that blocks between its commits, as one waiting for its next request
+    /// (its CPU is free for the woken processes; the gaps are a little longer than asked, by
+    /// the timer's slack, which the latency measured from the send time does not include).
+    Idle,
+}
+
+impl Pace {
+    /// The pace of a latency run's mode: `latency` is busy, `latency-idle` idle.
+    pub fn of_mode(mode: &str) -> Option<Pace> {
+        match mode {
+            "latency" => Some(Pace::Busy),
+            "latency-idle" => Some(Pace::Idle),
+            _ => None,
+        }
+    }
+
+    /// Waits until `until_ns`.
+    pub fn until(self, until_ns: u64) {
+        match self {
+            Pace::Busy => spin_until(until_ns),
+            Pace::Idle => {
+                let now = now_ns();
+                if until_ns > now {
+                    std::thread::sleep(std::time::Duration::from_nanos(until_ns - now));
+                }
+            }
+        }
+    }
+}
+
 /// p50, p90, p99 and max of microsecond samples.
 pub fn percentiles(mut us: Vec<f64>) -> [f64; 4] {
     us.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));

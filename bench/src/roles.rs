@@ -1,7 +1,7 @@
 //! The processes of a scenario. Each is this program again, started with `--role NAME ARGS…`; it
 //! talks to the coordinator through its standard input (commands) and output (one line each).
 
-use crate::measure::{now_ns, percentiles, spin_until};
+use crate::measure::{now_ns, percentiles, Pace};
 use hark::{Connection, Options};
 use std::fmt::Write as _;
 use std::io::Write;
@@ -54,8 +54,8 @@ pub fn run(role: &str, a: &[String]) -> Res {
 ///
 /// Receives COUNT notifications. Payloads start with "<notifier>:<20-digit sequence or send
 /// time>"; in `throughput` mode each notifier's sequence must arrive complete and in order, and
-/// the line "END <ns>" gives the time of the last receive; in `latency` mode it prints
-/// "LAT p50 p90 p99 max" in microseconds; in `backlog` mode it waits for "GO" on standard input
+/// the line "END <ns>" gives the time of the last receive; in `latency` (and `latency-idle`)
+/// mode it prints "LAT p50 p90 p99 max" in microseconds; in `backlog` mode it waits for "GO" on standard input
 /// before reading anything, then prints "END <ns>". `sub-throughput` is `throughput` through a
 /// durable subscription (acknowledged at each receive) instead of LISTEN; `sub-reattach`
 /// creates the subscription, detaches, waits for "GO", then attaches again and reads the backlog
@@ -81,7 +81,8 @@ fn listener(a: &[String]) -> Res {
         c.subscribe("bench", &[channel], &sub)?;
     }
     let mut next = vec![0u64; notifiers];
-    let mut lat = Vec::with_capacity(if mode == "latency" { count as usize } else { 0 });
+    let latency = Pace::of_mode(mode).is_some();
+    let mut lat = Vec::with_capacity(if latency { count as usize } else { 0 });
     let mut got = 0u64;
     while got < count {
         if !c.wait(Some(Duration::from_secs(60)))? {
@@ -91,7 +92,7 @@ fn listener(a: &[String]) -> Res {
             let (who, rest) = n.payload.split_once(':').ok_or("bad payload")?;
             let who: usize = who.parse()?;
             let v = parse_20_digits(rest).ok_or("bad payload")?;
-            if mode == "latency" {
+            if latency {
                 lat.push((now_ns().saturating_sub(v)) as f64 / 1000.0);
             } else {
                 if v != next[who] {
@@ -102,7 +103,7 @@ fn listener(a: &[String]) -> Res {
             got += 1;
         }
     }
-    if mode == "latency" {
+    if latency {
         let p = percentiles(lat);
         say(&format!("LAT {} {} {} {}", p[0], p[1], p[2], p[3]));
     } else {
@@ -125,12 +126,13 @@ fn cpu_ns() -> u64 {
 /// notifier DIR MAX_PAYLOAD CHANNEL INDEX COUNT PER_TXN PAYLOAD_BYTES MODE
 ///
 /// Waits for "GO", prints "START <ns>", sends COUNT notifications PER_TXN per transaction (in
-/// `latency` mode one per transaction, stamped with the send time, 150 µs apart), then "DONE".
+/// `latency` mode one per transaction, stamped with the send time, 150 µs apart, spinning in
+/// between; in `latency-idle` mode sleeping in between), then "DONE".
 fn notifier(a: &[String]) -> Res {
     let (dir, max_payload, channel) = (&a[0], a[1].parse()?, &a[2]);
     let (idx, count, per_txn, size): (usize, u64, u64, usize) =
         (a[3].parse()?, a[4].parse()?, a[5].parse()?, a[6].parse()?);
-    let latency = a[7] == "latency";
+    let pace = Pace::of_mode(&a[7]);
     let mut c = open(dir, max_payload)?;
     let head = format!("{idx}:");
     let fill = "x".repeat(size.saturating_sub(head.len() + 20));
@@ -140,12 +142,12 @@ fn notifier(a: &[String]) -> Res {
     say(&format!("START {}", now_ns()));
     let mut i = 0;
     while i < count {
-        if latency {
+        if let Some(pace) = pace {
             payload.clear();
             let t = now_ns();
             let _ = write!(payload, "{head}{t:020}{fill}");
             c.notify(channel, &payload)?;
-            spin_until(t + 150_000);
+            pace.until(t + 150_000);
             i += 1;
             continue;
         }

@@ -1,7 +1,7 @@
 //! The scenarios: each starts real processes on a fresh queue directory and measures them.
 
 use crate::floor;
-use crate::measure::{dir_usage, machine, now_ns, rss_bytes};
+use crate::measure::{dir_usage, machine, now_ns, rss_bytes, Pace};
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Lines, Write};
 use std::path::{Path, PathBuf};
@@ -53,6 +53,17 @@ impl Config {
         } else {
             // A scaled count never drops below a few hundred notifications.
             ((full as f64 * self.scale) as u64).max(quick.min(500))
+        }
+    }
+
+    /// The number of samples of a paced latency run: not scaled, since the pace, not the
+    /// peer's speed, sets the run's length, and a shorter run meets fewer of the machine's
+    /// hiccups (which would flatter its tail against a longer one).
+    fn samples(&self, full: u64, quick: u64) -> u64 {
+        if self.quick {
+            quick
+        } else {
+            full
         }
     }
 
@@ -245,7 +256,7 @@ impl Proc {
 fn latency(cfg: &Config) -> Res<[f64; 4]> {
     let dir = cfg.fresh_target("latency");
     let d = dir.display().to_string();
-    let count = cfg.n(20_000, 500);
+    let count = cfg.samples(20_000, 500);
     let mut l = Proc::start(cfg, "listener", &s(&[&d, &7999, &"bench", &1, &count, &"latency"]))?;
     l.expect("READY")?;
     let mut n = Proc::start(cfg, "notifier", &s(&[&d, &7999, &"bench", &0, &count, &1, &64, &"latency"]))?;
@@ -456,24 +467,33 @@ pub fn run_all(cfg: &Config, names: &[String], tables: bool) -> Res<String> {
             "broadcast" => {
                 let _ = write!(j, ",\"broadcast\":{{");
                 for (i, k) in [1usize, 10, 100].into_iter().enumerate() {
-                    let (rate, p99) = broadcast(cfg, k)?;
+                    let (rate, busy, idle) = broadcast(cfg, k)?;
                     out(format!(
-                        "| broadcast | 1 notifier → {k} listeners on one channel | {rate:.0} deliveries/s; slowest listener's p99 {p99:.1} µs |"
+                        "| broadcast | 1 notifier → {k} listeners on one channel | {rate:.0} deliveries/s; slowest listener's p99 {busy:.1} µs (notifier busy between commits), {idle:.1} µs (idle) |"
                     ));
                     let _ = write!(
                         j,
-                        "{}\"n{k}\":{{\"deliveries_per_s\":{rate:.0},\"slowest_p99_us\":{p99:.2}}}",
+                        "{}\"n{k}\":{{\"deliveries_per_s\":{rate:.0},\"slowest_p99_us\":{busy:.2},\"slowest_p99_idle_us\":{idle:.2}}}",
                         if i > 0 { "," } else { "" }
                     );
                 }
                 j.push('}');
             }
             "floor" => {
-                let p = floor::pipe_wakeup(cfg.n(20_000, 500) as usize)?;
+                let n = cfg.samples(20_000, 500) as usize;
+                let p = floor::pipe_wakeup(n, Pace::Busy)?;
+                let q = floor::pipe_wakeup(n, Pace::Idle)?;
                 let m = floor::memcpy_gbps(256 << 20, if cfg.quick { 1 } else { 8 });
                 out(format!("| floor | pipe wake-up between two processes | p50 {:.1} µs, p90 {:.1} µs, p99 {:.1} µs, max {:.1} µs |", p[0], p[1], p[2], p[3]));
+                out(format!("| floor | the same, the writer idle between writes | p50 {:.1} µs, p90 {:.1} µs, p99 {:.1} µs, max {:.1} µs |", q[0], q[1], q[2], q[3]));
                 out(format!("| floor | memcpy bandwidth | {m:.1} GB/s |"));
-                let _ = write!(j, ",\"floor\":{{\"pipe\":{{\"p50_us\":{:.2},\"p90_us\":{:.2},\"p99_us\":{:.2},\"max_us\":{:.2}}},\"memcpy_gbps\":{m:.2}}}", p[0], p[1], p[2], p[3]);
+                let pct = |p: [f64; 4]| {
+                    format!(
+                        "{{\"p50_us\":{:.2},\"p90_us\":{:.2},\"p99_us\":{:.2},\"max_us\":{:.2}}}",
+                        p[0], p[1], p[2], p[3]
+                    )
+                };
+                let _ = write!(j, ",\"floor\":{{\"pipe\":{},\"pipe_idle\":{},\"memcpy_gbps\":{m:.2}}}", pct(p), pct(q));
             }
             other => return Err(format!("unknown scenario {other}").into()),
         }
@@ -522,9 +542,10 @@ fn reattach(cfg: &Config, n: u64) -> Res<f64> {
 }
 
 /// One notifier, `k` listener processes on its channel: deliveries per second (each listener
-/// checks it got every notification, in order), then, in a second run at a steady pace, the
-/// p99 commit-to-receive latency of the slowest listener.
-fn broadcast(cfg: &Config, k: usize) -> Res<(f64, f64)> {
+/// checks it got every notification, in order), then, in two more runs at a steady pace (one
+/// notification every 150 µs), the p99 commit-to-receive latency of the slowest listener, with
+/// the notifier busy (spinning) and idle (sleeping) between its commits.
+fn broadcast(cfg: &Config, k: usize) -> Res<(f64, f64, f64)> {
     let count = cfg.n(200_000, 5_000) / k as u64;
     let (dir, mut ls, mut p) = start_broadcast(cfg, &format!("broadcast{k}"), k, count, "throughput")?;
     let start: u64 = p.expect("START")?.parse()?;
@@ -539,8 +560,15 @@ fn broadcast(cfg: &Config, k: usize) -> Res<(f64, f64)> {
     let _ = std::fs::remove_dir_all(&dir);
     let rate = (count * k as u64) as f64 / ((end - start) as f64 / 1e9);
 
-    let lat_count = cfg.n(5_000, 200);
-    let (dir, mut ls, mut p) = start_broadcast(cfg, &format!("broadcast{k}-latency"), k, lat_count, "latency")?;
+    let busy = broadcast_p99(cfg, k, "latency")?;
+    let idle = broadcast_p99(cfg, k, "latency-idle")?;
+    Ok((rate, busy, idle))
+}
+
+/// The p99 latency of the slowest of `k` listeners, the notifier paced as `mode` says.
+fn broadcast_p99(cfg: &Config, k: usize, mode: &str) -> Res<f64> {
+    let lat_count = cfg.samples(5_000, 200);
+    let (dir, mut ls, mut p) = start_broadcast(cfg, &format!("broadcast{k}-{mode}"), k, lat_count, mode)?;
     p.expect("START")?;
     let mut p99 = 0f64;
     for l in &mut ls {
@@ -552,7 +580,7 @@ fn broadcast(cfg: &Config, k: usize) -> Res<(f64, f64)> {
         l.finish()?;
     }
     let _ = std::fs::remove_dir_all(&dir);
-    Ok((rate, p99))
+    Ok(p99)
 }
 
 /// A fresh queue with `k` listener processes and one notifier in `mode`, all ready, the notifier
