@@ -25,8 +25,8 @@ pub struct Inbound {
     /// The bridge's session, shared with its subscription (`outbound::Shared`).
     conn: crate::outbound::Shared,
     name: String,
-    /// The bridge's PostgreSQL backend PID: what it hears from there is its own.
-    pub own_pg_pid: i32,
+    /// The bridge's sending backend PID: what it hears from there is its own.
+    pub own_pg_pids: [i32; 2],
     group: Vec<PgNote>,
     group_pid: i32,
     /// Backend PIDs that sent an end mark on this connection: bridges.
@@ -46,7 +46,7 @@ impl Inbound {
         Inbound {
             conn,
             name: name.to_owned(),
-            own_pg_pid: 0,
+            own_pg_pids: [0; 2],
             group: Vec::new(),
             group_pid: 0,
             bridges: HashSet::new(),
@@ -61,7 +61,7 @@ impl Inbound {
     /// Takes the next notification from PostgreSQL; commits the group it ends, if any. On an
     /// error the group is kept: call [`Inbound::commit_pending`] again later.
     pub fn push(&mut self, n: PgNote) -> hark::Result<()> {
-        if n.pid == self.own_pg_pid {
+        if self.own_pg_pids.contains(&n.pid) {
             return Ok(());
         }
         if n.channel == wire::PG_TXN {

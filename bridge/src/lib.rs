@@ -16,15 +16,16 @@
 //!
 //! ## Design
 //!
-//! One thread, one PostgreSQL connection (`pg.rs`, through tokio-postgres, settings read as libpq
-//! reads them: `conninfo.rs`; opened host by host as libpq, `connect.rs`, with TLS by libpq's
+//! One thread, one link of two PostgreSQL connections (`pg.rs`: one listens, and sends streams;
+//! the other sends a transaction that goes alone, free of delivering the bridge's own
+//! notifications to itself; through tokio-postgres, settings read as libpq reads them: `conninfo.rs`; opened host by host as libpq, `connect.rs`, with TLS by libpq's
 //! `sslmode` rules through rustls: `tls.rs`, `tls_libpq.rs`), one local session (attached to the
 //! bridge's durable subscription; it also commits what PostgreSQL delivers, so that those commits
 //! wake the local listeners and not the bridge itself), and a state file (`state.rs`).
 //!
-//! 1. **Connect.** The bridge connects, learns its backend PID and LISTENs on the bridged channels
-//!    and on the mark channel `hark.bridge` (`wire.rs`). Failing that, or when the connection is
-//!    lost later, it waits and tries again, the wait doubling from [`Config::backoff_min`] to
+//! 1. **Connect.** The bridge connects twice, learns both backend PIDs and LISTENs on the bridged
+//!    channels and on the mark channel `hark.bridge` (`wire.rs`) on the first. Failing that, or
+//!    when either connection is lost later (the link is reopened whole), it waits and tries again, the wait doubling from [`Config::backoff_min`] to
 //!    [`Config::backoff_max`]; each phase is written to `bridge.NAME.state` in the queue directory,
 //!    which `hark stat` shows.
 //! 2. **Local to PostgreSQL** (`outbound.rs`). The durable subscription `bridge.NAME`, on the
@@ -39,8 +40,8 @@
 //!    local queue (at most one batch ahead), and sends it once the reply came and what
 //!    PostgreSQL delivered meanwhile is committed.
 //! 3. **PostgreSQL to local** (`inbound.rs`). Notifications arrive in PostgreSQL's order, each
-//!    transaction's together. Those carrying the bridge's own backend PID are its own sends and are
-//!    skipped (no echo). The rest are grouped back into their transactions (exactly, for another
+//!    transaction's together. Those carrying either of the bridge's backend PIDs are its own sends
+//!    and are skipped (no echo). The rest are grouped back into their transactions (exactly, for another
 //!    bridge's transactions, which end with a mark; by backend PID and arrival for other clients) and each group
 //!    is committed as one local transaction by the bridge's session, whose first
 //!    notification is on `hark.bridge.origin` with the bridge's name. That mark is what step 2
@@ -399,7 +400,7 @@ async fn bridge_loop(
                 continue;
             }
         };
-        inbound.own_pg_pid = link.backend_pid;
+        inbound.own_pg_pids = [link.backend_pid, link.sender_pid];
         if listened_before.is_some() {
             let reason = if restarted { "restarted" } else { "reconnected" };
             let now = now_secs();
@@ -420,6 +421,7 @@ async fn bridge_loop(
         report(&mut |r| {
             r.state.connects += 1;
             r.state.pg_backend_pid = Some(link.backend_pid);
+            r.state.pg_sender_pid = Some(link.sender_pid);
             r.state.retry_in_ms = 0;
             r.phase(Phase::Connected);
         });
@@ -442,6 +444,7 @@ async fn bridge_loop(
         report(&mut |r| {
             r.state.last_error = error.clone();
             r.state.pg_backend_pid = None;
+            r.state.pg_sender_pid = None;
             r.state.retry_in_ms = backoff.as_millis() as u64;
             r.phase(Phase::Disconnected);
         });

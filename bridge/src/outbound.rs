@@ -374,7 +374,7 @@ impl Outbound {
                 }
                 sql.push_str("COMMIT;");
             }
-            let committed = if sql.is_empty() { taken } else { self.run(client, &sql, taken).await? };
+            let committed = if sql.is_empty() { taken } else { self.run(&link.listener, &sql, taken).await? };
             self.settle(committed)?;
             if committed < taken {
                 return Err(SendError::Refused("PostgreSQL did not commit every transaction".to_owned()));

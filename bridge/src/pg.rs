@@ -1,7 +1,15 @@
-//! One connection to PostgreSQL: it LISTENs on the bridged channels and the mark channel, and
-//! sends the local transactions. A task drives the connection and passes its notifications on in
-//! the order PostgreSQL sent them, less the connection's own; when the connection ends, the
-//! receiver sees the end.
+//! Two connections to PostgreSQL, one link. The first LISTENs on the bridged channels and the
+//! mark channel, and sends messages of several transactions (streaming); the second listens to
+//! nothing and sends a transaction that goes alone (the latency path). A backend that listens on
+//! a channel it notifies delivers its own notifications to itself before it reads the next
+//! command; the second backend, listening to nothing, is free for the next one at once, and
+//! PostgreSQL's listeners (the other bridges) have the machine to themselves sooner. Sending
+//! streams through it too was slower: each of its commits then also woke the listening
+//! backend, where the listening sender delivers to itself in the same process. The order of
+//! transactions holds across the two: a message is sent only once the one before it was
+//! answered. A task drives each connection; the listening one's passes its notifications on in
+//! the order PostgreSQL sent them, less those of either of the bridge's backends (its own);
+//! when either connection ends, the receiver sees the end, and the link is reopened whole.
 
 use crate::conninfo::Target;
 use crate::wire;
@@ -19,40 +27,50 @@ pub struct PgNote {
     pub pid: i32,
 }
 
-/// A live connection.
+/// A live link: the listening connection and the sending one.
 pub struct Link {
+    /// The connection that listens to nothing, for a transaction sent alone.
     pub client: Client,
-    /// The connection's backend PID: notifications carrying it are the bridge's own.
+    /// The listening connection's backend PID.
     pub backend_pid: i32,
-    /// PostgreSQL's notifications, in order; `None` once the connection ended.
+    /// The other connection's backend PID. Notifications carrying either PID are the bridge's
+    /// own.
+    pub sender_pid: i32,
+    /// PostgreSQL's notifications, in order; `Err` once either connection ended.
     pub notes: mpsc::UnboundedReceiver<Result<PgNote, String>>,
-    /// One transaction's notifications in one statement, prepared once per connection: channels
-    /// and payloads as two arrays, notified in order.
+    /// One transaction's notifications in one statement, prepared once on the sending
+    /// connection: channels and payloads as two arrays, notified in order.
     pub notify_many: tokio_postgres::Statement,
-    driver: tokio::task::JoinHandle<()>,
+    /// The listening connection, which also sends batches of several transactions.
+    pub listener: Client,
+    drivers: [tokio::task::JoinHandle<()>; 2],
 }
 
 impl Drop for Link {
     fn drop(&mut self) {
-        self.driver.abort();
+        for d in &self.drivers {
+            d.abort();
+        }
     }
 }
 
-/// Connects (`connect.rs`: hosts and TLS as libpq), learns the backend PID and LISTENs on every
-/// channel (names verbatim, quoted).
+/// Connects twice (`connect.rs`: hosts and TLS as libpq), learns both backend PIDs, LISTENs on
+/// every channel (names verbatim, quoted) on the first, and prepares the sending statement on
+/// the second.
 pub async fn connect(target: &Target, channels: &[String]) -> Result<Link, String> {
-    let (client, mut connection) = crate::connect::open(target).await?;
+    let (listener, mut connection) = crate::connect::open(target).await?;
     let (tx, notes) = mpsc::unbounded_channel();
-    // The backend PID once known: the connection's own notifications (every one the bridge
-    // sends comes back, PostgreSQL delivering to its own listening backend too) are dropped
-    // here, without waking the bridge's loop for each.
-    let own_pid = Arc::new(AtomicI32::new(0));
+    // Both backends' PIDs once known: the bridge's own notifications (every one it sends comes
+    // back, its listening backend hearing the channels it sends on) are dropped here, without
+    // waking the bridge's loop for each.
+    let own_pid = Arc::new([AtomicI32::new(0), AtomicI32::new(0)]);
     let own = own_pid.clone();
-    let driver = tokio::spawn(async move {
+    let ended = tx.clone();
+    let listening = tokio::spawn(async move {
         loop {
             match poll_fn(|cx| connection.poll_message(cx)).await {
                 Some(Ok(AsyncMessage::Notification(n))) => {
-                    if n.process_id() == own.load(Ordering::Relaxed) {
+                    if own.iter().any(|p| n.process_id() == p.load(Ordering::Relaxed)) {
                         continue;
                     }
                     let note = PgNote {
@@ -79,19 +97,58 @@ pub async fn connect(target: &Target, channels: &[String]) -> Result<Link, Strin
             }
         }
     });
-    let pid_row = client.query_one("SELECT pg_backend_pid()", &[]).await.map_err(|e| describe_error(&e))?;
-    let backend_pid: i32 = pid_row.get(0);
-    own_pid.store(backend_pid, Ordering::Relaxed);
-    let mut listen = format!("LISTEN {};", quote_ident(wire::PG_TXN));
-    for ch in channels {
-        listen.push_str(&format!(" LISTEN {};", quote_ident(ch)));
+    let (client, mut connection) = match crate::connect::open(target).await {
+        Ok(c) => c,
+        Err(e) => {
+            listening.abort();
+            return Err(e);
+        }
+    };
+    // The second connection carries no notifications; its end (or error) ends the link.
+    let sending = tokio::spawn(async move {
+        loop {
+            match poll_fn(|cx| connection.poll_message(cx)).await {
+                Some(Ok(AsyncMessage::Notice(notice))) => {
+                    eprintln!("hark bridge: PostgreSQL says: {}: {}", notice.severity(), notice.message());
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => {
+                    let _ = ended.send(Err(describe_error(&e)));
+                    return;
+                }
+                None => {
+                    let _ = ended.send(Err("the sending connection to PostgreSQL was closed".to_owned()));
+                    return;
+                }
+            }
+        }
+    });
+    let drivers = [listening, sending];
+    let set_up = async {
+        let backend_pid: i32 = listener.query_one("SELECT pg_backend_pid()", &[]).await?.get(0);
+        let sender_pid: i32 = client.query_one("SELECT pg_backend_pid()", &[]).await?.get(0);
+        own_pid[0].store(backend_pid, Ordering::Relaxed);
+        own_pid[1].store(sender_pid, Ordering::Relaxed);
+        let mut listen = format!("LISTEN {};", quote_ident(wire::PG_TXN));
+        for ch in channels {
+            listen.push_str(&format!(" LISTEN {};", quote_ident(ch)));
+        }
+        listener.batch_execute(&listen).await?;
+        let notify_many =
+            client.prepare("SELECT pg_notify(c, p) FROM unnest($1::text[], $2::text[]) AS v(c, p)").await?;
+        Ok::<_, tokio_postgres::Error>((backend_pid, sender_pid, notify_many))
+    };
+    match set_up.await {
+        Ok((backend_pid, sender_pid, notify_many)) => {
+            Ok(Link { client, backend_pid, sender_pid, notes, notify_many, listener, drivers })
+        }
+        Err(e) => {
+            for d in &drivers {
+                d.abort();
+            }
+            Err(describe_error(&e))
+        }
     }
-    client.batch_execute(&listen).await.map_err(|e| describe_error(&e))?;
-    let notify_many = client
-        .prepare("SELECT pg_notify(c, p) FROM unnest($1::text[], $2::text[]) AS v(c, p)")
-        .await
-        .map_err(|e| describe_error(&e))?;
-    Ok(Link { client, backend_pid, notes, notify_many, driver })
 }
 
 /// PostgreSQL's SQLSTATE and message when it sent one, else the client's description.

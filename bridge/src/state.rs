@@ -46,8 +46,10 @@ pub struct State {
     pub since: u64,
     pub postgres: String,
     pub channels: Vec<String>,
-    /// The bridge's PostgreSQL backend PID while connected.
+    /// The bridge's listening PostgreSQL backend PID while connected.
     pub pg_backend_pid: Option<i32>,
+    /// Its sending backend PID while connected.
+    pub pg_sender_pid: Option<i32>,
     pub connects: u64,
     pub retry_in_ms: u64,
     pub last_error: String,
@@ -73,6 +75,7 @@ impl State {
             postgres,
             channels,
             pg_backend_pid: None,
+            pg_sender_pid: None,
             connects: 0,
             retry_in_ms: 0,
             last_error: String::new(),
@@ -96,7 +99,7 @@ impl State {
             err.truncate(cut);
         }
         let mut s = format!(
-            "name={}\npid={}\nstate={}\nsince={}\npostgres={}\nchannels={}\npg_backend_pid={}\nconnects={}\n\
+            "name={}\npid={}\nstate={}\nsince={}\npostgres={}\nchannels={}\npg_backend_pid={}\npg_sender_pid={}\nconnects={}\n\
              retry_in_ms={}\nlast_error={}\nto_pg_transactions={}\nto_pg_notifications={}\nfrom_pg_transactions={}\n\
              from_pg_notifications={}\ntoo_long={}\ngaps_signalled={}\nrepeats_skipped={}\nend\n",
             self.name,
@@ -106,6 +109,7 @@ impl State {
             self.postgres,
             self.channels.join(","),
             self.pg_backend_pid.map(|p| p.to_string()).unwrap_or_default(),
+            self.pg_sender_pid.map(|p| p.to_string()).unwrap_or_default(),
             self.connects,
             self.retry_in_ms,
             err,

@@ -505,3 +505,42 @@ fn a_local_queue_filled_while_postgresql_was_away_is_drained_when_it_is_back() {
     }
     c.notify("ev", "room again").unwrap();
 }
+
+#[test]
+fn a_sending_connection_terminated_mid_stream_is_reopened_and_the_other_host_misses_nothing() {
+    // The bridge sends through a second connection, which listens to nothing: when its backend
+    // ends (here pg_terminate_backend), the whole link is reopened, and what was not
+    // acknowledged is sent again; the receiving host, connected all along, gets every
+    // transaction once, whole, in order, with no gap.
+    let Some(pg) = Pg::start() else { return };
+    let mut a = Host::new("sender");
+    let mut b = Host::new("receiver");
+    a.start_bridge(&pg.conninfo, &["ev"]);
+    b.start_bridge(&pg.conninfo, &["ev"]);
+    a.wait_connected(1);
+    b.wait_connected(1);
+    let (listening, sending) = {
+        let r = a.state().unwrap();
+        (r.get("pg_backend_pid").to_owned(), r.get("pg_sender_pid").to_owned())
+    };
+    assert!(!sending.is_empty() && sending != listening, "two backends: {listening} and {sending}");
+    let mut l = Listener::new(&b, &["ev", "hark.bridge.gap"]);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let sent = std::thread::scope(|s| {
+        let (queue, stop) = (a.queue(), &stop);
+        let sender = s.spawn(move || stream(&queue, stop));
+        std::thread::sleep(Duration::from_millis(500));
+        assert_eq!(pg.psql(&format!("SELECT pg_terminate_backend({sending})")).trim(), "t");
+        a.wait_connected(2);
+        std::thread::sleep(Duration::from_millis(500));
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        sender.join().unwrap()
+    });
+    assert_ne!(a.state().unwrap().get("pg_sender_pid"), sending);
+    let all = |g: &[(String, String, i32)]| g.iter().filter(|n| n.0 == "ev").count() >= 2 * sent;
+    assert!(l.until(30, all), "host b received {} of {}", l.payloads("ev").len(), 2 * sent);
+    l.until(1, |_| false);
+    assert!(l.payloads("hark.bridge.gap").is_empty(), "host b's bridge never disconnected: {:?}", l.got);
+    check_stream(&l.payloads("ev"), sent);
+    assert_eq!(b.state().unwrap().get("connects"), "1");
+}

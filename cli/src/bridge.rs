@@ -90,6 +90,9 @@ pub fn stat_text(dir: &std::path::Path) -> String {
         out.push_str(&format!("  postgres   {} (connects {}", r.get("postgres"), r.get("connects")));
         if !r.get("pg_backend_pid").is_empty() {
             out.push_str(&format!(", backend pid {}", r.get("pg_backend_pid")));
+            if !r.get("pg_sender_pid").is_empty() {
+                out.push_str(&format!(" (sending: {})", r.get("pg_sender_pid")));
+            }
         }
         if r.get("state") == "disconnected" {
             out.push_str(&format!(", next attempt in {} ms", r.get("retry_in_ms")));
