@@ -58,71 +58,22 @@ impl Drop for Link {
 /// every channel (names verbatim, quoted) on the first, and prepares the sending statement on
 /// the second.
 pub async fn connect(target: &Target, channels: &[String]) -> Result<Link, String> {
-    let (listener, mut connection) = crate::connect::open(target).await?;
+    let (listener, connection) = crate::connect::open(target).await?;
     let (tx, notes) = mpsc::unbounded_channel();
     // Both backends' PIDs once known: the bridge's own notifications (every one it sends comes
     // back, its listening backend hearing the channels it sends on) are dropped here, without
     // waking the bridge's loop for each.
     let own_pid = Arc::new([AtomicI32::new(0), AtomicI32::new(0)]);
-    let own = own_pid.clone();
-    let ended = tx.clone();
-    let listening = tokio::spawn(async move {
-        loop {
-            match poll_fn(|cx| connection.poll_message(cx)).await {
-                Some(Ok(AsyncMessage::Notification(n))) => {
-                    if own.iter().any(|p| n.process_id() == p.load(Ordering::Relaxed)) {
-                        continue;
-                    }
-                    let note = PgNote {
-                        channel: n.channel().to_owned(),
-                        payload: n.payload().to_owned(),
-                        pid: n.process_id(),
-                    };
-                    if tx.send(Ok(note)).is_err() {
-                        return;
-                    }
-                }
-                Some(Ok(AsyncMessage::Notice(notice))) => {
-                    eprintln!("hark bridge: PostgreSQL says: {}: {}", notice.severity(), notice.message());
-                }
-                Some(Ok(_)) => {}
-                Some(Err(e)) => {
-                    let _ = tx.send(Err(describe_error(&e)));
-                    return;
-                }
-                None => {
-                    let _ = tx.send(Err("the connection to PostgreSQL was closed".to_owned()));
-                    return;
-                }
-            }
-        }
-    });
-    let (client, mut connection) = match crate::connect::open(target).await {
+    let listening = drive(connection, tx.clone(), Some(own_pid.clone()));
+    let (client, connection) = match crate::connect::open(target).await {
         Ok(c) => c,
         Err(e) => {
             listening.abort();
             return Err(e);
         }
     };
-    // The second connection carries no notifications; its end (or error) ends the link.
-    let sending = tokio::spawn(async move {
-        loop {
-            match poll_fn(|cx| connection.poll_message(cx)).await {
-                Some(Ok(AsyncMessage::Notice(notice))) => {
-                    eprintln!("hark bridge: PostgreSQL says: {}: {}", notice.severity(), notice.message());
-                }
-                Some(Ok(_)) => {}
-                Some(Err(e)) => {
-                    let _ = ended.send(Err(describe_error(&e)));
-                    return;
-                }
-                None => {
-                    let _ = ended.send(Err("the sending connection to PostgreSQL was closed".to_owned()));
-                    return;
-                }
-            }
-        }
-    });
+    // The second connection carries no notifications; its end (or error) ends the link too.
+    let sending = drive(connection, tx, None);
     let drivers = [listening, sending];
     let set_up = async {
         let backend_pid: i32 = listener.query_one("SELECT pg_backend_pid()", &[]).await?.get(0);
@@ -149,6 +100,47 @@ pub async fn connect(target: &Target, channels: &[String]) -> Result<Link, Strin
             Err(describe_error(&e))
         }
     }
+}
+
+/// A task driving a connection: with `own` (the listening connection), it passes on the
+/// notifications of backends other than those PIDs; its end or error goes to `tx` last.
+fn drive(
+    mut connection: crate::connect::Connection,
+    tx: mpsc::UnboundedSender<Result<PgNote, String>>,
+    own: Option<Arc<[AtomicI32; 2]>>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            match poll_fn(|cx| connection.poll_message(cx)).await {
+                Some(Ok(AsyncMessage::Notification(n))) => {
+                    let Some(own) = &own else { continue };
+                    if own.iter().any(|p| n.process_id() == p.load(Ordering::Relaxed)) {
+                        continue;
+                    }
+                    let note = PgNote {
+                        channel: n.channel().to_owned(),
+                        payload: n.payload().to_owned(),
+                        pid: n.process_id(),
+                    };
+                    if tx.send(Ok(note)).is_err() {
+                        return;
+                    }
+                }
+                Some(Ok(AsyncMessage::Notice(notice))) => {
+                    eprintln!("hark bridge: PostgreSQL says: {}: {}", notice.severity(), notice.message());
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => {
+                    let _ = tx.send(Err(describe_error(&e)));
+                    return;
+                }
+                None => {
+                    let _ = tx.send(Err("the connection to PostgreSQL was closed".to_owned()));
+                    return;
+                }
+            }
+        }
+    })
 }
 
 /// PostgreSQL's SQLSTATE and message when it sent one, else the client's description.
