@@ -58,30 +58,38 @@ impl Inbound {
         }
     }
 
-    /// Takes the next notification from PostgreSQL; commits the group it ends, if any. On an
-    /// error the group is kept: call [`Inbound::commit_pending`] again later.
-    pub fn push(&mut self, n: PgNote) -> hark::Result<()> {
+    /// Takes the next notification from PostgreSQL out of `slot`; commits the group it ends, if
+    /// any. On an error the group, and the notification, are kept (the notification in `slot`):
+    /// call again later.
+    pub fn push(&mut self, slot: &mut Option<PgNote>) -> hark::Result<()> {
+        let Some(n) = slot.as_ref() else { return Ok(()) };
         if self.own_pg_pids.contains(&n.pid) {
+            *slot = None;
             return Ok(());
         }
         if n.channel == wire::PG_TXN {
             let Some((origin, txn)) = wire::parse_end_mark(&n.payload) else {
+                *slot = None;
                 return Ok(()); // someone else's NOTIFY on the mark channel
             };
             self.bridges.insert(n.pid);
             if self.group.is_empty() || self.group_pid != n.pid {
                 // The transaction carried nothing on our channels; what is pending is another's.
-                return self.commit_pending();
+                self.commit_pending()?;
+                *slot = None;
+                return Ok(());
             }
             if self.last_txn.get(origin).is_some_and(|last| *last >= txn) {
                 self.repeats_skipped += 1;
                 self.group.clear();
                 self.seen.clear();
+                *slot = None;
                 return Ok(());
             }
             // Remembered only once committed: a commit the local queue refused is tried again.
             self.commit_group(Some((origin, txn)))?;
             self.last_txn.insert(origin.to_owned(), txn);
+            *slot = None;
             return Ok(());
         }
         if !self.group.is_empty() {
@@ -91,6 +99,7 @@ impl Inbound {
                 self.commit_pending()?;
             }
         }
+        let Some(n) = slot.take() else { return Ok(()) };
         self.group_pid = n.pid;
         if !self.bridges.contains(&n.pid) {
             self.seen.insert((n.channel.clone(), n.payload.clone()));

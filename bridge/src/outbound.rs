@@ -30,7 +30,7 @@
 //!   `hark.bridge.gap`, in order.
 
 use crate::pg::Link;
-use crate::pg::{quote_ident, quote_literal};
+use crate::pg::{push_ident, push_literal};
 use crate::wire;
 use futures_util::{pin_mut, TryStreamExt};
 use std::collections::HashMap;
@@ -62,9 +62,9 @@ fn notify_statements(channels: &[&str], payloads: &[&str]) -> String {
 
 fn push_notify(sql: &mut String, channel: &str, payload: &str) {
     sql.push_str("NOTIFY ");
-    sql.push_str(&quote_ident(channel));
+    push_ident(sql, channel);
     sql.push(',');
-    sql.push_str(&quote_literal(payload));
+    push_literal(sql, payload);
     sql.push(';');
 }
 
