@@ -30,6 +30,10 @@ pub struct PgNote {
     pub pid: i32,
 }
 
+/// At most this many notifications go to the bridge's loop in one message: a stream arriving
+/// without a pause still reaches it in pieces, in order.
+const ARRIVED_AT_MOST: usize = 1024;
+
 /// A live link: the listening connection and the sending one.
 pub struct Link {
     /// The connection that listens to nothing, for a transaction sent alone.
@@ -75,6 +79,9 @@ pub async fn connect(target: &Target, channels: &[String]) -> Result<Link, Strin
         // and one pass through the channel, for a whole read from the socket.
         let mut arrived: Vec<PgNote> = Vec::new();
         loop {
+            if arrived.len() >= ARRIVED_AT_MOST && tx.send(Ok(std::mem::take(&mut arrived))).is_err() {
+                return;
+            }
             let message = if arrived.is_empty() {
                 poll_fn(|cx| connection.poll_message(cx)).await
             } else {
