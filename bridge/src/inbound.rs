@@ -58,30 +58,38 @@ impl Inbound {
         }
     }
 
-    /// Takes the next notification from PostgreSQL; commits the group it ends, if any. On an
-    /// error the group is kept: call [`Inbound::commit_pending`] again later.
-    pub fn push(&mut self, n: PgNote) -> hark::Result<()> {
+    /// Takes the next notification from PostgreSQL out of `slot`; commits the group it ends, if
+    /// any. On an error the group, and the notification, are kept (the notification in `slot`):
+    /// call again later.
+    pub fn push(&mut self, slot: &mut Option<PgNote>) -> hark::Result<()> {
+        let Some(n) = slot.as_ref() else { return Ok(()) };
         if self.own_pg_pids.contains(&n.pid) {
+            *slot = None;
             return Ok(());
         }
         if n.channel == wire::PG_TXN {
             let Some((origin, txn)) = wire::parse_end_mark(&n.payload) else {
+                *slot = None;
                 return Ok(()); // someone else's NOTIFY on the mark channel
             };
             self.bridges.insert(n.pid);
             if self.group.is_empty() || self.group_pid != n.pid {
                 // The transaction carried nothing on our channels; what is pending is another's.
-                return self.commit_pending();
+                self.commit_pending()?;
+                *slot = None;
+                return Ok(());
             }
             if self.last_txn.get(origin).is_some_and(|last| *last >= txn) {
                 self.repeats_skipped += 1;
                 self.group.clear();
                 self.seen.clear();
+                *slot = None;
                 return Ok(());
             }
             // Remembered only once committed: a commit the local queue refused is tried again.
             self.commit_group(Some((origin, txn)))?;
             self.last_txn.insert(origin.to_owned(), txn);
+            *slot = None;
             return Ok(());
         }
         if !self.group.is_empty() {
@@ -91,6 +99,7 @@ impl Inbound {
                 self.commit_pending()?;
             }
         }
+        let Some(n) = slot.take() else { return Ok(()) };
         self.group_pid = n.pid;
         if !self.bridges.contains(&n.pid) {
             self.seen.insert((n.channel.clone(), n.payload.clone()));
@@ -165,5 +174,65 @@ impl Inbound {
             reconnected_at
         );
         self.conn.lock().unwrap_or_else(|e| e.into_inner()).notify(wire::LOCAL_GAP, &payload)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    #[test]
+    fn a_notification_whose_commit_the_full_queue_refused_is_kept_and_committed_once_at_the_next_try() {
+        let dir = std::env::temp_dir().join(format!("hark-bridge-inbound-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let options = hark::Options { max_queue_size: Some(1 << 20), ..hark::Options::new() }.segment_size(64 << 10);
+        let mut session = hark::Connection::with_options(&dir, &options).unwrap();
+        let explicit = hark::SubscribeOptions::new().ack(hark::AckMode::Explicit);
+        session.subscribe("bridge.t", &["ev", wire::LOCAL_ORIGIN], &explicit).unwrap();
+        let shared = Arc::new(Mutex::new(session));
+        // The bridge's own subscription, never acknowledged, holds the queue full.
+        let mut app = hark::Connection::with_options(&dir, &options).unwrap();
+        let filler = "f".repeat(1000);
+        loop {
+            match app.notify("ev", &filler) {
+                Ok(()) => {}
+                Err(e) if e.kind() == hark::ErrorKind::QueueFull => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        let mut listener = hark::Connection::with_options(&dir, &options).unwrap();
+        listener.listen("ev").unwrap();
+        let mut inbound = Inbound::new(shared.clone(), "t");
+        let note = |channel: &str, payload: &str| PgNote { channel: channel.into(), payload: payload.into(), pid: 7 };
+        let mut first = Some(note("ev", "from postgresql"));
+        inbound.push(&mut first).unwrap();
+        assert!(first.is_none(), "held in its group");
+        let mut mark = Some(note(wire::PG_TXN, &wire::end_mark("a@h#1", 1)));
+        let refused = inbound.push(&mut mark).unwrap_err();
+        assert_eq!(refused.kind(), hark::ErrorKind::QueueFull);
+        assert!(mark.is_some(), "the end mark is kept for the next try");
+        {
+            let mut s = shared.lock().unwrap();
+            let mut last = None;
+            while let Some(e) = s.next_event().unwrap() {
+                if let hark::Event::Notification(n) = e {
+                    last = Some(n.position);
+                }
+            }
+            s.ack(last.unwrap()).unwrap();
+        }
+        inbound.push(&mut mark).unwrap();
+        assert!(mark.is_none());
+        assert_eq!(inbound.transactions, 1);
+        let mut got = Vec::new();
+        while let Some(n) = listener.notifies().unwrap() {
+            if n.payload != filler {
+                got.push(n.payload);
+            }
+        }
+        assert_eq!(got, ["from postgresql"], "committed once, whole");
+        drop((inbound, shared, app, listener));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -533,10 +533,10 @@ async fn serve(
                 commit_with_retry(stop, inbound, Inbound::commit_pending, None).await?;
                 return Ok(None);
             }
-            note = link.notes.recv() => {
-                match note {
-                    Some(Ok(n)) => {
-                        if let Some(e) = take_note(stop, inbound, outbound, link, n).await? {
+            notes = link.notes.recv() => {
+                match notes {
+                    Some(Ok(notes)) => {
+                        if let Some(e) = take_notes(stop, inbound, outbound, link, notes).await? {
                             return Ok(Some(e));
                         }
                         // Take what already arrived before looking anywhere else.
@@ -573,20 +573,29 @@ async fn serve(
     }
 }
 
-/// Commits a notification from PostgreSQL into the local queue (its group's commit, if it ends
-/// one), making room meanwhile if the queue is full (`commit_with_retry`). `Ok(Some(e))`: the
-/// connection was lost.
-async fn take_note(
+/// Commits notifications from PostgreSQL into the local queue, in order (the commit of each
+/// group one ends), making room meanwhile if the queue is full (`commit_with_retry`).
+/// `Ok(Some(e))`: the connection was lost.
+async fn take_notes(
     stop: &Notify,
     inbound: &mut Inbound,
     outbound: &mut Outbound,
     link: &pg::Link,
-    n: pg::PgNote,
+    notes: Vec<pg::PgNote>,
 ) -> Result<Option<String>, String> {
-    commit_with_retry(stop, inbound, |i| i.push(n.clone()), Some((outbound, link))).await
+    for n in notes {
+        // Taken by `push` once it holds or skips it: a commit the local queue refused leaves
+        // it here for the next try.
+        let mut slot = Some(n);
+        let pushed = commit_with_retry(stop, inbound, |i| i.push(&mut slot), Some((&mut *outbound, link))).await?;
+        if pushed.is_some() {
+            return Ok(pushed);
+        }
+    }
+    Ok(None)
 }
 
-/// [`take_note`] for each notification that already arrived, in order.
+/// [`take_notes`] for what already arrived, in order.
 async fn take_arrived(
     stop: &Notify,
     inbound: &mut Inbound,
@@ -595,8 +604,8 @@ async fn take_arrived(
 ) -> Result<Option<String>, String> {
     while let Ok(more) = link.notes.try_recv() {
         match more {
-            Ok(n) => {
-                if let Some(e) = take_note(stop, inbound, outbound, link, n).await? {
+            Ok(notes) => {
+                if let Some(e) = take_notes(stop, inbound, outbound, link, notes).await? {
                     return Ok(Some(e));
                 }
             }

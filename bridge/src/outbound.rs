@@ -30,7 +30,7 @@
 //!   `hark.bridge.gap`, in order.
 
 use crate::pg::Link;
-use crate::pg::{quote_ident, quote_literal};
+use crate::pg::{push_ident, push_literal};
 use crate::wire;
 use futures_util::{pin_mut, TryStreamExt};
 use std::collections::HashMap;
@@ -62,9 +62,9 @@ fn notify_statements(channels: &[&str], payloads: &[&str]) -> String {
 
 fn push_notify(sql: &mut String, channel: &str, payload: &str) {
     sql.push_str("NOTIFY ");
-    sql.push_str(&quote_ident(channel));
+    push_ident(sql, channel);
     sql.push(',');
-    sql.push_str(&quote_literal(payload));
+    push_literal(sql, payload);
     sql.push(';');
 }
 
@@ -165,10 +165,6 @@ impl Outbound {
         self.conn.lock().unwrap_or_else(|e| e.into_inner()).as_raw_fd()
     }
 
-    fn next_event(&self) -> hark::Result<Option<hark::Event>> {
-        self.conn.lock().unwrap_or_else(|e| e.into_inner()).next_event()
-    }
-
     /// Whether transactions wait to be sent.
     pub fn has_work(&self) -> bool {
         self.units.len() > usize::from(self.open_tail)
@@ -211,10 +207,22 @@ impl Outbound {
     /// Takes the subscription's events into units (see `read_local`).
     fn read_events(&mut self) -> hark::Result<bool> {
         let mut taken = 0;
-        while let Some(e) = self.next_event()? {
-            match e {
-                hark::Event::Notification(n) => self.take(n),
-                hark::Event::Gap(g) => {
+        // Read in place (`notifies_ref`): what the bridge skips (its own transactions, read
+        // back) is never copied; a gap comes as an error that carries it.
+        let conn = self.conn.clone();
+        let mut conn = conn.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            let event = match conn.notifies_ref() {
+                Ok(Some(n)) => Ok(n),
+                Ok(None) => break,
+                Err(e) => match e.gap() {
+                    Some(g) => Err(*g),
+                    None => return Err(e),
+                },
+            };
+            match event {
+                Ok(n) => self.take(n),
+                Err(g) => {
                     self.current = None;
                     self.gaps += 1;
                     let payload = format!(
@@ -245,11 +253,11 @@ impl Outbound {
         Ok(true)
     }
 
-    fn take(&mut self, n: hark::Notification) {
+    fn take(&mut self, n: hark::NotificationRef<'_>) {
         let new_txn = self.current.is_none_or(|(t, _)| t != n.txn);
         if new_txn {
             let (own, received) = if n.channel == wire::LOCAL_ORIGIN {
-                match wire::parse_origin_payload(&n.payload) {
+                match wire::parse_origin_payload(n.payload) {
                     (name, mark) if name == self.name => (true, mark.map(|(o, t)| (o.to_owned(), t))),
                     _ => (false, None),
                 }
@@ -271,7 +279,7 @@ impl Outbound {
         let own = self.current.is_some_and(|(_, own)| own);
         let unit = self.units.last_mut().expect("a unit for the current transaction");
         unit.ack = Some(n.position);
-        if own || wire::is_reserved(&n.channel) {
+        if own || wire::is_reserved(n.channel) {
             return;
         }
         if n.payload.len() > wire::PG_MAX_PAYLOAD {
@@ -285,14 +293,14 @@ impl Outbound {
             let notice = format!(
                 "{{\"origin\":{},\"channel\":{},\"bytes\":{},\"txn\":{}}}",
                 wire::json_string(&self.origin),
-                wire::json_string(&n.channel),
+                wire::json_string(n.channel),
                 n.payload.len(),
                 n.txn
             );
             unit.rows.push((wire::PG_DROPPED.to_owned(), notice));
             return;
         }
-        unit.rows.push((n.channel, n.payload));
+        unit.rows.push((n.channel.to_owned(), n.payload.to_owned()));
         unit.notifications += 1;
     }
 

@@ -8,12 +8,15 @@
 //! backend, where the listening sender delivers to itself in the same process. The order of
 //! transactions holds across the two: a message is sent only once the one before it was
 //! answered. A task drives each connection; the listening one's passes its notifications on in
-//! the order PostgreSQL sent them, less those of either of the bridge's backends (its own);
-//! when either connection ends, the receiver sees the end, and the link is reopened whole.
+//! the order PostgreSQL sent them, less those of either of the bridge's backends (its own), all
+//! that had arrived when it looked going as one message (one wake-up of the bridge's loop, not
+//! one a notification); when either connection ends, the receiver sees the end, after what
+//! arrived before it, and the link is reopened whole.
 
 use crate::conninfo::Target;
 use crate::wire;
 use futures_util::future::poll_fn;
+use futures_util::FutureExt;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -27,6 +30,10 @@ pub struct PgNote {
     pub pid: i32,
 }
 
+/// At most this many notifications go to the bridge's loop in one message: a stream arriving
+/// without a pause still reaches it in pieces, in order.
+const ARRIVED_AT_MOST: usize = 1024;
+
 /// A live link: the listening connection and the sending one.
 pub struct Link {
     /// The connection that listens to nothing, for a transaction sent alone.
@@ -36,8 +43,9 @@ pub struct Link {
     /// The other connection's backend PID. Notifications carrying either PID are the bridge's
     /// own.
     pub sender_pid: i32,
-    /// PostgreSQL's notifications, in order; `Err` once either connection ended.
-    pub notes: mpsc::UnboundedReceiver<Result<PgNote, String>>,
+    /// PostgreSQL's notifications, in order, as many at a time as arrived together; `Err` once
+    /// either connection ended.
+    pub notes: mpsc::UnboundedReceiver<Result<Vec<PgNote>, String>>,
     /// One transaction's notifications in one statement, prepared once on the sending
     /// connection: channels and payloads as two arrays, notified in order.
     pub notify_many: tokio_postgres::Statement,
@@ -58,22 +66,88 @@ impl Drop for Link {
 /// every channel (names verbatim, quoted) on the first, and prepares the sending statement on
 /// the second.
 pub async fn connect(target: &Target, channels: &[String]) -> Result<Link, String> {
-    let (listener, connection) = crate::connect::open(target).await?;
+    let (listener, mut connection) = crate::connect::open(target).await?;
     let (tx, notes) = mpsc::unbounded_channel();
     // Both backends' PIDs once known: the bridge's own notifications (every one it sends comes
     // back, its listening backend hearing the channels it sends on) are dropped here, without
     // waking the bridge's loop for each.
     let own_pid = Arc::new([AtomicI32::new(0), AtomicI32::new(0)]);
-    let listening = drive(connection, tx.clone(), Some(own_pid.clone()));
-    let (client, connection) = match crate::connect::open(target).await {
+    let own = own_pid.clone();
+    let ended = tx.clone();
+    let listening = tokio::spawn(async move {
+        // What arrived together goes to the bridge's loop as one message: one wake-up of it,
+        // and one pass through the channel, for a whole read from the socket.
+        let mut arrived: Vec<PgNote> = Vec::new();
+        loop {
+            if arrived.len() >= ARRIVED_AT_MOST && tx.send(Ok(std::mem::take(&mut arrived))).is_err() {
+                return;
+            }
+            let message = if arrived.is_empty() {
+                poll_fn(|cx| connection.poll_message(cx)).await
+            } else {
+                match poll_fn(|cx| connection.poll_message(cx)).now_or_never() {
+                    Some(m) => m,
+                    None => {
+                        if tx.send(Ok(std::mem::take(&mut arrived))).is_err() {
+                            return;
+                        }
+                        continue;
+                    }
+                }
+            };
+            let ended = match message {
+                Some(Ok(AsyncMessage::Notification(n))) => {
+                    if !own.iter().any(|p| n.process_id() == p.load(Ordering::Relaxed)) {
+                        arrived.push(PgNote {
+                            channel: n.channel().to_owned(),
+                            payload: n.payload().to_owned(),
+                            pid: n.process_id(),
+                        });
+                    }
+                    continue;
+                }
+                Some(Ok(AsyncMessage::Notice(notice))) => {
+                    eprintln!("hark bridge: PostgreSQL says: {}: {}", notice.severity(), notice.message());
+                    continue;
+                }
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => describe_error(&e),
+                None => "the connection to PostgreSQL was closed".to_owned(),
+            };
+            // What arrived before the end is the bridge's, in order, then the end.
+            if !arrived.is_empty() {
+                let _ = tx.send(Ok(std::mem::take(&mut arrived)));
+            }
+            let _ = tx.send(Err(ended));
+            return;
+        }
+    });
+    let (client, mut connection) = match crate::connect::open(target).await {
         Ok(c) => c,
         Err(e) => {
             listening.abort();
             return Err(e);
         }
     };
-    // The second connection carries no notifications; its end (or error) ends the link too.
-    let sending = drive(connection, tx, None);
+    // The second connection carries no notifications; its end (or error) ends the link.
+    let sending = tokio::spawn(async move {
+        loop {
+            match poll_fn(|cx| connection.poll_message(cx)).await {
+                Some(Ok(AsyncMessage::Notice(notice))) => {
+                    eprintln!("hark bridge: PostgreSQL says: {}: {}", notice.severity(), notice.message());
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => {
+                    let _ = ended.send(Err(describe_error(&e)));
+                    return;
+                }
+                None => {
+                    let _ = ended.send(Err("the sending connection to PostgreSQL was closed".to_owned()));
+                    return;
+                }
+            }
+        }
+    });
     let drivers = [listening, sending];
     let set_up = async {
         let backend_pid: i32 = listener.query_one("SELECT pg_backend_pid()", &[]).await?.get(0);
@@ -102,47 +176,6 @@ pub async fn connect(target: &Target, channels: &[String]) -> Result<Link, Strin
     }
 }
 
-/// A task driving a connection: with `own` (the listening connection), it passes on the
-/// notifications of backends other than those PIDs; its end or error goes to `tx` last.
-fn drive(
-    mut connection: crate::connect::Connection,
-    tx: mpsc::UnboundedSender<Result<PgNote, String>>,
-    own: Option<Arc<[AtomicI32; 2]>>,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            match poll_fn(|cx| connection.poll_message(cx)).await {
-                Some(Ok(AsyncMessage::Notification(n))) => {
-                    let Some(own) = &own else { continue };
-                    if own.iter().any(|p| n.process_id() == p.load(Ordering::Relaxed)) {
-                        continue;
-                    }
-                    let note = PgNote {
-                        channel: n.channel().to_owned(),
-                        payload: n.payload().to_owned(),
-                        pid: n.process_id(),
-                    };
-                    if tx.send(Ok(note)).is_err() {
-                        return;
-                    }
-                }
-                Some(Ok(AsyncMessage::Notice(notice))) => {
-                    eprintln!("hark bridge: PostgreSQL says: {}: {}", notice.severity(), notice.message());
-                }
-                Some(Ok(_)) => {}
-                Some(Err(e)) => {
-                    let _ = tx.send(Err(describe_error(&e)));
-                    return;
-                }
-                None => {
-                    let _ = tx.send(Err("the connection to PostgreSQL was closed".to_owned()));
-                    return;
-                }
-            }
-        }
-    })
-}
-
 /// PostgreSQL's SQLSTATE and message when it sent one, else the client's description.
 pub fn describe_error(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
@@ -156,16 +189,46 @@ pub fn describe_error(e: &tokio_postgres::Error) -> String {
 
 /// An identifier quoted as `PQescapeIdentifier` quotes it, so a channel is taken verbatim.
 pub fn quote_ident(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
+    let mut out = String::with_capacity(s.len() + 2);
+    push_ident(&mut out, s);
+    out
+}
+
+/// [`quote_ident`], appended to `out` (no allocation of its own: the bridge quotes every
+/// notification it sends).
+pub fn push_ident(out: &mut String, s: &str) {
+    out.push('"');
+    push_doubling(out, s, |c| c == '"');
+    out.push('"');
 }
 
 /// A string literal for a simple-query text (standard_conforming_strings is on since 9.1; an
 /// `E''` literal is used when there is a backslash, so the text means the same either way).
 pub fn quote_literal(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 3);
+    push_literal(&mut out, s);
+    out
+}
+
+/// [`quote_literal`], appended to `out`.
+pub fn push_literal(out: &mut String, s: &str) {
     if s.contains('\\') {
-        format!("E'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
+        out.push_str("E'");
+        push_doubling(out, s, |c| c == '\\' || c == '\'');
     } else {
-        format!("'{}'", s.replace('\'', "''"))
+        out.push('\'');
+        push_doubling(out, s, |c| c == '\'');
+    }
+    out.push('\'');
+}
+
+/// Appends `s` with every character that `special` picks written twice.
+fn push_doubling(out: &mut String, s: &str, special: impl Fn(char) -> bool) {
+    for piece in s.split_inclusive(&special) {
+        out.push_str(piece);
+        if let Some(c) = piece.chars().next_back().filter(|c| special(*c)) {
+            out.push(c);
+        }
     }
 }
 
@@ -178,5 +241,10 @@ mod tests {
         assert_eq!(quote_ident("Orders\"x"), "\"Orders\"\"x\"");
         assert_eq!(quote_literal("it's"), "'it''s'");
         assert_eq!(quote_literal("a\\b'c"), "E'a\\\\b''c'");
+        assert_eq!(quote_ident(""), "\"\"");
+        assert_eq!(quote_ident("\"\"a\""), "\"\"\"\"\"a\"\"\"");
+        assert_eq!(quote_literal("''"), "''''''");
+        assert_eq!(quote_literal("\\'x\\"), "E'\\\\''x\\\\'");
+        assert_eq!(quote_literal("é'ü"), "'é''ü'");
     }
 }

@@ -84,6 +84,31 @@ fn only_interested_listeners_are_woken_and_a_pending_wakeup_costs_nothing() {
 }
 
 #[test]
+fn a_transaction_on_many_channels_wakes_the_listener_of_each() {
+    // 48 channels land in buckets across the whole bucket map (256 buckets, hashed names): the
+    // commit wakes each bucket it touched, whichever word of the map holds its bit.
+    let t = TempDir::new("wakemany");
+    let q = t.queue();
+    let mut listeners: Vec<Connection> = (0..48)
+        .map(|i| {
+            let mut l = Connection::open(&q).unwrap();
+            l.listen(&format!("channel {i}")).unwrap();
+            l
+        })
+        .collect();
+    let mut n = Connection::open(&q).unwrap();
+    n.begin().unwrap();
+    for i in 0..48 {
+        n.notify(&format!("channel {i}"), "x").unwrap();
+    }
+    n.commit().unwrap();
+    for (i, l) in listeners.iter_mut().enumerate() {
+        assert!(readable(l.as_raw_fd(), 1000), "the listener of channel {i} was not woken");
+        assert_eq!(l.notifies().unwrap().unwrap().channel, format!("channel {i}"));
+    }
+}
+
+#[test]
 fn a_blocked_wait_returns_promptly_after_a_commit_in_another_process() {
     let t = TempDir::new("latency");
     let q = t.queue();

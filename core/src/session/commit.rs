@@ -143,8 +143,17 @@ impl Connection {
                     seen_prefix[b / 64] |= 1 << (b % 64);
                 }
             }
+            // The marked buckets, from the set bits alone (not a test of each of the 256).
             let set = |seen: &[u64]| -> Vec<usize> {
-                (0..BUCKET_COUNT).filter(|b| seen[b / 64] & (1 << (b % 64)) != 0).collect()
+                let mut out = Vec::new();
+                for (w, &word) in seen.iter().enumerate() {
+                    let mut bits = word;
+                    while bits != 0 {
+                        out.push(w * 64 + bits.trailing_zeros() as usize);
+                        bits &= bits - 1;
+                    }
+                }
+                out
             };
             q.wake_buckets(&set(&seen), &set(&seen_prefix), patterns, self.rx.slot);
         }
