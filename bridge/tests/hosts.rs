@@ -155,6 +155,28 @@ fn stream(queue: &std::path::Path, stop: &std::sync::atomic::AtomicBool) -> usiz
     t
 }
 
+/// Runs `during` while a thread streams transactions into `queue` (see [`stream`]); returns how
+/// many it committed.
+fn stream_while(queue: std::path::PathBuf, during: impl FnOnce()) -> usize {
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let sender = s.spawn(|| stream(&queue, &stop));
+        during();
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        sender.join().unwrap()
+    })
+}
+
+/// Two hosts named `a` and `b`, each with its bridge on `ev`, both connected.
+fn bridged_pair(pg: &Pg, a: &str, b: &str) -> (Host, Host) {
+    let (mut a, mut b) = (Host::new(a), Host::new(b));
+    a.start_bridge(&pg.conninfo, &["ev"]);
+    b.start_bridge(&pg.conninfo, &["ev"]);
+    a.wait_connected(1);
+    b.wait_connected(1);
+    (a, b)
+}
+
 /// Checks that `got` holds transactions 0..sent, each whole and once, in order.
 fn check_stream(got: &[String], sent: usize) {
     let expected: Vec<String> = (0..sent).flat_map(|t| [format!("{t}-a"), format!("{t}-b")]).collect();
@@ -173,17 +195,9 @@ fn check_stream(got: &[String], sent: usize) {
 #[test]
 fn a_bridge_sigkilled_in_a_loop_loses_nothing_and_running_bridges_drop_its_repeats() {
     let Some(pg) = Pg::start() else { return };
-    let mut a = Host::new("killed");
-    let mut b = Host::new("steady");
-    a.start_bridge(&pg.conninfo, &["ev"]);
-    b.start_bridge(&pg.conninfo, &["ev"]);
-    a.wait_connected(1);
-    b.wait_connected(1);
+    let (mut a, b) = bridged_pair(&pg, "killed", "steady");
     let mut l = Listener::new(&b, &["ev"]);
-    let stop = std::sync::atomic::AtomicBool::new(false);
-    let sent = std::thread::scope(|s| {
-        let (queue, stop) = (a.queue(), &stop);
-        let sender = s.spawn(move || stream(&queue, stop));
+    let sent = stream_while(a.queue(), || {
         let mut rng = 0x2545_f491_4f6c_dd1du64;
         for round in 0..10 {
             rng ^= rng << 13;
@@ -197,8 +211,6 @@ fn a_bridge_sigkilled_in_a_loop_loses_nothing_and_running_bridges_drop_its_repea
             }
         }
         std::thread::sleep(Duration::from_millis(300));
-        stop.store(true, std::sync::atomic::Ordering::SeqCst);
-        sender.join().unwrap()
     });
     assert!(sent > 100, "the stream ran ({sent} transactions)");
     let ok = l.until(60, |g| g.len() >= sent * 2);
@@ -212,17 +224,9 @@ fn a_bridge_sigkilled_in_a_loop_loses_nothing_and_running_bridges_drop_its_repea
 #[test]
 fn postgresql_restarted_mid_stream_what_was_committed_meanwhile_is_sent_when_it_is_back() {
     let Some(pg) = Pg::start() else { return };
-    let mut a = Host::new("sender");
-    let mut b = Host::new("receiver");
-    a.start_bridge(&pg.conninfo, &["ev"]);
-    b.start_bridge(&pg.conninfo, &["ev"]);
-    a.wait_connected(1);
-    b.wait_connected(1);
+    let (a, b) = bridged_pair(&pg, "sender", "receiver");
     let mut l = Listener::new(&b, &["ev", "hark.bridge.gap"]);
-    let stop = std::sync::atomic::AtomicBool::new(false);
-    let sent = std::thread::scope(|s| {
-        let (queue, stop) = (a.queue(), &stop);
-        let sender = s.spawn(move || stream(&queue, stop));
+    let sent = stream_while(a.queue(), || {
         std::thread::sleep(Duration::from_millis(500));
         pg.stop_server("fast");
         std::thread::sleep(Duration::from_millis(800));
@@ -230,8 +234,6 @@ fn postgresql_restarted_mid_stream_what_was_committed_meanwhile_is_sent_when_it_
         b.wait_connected(2);
         a.wait_connected(2);
         std::thread::sleep(Duration::from_millis(500));
-        stop.store(true, std::sync::atomic::Ordering::SeqCst);
-        sender.join().unwrap()
     });
     // Everything host a committed, PostgreSQL's outage included, reached PostgreSQL.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -428,12 +430,7 @@ fn names_and_payloads_arrive_verbatim_alone_long_and_batched() {
 #[test]
 fn a_bridge_acknowledges_what_it_committed_from_postgresql() {
     let Some(pg) = Pg::start() else { return };
-    let mut a = Host::new("ack-a");
-    let mut b = Host::new("ack-b");
-    a.start_bridge(&pg.conninfo, &["ev"]);
-    b.start_bridge(&pg.conninfo, &["ev"]);
-    a.wait_connected(1);
-    b.wait_connected(1);
+    let (a, b) = bridged_pair(&pg, "ack-a", "ack-b");
     let mut l = Listener::new(&b, &["ev"]);
     let mut c = a.connect();
     let total = 3000;
@@ -513,28 +510,18 @@ fn a_sending_connection_terminated_mid_stream_is_reopened_and_the_other_host_mis
     // acknowledged is sent again; the receiving host, connected all along, gets every
     // transaction once, whole, in order, with no gap.
     let Some(pg) = Pg::start() else { return };
-    let mut a = Host::new("sender");
-    let mut b = Host::new("receiver");
-    a.start_bridge(&pg.conninfo, &["ev"]);
-    b.start_bridge(&pg.conninfo, &["ev"]);
-    a.wait_connected(1);
-    b.wait_connected(1);
+    let (a, b) = bridged_pair(&pg, "sender", "receiver");
     let (listening, sending) = {
         let r = a.state().unwrap();
         (r.get("pg_backend_pid").to_owned(), r.get("pg_sender_pid").to_owned())
     };
     assert!(!sending.is_empty() && sending != listening, "two backends: {listening} and {sending}");
     let mut l = Listener::new(&b, &["ev", "hark.bridge.gap"]);
-    let stop = std::sync::atomic::AtomicBool::new(false);
-    let sent = std::thread::scope(|s| {
-        let (queue, stop) = (a.queue(), &stop);
-        let sender = s.spawn(move || stream(&queue, stop));
+    let sent = stream_while(a.queue(), || {
         std::thread::sleep(Duration::from_millis(500));
         assert_eq!(pg.psql(&format!("SELECT pg_terminate_backend({sending})")).trim(), "t");
         a.wait_connected(2);
         std::thread::sleep(Duration::from_millis(500));
-        stop.store(true, std::sync::atomic::Ordering::SeqCst);
-        sender.join().unwrap()
     });
     assert_ne!(a.state().unwrap().get("pg_sender_pid"), sending);
     let all = |g: &[(String, String, i32)]| g.iter().filter(|n| n.0 == "ev").count() >= 2 * sent;
