@@ -25,7 +25,7 @@ pub struct Inbound {
     /// The bridge's session, shared with its subscription (`outbound::Shared`).
     conn: crate::outbound::Shared,
     name: String,
-    /// The bridge's sending backend PID: what it hears from there is its own.
+    /// The bridge's two backend PIDs (listening, sending): what it hears from either is its own.
     pub own_pg_pids: [i32; 2],
     group: Vec<PgNote>,
     group_pid: i32,

@@ -18,37 +18,38 @@
 //!
 //! One thread, one link of two PostgreSQL connections (`pg.rs`: one listens, and sends streams;
 //! the other sends a transaction that goes alone, free of delivering the bridge's own
-//! notifications to itself; through tokio-postgres, settings read as libpq reads them: `conninfo.rs`; opened host by host as libpq, `connect.rs`, with TLS by libpq's
-//! `sslmode` rules through rustls: `tls.rs`, `tls_libpq.rs`), one local session (attached to the
+//! notifications to itself; through tokio-postgres, settings read as libpq reads them:
+//! `conninfo.rs`; opened host by host as libpq, `connect.rs`, with TLS by libpq's `sslmode`
+//! rules through rustls: `tls.rs`, `tls_libpq.rs`), one local session (attached to the
 //! bridge's durable subscription; it also commits what PostgreSQL delivers, so that those commits
 //! wake the local listeners and not the bridge itself), and a state file (`state.rs`).
 //!
-//! 1. **Connect.** The bridge connects twice, learns both backend PIDs and LISTENs on the bridged
-//!    channels and on the mark channel `hark.bridge` (`wire.rs`) on the first. Failing that, or
-//!    when either connection is lost later (the link is reopened whole), it waits and tries again, the wait doubling from [`Config::backoff_min`] to
-//!    [`Config::backoff_max`]; each phase is written to `bridge.NAME.state` in the queue directory,
-//!    which `hark stat` shows.
+//! 1. **Connect.** The bridge connects twice, learns both backend PIDs and LISTENs on the
+//!    bridged channels and on the mark channel `hark.bridge` (`wire.rs`) on the first. Failing
+//!    that, or when either connection is lost later (the link is reopened whole), it waits and
+//!    tries again, the wait doubling from [`Config::backoff_min`] to [`Config::backoff_max`]; each
+//!    phase is written to `bridge.NAME.state` in the queue directory, which `hark stat` shows.
 //! 2. **Local to PostgreSQL** (`outbound.rs`). The durable subscription `bridge.NAME`, on the
-//!    bridged channels and `hark.bridge.origin`, hands out local transactions in commit order,
-//!    also those committed while PostgreSQL was away or the bridge was not running. Each is sent
-//!    as one PostgreSQL transaction ending with an end mark on `hark.bridge` (origin and local
-//!    commit number), never merged with another (PostgreSQL would fold
-//!    duplicates across them), as NOTIFY statements. Several go in one message, each between BEGIN
-//!    and COMMIT, and the local acknowledgement covers exactly those whose COMMIT PostgreSQL
-//!    reported; PostgreSQL stops a message at a refused statement, and the bridge ends the
-//!    failed transaction block it leaves with a ROLLBACK and sends the rest again. While PostgreSQL runs one message, the bridge reads the next batch from the
-//!    local queue (at most one batch ahead), and sends it once the reply came and what
-//!    PostgreSQL delivered meanwhile is committed.
+//!    bridged channels and `hark.bridge.origin`, hands out local transactions in commit order, also
+//!    those committed while PostgreSQL was away or the bridge was not running. Each is sent as one
+//!    PostgreSQL transaction ending with an end mark on `hark.bridge` (origin and local commit
+//!    number), never merged with another (PostgreSQL would fold duplicates across them), as NOTIFY
+//!    statements. Several go in one message, each between BEGIN and COMMIT, and the local
+//!    acknowledgement covers exactly those whose COMMIT PostgreSQL reported; PostgreSQL stops a
+//!    message at a refused statement, and the bridge ends the failed transaction block it leaves
+//!    with a ROLLBACK and sends the rest again. While PostgreSQL runs one message, the bridge reads
+//!    the next batch from the local queue (at most one batch ahead), and sends it once the reply
+//!    came and what PostgreSQL delivered meanwhile is committed.
 //! 3. **PostgreSQL to local** (`inbound.rs`). Notifications arrive in PostgreSQL's order, each
 //!    transaction's together. Those carrying either of the bridge's backend PIDs are its own sends
-//!    and are skipped (no echo). The rest are grouped back into their transactions (exactly, for another
-//!    bridge's transactions, which end with a mark; by backend PID and arrival for other clients) and each group
-//!    is committed as one local transaction by the bridge's session, whose first
-//!    notification is on `hark.bridge.origin` with the bridge's name. That mark is what step 2
-//!    skips: it is in the queue with the transaction, so a replay after a crash of the bridge
-//!    recognises it too (a backend PID would not survive the restart). A session's own commit
-//!    does not wake it: the bridge reads its own transactions back (and acknowledges them)
-//!    1 ms after the first of them, together, off the listeners' wake-up.
+//!    and are skipped (no echo). The rest are grouped back into their transactions (exactly, for
+//!    another bridge's transactions, which end with a mark; by backend PID and arrival for other
+//!    clients) and each group is committed as one local transaction by the bridge's session, whose
+//!    first notification is on `hark.bridge.origin` with the bridge's name. That mark is what step
+//!    2 skips: it is in the queue with the transaction, so a replay after a crash of the bridge
+//!    recognises it too (a backend PID would not survive the restart). A session's own commit does
+//!    not wake it: the bridge reads its own transactions back (and acknowledges them) 1 ms after
+//!    the first of them, together, off the listeners' wake-up.
 //! 4. **Repeats.** A transaction is sent twice only when PostgreSQL committed it and the bridge
 //!    did not record it locally: the connection was lost between sending COMMIT and its reply,
 //!    or the bridge died between the reply and the acknowledgement. A receiving bridge remembers
