@@ -216,7 +216,7 @@ impl WakeSender {
             Some(i) => i,
             None => {
                 if cache.len() == CONNECTED {
-                    *misses += 1;
+                    *misses = misses.wrapping_add(1);
                     if *misses % RENEW != 0 {
                         drop(guard);
                         return send_byte_to(self.unconnected.as_raw_fd(), dir, sock_id);
