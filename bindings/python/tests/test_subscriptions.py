@@ -4,7 +4,9 @@ gap as an exception with its counts, and the commit metadata on every notificati
 from __future__ import annotations
 
 import asyncio
+import copy
 import datetime
+import pickle
 import subprocess
 import sys
 import textwrap
@@ -17,6 +19,25 @@ import hark
 
 def payloads(conn: hark.Connection) -> list[str]:
     return [n.payload for n in conn.notifies(timeout=0)]
+
+
+def test_a_notification_keeps_its_position_and_commit_time_through_copies_and_pickling(qdir: Path) -> None:
+    app = hark.connect(qdir)
+    app.listen("events")
+    before = datetime.datetime.now(datetime.timezone.utc)
+    app.notify("events", "first")
+    app.notify("events", "x")
+    first, n = list(app.notifies(timeout=0))
+    assert n.position > first.position and n.txn > first.txn
+    assert before - datetime.timedelta(seconds=1) <= n.commit_time <= datetime.datetime.now(datetime.timezone.utc)
+    for again in (pickle.loads(pickle.dumps(n)), copy.copy(n), copy.deepcopy(n)):
+        assert again == n and type(again) is hark.Notify
+        assert (again.position, again.txn, again.commit_time) == (n.position, n.txn, n.commit_time)
+    # One made by hand, as psycopg's, has no place in a queue.
+    made = hark.Notify("events", "x", app.pid)
+    assert made == n
+    assert (made.position, made.txn) == (0, 0)
+    assert made.commit_time == datetime.datetime.fromtimestamp(0, datetime.timezone.utc)
 
 
 def test_a_subscription_resumes_after_its_consumer_restarts(qdir: Path) -> None:

@@ -53,15 +53,26 @@ class Notify(_NotifyFields):
     ``conn.ack(n)`` acknowledges a subscription up to it."""
     txn: int = 0
     """The commit sequence number of its transaction: the same for all of one transaction."""
-    commit_time: datetime = datetime.fromtimestamp(0, timezone.utc)
-    """When its transaction committed (the notifier's clock), an aware UTC datetime."""
+    _commit_ns: int = 0
 
-    @classmethod
-    def _native(cls, t: tuple[str, str, int, int, int, int]) -> Notify:
-        n = cls(t[0], t[1], t[2])
-        n.position, n.txn = t[3], t[4]
-        n.commit_time = datetime.fromtimestamp(t[5] / 1e9, timezone.utc)
-        return n
+    @property
+    def commit_time(self) -> datetime:
+        """When its transaction committed (the notifier's clock), an aware UTC datetime (made
+        when asked for: most listeners never look, and making one costs about as much as the
+        rest of a notification)."""
+        return datetime.fromtimestamp(self._commit_ns / 1e9, timezone.utc)
+
+
+def _notify(t: tuple[str, str, int, int, int, int], _new: Any = tuple.__new__) -> Notify:
+    """A `Notify` from the native session's tuple. The tuple is made directly (a named tuple's
+    own ``__new__`` is a Python function) and the other fields go straight into the instance's
+    dict: the per-notification cost of a Python listener."""
+    n: Notify = _new(Notify, t[:3])
+    d = n.__dict__
+    d["position"] = t[3]
+    d["txn"] = t[4]
+    d["_commit_ns"] = t[5]
+    return n
 
 
 class Notice(NamedTuple):
@@ -286,7 +297,7 @@ class BaseConnection:
             self._dispatch_notices()
         if self._notify_handlers and not native.closed:
             while (t := native.next_notify()) is not None:
-                self._call_notify_handlers(Notify._native(t))
+                self._call_notify_handlers(_notify(t))
 
     def _end_block(self, commit: bool) -> None:
         """commit() and rollback(): end a block begun with execute("BEGIN"), if one is open."""
@@ -313,7 +324,7 @@ class BaseConnection:
             t = native.next_notify()
             if t is None:  # another thread or task took it
                 return
-            n = Notify._native(t)
+            n = _notify(t)
             if self._notify_handlers:
                 self._call_notify_handlers(n)
             yield n

@@ -191,7 +191,9 @@ class Connection(BaseConnection):
         """Yield notifications as they arrive, as psycopg 3.2 does.
 
         :param timeout: the most time, in seconds, the generator runs, counted from its first
-            step; ``None`` waits forever, ``0`` takes what is already there and stops.
+            step; ``None`` waits forever, ``0`` takes what is already there and stops (one read
+            of the queue: at most 4,096 notifications or about 1 MiB of payloads, the rest of a
+            larger backlog being left for the next call).
         :param stop_after: stop once at least this many notifications were yielded. A batch
             that arrived together is yielded whole, so a few more may come.
 
