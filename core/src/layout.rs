@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, AtomicU8};
 /// First bytes of the control file.
 pub const MAGIC: [u8; 8] = *b"HARKQ\0\0\x01";
 /// The queue format version this library reads and writes.
-pub const FORMAT_VERSION: u32 = 6;
+pub const FORMAT_VERSION: u32 = 7;
 /// PostgreSQL's page: the unit of `pg_notification_queue_usage` and of the size limit.
 pub const PAGE_SIZE: u64 = 8192;
 /// Longest channel name in bytes (NAMEDATALEN - 1).
@@ -219,6 +219,11 @@ pub struct ControlLayout {
     /// A prefix-bucket bitmap per bucket (patterns by the hash of their first `PREFIX_LEN`
     /// bytes), then one bitmap of the slots whose patterns have a shorter literal prefix.
     pub prefix_buckets: usize,
+    /// One u64 per bitmap of `buckets` and of `prefix_buckets` (`BUCKET_SUMMARIES` in all): bit
+    /// `w` set once word `w` of that bitmap has had a bit set. Only ever set (a slot's bits come
+    /// and go with its owners; a stale bit costs a notifier one load), so a notifier looks only
+    /// at the words that may hold listeners, not at every word up to the highest slot in use.
+    pub word_summaries: usize,
     /// A `SlotText` per slot.
     pub slot_text: usize,
     /// `MARK_COUNT` publication marks (`queue/marks.rs`).
@@ -228,6 +233,11 @@ pub struct ControlLayout {
 
 /// u64 words in one bucket's bitmap of slots.
 pub const BUCKET_WORDS: usize = SLOT_COUNT / 64;
+/// Word summaries (`ControlLayout::word_summaries`): one per bucket bitmap, then one per prefix
+/// bucket bitmap (the last for the patterns with a shorter literal prefix).
+pub const BUCKET_SUMMARIES: usize = BUCKET_COUNT + BUCKET_COUNT + 1;
+const _: () = assert!(BUCKET_WORDS <= 64, "a word summary is one u64");
+
 /// u64 words in one segment's summary of buckets.
 pub const SUMMARY_WORDS: usize = BUCKET_COUNT / 64;
 
@@ -240,7 +250,8 @@ impl ControlLayout {
         let slot_channels = (summaries + summary_count * SUMMARY_WORDS * 8).next_multiple_of(64);
         let segment_channels = slot_channels + SLOT_COUNT * std::mem::size_of::<ChannelList<SLOT_HASHES>>();
         let prefix_buckets = segment_channels + summary_count * std::mem::size_of::<ChannelList<SEGMENT_HASHES>>();
-        let slot_text = prefix_buckets + (BUCKET_COUNT + 1) * BUCKET_WORDS * 8;
+        let word_summaries = prefix_buckets + (BUCKET_COUNT + 1) * BUCKET_WORDS * 8;
+        let slot_text = (word_summaries + BUCKET_SUMMARIES * 8).next_multiple_of(64);
         let marks = (slot_text + SLOT_COUNT * std::mem::size_of::<SlotText>()).next_multiple_of(64);
         let size = marks + MARK_COUNT * std::mem::size_of::<Mark>();
         let size = size.next_multiple_of(4096);
@@ -253,6 +264,7 @@ impl ControlLayout {
             slot_channels,
             segment_channels,
             prefix_buckets,
+            word_summaries,
             slot_text,
             marks,
             size,

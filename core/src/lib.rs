@@ -52,7 +52,9 @@
 //!   parts: the writer lock and the tail lock (process-shared *robust* pthread mutexes), `head`
 //!   (one past the last committed byte), `tail` (the minimum listener position, as last computed),
 //!   `stop` (the oldest segment not yet deleted), 4096 listener slots, 256 channel-bucket bitmaps
-//!   (bit *i* of bucket *b*: slot *i* may listen on a channel hashing to *b*), per-segment
+//!   (bit *i* of bucket *b*: slot *i* may listen on a channel hashing to *b*), a word summary
+//!   per bitmap (bit *w*: word *w* of that bitmap has held a slot, so a notifier reads only
+//!   those words, however many listeners wait on other channels), per-segment
 //!   summaries (bit *b*: a notification on bucket *b* was written into that segment), and exact
 //!   channel lists beside both (`queue/channels.rs`): each listener's channels and each segment's
 //!   channels as 64-bit hashes, up to 15 and 31 of them, so that an idle listener whose channel
@@ -175,9 +177,11 @@
 //! opening a queue takes the directory lock only to create or wipe it. All shared atomics use
 //! `SeqCst`; the orderings that matter are:
 //! * entries are written before the head store, and readers load the head before reading entries;
-//! * a notifier stores the head, then reads bucket bits and swaps `wake_pending`; a listener
-//!   drains its socket, clears `wake_pending`, then loads the head. In the total order either the
-//!   listener's load sees the new head, or the notifier's swap sees the flag clear and sends;
+//! * a notifier stores the head, then reads a bitmap's word summary, the words it marks, and
+//!   the slots' `wake_pending` (a registering listener sets its word's bit before the summary's);
+//!   a listener drains its socket, clears `wake_pending`, then loads the head. In the total
+//!   order either the listener's load sees the new head, or the notifier's swap sees the flag
+//!   clear and sends;
 //! * a registering listener publishes its buckets and channel list before loading its start
 //!   position; a listener changing channels lists old and new ones from before its append until
 //!   after it (a seqlock generation, odd while it rewrites, makes a reader assume interest);

@@ -218,3 +218,41 @@ fn a_notifier_wakes_every_listener_of_a_broadcast_larger_than_its_socket_cache()
         wake_all(&mut n, &mut ls, round);
     }
 }
+
+#[test]
+fn listeners_in_any_word_of_the_slot_bitmaps_are_woken_and_no_others() {
+    // A notifier looks only at the bitmap words that ever held a listener of the channel's
+    // bucket (or pattern prefix): listeners registered after 200 others on other channels sit
+    // in later words and must be woken all the same, whichever way they came to listen.
+    let t = TempDir::new("wakewords");
+    let q = t.queue();
+    let mut n = Connection::open(&q).unwrap();
+    let mut others: Vec<Connection> = (0..200)
+        .map(|i| {
+            let mut c = Connection::open(&q).unwrap();
+            c.listen(&format!("other{i}")).unwrap();
+            c
+        })
+        .collect();
+    // One listening from the start, one adding the channel to a slot it already has, one
+    // pattern subscription.
+    let mut late = Connection::open(&q).unwrap();
+    late.listen("orders").unwrap();
+    let mut added = Connection::open(&q).unwrap();
+    added.listen("unrelated").unwrap();
+    added.listen("orders").unwrap();
+    let mut pattern = Connection::open(&q).unwrap();
+    pattern.subscribe("orders-audit", &["ord*"], &hark::SubscribeOptions::new()).unwrap();
+    for round in 0..3 {
+        n.notify("orders", &round.to_string()).unwrap();
+        for (name, l) in [("late", &mut late), ("added", &mut added), ("pattern", &mut pattern)] {
+            assert!(readable(l.as_raw_fd(), 5000), "round {round}: the {name} listener was not woken");
+            l.consume_input().unwrap();
+            assert_eq!(l.notifies().unwrap().map(|x| x.payload), Some(round.to_string()), "{name}");
+            assert!(l.notifies().unwrap().is_none());
+        }
+    }
+    for (i, o) in others.iter_mut().enumerate() {
+        assert!(!readable(o.as_raw_fd(), 0), "listener {i} on another channel was woken");
+    }
+}

@@ -185,6 +185,14 @@ impl Queue {
         unsafe { &*(self.control.as_ptr().add(self.layout.buckets) as *const AtomicU64).add(b * BUCKET_WORDS + w) }
     }
 
+    /// The word summary of bitmap `k` (`ControlLayout::word_summaries`): `k < BUCKET_COUNT` is
+    /// bucket `k`'s, `BUCKET_COUNT + b` prefix bucket `b`'s.
+    pub(crate) fn word_summary(&self, k: usize) -> &AtomicU64 {
+        assert!(k < BUCKET_SUMMARIES);
+        // SAFETY: in bounds by the assertion and the layout; 8-byte aligned atomics.
+        unsafe { &*(self.control.as_ptr().add(self.layout.word_summaries) as *const AtomicU64).add(k) }
+    }
+
     /// Word `w` of the summary of buckets notified in segment `seg`.
     pub(crate) fn summary_word(&self, seg: u64, w: usize) -> &AtomicU64 {
         assert!(w < SUMMARY_WORDS);

@@ -131,10 +131,21 @@ impl Queue {
         }
     }
 
+    /// Adds slot `i` to the bitmaps of `buckets`. The word's bit goes first, its summary's
+    /// second: a notifier that sees the summary bit then sees the word's (I7's lost wake-up
+    /// argument holds word by word, see `wake_buckets`).
     pub(crate) fn add_buckets(&self, i: usize, buckets: &[usize]) {
         for &b in buckets {
             self.bucket_word(b, i / 64).fetch_or(1u64 << (i % 64), Ordering::SeqCst);
+            self.word_summary(b).fetch_or(1u64 << (i / 64), Ordering::SeqCst);
         }
+    }
+
+    /// Adds slot `i` to prefix bucket `b`'s bitmap (`BUCKET_COUNT`: the patterns with a shorter
+    /// literal prefix), word first, as `add_buckets`.
+    pub(crate) fn add_prefix(&self, i: usize, b: usize) {
+        self.prefix_word(b, i / 64).fetch_or(1u64 << (i % 64), Ordering::SeqCst);
+        self.word_summary(BUCKET_COUNT + b).fetch_or(1u64 << (i / 64), Ordering::SeqCst);
     }
 
     pub(crate) fn remove_buckets(&self, i: usize, buckets: &[usize]) {
@@ -151,31 +162,41 @@ impl Queue {
     /// Wakes every listener that may care about a channel in `buckets` (exact channels) or
     /// `prefixes` (prefix buckets of the channels, for pattern subscriptions), and the pattern
     /// subscriptions every commit wakes, except `me` (I7). A listener with a wake-up already
-    /// pending costs one load and no system call.
+    /// pending costs one load and no system call. Only the words a bitmap's summary marks are
+    /// looked at: with many listeners on other channels, a commit reads one summary and the few
+    /// words that hold its own listeners. A slot added after this commit's append whose bits
+    /// this misses reads the queue itself after adding them (its bits go in before it reads).
     /// `patterns`: whether a pattern subscription ever attached to this queue (else the prefix
     /// bitmaps are all empty and are not looked at).
     pub(crate) fn wake_buckets(&self, buckets: &[usize], prefixes: &[usize], patterns: bool, me: Option<usize>) {
         let words = (self.shared().slot_hwm.load(Ordering::SeqCst) as usize).min(SLOT_COUNT).div_ceil(64);
-        let wake_word = |word: &std::sync::atomic::AtomicU64, w: usize| {
-            let mut bits = word.load(Ordering::SeqCst);
-            while bits != 0 {
-                let i = w * 64 + bits.trailing_zeros() as usize;
-                bits &= bits - 1;
-                if Some(i) != me {
-                    self.wake(i);
+        let in_use = if words >= 64 { u64::MAX } else { (1u64 << words) - 1 };
+        // Bucket `b`'s bitmap, or prefix bucket `b`'s when `prefix`.
+        let wake_bitmap = |prefix: bool, b: usize| {
+            let summary = if prefix { BUCKET_COUNT + b } else { b };
+            let mut marked = self.word_summary(summary).load(Ordering::SeqCst) & in_use;
+            while marked != 0 {
+                let w = marked.trailing_zeros() as usize;
+                marked &= marked - 1;
+                let word = if prefix { self.prefix_word(b, w) } else { self.bucket_word(b, w) };
+                let mut bits = word.load(Ordering::SeqCst);
+                while bits != 0 {
+                    let i = w * 64 + bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    if Some(i) != me {
+                        self.wake(i);
+                    }
                 }
             }
         };
-        for w in 0..words {
-            for &b in buckets {
-                wake_word(self.bucket_word(b, w), w);
+        for &b in buckets {
+            wake_bitmap(false, b);
+        }
+        if patterns {
+            for &b in prefixes {
+                wake_bitmap(true, b);
             }
-            if patterns {
-                for &b in prefixes {
-                    wake_word(self.prefix_word(b, w), w);
-                }
-                wake_word(self.prefix_word(BUCKET_COUNT, w), w);
-            }
+            wake_bitmap(true, BUCKET_COUNT);
         }
     }
 

@@ -85,7 +85,7 @@ impl Queue {
                     flags |= SLOT_PATTERNS;
                     self.shared().patterns_used.store(1, SeqCst);
                     let b = glob_prefix_bucket(g).unwrap_or(BUCKET_COUNT);
-                    self.prefix_word(b, i / 64).fetch_or(1 << (i % 64), SeqCst);
+                    self.add_prefix(i, b);
                 }
             }
         }
