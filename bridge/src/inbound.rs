@@ -6,7 +6,8 @@
 //! Where a transaction ends: PostgreSQL delivers a transaction's notifications together and in
 //! order, but its protocol does not mark the end. A bridge's transactions end with an end mark
 //! (`wire::PG_TXN`), and a bridge's connection sends nothing else: once a backend PID has sent an
-//! end mark, its groups end only at one, so they are committed exactly. For any other sender
+//! end mark, its groups end only at one, so they are committed exactly (or after [`MARK_WAIT`]
+//! without one: then the PID is no longer a bridge's, see there). For any other sender
 //! (psql, an application) the group is the run of notifications from one backend PID that arrive together: it ends at a
 //! notification from another backend, at a repeated (channel, payload) (PostgreSQL folded
 //! duplicates within a transaction, so a repeat is a new transaction, and hark would fold it),
@@ -21,6 +22,12 @@ use std::time::Duration;
 /// How long a group of a client other than a bridge waits for more of its transaction before it is committed.
 pub const QUIET: Duration = Duration::from_millis(2);
 
+/// How long a group of a backend PID taken for a bridge's waits for its end mark. A bridge's
+/// transaction arrives whole, mark last, so a group still open after this is not a bridge's:
+/// the PID was a bridge's and PostgreSQL gave it to a new client, or a client sent an end mark
+/// itself. It is committed, and the PID is no longer taken for a bridge's.
+pub const MARK_WAIT: Duration = Duration::from_secs(1);
+
 pub struct Inbound {
     /// The bridge's session, shared with its subscription (`outbound::Shared`).
     conn: crate::outbound::Shared,
@@ -29,6 +36,8 @@ pub struct Inbound {
     pub own_pg_pids: [i32; 2],
     group: Vec<PgNote>,
     group_pid: i32,
+    /// When the group's last notification arrived.
+    last_arrival: tokio::time::Instant,
     /// Backend PIDs that sent an end mark on this connection: bridges.
     bridges: HashSet<i32>,
     seen: HashSet<(String, String)>,
@@ -49,6 +58,7 @@ impl Inbound {
             own_pg_pids: [0; 2],
             group: Vec::new(),
             group_pid: 0,
+            last_arrival: tokio::time::Instant::now(),
             bridges: HashSet::new(),
             seen: HashSet::new(),
             last_txn: HashMap::new(),
@@ -105,6 +115,7 @@ impl Inbound {
             self.seen.insert((n.channel.clone(), n.payload.clone()));
         }
         self.group.push(n);
+        self.last_arrival = tokio::time::Instant::now();
         Ok(())
     }
 
@@ -118,6 +129,19 @@ impl Inbound {
     /// Whether a group of a client other than a bridge waits for the quiet moment that ends it.
     pub fn waits_for_quiet(&self) -> bool {
         !self.group.is_empty() && !self.bridges.contains(&self.group_pid)
+    }
+
+    /// When a group of a PID taken for a bridge's stops waiting for its end mark (`MARK_WAIT`).
+    pub fn mark_deadline(&self) -> Option<tokio::time::Instant> {
+        (!self.group.is_empty() && self.bridges.contains(&self.group_pid)).then(|| self.last_arrival + MARK_WAIT)
+    }
+
+    /// The group's end mark did not come (`MARK_WAIT`): commits it as a plain client's, and no
+    /// longer takes its PID for a bridge's.
+    pub fn end_unmarked(&mut self) -> hark::Result<()> {
+        self.commit_pending()?;
+        self.bridges.remove(&self.group_pid);
+        Ok(())
     }
 
     /// Commits the group gathered so far (also a bridge's transaction cut short by a lost

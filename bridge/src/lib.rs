@@ -44,11 +44,12 @@
 //!    transaction's together. Those carrying either of the bridge's backend PIDs are its own sends
 //!    and are skipped (no echo). The rest are grouped back into their transactions (exactly, for
 //!    another bridge's transactions, which end with a mark; by backend PID and arrival for other
-//!    clients) and each group is committed as one local transaction by the bridge's session, whose
-//!    first notification is on `hark.bridge.origin` with the bridge's name. That mark is what step
-//!    2 skips: it is in the queue with the transaction, so a replay after a crash of the bridge
-//!    recognises it too (a backend PID would not survive the restart). A session's own commit does
-//!    not wake it: the bridge reads its own transactions back (and acknowledges them) 1 ms after
+//!    clients, and for a PID that sent a mark once but whose group waited a second for its
+//!    mark: PostgreSQL gave a gone bridge's PID to another client) and each group is committed
+//!    as one local transaction by the bridge's session, whose first notification is on
+//!    `hark.bridge.origin` with the bridge's name. That mark is what step 2 skips: it is in the
+//!    queue with the transaction, so a replay after a crash of the bridge recognises it too (a
+//!    backend PID would not survive the restart). A session's own commit does not wake it: the bridge reads its own transactions back (and acknowledges them) 1 ms after
 //!    the first of them, together, off the listeners' wake-up.
 //! 4. **Repeats.** A transaction is sent twice only when PostgreSQL committed it and the bridge
 //!    did not record it locally: the connection was lost between sending COMMIT and its reply,
@@ -527,6 +528,7 @@ async fn serve(
             continue;
         }
         let quiet = inbound.waits_for_quiet();
+        let mark_deadline = inbound.mark_deadline();
         let retry_at = refused_until.unwrap_or_else(tokio::time::Instant::now);
         tokio::select! {
             biased;
@@ -563,6 +565,12 @@ async fn serve(
             _ = tokio::time::sleep(inbound::QUIET), if quiet => {
                 let room = Some((&mut **outbound, &*link));
                 if let Some(e) = commit_with_retry(stop, inbound, Inbound::commit_pending, room).await? {
+                    return Ok(Some(e));
+                }
+            }
+            _ = tokio::time::sleep_until(mark_deadline.unwrap_or_else(tokio::time::Instant::now)), if mark_deadline.is_some() => {
+                let room = Some((&mut **outbound, &*link));
+                if let Some(e) = commit_with_retry(stop, inbound, Inbound::end_unmarked, room).await? {
                     return Ok(Some(e));
                 }
             }

@@ -171,3 +171,28 @@ fn a_second_bridge_of_the_same_name_on_a_queue_is_refused_and_reserved_channels_
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("is reserved"), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn a_plain_client_that_sent_an_end_mark_is_still_heard() {
+    // A backend PID taken for a bridge's (it sent an end mark: a bridge that has since gone,
+    // whose PID PostgreSQL gave to a new client, or a client writing on the mark channel) must
+    // not hold that client's notifications back until some other backend notifies.
+    let Some(pg) = Pg::start() else { return };
+    let mut h = Host::new("mark");
+    h.start_bridge(&pg.conninfo, &["ev"]);
+    h.wait_connected(1);
+    let mut l = Listener::new(&h, &["ev"]);
+    let mut psql = pg.psql_session();
+    feed(&mut psql, "NOTIFY \"hark.bridge\", 'end someone@elsewhere#1 1';\nNOTIFY ev, 'after the mark';\n");
+    assert!(
+        l.until(10, |g| g.iter().any(|n| n.1 == "after the mark")),
+        "never committed: {:?}; log:\n{}",
+        l.got,
+        h.log()
+    );
+    feed(&mut psql, "BEGIN; NOTIFY ev, 'a'; NOTIFY ev, 'b'; COMMIT;\n");
+    assert!(l.until(10, |g| g.len() == 3), "{:?}", l.got);
+    assert_eq!(l.payloads("ev"), ["after the mark", "a", "b"]);
+    feed(&mut psql, "\\q\n");
+    let _ = psql.wait();
+}
