@@ -36,6 +36,8 @@ pub struct Inbound {
     pub own_pg_pids: [i32; 2],
     group: Vec<PgNote>,
     group_pid: i32,
+    /// The local queue's longest payload.
+    max_payload: usize,
     /// When the group's last notification arrived.
     last_arrival: tokio::time::Instant,
     /// Backend PIDs that sent an end mark on this connection: bridges.
@@ -52,7 +54,9 @@ pub struct Inbound {
 
 impl Inbound {
     pub fn new(conn: crate::outbound::Shared, name: &str) -> Inbound {
+        let max_payload = conn.lock().unwrap_or_else(|e| e.into_inner()).queue().max_payload();
         Inbound {
+            max_payload,
             conn,
             name: name.to_owned(),
             own_pg_pids: [0; 2],
@@ -114,9 +118,37 @@ impl Inbound {
         if !self.bridges.contains(&n.pid) {
             self.seen.insert((n.channel.clone(), n.payload.clone()));
         }
-        self.group.push(n);
+        let n = self.fit(n);
+        self.group.extend(n);
         self.last_arrival = tokio::time::Instant::now();
         Ok(())
+    }
+
+    /// A notification whose payload the local queue cannot hold (it was created with a smaller
+    /// `max_payload` than PostgreSQL's) is replaced by one on `hark.bridge.dropped` saying so,
+    /// and said on standard error: committed as it is, it would fail its whole transaction.
+    fn fit(&self, n: PgNote) -> Option<PgNote> {
+        if n.payload.len() <= self.max_payload {
+            return Some(n);
+        }
+        eprintln!(
+            "hark bridge: not committed locally: a payload of {} bytes on channel \"{}\" (the queue's max_payload is {} bytes)",
+            n.payload.len(),
+            n.channel,
+            self.max_payload
+        );
+        let payload = format!(
+            "{{\"bridge\":{},\"channel\":{},\"bytes\":{},\"pid\":{}}}",
+            wire::json_string(&self.name),
+            wire::json_string(&n.channel),
+            n.payload.len(),
+            n.pid
+        );
+        (payload.len() <= self.max_payload).then(|| PgNote {
+            channel: wire::LOCAL_DROPPED.to_owned(),
+            payload,
+            pid: n.pid,
+        })
     }
 
     /// Takes what an earlier run of the bridge committed from `origin` (read back from the queue

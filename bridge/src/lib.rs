@@ -70,7 +70,8 @@
 //!
 //! PostgreSQL's payloads are shorter than 8,000 bytes: a longer local one is not sent (the rest of
 //! its transaction is), and `hark.bridge.dropped` on PostgreSQL, standard error and `hark stat`
-//! say so. PostgreSQL's queue is 8 GB and a listener that falls behind holds it back for every
+//! say so; the other way, a payload longer than a queue's smaller `max_payload` is left out of
+//! its transaction, and a local `hark.bridge.dropped` says so. PostgreSQL's queue is 8 GB and a listener that falls behind holds it back for every
 //! client of the database. Transactions of clients other than bridges are regrouped from their
 //! arrival: two that one backend commits back to back may be committed locally as one (in
 //! order, nothing folded). Notifications PostgreSQL delivered while the bridge was away are lost

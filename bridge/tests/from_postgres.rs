@@ -196,3 +196,26 @@ fn a_plain_client_that_sent_an_end_mark_is_still_heard() {
     feed(&mut psql, "\\q\n");
     let _ = psql.wait();
 }
+
+#[test]
+fn a_payload_longer_than_the_local_queue_takes_is_announced_and_the_bridge_goes_on() {
+    // A queue created with a max_payload below PostgreSQL's: a longer payload from PostgreSQL
+    // cannot be committed. It must not end the bridge; the rest of its transaction arrives, and
+    // `hark.bridge.dropped` says what was left out.
+    let Some(pg) = Pg::start() else { return };
+    let mut h = Host::new("small");
+    drop(hark::Connection::with_options(h.queue(), &hark::Options::new().max_payload(100)).unwrap());
+    h.start_bridge(&pg.conninfo, &["ev"]);
+    h.wait_connected(1);
+    let mut l = Listener::new(&h, &["ev", "hark.bridge.dropped"]);
+    pg.psql("BEGIN; NOTIFY ev, 'before'; SELECT pg_notify('ev', repeat('x', 200)); NOTIFY ev, 'after'; COMMIT;");
+    pg.psql("NOTIFY ev, 'next'");
+    assert!(l.until(10, |g| g.iter().any(|n| n.1 == "next")), "{:?}; log:\n{}", l.got, h.log());
+    let got: Vec<(&str, &str)> = l.got.iter().map(|g| (g.0.as_str(), g.1.as_str())).collect();
+    assert_eq!(got.len(), 4, "{got:?}");
+    assert_eq!(got[0], ("ev", "before"));
+    assert_eq!(got[1].0, "hark.bridge.dropped");
+    assert!(got[1].1.contains("\"channel\":\"ev\"") && got[1].1.contains("\"bytes\":200"), "{}", got[1].1);
+    assert_eq!(&got[2..], [("ev", "after"), ("ev", "next")]);
+    assert!(h.log().contains("200 bytes"), "said on standard error: {}", h.log());
+}
