@@ -219,3 +219,42 @@ fn a_payload_longer_than_the_local_queue_takes_is_announced_and_the_bridge_goes_
     assert_eq!(&got[2..], [("ev", "after"), ("ev", "next")]);
     assert!(h.log().contains("200 bytes"), "said on standard error: {}", h.log());
 }
+
+#[test]
+fn two_bridges_on_one_queue_and_database_do_not_send_each_others_commits_back_and_forth() {
+    // Two bridges of different names on one queue, on the same channel of one database: what
+    // one commits from PostgreSQL must not be sent back by the other (which the first would
+    // then receive and commit, and so on, for ever).
+    let Some(pg) = Pg::start() else { return };
+    let mut h = Host::new("two");
+    h.start_bridge(&pg.conninfo, &["ev"]);
+    h.wait_connected(1);
+    let log = std::fs::File::create(h.scratch.0.join("second.log")).unwrap();
+    let mut second = Command::new(hark_bin())
+        .arg("bridge")
+        .arg(h.queue())
+        .args(["--name", "second", "--postgres", &pg.conninfo, "--channel", "ev"])
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let connected = |name: &str| {
+        hark_bridge::state::read_all(&h.queue())
+            .iter()
+            .any(|r| r.name == name && r.running && r.get("state") == "connected")
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !connected("second") {
+        assert!(std::time::Instant::now() < deadline, "the second bridge never connected");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let mut l = Listener::new(&h, &["ev"]);
+    pg.psql("NOTIFY ev, 'once'");
+    l.until(3, |_| false);
+    let _ = second.kill();
+    let _ = second.wait();
+    let sent: Vec<String> =
+        hark_bridge::state::read_all(&h.queue()).iter().map(|r| r.get("to_pg_transactions").to_owned()).collect();
+    assert_eq!(l.got.len(), 2, "one commit by each bridge, nothing sent back and forth: {} received", l.got.len());
+    assert_eq!(sent, ["0", "0"], "neither bridge sends what a bridge committed from PostgreSQL");
+}
