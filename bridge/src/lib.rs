@@ -53,7 +53,8 @@
 //!    the first of them, together, off the listeners' wake-up.
 //! 4. **Repeats.** A transaction is sent twice only when PostgreSQL committed it and the bridge
 //!    did not record it locally: the connection was lost between sending COMMIT and its reply,
-//!    or the bridge died between the reply and the acknowledgement. A receiving bridge remembers
+//!    or the bridge died between the reply and the acknowledgement (a bridge told to stop waits
+//!    for the reply to what it sent, up to `STOP_WAIT`, and acknowledges what it committed). A receiving bridge remembers
 //!    the last commit number of each origin and skips a marked transaction it already committed,
 //!    so its host's listeners get each transaction once, also across its own restarts: the
 //!    number travels in the local transaction's `hark.bridge.origin` notification and, once the
@@ -490,12 +491,28 @@ async fn serve(
             drained = read_local(outbound, inbound)?;
         }
         if refused_until.is_none() && outbound.has_work() {
-            let sent = tokio::select! {
-                biased;
-                // What was sent and not acknowledged is sent again by the next run.
-                _ = stop.notified() => return Ok(None),
-                sent = outbound.send(link) => sent,
+            let (sent, stopping) = {
+                let send = outbound.send(link);
+                tokio::pin!(send);
+                tokio::select! {
+                    biased;
+                    sent = &mut send => (sent, false),
+                    // PostgreSQL's reply is awaited, so that what it committed is acknowledged
+                    // and not sent again by the next run; for at most `STOP_WAIT` (what it may
+                    // have committed then is sent again, as after a crash).
+                    _ = stop.notified() => {
+                        let lost = || SendError::Lost("stopped before PostgreSQL answered".to_owned());
+                        (tokio::time::timeout(STOP_WAIT, &mut send).await.unwrap_or_else(|_| Err(lost())), true)
+                    }
+                }
             };
+            if stopping {
+                if let Err(SendError::Local(e)) = sent {
+                    return Err(e);
+                }
+                commit_with_retry(stop, inbound, Inbound::commit_pending, None).await?;
+                return Ok(None);
+            }
             match sent {
                 Ok(()) => {}
                 Err(SendError::Lost(e)) => return Ok(Some(e)),
@@ -636,6 +653,9 @@ fn read_local(outbound: &mut Outbound, inbound: &mut Inbound) -> Result<bool, St
     }
     Ok(drained)
 }
+
+/// How long a stop waits for PostgreSQL's reply to what the bridge sent.
+const STOP_WAIT: Duration = Duration::from_secs(5);
 
 /// How long after the bridge's first own commit it reads its own commits back.
 const OWN_READBACK: Duration = Duration::from_millis(1);

@@ -531,3 +531,78 @@ fn a_sending_connection_terminated_mid_stream_is_reopened_and_the_other_host_mis
     check_stream(&l.payloads("ev"), sent);
     assert_eq!(b.state().unwrap().get("connects"), "1");
 }
+
+#[test]
+fn a_bridge_stopped_by_sigterm_mid_stream_sends_nothing_twice() {
+    // A clean stop is not a crash: what PostgreSQL committed is acknowledged before the bridge
+    // ends, so a plain PostgreSQL listener gets each transaction once across stops and starts.
+    let Some(pg) = Pg::start() else { return };
+    let mut a = Host::new("stopped");
+    a.start_bridge(&pg.conninfo, &["ev"]);
+    a.wait_connected(1);
+    let mut psql = pg.psql_session();
+    feed(&mut psql, "LISTEN ev;\nSELECT 'listening';\n");
+    std::thread::sleep(Duration::from_millis(300));
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let queue = a.queue();
+    let sent = std::thread::scope(|s| {
+        let sender = s.spawn(|| {
+            let mut c = hark::Connection::open(&queue).unwrap();
+            let mut t = 0usize;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                c.notify("ev", &t.to_string()).unwrap();
+                t += 1;
+                if t % 50 == 0 {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+            t
+        });
+        for round in 0..8 {
+            std::thread::sleep(Duration::from_millis(200));
+            assert!(a.stop_bridge().success(), "log:\n{}", a.log());
+            a.start_bridge(&pg.conninfo, &["ev"]);
+            a.wait_connected(round + 2);
+        }
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        sender.join().unwrap()
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    // Every transaction acknowledged: the subscription is empty once the last was sent.
+    let stat = loop {
+        let out = std::process::Command::new(hark_bin()).arg("stat").arg(a.queue()).output().unwrap();
+        let stat = String::from_utf8_lossy(&out.stdout).into_owned();
+        let line = stat.lines().find(|l| l.contains("subscription bridge.default")).unwrap_or("").to_owned();
+        if line.split_whitespace().nth(5) == Some("0") || Instant::now() > deadline {
+            break stat;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    feed(&mut psql, "SELECT 'done';\n\\q\n");
+    let mut out = String::new();
+    psql.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    let _ = psql.wait();
+    let got: Vec<usize> = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("Asynchronous notification \"ev\" with payload \""))
+        .map(|l| l.split('"').next().unwrap().parse().unwrap())
+        .collect();
+    let mut counts: HashMap<usize, usize> = HashMap::new();
+    for t in &got {
+        *counts.entry(*t).or_default() += 1;
+    }
+    let twice: Vec<usize> = (0..sent).filter(|t| counts.get(t).copied().unwrap_or(0) > 1).collect();
+    let missing: Vec<usize> = (0..sent).filter(|t| !counts.contains_key(t)).collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {sent} never reached PostgreSQL: {:?}…\n{stat}",
+        missing.len(),
+        &missing[..missing.len().min(10)]
+    );
+    assert!(
+        twice.is_empty(),
+        "{} of {sent} sent twice across clean stops: {:?}",
+        twice.len(),
+        &twice[..twice.len().min(10)]
+    );
+}
