@@ -32,6 +32,8 @@ pub struct Inbound {
     /// The bridge's session, shared with its subscription (`outbound::Shared`).
     conn: crate::outbound::Shared,
     name: String,
+    /// The bridge's origin in its end marks.
+    origin: String,
     /// The bridge's two backend PIDs (listening, sending): what it hears from either is its own.
     pub own_pg_pids: [i32; 2],
     group: Vec<PgNote>,
@@ -53,12 +55,14 @@ pub struct Inbound {
 }
 
 impl Inbound {
-    pub fn new(conn: crate::outbound::Shared, name: &str) -> Inbound {
+    /// `origin`: the bridge's own, as its end marks name it.
+    pub fn new(conn: crate::outbound::Shared, name: &str, origin: &str) -> Inbound {
         let max_payload = conn.lock().unwrap_or_else(|e| e.into_inner()).queue().max_payload();
         Inbound {
             max_payload,
             conn,
             name: name.to_owned(),
+            origin: origin.to_owned(),
             own_pg_pids: [0; 2],
             group: Vec::new(),
             group_pid: 0,
@@ -93,7 +97,9 @@ impl Inbound {
                 *slot = None;
                 return Ok(());
             }
-            if self.last_txn.get(origin).is_some_and(|last| *last >= txn) {
+            // Its own origin: the bridge's own transaction under a PID no longer its own (a
+            // backend of an earlier connection or run, killed or cut off, committed it late).
+            if origin == self.origin || self.last_txn.get(origin).is_some_and(|last| *last >= txn) {
                 self.repeats_skipped += 1;
                 self.group.clear();
                 self.seen.clear();
@@ -259,7 +265,7 @@ mod tests {
         }
         let mut listener = hark::Connection::with_options(&dir, &options).unwrap();
         listener.listen("ev").unwrap();
-        let mut inbound = Inbound::new(shared.clone(), "t");
+        let mut inbound = Inbound::new(shared.clone(), "t", "t@here#1");
         let note = |channel: &str, payload: &str| PgNote { channel: channel.into(), payload: payload.into(), pid: 7 };
         let mut first = Some(note("ev", "from postgresql"));
         inbound.push(&mut first).unwrap();

@@ -42,7 +42,8 @@
 //!    came and what PostgreSQL delivered meanwhile is committed.
 //! 3. **PostgreSQL to local** (`inbound.rs`). Notifications arrive in PostgreSQL's order, each
 //!    transaction's together. Those carrying either of the bridge's backend PIDs are its own sends
-//!    and are skipped (no echo). The rest are grouped back into their transactions (exactly, for
+//!    and are skipped (no echo), and so is a transaction whose end mark names the bridge's own
+//!    origin (a backend of an earlier connection or run that committed it late). The rest are grouped back into their transactions (exactly, for
 //!    another bridge's transactions, which end with a mark; by backend PID and arrival for other
 //!    clients, and for a PID that sent a mark once but whose group waited a second for its
 //!    mark: PostgreSQL gave a gone bridge's PID to another client) and each group is committed
@@ -268,11 +269,12 @@ impl Setup {
         // commits do not wake it (hark wakes no session by its own commit), so the listeners are
         // woken alone, and `serve` reads the bridge's own transactions back a moment later.
         let shared: outbound::Shared = Arc::new(Mutex::new(sub_conn));
-        let mut inbound = Inbound::new(shared.clone(), &config.name);
+        let origin = origin(&config)?;
+        let mut inbound = Inbound::new(shared.clone(), &config.name, &origin);
         for (origin, txn) in &received {
             inbound.learn(origin, *txn);
         }
-        let outbound = Outbound::new(shared, origins_file, &config.name, &origin(&config)?, received);
+        let outbound = Outbound::new(shared, origins_file, &config.name, &origin, received);
         Ok(Setup { config, pg, inbound, outbound, file, state, listened_before })
     }
 }

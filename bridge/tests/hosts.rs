@@ -606,3 +606,27 @@ fn a_bridge_stopped_by_sigterm_mid_stream_sends_nothing_twice() {
         &twice[..twice.len().min(10)]
     );
 }
+
+#[test]
+fn a_transaction_a_killed_bridges_backend_commits_late_is_not_echoed_after_the_restart() {
+    // The bridge is killed while its sending backend has a transaction it has not run yet (the
+    // backend is stopped); the restarted bridge listens before that backend runs it. PostgreSQL
+    // then delivers the bridge's own transaction under a PID that is no longer the bridge's: its
+    // end mark still names this bridge's origin, and it must not come back to the host.
+    let Some(pg) = Pg::start() else { return };
+    let mut a = Host::new("late");
+    a.start_bridge(&pg.conninfo, &["ev"]);
+    a.wait_connected(1);
+    let sender: i32 = a.state().unwrap().get("pg_sender_pid").parse().unwrap();
+    let mut l = Listener::new(&a, &["ev"]);
+    // SAFETY: signals to a PostgreSQL backend process of this test's own cluster.
+    unsafe { libc::kill(sender, libc::SIGSTOP) };
+    a.connect().notify("ev", "ping").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    a.kill_bridge();
+    a.start_bridge(&pg.conninfo, &["ev"]);
+    a.wait_connected(2);
+    unsafe { libc::kill(sender, libc::SIGCONT) };
+    l.until(3, |_| false);
+    assert_eq!(l.payloads("ev"), ["ping"], "the host's own transaction, once; log:\n{}", a.log());
+}
