@@ -269,7 +269,8 @@ impl Setup {
         // commits do not wake it (hark wakes no session by its own commit), so the listeners are
         // woken alone, and `serve` reads the bridge's own transactions back a moment later.
         let shared: outbound::Shared = Arc::new(Mutex::new(sub_conn));
-        let origin = origin(&config)?;
+        let queue_id = shared.lock().unwrap_or_else(|e| e.into_inner()).queue().queue_id();
+        let origin = origin(&config, queue_id)?;
         let mut inbound = Inbound::new(shared.clone(), &config.name, &origin);
         for (origin, txn) in &received {
             inbound.learn(origin, *txn);
@@ -285,9 +286,10 @@ pub fn subscription_name(bridge: &str) -> String {
 }
 
 /// The bridge's name in its end marks: its name, this machine's name, and a tag of this queue
-/// (this boot's id and the control file's identity), so that the commit numbers it sends, which
-/// restart from zero with a new queue, are never taken for an earlier queue's.
-fn origin(config: &Config) -> Result<String, String> {
+/// (this boot's id, the control file's identity and the queue's random id: a queue removed and
+/// created anew at the same path may get the same inode number), so that the commit numbers it
+/// sends, which restart from zero with a new queue, are never taken for an earlier queue's.
+fn origin(config: &Config, queue_id: u64) -> Result<String, String> {
     let mut host = [0u8; 256];
     // SAFETY: gethostname writes at most len bytes into our buffer.
     let host = if unsafe { libc::gethostname(host.as_mut_ptr().cast(), host.len()) } == 0 {
@@ -301,7 +303,7 @@ fn origin(config: &Config) -> Result<String, String> {
         .map_err(|e| format!("could not look at {}: {e}", config.dir.join("control").display()))?;
     use std::os::unix::fs::MetadataExt;
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in format!("{}|{}|{}", boot.trim(), control.dev(), control.ino()).bytes() {
+    for b in format!("{}|{}|{}|{queue_id}", boot.trim(), control.dev(), control.ino()).bytes() {
         h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
     }
     Ok(format!("{}@{host}#{h:016x}", config.name))
