@@ -99,15 +99,14 @@ impl State {
             err.truncate(cut);
         }
         let mut s = format!(
-            "name={}\npid={}\nstate={}\nsince={}\npostgres={}\nchannels={}\npg_backend_pid={}\npg_sender_pid={}\nconnects={}\n\
+            "name={}\npid={}\nstate={}\nsince={}\npostgres={}\npg_backend_pid={}\npg_sender_pid={}\nconnects={}\n\
              retry_in_ms={}\nlast_error={}\nto_pg_transactions={}\nto_pg_notifications={}\nfrom_pg_transactions={}\n\
-             from_pg_notifications={}\ntoo_long={}\ngaps_signalled={}\nrepeats_skipped={}\nend\n",
+             from_pg_notifications={}\ntoo_long={}\ngaps_signalled={}\nrepeats_skipped={}\nchannels={}\nend\n",
             self.name,
             self.pid,
             self.phase.name(),
             self.since,
             self.postgres,
-            self.channels.join(","),
             self.pg_backend_pid.map(|p| p.to_string()).unwrap_or_default(),
             self.pg_sender_pid.map(|p| p.to_string()).unwrap_or_default(),
             self.connects,
@@ -120,6 +119,8 @@ impl State {
             self.too_long,
             self.gaps_signalled,
             self.repeats_skipped,
+            // Last: a list too long for the file is what is cut.
+            self.channels.join(","),
         );
         if s.len() > FILE_SIZE - 1 {
             let mut cut = FILE_SIZE - 5;

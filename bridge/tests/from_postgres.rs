@@ -258,3 +258,26 @@ fn two_bridges_on_one_queue_and_database_do_not_send_each_others_commits_back_an
     assert_eq!(l.got.len(), 2, "one commit by each bridge, nothing sent back and forth: {} received", l.got.len());
     assert_eq!(sent, ["0", "0"], "neither bridge sends what a bridge committed from PostgreSQL");
 }
+
+#[test]
+fn a_bridge_of_many_channels_still_signals_the_gap_after_a_restart_and_shows_its_state() {
+    // The state file has a fixed size: a long list of channels must not push out what follows
+    // it (the connection count, by which a restarted bridge knows it listened before, and the
+    // last error and counters `hark stat` shows).
+    let Some(pg) = Pg::start() else { return };
+    let mut h = Host::new("many");
+    let names: Vec<String> = (0..150).map(|i| format!("orders.region-{i:03}")).collect();
+    let channels: Vec<&str> = names.iter().map(String::as_str).collect();
+    h.start_bridge(&pg.conninfo, &channels);
+    h.wait_connected(1);
+    let mut l = Listener::new(&h, &["orders.region-149", "hark.bridge.gap"]);
+    h.kill_bridge();
+    h.start_bridge(&pg.conninfo, &channels);
+    h.wait_connected(2);
+    pg.psql("NOTIFY \"orders.region-149\", 'after'");
+    assert!(l.until(10, |g| g.iter().any(|n| n.1 == "after")), "{:?}; log:\n{}", l.got, h.log());
+    let got: Vec<&str> = l.got.iter().map(|g| g.0.as_str()).collect();
+    assert_eq!(got, ["hark.bridge.gap", "orders.region-149"], "the restart is signalled");
+    let r = h.state().unwrap();
+    assert!(r.get("channels").starts_with("orders.region-000,orders.region-001,"), "{:?}", r.fields);
+}
