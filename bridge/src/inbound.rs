@@ -169,6 +169,12 @@ impl Inbound {
         !self.group.is_empty() && !self.bridges.contains(&self.group_pid)
     }
 
+    /// When a group of a client other than a bridge is committed: `QUIET` after its last
+    /// notification arrived.
+    pub fn quiet_deadline(&self) -> Option<tokio::time::Instant> {
+        self.waits_for_quiet().then(|| self.last_arrival + QUIET)
+    }
+
     /// When a group of a PID taken for a bridge's stops waiting for its end mark (`MARK_WAIT`).
     pub fn mark_deadline(&self) -> Option<tokio::time::Instant> {
         (!self.group.is_empty() && self.bridges.contains(&self.group_pid)).then(|| self.last_arrival + MARK_WAIT)

@@ -494,6 +494,19 @@ async fn serve(
             own_unread = None;
             drained = read_local(outbound, inbound)?;
         }
+        // A group's wait for the rest of its transaction ends at its deadline, checked here too:
+        // a local queue that wakes the bridge without pause would keep the timer below from ever
+        // firing.
+        let now = tokio::time::Instant::now();
+        let quiet = inbound.quiet_deadline().is_some_and(|t| t <= now);
+        if quiet || inbound.mark_deadline().is_some_and(|t| t <= now) {
+            let end: fn(&mut Inbound) -> hark::Result<()> =
+                if quiet { Inbound::commit_pending } else { Inbound::end_unmarked };
+            let room = Some((&mut **outbound, &*link));
+            if let Some(e) = commit_with_retry(stop, inbound, end, room).await? {
+                return Ok(Some(e));
+            }
+        }
         if refused_until.is_none() && outbound.has_work() {
             let (sent, stopping) = {
                 let send = outbound.send(link);
@@ -549,8 +562,7 @@ async fn serve(
             drained = read_local(outbound, inbound)?;
             continue;
         }
-        let quiet = inbound.waits_for_quiet();
-        let mark_deadline = inbound.mark_deadline();
+        let group_deadline = inbound.quiet_deadline().or(inbound.mark_deadline());
         let retry_at = refused_until.unwrap_or_else(tokio::time::Instant::now);
         tokio::select! {
             biased;
@@ -584,18 +596,8 @@ async fn serve(
                     inbound.learn(&origin, txn);
                 }
             }
-            _ = tokio::time::sleep(inbound::QUIET), if quiet => {
-                let room = Some((&mut **outbound, &*link));
-                if let Some(e) = commit_with_retry(stop, inbound, Inbound::commit_pending, room).await? {
-                    return Ok(Some(e));
-                }
-            }
-            _ = tokio::time::sleep_until(mark_deadline.unwrap_or_else(tokio::time::Instant::now)), if mark_deadline.is_some() => {
-                let room = Some((&mut **outbound, &*link));
-                if let Some(e) = commit_with_retry(stop, inbound, Inbound::end_unmarked, room).await? {
-                    return Ok(Some(e));
-                }
-            }
+            // The group is committed at the top of the loop.
+            _ = tokio::time::sleep_until(group_deadline.unwrap_or_else(tokio::time::Instant::now)), if group_deadline.is_some() => {}
             _ = tokio::time::sleep_until(retry_at), if refused_until.is_some() => {}
             _ = tokio::time::sleep_until(own_unread.unwrap_or_else(tokio::time::Instant::now) + OWN_READBACK), if own_unread.is_some() => {}
             _ = tick.tick() => {}

@@ -663,3 +663,35 @@ fn a_queue_removed_and_created_anew_is_not_taken_for_the_old_one_by_other_hosts(
     assert!(l.until(10, |g| g.len() == 8), "{:?}; log of b:\n{}", l.got, b.log());
     assert_eq!(l.payloads("ev")[5..], ["new-0", "new-1", "new-2"]);
 }
+
+#[test]
+fn a_plain_clients_notification_is_committed_while_the_host_streams_without_pause() {
+    // A group of a plain PostgreSQL client ends when nothing more came for a moment; a busy local
+    // stream (each commit wakes the bridge) must not keep that moment from ever coming.
+    let Some(pg) = Pg::start() else { return };
+    let mut a = Host::new("busy");
+    a.start_bridge(&pg.conninfo, &["ev", "from-psql"]);
+    a.wait_connected(1);
+    let mut l = Listener::new(&a, &["from-psql"]);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let queue = a.queue();
+    let heard = std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut c = hark::Connection::open(&queue).unwrap();
+            let mut t = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                c.notify("ev", &t.to_string()).unwrap();
+                t += 1;
+                if t % 4 == 0 {
+                    std::thread::sleep(Duration::from_micros(50));
+                }
+            }
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        pg.psql("NOTIFY \"from-psql\", 'hello'");
+        let heard = l.until(5, |g| !g.is_empty());
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        heard
+    });
+    assert!(heard, "the psql notification waited for the stream to pause; log:\n{}", a.log());
+}
