@@ -142,16 +142,19 @@ pub fn now_secs() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
+/// The longest bridge name: its subscription, `bridge.NAME`, is at most 63 bytes.
+pub const MAX_NAME_LEN: usize = 63 - "bridge.".len();
+
 /// A bridge name is part of a file name and of the subscription's name: letters, digits, `_`,
-/// `-` and `.`, at most 63 bytes.
+/// `-` and `.`, at most [`MAX_NAME_LEN`] bytes.
 pub fn check_name(name: &str) -> Result<(), String> {
     if name.is_empty()
-        || name.len() > 63
+        || name.len() > MAX_NAME_LEN
         || name.starts_with('.')
         || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
     {
         return Err(format!(
-            "invalid bridge name \"{name}\": use 1 to 63 letters, digits, '_', '-' or '.' (not first)"
+            "invalid bridge name \"{name}\": use 1 to {MAX_NAME_LEN} letters, digits, '_', '-' or '.' (not first)"
         ));
     }
     Ok(())

@@ -281,3 +281,34 @@ fn a_bridge_of_many_channels_still_signals_the_gap_after_a_restart_and_shows_its
     let r = h.state().unwrap();
     assert!(r.get("channels").starts_with("orders.region-000,orders.region-001,"), "{:?}", r.fields);
 }
+
+#[test]
+fn a_bridge_name_too_long_for_its_subscription_is_refused_by_name_and_leaves_nothing_behind() {
+    // The subscription is `bridge.NAME`, at most 63 bytes like any hark name.
+    let q = Scratch::new("longname");
+    let run = |name: &str| {
+        Command::new(hark_bin())
+            .arg("bridge")
+            .arg(q.0.join("q"))
+            .args(["--name", name, "--postgres", "host=/nonexistent", "--max-backoff", "0.1", "--channel", "ev"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let out = run(&"n".repeat(57)).wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("invalid bridge name"), "{err}");
+    let left: Vec<_> = std::fs::read_dir(q.0.join("q"))
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(!left.iter().any(|f| f.to_string_lossy().starts_with("bridge.")), "{left:?}");
+    // The longest name that fits runs.
+    let mut ok = run(&"n".repeat(56));
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(ok.try_wait().unwrap().is_none(), "the bridge of a 56-byte name runs");
+    // SAFETY: kill on our own child's pid.
+    unsafe { libc::kill(ok.id() as i32, libc::SIGTERM) };
+    assert!(ok.wait().unwrap().success());
+}
