@@ -86,7 +86,11 @@ impl Inbound {
             return Ok(());
         }
         if n.channel == wire::PG_TXN {
-            let Some((origin, txn)) = wire::parse_end_mark(&n.payload) else {
+            // A mark whose origin the local queue could not hold in the transaction's origin
+            // notification is no bridge's (their origins are short): a client's.
+            let fits =
+                |origin: &str, txn| wire::origin_payload(&self.name, Some((origin, txn))).len() <= self.max_payload;
+            let Some((origin, txn)) = wire::parse_end_mark(&n.payload).filter(|(o, t)| fits(o, *t)) else {
                 *slot = None;
                 return Ok(()); // someone else's NOTIFY on the mark channel
             };

@@ -312,3 +312,18 @@ fn a_bridge_name_too_long_for_its_subscription_is_refused_by_name_and_leaves_not
     unsafe { libc::kill(ok.id() as i32, libc::SIGTERM) };
     assert!(ok.wait().unwrap().success());
 }
+
+#[test]
+fn an_end_mark_too_long_for_the_local_queue_does_not_end_the_bridge() {
+    // The origin of an end mark goes into the local transaction's first notification: a client
+    // writing a mark whose origin is too long for the queue's payloads must not stop the bridge.
+    let Some(pg) = Pg::start() else { return };
+    let mut h = Host::new("longmark");
+    h.start_bridge(&pg.conninfo, &["ev"]);
+    h.wait_connected(1);
+    let mut l = Listener::new(&h, &["ev"]);
+    pg.psql("BEGIN; NOTIFY ev, 'with the mark'; SELECT pg_notify('hark.bridge', 'end ' || repeat('o', 7990) || ' 1'); COMMIT;");
+    pg.psql("NOTIFY ev, 'next'");
+    assert!(l.until(10, |g| g.iter().any(|n| n.1 == "next")), "{:?}; log:\n{}", l.got, h.log());
+    assert_eq!(l.payloads("ev"), ["with the mark", "next"]);
+}
