@@ -218,7 +218,28 @@ impl Inbound {
             if conn.transaction_status() != hark::TransactionStatus::Idle {
                 let _ = conn.rollback();
             }
-            return Err(e);
+            // Refused by a queue that holds nothing: the transaction is larger than the whole
+            // queue and would wait for ever. It is left out, and local listeners told (a gap).
+            let empty = || conn.queue().stats().is_ok_and(|s| s.head == s.tail);
+            if e.kind() != hark::ErrorKind::QueueFull || !empty() {
+                return Err(e);
+            }
+            let bytes: usize = self.group.iter().map(|n| n.channel.len() + n.payload.len()).sum();
+            eprintln!(
+                "hark bridge: not committed locally: a transaction of {} notifications ({bytes} bytes) from PostgreSQL, larger than the queue",
+                self.group.len()
+            );
+            let payload = format!(
+                "{{\"bridge\":{},\"reason\":\"too_large\",\"notifications\":{},\"bytes\":{bytes},\"pid\":{}}}",
+                wire::json_string(&self.name),
+                self.group.len(),
+                self.group_pid
+            );
+            conn.notify(wire::LOCAL_GAP, &payload)?;
+            drop(conn);
+            self.group.clear();
+            self.seen.clear();
+            return Ok(());
         }
         drop(conn);
         self.transactions += 1;

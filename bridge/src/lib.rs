@@ -65,7 +65,8 @@
 //!    the bridge was disconnected, or not running, is lost. Each time the bridge listens again
 //!    after having listened before (in this process or an earlier one of the same name on this
 //!    queue), it commits a notification on `hark.bridge.gap` before anything else, so that local
-//!    listeners that care hear of the gap instead of silence. The other way, a subscription cut
+//!    listeners that care hear of the gap instead of silence. So does a PostgreSQL transaction
+//!    larger than the whole local queue (refused by an empty queue), which is left out. The other way, a subscription cut
 //!    at its lag limit ([`Config::max_lag_bytes`]) sends `hark.bridge.gap` to PostgreSQL.
 //!
 //! ## What is not guaranteed

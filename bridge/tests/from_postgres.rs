@@ -327,3 +327,26 @@ fn an_end_mark_too_long_for_the_local_queue_does_not_end_the_bridge() {
     assert!(l.until(10, |g| g.iter().any(|n| n.1 == "next")), "{:?}; log:\n{}", l.got, h.log());
     assert_eq!(l.payloads("ev"), ["with the mark", "next"]);
 }
+
+#[test]
+fn a_postgresql_transaction_larger_than_the_local_queue_does_not_wedge_the_bridge() {
+    // It can never be committed whole: the bridge would wait for room for ever, committing
+    // nothing more from PostgreSQL. It is left out, and a gap says so.
+    let Some(pg) = Pg::start() else { return };
+    let mut h = Host::new("tiny");
+    let options = hark::Options { max_queue_size: Some(1 << 20), ..hark::Options::new() }.segment_size(64 << 10);
+    drop(hark::Connection::with_options(h.queue(), &options).unwrap());
+    h.start_bridge(&pg.conninfo, &["ev"]);
+    h.wait_connected(1);
+    let mut l = Listener::new(&h, &["ev", "hark.bridge.gap"]);
+    pg.psql("SELECT count(pg_notify('ev', i || repeat('x', 7000))) FROM generate_series(1, 300) i");
+    pg.psql("NOTIFY ev, 'next'");
+    let ok = l.until(10, |g| g.iter().any(|n| n.1 == "next"));
+    let out = Command::new(hark_bin()).arg("stat").arg(h.queue()).output().unwrap();
+    assert!(ok, "{} received; log:\n{}\n{}", l.got.len(), h.log(), String::from_utf8_lossy(&out.stdout));
+    let got: Vec<(&str, &str)> = l.got.iter().map(|g| (g.0.as_str(), g.1.as_str())).collect();
+    assert_eq!(got.len(), 2, "{:?}", got.iter().map(|g| (g.0, &g.1[..g.1.len().min(80)])).collect::<Vec<_>>());
+    assert_eq!(got[0].0, "hark.bridge.gap");
+    assert!(got[0].1.contains("\"reason\":\"too_large\",\"notifications\":300,"), "{}", got[0].1);
+    assert_eq!(got[1], ("ev", "next"));
+}
