@@ -552,7 +552,7 @@ fn a_bridge_stopped_by_sigterm_mid_stream_sends_nothing_twice() {
             while !stop.load(std::sync::atomic::Ordering::SeqCst) {
                 c.notify("ev", &t.to_string()).unwrap();
                 t += 1;
-                if t % 50 == 0 {
+                if t.is_multiple_of(50) {
                     std::thread::sleep(Duration::from_millis(1));
                 }
             }
@@ -682,7 +682,7 @@ fn a_plain_clients_notification_is_committed_while_the_host_streams_without_paus
             while !stop.load(std::sync::atomic::Ordering::SeqCst) {
                 c.notify("ev", &t.to_string()).unwrap();
                 t += 1;
-                if t % 4 == 0 {
+                if t.is_multiple_of(4) {
                     std::thread::sleep(Duration::from_micros(50));
                 }
             }
