@@ -497,7 +497,17 @@ async fn serve(
         }
         // A group's wait for the rest of its transaction ends at its deadline, checked here too:
         // a local queue that wakes the bridge without pause would keep the timer below from ever
-        // firing.
+        // firing. What already arrived is taken first (it may continue the group), as the select
+        // below takes notifications before any timer.
+        let passed = |i: &Inbound| {
+            let now = tokio::time::Instant::now();
+            i.quiet_deadline().or(i.mark_deadline()).is_some_and(|t| t <= now)
+        };
+        if passed(inbound) {
+            if let Some(e) = take_arrived(stop, inbound, outbound, link).await? {
+                return Ok(Some(e));
+            }
+        }
         let now = tokio::time::Instant::now();
         let quiet = inbound.quiet_deadline().is_some_and(|t| t <= now);
         if quiet || inbound.mark_deadline().is_some_and(|t| t <= now) {
