@@ -6,7 +6,8 @@
 //! Where a transaction ends: PostgreSQL delivers a transaction's notifications together and in
 //! order, but its protocol does not mark the end. A bridge's transactions end with an end mark
 //! (`wire::PG_TXN`), and a bridge's connection sends nothing else: once a backend PID has sent an
-//! end mark, its groups end only at one, so they are committed exactly. For any other sender
+//! end mark, its groups end only at one, so they are committed exactly (or after [`MARK_WAIT`]
+//! without one: then the PID is no longer a bridge's, see there). For any other sender
 //! (psql, an application) the group is the run of notifications from one backend PID that arrive together: it ends at a
 //! notification from another backend, at a repeated (channel, payload) (PostgreSQL folded
 //! duplicates within a transaction, so a repeat is a new transaction, and hark would fold it),
@@ -21,14 +22,26 @@ use std::time::Duration;
 /// How long a group of a client other than a bridge waits for more of its transaction before it is committed.
 pub const QUIET: Duration = Duration::from_millis(2);
 
+/// How long a group of a backend PID taken for a bridge's waits for its end mark. A bridge's
+/// transaction arrives whole, mark last, so a group still open after this is not a bridge's:
+/// the PID was a bridge's and PostgreSQL gave it to a new client, or a client sent an end mark
+/// itself. It is committed, and the PID is no longer taken for a bridge's.
+pub const MARK_WAIT: Duration = Duration::from_secs(1);
+
 pub struct Inbound {
     /// The bridge's session, shared with its subscription (`outbound::Shared`).
     conn: crate::outbound::Shared,
     name: String,
+    /// The bridge's origin in its end marks.
+    origin: String,
     /// The bridge's two backend PIDs (listening, sending): what it hears from either is its own.
     pub own_pg_pids: [i32; 2],
     group: Vec<PgNote>,
     group_pid: i32,
+    /// The local queue's longest payload.
+    max_payload: usize,
+    /// When the group's last notification arrived.
+    last_arrival: tokio::time::Instant,
     /// Backend PIDs that sent an end mark on this connection: bridges.
     bridges: HashSet<i32>,
     seen: HashSet<(String, String)>,
@@ -42,13 +55,18 @@ pub struct Inbound {
 }
 
 impl Inbound {
-    pub fn new(conn: crate::outbound::Shared, name: &str) -> Inbound {
+    /// `origin`: the bridge's own, as its end marks name it.
+    pub fn new(conn: crate::outbound::Shared, name: &str, origin: &str) -> Inbound {
+        let max_payload = conn.lock().unwrap_or_else(|e| e.into_inner()).queue().max_payload();
         Inbound {
+            max_payload,
             conn,
             name: name.to_owned(),
+            origin: origin.to_owned(),
             own_pg_pids: [0; 2],
             group: Vec::new(),
             group_pid: 0,
+            last_arrival: tokio::time::Instant::now(),
             bridges: HashSet::new(),
             seen: HashSet::new(),
             last_txn: HashMap::new(),
@@ -68,7 +86,11 @@ impl Inbound {
             return Ok(());
         }
         if n.channel == wire::PG_TXN {
-            let Some((origin, txn)) = wire::parse_end_mark(&n.payload) else {
+            // A mark whose origin the local queue could not hold in the transaction's origin
+            // notification is no bridge's (their origins are short): a client's.
+            let fits =
+                |origin: &str, txn| wire::origin_payload(&self.name, Some((origin, txn))).len() <= self.max_payload;
+            let Some((origin, txn)) = wire::parse_end_mark(&n.payload).filter(|(o, t)| fits(o, *t)) else {
                 *slot = None;
                 return Ok(()); // someone else's NOTIFY on the mark channel
             };
@@ -79,7 +101,9 @@ impl Inbound {
                 *slot = None;
                 return Ok(());
             }
-            if self.last_txn.get(origin).is_some_and(|last| *last >= txn) {
+            // Its own origin: the bridge's own transaction under a PID no longer its own (a
+            // backend of an earlier connection or run, killed or cut off, committed it late).
+            if origin == self.origin || self.last_txn.get(origin).is_some_and(|last| *last >= txn) {
                 self.repeats_skipped += 1;
                 self.group.clear();
                 self.seen.clear();
@@ -104,8 +128,37 @@ impl Inbound {
         if !self.bridges.contains(&n.pid) {
             self.seen.insert((n.channel.clone(), n.payload.clone()));
         }
-        self.group.push(n);
+        let n = self.fit(n);
+        self.group.extend(n);
+        self.last_arrival = tokio::time::Instant::now();
         Ok(())
+    }
+
+    /// A notification whose payload the local queue cannot hold (it was created with a smaller
+    /// `max_payload` than PostgreSQL's) is replaced by one on `hark.bridge.dropped` saying so,
+    /// and said on standard error: committed as it is, it would fail its whole transaction.
+    fn fit(&self, n: PgNote) -> Option<PgNote> {
+        if n.payload.len() <= self.max_payload {
+            return Some(n);
+        }
+        eprintln!(
+            "hark bridge: not committed locally: a payload of {} bytes on channel \"{}\" (the queue's max_payload is {} bytes)",
+            n.payload.len(),
+            n.channel,
+            self.max_payload
+        );
+        let payload = format!(
+            "{{\"bridge\":{},\"channel\":{},\"bytes\":{},\"pid\":{}}}",
+            wire::json_string(&self.name),
+            wire::json_string(&n.channel),
+            n.payload.len(),
+            n.pid
+        );
+        (payload.len() <= self.max_payload).then(|| PgNote {
+            channel: wire::LOCAL_DROPPED.to_owned(),
+            payload,
+            pid: n.pid,
+        })
     }
 
     /// Takes what an earlier run of the bridge committed from `origin` (read back from the queue
@@ -118,6 +171,25 @@ impl Inbound {
     /// Whether a group of a client other than a bridge waits for the quiet moment that ends it.
     pub fn waits_for_quiet(&self) -> bool {
         !self.group.is_empty() && !self.bridges.contains(&self.group_pid)
+    }
+
+    /// When a group of a client other than a bridge is committed: `QUIET` after its last
+    /// notification arrived.
+    pub fn quiet_deadline(&self) -> Option<tokio::time::Instant> {
+        self.waits_for_quiet().then(|| self.last_arrival + QUIET)
+    }
+
+    /// When a group of a PID taken for a bridge's stops waiting for its end mark (`MARK_WAIT`).
+    pub fn mark_deadline(&self) -> Option<tokio::time::Instant> {
+        (!self.group.is_empty() && self.bridges.contains(&self.group_pid)).then(|| self.last_arrival + MARK_WAIT)
+    }
+
+    /// The group's end mark did not come (`MARK_WAIT`): commits it as a plain client's, and no
+    /// longer takes its PID for a bridge's.
+    pub fn end_unmarked(&mut self) -> hark::Result<()> {
+        self.commit_pending()?;
+        self.bridges.remove(&self.group_pid);
+        Ok(())
     }
 
     /// Commits the group gathered so far (also a bridge's transaction cut short by a lost
@@ -146,7 +218,28 @@ impl Inbound {
             if conn.transaction_status() != hark::TransactionStatus::Idle {
                 let _ = conn.rollback();
             }
-            return Err(e);
+            // Refused by a queue that holds nothing: the transaction is larger than the whole
+            // queue and would wait for ever. It is left out, and local listeners told (a gap).
+            let empty = || conn.queue().stats().is_ok_and(|s| s.head == s.tail);
+            if e.kind() != hark::ErrorKind::QueueFull || !empty() {
+                return Err(e);
+            }
+            let bytes: usize = self.group.iter().map(|n| n.channel.len() + n.payload.len()).sum();
+            eprintln!(
+                "hark bridge: not committed locally: a transaction of {} notifications ({bytes} bytes) from PostgreSQL, larger than the queue",
+                self.group.len()
+            );
+            let payload = format!(
+                "{{\"bridge\":{},\"reason\":\"too_large\",\"notifications\":{},\"bytes\":{bytes},\"pid\":{}}}",
+                wire::json_string(&self.name),
+                self.group.len(),
+                self.group_pid
+            );
+            conn.notify(wire::LOCAL_GAP, &payload)?;
+            drop(conn);
+            self.group.clear();
+            self.seen.clear();
+            return Ok(());
         }
         drop(conn);
         self.transactions += 1;
@@ -203,7 +296,7 @@ mod tests {
         }
         let mut listener = hark::Connection::with_options(&dir, &options).unwrap();
         listener.listen("ev").unwrap();
-        let mut inbound = Inbound::new(shared.clone(), "t");
+        let mut inbound = Inbound::new(shared.clone(), "t", "t@here#1");
         let note = |channel: &str, payload: &str| PgNote { channel: channel.into(), payload: payload.into(), pid: 7 };
         let mut first = Some(note("ev", "from postgresql"));
         inbound.push(&mut first).unwrap();

@@ -42,17 +42,20 @@
 //!    came and what PostgreSQL delivered meanwhile is committed.
 //! 3. **PostgreSQL to local** (`inbound.rs`). Notifications arrive in PostgreSQL's order, each
 //!    transaction's together. Those carrying either of the bridge's backend PIDs are its own sends
-//!    and are skipped (no echo). The rest are grouped back into their transactions (exactly, for
+//!    and are skipped (no echo), and so is a transaction whose end mark names the bridge's own
+//!    origin (a backend of an earlier connection or run that committed it late). The rest are grouped back into their transactions (exactly, for
 //!    another bridge's transactions, which end with a mark; by backend PID and arrival for other
-//!    clients) and each group is committed as one local transaction by the bridge's session, whose
-//!    first notification is on `hark.bridge.origin` with the bridge's name. That mark is what step
-//!    2 skips: it is in the queue with the transaction, so a replay after a crash of the bridge
-//!    recognises it too (a backend PID would not survive the restart). A session's own commit does
-//!    not wake it: the bridge reads its own transactions back (and acknowledges them) 1 ms after
+//!    clients, and for a PID that sent a mark once but whose group waited a second for its
+//!    mark: PostgreSQL gave a gone bridge's PID to another client) and each group is committed
+//!    as one local transaction by the bridge's session, whose first notification is on
+//!    `hark.bridge.origin` with the bridge's name. That mark is what step 2 skips: it is in the
+//!    queue with the transaction, so a replay after a crash of the bridge recognises it too (a
+//!    backend PID would not survive the restart). A session's own commit does not wake it: the bridge reads its own transactions back (and acknowledges them) 1 ms after
 //!    the first of them, together, off the listeners' wake-up.
 //! 4. **Repeats.** A transaction is sent twice only when PostgreSQL committed it and the bridge
 //!    did not record it locally: the connection was lost between sending COMMIT and its reply,
-//!    or the bridge died between the reply and the acknowledgement. A receiving bridge remembers
+//!    or the bridge died between the reply and the acknowledgement (a bridge told to stop waits
+//!    for the reply to what it sent, up to `STOP_WAIT`, and acknowledges what it committed). A receiving bridge remembers
 //!    the last commit number of each origin and skips a marked transaction it already committed,
 //!    so its host's listeners get each transaction once, also across its own restarts: the
 //!    number travels in the local transaction's `hark.bridge.origin` notification and, once the
@@ -62,14 +65,16 @@
 //!    the bridge was disconnected, or not running, is lost. Each time the bridge listens again
 //!    after having listened before (in this process or an earlier one of the same name on this
 //!    queue), it commits a notification on `hark.bridge.gap` before anything else, so that local
-//!    listeners that care hear of the gap instead of silence. The other way, a subscription cut
+//!    listeners that care hear of the gap instead of silence. So does a PostgreSQL transaction
+//!    larger than the whole local queue (refused by an empty queue), which is left out. The other way, a subscription cut
 //!    at its lag limit ([`Config::max_lag_bytes`]) sends `hark.bridge.gap` to PostgreSQL.
 //!
 //! ## What is not guaranteed
 //!
 //! PostgreSQL's payloads are shorter than 8,000 bytes: a longer local one is not sent (the rest of
 //! its transaction is), and `hark.bridge.dropped` on PostgreSQL, standard error and `hark stat`
-//! say so. PostgreSQL's queue is 8 GB and a listener that falls behind holds it back for every
+//! say so; the other way, a payload longer than a queue's smaller `max_payload` is left out of
+//! its transaction, and a local `hark.bridge.dropped` says so. PostgreSQL's queue is 8 GB and a listener that falls behind holds it back for every
 //! client of the database. Transactions of clients other than bridges are regrouped from their
 //! arrival: two that one backend commits back to back may be committed locally as one (in
 //! order, nothing folded). Notifications PostgreSQL delivered while the bridge was away are lost
@@ -265,11 +270,13 @@ impl Setup {
         // commits do not wake it (hark wakes no session by its own commit), so the listeners are
         // woken alone, and `serve` reads the bridge's own transactions back a moment later.
         let shared: outbound::Shared = Arc::new(Mutex::new(sub_conn));
-        let mut inbound = Inbound::new(shared.clone(), &config.name);
+        let queue_id = shared.lock().unwrap_or_else(|e| e.into_inner()).queue().queue_id();
+        let origin = origin(&config, queue_id)?;
+        let mut inbound = Inbound::new(shared.clone(), &config.name, &origin);
         for (origin, txn) in &received {
             inbound.learn(origin, *txn);
         }
-        let outbound = Outbound::new(shared, origins_file, &config.name, &origin(&config)?, received);
+        let outbound = Outbound::new(shared, origins_file, &config.name, &origin, received);
         Ok(Setup { config, pg, inbound, outbound, file, state, listened_before })
     }
 }
@@ -280,9 +287,10 @@ pub fn subscription_name(bridge: &str) -> String {
 }
 
 /// The bridge's name in its end marks: its name, this machine's name, and a tag of this queue
-/// (this boot's id and the control file's identity), so that the commit numbers it sends, which
-/// restart from zero with a new queue, are never taken for an earlier queue's.
-fn origin(config: &Config) -> Result<String, String> {
+/// (this boot's id, the control file's identity and the queue's random id: a queue removed and
+/// created anew at the same path may get the same inode number), so that the commit numbers it
+/// sends, which restart from zero with a new queue, are never taken for an earlier queue's.
+fn origin(config: &Config, queue_id: u64) -> Result<String, String> {
     let mut host = [0u8; 256];
     // SAFETY: gethostname writes at most len bytes into our buffer.
     let host = if unsafe { libc::gethostname(host.as_mut_ptr().cast(), host.len()) } == 0 {
@@ -296,7 +304,7 @@ fn origin(config: &Config) -> Result<String, String> {
         .map_err(|e| format!("could not look at {}: {e}", config.dir.join("control").display()))?;
     use std::os::unix::fs::MetadataExt;
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in format!("{}|{}|{}", boot.trim(), control.dev(), control.ino()).bytes() {
+    for b in format!("{}|{}|{}|{queue_id}", boot.trim(), control.dev(), control.ino()).bytes() {
         h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
     }
     Ok(format!("{}@{host}#{h:016x}", config.name))
@@ -487,13 +495,52 @@ async fn serve(
             own_unread = None;
             drained = read_local(outbound, inbound)?;
         }
+        // A group's wait for the rest of its transaction ends at its deadline, checked here too:
+        // a local queue that wakes the bridge without pause would keep the timer below from ever
+        // firing. What already arrived is taken first (it may continue the group), as the select
+        // below takes notifications before any timer.
+        let passed = |i: &Inbound| {
+            let now = tokio::time::Instant::now();
+            i.quiet_deadline().or(i.mark_deadline()).is_some_and(|t| t <= now)
+        };
+        if passed(inbound) {
+            if let Some(e) = take_arrived(stop, inbound, outbound, link).await? {
+                return Ok(Some(e));
+            }
+        }
+        let now = tokio::time::Instant::now();
+        let quiet = inbound.quiet_deadline().is_some_and(|t| t <= now);
+        if quiet || inbound.mark_deadline().is_some_and(|t| t <= now) {
+            let end: fn(&mut Inbound) -> hark::Result<()> =
+                if quiet { Inbound::commit_pending } else { Inbound::end_unmarked };
+            let room = Some((&mut **outbound, &*link));
+            if let Some(e) = commit_with_retry(stop, inbound, end, room).await? {
+                return Ok(Some(e));
+            }
+        }
         if refused_until.is_none() && outbound.has_work() {
-            let sent = tokio::select! {
-                biased;
-                // What was sent and not acknowledged is sent again by the next run.
-                _ = stop.notified() => return Ok(None),
-                sent = outbound.send(link) => sent,
+            let (sent, stopping) = {
+                let send = outbound.send(link);
+                tokio::pin!(send);
+                tokio::select! {
+                    biased;
+                    sent = &mut send => (sent, false),
+                    // PostgreSQL's reply is awaited, so that what it committed is acknowledged
+                    // and not sent again by the next run; for at most `STOP_WAIT` (what it may
+                    // have committed then is sent again, as after a crash).
+                    _ = stop.notified() => {
+                        let lost = || SendError::Lost("stopped before PostgreSQL answered".to_owned());
+                        (tokio::time::timeout(STOP_WAIT, &mut send).await.unwrap_or_else(|_| Err(lost())), true)
+                    }
+                }
             };
+            if stopping {
+                if let Err(SendError::Local(e)) = sent {
+                    return Err(e);
+                }
+                commit_with_retry(stop, inbound, Inbound::commit_pending, None).await?;
+                return Ok(None);
+            }
             match sent {
                 Ok(()) => {}
                 Err(SendError::Lost(e)) => return Ok(Some(e)),
@@ -526,7 +573,7 @@ async fn serve(
             drained = read_local(outbound, inbound)?;
             continue;
         }
-        let quiet = inbound.waits_for_quiet();
+        let group_deadline = inbound.quiet_deadline().or(inbound.mark_deadline());
         let retry_at = refused_until.unwrap_or_else(tokio::time::Instant::now);
         tokio::select! {
             biased;
@@ -560,12 +607,8 @@ async fn serve(
                     inbound.learn(&origin, txn);
                 }
             }
-            _ = tokio::time::sleep(inbound::QUIET), if quiet => {
-                let room = Some((&mut **outbound, &*link));
-                if let Some(e) = commit_with_retry(stop, inbound, Inbound::commit_pending, room).await? {
-                    return Ok(Some(e));
-                }
-            }
+            // The group is committed at the top of the loop.
+            _ = tokio::time::sleep_until(group_deadline.unwrap_or_else(tokio::time::Instant::now)), if group_deadline.is_some() => {}
             _ = tokio::time::sleep_until(retry_at), if refused_until.is_some() => {}
             _ = tokio::time::sleep_until(own_unread.unwrap_or_else(tokio::time::Instant::now) + OWN_READBACK), if own_unread.is_some() => {}
             _ = tick.tick() => {}
@@ -627,6 +670,9 @@ fn read_local(outbound: &mut Outbound, inbound: &mut Inbound) -> Result<bool, St
     }
     Ok(drained)
 }
+
+/// How long a stop waits for PostgreSQL's reply to what the bridge sent.
+const STOP_WAIT: Duration = Duration::from_secs(5);
 
 /// How long after the bridge's first own commit it reads its own commits back.
 const OWN_READBACK: Duration = Duration::from_millis(1);

@@ -6,6 +6,8 @@
 //! * Transactions the bridge itself committed from PostgreSQL begin with its own
 //!   `hark.bridge.origin` notification: they are skipped (acknowledged, never sent). That mark is
 //!   part of the transaction in the queue, so it survives a crash of the bridge and a replay.
+//!   Those another bridge on this queue committed are skipped too: two bridges on one database
+//!   would otherwise send each other's back and forth for ever.
 //! * A transaction is sent as NOTIFY statements (`NOTIFY "channel", 'payload'`, names and
 //!   payloads verbatim), which PostgreSQL runs without planning a query: alone, they are one
 //!   implicit transaction; several transactions go in one simple-query message
@@ -256,10 +258,12 @@ impl Outbound {
     fn take(&mut self, n: hark::NotificationRef<'_>) {
         let new_txn = self.current.is_none_or(|(t, _)| t != n.txn);
         if new_txn {
+            // Any bridge's commit from PostgreSQL is skipped, not only this one's: another bridge
+            // on this queue and database would send this one's back, and this one its, for ever.
             let (own, received) = if n.channel == wire::LOCAL_ORIGIN {
                 match wire::parse_origin_payload(n.payload) {
                     (name, mark) if name == self.name => (true, mark.map(|(o, t)| (o.to_owned(), t))),
-                    _ => (false, None),
+                    _ => (true, None),
                 }
             } else {
                 (false, None)

@@ -99,15 +99,14 @@ impl State {
             err.truncate(cut);
         }
         let mut s = format!(
-            "name={}\npid={}\nstate={}\nsince={}\npostgres={}\nchannels={}\npg_backend_pid={}\npg_sender_pid={}\nconnects={}\n\
+            "name={}\npid={}\nstate={}\nsince={}\npostgres={}\npg_backend_pid={}\npg_sender_pid={}\nconnects={}\n\
              retry_in_ms={}\nlast_error={}\nto_pg_transactions={}\nto_pg_notifications={}\nfrom_pg_transactions={}\n\
-             from_pg_notifications={}\ntoo_long={}\ngaps_signalled={}\nrepeats_skipped={}\nend\n",
+             from_pg_notifications={}\ntoo_long={}\ngaps_signalled={}\nrepeats_skipped={}\nchannels={}\nend\n",
             self.name,
             self.pid,
             self.phase.name(),
             self.since,
             self.postgres,
-            self.channels.join(","),
             self.pg_backend_pid.map(|p| p.to_string()).unwrap_or_default(),
             self.pg_sender_pid.map(|p| p.to_string()).unwrap_or_default(),
             self.connects,
@@ -120,6 +119,8 @@ impl State {
             self.too_long,
             self.gaps_signalled,
             self.repeats_skipped,
+            // Last: a list too long for the file is what is cut.
+            self.channels.join(","),
         );
         if s.len() > FILE_SIZE - 1 {
             let mut cut = FILE_SIZE - 5;
@@ -141,16 +142,19 @@ pub fn now_secs() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
+/// The longest bridge name: its subscription, `bridge.NAME`, is at most 63 bytes.
+pub const MAX_NAME_LEN: usize = 63 - "bridge.".len();
+
 /// A bridge name is part of a file name and of the subscription's name: letters, digits, `_`,
-/// `-` and `.`, at most 63 bytes.
+/// `-` and `.`, at most [`MAX_NAME_LEN`] bytes.
 pub fn check_name(name: &str) -> Result<(), String> {
     if name.is_empty()
-        || name.len() > 63
+        || name.len() > MAX_NAME_LEN
         || name.starts_with('.')
         || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
     {
         return Err(format!(
-            "invalid bridge name \"{name}\": use 1 to 63 letters, digits, '_', '-' or '.' (not first)"
+            "invalid bridge name \"{name}\": use 1 to {MAX_NAME_LEN} letters, digits, '_', '-' or '.' (not first)"
         ));
     }
     Ok(())

@@ -23,12 +23,17 @@
 //! * [`LOCAL_GAP`] (`hark.bridge.gap`): PostgreSQL may have delivered notifications while the
 //!   bridge was not listening (it reconnected, or it restarted); they are lost. JSON
 //!   `{"bridge","reason","disconnected_at","reconnected_at"}` (Unix seconds).
+//! * [`LOCAL_DROPPED`] (`hark.bridge.dropped`): a notification from PostgreSQL whose payload is
+//!   longer than the queue's `max_payload` (a queue created with a smaller one than
+//!   PostgreSQL's), in its place in its transaction; JSON `{"bridge","channel","bytes","pid"}`
+//!   (`pid`: the sending backend's).
 
 pub const PG_TXN: &str = "hark.bridge";
 pub const PG_GAP: &str = "hark.bridge.gap";
 pub const PG_DROPPED: &str = "hark.bridge.dropped";
 pub const LOCAL_ORIGIN: &str = "hark.bridge.origin";
 pub const LOCAL_GAP: &str = "hark.bridge.gap";
+pub const LOCAL_DROPPED: &str = "hark.bridge.dropped";
 pub const RESERVED_PREFIX: &str = "hark.bridge";
 
 /// PostgreSQL's largest payload is 7,999 bytes (its `NOTIFY_PAYLOAD_MAX_LENGTH` less one).
