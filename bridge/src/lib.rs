@@ -43,45 +43,47 @@
 //! 3. **PostgreSQL to local** (`inbound.rs`). Notifications arrive in PostgreSQL's order, each
 //!    transaction's together. Those carrying either of the bridge's backend PIDs are its own sends
 //!    and are skipped (no echo), and so is a transaction whose end mark names the bridge's own
-//!    origin (a backend of an earlier connection or run that committed it late). The rest are grouped back into their transactions (exactly, for
-//!    another bridge's transactions, which end with a mark; by backend PID and arrival for other
-//!    clients, and for a PID that sent a mark once but whose group waited a second for its
-//!    mark: PostgreSQL gave a gone bridge's PID to another client) and each group is committed
-//!    as one local transaction by the bridge's session, whose first notification is on
-//!    `hark.bridge.origin` with the bridge's name. That mark is what step 2 skips: it is in the
-//!    queue with the transaction, so a replay after a crash of the bridge recognises it too (a
-//!    backend PID would not survive the restart). A session's own commit does not wake it: the bridge reads its own transactions back (and acknowledges them) 1 ms after
-//!    the first of them, together, off the listeners' wake-up.
-//! 4. **Repeats.** A transaction is sent twice only when PostgreSQL committed it and the bridge
-//!    did not record it locally: the connection was lost between sending COMMIT and its reply,
-//!    or the bridge died between the reply and the acknowledgement (a bridge told to stop waits
-//!    for the reply to what it sent, up to `STOP_WAIT`, and acknowledges what it committed). A receiving bridge remembers
-//!    the last commit number of each origin and skips a marked transaction it already committed,
-//!    so its host's listeners get each transaction once, also across its own restarts: the
-//!    number travels in the local transaction's `hark.bridge.origin` notification and, once the
-//!    bridge acknowledged that transaction, in `bridge.NAME.origins` (`origins.rs`). A plain
-//!    PostgreSQL listener gets the repeat.
+//!    origin (a backend of an earlier connection or run that committed it late). The rest are
+//!    grouped back into their transactions (exactly, for another bridge's transactions, which end
+//!    with a mark; by backend PID and arrival for other clients, and for a PID that sent a mark
+//!    once but whose group waited a second for its mark: PostgreSQL gave a gone bridge's PID to
+//!    another client) and each group is committed as one local transaction by the bridge's session,
+//!    whose first notification is on `hark.bridge.origin` with the bridge's name. That mark is what
+//!    step 2 skips: it is in the queue with the transaction, so a replay after a crash of the
+//!    bridge recognises it too (a backend PID would not survive the restart). A session's own
+//!    commit does not wake it: the bridge reads its own transactions back (and acknowledges them)
+//!    1 ms after the first of them, together, off the listeners' wake-up.
+//! 4. **Repeats.** A transaction is sent twice only when PostgreSQL committed it and the bridge did
+//!    not record it locally: the connection was lost between sending COMMIT and its reply, or the
+//!    bridge died between the reply and the acknowledgement (a bridge told to stop waits for the
+//!    reply to what it sent, up to `STOP_WAIT`, and acknowledges what it committed). A receiving
+//!    bridge remembers the last commit number of each origin and skips a marked transaction it
+//!    already committed, so its host's listeners get each transaction once, also across its own
+//!    restarts: the number travels in the local transaction's `hark.bridge.origin` notification
+//!    and, once the bridge acknowledged that transaction, in `bridge.NAME.origins` (`origins.rs`).
+//!    A plain PostgreSQL listener gets the repeat.
 //! 5. **The gap.** PostgreSQL keeps nothing for a listener that is gone: what it delivered while
 //!    the bridge was disconnected, or not running, is lost. Each time the bridge listens again
 //!    after having listened before (in this process or an earlier one of the same name on this
 //!    queue), it commits a notification on `hark.bridge.gap` before anything else, so that local
 //!    listeners that care hear of the gap instead of silence. So does a PostgreSQL transaction
-//!    larger than the whole local queue (refused by an empty queue), which is left out. The other way, a subscription cut
-//!    at its lag limit ([`Config::max_lag_bytes`]) sends `hark.bridge.gap` to PostgreSQL.
+//!    larger than the whole local queue (refused by an empty queue), which is left out. The other
+//!    way, a subscription cut at its lag limit ([`Config::max_lag_bytes`]) sends `hark.bridge.gap`
+//!    to PostgreSQL.
 //!
 //! ## What is not guaranteed
 //!
 //! PostgreSQL's payloads are shorter than 8,000 bytes: a longer local one is not sent (the rest of
-//! its transaction is), and `hark.bridge.dropped` on PostgreSQL, standard error and `hark stat`
-//! say so; the other way, a payload longer than a queue's smaller `max_payload` is left out of
-//! its transaction, and a local `hark.bridge.dropped` says so. PostgreSQL's queue is 8 GB and a listener that falls behind holds it back for every
-//! client of the database. Transactions of clients other than bridges are regrouped from their
-//! arrival: two that one backend commits back to back may be committed locally as one (in
-//! order, nothing folded). Notifications PostgreSQL delivered while the bridge was away are lost
-//! (the gap signal says so). A subscription cut at its lag limit that skips transactions the
-//! bridge committed from PostgreSQL, unacknowledged, skips their commit numbers too: a repeat of
-//! one of those reaching a restarted bridge is committed again. TLS has no certificate
-//! revocation lists and no encrypted client keys.
+//! its transaction is), and `hark.bridge.dropped` on PostgreSQL, standard error and `hark stat` say
+//! so; the other way, a payload longer than a queue's smaller `max_payload` is left out of its
+//! transaction, and a local `hark.bridge.dropped` says so. PostgreSQL's queue is 8 GB and a
+//! listener that falls behind holds it back for every client of the database. Transactions of
+//! clients other than bridges are regrouped from their arrival: two that one backend commits back
+//! to back may be committed locally as one (in order, nothing folded). Notifications PostgreSQL
+//! delivered while the bridge was away are lost (the gap signal says so). A subscription cut at its
+//! lag limit that skips transactions the bridge committed from PostgreSQL, unacknowledged, skips
+//! their commit numbers too: a repeat of one of those reaching a restarted bridge is committed
+//! again. TLS has no certificate revocation lists and no encrypted client keys.
 
 mod connect;
 mod conninfo;
