@@ -115,6 +115,23 @@ fn automatic_acknowledgement_redelivers_only_the_notification_in_hand() {
     assert_eq!(payloads(&mut w), ["1", "2", "3", "4"]);
 }
 
+/// A wait too long to reach a deadline (`Duration::MAX`, C's `wait_ms` of 2^64-1, Python's
+/// `wait=1e19`) waits for the other session, without a panic.
+#[test]
+fn a_wait_too_long_for_a_deadline_waits_without_a_panic() {
+    let t = TempDir::new("sub-wait-max");
+    let q = t.queue();
+    let mut a = Connection::open(&q).unwrap();
+    a.subscribe("s", &["c"], &SubscribeOptions::new()).unwrap();
+    let mut b = Connection::open(&q).unwrap();
+    let waiter = std::thread::spawn(move || {
+        b.subscribe("s", &["c"], &SubscribeOptions::new().wait(Duration::MAX)).map(|()| b.subscription().map(str::to_owned))
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    drop(a);
+    assert_eq!(waiter.join().expect("no panic").unwrap().as_deref(), Some("s"));
+}
+
 #[test]
 fn one_session_is_attached_at_a_time_and_a_second_may_wait() {
     let t = TempDir::new("sub-busy");
