@@ -42,7 +42,7 @@ impl Queue {
     fn find_subscription(&self, name: &str) -> Option<usize> {
         let hwm = (self.shared().slot_hwm.load(SeqCst) as usize).min(SLOT_COUNT);
         (0..hwm).find(|&i| {
-            self.slot(i).state.load(SeqCst) == SLOT_SUBSCRIPTION && self.read_names(i).is_some_and(|n| n.name == name)
+            self.slot(i).state.load(SeqCst) == SLOT_SUBSCRIPTION && self.subscription_name_locked(i) == name.as_bytes()
         })
     }
 
