@@ -168,6 +168,9 @@ class Client extends EventEmitter {
     this._drainScheduled = false
     this._paused = false // a drain found nobody asking: the session is not polled until _resume()
     this._iterators = new Set() // notifications() iterators not yet finished
+    // Attached to a subscription with automatic acknowledgement: each take acknowledges what
+    // was taken before it, so one notification is taken at a time (see _drain).
+    this._autoAck = false
     this._transactionDepth = 0
   }
 
@@ -294,11 +297,13 @@ class Client extends EventEmitter {
    * and `\` escapes, as Redis' PSUBSCRIBE) if it does not exist, and attaches this client to
    * it: 'notification' events then deliver every notification on its channels after its last
    * acknowledged one, in commit order, across restarts of this process (not across a reboot).
-   * Options: `ack` ('explicit', the default: only ack() acknowledges; 'auto': each batch taken
-   * acknowledges what came before), `create` (false: only an existing subscription), `wait`
-   * (milliseconds to wait for another attached client to let go, instead of rejecting with
-   * HARK_ERR_IN_USE), `maxLagBytes` and `maxLagAge` (milliseconds): past them the subscription
-   * is cut, and a 'gap' event (an 'error' without a 'gap' listener) says what was skipped.
+   * Options: `ack` ('explicit', the default: only ack() acknowledges; 'auto': each
+   * notification taken acknowledges those before it, so that a client killed while handling one
+   * gets that one again; such a client takes one notification per turn of the event loop),
+   * `create` (false: only an existing subscription), `wait` (milliseconds to wait for another
+   * attached client to let go, instead of rejecting with HARK_ERR_IN_USE), `maxLagBytes` and
+   * `maxLagAge` (milliseconds): past them the subscription is cut, and a 'gap' event (an 'error'
+   * without a 'gap' listener) says what was skipped.
    */
   async subscribe (name, channels, options = {}) {
     const list = typeof channels === 'string' ? [channels] : channels
@@ -312,6 +317,7 @@ class Client extends EventEmitter {
     for (;;) {
       try {
         this._run((s) => s.subscribe(String(name), Array.from(list, String), native))
+        this._autoAck = native.ack === 'auto'
         this._scheduleDrain()
         return
       } catch (err) {
@@ -329,11 +335,13 @@ class Client extends EventEmitter {
   /** Ends this client's attachment; the subscription stays at its acknowledged position. */
   async detach () {
     this._run((s) => s.detach())
+    this._autoAck = false
   }
 
   /** Drops the durable subscription `name`. */
   async unsubscribe (name) {
     this._run((s) => s.unsubscribe(String(name)))
+    if (this.subscription === null) this._autoAck = false
   }
 
   /** The durable subscription this client is attached to, or null. */
@@ -487,7 +495,9 @@ class Client extends EventEmitter {
     }
     this._paused = false
     try {
-      this._inbox = s.take(BATCH)
+      // The core acknowledges a notification when the next one is taken: a batch would
+      // acknowledge all but its last before any was handled.
+      this._inbox = s.take(this._autoAck ? 1 : BATCH)
       this._inboxHead = 0
     } catch (err) {
       this.emit('error', err)

@@ -5,7 +5,7 @@
 const test = require('node:test')
 const assert = require('node:assert')
 const { Client } = require('..')
-const { queueDir } = require('./helpers.js')
+const { queueDir, runNode } = require('./helpers.js')
 
 async function client (dir, config = {}) {
   const c = new Client({ dir, ...config })
@@ -139,4 +139,36 @@ test('stats() reports each listener and subscription with its lag', async (t) =>
   assert.deepStrictEqual(app.subscriptions().map((r) => [r.subscription, r.lagNotifications]), [['mailer', 3]])
   for (const c of [app, listener, w]) await c.end()
   assert.throws(() => app.stats(), (e) => e.code === '08003')
+})
+
+test('with automatic acknowledgement, a client killed while handling a notification gets that one again, and all after it', async (t) => {
+  const dir = queueDir(t)
+  const app = await client(dir)
+  // Attached first, so that all five are owed to it.
+  const first = await client(dir)
+  await first.subscribe('auto', ['c'], { ack: 'auto' })
+  await first.end()
+  for (let i = 0; i < 5; i++) await app.notify('c', String(i))
+  // The consumer takes "0" and handles it, then is killed while handling "1".
+  const consumer = runNode(t, `
+    const { Client } = require('hark-notify')
+    ;(async () => {
+      const c = new Client({ dir: process.argv[2] })
+      await c.connect()
+      await c.subscribe('auto', ['c'], { ack: 'auto' })
+      for await (const msg of c.notifications()) {
+        console.log('HANDLING ' + msg.payload)
+        if (msg.payload === '1') await new Promise(() => {})
+      }
+    })()
+  `, [dir])
+  await consumer.waitLine((l) => l === 'HANDLING 1')
+  consumer.child.kill('SIGKILL')
+  await consumer.exited
+  const w = await client(dir)
+  const again = next(w, 4)
+  await w.subscribe('auto', ['c'], { ack: 'auto' })
+  assert.deepStrictEqual((await again).map((m) => m.payload), ['1', '2', '3', '4'])
+  await w.end()
+  await app.end()
 })
