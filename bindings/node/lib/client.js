@@ -23,10 +23,11 @@
 // Iterators pull: a drain takes only while someone asks (`_wanted()`): a 'notification' listener
 // (events are pushed, as in node-postgres), an iterator waiting in next() with nothing left, or
 // nobody at all (what no one consumes is read and dropped, as node-postgres drops notifications
-// nobody listens to, so that the session does not hold the queue). When only iterators consume
-// and all of them are busy with what they have, the drain takes nothing and the session is not
-// polled (`_paused`): the backlog stays in hark's queue, which is bounded and made for slow
-// readers, and nothing runs until a consumer asks (`_resume()`).
+// nobody listens to, so that the session does not hold the queue; not a subscription's, which
+// wait in the queue for their consumer). When only iterators consume and all of them are busy
+// with what they have, the drain takes nothing and the session is not polled (`_paused`): the
+// backlog stays in hark's queue, which is bounded and made for slow readers, and nothing runs
+// until a consumer asks (`_resume()`).
 
 const { EventEmitter } = require('node:events')
 const native = require('../index.js')
@@ -463,7 +464,11 @@ class Client extends EventEmitter {
 
   // Whether a drain should take from the session now (see the top of this file).
   _wanted () {
-    if (this.listenerCount('notification') > 0 || this._iterators.size === 0) return true
+    if (this.listenerCount('notification') > 0) return true
+    // Nobody asks: a listener's notifications are read and dropped (as node-postgres drops
+    // them), but a subscription's stay in the queue for the first consumer, since taking them
+    // would acknowledge them (ack 'auto', or a later ack()) unseen.
+    if (this._iterators.size === 0) return this.subscription === null
     for (const it of this._iterators) {
       if (it._waiting()) return true
     }

@@ -172,3 +172,19 @@ test('with automatic acknowledgement, a client killed while handling a notificat
   await w.end()
   await app.end()
 })
+
+test('a subscribed client with nobody listening yet keeps its notifications for the first listener', async (t) => {
+  const dir = queueDir(t)
+  const app = await client(dir)
+  for (const ack of ['auto', 'explicit']) {
+    const w = await client(dir)
+    await w.subscribe(`s-${ack}`, ['c'], { ack })
+    for (let i = 0; i < 3; i++) await app.notify('c', `${ack} ${i}`)
+    // Some other work before the handler is attached: the client must not read and drop.
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    const got = next(w, 3)
+    assert.deepStrictEqual((await got).map((m) => m.payload), [0, 1, 2].map((i) => `${ack} ${i}`))
+    await w.end()
+  }
+  await app.end()
+})
