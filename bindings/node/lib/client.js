@@ -314,7 +314,11 @@ class Client extends EventEmitter {
       maxLagBytes: options.maxLagBytes,
       maxLagAgeMs: options.maxLagAge
     }
-    const deadline = Date.now() + (options.wait ?? 0)
+    const wait = options.wait ?? 0
+    if (typeof wait !== 'number' || !(wait >= 0)) {
+      throw clientError('HARK_ERR_INVALID_ARGUMENT', '22023', 'wait must be a non-negative number of milliseconds')
+    }
+    const deadline = Date.now() + wait
     for (;;) {
       try {
         this._run((s) => s.subscribe(String(name), Array.from(list, String), native))

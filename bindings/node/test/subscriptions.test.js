@@ -62,6 +62,12 @@ test('one client at a time; a second waits or is refused; bad input rejects', as
   await assert.rejects(b.subscribe('', ['c']), (e) => e.harkCode === 'HARK_ERR_INVALID_ARGUMENT')
   await assert.rejects(b.subscribe('none', ['c'], { create: false }), (e) => e.sqlstate === '42704')
   await assert.rejects(a.ack(2 ** 40), (e) => e.harkCode === 'HARK_ERR_INVALID_ARGUMENT')
+  // A wait that is not a number of milliseconds is refused, not retried for ever.
+  for (const wait of ['soon', -1, NaN, {}]) {
+    const hung = new Promise((resolve) => setTimeout(() => resolve('still waiting'), 2000).unref())
+    const outcome = await Promise.race([b.subscribe('s', ['c'], { wait }).catch((e) => e.harkCode), hung])
+    assert.strictEqual(outcome, 'HARK_ERR_INVALID_ARGUMENT', `wait: ${String(wait)}`)
+  }
   const waiting = b.subscribe('s', ['c'], { wait: 5000 })
   setTimeout(() => { a.detach() }, 100)
   await waiting
