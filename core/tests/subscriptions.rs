@@ -169,6 +169,26 @@ fn a_session_killed_inside_an_attach_leaves_one_subscription() {
     assert!(app.subscriptions().unwrap().is_empty());
 }
 
+/// A consumer killed while attached leaves its wake-up socket's file behind; the next attach
+/// removes it (a listener's is removed when its slot is reaped, but a subscription's slot never
+/// is), so that a consumer restarted after every crash does not fill the directory.
+#[test]
+fn a_killed_consumers_socket_file_goes_at_the_next_attach() {
+    let t = TempDir::new("sub-sockfile");
+    let q = t.queue();
+    let sockets = || {
+        std::fs::read_dir(&q).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("w.")).count()
+    };
+    for _ in 0..3 {
+        let mut consumer = spawn("consume", &[q.display().to_string(), "s".into(), "explicit".into()]);
+        consumer.expect("READY");
+        consumer.kill();
+    }
+    let mut w = Connection::open(&q).unwrap();
+    w.subscribe("s", &["work"], &SubscribeOptions::new()).unwrap();
+    assert_eq!(sockets(), 1, "only the attached session's socket file is left");
+}
+
 #[test]
 fn one_session_is_attached_at_a_time_and_a_second_may_wait() {
     let t = TempDir::new("sub-busy");
