@@ -62,6 +62,9 @@ test('one client at a time; a second waits or is refused; bad input rejects', as
   await assert.rejects(b.subscribe('', ['c']), (e) => e.harkCode === 'HARK_ERR_INVALID_ARGUMENT')
   await assert.rejects(b.subscribe('none', ['c'], { create: false }), (e) => e.sqlstate === '42704')
   await assert.rejects(a.ack(2 ** 40), (e) => e.harkCode === 'HARK_ERR_INVALID_ARGUMENT')
+  // A wrong limit's error names the option as the caller spelled it.
+  await assert.rejects(b.subscribe('t', ['c'], { maxLagAge: 1.5 }), /^Error: maxLagAge must be/)
+  await assert.rejects(client(dir, { listenerMaxLagAge: -1 }), /^Error: listenerMaxLagAge must be/)
   // A wait that is not a number of milliseconds is refused, not retried for ever.
   for (const wait of ['soon', -1, NaN, {}]) {
     const hung = new Promise((resolve) => setTimeout(() => resolve('still waiting'), 2000).unref())
