@@ -132,7 +132,8 @@ fn a_wait_too_long_for_a_deadline_waits_without_a_panic() {
     a.subscribe("s", &["c"], &SubscribeOptions::new()).unwrap();
     let mut b = Connection::open(&q).unwrap();
     let waiter = std::thread::spawn(move || {
-        b.subscribe("s", &["c"], &SubscribeOptions::new().wait(Duration::MAX)).map(|()| b.subscription().map(str::to_owned))
+        b.subscribe("s", &["c"], &SubscribeOptions::new().wait(Duration::MAX))
+            .map(|()| b.subscription().map(str::to_owned))
     });
     std::thread::sleep(Duration::from_millis(100));
     drop(a);
@@ -177,7 +178,10 @@ fn a_killed_consumers_socket_file_goes_at_the_next_attach() {
     let t = TempDir::new("sub-sockfile");
     let q = t.queue();
     let sockets = || {
-        std::fs::read_dir(&q).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("w.")).count()
+        std::fs::read_dir(&q)
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("w."))
+            .count()
     };
     for _ in 0..3 {
         let mut consumer = spawn("consume", &[q.display().to_string(), "s".into(), "explicit".into()]);
