@@ -103,7 +103,7 @@ impl Connection {
             )? {
                 Attach::Done(i, _created) => break i,
                 Attach::Busy(pid) => match deadline {
-                    Some(d) if d.is_none_or(|d| Instant::now() < d) => std::thread::sleep(Duration::from_millis(20)),
+                    Some(d) if d.map_or(true, |d| Instant::now() < d) => std::thread::sleep(Duration::from_millis(20)),
                     _ => return Err(in_use(name, pid)),
                 },
             }
