@@ -54,6 +54,13 @@ fn agent() {
                 }
             }
         }
+        // attach DIR NAME: attaches to subscription NAME on "c" and "d" (parking halfway through
+        // writing its channels under HARK_FAULT_PARK_IN_NAMES, until killed).
+        "attach" => {
+            let mut c = Connection::open(&a[0]).unwrap();
+            c.subscribe(&a[1], &["c", "d"], &SubscribeOptions::new()).unwrap();
+            say("ATTACHED");
+        }
         other => panic!("unknown role {other}"),
     }
 }
@@ -113,6 +120,77 @@ fn automatic_acknowledgement_redelivers_only_the_notification_in_hand() {
     let mut w = Connection::open(&q).unwrap();
     w.subscribe("s", &["c"], &opts).unwrap();
     assert_eq!(payloads(&mut w), ["1", "2", "3", "4"]);
+}
+
+/// A wait too long to reach a deadline (`Duration::MAX`, C's `wait_ms` of 2^64-1, Python's
+/// `wait=1e19`) waits for the other session, without a panic.
+#[test]
+fn a_wait_too_long_for_a_deadline_waits_without_a_panic() {
+    let t = TempDir::new("sub-wait-max");
+    let q = t.queue();
+    let mut a = Connection::open(&q).unwrap();
+    a.subscribe("s", &["c"], &SubscribeOptions::new()).unwrap();
+    let mut b = Connection::open(&q).unwrap();
+    let waiter = std::thread::spawn(move || {
+        b.subscribe("s", &["c"], &SubscribeOptions::new().wait(Duration::MAX))
+            .map(|()| b.subscription().map(str::to_owned))
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    drop(a);
+    assert_eq!(waiter.join().expect("no panic").unwrap().as_deref(), Some("s"));
+}
+
+/// A session killed while an attach rewrites the subscription's channels (holding the tail lock)
+/// leaves the subscription findable: the next attach resumes it, never creates a second one of
+/// the same name (which no one could drop, and which would hold the queue back for ever).
+#[test]
+fn a_session_killed_inside_an_attach_leaves_one_subscription() {
+    let t = TempDir::new("sub-killed-attach");
+    let q = t.queue();
+    let mut app = Connection::open(&q).unwrap();
+    let mut w = Connection::open(&q).unwrap();
+    w.subscribe("s", &["c"], &SubscribeOptions::new()).unwrap();
+    w.detach().unwrap();
+    app.notify("c", "while detached").unwrap();
+    let marker = t.path().join("parked");
+    let m = marker.clone();
+    let mut attacher = common::spawn_via(&[], "attach", &[q.display().to_string(), "s".into()], move |c| {
+        c.env("HARK_FAULT_PARK_IN_NAMES", &m);
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !marker.exists() {
+        assert!(Instant::now() < deadline, "the attach never parked");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    attacher.kill();
+    w.subscribe("s", &["c"], &SubscribeOptions::new()).unwrap();
+    assert_eq!(payloads(&mut w), ["while detached"], "the same subscription, at its position");
+    assert_eq!(app.subscriptions().unwrap().len(), 1, "one subscription named s");
+    w.unsubscribe("s").unwrap();
+    assert!(app.subscriptions().unwrap().is_empty());
+}
+
+/// A consumer killed while attached leaves its wake-up socket's file behind; the next attach
+/// removes it (a listener's is removed when its slot is reaped, but a subscription's slot never
+/// is), so that a consumer restarted after every crash does not fill the directory.
+#[test]
+fn a_killed_consumers_socket_file_goes_at_the_next_attach() {
+    let t = TempDir::new("sub-sockfile");
+    let q = t.queue();
+    let sockets = || {
+        std::fs::read_dir(&q)
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("w."))
+            .count()
+    };
+    for _ in 0..3 {
+        let mut consumer = spawn("consume", &[q.display().to_string(), "s".into(), "explicit".into()]);
+        consumer.expect("READY");
+        consumer.kill();
+    }
+    let mut w = Connection::open(&q).unwrap();
+    w.subscribe("s", &["work"], &SubscribeOptions::new()).unwrap();
+    assert_eq!(sockets(), 1, "only the attached session's socket file is left");
 }
 
 #[test]

@@ -108,7 +108,7 @@ export interface ClientConfig {
 }
 
 export interface SubscribeOptions {
-  /** 'explicit' (the default): only ack() acknowledges; 'auto': each batch taken acknowledges what came before. */
+  /** 'explicit' (the default): only ack() acknowledges; 'auto': each notification taken acknowledges those before it (a client killed while handling one gets that one again). */
   ack?: 'explicit' | 'auto'
   /** false: attach only to an existing subscription (rejects with SQLSTATE 42704 otherwise). */
   create?: boolean

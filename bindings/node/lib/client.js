@@ -23,10 +23,11 @@
 // Iterators pull: a drain takes only while someone asks (`_wanted()`): a 'notification' listener
 // (events are pushed, as in node-postgres), an iterator waiting in next() with nothing left, or
 // nobody at all (what no one consumes is read and dropped, as node-postgres drops notifications
-// nobody listens to, so that the session does not hold the queue). When only iterators consume
-// and all of them are busy with what they have, the drain takes nothing and the session is not
-// polled (`_paused`): the backlog stays in hark's queue, which is bounded and made for slow
-// readers, and nothing runs until a consumer asks (`_resume()`).
+// nobody listens to, so that the session does not hold the queue; not a subscription's, which
+// wait in the queue for their consumer). When only iterators consume and all of them are busy
+// with what they have, the drain takes nothing and the session is not polled (`_paused`): the
+// backlog stays in hark's queue, which is bounded and made for slow readers, and nothing runs
+// until a consumer asks (`_resume()`).
 
 const { EventEmitter } = require('node:events')
 const native = require('../index.js')
@@ -168,6 +169,9 @@ class Client extends EventEmitter {
     this._drainScheduled = false
     this._paused = false // a drain found nobody asking: the session is not polled until _resume()
     this._iterators = new Set() // notifications() iterators not yet finished
+    // Attached to a subscription with automatic acknowledgement: each take acknowledges what
+    // was taken before it, so one notification is taken at a time (see _drain).
+    this._autoAck = false
     this._transactionDepth = 0
   }
 
@@ -294,11 +298,13 @@ class Client extends EventEmitter {
    * and `\` escapes, as Redis' PSUBSCRIBE) if it does not exist, and attaches this client to
    * it: 'notification' events then deliver every notification on its channels after its last
    * acknowledged one, in commit order, across restarts of this process (not across a reboot).
-   * Options: `ack` ('explicit', the default: only ack() acknowledges; 'auto': each batch taken
-   * acknowledges what came before), `create` (false: only an existing subscription), `wait`
-   * (milliseconds to wait for another attached client to let go, instead of rejecting with
-   * HARK_ERR_IN_USE), `maxLagBytes` and `maxLagAge` (milliseconds): past them the subscription
-   * is cut, and a 'gap' event (an 'error' without a 'gap' listener) says what was skipped.
+   * Options: `ack` ('explicit', the default: only ack() acknowledges; 'auto': each
+   * notification taken acknowledges those before it, so that a client killed while handling one
+   * gets that one again; such a client takes one notification per turn of the event loop),
+   * `create` (false: only an existing subscription), `wait` (milliseconds to wait for another
+   * attached client to let go, instead of rejecting with HARK_ERR_IN_USE), `maxLagBytes` and
+   * `maxLagAge` (milliseconds): past them the subscription is cut, and a 'gap' event (an 'error'
+   * without a 'gap' listener) says what was skipped.
    */
   async subscribe (name, channels, options = {}) {
     const list = typeof channels === 'string' ? [channels] : channels
@@ -308,10 +314,15 @@ class Client extends EventEmitter {
       maxLagBytes: options.maxLagBytes,
       maxLagAgeMs: options.maxLagAge
     }
-    const deadline = Date.now() + (options.wait ?? 0)
+    const wait = options.wait ?? 0
+    if (typeof wait !== 'number' || !(wait >= 0)) {
+      throw clientError('HARK_ERR_INVALID_ARGUMENT', '22023', 'wait must be a non-negative number of milliseconds')
+    }
+    const deadline = Date.now() + wait
     for (;;) {
       try {
         this._run((s) => s.subscribe(String(name), Array.from(list, String), native))
+        this._autoAck = native.ack === 'auto'
         this._scheduleDrain()
         return
       } catch (err) {
@@ -329,11 +340,13 @@ class Client extends EventEmitter {
   /** Ends this client's attachment; the subscription stays at its acknowledged position. */
   async detach () {
     this._run((s) => s.detach())
+    this._autoAck = false
   }
 
   /** Drops the durable subscription `name`. */
   async unsubscribe (name) {
     this._run((s) => s.unsubscribe(String(name)))
+    if (this.subscription === null) this._autoAck = false
   }
 
   /** The durable subscription this client is attached to, or null. */
@@ -455,7 +468,11 @@ class Client extends EventEmitter {
 
   // Whether a drain should take from the session now (see the top of this file).
   _wanted () {
-    if (this.listenerCount('notification') > 0 || this._iterators.size === 0) return true
+    if (this.listenerCount('notification') > 0) return true
+    // Nobody asks: a listener's notifications are read and dropped (as node-postgres drops
+    // them), but a subscription's stay in the queue for the first consumer, since taking them
+    // would acknowledge them (ack 'auto', or a later ack()) unseen.
+    if (this._iterators.size === 0) return this.subscription === null
     for (const it of this._iterators) {
       if (it._waiting()) return true
     }
@@ -487,7 +504,9 @@ class Client extends EventEmitter {
     }
     this._paused = false
     try {
-      this._inbox = s.take(BATCH)
+      // The core acknowledges a notification when the next one is taken: a batch would
+      // acknowledge all but its last before any was handled.
+      this._inbox = s.take(this._autoAck ? 1 : BATCH)
       this._inboxHead = 0
     } catch (err) {
       this.emit('error', err)

@@ -230,7 +230,7 @@ fn options(o: Option<OpenOptions>) -> std::result::Result<hark::Options, hark::E
         opts.cut_laggards = o.cut_laggards;
         opts.listener_max_lag_bytes = size("listenerMaxLagBytes", o.listener_max_lag_bytes)?;
         opts.listener_max_lag_age =
-            size("listenerMaxLagAgeMs", o.listener_max_lag_age_ms)?.map(std::time::Duration::from_millis);
+            size("listenerMaxLagAge", o.listener_max_lag_age_ms)?.map(std::time::Duration::from_millis);
     }
     Ok(opts)
 }
@@ -410,7 +410,7 @@ impl Connection {
                 };
                 o.create = opts.create;
                 o.max_lag_bytes = size("maxLagBytes", opts.max_lag_bytes).map_err(|e| error::to_js(&env, &e))?;
-                o.max_lag_age = size("maxLagAgeMs", opts.max_lag_age_ms)
+                o.max_lag_age = size("maxLagAge", opts.max_lag_age_ms)
                     .map_err(|e| error::to_js(&env, &e))?
                     .map(std::time::Duration::from_millis);
             }

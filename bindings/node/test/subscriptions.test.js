@@ -5,7 +5,7 @@
 const test = require('node:test')
 const assert = require('node:assert')
 const { Client } = require('..')
-const { queueDir } = require('./helpers.js')
+const { queueDir, runNode } = require('./helpers.js')
 
 async function client (dir, config = {}) {
   const c = new Client({ dir, ...config })
@@ -62,6 +62,15 @@ test('one client at a time; a second waits or is refused; bad input rejects', as
   await assert.rejects(b.subscribe('', ['c']), (e) => e.harkCode === 'HARK_ERR_INVALID_ARGUMENT')
   await assert.rejects(b.subscribe('none', ['c'], { create: false }), (e) => e.sqlstate === '42704')
   await assert.rejects(a.ack(2 ** 40), (e) => e.harkCode === 'HARK_ERR_INVALID_ARGUMENT')
+  // A wrong limit's error names the option as the caller spelled it.
+  await assert.rejects(b.subscribe('t', ['c'], { maxLagAge: 1.5 }), /^Error: maxLagAge must be/)
+  await assert.rejects(client(dir, { listenerMaxLagAge: -1 }), /^Error: listenerMaxLagAge must be/)
+  // A wait that is not a number of milliseconds is refused, not retried for ever.
+  for (const wait of ['soon', -1, NaN, {}]) {
+    const hung = new Promise((resolve) => setTimeout(() => resolve('still waiting'), 2000).unref())
+    const outcome = await Promise.race([b.subscribe('s', ['c'], { wait }).catch((e) => e.harkCode), hung])
+    assert.strictEqual(outcome, 'HARK_ERR_INVALID_ARGUMENT', `wait: ${String(wait)}`)
+  }
   const waiting = b.subscribe('s', ['c'], { wait: 5000 })
   setTimeout(() => { a.detach() }, 100)
   await waiting
@@ -139,4 +148,52 @@ test('stats() reports each listener and subscription with its lag', async (t) =>
   assert.deepStrictEqual(app.subscriptions().map((r) => [r.subscription, r.lagNotifications]), [['mailer', 3]])
   for (const c of [app, listener, w]) await c.end()
   assert.throws(() => app.stats(), (e) => e.code === '08003')
+})
+
+test('with automatic acknowledgement, a client killed while handling a notification gets that one again, and all after it', async (t) => {
+  const dir = queueDir(t)
+  const app = await client(dir)
+  // Attached first, so that all five are owed to it.
+  const first = await client(dir)
+  await first.subscribe('auto', ['c'], { ack: 'auto' })
+  await first.end()
+  for (let i = 0; i < 5; i++) await app.notify('c', String(i))
+  // The consumer takes "0" and handles it, then is killed while handling "1".
+  const consumer = runNode(t, `
+    const { Client } = require('hark-notify')
+    ;(async () => {
+      const c = new Client({ dir: process.argv[2] })
+      await c.connect()
+      await c.subscribe('auto', ['c'], { ack: 'auto' })
+      for await (const msg of c.notifications()) {
+        console.log('HANDLING ' + msg.payload)
+        if (msg.payload === '1') await new Promise(() => {})
+      }
+    })()
+  `, [dir])
+  await consumer.waitLine((l) => l === 'HANDLING 1')
+  consumer.child.kill('SIGKILL')
+  await consumer.exited
+  const w = await client(dir)
+  const again = next(w, 4)
+  await w.subscribe('auto', ['c'], { ack: 'auto' })
+  assert.deepStrictEqual((await again).map((m) => m.payload), ['1', '2', '3', '4'])
+  await w.end()
+  await app.end()
+})
+
+test('a subscribed client with nobody listening yet keeps its notifications for the first listener', async (t) => {
+  const dir = queueDir(t)
+  const app = await client(dir)
+  for (const ack of ['auto', 'explicit']) {
+    const w = await client(dir)
+    await w.subscribe(`s-${ack}`, ['c'], { ack })
+    for (let i = 0; i < 3; i++) await app.notify('c', `${ack} ${i}`)
+    // Some other work before the handler is attached: the client must not read and drop.
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    const got = next(w, 3)
+    assert.deepStrictEqual((await got).map((m) => m.payload), [0, 1, 2].map((i) => `${ack} ${i}`))
+    await w.end()
+  }
+  await app.end()
 })

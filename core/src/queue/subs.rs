@@ -42,7 +42,7 @@ impl Queue {
     fn find_subscription(&self, name: &str) -> Option<usize> {
         let hwm = (self.shared().slot_hwm.load(SeqCst) as usize).min(SLOT_COUNT);
         (0..hwm).find(|&i| {
-            self.slot(i).state.load(SeqCst) == SLOT_SUBSCRIPTION && self.read_names(i).is_some_and(|n| n.name == name)
+            self.slot(i).state.load(SeqCst) == SLOT_SUBSCRIPTION && self.subscription_name_locked(i) == name.as_bytes()
         })
     }
 
@@ -68,6 +68,12 @@ impl Queue {
             None => (self.claim_slot(lock_fd)?, true),
         };
         let slot = self.slot(i);
+        // A previous owner still named (detaching clears it) died attached: its wake-up socket's
+        // file goes now, as a dead listener's goes when its slot is reaped.
+        let dead = slot.sock_id.load(SeqCst);
+        if !created && dead != 0 && dead != sock_id {
+            let _ = self.dir.unlink(&crate::sys::wake::socket_name(dead));
+        }
         self.set_owner(i, sock_id, pid);
         let specs = spec.specs();
         let mut flags = if spec.auto_ack { SLOT_AUTO_ACK } else { 0 };

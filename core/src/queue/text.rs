@@ -47,8 +47,18 @@ impl Queue {
     pub(crate) fn write_channels(&self, i: usize, hashes: &[u64], name: &str, channels: &[&str]) {
         self.with_channels_gen(i, || {
             self.store_slot_hashes(i, hashes);
+            crate::sys::fault::park(crate::sys::fault::Point::Names);
             self.write_names(i, name, channels);
         });
+    }
+
+    /// The name of subscription slot `i`, read under the tail lock, which every writer of a
+    /// subscription's text holds: no generation check, so that a writer killed halfway (the
+    /// generation left odd, the name rewritten with the same bytes) leaves it findable.
+    pub(crate) fn subscription_name_locked(&self, i: usize) -> Vec<u8> {
+        let t = self.slot_text(i);
+        let name_len = (t.name_len.load(SeqCst) as usize).min(SLOT_TEXT_LEN);
+        (0..name_len).map(|k| t.bytes[k].load(SeqCst)).collect()
     }
 
     /// Slot `i`'s names, or `None` while they are being rewritten.

@@ -90,7 +90,8 @@ impl Connection {
             max_lag_age_ns: options.max_lag_age.map_or(0, |d| d.as_nanos().min(u64::MAX as u128) as u64),
         };
         self.rx.bind()?;
-        let deadline = options.wait.map(|w| Instant::now() + w);
+        // A wait too long for a deadline (`Duration::MAX`) waits for as long as it takes.
+        let deadline = options.wait.map(|w| Instant::now().checked_add(w));
         let q = self.queue.clone();
         let slot = loop {
             match q.attach(
@@ -102,7 +103,7 @@ impl Connection {
             )? {
                 Attach::Done(i, _created) => break i,
                 Attach::Busy(pid) => match deadline {
-                    Some(d) if Instant::now() < d => std::thread::sleep(Duration::from_millis(20)),
+                    Some(d) if d.map_or(true, |d| Instant::now() < d) => std::thread::sleep(Duration::from_millis(20)),
                     _ => return Err(in_use(name, pid)),
                 },
             }

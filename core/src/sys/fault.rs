@@ -11,6 +11,9 @@
 //! `HARK_FAULT_PARK_IN_CUT=<file>`: a change of a slot's gap record (a cut, `queue/cut.rs`) does
 //! the same halfway through applying its journal (the count stored, the floor not), holding the
 //! tail lock.
+//! `HARK_FAULT_PARK_IN_NAMES=<file>`: a session writing its slot's channels and names
+//! (`queue/text.rs`) does the same halfway, the hashes written and the names not, the slot's
+//! channel generation odd (holding the tail lock when it attaches to a subscription).
 //! `HARK_FAULT_PANIC_ON_SQL=<text>`: executing exactly that SQL text panics, so that the bindings'
 //! panic policy (report an error, close the session, keep the process) can be tested.
 
@@ -22,6 +25,7 @@ pub enum Point {
     MarkPending,
     AfterHead,
     Cut,
+    Names,
 }
 
 #[cfg(feature = "test-hooks")]
@@ -33,12 +37,14 @@ pub fn park(point: Point) {
     static MARK: OnceLock<Option<PathBuf>> = OnceLock::new();
     static AFTER_HEAD: OnceLock<Option<PathBuf>> = OnceLock::new();
     static CUT: OnceLock<Option<PathBuf>> = OnceLock::new();
+    static NAMES: OnceLock<Option<PathBuf>> = OnceLock::new();
     let (cell, var) = match point {
         Point::Append => (&APPEND, "HARK_FAULT_PARK_IN_APPEND"),
         Point::Tail => (&TAIL, "HARK_FAULT_PARK_IN_TAIL"),
         Point::MarkPending => (&MARK, "HARK_FAULT_PARK_IN_MARK"),
         Point::AfterHead => (&AFTER_HEAD, "HARK_FAULT_PARK_AFTER_HEAD"),
         Point::Cut => (&CUT, "HARK_FAULT_PARK_IN_CUT"),
+        Point::Names => (&NAMES, "HARK_FAULT_PARK_IN_NAMES"),
     };
     if let Some(marker) = cell.get_or_init(|| std::env::var_os(var).map(PathBuf::from)) {
         let _ = std::fs::write(marker, std::process::id().to_string());
