@@ -28,7 +28,8 @@ pub struct hark_gap {
 /// hark_consume_input, hark_notifies and hark_wait every notification on its channels after its
 /// last acknowledged one, in commit order. Options as keyword/value arrays (both may be NULL), as
 /// hark_connect_params: `ack` (`explicit`, the default: only hark_ack acknowledges; `auto`: each
-/// hark_notifies acknowledges what it returned before), `create` (`off`: only attach to an
+/// hark_notifies that returns a notification acknowledges those it returned before, so the last
+/// one returned comes again after a detach, a close or a crash), `create` (`off`: only attach to an
 /// existing one, SQLSTATE 42704 otherwise), `wait_ms` (wait this long for another attached
 /// connection to let go, instead of failing at once with HARK_ERR_IN_USE, 55006),
 /// `max_lag_bytes` and `max_lag_age_ms` (past them the subscription is cut, and a receive reports
