@@ -153,11 +153,11 @@ pub fn render_text(dir: &Path, s: &QueueStats) -> String {
                 (false, None) => "dead",
             };
             let names = match &l.channel_names {
-                Some(names) => names.join(" "),
+                Some(names) => names.iter().map(|n| shown(n)).collect::<Vec<_>>().join(" "),
                 None => format!("({} channels)", l.channels),
             };
             let names = match &l.subscription {
-                Some(sub) => format!("subscription {sub}: {names}"),
+                Some(sub) => format!("subscription {}: {names}", shown(sub)),
                 None => names,
             };
             out.push_str(&format!(
@@ -172,6 +172,21 @@ pub fn render_text(dir: &Path, s: &QueueStats) -> String {
                 state,
                 names
             ));
+        }
+    }
+    out
+}
+
+/// A channel or subscription name as the text report shows it: control characters (an escape
+/// sequence, a newline) as Rust escapes them (`\u{1b}`), so that a name cannot move the cursor,
+/// recolour the terminal or fake a line of the report; `--json` keeps names exact.
+fn shown(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
         }
     }
     out

@@ -411,3 +411,22 @@ fn a_subscription_resumes_after_what_was_printed() {
     let (code, out, _) = run(hark().args(["listen", "--dir", &d, "--subscription", "r", "--timeout", "0.3", "jobs.*"]));
     assert_eq!((code, out.as_str()), (0, ""), "nothing is printed twice");
 }
+
+#[test]
+fn stat_shows_control_characters_in_names_escaped() {
+    // Channel and subscription names may hold control characters; the text report must not pass
+    // an escape sequence or a bell from them to the terminal (`--json` keeps them exact).
+    let dir = TempDir::new("stat-names");
+    let mut c = hark::Connection::open(dir.path()).unwrap();
+    c.subscribe("sub\u{1b}[2J", &["red\u{1b}[31m", "bell\u{7}"], &hark::SubscribeOptions::new()).unwrap();
+    c.detach().unwrap();
+    let (code, text, err) = run(hark().args(["stat", &dir_arg(&dir)]));
+    assert_eq!(code, 0, "{err}");
+    assert!(!text.contains('\u{1b}') && !text.contains('\u{7}'), "{text:?}");
+    assert!(text.contains("subscription sub\\u{1b}[2J: "), "{text}");
+    assert!(text.contains("red\\u{1b}[31m") && text.contains("bell\\u{7}"), "{text}");
+    let (code, json, _) = run(hark().args(["stat", &dir_arg(&dir), "--json"]));
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(json.lines().last().unwrap()).unwrap();
+    assert!(v.to_string().contains("red\\u001b[31m"), "{json}");
+}
