@@ -68,6 +68,18 @@ pub(crate) fn segment_name(seg: u64) -> String {
     format!("{seg:015X}")
 }
 
+/// The positions of the bits set in `word`, lowest first: how the slot bitmaps, their word
+/// summaries and the segments' bucket summaries are walked.
+pub(crate) fn set_bits(mut word: u64) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        (word != 0).then(|| {
+            let bit = word.trailing_zeros() as usize;
+            word &= word - 1;
+            bit
+        })
+    })
+}
+
 fn is_segment_name(name: &str) -> bool {
     name.len() == 15 && name.bytes().all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b))
 }

@@ -2,7 +2,7 @@
 //! lock on `slots`; the channel-bucket bitmaps that say which slots may care about a channel; and
 //! the wake-ups sent to them.
 
-use super::Queue;
+use super::{set_bits, Queue};
 use crate::error::{Error, ErrorKind, Result};
 use crate::layout::*;
 use crate::sys::fs::{ofd_is_held, ofd_try_lock, ofd_unlock};
@@ -174,15 +174,9 @@ impl Queue {
         // Bucket `b`'s bitmap, or prefix bucket `b`'s when `prefix`.
         let wake_bitmap = |prefix: bool, b: usize| {
             let summary = if prefix { BUCKET_COUNT + b } else { b };
-            let mut marked = self.word_summary(summary).load(Ordering::SeqCst) & in_use;
-            while marked != 0 {
-                let w = marked.trailing_zeros() as usize;
-                marked &= marked - 1;
+            for w in set_bits(self.word_summary(summary).load(Ordering::SeqCst) & in_use) {
                 let word = if prefix { self.prefix_word(b, w) } else { self.bucket_word(b, w) };
-                let mut bits = word.load(Ordering::SeqCst);
-                while bits != 0 {
-                    let i = w * 64 + bits.trailing_zeros() as usize;
-                    bits &= bits - 1;
+                for i in set_bits(word.load(Ordering::SeqCst)).map(|bit| w * 64 + bit) {
                     if Some(i) != me {
                         self.wake(i);
                     }

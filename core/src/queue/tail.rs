@@ -2,7 +2,7 @@
 //! listeners of dead sessions are reaped, and idle listeners whose channels were not notified in
 //! the segments behind them are moved forward directly, so that they never pin the queue (I5).
 
-use super::{segment_name, Queue, SPARE};
+use super::{segment_name, set_bits, Queue, SPARE};
 use crate::error::{Error, Result};
 use crate::layout::*;
 use std::sync::atomic::Ordering;
@@ -144,15 +144,8 @@ impl Queue {
                 return hit;
             }
             (0..SUMMARY_WORDS).any(|w| {
-                let mut bits = self.summary_word(seg, w).load(Ordering::SeqCst);
-                while bits != 0 {
-                    let b = w * 64 + bits.trailing_zeros() as usize;
-                    bits &= bits - 1;
-                    if self.slot_in_bucket(i, b) {
-                        return true;
-                    }
-                }
-                false
+                set_bits(self.summary_word(seg, w).load(Ordering::SeqCst))
+                    .any(|bit| self.slot_in_bucket(i, w * 64 + bit))
             })
         })
     }

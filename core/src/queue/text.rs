@@ -58,7 +58,7 @@ impl Queue {
     pub(crate) fn subscription_name_locked(&self, i: usize) -> Vec<u8> {
         let t = self.slot_text(i);
         let name_len = (t.name_len.load(SeqCst) as usize).min(SLOT_TEXT_LEN);
-        (0..name_len).map(|k| t.bytes[k].load(SeqCst)).collect()
+        text_bytes(t, 0..name_len)
     }
 
     /// Slot `i`'s names, or `None` while they are being rewritten.
@@ -67,10 +67,9 @@ impl Queue {
             let t = self.slot_text(i);
             let name_len = (t.name_len.load(SeqCst) as usize).min(SLOT_TEXT_LEN);
             let len = t.len.load(SeqCst);
-            let byte = |k: usize| t.bytes[k].load(SeqCst);
-            let name = String::from_utf8_lossy(&(0..name_len).map(byte).collect::<Vec<u8>>()).into_owned();
+            let name = String::from_utf8_lossy(&text_bytes(t, 0..name_len)).into_owned();
             let channels = (len as usize <= SLOT_TEXT_LEN && len as usize >= name_len).then(|| {
-                let raw: Vec<u8> = (name_len..len as usize).map(byte).collect();
+                let raw = text_bytes(t, name_len..len as usize);
                 raw.split(|&b| b == b'\n')
                     .filter(|s| !s.is_empty())
                     .map(|s| String::from_utf8_lossy(s).into_owned())
@@ -90,4 +89,9 @@ impl Queue {
                 .add(b * BUCKET_WORDS + w)
         }
     }
+}
+
+/// The bytes of `t` in `range`, each an atomic load.
+fn text_bytes(t: &SlotText, range: std::ops::Range<usize>) -> Vec<u8> {
+    range.map(|k| t.bytes[k].load(SeqCst)).collect()
 }

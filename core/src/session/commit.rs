@@ -6,7 +6,7 @@ use super::Connection;
 use crate::error::Result;
 use crate::layout::{bucket_of, channel_hash, BUCKET_COUNT};
 use crate::queue::pattern::channel_prefix_bucket;
-use crate::queue::AppendOutcome;
+use crate::queue::{set_bits, AppendOutcome};
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 
@@ -145,15 +145,7 @@ impl Connection {
             }
             // The marked buckets, from the set bits alone (not a test of each of the 256).
             let set = |seen: &[u64]| -> Vec<usize> {
-                let mut out = Vec::new();
-                for (w, &word) in seen.iter().enumerate() {
-                    let mut bits = word;
-                    while bits != 0 {
-                        out.push(w * 64 + bits.trailing_zeros() as usize);
-                        bits &= bits - 1;
-                    }
-                }
-                out
+                seen.iter().enumerate().flat_map(|(w, &word)| set_bits(word).map(move |bit| w * 64 + bit)).collect()
             };
             q.wake_buckets(&set(&seen), &set(&seen_prefix), patterns, self.rx.slot);
         }
