@@ -28,6 +28,9 @@ pub const QUIET: Duration = Duration::from_millis(2);
 /// itself. It is committed, and the PID is no longer taken for a bridge's.
 pub const MARK_WAIT: Duration = Duration::from_secs(1);
 
+/// How a group that waited past its deadline is ended ([`Inbound::group_deadline`]).
+pub type GroupEnd = fn(&mut Inbound) -> hark::Result<()>;
+
 pub struct Inbound {
     /// The bridge's session, shared with its subscription (`outbound::Shared`).
     conn: crate::outbound::Shared,
@@ -173,15 +176,18 @@ impl Inbound {
         !self.group.is_empty() && !self.bridges.contains(&self.group_pid)
     }
 
-    /// When a group of a client other than a bridge is committed: `QUIET` after its last
-    /// notification arrived.
-    pub fn quiet_deadline(&self) -> Option<tokio::time::Instant> {
-        self.waits_for_quiet().then(|| self.last_arrival + QUIET)
-    }
-
-    /// When a group of a PID taken for a bridge's stops waiting for its end mark (`MARK_WAIT`).
-    pub fn mark_deadline(&self) -> Option<tokio::time::Instant> {
-        (!self.group.is_empty() && self.bridges.contains(&self.group_pid)).then(|| self.last_arrival + MARK_WAIT)
+    /// When the group gathered so far ends without an end mark, counted from its last
+    /// notification, and how: a client other than a bridge's after `QUIET` (committed), a PID
+    /// taken for a bridge's after `MARK_WAIT` ([`Inbound::end_unmarked`]). `None`: no group.
+    pub fn group_deadline(&self) -> Option<(tokio::time::Instant, GroupEnd)> {
+        if self.group.is_empty() {
+            return None;
+        }
+        Some(if self.bridges.contains(&self.group_pid) {
+            (self.last_arrival + MARK_WAIT, Inbound::end_unmarked)
+        } else {
+            (self.last_arrival + QUIET, Inbound::commit_pending)
+        })
     }
 
     /// The group's end mark did not come (`MARK_WAIT`): commits it as a plain client's, and no

@@ -501,20 +501,13 @@ async fn serve(
         // a local queue that wakes the bridge without pause would keep the timer below from ever
         // firing. What already arrived is taken first (it may continue the group), as the select
         // below takes notifications before any timer.
-        let passed = |i: &Inbound| {
-            let now = tokio::time::Instant::now();
-            i.quiet_deadline().or(i.mark_deadline()).is_some_and(|t| t <= now)
-        };
-        if passed(inbound) {
+        let due = |i: &Inbound| i.group_deadline().filter(|(t, _)| *t <= tokio::time::Instant::now());
+        if due(inbound).is_some() {
             if let Some(e) = take_arrived(stop, inbound, outbound, link).await? {
                 return Ok(Some(e));
             }
         }
-        let now = tokio::time::Instant::now();
-        let quiet = inbound.quiet_deadline().is_some_and(|t| t <= now);
-        if quiet || inbound.mark_deadline().is_some_and(|t| t <= now) {
-            let end: fn(&mut Inbound) -> hark::Result<()> =
-                if quiet { Inbound::commit_pending } else { Inbound::end_unmarked };
+        if let Some((_, end)) = due(inbound) {
             let room = Some((&mut **outbound, &*link));
             if let Some(e) = commit_with_retry(stop, inbound, end, room).await? {
                 return Ok(Some(e));
@@ -575,7 +568,7 @@ async fn serve(
             drained = read_local(outbound, inbound)?;
             continue;
         }
-        let group_deadline = inbound.quiet_deadline().or(inbound.mark_deadline());
+        let group_deadline = inbound.group_deadline().map(|(t, _)| t);
         let retry_at = refused_until.unwrap_or_else(tokio::time::Instant::now);
         tokio::select! {
             biased;
