@@ -59,7 +59,7 @@ fn hosts_hear_each_other(n: usize) {
     let mut psql = pg.psql_session();
     feed(&mut psql, "LISTEN ev;\nSELECT 'listening';\n");
     let mut listeners: Vec<Listener> = hosts.iter().map(|h| Listener::new(h, &["ev", "hark.bridge.origin"])).collect();
-    std::thread::sleep(Duration::from_millis(300)); // psql's LISTEN has committed
+    pg.wait_psql_listening();
     std::thread::scope(|s| {
         for (i, h) in hosts.iter().enumerate() {
             s.spawn(move || commit_transactions(h, i));
@@ -272,7 +272,7 @@ fn payloads_postgresql_cannot_carry_are_counted_announced_and_the_rest_is_sent()
     b.wait_connected(1);
     let mut psql = pg.psql_session();
     feed(&mut psql, "LISTEN \"hark.bridge.dropped\";\nSELECT 'listening';\n");
-    std::thread::sleep(Duration::from_millis(300));
+    pg.wait_psql_listening();
     let mut l = Listener::new(&b, &["ev"]);
     let mut c = a.connect();
     c.begin().unwrap();
@@ -315,7 +315,7 @@ fn what_the_local_queue_skipped_past_the_lag_limit_is_announced_on_postgresql() 
     a.wait_connected(1);
     let mut psql = pg.psql_session();
     feed(&mut psql, "LISTEN \"hark.bridge.gap\"; LISTEN ev;\nSELECT 'listening';\n");
-    std::thread::sleep(Duration::from_millis(300));
+    pg.wait_psql_listening();
     // The bridge stops reading (SIGSTOP) while the queue moves on well past its lag limit.
     let pid = a.bridge.as_ref().unwrap().id() as i32;
     // SAFETY: signals to our own child.
@@ -542,7 +542,7 @@ fn a_bridge_stopped_by_sigterm_mid_stream_sends_nothing_twice() {
     a.wait_connected(1);
     let mut psql = pg.psql_session();
     feed(&mut psql, "LISTEN ev;\nSELECT 'listening';\n");
-    std::thread::sleep(Duration::from_millis(300));
+    pg.wait_psql_listening();
     let stop = std::sync::atomic::AtomicBool::new(false);
     let queue = a.queue();
     let sent = std::thread::scope(|s| {

@@ -155,6 +155,18 @@ impl Pg {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Waits until the psql session of this cluster fed `… SELECT 'listening';` has run that
+    /// statement, so that the LISTENs before it have committed (a fixed sleep was too short on
+    /// a loaded machine: notifications sent meanwhile never reached psql).
+    pub fn wait_psql_listening(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let sql = "SELECT count(*) FROM pg_stat_activity WHERE state = 'idle' AND query LIKE 'SELECT ''listening''%'";
+        while self.psql(sql).trim() == "0" {
+            assert!(Instant::now() < deadline, "psql did not run its LISTEN in 30 s");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// A psql session reading a script from its standard input.
     pub fn psql_session(&self) -> Child {
         Command::new("psql")
